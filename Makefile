@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make run` and `make test`. Each does its own set-up.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PIP     = $(PY) -m pip
+# The exact CPU build on our machines; a GPU user installs their CUDA torch first (see README).
+TORCH_PIN ?= torch==2.13.0
+# Official implementations, used only as test oracles (never imported by product code).
+ORACLES = segment-anything==1.0 mobilesam-mirror==1.0.0
+
+.PHONY: run test test-slow lint bench clean
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q "$(TORCH_PIN)"
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: $(VENV)/.installed
+	$(PIP) install -q -e ".[test]"
+	# Oracle recipe (../shared/REFERENCE-FACTS.md): torchvision pinned so no CUDA stack is pulled,
+	# the official packages without their heavy extras, sam2 built without CUDA and isolation.
+	$(PIP) install -q torchvision==0.28.0 hydra-core==1.3.2 iopath==0.1.10 tqdm timm
+	$(PIP) install -q --no-deps $(ORACLES)
+	SAM2_BUILD_CUDA=0 $(PIP) install -q --no-deps --no-build-isolation sam2==1.1.0
+	touch $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/samdesk $(ARGS)
+
+test: $(VENV)/.test-installed
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: $(VENV)/.test-installed
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+lint: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check .
+
+bench: $(VENV)/.test-installed
+	$(PY) bench/image_models.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,5 @@
+import sys
+
+from samdesk.cli import main
+
+sys.exit(main())

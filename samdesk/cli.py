@@ -1,0 +1,65 @@
+"""Command line: ``samdesk [PATH...]`` opens the GUI; ``samdesk COMMAND ...`` runs headless.
+
+Each headless subcommand lives in its own module under ``samdesk/commands/`` and exposes
+``register(subparsers)``; adding a subcommand touches one file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+import samdesk
+import samdesk.commands
+
+
+def _command_modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(samdesk.commands.__path__) if not m.name.startswith("_"))
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
+    parser = argparse.ArgumentParser(
+        prog="samdesk",
+        description="Annotate images and videos with Segment Anything. "
+        "Without a command, opens the GUI on the given images, videos, folders or projects.",
+    )
+    parser.add_argument("--version", action="version", version=f"samdesk {samdesk.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    gui = sub.add_parser("gui", help="open the GUI (the default)")
+    gui.add_argument("paths", nargs="*", metavar="PATH", help="images, videos, folders or a .samdesk.json project")
+    gui.add_argument("--model", help="checkpoint file or registry name to load at start")
+    gui.set_defaults(func=_run_gui)
+    names = {"gui"}
+    for name in _command_modules():
+        module = importlib.import_module(f"samdesk.commands.{name}")
+        before = set(sub.choices)
+        module.register(sub)
+        names |= set(sub.choices) - before
+    return parser, names
+
+
+def _run_gui(args: argparse.Namespace) -> int:
+    from samdesk.ui.app import run_gui  # Qt is imported only when the GUI is asked for
+
+    return run_gui(args.paths, model=args.model)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, commands = build_parser()
+    # `samdesk photo.jpg` means `samdesk gui photo.jpg`: paths are not commands.
+    if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
+        argv = ["gui", *argv]
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

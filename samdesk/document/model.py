@@ -1,0 +1,162 @@
+"""The document's data: categories, media, annotation objects and their per-frame masks.
+
+Plain dataclasses with no behaviour beyond lookups. They change only through the commands in
+``commands.py`` (so every change is undoable) and never import Qt or a model.
+Images are media with one frame (frame 0); videos have ``frame_count`` frames.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from samdesk.document.masks import Rle
+
+SCHEMA_VERSION = 1
+
+
+class MediaKind(str, Enum):
+    IMAGE = "image"
+    VIDEO = "video"
+
+
+class MediaStatus(str, Enum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+
+
+class Provenance(str, Enum):
+    MANUAL = "manual"  # drawn by hand (brush, polygon)
+    MODEL = "model"  # predicted from the user's prompts on this frame
+    PROPAGATED = "propagated"  # carried from another frame by a video model
+    EDITED = "edited"  # a model result the user then changed by hand
+    IMPORTED = "imported"  # read from a dataset file
+
+
+@dataclass
+class Category:
+    id: int
+    name: str
+    color: tuple[int, int, int]
+
+
+@dataclass
+class MediaItem:
+    """An image or a video. ``path`` is absolute in memory (relative only inside project files)."""
+
+    id: int
+    kind: MediaKind
+    path: str
+    width: int
+    height: int
+    frame_count: int = 1
+    fps: float | None = None
+    content_hash: str = ""
+    status: MediaStatus = MediaStatus.NEW
+    done_frames: set[int] = field(default_factory=set)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+@dataclass
+class Exemplar:
+    """A box marking an example (positive) or counter-example (negative) of a concept (SAM 3)."""
+
+    box: tuple[float, float, float, float]
+    positive: bool = True
+
+
+@dataclass
+class Prompts:
+    """What the user gave the model on one frame, kept so results can be reproduced and refined."""
+
+    points: list[tuple[float, float]] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)  # 1 foreground, 0 background
+    box: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1
+    exemplars: list[Exemplar] = field(default_factory=list)
+    text: str | None = None
+
+    def is_empty(self) -> bool:
+        return not self.points and self.box is None and not self.exemplars and not self.text
+
+
+@dataclass
+class FrameAnnotation:
+    """One object's mask on one frame, with how it came to be."""
+
+    rle: Rle
+    provenance: Provenance = Provenance.MANUAL
+    score: float | None = None
+    prompts: Prompts = field(default_factory=Prompts)
+    model_id: str | None = None
+
+
+@dataclass
+class AnnotationObject:
+    """An annotated instance: on an image one mask; on a video a track with one mask per frame."""
+
+    id: int
+    media_id: int
+    category_id: int | None = None
+    frames: dict[int, FrameAnnotation] = field(default_factory=dict)
+    name: str = ""
+    visible: bool = True
+    locked: bool = False
+
+
+@dataclass
+class Project:
+    categories: list[Category] = field(default_factory=list)
+    media: list[MediaItem] = field(default_factory=list)
+    objects: list[AnnotationObject] = field(default_factory=list)  # order = drawing order
+    settings: dict[str, object] = field(default_factory=dict)
+    next_ids: dict[str, int] = field(default_factory=lambda: {"category": 1, "media": 1, "object": 1})
+
+    # --- lookups -------------------------------------------------------------------------
+    def category(self, category_id: int) -> Category:
+        for c in self.categories:
+            if c.id == category_id:
+                return c
+        raise KeyError(f"no category {category_id}")
+
+    def category_by_name(self, name: str) -> Category | None:
+        return next((c for c in self.categories if c.name == name), None)
+
+    def media_item(self, media_id: int) -> MediaItem:
+        for m in self.media:
+            if m.id == media_id:
+                return m
+        raise KeyError(f"no media {media_id}")
+
+    def object(self, object_id: int) -> AnnotationObject:
+        for o in self.objects:
+            if o.id == object_id:
+                return o
+        raise KeyError(f"no object {object_id}")
+
+    def objects_of(self, media_id: int) -> list[AnnotationObject]:
+        return [o for o in self.objects if o.media_id == media_id]
+
+    def allocate_id(self, kind: str) -> int:
+        """Next free id of ``kind`` ("category", "media", "object"); ids are never reused."""
+        value = self.next_ids[kind]
+        self.next_ids[kind] = value + 1
+        return value
+
+    def clone(self) -> Project:
+        return copy.deepcopy(self)
+
+
+def file_content_hash(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes: a media item's identity, independent of where it lives."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,54 @@
+"""Make ``import torchvision`` work next to the CPU build of torch (test-only).
+
+torchvision's CUDA wheel registers Python meta-kernels for ``torchvision::nms`` at import,
+which fails with "operator torchvision::nms does not exist" because its C++ library could not
+be loaded. Defining the op schemas first, with pure-torch kernels, lets the import succeed. The
+oracles use only torchvision's resize/normalise transforms; NMS is here for completeness.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_LIB: torch.library.Library | None = None
+
+
+def _box_iou(boxes: torch.Tensor) -> torch.Tensor:
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    lt = torch.max(boxes[:, None, :2], boxes[None, :, :2])
+    rb = torch.min(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    return inter / (area[:, None] + area[None, :] - inter)
+
+
+def _nms(dets: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    order = scores.argsort(descending=True)
+    iou = _box_iou(dets[order].float())
+    keep: list[int] = []
+    suppressed = torch.zeros(len(order), dtype=torch.bool)
+    for i in range(len(order)):
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        suppressed |= iou[i] > iou_threshold
+    return order[torch.tensor(keep, dtype=torch.long)] if keep else order[:0]
+
+
+def install() -> None:
+    global _LIB
+    if _LIB is not None:
+        return
+    try:
+        torch.ops.torchvision.nms  # noqa: B018 - already registered (a working torchvision)
+        return
+    except (AttributeError, RuntimeError):
+        pass
+    _LIB = torch.library.Library("torchvision", "DEF")
+    _LIB.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    _LIB.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    for name in ("nms", "qnms"):
+        _LIB.impl(name, _nms, "CPU")
+        _LIB.impl(name, _nms, "Meta")
+
+
+install()
