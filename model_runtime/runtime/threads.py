@@ -1,0 +1,67 @@
+"""How many CPU threads each runtime thread may use, and how it yields to the interactive one.
+
+The runtime runs model work on two threads (docs/adr/0003-runtime-threading.md): the
+*interactive* thread answers clicks, the *background* thread encodes images and runs long jobs.
+PyTorch's intra-op thread count (OpenMP) is per calling thread, so each sets its own on start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from dataclasses import dataclass
+
+import torch
+
+from model_runtime.devices import cpu_thread_budget
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ThreadPlan:
+    """``interactive`` / ``background``: intra-op threads of each runtime thread;
+    ``gui_reserved``: cores left for the GUI thread (1 when there are at least 3)."""
+
+    interactive: int
+    background: int
+    gui_reserved: int
+
+
+def plan_threads(budget: int | None = None) -> ThreadPlan:
+    """Split ``budget`` cores (default: :func:`~model_runtime.devices.cpu_thread_budget`).
+
+    A click is short and latency-bound, so it may use every core not reserved for the GUI. The
+    background encode uses one core fewer, so that when both run there is a core whose only
+    runnable model thread is the interactive one; with 1–2 cores it gets a single thread and a
+    lower OS priority (see :func:`lower_current_thread_priority`) does the rest.
+    """
+    budget = cpu_thread_budget() if budget is None else max(1, budget)
+    reserved = 1 if budget >= 3 else 0
+    usable = budget - reserved
+    return ThreadPlan(interactive=usable, background=max(1, usable - 1), gui_reserved=reserved)
+
+
+def configure_current_thread(num_threads: int) -> None:
+    """Set the calling thread's intra-op thread count (must run on that thread)."""
+    torch.set_num_threads(max(1, num_threads))
+
+
+def lower_current_thread_priority(nice: int) -> bool:
+    """Raise the calling thread's nice value by ``nice`` (Linux: niceness is per thread).
+
+    The OS scheduler then hands the cores to the GUI and interactive threads whenever they are
+    runnable, and to the background encode otherwise: it yields without being split into chunks.
+    Returns False where not supported (the background thread then only has fewer threads).
+    """
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return False
+    tid = threading.get_native_id()
+    with contextlib.suppress(OSError, AttributeError):
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + nice))
+        return True
+    log.debug("could not lower the priority of thread %s", tid)
+    return False

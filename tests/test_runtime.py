@@ -1,0 +1,376 @@
+"""The runtime service: priorities, parking, staleness, cancellation, swaps and faults.
+
+Every test synchronises on gates and callbacks (tests/runtime_doubles.py), never on sleeps, and
+asserts on order and outcome, never on durations."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from model_runtime.api import PromptError
+from model_runtime.runtime import (
+    EmbeddingUnavailableError,
+    MediaReadError,
+    ModelChangedError,
+    ModelNotLoadedError,
+    ModelOutOfMemoryError,
+    RequestState,
+    Runtime,
+    RuntimeClosedError,
+    RuntimeConfig,
+    WorkerCrashedError,
+    plan_threads,
+)
+from tests.runtime_doubles import WAIT, DoubleModel, Gate, Recorder, provider
+
+
+class Boom(BaseException):
+    """Escapes ``except Exception``: kills the runtime thread that runs it."""
+
+
+@pytest.fixture
+def models() -> dict[str, DoubleModel]:
+    return {"a": DoubleModel("a"), "b": DoubleModel("b")}
+
+
+@pytest.fixture
+def runtime(models, tmp_path):
+    config = RuntimeConfig(disk_cache_dir=tmp_path / "cache", interactive_threads=1, background_threads=1)
+    rt = Runtime(config, loader=lambda source, device: models[source])
+    rt.load_model("a").result(WAIT)
+    yield rt
+    rt.close()
+
+
+def click(rt: Runtime, rec: Recorder, obj: object, marker: int, x: float = 10, y: float = 10, **kw):
+    return rt.predict(
+        obj,
+        f"m{marker}",
+        0,
+        points=[[x, y]],
+        labels=[1],
+        image_provider=provider(marker),
+        callbacks=rec.callbacks(),
+        **kw,
+    )
+
+
+def encode(rt: Runtime, rec: Recorder, marker: int, **kw):
+    return rt.encode(f"m{marker}", 0, provider(marker), callbacks=rec.callbacks(), **kw)
+
+
+def test_predict_after_encode_runs_on_the_interactive_thread(runtime, models):
+    rec = Recorder()
+    e = encode(runtime, rec, 1)
+    rec.wait(e.request_id)
+    assert rec.results[e.request_id].source == "computed"
+    p = click(runtime, rec, "obj", 1)
+    rec.wait(p.request_id)
+    result = rec.results[p.request_id]
+    assert result.object_key == "obj" and result.key.media_key == "m1"
+    assert result.prediction.masks.shape == (3, 48, 64)
+    assert models["a"].predict_threads == {"samdesk-runtime-interactive"}
+    assert models["a"].encode_threads == {"samdesk-runtime-background"}
+    assert p.state is RequestState.DONE
+
+
+def test_click_is_answered_while_a_long_encode_runs(runtime, models):
+    rec = Recorder()
+    rec.wait(encode(runtime, rec, 1).request_id)
+    gate = models["a"].encode_gates["2"] = Gate()
+    slow = encode(runtime, rec, 2)
+    assert gate.entered.wait(WAIT)
+    p = click(runtime, rec, "obj", 1)
+    rec.wait(p.request_id)  # answered although the encode of image 2 is still held
+    assert not rec.reported(slow.request_id)
+    gate.release()
+    rec.wait(slow.request_id)
+
+
+def test_encodes_of_the_current_image_go_before_prefetch_and_jobs(runtime, models):
+    rec = Recorder()
+    gate = models["a"].encode_gates["1"] = Gate()
+    first = encode(runtime, rec, 1)
+    assert gate.entered.wait(WAIT)
+    steps: list[str] = []
+
+    def job(ctx):
+        steps.append("job")
+        yield 1, 1
+        return "ok"
+
+    pre = encode(runtime, rec, 2, prefetch=True)
+    j = runtime.run_job(job, callbacks=rec.callbacks())
+    cur = encode(runtime, rec, 3)
+    gate.release()
+    for h in (first, pre, j, cur):
+        rec.wait(h.request_id)
+    assert models["a"].encode_log == [1, 3, 2]
+    assert rec.order.index(cur.request_id) < rec.order.index(pre.request_id) < rec.order.index(j.request_id)
+
+
+def test_parked_clicks_trigger_the_encode_and_are_answered_in_order(runtime, models):
+    rec = Recorder()
+    gate = models["a"].encode_gates["5"] = Gate()
+    handles = [click(runtime, rec, f"o{i}", 5, x=i) for i in range(3)]
+    assert gate.entered.wait(WAIT)
+    assert not any(rec.reported(h.request_id) for h in handles)
+    gate.release()
+    for h in handles:
+        rec.wait(h.request_id)
+    assert rec.order == [h.request_id for h in handles]
+    assert models["a"].encode_log == [5]  # one encode served all three
+
+
+def test_prefetch_is_promoted_when_a_click_needs_it(runtime, models):
+    rec = Recorder()
+    gate = models["a"].encode_gates["1"] = Gate()
+    encode(runtime, rec, 1)
+    assert gate.entered.wait(WAIT)
+    later = encode(runtime, rec, 2, prefetch=True)
+    needed = encode(runtime, rec, 3, prefetch=True)
+    p = runtime.predict("o", "m3", 0, points=[[1, 1]], labels=[1], callbacks=rec.callbacks())
+    gate.release()
+    rec.wait(p.request_id)
+    rec.wait(later.request_id)
+    assert models["a"].encode_log == [1, 3, 2]
+    assert rec.order.index(needed.request_id) < rec.order.index(later.request_id)
+
+
+def test_only_the_newest_queued_predict_of_an_object_runs(runtime, models):
+    rec = Recorder()
+    rec.wait(encode(runtime, rec, 1).request_id)
+    gate = models["a"].predict_gate = Gate()
+    blocker = click(runtime, rec, "other", 1, x=1)
+    assert gate.entered.wait(WAIT)
+    old = [click(runtime, rec, "obj", 1, x=x) for x in (2, 3)]
+    newest = click(runtime, rec, "obj", 1, x=4)
+    assert [h.state for h in old] == [RequestState.SUPERSEDED] * 2
+    gate.release()
+    rec.wait(newest.request_id)
+    rec.wait(blocker.request_id)
+    assert models["a"].predict_log == [(1.0, 10.0), (4.0, 10.0)]
+    assert not any(rec.reported(h.request_id) for h in old)
+
+
+def test_cancelled_requests_never_call_back(runtime, models):
+    rec = Recorder()
+    rec.wait(encode(runtime, rec, 1).request_id)
+    gate = models["a"].predict_gate = Gate()
+    running = click(runtime, rec, "a", 1)
+    assert gate.entered.wait(WAIT)
+    queued = click(runtime, rec, "b", 1)
+    assert running.cancel() and queued.cancel()
+    assert running.state is RequestState.CANCELLED and queued.state is RequestState.CANCELLED
+    gate.release()
+    after = click(runtime, rec, "c", 1)
+    rec.wait(after.request_id)
+    assert not rec.reported(running.request_id) and not rec.reported(queued.request_id)
+    assert not running.cancel()  # already terminal
+    assert not after.cancel()  # finished: its callback was delivered
+
+
+def test_a_cancelled_encode_still_serves_clicks_waiting_for_it(runtime, models):
+    rec = Recorder()
+    gate = models["a"].encode_gates["1"] = Gate()
+    encode(runtime, rec, 1)
+    assert gate.entered.wait(WAIT)
+    wanted = rt_encode = encode(runtime, rec, 2)
+    p = runtime.predict("o", "m2", 0, points=[[1, 1]], labels=[1], callbacks=rec.callbacks())
+    assert rt_encode.cancel()
+    gate.release()
+    rec.wait(p.request_id)
+    assert p.request_id in rec.results
+    assert not rec.reported(wanted.request_id)
+
+
+def test_jobs_report_progress_and_stop_when_cancelled(runtime, models):
+    rec = Recorder()
+    closed = threading.Event()
+    step_gate = Gate()
+
+    def job(ctx):
+        try:
+            for i in range(100):
+                if i == 2:
+                    step_gate.pass_through()
+                ctx.embedding(f"m{i}", 0, provider(i))
+                yield i + 1, 100
+        finally:
+            closed.set()
+
+    h = runtime.run_job(job, callbacks=rec.callbacks())
+    assert step_gate.entered.wait(WAIT)
+    assert h.cancel()
+    step_gate.release()
+    assert closed.wait(WAIT)
+    assert [p[1] for p in rec.progress] == [1, 2]
+    assert not rec.reported(h.request_id)
+    assert models["a"].encode_log == [0, 1, 2]
+
+    def short(ctx):
+        yield 1, None
+        return ctx.model_id
+
+    s = runtime.run_job(short, callbacks=rec.callbacks())
+    rec.wait(s.request_id)
+    assert rec.results[s.request_id] == "double-a"
+    assert (s.request_id, 1, None) in rec.progress
+
+
+def test_model_exception_is_reported_and_the_runtime_keeps_working(runtime, models):
+    rec = Recorder()
+    rec.wait(encode(runtime, rec, 1).request_id)
+    models["a"].predict_error = ValueError("bad weights")
+    p = click(runtime, rec, "o", 1)
+    rec.wait(p.request_id)
+    assert isinstance(rec.errors[p.request_id], ValueError) and p.state is RequestState.FAILED
+    models["a"].predict_error = None
+    ok = click(runtime, rec, "o", 1)
+    rec.wait(ok.request_id)
+    assert ok.request_id in rec.results
+
+
+def test_out_of_memory_becomes_a_clear_error(runtime, models):
+    rec = Recorder()
+    models["a"].encode_error = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+    e = encode(runtime, rec, 1)
+    rec.wait(e.request_id)
+    err = rec.errors[e.request_id]
+    assert isinstance(err, ModelOutOfMemoryError) and "out of memory" in str(err)
+    models["a"].encode_error = None
+    rec.wait((again := encode(runtime, rec, 1)).request_id)
+    assert again.request_id in rec.results
+
+
+@pytest.mark.parametrize("lane", ["background", "interactive"])
+def test_a_dead_runtime_thread_is_restarted(runtime, models, lane):
+    rec = Recorder()
+    if lane == "background":
+        models["a"].encode_error = Boom()
+        bad = encode(runtime, rec, 1)
+        parked = click(runtime, rec, "o", 1)
+    else:
+        rec.wait(encode(runtime, rec, 1).request_id)
+        models["a"].predict_error = Boom()
+        bad = parked = click(runtime, rec, "o", 1)
+    rec.wait(bad.request_id)
+    rec.wait(parked.request_id)
+    assert isinstance(rec.errors[bad.request_id], WorkerCrashedError)
+    assert isinstance(rec.errors[parked.request_id], WorkerCrashedError)
+    models["a"].encode_error = models["a"].predict_error = None
+    rec.wait((e := encode(runtime, rec, 2)).request_id)
+    rec.wait((p := click(runtime, rec, "o", 2)).request_id)
+    assert e.request_id in rec.results and p.request_id in rec.results
+
+
+def test_queued_work_survives_a_thread_crash(runtime, models):
+    rec = Recorder()
+    gate = models["a"].encode_gates["1"] = Gate()
+    crashing = encode(runtime, rec, 1)
+    assert gate.entered.wait(WAIT)
+    queued = encode(runtime, rec, 2)
+    models["a"].encode_error = Boom()
+    gate.release()
+    rec.wait(crashing.request_id)
+    models["a"].encode_error = None
+    rec.wait(queued.request_id)
+    assert isinstance(rec.errors[crashing.request_id], WorkerCrashedError)
+    assert queued.request_id in rec.results
+
+
+def test_model_swap_fails_stale_work_and_serves_new_requests_with_the_new_model(runtime, models):
+    rec = Recorder()
+    rec.wait(encode(runtime, rec, 1).request_id)
+    gate = models["a"].encode_gates["2"] = Gate()
+    encode(runtime, rec, 2)
+    assert gate.entered.wait(WAIT)
+    stale_encode = encode(runtime, rec, 3)
+    stale_click = click(runtime, rec, "o", 4)  # parks: image 4 is not encoded
+    load = runtime.load_model("b", callbacks=rec.callbacks())
+    fresh = click(runtime, rec, "o2", 1)
+    gate.release()
+    for h in (stale_encode, stale_click, load, fresh):
+        rec.wait(h.request_id)
+    assert isinstance(rec.errors[stale_encode.request_id], ModelChangedError)
+    assert isinstance(rec.errors[stale_click.request_id], ModelChangedError)
+    assert rec.results[load.request_id].model_id == "double-b"
+    assert rec.results[fresh.request_id].key.model_id == "double-b"
+    assert models["b"].encode_log == [1]
+    assert all(k.model_id == "double-b" for k in runtime.memory_cache.lru_order())
+
+
+def test_a_failed_load_keeps_the_old_model(runtime, models):
+    rec = Recorder()
+    load = runtime.load_model("missing", callbacks=rec.callbacks())
+    rec.wait(load.request_id)
+    assert isinstance(rec.errors[load.request_id], KeyError)
+    assert runtime.model_info.model_id == "double-a"
+    rec.wait((p := click(runtime, rec, "o", 1)).request_id)
+    assert p.request_id in rec.results
+
+
+def test_requests_without_a_model_fail_clearly(tmp_path):
+    rt = Runtime(RuntimeConfig(disk_cache=False))
+    try:
+        rec = Recorder()
+        e = encode(rt, rec, 1)
+        rec.wait(e.request_id)
+        assert isinstance(rec.errors[e.request_id], ModelNotLoadedError)
+        loaded = rt.load_model(DoubleModel("x"))  # an already built model is adopted as is
+        assert loaded.result(WAIT).model_id == "double-x"
+    finally:
+        rt.close()
+    with pytest.raises(RuntimeClosedError):
+        encode(rt, Recorder(), 1)
+
+
+def test_missing_embedding_without_an_image_is_a_clear_error(runtime):
+    rec = Recorder()
+    p = runtime.predict("o", "unknown", 0, points=[[1, 1]], labels=[1], callbacks=rec.callbacks())
+    rec.wait(p.request_id)
+    assert isinstance(rec.errors[p.request_id], EmbeddingUnavailableError)
+    assert "unknown" in str(rec.errors[p.request_id])
+
+
+def test_a_failing_image_provider_is_reported_with_the_media(runtime):
+    rec = Recorder()
+    e = runtime.encode("broken", 0, lambda: np.zeros((4, 4), np.uint8), callbacks=rec.callbacks())
+    rec.wait(e.request_id)
+    err = rec.errors[e.request_id]
+    assert isinstance(err, MediaReadError) and "broken" in str(err)
+
+
+def test_malformed_prompts_are_rejected_at_once(runtime):
+    with pytest.raises(PromptError):
+        runtime.predict("o", "m1", 0, points=[[1, 2]], labels=[1, 0])
+
+
+def test_embeddings_restored_from_disk_give_identical_predictions(models, tmp_path):
+    config = RuntimeConfig(disk_cache_dir=tmp_path / "c")
+    rec = Recorder()
+    outputs = []
+    for expected_source in ("computed", "disk"):
+        rt = Runtime(config, loader=lambda s, d: DoubleModel("a"))
+        try:
+            rt.load_model("a").result(WAIT)
+            assert encode(rt, rec, 7).result(WAIT).source == expected_source
+            outputs.append(click(rt, rec, "o", 7, x=30, y=20).result(WAIT).prediction)
+        finally:
+            rt.close()
+    fresh, restored = outputs
+    assert np.array_equal(fresh.masks, restored.masks)
+    assert np.array_equal(fresh.scores, restored.scores)
+    assert np.array_equal(fresh.low_res_logits, restored.low_res_logits)
+
+
+def test_thread_plan_leaves_a_core_for_the_gui_from_three_cores():
+    assert plan_threads(1) == (plan := plan_threads(1)) and (plan.interactive, plan.background) == (1, 1)
+    two = plan_threads(2)
+    assert (two.interactive, two.background, two.gui_reserved) == (2, 1, 0)
+    four = plan_threads(4)
+    assert (four.interactive, four.background, four.gui_reserved) == (3, 2, 1)
