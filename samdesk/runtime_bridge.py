@@ -1,0 +1,149 @@
+"""The GUI's only door to the model runtime: a QObject that turns runtime callbacks into signals.
+
+The runtime calls back on its own threads; the bridge forwards each callback through a queued
+connection, so every public signal is emitted on the thread the bridge lives in (the GUI
+thread), where slots may touch widgets and the document. Guarantees, per request id:
+
+- ``predicted`` is emitted only for the newest predict of an object: an older request's result
+  or error that arrives late is dropped (the canvas never flashes a superseded mask);
+- after :meth:`RuntimeBridge.cancel` nothing at all is emitted for that id, even if the runtime
+  had already finished it and its signal was waiting in the event queue;
+- ``failed`` carries the exception; its message is meant for the status bar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+
+from model_runtime.runtime import Callbacks, RequestHandle, Runtime, RuntimeConfig
+from model_runtime.runtime.service import JobFactory, ModelLoader
+
+_RESULT, _ERROR, _PROGRESS = "result", "error", "progress"
+
+
+class RuntimeBridge(QObject):
+    """Wraps a :class:`~model_runtime.runtime.Runtime` (created here unless one is given; a
+    runtime created here is closed by :meth:`shutdown`)."""
+
+    modelLoaded = Signal(int, object)  # request id, LoadResult
+    encoded = Signal(int, object)  # request id, EncodeResult
+    predicted = Signal(int, object)  # request id, PredictResult (newest per object only)
+    jobFinished = Signal(int, object)  # request id, the job's return value
+    failed = Signal(int, object)  # request id, exception
+    progressed = Signal(int, int, int)  # request id, done, total (-1 when unknown)
+
+    _delivery = Signal(object)  # (what, request id, payload, total); crosses threads, queued
+
+    def __init__(
+        self,
+        runtime: Runtime | None = None,
+        *,
+        config: RuntimeConfig | None = None,
+        loader: ModelLoader | None = None,
+        parent: QObject | None = None,
+    ):
+        super().__init__(parent)
+        self._owns_runtime = runtime is None
+        self.runtime = runtime if runtime is not None else Runtime(config, loader=loader)
+        self._handles: dict[int, RequestHandle] = {}
+        self._predict_objects: dict[int, Any] = {}  # predict request id -> object key
+        self._latest: dict[Any, int] = {}  # object key -> newest predict request id
+        self._delivery.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)
+
+    # --- requests (call from the GUI thread) -----------------------------------------------
+
+    def load_model(self, source: Any, device: str | None = None) -> int:
+        return self._track(self.runtime.load_model(source, device, callbacks=self._callbacks()))
+
+    def encode(
+        self,
+        media_key: str,
+        frame: int,
+        image_provider: Callable[[], np.ndarray] | None,
+        *,
+        prefetch: bool = False,
+    ) -> int:
+        return self._track(
+            self.runtime.encode(
+                media_key, frame, image_provider, prefetch=prefetch, callbacks=self._callbacks()
+            )
+        )
+
+    def predict(self, object_key: Any, media_key: str, frame: int, **prompts: Any) -> int:
+        """``prompts``: points, labels, box, mask_input, multimask, image_provider (see
+        :meth:`Runtime.predict`). Raises ``PromptError`` at once for malformed prompts."""
+        handle = self.runtime.predict(object_key, media_key, frame, callbacks=self._callbacks(), **prompts)
+        previous = self._latest.get(object_key)
+        if previous is not None:
+            # Superseded or about to be stale: whatever it reports will be dropped anyway.
+            self._handles.pop(previous, None)
+            self._predict_objects.pop(previous, None)
+        self._latest[object_key] = handle.request_id
+        self._predict_objects[handle.request_id] = object_key
+        return self._track(handle)
+
+    def run_job(self, job: JobFactory, *, name: str = "job") -> int:
+        return self._track(self.runtime.run_job(job, name=name, callbacks=self._callbacks()))
+
+    def cancel(self, request_id: int) -> None:
+        """Nothing is emitted for ``request_id`` after this call."""
+        handle = self._handles.pop(request_id, None)
+        self._forget_predict(request_id)
+        if handle is not None:
+            handle.cancel()
+
+    def pending(self) -> list[int]:
+        """Ids of requests that will still emit something."""
+        return list(self._handles)
+
+    def shutdown(self) -> None:
+        for request_id in list(self._handles):
+            self.cancel(request_id)
+        if self._owns_runtime:
+            self.runtime.close()
+
+    # --- delivery ----------------------------------------------------------------------------
+
+    def _track(self, handle: RequestHandle) -> int:
+        self._handles[handle.request_id] = handle
+        return handle.request_id
+
+    def _callbacks(self) -> Callbacks:
+        # Runtime threads only emit: the queued connection moves the work to the GUI thread.
+        emit = self._delivery.emit
+        return Callbacks(
+            on_result=lambda rid, value: emit((_RESULT, rid, value, None)),
+            on_error=lambda rid, exc: emit((_ERROR, rid, exc, None)),
+            on_progress=lambda rid, done, total: emit((_PROGRESS, rid, done, total)),
+        )
+
+    @Slot(object)
+    def _dispatch(self, message: tuple[str, int, Any, int | None]) -> None:
+        what, rid, payload, total = message
+        handle = self._handles.get(rid)
+        if handle is None:
+            return  # cancelled, superseded or stale
+        if what == _PROGRESS:
+            self.progressed.emit(rid, int(payload), -1 if total is None else int(total))
+            return
+        del self._handles[rid]
+        self._forget_predict(rid)
+        if what == _ERROR:
+            self.failed.emit(rid, payload)
+        elif handle.kind == "predict":
+            self.predicted.emit(rid, payload)
+        elif handle.kind == "encode":
+            self.encoded.emit(rid, payload)
+        elif handle.kind == "load":
+            self.modelLoaded.emit(rid, payload)
+        else:
+            self.jobFinished.emit(rid, payload)
+
+    def _forget_predict(self, request_id: int) -> None:
+        object_key = self._predict_objects.pop(request_id, None)
+        if object_key is not None and self._latest.get(object_key) == request_id:
+            del self._latest[object_key]
