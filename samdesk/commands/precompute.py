@@ -1,0 +1,194 @@
+"""``samdesk precompute DIR_OR_PROJECT --model NAME_OR_PATH``: fill the embedding disk cache.
+
+Encodes every image of a folder, an image file, or a project's media ahead of time so that the
+GUI answers the first click on each at once. It runs the very job the GUI uses
+(:func:`model_runtime.runtime.jobs.encode_many`) on a :class:`~model_runtime.runtime.Runtime`,
+keyed by the same content hash as the document, so the GUI finds the entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+import numpy as np
+
+from samdesk.document import file_content_hash
+
+if TYPE_CHECKING:  # the runtime (and torch) is imported only when the command runs
+    from model_runtime.runtime import RuntimeConfig
+    from model_runtime.runtime.service import ModelLoader
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm"}
+PROJECT_SUFFIX = ".samdesk.json"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "precompute",
+        help="compute image embeddings ahead of time into the disk cache",
+        description="Encode every image of a folder (recursively), an image file or a "
+        f"{PROJECT_SUFFIX} project with a model, storing the embeddings in the disk cache the GUI reads.",
+    )
+    parser.add_argument("target", metavar="DIR_OR_PROJECT", help="folder, image file or project file")
+    parser.add_argument(
+        "--model", required=True, metavar="NAME_OR_PATH", help="checkpoint file or 'classical'"
+    )
+    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    parser.add_argument("--cache-dir", default=None, help="embedding cache folder (default: the user cache)")
+    parser.add_argument(
+        "--cache-size-gb", type=float, default=None, help="disk cache bound in GB (default: the runtime's)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from model_runtime.runtime import RuntimeConfig
+    from model_runtime.runtime.cache import DEFAULT_DISK_BYTES
+
+    try:
+        paths, skipped = collect_images(Path(args.target))
+    except ValueError as exc:
+        print(f"samdesk precompute: {exc}", file=sys.stderr)
+        return 2
+    for path, why in skipped:
+        print(f"skipping {path}: {why}", file=sys.stderr)
+    if not paths:
+        print(f"samdesk precompute: no images found in {args.target}", file=sys.stderr)
+        return 1
+    config = RuntimeConfig(
+        disk_cache_dir=args.cache_dir,
+        disk_cache_bytes=int(args.cache_size_gb * 1e9) if args.cache_size_gb else DEFAULT_DISK_BYTES,
+    )
+    return precompute(paths, args.model, args.device, config, sys.stderr)
+
+
+def precompute(
+    paths: list[Path],
+    model: str,
+    device: str | None,
+    config: RuntimeConfig,
+    out: TextIO,
+    loader: ModelLoader | None = None,
+) -> int:
+    """Encode ``paths`` into the disk cache, drawing a progress bar on ``out``; the exit code.
+    ``loader`` replaces ``model_runtime.load_model`` (tests)."""
+    from model_runtime.runtime import Callbacks, Runtime
+    from model_runtime.runtime.jobs import EncodeItem, encode_many
+
+    runtime = Runtime(config, loader=loader)
+    try:
+        try:
+            info = runtime.load_model(model, device).result()
+        except Exception as exc:
+            print(f"samdesk precompute: cannot load model {model}: {exc}", file=out)
+            return 2
+        print(f"encoding {len(paths)} images with {info.display_name} on {info.device}", file=out)
+        items = [EncodeItem(file_content_hash(p), 0, _image_reader(p), label=str(p)) for p in paths]
+        bar = _ProgressBar(out, [p.name for p in paths])
+        handle = runtime.run_job(
+            encode_many(items), name="precompute", callbacks=Callbacks(on_progress=bar.update)
+        )
+        try:
+            while not handle.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            handle.cancel()
+            bar.finish()
+            print("interrupted: the images encoded so far stay cached", file=out)
+            return 130
+        bar.finish()
+        summary = handle.result()
+    finally:
+        runtime.close()
+    print(
+        f"done: {summary.computed} computed, {summary.cached} already cached, {len(summary.failed)} failed",
+        file=out,
+    )
+    for label, message in summary.failed:
+        print(f"  failed: {label}: {message}", file=out)
+    return 1 if summary.failed else 0
+
+
+def collect_images(target: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The images to encode and the files skipped (with why). Raises ValueError for a bad target."""
+    if not target.exists():
+        raise ValueError(f"{target} does not exist")
+    if target.is_dir():
+        files = sorted(p for p in target.rglob("*") if p.is_file())
+    elif target.name.endswith(PROJECT_SUFFIX):
+        files = _project_media(target)
+    else:
+        files = [target]
+    images, skipped = [], []
+    for path in files:
+        suffix = path.suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            images.append(path)
+        elif suffix in VIDEO_SUFFIXES:
+            skipped.append((path, "videos are encoded frame by frame when opened or propagated"))
+        elif not target.is_dir():
+            skipped.append((path, "not an image"))
+    return images, skipped
+
+
+def _project_media(project: Path) -> list[Path]:
+    # Only the media list is needed; paths inside project files are relative to the project.
+    try:
+        data = json.loads(project.read_text(encoding="utf-8"))
+        media = data["media"]
+        paths = [Path(entry["path"]) for entry in media]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{project}: not a readable samdesk project ({exc})") from exc
+    resolved = [p if p.is_absolute() else project.parent / p for p in paths]
+    missing = [str(p) for p in resolved if not p.exists()]
+    if missing:
+        raise ValueError(f"{project}: media files not found: {missing[:5]}")
+    return resolved
+
+
+def _image_reader(path: Path):
+    def read() -> np.ndarray:
+        # Decoded on the runtime's background thread, only if no cached embedding exists.
+        from PIL import Image, ImageOps
+
+        with Image.open(path) as img:
+            return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+
+    return read
+
+
+class _ProgressBar:
+    """A one-line bar on a terminal; a line per tenth on anything else (logs, CI)."""
+
+    def __init__(self, out: TextIO, names: list[str], width: int = 30):
+        self.out, self.names, self.width = out, names, width
+        self.tty = hasattr(out, "isatty") and out.isatty()
+        self.start = time.monotonic()
+        self._lock = threading.Lock()
+        self._last_tenth = -1
+
+    def update(self, _rid: int, done: int, total: int | None) -> None:
+        total = total or len(self.names)
+        with self._lock:
+            elapsed = time.monotonic() - self.start
+            name = self.names[done - 1] if 0 < done <= len(self.names) else ""
+            if self.tty:
+                filled = self.width * done // max(total, 1)
+                bar = "#" * filled + "." * (self.width - filled)
+                self.out.write(f"\r[{bar}] {done}/{total} {elapsed:6.1f}s {name[:40]:<40}")
+                self.out.flush()
+            elif (tenth := 10 * done // max(total, 1)) != self._last_tenth:
+                self._last_tenth = tenth
+                print(f"{done}/{total} ({elapsed:.1f}s) {name}", file=self.out)
+
+    def finish(self) -> None:
+        if self.tty:
+            self.out.write("\n")
+            self.out.flush()
