@@ -1,0 +1,144 @@
+"""Does the GUI thread stall while the runtime works? The longest gap between 5 ms timer ticks.
+
+    python bench/gui_stall.py --model synthetic [--seconds 10] [--json]
+
+Runs a Qt event loop (offscreen) with a 5 ms ``QTimer`` and records when each tick arrives,
+first with nothing else running (the machine's own noise), then while the runtime, driven
+through :class:`samdesk.runtime_bridge.RuntimeBridge` exactly as the GUI drives it, encodes
+images back to back (decoding the JPEGs on its thread) and answers a click every 200 ms.
+Goal: longest gap ≤ 30 ms. ``--json``: the last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from click_latency import MEDIA_DIR, build_model, read_rgb  # noqa: E402
+from PySide6.QtCore import QEventLoop, Qt, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from model_runtime.runtime import RuntimeConfig  # noqa: E402
+from samdesk.runtime_bridge import RuntimeBridge  # noqa: E402
+
+TICK_MS = 5
+
+
+def measure_ticks(app: QApplication, seconds: float) -> np.ndarray:
+    """Run the event loop for ``seconds``; the gaps between timer ticks in ms."""
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.setInterval(TICK_MS)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    timer.start()
+    loop.exec()
+    timer.stop()
+    return np.diff(np.asarray(ticks)) * 1000
+
+
+def summarise(gaps: np.ndarray) -> dict[str, float]:
+    return {
+        "max_gap_ms": round(float(gaps.max()), 1),
+        "p99_gap_ms": round(float(np.percentile(gaps, 99)), 1),
+        "mean_gap_ms": round(float(gaps.mean()), 2),
+        "ticks": int(len(gaps) + 1),
+    }
+
+
+def wait_for(app: QApplication, signal, timeout_s: float = 900) -> tuple:
+    got: list[tuple] = []
+    loop = QEventLoop()
+    signal.connect(lambda *args: (got.append(args), loop.quit()))
+    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+    loop.exec()
+    if not got:
+        raise SystemExit(f"timed out waiting for {signal}")
+    return got[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="checkpoint path, 'classical', or 'synthetic[:depth]'")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each measurement")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    app = QApplication.instance() or QApplication(["gui_stall"])
+    bridge = RuntimeBridge(
+        config=RuntimeConfig(disk_cache_dir=tempfile.mkdtemp(prefix="samdesk-bench-cache-"))
+    )
+    errors: list[object] = []
+    bridge.failed.connect(lambda rid, exc: errors.append(exc))
+    try:
+        bridge.load_model(build_model(args.model, args.device))
+        wait_for(app, bridge.modelLoaded)
+        photo = read_rgb(MEDIA_DIR / "truck.jpg")
+        bridge.encode("gui-stall-photo", 0, lambda: photo)
+        wait_for(app, bridge.encoded)
+
+        idle = summarise(measure_ticks(app, args.seconds))
+
+        files = [MEDIA_DIR / n for n in ("groceries.jpg", "dog.jpg", "cars.jpg", "truck.jpg")]
+        started = [0]
+
+        def next_encode(*_args: object) -> None:
+            path = files[started[0] % len(files)]
+            started[0] += 1
+            # a fresh key each time: always a real encode, with the JPEG decoded on the worker
+            bridge.encode(f"gui-stall-{started[0]}", 0, lambda: read_rgb(path))
+
+        rng = np.random.default_rng(0)
+        h, w = photo.shape[:2]
+
+        def click() -> None:
+            bridge.predict(
+                "obj", "gui-stall-photo", 0, points=[[rng.uniform(0, w), rng.uniform(0, h)]], labels=[1]
+            )
+
+        bridge.encoded.connect(next_encode)
+        clicks = QTimer()
+        clicks.setInterval(200)
+        clicks.timeout.connect(click)
+        answered = [0]
+        bridge.predicted.connect(lambda *a: answered.__setitem__(0, answered[0] + 1))
+        next_encode()
+        clicks.start()
+        busy = summarise(measure_ticks(app, args.seconds))
+        clicks.stop()
+        bridge.encoded.disconnect(next_encode)
+        busy.update(encodes_started=started[0], clicks_answered=answered[0])
+    finally:
+        bridge.shutdown()
+    if errors:
+        print(f"runtime errors: {errors[:3]}", file=sys.stderr)
+    report = {
+        "model": args.model,
+        "tick_ms": TICK_MS,
+        "idle": idle,
+        "encoding": busy,
+        "threads": bridge.runtime.thread_counts(),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+    }
+    print(f"idle: {idle}\nwhile encoding: {busy}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
