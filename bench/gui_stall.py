@@ -5,7 +5,7 @@
 Runs a Qt event loop (offscreen) with a 5 ms ``QTimer`` and records when each tick arrives,
 first with nothing else running (the machine's own noise), then while the runtime, driven
 through :class:`samdesk.runtime_bridge.RuntimeBridge` exactly as the GUI drives it, encodes
-images back to back (decoding the JPEGs on its thread) and answers a click every 200 ms.
+images back to back (decoding the JPEGs on its thread) and answers a click 200 ms after each answer.
 Goal: longest gap ≤ 30 ms. ``--json``: the last line is one JSON object.
 """
 
@@ -75,13 +75,23 @@ def main() -> int:
     parser.add_argument("--model", required=True, help="checkpoint path, 'classical', or 'synthetic[:depth]'")
     parser.add_argument("--device", default=None)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measurement")
+    parser.add_argument("--interactive-threads", type=int, default=None, help="override the runtime's plan")
+    parser.add_argument("--switch-interval-ms", type=float, default=None, help="sys.setswitchinterval (GIL)")
+    parser.add_argument("--background-nice", type=int, default=None, help="override (0 = no priority drop)")
+    parser.add_argument("--no-clicks", action="store_true", help="encode only, no clicks meanwhile")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.switch_interval_ms is not None:
+        sys.setswitchinterval(args.switch_interval_ms / 1000)
 
     app = QApplication.instance() or QApplication(["gui_stall"])
-    bridge = RuntimeBridge(
-        config=RuntimeConfig(disk_cache_dir=tempfile.mkdtemp(prefix="samdesk-bench-cache-"))
+    config = RuntimeConfig(
+        disk_cache_dir=tempfile.mkdtemp(prefix="samdesk-bench-cache-"),
+        interactive_threads=args.interactive_threads,
     )
+    if args.background_nice is not None:
+        config.background_nice = args.background_nice
+    bridge = RuntimeBridge(config=config)
     errors: list[object] = []
     bridge.failed.connect(lambda rid, exc: errors.append(exc))
     try:
@@ -111,15 +121,21 @@ def main() -> int:
             )
 
         bridge.encoded.connect(next_encode)
-        clicks = QTimer()
-        clicks.setInterval(200)
-        clicks.timeout.connect(click)
+        # The next click 200 ms after each answer: a user clicking steadily, every click shown.
         answered = [0]
-        bridge.predicted.connect(lambda *a: answered.__setitem__(0, answered[0] + 1))
+        clicking = [True]
+
+        def on_predicted(*_args: object) -> None:
+            answered[0] += 1
+            if clicking[0]:
+                QTimer.singleShot(200, click)
+
+        bridge.predicted.connect(on_predicted)
         next_encode()
-        clicks.start()
+        if not args.no_clicks:
+            click()
         busy = summarise(measure_ticks(app, args.seconds))
-        clicks.stop()
+        clicking[0] = False
         bridge.encoded.disconnect(next_encode)
         busy.update(encodes_started=started[0], clicks_answered=answered[0])
     finally:
