@@ -78,6 +78,7 @@ def main() -> int:
     parser.add_argument("--interactive-threads", type=int, default=None, help="override the runtime's plan")
     parser.add_argument("--switch-interval-ms", type=float, default=None, help="sys.setswitchinterval (GIL)")
     parser.add_argument("--background-nice", type=int, default=None, help="override (0 = no priority drop)")
+    parser.add_argument("--interactive-nice", type=int, default=None, help="override (default 0)")
     parser.add_argument("--no-clicks", action="store_true", help="encode only, no clicks meanwhile")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -91,6 +92,8 @@ def main() -> int:
     )
     if args.background_nice is not None:
         config.background_nice = args.background_nice
+    if args.interactive_nice is not None:
+        config.interactive_nice = args.interactive_nice
     bridge = RuntimeBridge(config=config)
     errors: list[object] = []
     bridge.failed.connect(lambda rid, exc: errors.append(exc))

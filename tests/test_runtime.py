@@ -5,6 +5,7 @@ asserts on order and outcome, never on durations."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -374,3 +375,23 @@ def test_thread_plan_leaves_a_core_for_the_gui_from_three_cores():
     assert (two.interactive, two.background, two.gui_reserved) == (2, 1, 0)
     four = plan_threads(4)
     assert (four.interactive, four.background, four.gui_reserved) == (3, 2, 1)
+
+
+def test_runtime_threads_use_their_planned_thread_counts_and_priority(models, tmp_path):
+    config = RuntimeConfig(disk_cache=False, interactive_threads=2, background_threads=1, background_nice=5)
+    rt = Runtime(config, loader=lambda s, d: models[s])
+    try:
+        rt.load_model("a").result(WAIT)
+
+        def job(ctx):
+            yield 1, 1
+            return torch.get_num_threads(), threading.get_native_id()
+
+        threads, native_id = rt.run_job(job).result(WAIT)
+        assert threads == 1
+        if hasattr(os, "getpriority"):
+            base = os.getpriority(os.PRIO_PROCESS, 0)
+            assert os.getpriority(os.PRIO_PROCESS, native_id) == min(19, base + 5)
+        assert rt.thread_counts() == {"interactive": 2, "background": 1}
+    finally:
+        rt.close()

@@ -94,6 +94,7 @@ class RuntimeConfig:
     interactive_threads: int | None = None
     background_threads: int | None = None
     background_nice: int = 10
+    interactive_nice: int = 0
     cuda_bf16: bool = True  # bf16 autocast for model calls on CUDA devices that support it
 
 
@@ -215,7 +216,11 @@ class Runtime:
         )
         plan = plan_threads()
         self._lanes = {
-            INTERACTIVE_LANE: _Lane(INTERACTIVE_LANE, self.config.interactive_threads or plan.interactive, 0),
+            INTERACTIVE_LANE: _Lane(
+                INTERACTIVE_LANE,
+                self.config.interactive_threads or plan.interactive,
+                self.config.interactive_nice,
+            ),
             BACKGROUND_LANE: _Lane(
                 BACKGROUND_LANE,
                 self.config.background_threads or plan.background,
