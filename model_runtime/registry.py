@@ -101,7 +101,7 @@ REGISTRY: tuple[CheckpointSpec, ...] = (
         "mobile_sam", MOBILESAM, "mobile_sam.pt",
         "https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",
         40_728_226, "6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f",
-        APACHE_2, "MobileSAM (TinyViT, 10 M parameters): SAM 1 quality-lite, quick on CPU", FAST,
+        APACHE_2, "MobileSAM (TinyViT, 10 M parameters): distilled from SAM 1, quick on CPU", FAST,
         _MOBILESAM_SRC,
     ),
     CheckpointSpec(
