@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import TextIO
 
-from model_runtime import download as dl
-from model_runtime import registry
-from model_runtime.checkpoints import CheckpointError
+# model_runtime (and so torch) is imported inside the handlers: building the CLI parser must
+# stay quick for every other subcommand.
+ENV_MODELS_DIR = "SAMDESK_MODELS_DIR"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,9 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "models",
         help="list, download and add model checkpoints",
         description="Manage model checkpoints. Nothing is ever downloaded unless you ask here "
-        f"(or in the GUI's model manager). Files live in ${dl.ENV_MODELS_DIR} or the user cache.",
+        f"(or in the GUI's model manager). Files live in ${ENV_MODELS_DIR} or the user cache.",
     )
-    parser.add_argument("--dir", help=f"models folder (default: ${dl.ENV_MODELS_DIR} or the user cache)")
+    parser.add_argument("--dir", help=f"models folder (default: ${ENV_MODELS_DIR} or the user cache)")
     sub = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     sub.add_parser("list", help="official models and what is installed").set_defaults(func=_list)
     get = sub.add_parser("download", help="download an official checkpoint and verify its sha256")
@@ -39,6 +39,9 @@ def _fail(message: object) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from model_runtime import download as dl
+    from model_runtime import registry
+
     folder = dl.models_dir(args.dir)
     installed = {m.name: m for m in dl.installed(folder)}
     rows = [("NAME", "FAMILY", "SIZE", "CPU ENCODE", "STATUS", "DESCRIPTION")]
@@ -62,6 +65,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
+    from model_runtime import download as dl
+    from model_runtime import registry
+    from model_runtime.checkpoints import CheckpointError
+
     bar = ProgressBar(args.name, sys.stderr)
     try:
         result = dl.download(registry.get(args.name), args.dir, progress=bar)
@@ -79,6 +86,10 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _path(args: argparse.Namespace) -> int:
+    from model_runtime import download as dl
+    from model_runtime import registry
+    from model_runtime.checkpoints import CheckpointError
+
     try:
         print(dl.resolve(args.name, args.dir))
     except (CheckpointError, registry.UnknownModelError) as exc:
@@ -87,6 +98,9 @@ def _path(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
+    from model_runtime import download as dl
+    from model_runtime.checkpoints import CheckpointError
+
     try:
         result = dl.add(args.file, args.dir, link=args.link)
     except (dl.DownloadError, CheckpointError, OSError) as exc:
