@@ -10,18 +10,21 @@ matches; so the final name never holds a half or wrong file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
 import shutil
 import socket
+import sys
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from model_runtime import registry
 from model_runtime.checkpoints import CheckpointError, detect_family, read_state_dict
@@ -173,26 +176,37 @@ def download(
         return InstalledModel(spec.name, final, spec.family, status)
     folder.mkdir(parents=True, exist_ok=True)
     part = final.with_name(final.name + PART_SUFFIX)
+    if spec.size is not None:
+        needed = spec.size - _size(part)
+        free = shutil.disk_usage(folder).free
+        if free < needed:
+            raise DownloadError(
+                f"not enough disk space in {folder}: {spec.filename} needs {needed / 1e6:.0f} MB more, "
+                f"{free / 1e6:.0f} MB free"
+            )
     is_cancelled = _cancel_check(cancel)
-    attempt = 0
-    while True:
-        try:
-            digest = _fetch_into(spec, part, progress, is_cancelled, timeout, chunk_size)
-            break
-        except _ConnectionLost as lost:
-            attempt += 1
-            if attempt > retries:
-                raise DownloadError(
-                    f"connection to {_host(spec.url)} lost after {lost.done} bytes: run the "
-                    f"download again to resume ({_size(part)} bytes kept in {part})"
-                ) from lost.__cause__
-    if spec.sha256 is not None and digest != spec.sha256:
-        part.unlink(missing_ok=True)
-        raise ChecksumError(
-            f"{spec.filename} from {spec.url} is corrupt or not the official file: sha256 "
-            f"{digest} but {spec.sha256} was expected; the download was deleted"
-        )
-    os.replace(part, final)
+    with _exclusive(final):
+        if final.is_file():  # another process finished it while we waited for nothing
+            return InstalledModel(spec.name, final, spec.family, status)
+        attempt = 0
+        while True:
+            try:
+                digest = _fetch_into(spec, part, progress, is_cancelled, timeout, chunk_size)
+                break
+            except _ConnectionLost as lost:
+                attempt += 1
+                if attempt > retries:
+                    raise DownloadError(
+                        f"connection to {_host(spec.url)} lost after {lost.done} bytes: run the "
+                        f"download again to resume ({_size(part)} bytes kept in {part})"
+                    ) from lost.__cause__
+        if spec.sha256 is not None and digest != spec.sha256:
+            part.unlink(missing_ok=True)
+            raise ChecksumError(
+                f"{spec.filename} from {spec.url} is corrupt or not the official file: sha256 "
+                f"{digest} but {spec.sha256} was expected; the download was deleted"
+            )
+        os.replace(part, final)
     return InstalledModel(spec.name, final, spec.family, status)
 
 
@@ -280,6 +294,45 @@ def _cancel_check(cancel: Cancel) -> Callable[[], bool]:
     if isinstance(cancel, threading.Event):
         return cancel.is_set
     return cancel
+
+
+@contextlib.contextmanager
+def _exclusive(final: Path) -> Iterator[None]:
+    """Hold an exclusive lock for downloading ``final``: two writers (GUI and CLI, two GUIs)
+    appending to one ``.part`` file would corrupt it. The OS drops the lock if we crash, so no
+    stale lock can block a later download. The empty lock file is left in place: deleting it
+    would let a waiting process lock a file that no longer has a name."""
+    lock_path = final.with_name(final.name + ".lock")
+    with open(lock_path, "a+b") as handle:
+        handle.seek(0)
+        try:
+            _lock(handle)
+        except OSError as exc:
+            raise DownloadError(f"{final.name} is already being downloaded by another samdesk") from exc
+        try:
+            yield
+        finally:
+            _unlock(handle)
+
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _lock(handle: BinaryIO) -> None:
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+
+    def _unlock(handle: BinaryIO) -> None:
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock(handle: BinaryIO) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock(handle: BinaryIO) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _size(file: Path) -> int:

@@ -6,10 +6,13 @@ import hashlib
 import http.server
 import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -134,7 +137,7 @@ def test_sha256_mismatch_removes_file_with_clear_error(server, tmp_path):
     with pytest.raises(dl.ChecksumError, match="sha256") as err:
         dl.download(_spec(url, sha256="0" * 64), tmp_path)
     assert "deleted" in str(err.value)
-    assert list(tmp_path.iterdir()) == []
+    assert not (tmp_path / "test_model.pt").exists() and not (tmp_path / "test_model.pt.part").exists()
 
 
 def test_unknown_digest_downloads_as_unverified(server, tmp_path):
@@ -197,6 +200,46 @@ def test_http_error_is_reported(tmp_path):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uses fcntl to hold the lock like a second process")
+def test_concurrent_download_of_same_file_is_refused(server, tmp_path):
+    import fcntl
+
+    url, state = server
+    with open(tmp_path / "test_model.pt.lock", "a+b") as other:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # another samdesk is at it
+        with pytest.raises(dl.DownloadError, match="already being downloaded"):
+            dl.download(_spec(url), tmp_path)
+    assert state.ranges == []  # refused before touching the network
+    assert dl.download(_spec(url), tmp_path).path.read_bytes() == PAYLOAD
+
+
+def test_not_enough_disk_space_is_refused_before_downloading(server, tmp_path, monkeypatch):
+    url, state = server
+    full_disk = SimpleNamespace(total=10_000, used=9_000, free=1_000)
+    monkeypatch.setattr(dl.shutil, "disk_usage", lambda _: full_disk)
+    with pytest.raises(dl.DownloadError, match="not enough disk space"):
+        dl.download(_spec(url), tmp_path)
+    assert state.ranges == []
+
+
+def test_no_network_on_import_or_start_up():
+    # With every socket connection forbidden, importing the runtime, building the CLI and
+    # loading the classical model must all work: nothing downloads without a user action.
+    code = (
+        "import socket\n"
+        "def refuse(*a, **k): raise SystemExit('network used')\n"
+        "socket.socket.connect = refuse\n"
+        "socket.create_connection = refuse\n"
+        "import model_runtime, model_runtime.download, model_runtime.registry, plugins\n"
+        "from samdesk import cli\n"
+        "cli.build_parser()\n"
+        "model_runtime.load_model('classical')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr
 
 
 def test_gated_model_is_not_downloadable(tmp_path):
