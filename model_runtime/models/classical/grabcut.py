@@ -22,6 +22,7 @@ of a 256×256 grid, the rest padding. Values are the mask's signed distance in l
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import cv2
@@ -46,7 +47,7 @@ class GrabCutConfig:
     """Tuning of the classical backend. Fractions are of the working copy's longest side."""
 
     work_side: int = 320
-    iterations: int = 3  # GrabCut rounds; the first round's result is kept as a candidate too
+    iterations: int = 3  # GrabCut rounds (colour model refits)
     click_radius: float = 0.012  # sure-object / sure-background disc around a click
     click_scales: tuple[float, float, float] = (0.06, 0.13, 0.25)  # grown region half-sizes
     crop_margin: float = 0.08  # background context kept around the region of interest
@@ -149,9 +150,20 @@ class GrabCutModel:
             else:
                 init[y0:y1, x0:x1] = cv2.GC_PR_FGD
             _draw_clicks(init, pos, neg, radius, work)
-            early, final = self._grabcut(work, init, region)
+            final = self._grabcut(work, init, region)
+            masks = [_clean(final, pos, neg), final]
+            if multimask and prior is None:
+                # A second reading of the box: objects rarely fill its corners, so only the
+                # inscribed ellipse is "probably object" and the corners teach GrabCut what the
+                # background inside the box looks like (floor around a dog, road under a car).
+                init[y0:y1, x0:x1] = cv2.GC_PR_BGD
+                centre = ((x0 + x1) // 2, (y0 + y1) // 2)
+                axes = (max(1, (x1 - x0) // 2), max(1, (y1 - y0) // 2))
+                cv2.ellipse(init, centre, axes, 0, 0, 360, int(cv2.GC_PR_FGD), -1)
+                _draw_clicks(init, pos, neg, radius, work)
+                masks.append(_clean(self._grabcut(work, init, region), pos, neg))
             crop = self._crop(region, h, w)
-            for mask in (_clean(final, pos, neg), final, _clean(early, pos, neg)):
+            for mask in masks:
                 candidates.append(_Candidate(mask, _score(mask, gradient, crop, pos, neg)))
         else:
             scales = self.config.click_scales if multimask else (self.config.click_scales[1],)
@@ -167,7 +179,7 @@ class GrabCutModel:
                     cv2.circle(init, (round(x), round(y)), max(radius + 1, round(grow * 0.5)),
                                int(cv2.GC_PR_FGD), -1)
                 _draw_clicks(init, pos, neg, radius, work)
-                _, final = self._grabcut(work, init, region)
+                final = self._grabcut(work, init, region)
                 mask = _clean(final, pos, neg)
                 crop = self._crop(region, h, w)
                 candidates.append(_Candidate(mask, _score(mask, gradient, crop, pos, neg)))
@@ -187,19 +199,17 @@ class GrabCutModel:
         x0, y0, x1, y1 = region
         return max(0, x0 - margin), max(0, y0 - margin), min(w, x1 + margin), min(h, y1 + margin)
 
-    def _grabcut(
-        self, work: np.ndarray, init: np.ndarray, region: tuple[int, int, int, int]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Run GrabCut on the crop around ``region``; return (after one round, after all rounds)
-        as bool (h, w) masks of the whole working image."""
+    def _grabcut(self, work: np.ndarray, init: np.ndarray, region: tuple[int, int, int, int]) -> np.ndarray:
+        """Run GrabCut on the crop around ``region``, seeded by the GC_* labels in ``init``
+        (h, w); return the object as a bool (h, w) mask of the whole working image."""
         h, w = work.shape[:2]
         cx0, cy0, cx1, cy1 = self._crop(region, h, w)
         crop = np.ascontiguousarray(work[cy0:cy1, cx0:cx1])
         labels = init[cy0:cy1, cx0:cx1].copy()
-        empty = np.zeros((h, w), dtype=bool)
+        out = np.zeros((h, w), dtype=bool)
         is_fg = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
         if not is_fg.any():
-            return empty, empty
+            return out
         if is_fg.all():
             # GrabCut needs background samples: a box covering the whole image leaves none,
             # so the crop's outer ring becomes probable background.
@@ -207,19 +217,12 @@ class GrabCutModel:
             labels[:, [0, -1]] = np.where(labels[:, [0, -1]] == cv2.GC_FGD, cv2.GC_FGD, cv2.GC_PR_BGD)
         bgd = np.zeros((1, 65), np.float64)
         fgd = np.zeros((1, 65), np.float64)
-        try:
-            cv2.grabCut(crop, labels, None, bgd, fgd, 1, cv2.GC_INIT_WITH_MASK)
-            early = _foreground(labels)
-            if self.config.iterations > 1:
-                cv2.grabCut(crop, labels, None, bgd, fgd, self.config.iterations - 1, cv2.GC_EVAL)
-        except cv2.error:
-            # Degenerate seeds (e.g. a crop of a single colour): fall back to the seeds themselves.
-            early = _foreground(labels)
-        final = _foreground(labels)
-        out_early, out_final = empty.copy(), empty.copy()
-        out_early[cy0:cy1, cx0:cx1] = early
-        out_final[cy0:cy1, cx0:cx1] = final
-        return out_early, out_final
+        # Degenerate seeds (e.g. a crop of one flat colour) make GrabCut fail; the seeds are
+        # then the answer.
+        with contextlib.suppress(cv2.error):
+            cv2.grabCut(crop, labels, None, bgd, fgd, self.config.iterations, cv2.GC_INIT_WITH_MASK)
+        out[cy0:cy1, cx0:cx1] = _foreground(labels)
+        return out
 
 
 def _foreground(labels: np.ndarray) -> np.ndarray:
