@@ -100,11 +100,14 @@ class RuntimeBridge(QObject):
         """Ids of requests that will still emit something."""
         return list(self._handles)
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float = 2.0) -> None:
+        """Cancel everything pending; close a runtime created here, waiting at most ``timeout``
+        seconds for a running model call (the runtime threads are daemons: quitting does not
+        wait for a long encode)."""
         for request_id in list(self._handles):
             self.cancel(request_id)
         if self._owns_runtime:
-            self.runtime.close()
+            self.runtime.close(timeout)
 
     # --- delivery ----------------------------------------------------------------------------
 
