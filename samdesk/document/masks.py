@@ -66,6 +66,9 @@ def is_valid(rle: object) -> bool:
         return False
     if not isinstance(counts, str) or not counts.isascii():
         return False
+    if len(counts) <= _SHORT_COUNTS:
+        short = _runs_python(counts)
+        return short is not None and min(short, default=0) >= 0 and sum(short) == size[0] * size[1]
     runs = counts_to_runs(counts)
     return runs is not None and bool((runs >= 0).all()) and int(runs.sum()) == size[0] * size[1]
 
@@ -75,6 +78,34 @@ def is_valid(rle: object) -> bool:
 _MAX_CHARS_PER_RUN = 7
 # Bound on the counts string so that summing the runs cannot overflow int64 (2**35 * 2**27 < 2**63).
 _MAX_COUNTS_CHARS = 1 << 27
+
+
+# Below this length a plain loop beats numpy's per-call overhead (most masks of small objects).
+_SHORT_COUNTS = 256
+
+
+def _runs_python(counts: str) -> list[int] | None:
+    """The same parse as :func:`counts_to_runs`, one character at a time."""
+    runs: list[int] = []
+    value = shift = length = 0
+    for char in counts:
+        c = ord(char) - 48
+        if not 0 <= c <= 63:
+            return None
+        value |= (c & 0x1F) << shift
+        shift += 5
+        length += 1
+        if length > _MAX_CHARS_PER_RUN:
+            return None
+        if c & 0x20:
+            continue
+        if c & 0x10:
+            value -= 1 << shift
+        if len(runs) > 2:
+            value += runs[-2]
+        runs.append(value)
+        value = shift = length = 0
+    return None if length else runs
 
 
 def counts_to_runs(counts: str) -> np.ndarray | None:
@@ -88,6 +119,9 @@ def counts_to_runs(counts: str) -> np.ndarray | None:
         return np.zeros(0, dtype=np.int64)
     if len(counts) > _MAX_COUNTS_CHARS:
         return None
+    if len(counts) <= _SHORT_COUNTS:
+        runs = _runs_python(counts)
+        return None if runs is None else np.asarray(runs, dtype=np.int64)
     chars = np.frombuffer(counts.encode("ascii"), dtype=np.uint8).astype(np.int64) - 48
     if chars.min() < 0 or chars.max() > 63:
         return None
