@@ -248,3 +248,31 @@ def masks_hash(path: Path) -> str:
     from samdesk.document.model import file_content_hash
 
     return file_content_hash(path)
+
+
+@pytest.mark.parametrize(
+    ("break_it", "fragment"),
+    [
+        (lambda p: p.objects[0].frames.update({0: _frame_of_size(10, 10)}), "is 10x10"),
+        (lambda p: p.objects[1].frames.update({9: p.objects[1].frames[0]}), "frame 9"),
+        (lambda p: setattr(p.objects[1], "category_id", 77), "category 77"),
+        (lambda p: setattr(p.objects[1], "media_id", 5), "media 5"),
+        (lambda p: setattr(p.objects[1], "id", 1), "two object entries"),
+    ],
+)
+def test_inconsistent_project_is_not_saved(tmp_path: Path, break_it, fragment: str) -> None:
+    """A file that could not be loaded again must never replace a good one."""
+    path = tmp_path / "p.samdesk.json"
+    project = make_project(tmp_path)
+    save_project(project, path)
+    before = path.read_bytes()
+    break_it(project)
+    with pytest.raises(ProjectFileError, match=f"cannot save.*{fragment}"):
+        save_project(project, path)
+    assert path.read_bytes() == before
+
+
+def _frame_of_size(height: int, width: int):
+    from samdesk.document.model import FrameAnnotation
+
+    return FrameAnnotation(rle=masks.encode(np.zeros((height, width), dtype=bool)))

@@ -152,6 +152,14 @@ class Document:
             self.events.emit(event)
 
 
+def _index_of(items: list, item_id: int, what: str) -> int:
+    """Position of the record with ``item_id``; KeyError (like ``Project.object``) if absent."""
+    for index, item in enumerate(items):
+        if item.id == item_id:
+            return index
+    raise KeyError(f"no {what} {item_id}")
+
+
 # --- categories -----------------------------------------------------------------------------
 
 
@@ -210,7 +218,7 @@ class RemoveCategory(Command):
     text: str = "remove category"
 
     def do(self, project: Project) -> list[DocumentEvent]:
-        self._index = next(i for i, c in enumerate(project.categories) if c.id == self.category_id)
+        self._index = _index_of(project.categories, self.category_id, "category")
         self._category = project.categories.pop(self._index)
         self._objects = [o.id for o in project.objects if o.category_id == self.category_id]
         for obj in project.objects:
@@ -262,7 +270,7 @@ class RemoveMedia(Command):
     text: str = "remove media"
 
     def do(self, project: Project) -> list[DocumentEvent]:
-        self._index = next(i for i, m in enumerate(project.media) if m.id == self.media_id)
+        self._index = _index_of(project.media, self.media_id, "media")
         self._item = project.media.pop(self._index)
         self._objects = [(i, o) for i, o in enumerate(project.objects) if o.media_id == self.media_id]
         project.objects = [o for o in project.objects if o.media_id != self.media_id]
@@ -342,7 +350,7 @@ class RemoveObject(Command):
     text: str = "delete object"
 
     def do(self, project: Project) -> list[DocumentEvent]:
-        self._index = next(i for i, o in enumerate(project.objects) if o.id == self.object_id)
+        self._index = _index_of(project.objects, self.object_id, "object")
         self._obj = project.objects.pop(self._index)
         return [DocumentEvent(Change.OBJECT_REMOVED, object_id=self.object_id, media_id=self._obj.media_id)]
 
@@ -397,13 +405,13 @@ class MoveObject(Command):
     text: str = "reorder object"
 
     def do(self, project: Project) -> list[DocumentEvent]:
-        self._from = next(i for i, o in enumerate(project.objects) if o.id == self.object_id)
+        self._from = _index_of(project.objects, self.object_id, "object")
         obj = project.objects.pop(self._from)
         project.objects.insert(self.index, obj)
         return [DocumentEvent(Change.OBJECT_CHANGED, object_id=self.object_id, media_id=obj.media_id)]
 
     def undo(self, project: Project) -> list[DocumentEvent]:
-        current = next(i for i, o in enumerate(project.objects) if o.id == self.object_id)
+        current = _index_of(project.objects, self.object_id, "object")
         obj = project.objects.pop(current)
         project.objects.insert(self._from, obj)
         return [DocumentEvent(Change.OBJECT_CHANGED, object_id=self.object_id, media_id=obj.media_id)]
@@ -469,8 +477,16 @@ class Batch(Command):
 
     def do(self, project: Project) -> list[DocumentEvent]:
         events: list[DocumentEvent] = []
-        for command in self.commands:
-            events += command.do(project)
+        done: list[Command] = []
+        try:
+            for command in self.commands:
+                events += command.do(project)
+                done.append(command)
+        except Exception:
+            # All or nothing: a half-applied batch would be a change that no undo step covers.
+            for command in reversed(done):
+                command.undo(project)
+            raise
         return events
 
     def undo(self, project: Project) -> list[DocumentEvent]:

@@ -78,10 +78,17 @@ class LoadResult:
 def save_project(project: Project, path: str | Path) -> None:
     """Write ``project`` to ``path`` atomically (temp file + fsync + ``os.replace`` + folder fsync).
 
-    Raises :class:`ProjectFileError` when the project cannot be encoded (a setting that is not
-    JSON) or the file cannot be written; the previous file is then untouched.
+    Raises :class:`ProjectFileError` when the project is inconsistent (a mask that does not fit
+    its media, a reference to a removed category: a file that would not load again), cannot be
+    encoded (a setting that is not JSON) or the file cannot be written; the previous file is
+    then untouched.
     """
     path = Path(path).absolute()
+    try:
+        _check_consistency(project.categories, project.media, project.objects)
+    except _Invalid as exc:
+        # Writing it would produce a file that cannot be opened again; keep the last good one.
+        raise ProjectFileError(path, f"cannot save: the project is inconsistent: {exc}") from exc
     try:
         data = project_to_json(project, path.parent)
         payload = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
@@ -321,6 +328,19 @@ def project_from_json(data: object, base_folder: Path) -> tuple[Project, list[st
     media = [_media(m, f"media[{i}]", base_folder) for i, m in enumerate(_list(top, "media", ""))]
     objects = [_object(o, f"objects[{i}]") for i, o in enumerate(_list(top, "objects", ""))]
 
+    _check_consistency(categories, media, objects)
+    next_ids, repairs = _next_ids(top.get("next_ids", {}), categories, media, objects)
+    project = Project(
+        categories=categories, media=media, objects=objects, settings=settings, next_ids=next_ids
+    )
+    return project, repairs
+
+
+def _check_consistency(
+    categories: list[Category], media: list[MediaItem], objects: list[AnnotationObject]
+) -> None:
+    """Rules that span records: unique ids, references that resolve, masks that fit their media.
+    Shared by loading and saving, so that a saved file always loads again."""
     _unique((c.id for c in categories), "categories", "category")
     _unique((m.id for m in media), "media", "media")
     _unique((o.id for o in objects), "objects", "object")
@@ -334,21 +354,15 @@ def project_from_json(data: object, base_folder: Path) -> tuple[Project, list[st
         if obj.category_id is not None and obj.category_id not in category_ids:
             raise _Invalid(where, f"refers to category {obj.category_id}, which the project does not have")
         for index, frame in obj.frames.items():
-            if index >= item.frame_count:
+            if not 0 <= index < item.frame_count:
                 problem = f"has a mask on frame {index} but {item.name} has {item.frame_count} frames"
                 raise _Invalid(where, problem)
-            if list(frame.rle["size"]) != [item.height, item.width]:
+            if [int(v) for v in frame.rle["size"]] != [item.height, item.width]:
                 raise _Invalid(
                     where,
                     f"mask on frame {index} is {frame.rle['size'][1]}x{frame.rle['size'][0]} "
                     f"but {item.name} is {item.width}x{item.height}",
                 )
-
-    next_ids, repairs = _next_ids(top.get("next_ids", {}), categories, media, objects)
-    project = Project(
-        categories=categories, media=media, objects=objects, settings=settings, next_ids=next_ids
-    )
-    return project, repairs
 
 
 def _next_ids(
