@@ -38,6 +38,7 @@ from samdesk.document import (
     SetFrame,
     SetSetting,
     masks,
+    merge_objects,
 )
 from tests.document_factory import make_project, random_mask
 
@@ -302,3 +303,34 @@ def test_failing_batch_leaves_no_partial_change(tmp_path: Path) -> None:
         document.execute(batch)
     assert state(document.project) == before
     assert not document.history.can_undo and not document.dirty and seen == []
+
+
+def test_merge_objects(tmp_path: Path) -> None:
+    document = Document(make_project(tmp_path))
+    project = document.project
+    video_objects = [o for o in project.objects if o.media_id == 2][:3]
+    ids = [o.id for o in video_objects]
+    expected_frames = {f for o in video_objects for f in o.frames}
+    expected = {
+        f: np.logical_or.reduce([masks.decode(o.frames[f].rle) for o in video_objects if f in o.frames])
+        for f in expected_frames
+    }
+    order = [o.id for o in project.objects if o.id not in ids[1:]]
+    before = state(project)
+
+    document.execute(merge_objects(project, ids))
+    kept = project.object(ids[0])
+    assert [o.id for o in project.objects] == order
+    assert set(kept.frames) == expected_frames
+    for frame, mask in expected.items():
+        assert np.array_equal(masks.decode(kept.frames[frame].rle), mask)
+    shared = [f for f in expected_frames if sum(f in o.frames for o in video_objects) > 1]
+    assert shared and all(kept.frames[f].provenance is Provenance.EDITED for f in shared)
+    assert document.history.undo_text == "merge objects"
+    document.undo()
+    assert state(project) == before
+
+    with pytest.raises(ValueError, match="different media"):
+        merge_objects(project, [1, 2])
+    with pytest.raises(ValueError):
+        merge_objects(project, [1])

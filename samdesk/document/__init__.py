@@ -20,6 +20,7 @@ from samdesk.document.commands import (
     RemoveObject,
     SetFrame,
     SetSetting,
+    merge_objects,
 )
 from samdesk.document.events import Change, DocumentEvent, EventBus
 from samdesk.document.model import (

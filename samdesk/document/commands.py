@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from samdesk.document import masks
 from samdesk.document.events import Change, DocumentEvent, EventBus
 from samdesk.document.model import (
     AnnotationObject,
@@ -21,6 +22,7 @@ from samdesk.document.model import (
     MediaItem,
     MediaStatus,
     Project,
+    Provenance,
 )
 
 
@@ -494,3 +496,40 @@ class Batch(Command):
         for command in reversed(self.commands):
             events += command.undo(project)
         return events
+
+
+def merge_objects(project: Project, object_ids: list[int], text: str = "merge objects") -> Batch:
+    """One undoable step that merges objects into the first of ``object_ids``.
+
+    On every frame, the kept object's mask becomes the union of all the masks there; a frame
+    that only another object had is carried over as it was. A union is a hand edit
+    (``Provenance.EDITED``, no score). The other objects are removed; the kept object keeps
+    its id, category, name and place in the drawing order. All objects must be on one media.
+    """
+    if len(object_ids) < 2 or len(set(object_ids)) != len(object_ids):
+        raise ValueError(f"merging needs at least two distinct objects, got {object_ids}")
+    objects = [project.object(i) for i in object_ids]
+    keep, others = objects[0], objects[1:]
+    if any(o.media_id != keep.media_id for o in others):
+        raise ValueError("objects on different media cannot be merged")
+    commands: list[Command] = []
+    for frame in sorted({f for o in objects for f in o.frames}):
+        present = [o.frames[frame] for o in objects if frame in o.frames]
+        if len(present) == 1:
+            if frame not in keep.frames:
+                commands.append(SetFrame(keep.id, frame, copy.deepcopy(present[0])))
+            continue
+        union = masks.decode(present[0].rle)
+        for annotation in present[1:]:
+            union |= masks.decode(annotation.rle)
+        base = keep.frames.get(frame, present[0])
+        merged = FrameAnnotation(
+            rle=masks.encode(union),
+            provenance=Provenance.EDITED,
+            score=None,
+            prompts=copy.deepcopy(base.prompts),
+            model_id=base.model_id,
+        )
+        commands.append(SetFrame(keep.id, frame, merged))
+    commands += [RemoveObject(o.id) for o in others]
+    return Batch(commands, text=text)
