@@ -21,17 +21,22 @@ from samdesk.document.model import (
 )
 
 
-def random_mask(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+def random_mask(rng: np.random.Generator, height: int, width: int, speckle: float = 0.01) -> np.ndarray:
     """A blob-like bool mask (H, W): a random ellipse plus speckles, so RLEs are non-trivial."""
     yy, xx = np.mgrid[0:height, 0:width]
     cy, cx = rng.uniform(0, height), rng.uniform(0, width)
     ry, rx = rng.uniform(2, height / 2 + 2), rng.uniform(2, width / 2 + 2)
     mask = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
-    return mask ^ (rng.random((height, width)) < 0.01)
+    return mask ^ (rng.random((height, width)) < speckle)
 
 
 def make_project(
-    folder: Path, *, seed: int = 0, n_objects: int = 12, image_size: tuple[int, int] = (48, 64)
+    folder: Path,
+    *,
+    seed: int = 0,
+    n_objects: int = 12,
+    image_size: tuple[int, int] = (48, 64),
+    speckle: float = 0.01,
 ) -> Project:
     """A project with one image and one video (files created under ``folder``), two categories and
     ``n_objects`` objects with masks, prompts of every kind, provenance, scores and model ids."""
@@ -68,7 +73,7 @@ def make_project(
                 exemplars = [Exemplar((1.0, 2.0, 3.0, 4.0), True), Exemplar((5.0, 6.0, 7.5, 8.0), False)]
                 prompts = Prompts(exemplars=exemplars, text="red cup")
             frames[f] = FrameAnnotation(
-                rle=masks.encode(random_mask(rng, height, width)),
+                rle=masks.encode(random_mask(rng, height, width, speckle)),
                 provenance=provenances[(i + f) % len(provenances)],
                 score=None if i % 4 == 0 else float(rng.uniform()),
                 prompts=prompts,
