@@ -148,5 +148,7 @@ def counts_to_runs(counts: str) -> np.ndarray | None:
 
 def _to_coco(rle: Rle) -> dict:
     counts = rle["counts"]
-    raw = counts.encode("ascii") if isinstance(counts, str) else counts
-    return {"size": list(rle["size"]), "counts": raw}
+    return {
+        "size": list(rle["size"]),
+        "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
+    }
