@@ -276,3 +276,19 @@ def _frame_of_size(height: int, width: int):
     from samdesk.document.model import FrameAnnotation
 
     return FrameAnnotation(rle=masks.encode(np.zeros((height, width), dtype=bool)))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_round_trip_after_random_editing(tmp_path: Path, seed: int) -> None:
+    """Whatever state the commands can produce saves and loads back exactly."""
+    import random
+
+    from tests.test_document import random_command
+
+    rng = random.Random(seed)
+    document = Document(make_project(tmp_path))
+    for _ in range(150):
+        document.execute(random_command(document.project, rng))
+    path = tmp_path / "edited.samdesk.json"
+    save_project(document.project, path)
+    assert load_project(path).project == document.project
