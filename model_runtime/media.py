@@ -272,6 +272,10 @@ class VideoReader:
     decoded on the way to the target that fit in the cache are kept too, so stepping backwards
     does not re-decode from the keyframe for every frame.
 
+    ``frame_count`` counts the frames the file holds data for (packets, not metadata). In a file
+    cut short, the last few of those may still be undecodable (they reference data past the
+    cut); reading them raises :class:`MediaError`, never returns a wrong frame.
+
     Not thread-safe: use one reader per thread. Close it (or use ``with``) to free the decoder.
     """
 

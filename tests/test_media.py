@@ -233,23 +233,25 @@ def test_bad_videos(media_dir: Path, tmp_path: Path) -> None:
             VideoReader(path)
 
 
-def test_truncated_video_keeps_the_frames_it_has(media_dir: Path, tmp_path: Path) -> None:
+def test_truncated_videos(media_dir: Path, tmp_path: Path) -> None:
+    # bedroom.mp4 keeps its index (moov) at the end: cut short, it is unreadable as a whole.
     data = (media_dir / "bedroom.mp4").read_bytes()
-    truncated = tmp_path / "truncated.mp4"
-    truncated.write_bytes(data[: len(data) // 3])
-    try:
-        reader = VideoReader(truncated)
-    except MediaError:
-        return  # the index was cut off: refusing the file with a clear error is right too
-    with reader:
-        assert 0 < reader.frame_count < 200
-        last = reader.frame_count - 1
-        try:
-            frame = reader.read(last)
-        except MediaError as exc:
-            assert str(truncated) in str(exc)
-        else:
-            assert frame.shape == (540, 960, 3)
+    cut = tmp_path / "bedroom-cut.mp4"
+    cut.write_bytes(data[: len(data) // 3])
+    with pytest.raises(MediaError, match="bedroom-cut.mp4"):
+        probe_media(cut)
+    # cups.mp4 has its index first: the frames before the cut stay readable; frames whose data
+    # is cut off give a MediaError, never garbage or a crash.
+    data = (media_dir / "cups.mp4").read_bytes()
+    cut = tmp_path / "cups-cut.mp4"
+    cut.write_bytes(data[: len(data) // 7])
+    with VideoReader(cut) as reader:
+        assert 0 < reader.frame_count < 300
+        assert reader.read(0).shape == (720, 1280, 3)
+        assert reader.read(reader.frame_count // 2).shape == (720, 1280, 3)
+        with pytest.raises(MediaError, match="cups-cut.mp4"):
+            for index in range(reader.frame_count // 2, reader.frame_count):
+                reader.read(index)
 
 
 # --- document media items ------------------------------------------------------------------------
