@@ -28,6 +28,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # 20 000 x 20 000: a 1.2 GB RGB array. Anything larger is refused before decoding rather than
 # exhausting memory (a "decompression bomb" is a tiny file that claims huge dimensions).
+# Pillow's own guard refuses images above 2 * Image.MAX_IMAGE_PIXELS (about 179 megapixels by
+# default) while opening, before this limit is consulted; both end as a MediaError. We do not
+# change Pillow's process-wide setting here; the application may raise it at start-up.
 DEFAULT_MAX_PIXELS = 20_000 * 20_000
 
 IMAGE_SUFFIXES = frozenset(
