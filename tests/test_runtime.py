@@ -395,3 +395,19 @@ def test_runtime_threads_use_their_planned_thread_counts_and_priority(models, tm
         assert rt.thread_counts() == {"interactive": 2, "background": 1}
     finally:
         rt.close()
+
+
+def test_importing_the_runtime_and_bridge_does_not_import_torch():
+    # torch takes seconds to import; the GUI imports these at start, the runtime threads import
+    # torch later, off the GUI thread.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys; import model_runtime.runtime, samdesk.runtime_bridge, samdesk.commands.precompute; "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr

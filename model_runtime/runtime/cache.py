@@ -22,13 +22,15 @@ import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from model_runtime.api import ImageEmbedding
 from model_runtime.runtime.requests import EmbeddingKey
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +132,8 @@ class DiskEmbeddingCache:
         return self.root / _safe_name(key.model_id) / f"v{FORMAT_VERSION}" / digest[:2] / f"{digest}.pt"
 
     def get(self, key: EmbeddingKey, device: str | torch.device = "cpu") -> ImageEmbedding | None:
+        import torch  # runtime threads only (see service.py)
+
         path = self.path_for(key)
         if not path.is_file():
             return None
@@ -146,6 +150,8 @@ class DiskEmbeddingCache:
 
     def put(self, key: EmbeddingKey, embedding: ImageEmbedding) -> bool:
         """Write one entry atomically; False (logged) when it cannot be stored."""
+        import torch
+
         if not encodable(embedding):
             return False
         path = self.path_for(key)
@@ -250,6 +256,8 @@ def _encode(embedding: ImageEmbedding, key: EmbeddingKey) -> dict[str, Any]:
 
 
 def _encode_value(value: Any) -> Any:
+    import torch
+
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().contiguous()
     if isinstance(value, np.ndarray):

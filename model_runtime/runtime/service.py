@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from model_runtime.api import ImageEmbedding, ImageModel, ModelInfo, validate_image, validate_prompts
 from model_runtime.runtime.cache import (
@@ -74,9 +73,6 @@ ModelLoader = Callable[[Any, str | None], ImageModel]
 JobSteps = Generator[Any, None, Any]
 JobFactory = Callable[["JobContext"], JobSteps]
 
-_OOM_ERRORS: tuple[type[BaseException], ...] = (
-    getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError),
-)
 
 INTERACTIVE_LANE = "interactive"
 BACKGROUND_LANE = "background"
@@ -147,7 +143,7 @@ class _JobWork(_Work):
 
 
 class _Lane:
-    def __init__(self, name: str, threads: int, nice: int):
+    def __init__(self, name: str, threads: int | None, nice: int):
         self.name = name
         self.threads = threads
         self.nice = nice
@@ -214,17 +210,14 @@ class Runtime:
             if self.config.disk_cache
             else None
         )
-        plan = plan_threads()
+        # Thread counts left unset are planned on the runtime threads themselves: the plan
+        # needs torch, whose import must not happen on the caller's (GUI) thread.
         self._lanes = {
             INTERACTIVE_LANE: _Lane(
-                INTERACTIVE_LANE,
-                self.config.interactive_threads or plan.interactive,
-                self.config.interactive_nice,
+                INTERACTIVE_LANE, self.config.interactive_threads, self.config.interactive_nice
             ),
             BACKGROUND_LANE: _Lane(
-                BACKGROUND_LANE,
-                self.config.background_threads or plan.background,
-                self.config.background_nice,
+                BACKGROUND_LANE, self.config.background_threads, self.config.background_nice
             ),
         }
         self._cv = threading.Condition()
@@ -246,7 +239,15 @@ class Runtime:
         return model.info if model is not None else None
 
     def thread_counts(self) -> dict[str, int]:
-        return {name: lane.threads for name, lane in self._lanes.items()}
+        """Intra-op threads of each runtime thread (plans them here if not yet done)."""
+        return {name: self._resolve_threads(lane) for name, lane in self._lanes.items()}
+
+    @staticmethod
+    def _resolve_threads(lane: _Lane) -> int:
+        if lane.threads is None:
+            plan = plan_threads()
+            lane.threads = plan.interactive if lane.name == INTERACTIVE_LANE else plan.background
+        return lane.threads
 
     def load_model(
         self,
@@ -430,7 +431,7 @@ class Runtime:
                 self._start_lane(lane)
 
     def _lane_main(self, lane: _Lane) -> None:
-        configure_current_thread(lane.threads)
+        configure_current_thread(self._resolve_threads(lane))
         if lane.nice:
             lower_current_thread_priority(lane.nice)
         try:
@@ -777,11 +778,13 @@ class Runtime:
     def _model_call(
         self, model: ImageModel, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> Any:
+        import torch  # runtime threads only: importing torch takes seconds, never on the GUI thread
+
         device = str(model.info.device)
         try:
             with torch.no_grad(), self._autocast(device):
                 return fn(*args, **kwargs)
-        except _OOM_ERRORS as exc:
+        except torch.cuda.OutOfMemoryError as exc:  # the same class as torch.OutOfMemoryError (any device)
             self._free_device_memory(device)
             raise ModelOutOfMemoryError(
                 f"out of memory on {device} while {what} with {model.info.display_name}; cached "
@@ -794,6 +797,8 @@ class Runtime:
             ) from exc
 
     def _autocast(self, device: str) -> contextlib.AbstractContextManager[Any]:
+        import torch
+
         # bf16 halves activation memory and runs on tensor cores; only where the GPU supports it.
         if self.config.cuda_bf16 and device.startswith("cuda") and torch.cuda.is_bf16_supported():
             return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -802,6 +807,8 @@ class Runtime:
     def _free_device_memory(self, device: str) -> None:
         self.memory_cache.clear()
         if device.startswith("cuda"):
+            import torch
+
             torch.cuda.empty_cache()
 
     # --- delivery helpers ------------------------------------------------------------------

@@ -13,10 +13,6 @@ import os
 import threading
 from dataclasses import dataclass
 
-import torch
-
-from model_runtime.devices import cpu_thread_budget
-
 log = logging.getLogger(__name__)
 
 
@@ -38,7 +34,11 @@ def plan_threads(budget: int | None = None) -> ThreadPlan:
     runnable model thread is the interactive one; with 1–2 cores it gets a single thread and a
     lower OS priority (see :func:`lower_current_thread_priority`) does the rest.
     """
-    budget = cpu_thread_budget() if budget is None else max(1, budget)
+    if budget is None:
+        from model_runtime.devices import cpu_thread_budget  # imports torch
+
+        budget = cpu_thread_budget()
+    budget = max(1, budget)
     reserved = 1 if budget >= 3 else 0
     usable = budget - reserved
     return ThreadPlan(interactive=usable, background=max(1, usable - 1), gui_reserved=reserved)
@@ -46,6 +46,8 @@ def plan_threads(budget: int | None = None) -> ThreadPlan:
 
 def configure_current_thread(num_threads: int) -> None:
     """Set the calling thread's intra-op thread count (must run on that thread)."""
+    import torch
+
     torch.set_num_threads(max(1, num_threads))
 
 
