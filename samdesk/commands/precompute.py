@@ -24,8 +24,6 @@ if TYPE_CHECKING:  # the runtime (and torch) is imported only when the command r
     from model_runtime.runtime import RuntimeConfig
     from model_runtime.runtime.service import ModelLoader
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm"}
 PROJECT_SUFFIX = ".samdesk.json"
 
 
@@ -118,6 +116,8 @@ def precompute(
 
 def collect_images(target: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The images to encode and the files skipped (with why). Raises ValueError for a bad target."""
+    from model_runtime.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES  # imports av: not at CLI start-up
+
     if not target.exists():
         raise ValueError(f"{target} does not exist")
     if target.is_dir():
@@ -155,11 +155,11 @@ def _project_media(project: Path) -> list[Path]:
 
 def _image_reader(path: Path):
     def read() -> np.ndarray:
-        # Decoded on the runtime's background thread, only if no cached embedding exists.
-        from PIL import Image, ImageOps
+        from model_runtime.media import read_image
 
-        with Image.open(path) as img:
-            return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+        # Decoded on the runtime's background thread, only if no cached embedding exists, by the
+        # same reader the GUI uses (EXIF orientation applied), so the embeddings match.
+        return read_image(path)
 
     return read
 
