@@ -411,3 +411,29 @@ def test_importing_the_runtime_and_bridge_does_not_import_torch():
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+
+
+def test_clicks_made_while_a_model_loads_wait_for_the_new_model(models, tmp_path):
+    loading = Gate()
+
+    def loader(source, device):
+        if source == "b":
+            loading.pass_through()
+        return models[source]
+
+    rt = Runtime(RuntimeConfig(disk_cache=False), loader=loader)
+    try:
+        rt.load_model("a").result(WAIT)
+        rec = Recorder()
+        rec.wait(encode(rt, rec, 1).request_id)
+        load = rt.load_model("b")
+        assert loading.entered.wait(WAIT)  # the load is running now, no longer queued
+        models["a"].predict_error = AssertionError("a click made after load_model ran on the old model")
+        after = click(rt, rec, "o", 1)
+        loading.release()
+        assert load.result(WAIT).model_id == "double-b"
+        rec.wait(after.request_id)
+        assert after.request_id not in rec.errors, rec.errors.get(after.request_id)
+        assert rec.results[after.request_id].key.model_id == "double-b"
+    finally:
+        rt.close()

@@ -227,6 +227,7 @@ class Runtime:
         self._model: ImageModel | None = None
         self._running_encodes: set[tuple[str, int]] = set()
         self._load_waiting = False  # the background thread waits for the interactive one to idle
+        self._loading_seq: int | None = None  # seq of the load running now, if any
         self._closing = False
         for lane in self._lanes.values():
             self._start_lane(lane)
@@ -406,7 +407,14 @@ class Runtime:
         return RequestHandle(core)
 
     def _has_load_queued(self) -> bool:
-        return any(isinstance(w, _LoadWork) for w in self._queue)
+        return self._first_load_seq() is not None
+
+    def _first_load_seq(self) -> int | None:
+        """Seq of the earliest load queued or running: requests made after it wait for it."""
+        queued = [w.seq for w in self._queue if isinstance(w, _LoadWork)]
+        if self._loading_seq is not None:
+            queued.append(self._loading_seq)
+        return min(queued, default=None)
 
     def _wake(self) -> None:
         with self._cv:
@@ -489,7 +497,7 @@ class Runtime:
     def _next_interactive(self, failures: list[tuple[_Work, BaseException]]) -> _PredictWork | None:
         if self._load_waiting:
             return None
-        load_seq = min((w.seq for w in self._queue if isinstance(w, _LoadWork)), default=None)
+        load_seq = self._first_load_seq()
         for work in sorted((w for w in self._queue if w.lane == INTERACTIVE_LANE), key=lambda w: w.order):
             assert isinstance(work, _PredictWork)
             if work.core.state.terminal:
@@ -584,7 +592,12 @@ class Runtime:
             if work is None:
                 continue
             if isinstance(work, _LoadWork):
-                self._run_load(work)
+                try:
+                    self._run_load(work)
+                finally:  # also if the thread dies: requests waiting for this load must not hang
+                    with self._cv:
+                        self._loading_seq = None
+                        self._cv.notify_all()
             elif isinstance(work, _EncodeWork):
                 self._run_encode(work)
             elif isinstance(work, _JobWork):
@@ -613,6 +626,7 @@ class Runtime:
                     self._load_waiting = True  # stops the interactive thread taking more
                     return None
                 self._queue.remove(work)
+                self._loading_seq = work.seq
                 return work
             if self._model is None:
                 self._queue.remove(work)
@@ -640,6 +654,7 @@ class Runtime:
         with self._cv:
             old = self._model
             self._model = model
+            self._loading_seq = None
             stale = [w for w in self._queue if w.seq < work.seq and not isinstance(w, _LoadWork)]
             for w in stale:
                 self._queue.remove(w)
