@@ -204,8 +204,11 @@ class AnnotationController:
         logits = self._logits_by_object.get(obj.id)
         pending = Pending(
             prompts=copy.deepcopy(annotation.prompts),
-            candidates=Candidates(mask[None], np.array([annotation.score or 1.0], np.float32),
-                                  None if logits is None else logits[None]),
+            candidates=Candidates(
+                mask[None],
+                np.array([annotation.score or 1.0], np.float32),
+                None if logits is None else logits[None],
+            ),
             target_object=obj.id,
         )
         self._set_pending(pending, record=True)
@@ -237,8 +240,9 @@ class AnnotationController:
         self.error = None
         self._emit(self.status_changed)
 
-    def prediction_ready(self, request_id: int, masks: np.ndarray, scores: np.ndarray,
-                         logits: np.ndarray | None) -> None:
+    def prediction_ready(
+        self, request_id: int, masks: np.ndarray, scores: np.ndarray, logits: np.ndarray | None
+    ) -> None:
         """The model's answer: masks bool (K, H, W), scores (K,), logits (K, 256, 256) or None.
 
         Answers to superseded requests are dropped: only the latest prompt set counts.
@@ -254,7 +258,9 @@ class AnnotationController:
         if masks.ndim == 2:
             masks = masks[None]
         order = np.argsort(-scores, kind="stable")  # best first, so 1 is always the top candidate
-        candidates = Candidates(masks[order], scores[order], None if logits is None else np.asarray(logits)[order])
+        candidates = Candidates(
+            masks[order], scores[order], None if logits is None else np.asarray(logits)[order]
+        )
         # The answer belongs to the pending state already on the undo stack (the prompt that
         # asked for it), so it replaces that state instead of adding an undo step of its own.
         self.pending.candidates = candidates
@@ -301,7 +307,9 @@ class AnnotationController:
         if category_id is None:
             category_id = self.current_category
         cands = pending.candidates
-        score = float(cands.scores[cands.selected]) if cands is not None and pending.edited_mask is None else None
+        score = (
+            float(cands.scores[cands.selected]) if cands is not None and pending.edited_mask is None else None
+        )
         if pending.manual:
             provenance = Provenance.MANUAL
         elif pending.edited_mask is not None:
@@ -309,7 +317,9 @@ class AnnotationController:
         else:
             provenance = Provenance.MODEL
         model_id = self.service.model_id if self.service is not None and not pending.manual else None
-        annotation = FrameAnnotation(rle.encode(mask), provenance, score, copy.deepcopy(pending.prompts), model_id)
+        annotation = FrameAnnotation(
+            rle.encode(mask), provenance, score, copy.deepcopy(pending.prompts), model_id
+        )
         commands: list[Command] = []
         if pending.target_object is None:
             obj = AnnotationObject(0, media.id, category_id, {self.frame: annotation})
@@ -405,8 +415,9 @@ class AnnotationController:
         if merged is None:
             return None
         base = keep.frames.get(self.frame)
-        annotation = FrameAnnotation(rle.encode(merged), Provenance.EDITED,
-                                     None, copy.deepcopy(base.prompts) if base else Prompts())
+        annotation = FrameAnnotation(
+            rle.encode(merged), Provenance.EDITED, None, copy.deepcopy(base.prompts) if base else Prompts()
+        )
         commands: list[Command] = [SetFrame(keep.id, self.frame, annotation)]
         commands += [RemoveObject(o.id) for o in objs[1:]]
         self.document.execute(Batch(commands, text="merge objects"))
@@ -417,9 +428,15 @@ class AnnotationController:
         """Replace an accepted object's mask by a hand-edited one (undoable)."""
         obj = self.document.project.object(object_id)
         before = obj.frames.get(self.frame)
-        provenance = Provenance.MANUAL if before is None or before.provenance == Provenance.MANUAL else Provenance.EDITED
+        provenance = (
+            Provenance.MANUAL
+            if before is None or before.provenance == Provenance.MANUAL
+            else Provenance.EDITED
+        )
         prompts = copy.deepcopy(before.prompts) if before else Prompts()
-        annotation = FrameAnnotation(rle.encode(mask), provenance, None, prompts, before.model_id if before else None)
+        annotation = FrameAnnotation(
+            rle.encode(mask), provenance, None, prompts, before.model_id if before else None
+        )
         self.document.execute(SetFrame(object_id, self.frame, annotation, text=text))
         self._logits_by_object.pop(object_id, None)  # the logits no longer describe the mask
 
@@ -465,7 +482,9 @@ class AnnotationController:
         self._stroke_mask = mask.copy()
         return True
 
-    def stroke_to(self, start: tuple[float, float], end: tuple[float, float], radius: float, erase: bool) -> None:
+    def stroke_to(
+        self, start: tuple[float, float], end: tuple[float, float], radius: float, erase: bool
+    ) -> None:
         if self._stroke_base is None or self._stroke_mask is None:
             return
         mask_ops.stamp_segment(self._stroke_mask, start, end, radius, not erase)

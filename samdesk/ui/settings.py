@@ -6,6 +6,7 @@ A plain dataclass: unknown keys in the file are ignored and a damaged file falls
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
@@ -39,10 +40,8 @@ class Settings:
         except FileNotFoundError:
             return cls()
         except (OSError, ValueError):
-            try:
+            with contextlib.suppress(OSError):
                 path.replace(path.with_suffix(".damaged.json"))
-            except OSError:
-                pass
             return cls()
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known} if isinstance(data, dict) else {}
@@ -63,4 +62,6 @@ class Settings:
         tmp.replace(path)
 
     def remember_project(self, project_path: str, keep: int = 10) -> None:
-        self.recent_projects = [project_path] + [p for p in self.recent_projects if p != project_path][: keep - 1]
+        self.recent_projects = [project_path] + [p for p in self.recent_projects if p != project_path][
+            : keep - 1
+        ]

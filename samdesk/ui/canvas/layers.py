@@ -6,6 +6,7 @@ one being prompted) is drawn on top with a dashed outline and its prompt markers
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from PySide6.QtCore import QRectF
@@ -61,7 +62,12 @@ class AnnotationLayer:
         self.refresh_pending()
 
     def _on_event(self, event: DocumentEvent) -> None:
-        if event.change in (Change.RESET, Change.CATEGORY_CHANGED, Change.CATEGORY_REMOVED, Change.CATEGORY_ADDED):
+        if event.change in (
+            Change.RESET,
+            Change.CATEGORY_CHANGED,
+            Change.CATEGORY_REMOVED,
+            Change.CATEGORY_ADDED,
+        ):
             self.rebuild()
             return
         if event.object_id is None:
@@ -102,7 +108,9 @@ class AnnotationLayer:
         annotation = obj.frames.get(self.controller.frame)
         mask = None if annotation is None else rle.decode(annotation.rle)
         hidden = self._is_hidden_for_pending(object_id)
-        item.set_mask(mask, self._color(object_id), self.opacity, object_id == self.controller.selected_object)
+        item.set_mask(
+            mask, self._color(object_id), self.opacity, object_id == self.controller.selected_object
+        )
         item.setVisible(obj.visible and not hidden)
 
     def _is_hidden_for_pending(self, object_id: int) -> bool:
@@ -137,10 +145,8 @@ class AnnotationLayer:
         mask = stroke if stroke is not None else (pending.mask() if pending is not None else None)
         color = PENDING_COLOR
         if controller.current_category is not None:
-            try:
+            with contextlib.suppress(KeyError):
                 color = self.document.project.category(controller.current_category).color
-            except KeyError:
-                pass
         if stroke is not None and pending is None and controller.selected_object is not None:
             # Brushing an accepted object: draw the live stroke over it in its own colour.
             color = self._color(controller.selected_object)

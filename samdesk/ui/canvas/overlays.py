@@ -59,8 +59,14 @@ class MaskItem(QGraphicsItemGroup):
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self.has_mask = False
 
-    def set_mask(self, mask: np.ndarray | None, color: tuple[int, int, int], opacity: float,
-                 selected: bool = False, dashed: bool = False) -> None:
+    def set_mask(
+        self,
+        mask: np.ndarray | None,
+        color: tuple[int, int, int],
+        opacity: float,
+        selected: bool = False,
+        dashed: bool = False,
+    ) -> None:
         bounds = None if mask is None else mask_ops.bounding_box(mask)
         if bounds is None:
             self._fill.setPixmap(QPixmap())
@@ -75,7 +81,9 @@ class MaskItem(QGraphicsItemGroup):
         self.has_mask = True
         self.set_style(color, opacity, selected, dashed)
 
-    def set_style(self, color: tuple[int, int, int], opacity: float, selected: bool, dashed: bool = False) -> None:
+    def set_style(
+        self, color: tuple[int, int, int], opacity: float, selected: bool, dashed: bool = False
+    ) -> None:
         self._fill.setOpacity(opacity)
         pen = QPen(QColor(255, 255, 255) if selected else QColor(*color).lighter(135))
         pen.setCosmetic(True)  # constant width on screen at any zoom

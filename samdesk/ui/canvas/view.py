@@ -88,17 +88,24 @@ class CanvasView(QGraphicsView):
         delta = event.angleDelta().y() or event.pixelDelta().y()
         if delta:
             # Exponential in the wheel delta: smooth on touchpads, one notch = ~12 %.
-            self.zoom(1.0015 ** delta, event.position())
+            self.zoom(1.0015**delta, event.position())
         event.accept()
 
     def _tool_event(self, event: QMouseEvent, button: Qt.MouseButton | None = None) -> ToolEvent:
         p = self.mapToScene(event.position().toPoint())
-        return ToolEvent(p.x(), p.y(), button if button is not None else event.button(),
-                         event.modifiers(), self.scale_factor())
+        return ToolEvent(
+            p.x(),
+            p.y(),
+            button if button is not None else event.button(),
+            event.modifiers(),
+            self.scale_factor(),
+        )
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self.setFocus()
-        if event.button() == Qt.MouseButton.MiddleButton or (self._space_down and event.button() == Qt.MouseButton.LeftButton):
+        if event.button() == Qt.MouseButton.MiddleButton or (
+            self._space_down and event.button() == Qt.MouseButton.LeftButton
+        ):
             self._pan_from = event.position().toPoint()
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             return

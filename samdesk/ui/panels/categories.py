@@ -19,8 +19,18 @@ from samdesk.document import AddCategory, Change, Document, DocumentEvent, EditC
 
 # Well-separated default colours for new categories (cycled).
 DEFAULT_COLORS = [
-    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40),
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 212),
+    (0, 128, 128),
+    (170, 110, 40),
 ]
 
 
@@ -45,7 +55,9 @@ class CategoriesPanel(QWidget):
         super().__init__(parent)
         self.document = document
         self.list = QListWidget()
-        self.list.setEditTriggers(QListWidget.EditTrigger.DoubleClicked | QListWidget.EditTrigger.EditKeyPressed)
+        self.list.setEditTriggers(
+            QListWidget.EditTrigger.DoubleClicked | QListWidget.EditTrigger.EditKeyPressed
+        )
         add = QPushButton("Add")
         color = QPushButton("Colour…")
         remove = QPushButton("Remove")
@@ -80,7 +92,12 @@ class CategoriesPanel(QWidget):
         self._syncing = False
 
     def _on_event(self, event: DocumentEvent) -> None:
-        if event.change in (Change.RESET, Change.CATEGORY_ADDED, Change.CATEGORY_CHANGED, Change.CATEGORY_REMOVED):
+        if event.change in (
+            Change.RESET,
+            Change.CATEGORY_ADDED,
+            Change.CATEGORY_CHANGED,
+            Change.CATEGORY_REMOVED,
+        ):
             self.rebuild()
 
     def current_id(self) -> int | None:
@@ -112,7 +129,9 @@ class CategoriesPanel(QWidget):
         before = QColor(*self.document.project.category(category_id).color)
         chosen = QColorDialog.getColor(before, self, "Category colour")
         if chosen.isValid():
-            self.document.execute(EditCategory(category_id, color=(chosen.red(), chosen.green(), chosen.blue())))
+            self.document.execute(
+                EditCategory(category_id, color=(chosen.red(), chosen.green(), chosen.blue()))
+            )
 
     def remove_current(self) -> None:
         category_id = self.current_id()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
@@ -58,10 +60,8 @@ class MediaListPanel(QWidget):
         if event.change in (Change.RESET, Change.MEDIA_ADDED, Change.MEDIA_REMOVED):
             self.rebuild()
         elif event.media_id is not None and (row := self._row(event.media_id)) is not None:
-            try:
+            with contextlib.suppress(KeyError):
                 self._fill(row, event.media_id)
-            except KeyError:
-                pass
 
     def current_media_id(self) -> int | None:
         row = self.list.currentItem()

@@ -90,8 +90,15 @@ class ObjectsPanel(QWidget):
         self._sync_selection()
 
     def _on_event(self, event: DocumentEvent) -> None:
-        if event.change in (Change.RESET, Change.OBJECT_ADDED, Change.OBJECT_REMOVED, Change.OBJECT_CHANGED,
-                            Change.MASK_CHANGED, Change.CATEGORY_CHANGED, Change.CATEGORY_REMOVED):
+        if event.change in (
+            Change.RESET,
+            Change.OBJECT_ADDED,
+            Change.OBJECT_REMOVED,
+            Change.OBJECT_CHANGED,
+            Change.MASK_CHANGED,
+            Change.CATEGORY_CHANGED,
+            Change.CATEGORY_REMOVED,
+        ):
             self.rebuild()
 
     def selected_ids(self) -> list[int]:

@@ -92,6 +92,11 @@ def discover_tools() -> list[type[Tool]]:
             continue
         module = importlib.import_module(f"{package.__name__}.{info.name}")
         for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, Tool) and value.name and value.__module__ == module.__name__:
+            if (
+                isinstance(value, type)
+                and issubclass(value, Tool)
+                and value.name
+                and value.__module__ == module.__name__
+            ):
                 found[value.name] = value
     return sorted(found.values(), key=lambda t: (t.order, t.name))
