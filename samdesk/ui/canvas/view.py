@@ -27,7 +27,9 @@ class CanvasView(QGraphicsView):
         self.setBackgroundBrush(QColor(38, 40, 44))
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)  # crisp pixels when zoomed
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)  # zoom() anchors itself
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
         self.setMouseTracking(True)
@@ -68,14 +70,14 @@ class CanvasView(QGraphicsView):
         current = self.scale_factor()
         factor = max(MIN_SCALE / current, min(MAX_SCALE / current, factor))
         if anchor is None:
-            self.scale(factor, factor)
-        else:
-            # Keep the image point under ``anchor`` (viewport coordinates) where it is.
-            before = self.mapToScene(anchor.toPoint())
-            self.scale(factor, factor)
-            after = self.mapToScene(anchor.toPoint())
-            delta = after - before
-            self.translate(delta.x(), delta.y())
+            anchor = QPointF(self.viewport().rect().center())
+        # Keep the image point under ``anchor`` (viewport coordinates) where it is on screen.
+        point = anchor.toPoint()
+        before = self.mapToScene(point)
+        self.scale(factor, factor)
+        drift = self.mapFromScene(before) - point
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + drift.x())
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + drift.y())
         self._fitted = False
 
     def resizeEvent(self, event) -> None:

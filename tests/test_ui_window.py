@@ -1,0 +1,179 @@
+"""The main window driven by real mouse/key events, with a prediction double (no model).
+
+Covers: opening images, clicks and box prompts on the canvas, candidate cycling, accept with a
+category, Esc, brush edits, undo/redo shortcuts, image navigation, zoom, the shortcut overlay.
+The end-to-end session with the real runtime is in test_ui_session.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from samdesk.document import MediaStatus, Provenance
+from samdesk.ui.main_window import MainWindow
+from samdesk.ui.settings import Settings
+from tests.ui_doubles import AsyncDiscService
+from tests.ui_driver import click, drag
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(qtbot, media_dir: Path, tmp_path: Path):
+    win = MainWindow(Settings(), settings_path=tmp_path / "settings.json")
+    win.errors_as_status = True
+    qtbot.addWidget(win)
+    service = AsyncDiscService(lambda: win.controller)
+    win.set_service(service, "double (discs)")
+    win.resize(1200, 800)
+    win.show()
+    problems = win.open_paths([media_dir / "dog.jpg", media_dir / "groceries.jpg"])
+    assert problems == []
+    qtbot.waitUntil(lambda: win.current_image is not None, timeout=10000)
+    win.service = service
+    return win
+
+
+def key(qtbot, window: MainWindow, k, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    qtbot.keyClick(window.canvas, k, modifier)
+
+
+def test_opening_images_shows_the_first_with_the_click_tool(window: MainWindow) -> None:
+    assert window.canvas.tool is window.tools["click"]
+    assert window.media_panel.list.count() == 2
+    dog = window.document.project.media[0]
+    assert (dog.width, dog.height) == (800, 534) and window.current_image.width() == 800
+    assert window.service.prefetched[-1] == [m.id for m in window.document.project.media]
+
+
+def test_click_box_cycle_accept_brush_undo_redo(window: MainWindow, qtbot) -> None:
+    c = window.controller
+    window.canvas.setFocus()
+    click(window, 300, 200)
+    qtbot.waitUntil(lambda: c.pending is not None and c.pending.candidates is not None)
+    assert c.pending.prompts.points == [pytest.approx((300, 200), abs=1.5)]
+    assert window.layer._pending.isVisible() and len(window.layer._markers) == 1
+    assert "candidates" in window.candidates_label.text()
+    key(qtbot, window, Qt.Key.Key_Tab)
+    assert c.pending.candidates.selected == 1
+    key(qtbot, window, Qt.Key.Key_1)
+    assert c.pending.candidates.selected == 0
+    # A right click excludes; then a box drag is added to the same object.
+    click(window, 330, 200, Qt.MouseButton.RightButton)
+    qtbot.waitUntil(lambda: not c.waiting)
+    assert c.pending.prompts.labels == [1, 0]
+    drag(window, (250, 150), (420, 300))
+    qtbot.waitUntil(lambda: not c.waiting)
+    assert c.pending.prompts.box == pytest.approx((250, 150, 420, 300), abs=1.5)
+    _, last = window.service.requests[-1]
+    assert last.points.shape == (2, 2) and last.box is not None and last.mask_input is not None
+    # Accept with a new category typed into the quick picker.
+    window.categories_panel.add("dog")
+    key(qtbot, window, Qt.Key.Key_Return)
+    objects = window.document.project.objects
+    assert len(objects) == 1 and objects[0].category_id == window.categories_panel.current_id()
+    assert window.document.project.media[0].status == MediaStatus.IN_PROGRESS
+    assert window.objects_panel.tree.topLevelItemCount() == 1
+    obj_id = objects[0].id
+    # Brush: paint a stroke outside the object, then undo and redo it with the shortcuts.
+    key(qtbot, window, Qt.Key.Key_P)
+    assert window.canvas.tool is window.tools["brush"]
+    before = c.object_mask(obj_id).sum()
+    drag(window, (100, 450), (200, 450))
+    after = c.object_mask(obj_id)
+    assert after.sum() > before and after[450, 150]
+    assert window.document.project.object(obj_id).frames[0].provenance == Provenance.EDITED
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert c.object_mask(obj_id).sum() == before
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert c.object_mask(obj_id)[450, 150]
+
+
+def test_escape_discards_and_enter_without_category_opens_the_picker(window: MainWindow, qtbot) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from samdesk.ui.dialogs.category_picker import CategoryPicker
+
+    c = window.controller
+    click(window, 300, 200)
+    qtbot.waitUntil(lambda: c.pending is not None and c.pending.candidates is not None)
+    key(qtbot, window, Qt.Key.Key_Escape)
+    assert c.pending is None and window.document.project.objects == []
+    click(window, 300, 200)
+    qtbot.waitUntil(lambda: c.pending is not None and c.pending.candidates is not None)
+
+    def type_new_category() -> None:
+        picker = QApplication.activeModalWidget()
+        assert isinstance(picker, CategoryPicker)
+        qtbot.keyClicks(picker.edit, "cat")
+        qtbot.keyClick(picker.edit, Qt.Key.Key_Return)
+
+    QTimer.singleShot(50, type_new_category)
+    key(qtbot, window, Qt.Key.Key_Return)
+    assert [cat.name for cat in window.document.project.categories] == ["cat"]
+    assert window.document.project.objects[0].category_id == window.document.project.categories[0].id
+
+
+def test_navigation_keys_switch_images_and_drop_the_pending_object(window: MainWindow, qtbot) -> None:
+    c = window.controller
+    first, second = (m.id for m in window.document.project.media)
+    click(window, 300, 200)
+    key(qtbot, window, Qt.Key.Key_D)
+    assert c.media_id == second and c.pending is None
+    qtbot.waitUntil(lambda: window.current_image is not None)
+    assert window.windowTitle().startswith("groceries.jpg")
+    key(qtbot, window, Qt.Key.Key_A)
+    assert c.media_id == first
+    assert window.media_panel.current_media_id() == first
+
+
+def test_wheel_zooms_around_the_cursor(window: MainWindow, qtbot) -> None:
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    view = window.canvas
+    pos = QPoint(view.viewport().width() // 3, view.viewport().height() // 3)
+    before_scale = view.scale_factor()
+    under = view.mapToScene(pos)
+    event = QWheelEvent(
+        QPointF(pos),
+        QPointF(view.viewport().mapToGlobal(pos)),
+        QPoint(0, 0),
+        QPoint(0, 240),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(view.viewport(), event)
+    assert view.scale_factor() > before_scale * 1.3
+    after = view.mapToScene(pos)
+    assert abs(after.x() - under.x()) < 2 and abs(after.y() - under.y()) < 2
+
+
+def test_shortcut_overlay_lists_every_tool(window: MainWindow) -> None:
+    from samdesk.ui.dialogs.shortcuts import ShortcutsDialog
+
+    dialog = ShortcutsDialog(list(window.actions_by_name.values()), window)
+    texts = {text for _, text in dialog.rows}
+    for tool in window.tools.values():
+        assert tool.label in texts
+    assert {"Undo", "Redo", "Next candidate mask", "Next image"} <= texts
+
+
+def test_polygon_tool_draws_a_manual_object(window: MainWindow, qtbot) -> None:
+    window.set_tool("polygon")
+    for x, y in [(100, 100), (200, 100), (200, 200), (100, 200)]:
+        click(window, x, y)
+    key(qtbot, window, Qt.Key.Key_Return)  # closes the polygon (the tool takes Enter first)
+    assert window.controller.pending is not None and window.controller.pending.manual
+    window.categories_panel.add("box")
+    key(qtbot, window, Qt.Key.Key_Return)  # accepts it
+    obj = window.document.project.objects[0]
+    assert obj.frames[0].provenance == Provenance.MANUAL
+    assert window.controller.object_mask(obj.id)[150, 150]
