@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -87,6 +87,17 @@ class Pending:
     edited_mask: np.ndarray | None = None  # a brush-edited copy of the selected candidate
     target_object: int | None = None  # refining an accepted object instead of making a new one
     manual: bool = False  # drawn by hand from scratch (no model involved)
+
+    def snapshot(self) -> Pending:
+        """A copy for the undo stack. Mask arrays are shared, not copied: they are never
+        modified in place (edits always produce new arrays), and copying 3 full-size masks
+        per click would cost more than the rest of the click's GUI work."""
+        cands = self.candidates
+        return replace(
+            self,
+            prompts=copy.deepcopy(self.prompts),
+            candidates=None if cands is None else replace(cands),
+        )
 
     def mask(self) -> np.ndarray | None:
         if self.edited_mask is not None:
@@ -187,7 +198,7 @@ class AnnotationController:
         if self.media is None:
             return None
         if self.pending is not None and not self.pending.manual:
-            return copy.deepcopy(self.pending)
+            return self.pending.snapshot()
         if self.pending is not None and self.pending.manual:
             self.accept()  # a hand-drawn object is finished when the user starts prompting
         return Pending()
@@ -353,7 +364,7 @@ class AnnotationController:
     def undo(self) -> None:
         """Take back the last prompt/edit of the pending object, else the last document command."""
         if self._undo:
-            self._redo.append(copy.deepcopy(self.pending))
+            self._redo.append(_snap(self.pending))
             self._restore_pending(self._undo.pop())
         else:
             self.document.undo()
@@ -361,7 +372,7 @@ class AnnotationController:
 
     def redo(self) -> None:
         if self._redo:
-            self._undo.append(copy.deepcopy(self.pending))
+            self._undo.append(_snap(self.pending))
             self._restore_pending(self._redo.pop())
         else:
             self.document.redo()
@@ -527,7 +538,7 @@ class AnnotationController:
 
     def _store_edit(self, mask: np.ndarray, text: str) -> None:
         if self.pending is not None:
-            pending = copy.deepcopy(self.pending)
+            pending = self.pending.snapshot()
             pending.edited_mask = mask
             self._commit_pending(pending)
         elif self.selected_object is not None and self._selected_obj() is not None:
@@ -541,7 +552,7 @@ class AnnotationController:
 
     def _set_pending(self, pending: Pending | None, record: bool) -> None:
         if record:
-            self._undo.append(copy.deepcopy(self.pending))
+            self._undo.append(_snap(self.pending))
             self._redo.clear()
         self.pending = pending
         if pending is None:
@@ -553,3 +564,7 @@ class AnnotationController:
     def _emit(listeners: list[Listener]) -> None:
         for listener in list(listeners):
             listener()
+
+
+def _snap(pending: Pending | None) -> Pending | None:
+    return None if pending is None else pending.snapshot()

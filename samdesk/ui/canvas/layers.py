@@ -35,6 +35,8 @@ class AnnotationLayer:
         self.opacity = 0.45
         self._items: dict[int, MaskItem] = {}
         self._pending = MaskItem(z=500)
+        self._pending_key: tuple | None = None
+        self._pending_mask: object = None
         scene.addItem(self._pending)
         self._markers: list[PromptMarker] = []
         self._box = QGraphicsRectItem()
@@ -153,7 +155,12 @@ class AnnotationLayer:
             self._items.get(controller.selected_object, MaskItem(0)).setVisible(False)
         elif stroke is None:
             self.refresh_styles()
-        self._pending.set_mask(mask, color, min(1.0, self.opacity + 0.15), selected=False, dashed=True)
+        key = (id(mask), color, self.opacity)
+        if stroke is not None or key != self._pending_key or mask is not self._pending_mask:
+            # A new prompt keeps showing the previous answer until its own arrives: skip the
+            # conversion when the very same mask is already on screen.
+            self._pending.set_mask(mask, color, min(1.0, self.opacity + 0.15), selected=False, dashed=True)
+            self._pending_key, self._pending_mask = key, mask
         self._pending.setVisible(mask is not None)
         for marker in self._markers:
             self.scene.removeItem(marker)

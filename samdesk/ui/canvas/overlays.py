@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsItemGroup, QGraphicsPathItem, QGraphicsPixmapItem
 
 from samdesk.ui import mask_ops
@@ -34,12 +34,11 @@ def contour_path(mask: np.ndarray, offset: tuple[int, int]) -> QPainterPath:
     path = QPainterPath()
     ox, oy = offset
     for contour in contours:
-        pts = contour.reshape(-1, 2)
-        if len(pts) < 2:
+        if len(contour) < 2:
             continue
-        path.moveTo(pts[0][0] + ox + 0.5, pts[0][1] + oy + 0.5)
-        for x, y in pts[1:]:
-            path.lineTo(x + ox + 0.5, y + oy + 0.5)
+        # Plain Python floats only: numpy scalars passed into PySide6 corrupt refcounts (crash).
+        pts = (contour.reshape(-1, 2).astype(np.float64) + (ox + 0.5, oy + 0.5)).tolist()
+        path.addPolygon(QPolygonF([QPointF(x, y) for x, y in pts]))
         path.closeSubpath()
     return path
 
@@ -76,7 +75,7 @@ class MaskItem(QGraphicsItemGroup):
         x0, y0, x1, y1 = bounds
         crop = mask[y0:y1, x0:x1]
         self._fill.setPixmap(QPixmap.fromImage(mask_to_image(crop, color)))
-        self._fill.setOffset(x0, y0)
+        self._fill.setOffset(float(x0), float(y0))
         self._outline.setPath(contour_path(crop, (x0, y0)))
         self.has_mask = True
         self.set_style(color, opacity, selected, dashed)

@@ -37,6 +37,9 @@ class CanvasView(QGraphicsView):
         self._image_item = QGraphicsPixmapItem()
         self._image_item.setZValue(-1000)
         self._image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        # Keep the scaled photo as a device pixmap: repainting overlays then costs a blit, not a
+        # smooth rescale of the whole image (re-rendered only when zoom changes).
+        self._image_item.setCacheMode(QGraphicsPixmapItem.CacheMode.DeviceCoordinateCache)
         self.scene().addItem(self._image_item)
         self.tool: Tool | None = None
         self._pan_from: QPoint | None = None
