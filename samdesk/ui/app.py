@@ -40,7 +40,7 @@ def attach_model(window, source: str) -> None:
         return
     link = ModelLink(window)
     window.model_requested = link.load
-    link.load(source)
+    link.load(source, quiet=True)
 
 
 def run_gui(paths: Sequence[str], model: str | None = None) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QImage, QImageReader, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -36,6 +37,7 @@ from samdesk.ui.image_loader import ImageLoader
 from samdesk.ui.panels.categories import CategoriesPanel
 from samdesk.ui.panels.media_list import MediaListPanel
 from samdesk.ui.panels.objects import ObjectsPanel
+from samdesk.ui.qt_compat import install_none_guard
 from samdesk.ui.settings import Settings
 from samdesk.ui.tools.base import Tool, discover_tools
 
@@ -68,6 +70,7 @@ class MainWindow(QMainWindow):
         settings_path: Path | None = None,
     ) -> None:
         super().__init__()
+        install_none_guard(QApplication.instance())
         self.settings = settings or Settings()
         self.settings_path = settings_path
         self.document = Document()
@@ -84,6 +87,7 @@ class MainWindow(QMainWindow):
         self.loader.loaded.connect(self._image_loaded)
         self.loader.failed.connect(self._image_failed)
         self.current_image: QImage | None = None
+        self.closing: list[Callable[[], None]] = []  # run when the window closes (stop workers)
 
         self.media_panel = MediaListPanel(self.document)
         self.objects_panel = ObjectsPanel(self.document, self.controller)
@@ -654,6 +658,8 @@ class MainWindow(QMainWindow):
         with contextlib.suppress(OSError):
             self.settings.save(self.settings_path)
         self.loader.wait()
+        for callback in self.closing:
+            callback()
         event.accept()
 
     def wait_idle(self, timeout: float = 10.0) -> None:
