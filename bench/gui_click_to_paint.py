@@ -57,6 +57,10 @@ class InstantService:
         return request_id
 
 
+def controller_service(window):
+    return window.controller.service
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -95,6 +99,13 @@ def main() -> int:
         return 1
     window.wait_idle()
     app.processEvents()
+    deadline = time.monotonic() + 300
+    while controller_service(window) is None and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
+    if controller_service(window) is None:
+        print(f"no model: {window.model_label.text()} {window.statusBar().currentMessage()}", file=sys.stderr)
+        return 1
     painted = []
     window.layer.painted.append(lambda: painted.append(True))
     controller = window.controller

@@ -6,27 +6,24 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "samples"
-
-
-def sample_images() -> list[Path]:
-    """The bundled sample photos (shown when samdesk starts without arguments)."""
-    if not SAMPLES_DIR.is_dir():
-        return []
-    return sorted(p for p in SAMPLES_DIR.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
-
 
 def create_window(paths: Sequence[str], model: str | None = None, settings_path: Path | None = None):
     """Build the main window on ``paths`` (the samples when empty) and attach the model side.
 
     Returns ``(window, problems)``; a QApplication must exist.
     """
+    from samdesk.resources import sample_images
     from samdesk.ui.main_window import MainWindow
     from samdesk.ui.settings import Settings
 
     settings = Settings.load(settings_path)
     window = MainWindow(settings, settings_path=settings_path)
-    problems = window.open_paths(list(paths) if paths else [str(p) for p in sample_images()])
+    if paths:
+        problems = window.open_paths(list(paths))
+    else:
+        window.recover_unsaved()  # offers the autosave of a session that crashed before saving
+        restored = bool(window.document.project.media)
+        problems = [] if restored else window.open_paths([str(p) for p in sample_images()])
     attach_model(window, model or settings.last_model or "classical")
     return window, problems
 

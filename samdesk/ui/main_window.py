@@ -49,6 +49,16 @@ def is_project_path(path: Path) -> bool:
     return path.name.endswith(PROJECT_SUFFIX)
 
 
+def new_media_item(path: Path) -> MediaItem:
+    """The document's media item for ``path`` (probed, content-hashed), or a header-only one
+    when this build lacks ``samdesk.document.media``."""
+    try:
+        from samdesk.document.media import media_item_from_path
+    except ImportError:
+        return image_media_item(path)
+    return media_item_from_path(path)
+
+
 def image_media_item(path: Path) -> MediaItem:
     """A media item for an image file, sized from its header (no pixel decoding)."""
     reader = QImageReader(str(path))
@@ -109,6 +119,7 @@ class MainWindow(QMainWindow):
         self.canvas.cursor_moved.connect(self._cursor_moved)
         self.set_tool("click")
         self._restore_geometry()
+        self._start_autosave()
 
     # --- construction ------------------------------------------------------------------------
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -161,6 +172,8 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         a("save", "Save", [QKeySequence.StandardKey.Save], self.save, file)
         a("save_as", "Save as…", ["Ctrl+Shift+S"], self.save_as, file)
+        file.addSeparator()
+        a("recover", "Recover unsaved work…", [], self.recover_unsaved, file)
         file.addSeparator()
         a("export", "Export…", ["Ctrl+E"], self.ask_export, file)
         file.addSeparator()
@@ -370,8 +383,8 @@ class MainWindow(QMainWindow):
             if str(path.resolve()) in known:
                 continue
             try:
-                commands.append(AddMedia(image_media_item(path)))
-            except ValueError as exc:
+                commands.append(AddMedia(new_media_item(path)))
+            except ValueError as exc:  # MediaError is a ValueError too: names the file and problem
                 problems.append(str(exc))
         if commands:
             self.document.execute(Batch(commands, text="add images"))
@@ -392,11 +405,71 @@ class MainWindow(QMainWindow):
         self.controller.set_media(None)
         self.document.replace_project(result.project, path)
         self.settings.remember_project(str(path))
+        self._offer_recovery(path)
         media = self.document.project.media
         if media:
             self.show_media(media[0].id)
         missing = getattr(result, "missing_media", [])
         return [f"missing media file: {m.path}" for m in missing]
+
+    # --- autosave and recovery --------------------------------------------------------------------
+    def _start_autosave(self) -> None:
+        try:
+            from samdesk.document.recovery import RecoveryManager
+        except ImportError:
+            self.recovery = None
+            return
+        self.recovery = RecoveryManager(self.document, float(self.settings.autosave_seconds))
+        # tick() decides whether an autosave is due; polling often keeps it close to the interval.
+        self._autosave_timer = make_timer(self, 5, self._autosave)
+
+    def _autosave(self) -> None:
+        if self.recovery is not None and self.recovery.tick() is None and self.recovery.last_error:
+            self.statusBar().showMessage(f"Autosave failed: {self.recovery.last_error}", 8000)
+
+    def ask_restore(self, when: str) -> bool:
+        """Whether to restore an autosave; tests replace this with a policy."""
+        answer = QMessageBox.question(
+            self,
+            "Recover unsaved work",
+            f"An autosave from {when} is newer than the project file.\nRestore it?",
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _offer_recovery(self, project_path: Path | None) -> None:
+        """Offer a recovery file newer than the project (or, with no project, the newest
+        autosave of a never-saved session)."""
+        try:
+            from samdesk.document import recovery
+        except ImportError:
+            return
+        if project_path is not None:
+            info = recovery.find_recovery(project_path)
+        else:
+            found = recovery.find_unsaved_recoveries()
+            info = found[0] if found else None
+        if info is None:
+            return
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
+        if not self.ask_restore(when):
+            recovery.discard_recovery(info)
+            return
+        try:
+            recovery.restore_recovery(self.document, info)
+        except Exception as exc:  # a damaged autosave: say so, keep what is open
+            self.show_error("Recovery failed", str(exc))
+            return
+        if self.recovery is not None:
+            self.recovery.adopt(info)
+        self.statusBar().showMessage("Restored unsaved work from the autosave", 8000)
+
+    def recover_unsaved(self) -> None:
+        """File ▸ Recover: restore the newest autosave of a session that was never saved."""
+        self.controller.set_media(None)
+        self._offer_recovery(None)
+        media = self.document.project.media
+        if media:
+            self.show_media(media[0].id)
 
     def show_media(self, media_id: int) -> None:
         try:
@@ -482,7 +555,11 @@ class MainWindow(QMainWindow):
     def pick_category(self) -> int | None:
         """Quick picker: returns an existing category id, a new one, or None when cancelled."""
         picker = CategoryPicker(self.document.project.categories, self.controller.current_category, self)
-        if not picker.exec():
+        chosen = picker.exec()
+        # Back to the canvas, so the next shortcut (a tool key, Enter, D) works without a click.
+        self.activateWindow()
+        self.canvas.setFocus()
+        if not chosen:
             return None
         if picker.new_name:
             return self.categories_panel.add(picker.new_name)
@@ -579,6 +656,7 @@ class MainWindow(QMainWindow):
             self.show_error("Save failed", str(exc))
             return False
         self.document.mark_saved(path)
+        self._autosave()  # the document is clean now: this removes the recovery file
         self.settings.remember_project(str(path))
         self.statusBar().showMessage(f"Saved {path}", 4000)
         return True
@@ -658,6 +736,8 @@ class MainWindow(QMainWindow):
         with contextlib.suppress(OSError):
             self.settings.save(self.settings_path)
         self.loader.wait()
+        if self.recovery is not None:
+            self.recovery.close()  # a clean exit: saved, or the user chose to discard
         for callback in self.closing:
             callback()
         event.accept()
