@@ -177,3 +177,16 @@ def test_polygon_tool_draws_a_manual_object(window: MainWindow, qtbot) -> None:
     obj = window.document.project.objects[0]
     assert obj.frames[0].provenance == Provenance.MANUAL
     assert window.controller.object_mask(obj.id)[150, 150]
+
+
+def test_objects_panel_follows_the_selected_object(window: MainWindow, qtbot) -> None:
+    c = window.controller
+    window.categories_panel.add("thing")
+    for x in (150, 500):
+        click(window, x, 200)
+        qtbot.waitUntil(lambda: c.pending is not None and c.pending.candidates is not None)
+        key(qtbot, window, Qt.Key.Key_Return)
+    first, second = (o.id for o in window.document.project.objects)
+    assert window.objects_panel.selected_ids() == [second]
+    c.select_object(first)
+    assert window.objects_panel.selected_ids() == [first]

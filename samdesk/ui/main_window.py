@@ -149,9 +149,10 @@ class MainWindow(QMainWindow):
         action = QAction(text, self)
         keys: list[QKeySequence] = []
         for s in shortcuts:
-            keys += (
-                QKeySequence.keyBindings(s) if isinstance(s, QKeySequence.StandardKey) else [QKeySequence(s)]
-            )
+            # A standard key's first binding is the platform's usual one (Ctrl+S); the others are
+            # dedicated keys (the "Save" key) that only clutter the shortcut overlay.
+            standard = isinstance(s, QKeySequence.StandardKey)
+            keys += QKeySequence.keyBindings(s)[:1] if standard else [QKeySequence(s)]
         action.setShortcuts(keys)
         action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         action.setCheckable(checkable)

@@ -54,6 +54,7 @@ class ModelsDialog(QDialog):
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setVisible(False)
         self.progress = QProgressBar()
         self.progress.setVisible(False)
         self.message = QLabel()
@@ -90,7 +91,11 @@ class ModelsDialog(QDialog):
         for row, name in enumerate(names):
             spec = self.registry.get(name)
             installed = self.download_module.is_installed(name)
-            status = "installed" if installed else ("download" if spec.downloadable else "manual (gated)")
+            status = (
+                "installed"
+                if installed
+                else ("not installed" if spec.downloadable else "manual download (gated)")
+            )
             for col, text in enumerate((name, spec.family, _human(spec.size), spec.cpu_encode_cost, status)):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, name)

@@ -30,10 +30,15 @@ class ShortcutsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
         self.rows = shortcut_rows(actions) + MOUSE_HELP
-        html = ["<table cellspacing=6>"]
-        for keys, text in self.rows:
-            html.append(f"<tr><td align=right><b><tt>{keys}</tt></b></td><td>{text}</td></tr>")
-        html.append("</table>")
+        # Two columns side by side: the whole list fits on screen without scrolling.
+        half = (len(self.rows) + 1) // 2
+        html = ["<table><tr>"]
+        for part in (self.rows[:half], self.rows[half:]):
+            html.append("<td valign=top><table cellspacing=5>")
+            for keys, text in part:
+                html.append(f"<tr><td align=right><b><tt>{keys}</tt></b></td><td>{text}</td></tr>")
+            html.append("</table></td><td width=24></td>")
+        html.append("</tr></table>")
         label = QLabel("".join(html))
         label.setTextFormat(Qt.TextFormat.RichText)
         scroll = QScrollArea()
@@ -41,4 +46,4 @@ class ShortcutsDialog(QDialog):
         scroll.setWidgetResizable(True)
         layout = QVBoxLayout(self)
         layout.addWidget(scroll)
-        self.resize(520, 620)
+        self.resize(920, 640)

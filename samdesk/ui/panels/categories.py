@@ -107,7 +107,10 @@ class CategoriesPanel(QWidget):
     def select(self, category_id: int | None) -> None:
         for i in range(self.list.count()):
             if self.list.item(i).data(Qt.ItemDataRole.UserRole) == category_id:
-                self.list.setCurrentRow(i)
+                if self.list.currentRow() == i:
+                    self.category_selected.emit(category_id)  # already current: still tell
+                else:
+                    self.list.setCurrentRow(i)
                 return
 
     def add(self, name: str) -> int:

@@ -105,13 +105,17 @@ class ObjectsPanel(QWidget):
         return [int(r.data(COL_NAME, Qt.ItemDataRole.UserRole)) for r in self.tree.selectedItems()]
 
     def _sync_selection(self) -> None:
+        """Mirror the controller's selected object, keeping a multi-selection that contains it
+        (the user picking several rows to merge or delete)."""
         self._syncing = True
         target = self.controller.selected_object
-        for i in range(self.tree.topLevelItemCount()):
-            row = self.tree.topLevelItem(i)
-            is_target = row.data(COL_NAME, Qt.ItemDataRole.UserRole) == target
-            if is_target != row.isSelected() and (is_target or len(self.tree.selectedItems()) <= 1):
-                row.setSelected(is_target)
+        if target not in self.selected_ids():
+            self.tree.clearSelection()
+            for i in range(self.tree.topLevelItemCount()):
+                row = self.tree.topLevelItem(i)
+                if row.data(COL_NAME, Qt.ItemDataRole.UserRole) == target:
+                    row.setSelected(True)
+                    self.tree.scrollToItem(row)
         self._syncing = False
 
     def _selection_changed(self) -> None:
