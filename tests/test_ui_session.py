@@ -23,7 +23,7 @@ pytestmark = pytest.mark.gui
 pytest.importorskip("samdesk.runtime_bridge", reason="needs the runtime bridge")
 pytest.importorskip("model_runtime.models.classical.grabcut", reason="needs the classical backend")
 pytest.importorskip("samdesk.document.persistence", reason="needs project persistence")
-pytest.importorskip("samdesk.io.coco", reason="needs the COCO exporter")
+pytest.importorskip("samdesk.io.formats", reason="needs the dataset exporters")
 
 MODEL_TIMEOUT_MS = 120_000  # GrabCut on a loaded 2-core CI machine
 
@@ -137,11 +137,10 @@ def test_full_session(qtbot, media_dir: Path, tmp_path: Path, monkeypatch) -> No
     assert reopened.layer._items  # the first image's objects are drawn
 
     # --- export COCO and read it back ---
-    from samdesk.ui.dialogs.export import available_formats, run_export
+    from samdesk.ui.dialogs.export import run_export
 
-    coco_format = next(f for f in available_formats() if f.label == "COCO (rle)")
     out = tmp_path / "coco.json"
-    run_export(reopened, project, coco_format, out, only_done=False)
+    run_export(reopened, project, "coco", out, only_done=False)
     data = json.loads(out.read_text())
     assert [cat["name"] for cat in data["categories"]] == ["dog"]
     assert sorted(img["file_name"] for img in data["images"]) == ["dog.jpg", "groceries.jpg"]
@@ -153,3 +152,21 @@ def test_full_session(qtbot, media_dir: Path, tmp_path: Path, monkeypatch) -> No
         expected = masks_before[dog.id] if by_image[ann["image_id"]] == "dog.jpg" else masks_before[bag.id]
         assert np.array_equal(mask, expected)
     reopened.document.history.mark_clean()
+
+    # --- import it into an empty window: one undoable step ---
+    from samdesk.ui.dialogs.export import run_import
+    from samdesk.ui.main_window import MainWindow
+    from samdesk.ui.settings import Settings
+
+    fresh = MainWindow(Settings(), settings_path=settings_path)
+    fresh.errors_as_status = True
+    qtbot.addWidget(fresh)
+    result = run_import(fresh, fresh.document, "coco", out, media_dir)
+    imported = fresh.document.project
+    assert result.objects_added == 2 and len(imported.media) == 2
+    assert sorted(rle.decode(o.frames[0].rle).sum() for o in imported.objects) == sorted(
+        m.sum() for m in masks_before.values()
+    )
+    fresh.controller.undo()
+    assert imported.objects == [] and imported.media == []
+    fresh.document.history.mark_clean()

@@ -177,6 +177,7 @@ class MainWindow(QMainWindow):
         a("recover", "Recover unsaved work…", [], self.recover_unsaved, file)
         file.addSeparator()
         a("export", "Export…", ["Ctrl+E"], self.ask_export, file)
+        a("import", "Import dataset…", ["Ctrl+I"], self.ask_import, file)
         file.addSeparator()
         a("quit", "Quit", [QKeySequence.StandardKey.Quit], self.close, file)
 
@@ -666,13 +667,27 @@ class MainWindow(QMainWindow):
         try:
             from samdesk.ui.dialogs.export import ExportDialog
 
-            dialog = ExportDialog(
-                self.document.project, self.settings.last_open_dir or str(Path.home()), self
-            )
+            dialog = ExportDialog(self.document.project, self._default_dir(), self)
         except ImportError as exc:
             self.show_error("Export", f"Exporters are not available in this build ({exc}).")
             return
         dialog.exec()
+
+    def ask_import(self) -> None:
+        try:
+            from samdesk.ui.dialogs.export import ImportDialog
+
+            dialog = ImportDialog(self.document, self._default_dir(), self)
+        except ImportError as exc:
+            self.show_error("Import", f"Importers are not available in this build ({exc}).")
+            return
+        if dialog.exec() and self.controller.media is None and self.document.project.media:
+            self.show_media(self.document.project.media[0].id)
+
+    def _default_dir(self) -> str:
+        if self.document.path is not None:
+            return str(self.document.path.parent)
+        return self.settings.last_open_dir or str(Path.home())
 
     # --- status and errors --------------------------------------------------------------------------
     def _update_status(self) -> None:

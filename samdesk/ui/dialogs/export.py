@@ -1,15 +1,12 @@
-"""Export dialog: pick a dataset format and a destination; runs the samdesk.io exporter.
+"""Export and import dialogs over ``samdesk.io.formats`` (the same registry the CLI uses).
 
-Formats are found in ``samdesk.io``: each ``export_<name>(project, out, options, progress, cancel)``
-function there is offered; COCO gets two entries (lossless RLE and polygons).
+Both run the exporter/importer on the GUI thread behind a cancellable progress dialog: the
+formats report progress per image, and the import's result is one undoable document command.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QMessageBox,
     QProgressDialog,
@@ -30,67 +28,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from samdesk.document import Project
+from samdesk.document import Document, Project
 
 
-@dataclass(frozen=True)
-class ExportFormat:
-    label: str
-    function: Callable[..., Any]
-    options: Callable[[bool], Any]  # only_done -> options object
-    writes_file: bool  # a single file (COCO) rather than a folder
-
-
-def available_formats() -> list[ExportFormat]:
-    """Every exporter in samdesk.io, COCO first."""
-    import samdesk.io as io_package
-
-    formats: list[ExportFormat] = []
-    for info in pkgutil.iter_modules(io_package.__path__):
-        module = importlib.import_module(f"samdesk.io.{info.name}")
-        for name, value in vars(module).items():
-            if not (name.startswith("export_") and callable(value) and value.__module__ == module.__name__):
-                continue
-            kind = name.removeprefix("export_")
-            option_cls = next(
-                (
-                    v
-                    for k, v in vars(module).items()
-                    if k.lower() == f"{kind}exportoptions"
-                    or (k.endswith("ExportOptions") and k.lower().startswith(kind.replace("_", "")))
-                ),
-                None,
-            )
-            if option_cls is None:
-                from samdesk.io.common import ExportOptions as option_cls  # noqa: N813
-            if kind == "coco":
-                for encoding in ("rle", "polygon"):
-                    formats.append(
-                        ExportFormat(
-                            f"COCO ({encoding})",
-                            value,
-                            lambda done, c=option_cls, e=encoding: c(only_done=done, encoding=e),
-                            True,
-                        )
-                    )
-            else:
-                formats.append(
-                    ExportFormat(
-                        kind.replace("_", " ").upper() if len(kind) <= 4 else kind.replace("_", " "),
-                        value,
-                        lambda done, c=option_cls: c(only_done=done),
-                        False,
-                    )
-                )
-    formats.sort(key=lambda f: (not f.label.startswith("COCO"), f.label))
-    return formats
-
-
-def run_export(
-    parent: QWidget | None, project: Project, fmt: ExportFormat, out: Path, only_done: bool
-) -> Any:
-    """Run one export with a cancellable progress dialog; errors raise (the caller shows them)."""
-    dialog = QProgressDialog(f"Exporting {fmt.label}…", "Cancel", 0, 100, parent)
+def progress_dialog(parent: QWidget | None, text: str) -> tuple[QProgressDialog, Callable[[int, int], None]]:
+    dialog = QProgressDialog(text, "Cancel", 0, 100, parent)
     dialog.setWindowModality(Qt.WindowModality.WindowModal)
     dialog.setMinimumDuration(300)
 
@@ -98,28 +40,60 @@ def run_export(
         dialog.setValue(int(100 * done / max(1, total)))
         QApplication.processEvents()
 
-    return fmt.function(project, out, fmt.options(only_done), progress=progress, cancel=dialog.wasCanceled)
+    return dialog, progress
+
+
+def run_export(parent: QWidget | None, project: Project, name: str, out: Path, only_done: bool) -> Any:
+    """Export ``project`` as format ``name`` (a key of EXPORT_FORMATS); errors raise."""
+    from samdesk.io import formats
+
+    dialog, progress = progress_dialog(parent, f"Exporting {name}…")
+    try:
+        return formats.run_export(name, project, out, progress, dialog.wasCanceled, only_done=only_done)
+    finally:
+        dialog.close()
+
+
+def run_import(parent: QWidget | None, document: Document, name: str, path: Path, images_dir: Path) -> Any:
+    """Import a dataset into ``document`` as one undoable step; returns the ImportResult."""
+    from samdesk.io import formats
+
+    dialog, progress = progress_dialog(parent, f"Importing {name}…")
+    try:
+        result = formats.IMPORT_FORMATS[name](
+            document.project, path, images_dir, progress, dialog.wasCanceled
+        )
+    finally:
+        dialog.close()
+    document.execute(result.command)
+    return result
+
+
+def _path_row(edit: QLineEdit, browse: Callable[[], None]) -> QHBoxLayout:
+    button = QPushButton("Browse…")
+    button.clicked.connect(browse)
+    row = QHBoxLayout()
+    row.addWidget(edit)
+    row.addWidget(button)
+    return row
 
 
 class ExportDialog(QDialog):
     def __init__(self, project: Project, default_dir: str, parent=None) -> None:
         super().__init__(parent)
+        from samdesk.io.formats import EXPORT_FORMATS
+
         self.setWindowTitle("Export")
         self.project = project
-        self.formats = available_formats()
+        self.formats = EXPORT_FORMATS
         self.format_box = QComboBox()
-        for fmt in self.formats:
-            self.format_box.addItem(fmt.label)
+        for name, fmt in self.formats.items():
+            self.format_box.addItem(f"{name} — {fmt.description}", name)
         self.path_edit = QLineEdit(str(Path(default_dir) / "annotations.json"))
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.path_edit)
-        row.addWidget(browse)
         self.only_done = QCheckBox("only images marked done")
         form = QFormLayout(self)
         form.addRow("Format", self.format_box)
-        form.addRow("Destination", row)
+        form.addRow("Destination", _path_row(self.path_edit, self._browse))
         form.addRow("", self.only_done)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -130,8 +104,8 @@ class ExportDialog(QDialog):
         self.result_info: Any = None
 
     def _browse(self) -> None:
-        fmt = self.formats[self.format_box.currentIndex()]
-        if fmt.writes_file:
+        fmt = self.formats[self.format_box.currentData()]
+        if fmt.single_file:
             path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path_edit.text(), "JSON (*.json)")
         else:
             path = QFileDialog.getExistingDirectory(self, "Export into folder", self.path_edit.text())
@@ -139,16 +113,77 @@ class ExportDialog(QDialog):
             self.path_edit.setText(path)
 
     def _export(self) -> None:
-        fmt = self.formats[self.format_box.currentIndex()]
         try:
             self.result_info = run_export(
-                self, self.project, fmt, Path(self.path_edit.text()), self.only_done.isChecked()
+                self,
+                self.project,
+                self.format_box.currentData(),
+                Path(self.path_edit.text()),
+                self.only_done.isChecked(),
             )
         except Exception as exc:  # shown, not raised: a failed export must not close the app
             QMessageBox.critical(self, "Export failed", str(exc))
             return
-        warnings = getattr(self.result_info, "warnings", None)
-        lines = list(warnings.summary()) if warnings is not None and hasattr(warnings, "summary") else []
+        lines = self.result_info.warnings.lines()
         if lines:
             QMessageBox.information(self, "Exported with warnings", "\n".join(lines))
+        self.accept()
+
+
+class ImportDialog(QDialog):
+    def __init__(self, document: Document, default_dir: str, parent=None) -> None:
+        super().__init__(parent)
+        from samdesk.io.formats import IMPORT_FORMATS
+
+        self.setWindowTitle("Import")
+        self.document = document
+        self.format_box = QComboBox()
+        for name in IMPORT_FORMATS:
+            self.format_box.addItem(name, name)
+        self.path_edit = QLineEdit(default_dir)
+        self.images_edit = QLineEdit(default_dir)
+        form = QFormLayout(self)
+        form.addRow("Format", self.format_box)
+        form.addRow("Dataset (file or folder)", _path_row(self.path_edit, self._browse_dataset))
+        form.addRow("Images folder", _path_row(self.images_edit, self._browse_images))
+        form.addRow(QLabel("The import is one step: Ctrl+Z takes all of it back."))
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self._import)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        self.result_info: Any = None
+
+    def _browse_dataset(self) -> None:
+        if self.format_box.currentData() == "coco":
+            path, _ = QFileDialog.getOpenFileName(self, "COCO file", self.path_edit.text(), "JSON (*.json)")
+        else:
+            path = QFileDialog.getExistingDirectory(self, "Dataset folder", self.path_edit.text())
+        if path:
+            self.path_edit.setText(path)
+
+    def _browse_images(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Images folder", self.images_edit.text())
+        if path:
+            self.images_edit.setText(path)
+
+    def _import(self) -> None:
+        try:
+            self.result_info = run_import(
+                self,
+                self.document,
+                self.format_box.currentData(),
+                Path(self.path_edit.text()),
+                Path(self.images_edit.text()),
+            )
+        except Exception as exc:  # DatasetError & co: readable, and the project is unchanged
+            QMessageBox.critical(self, "Import failed", str(exc))
+            return
+        r = self.result_info
+        summary = [
+            f"{r.media_added} images added ({r.media_matched} already here), {r.objects_added} objects, "
+            f"{r.categories_added} new categories"
+        ] + r.warnings.lines()
+        QMessageBox.information(self, "Imported", "\n".join(summary))
         self.accept()
