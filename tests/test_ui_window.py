@@ -190,3 +190,56 @@ def test_objects_panel_follows_the_selected_object(window: MainWindow, qtbot) ->
     assert window.objects_panel.selected_ids() == [second]
     c.select_object(first)
     assert window.objects_panel.selected_ids() == [first]
+
+
+def test_installed_models_menu_lists_the_models_folder(
+    window: MainWindow, tmp_path: Path, monkeypatch
+) -> None:
+    pytest.importorskip("model_runtime.download")
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "my_finetune.pt").write_bytes(b"not really a checkpoint")
+    monkeypatch.setenv("SAMDESK_MODELS_DIR", str(folder))
+    requested: list[str] = []
+    window.model_requested = requested.append
+    window._fill_installed_menu()
+    actions = [a for a in window.installed_menu.actions() if "my_finetune" in a.text()]
+    assert len(actions) == 1
+    actions[0].trigger()
+    assert requested == [str(folder / "my_finetune.pt")]
+
+
+def test_a_newer_autosave_is_offered_when_the_project_is_opened(window: MainWindow, tmp_path: Path) -> None:
+    pytest.importorskip("samdesk.document.recovery")
+    project_path = tmp_path / "p.samdesk.json"
+    window.categories_panel.add("saved")
+    assert window._save_to(project_path)
+    window.categories_panel.add("unsaved")  # a change the crash would lose...
+    window.recovery.interval_s = 0
+    window.recovery.tick()  # ...but the autosave has it
+    window.recovery = None  # the "crash": nothing cleans up
+    offered: list[str] = []
+    other = MainWindow(Settings(), settings_path=tmp_path / "s.json")
+    other.errors_as_status = True
+    other.ask_restore = lambda when: offered.append(when) or True
+    assert other.open_paths([project_path]) == []
+    assert len(offered) == 1
+    assert [c.name for c in other.document.project.categories] == ["saved", "unsaved"]
+    assert other.document.dirty  # restored work is unsaved until the user saves it
+    other.document.history.mark_clean()
+    window.document.history.mark_clean()
+
+
+def test_no_arguments_opens_the_bundled_sample_image(qtbot, tmp_path: Path, monkeypatch) -> None:
+    from samdesk.resources import sample_images
+    from samdesk.ui.app import create_window
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # no autosaves of earlier sessions
+    window, problems = create_window([], settings_path=tmp_path / "settings.json")
+    window.errors_as_status = True
+    qtbot.addWidget(window)
+    assert problems == []
+    first = sample_images()[0]
+    assert window.controller.media is not None and window.controller.media.name == first.name
+    assert window.canvas.tool is window.tools["click"]
+    qtbot.waitUntil(lambda: window.current_image is not None, timeout=10000)

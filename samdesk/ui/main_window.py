@@ -278,6 +278,9 @@ class MainWindow(QMainWindow):
             self.model_menu,
         )
         a("download_manager", "Download manager…", ["Ctrl+M"], self.open_models_dialog, self.model_menu)
+        self.model_menu.addSeparator()
+        self.installed_menu = self.model_menu.addMenu("Installed models")
+        self.installed_menu.aboutToShow.connect(self._fill_installed_menu)
 
         help_menu = bar.addMenu("&Help")
         a("shortcuts", "Keyboard shortcuts", ["F1", "?"], self.show_shortcuts, help_menu)
@@ -607,6 +610,22 @@ class MainWindow(QMainWindow):
             self.show_error("Model", "No model runtime is available in this build.")
             return
         handler(source)
+
+    def _fill_installed_menu(self) -> None:
+        """List the checkpoints in the models folder (listed when opened: downloads may land)."""
+        self.installed_menu.clear()
+        try:
+            from model_runtime import download
+
+            found = download.installed()
+        except Exception as exc:  # registry missing or models folder unreadable: say so in the menu
+            self.installed_menu.addAction(f"(unavailable: {exc})").setEnabled(False)
+            return
+        if not found:
+            self.installed_menu.addAction("(none: use the download manager)").setEnabled(False)
+        for model in found:
+            label = f"{model.name}  [{model.family or 'custom'}]"
+            self.installed_menu.addAction(label, lambda p=str(model.path): self.request_model(p))
 
     def ask_load_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
