@@ -70,12 +70,41 @@ class PredictionService(Protocol):
 
 @dataclass
 class Candidates:
-    """A model answer: masks bool (K, H, W), scores (K,), low-res logits (K, 256, 256)."""
+    """A model answer as the model gave it: masks bool (K, H, W), low-res logits (K, 256, 256).
+
+    ``order`` ranks them best score first; ``selected`` is a rank (0 = best), so keys 1/2/3
+    always mean best/second/third. The arrays are never reordered or copied: at full
+    resolution that would cost more than the rest of a click's GUI work.
+    """
 
     masks: np.ndarray
-    scores: np.ndarray
+    raw_scores: np.ndarray
     logits: np.ndarray | None
     selected: int = 0
+    order: np.ndarray | None = None  # indices into masks, best first
+
+    def __post_init__(self) -> None:
+        if self.order is None:
+            self.order = np.argsort(-self.raw_scores, kind="stable")
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Scores best first (the order the user sees)."""
+        return self.raw_scores[self.order]
+
+    def mask(self, rank: int | None = None) -> np.ndarray:
+        return self.masks[self.order[self.selected if rank is None else rank]]
+
+    def logit(self, rank: int | None = None) -> np.ndarray | None:
+        if self.logits is None or not len(self.logits):
+            return None
+        return self.logits[self.order[self.selected if rank is None else rank]]
+
+    def score(self) -> float:
+        return float(self.raw_scores[self.order[self.selected]])
 
 
 @dataclass
@@ -99,11 +128,20 @@ class Pending:
             candidates=None if cands is None else replace(cands),
         )
 
+    def mask_identity(self) -> tuple[int, int, int]:
+        """Changes exactly when ``mask()`` would return different pixels (for repaint skipping)."""
+        cands = self.candidates
+        return (
+            id(self.edited_mask),
+            id(cands.masks) if cands is not None else 0,
+            cands.selected if cands is not None else -1,
+        )
+
     def mask(self) -> np.ndarray | None:
         if self.edited_mask is not None:
             return self.edited_mask
-        if self.candidates is not None and len(self.candidates.masks):
-            return self.candidates.masks[self.candidates.selected]
+        if self.candidates is not None and len(self.candidates):
+            return self.candidates.mask()
         return None
 
 
@@ -236,9 +274,9 @@ class AnnotationController:
         box = np.asarray(prompts.box, np.float32) if prompts.box is not None else None
         mask_input = None
         cands = pending.candidates
-        if cands is not None and cands.logits is not None and len(cands.logits):
+        if cands is not None and (logit := cands.logit()) is not None:
             # Refinement: the previous answer's low-res logits steer the next one (as in SAM's demo).
-            mask_input = cands.logits[cands.selected][None]
+            mask_input = logit[None]
         # One click (or a lone box) is ambiguous: ask for 3 candidates. More prompts pin the
         # object down, where SAM's single-mask output is the better one.
         n_prompts = len(prompts.points) + (prompts.box is not None)
@@ -268,10 +306,7 @@ class AnnotationController:
         scores = np.asarray(scores, dtype=np.float32).reshape(-1)
         if masks.ndim == 2:
             masks = masks[None]
-        order = np.argsort(-scores, kind="stable")  # best first, so 1 is always the top candidate
-        candidates = Candidates(
-            masks[order], scores[order], None if logits is None else np.asarray(logits)[order]
-        )
+        candidates = Candidates(masks, scores, None if logits is None else np.asarray(logits))
         # The answer belongs to the pending state already on the undo stack (the prompt that
         # asked for it), so it replaces that state instead of adding an undo step of its own.
         self.pending.candidates = candidates
@@ -290,7 +325,7 @@ class AnnotationController:
     def candidate_count(self) -> int:
         if self.pending is None or self.pending.candidates is None:
             return 0
-        return len(self.pending.candidates.masks)
+        return len(self.pending.candidates)
 
     def select_candidate(self, index: int) -> None:
         if not 0 <= index < self.candidate_count():
@@ -318,9 +353,7 @@ class AnnotationController:
         if category_id is None:
             category_id = self.current_category
         cands = pending.candidates
-        score = (
-            float(cands.scores[cands.selected]) if cands is not None and pending.edited_mask is None else None
-        )
+        score = cands.score() if cands is not None and pending.edited_mask is None else None
         if pending.manual:
             provenance = Provenance.MANUAL
         elif pending.edited_mask is not None:
@@ -344,8 +377,8 @@ class AnnotationController:
         if media.status == MediaStatus.NEW:
             commands.append(EditMedia(media.id, status=MediaStatus.IN_PROGRESS))
         self.document.execute(Batch(commands, text="accept object"))
-        if cands is not None and cands.logits is not None and pending.edited_mask is None:
-            self._logits_by_object[obj.id] = cands.logits[cands.selected]
+        if cands is not None and (logit := cands.logit()) is not None and pending.edited_mask is None:
+            self._logits_by_object[obj.id] = logit
         if category_id is not None:
             self.current_category = category_id
         self._set_pending(None, record=False)

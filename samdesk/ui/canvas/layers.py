@@ -155,12 +155,17 @@ class AnnotationLayer:
             self._items.get(controller.selected_object, MaskItem(0)).setVisible(False)
         elif stroke is None:
             self.refresh_styles()
-        key = (id(mask), color, self.opacity)
-        if stroke is not None or key != self._pending_key or mask is not self._pending_mask:
+        identity = pending.mask_identity() if pending is not None else None
+        key = (identity, color, self.opacity)
+        if stroke is not None or key != self._pending_key or identity is None:
             # A new prompt keeps showing the previous answer until its own arrives: skip the
             # conversion when the very same mask is already on screen.
             self._pending.set_mask(mask, color, min(1.0, self.opacity + 0.15), selected=False, dashed=True)
-            self._pending_key, self._pending_mask = key, mask
+            # The key holds ids: keep the arrays alive so an id is not reused while cached.
+            self._pending_key, self._pending_mask = (
+                key,
+                (pending.edited_mask, pending.candidates) if pending else None,
+            )
         self._pending.setVisible(mask is not None)
         for marker in self._markers:
             self.scene.removeItem(marker)
