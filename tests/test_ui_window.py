@@ -243,3 +243,23 @@ def test_no_arguments_opens_the_bundled_sample_image(qtbot, tmp_path: Path, monk
     assert window.controller.media is not None and window.controller.media.name == first.name
     assert window.canvas.tool is window.tools["click"]
     qtbot.waitUntil(lambda: window.current_image is not None, timeout=10000)
+
+
+def test_middle_drag_pans_without_touching_the_tool(window: MainWindow) -> None:
+    from PySide6.QtCore import QEvent
+
+    from tests.ui_driver import mouse, to_view
+
+    view = window.canvas
+    view.zoom(3.0)
+    before = view.mapToScene(view.viewport().rect().center())
+    start, end = to_view(window, 400, 260), to_view(window, 400, 260)
+    end.setX(end.x() + 120)
+    mouse(
+        window, QEvent.Type.MouseButtonPress, start, Qt.MouseButton.MiddleButton, Qt.MouseButton.MiddleButton
+    )
+    mouse(window, QEvent.Type.MouseMove, end, Qt.MouseButton.NoButton, Qt.MouseButton.MiddleButton)
+    mouse(window, QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.MiddleButton, Qt.MouseButton.NoButton)
+    after = view.mapToScene(view.viewport().rect().center())
+    assert after.x() < before.x() - 20  # the image moved right with the mouse
+    assert window.controller.pending is None  # no prompt was made

@@ -73,6 +73,11 @@ def image_media_item(path: Path) -> MediaItem:
 
 
 class MainWindow(QMainWindow):
+    # Tests, benchmarks and screenshot scripts set this: errors go to the status bar and
+    # ``last_error`` instead of modal message boxes that would block an unattended run.
+    errors_as_status = False
+    last_error = ""
+
     def __init__(
         self,
         settings: Settings | None = None,
@@ -733,7 +738,7 @@ class MainWindow(QMainWindow):
         self.cursor_label.setText(f"{int(x)}, {int(y)}")
 
     def show_error(self, title: str, message: str) -> None:
-        if getattr(self, "errors_as_status", False):
+        if self.errors_as_status:
             self.statusBar().showMessage(f"{title}: {message}", 10000)
             self.last_error = message
             return
@@ -751,7 +756,7 @@ class MainWindow(QMainWindow):
             self.restoreState(QByteArray.fromBase64(self.settings.window_state.encode()))
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.document.dirty and not getattr(self, "errors_as_status", False):
+        if self.document.dirty and not self.errors_as_status:
             answer = QMessageBox.question(
                 self,
                 "Unsaved changes",

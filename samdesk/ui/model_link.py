@@ -139,6 +139,10 @@ class ModelLink(QObject):
             text = f"Could not load {source}:\n{message}"
             if self._quiet_failure:
                 self.window.statusBar().showMessage(text.replace("\n", " "), 15000)
+                if source != "classical" and info is None:
+                    # The remembered model is gone (file moved, deleted): start with the
+                    # zero-download default rather than with no model at all.
+                    self.load("classical", quiet=True)
             else:
                 self.window.show_error("Model", text)
         elif kind == "encode":
