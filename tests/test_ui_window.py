@@ -263,3 +263,14 @@ def test_middle_drag_pans_without_touching_the_tool(window: MainWindow) -> None:
     after = view.mapToScene(view.viewport().rect().center())
     assert after.x() < before.x() - 20  # the image moved right with the mouse
     assert window.controller.pending is None  # no prompt was made
+
+
+def test_unreadable_files_are_reported_and_the_others_open(
+    window: MainWindow, tmp_path: Path, media_dir: Path
+) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    problems = window.open_paths([broken, tmp_path / "missing.png", media_dir / "truck.jpg"])
+    assert len(problems) == 2
+    assert any("broken.jpg" in p for p in problems) and any("missing.png" in p for p in problems)
+    assert [m.name for m in window.document.project.media][-1] == "truck.jpg"

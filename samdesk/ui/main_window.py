@@ -394,7 +394,7 @@ class MainWindow(QMainWindow):
                 continue
             try:
                 commands.append(AddMedia(new_media_item(path)))
-            except ValueError as exc:  # MediaError is a ValueError too: names the file and problem
+            except Exception as exc:  # MediaError & co name the file: report it, open the others
                 problems.append(str(exc))
         if commands:
             self.document.execute(Batch(commands, text="add images"))
