@@ -122,9 +122,10 @@ def test_navigation_keys_switch_images_and_drop_the_pending_object(window: MainW
     c = window.controller
     first, second = (m.id for m in window.document.project.media)
     click(window, 300, 200)
+    qtbot.waitUntil(lambda: len(window.loader._cache) == 2)  # the next image is decoded ahead
     key(qtbot, window, Qt.Key.Key_D)
     assert c.media_id == second and c.pending is None
-    qtbot.waitUntil(lambda: window.current_image is not None)
+    assert window.current_image is not None  # shown at once, from the prefetch cache
     assert window.windowTitle().startswith("groceries.jpg")
     key(qtbot, window, Qt.Key.Key_A)
     assert c.media_id == first

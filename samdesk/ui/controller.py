@@ -191,6 +191,8 @@ class AnnotationController:
         self._undo.clear()
         self._redo.clear()
         self.media_id = media_id
+        # Refinement logits are kept for the image being worked on only (256 KB per object).
+        self._logits_by_object.clear()
         self.select_object(None)
         if self.service is not None and media_id is not None:
             self.service.prefetch(self._neighbours(media_id))
@@ -203,6 +205,10 @@ class AnnotationController:
             return []
         order = [index, index + 1, index - 1, index + 2]
         return [media[i] for i in order if 0 <= i < len(media)]
+
+    def display_neighbours(self, media_id: int) -> list[MediaItem]:
+        """The images around ``media_id`` that Next/Previous would show (not itself)."""
+        return [m for m in self._neighbours(media_id) if m.id != media_id]
 
     def neighbour_id(self, step: int) -> int | None:
         media = self.document.project.media

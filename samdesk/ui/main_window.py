@@ -492,6 +492,8 @@ class MainWindow(QMainWindow):
         self.layer.rebuild()
         self.objects_panel.rebuild()
         self.loader.load(media_id, item.path)
+        neighbours = self.controller.display_neighbours(media_id)
+        self.loader.prefetch([m.path for m in neighbours])
         self.setWindowTitle(f"{item.name} — samdesk")
 
     def _image_loaded(self, media_id: int, image: QImage) -> None:
