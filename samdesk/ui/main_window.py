@@ -608,6 +608,7 @@ class MainWindow(QMainWindow):
         """Non-blocking indicator for the embedding of the image on screen."""
         self.encode_bar.setVisible(busy)
         self.encode_label.setText(text)
+        self._update_status()
 
     def request_model(self, source: str) -> None:
         """Ask for a model by checkpoint path or "classical"; the app's model link loads it."""
@@ -729,9 +730,11 @@ class MainWindow(QMainWindow):
             self.candidates_label.setText("  candidates (Tab)  " + "   ".join(parts))
         else:
             self.candidates_label.setText("")
-        if c.waiting:
+        if c.waiting and self.encode_bar.isVisible():
+            self.encode_label.setText("encoding… click queued")  # answered once the embedding is ready
+        elif c.waiting:
             self.encode_label.setText("predicting…")
-        elif self.encode_label.text() == "predicting…":
+        elif self.encode_label.text() in ("predicting…", "encoding… click queued"):
             self.encode_label.setText("")
         if c.error:
             self.statusBar().showMessage(c.error, 8000)
