@@ -20,6 +20,7 @@ from samdesk.document.commands import (
     RemoveObject,
     SetFrame,
     SetSetting,
+    merge_objects,
 )
 from samdesk.document.events import Change, DocumentEvent, EventBus
 from samdesk.document.model import (
@@ -69,4 +70,5 @@ __all__ = [
     "SetFrame",
     "SetSetting",
     "file_content_hash",
+    "merge_objects",
 ]
