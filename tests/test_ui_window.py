@@ -275,3 +275,24 @@ def test_unreadable_files_are_reported_and_the_others_open(
     assert len(problems) == 2
     assert any("broken.jpg" in p for p in problems) and any("missing.png" in p for p in problems)
     assert [m.name for m in window.document.project.media][-1] == "truck.jpg"
+
+
+def test_h_hides_accepted_masks_and_double_click_centres_an_object(window: MainWindow, qtbot) -> None:
+    window.categories_panel.add("thing")
+    window.set_tool("polygon")
+    for x, y in [(600, 400), (700, 400), (700, 500), (600, 500)]:
+        click(window, x, y)
+    key(qtbot, window, Qt.Key.Key_Return)
+    key(qtbot, window, Qt.Key.Key_Return)
+    (obj,) = window.document.project.objects
+    item = window.layer._items[obj.id]
+    assert item.isVisible()
+    key(qtbot, window, Qt.Key.Key_H)
+    assert not item.isVisible()
+    key(qtbot, window, Qt.Key.Key_H)
+    assert item.isVisible()
+    window.canvas.zoom(4.0)
+    row = window.objects_panel.tree.topLevelItem(0)
+    window.objects_panel.tree.itemDoubleClicked.emit(row, 0)
+    centre = window.canvas.mapToScene(window.canvas.viewport().rect().center())
+    assert abs(centre.x() - 650) < 3 and abs(centre.y() - 450) < 3

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from samdesk.document import AddMedia, Batch, Document, EditMedia, MediaItem, MediaKind, MediaStatus
+from samdesk.ui import mask_ops
 from samdesk.ui.canvas.layers import AnnotationLayer
 from samdesk.ui.canvas.view import CanvasView
 from samdesk.ui.controller import AnnotationController, PredictionService
@@ -111,6 +112,7 @@ class MainWindow(QMainWindow):
         self._dock("Objects", self.objects_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("Categories", self.categories_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.media_panel.media_activated.connect(self.show_media)
+        self.objects_panel.object_activated.connect(self.center_on_object)
         self.categories_panel.category_selected.connect(self._category_selected)
 
         self.tools: dict[str, Tool] = {cls.name: cls(self) for cls in discover_tools()}
@@ -238,6 +240,7 @@ class MainWindow(QMainWindow):
             lambda: self.set_opacity(self.layer.opacity - 0.1),
             view,
         )
+        a("toggle_masks", "Show/hide accepted masks", ["H"], self.toggle_masks, view)
 
         tools = bar.addMenu("&Tools")
         group = QActionGroup(self)
@@ -353,6 +356,17 @@ class MainWindow(QMainWindow):
         self.layer.set_opacity(value)
         if self.opacity_slider.value() != round(value * 100):
             self.opacity_slider.setValue(round(value * 100))
+
+    def toggle_masks(self) -> None:
+        """A quick look at the bare photo: hides the accepted objects (the pending one stays)."""
+        self.layer.set_objects_shown(not self.layer.objects_shown)
+
+    def center_on_object(self, object_id: int) -> None:
+        mask = self.controller.object_mask(object_id)
+        bounds = None if mask is None else mask_ops.bounding_box(mask)
+        if bounds is not None:
+            x0, y0, x1, y1 = bounds
+            self.canvas.centerOn((x0 + x1) / 2, (y0 + y1) / 2)
 
     def set_brush_radius(self, value: float) -> None:
         value = max(1.0, min(500.0, value))

@@ -33,6 +33,7 @@ class AnnotationLayer:
         self.document = document
         self.controller = controller
         self.opacity = 0.45
+        self.objects_shown = True
         self._items: dict[int, MaskItem] = {}
         self._pending = MaskItem(z=500)
         self._pending_key: tuple | None = None
@@ -113,7 +114,7 @@ class AnnotationLayer:
         item.set_mask(
             mask, self._color(object_id), self.opacity, object_id == self.controller.selected_object
         )
-        item.setVisible(obj.visible and not hidden)
+        item.setVisible(obj.visible and not hidden and self.objects_shown)
 
     def _is_hidden_for_pending(self, object_id: int) -> bool:
         pending = self.controller.pending
@@ -132,7 +133,11 @@ class AnnotationLayer:
             except KeyError:
                 continue
             item.set_style(self._color(object_id), self.opacity, object_id == self.controller.selected_object)
-            item.setVisible(obj.visible and not self._is_hidden_for_pending(object_id))
+            item.setVisible(obj.visible and not self._is_hidden_for_pending(object_id) and self.objects_shown)
+
+    def set_objects_shown(self, shown: bool) -> None:
+        self.objects_shown = shown
+        self.refresh_styles()
 
     def set_opacity(self, opacity: float) -> None:
         self.opacity = opacity

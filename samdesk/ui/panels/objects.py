@@ -6,7 +6,7 @@ through a document command, so it is undoable.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QMenu,
@@ -26,6 +26,8 @@ COL_NAME, COL_CATEGORY, COL_LOCK = 0, 1, 2
 
 
 class ObjectsPanel(QWidget):
+    object_activated = Signal(int)  # double-click: the window brings the object into view
+
     def __init__(self, document: Document, controller: AnnotationController, parent=None) -> None:
         super().__init__(parent)
         self.document = document
@@ -38,6 +40,9 @@ class ObjectsPanel(QWidget):
         self.tree.customContextMenuRequested.connect(self._menu)
         self.tree.itemChanged.connect(self._item_changed)
         self.tree.itemSelectionChanged.connect(self._selection_changed)
+        self.tree.itemDoubleClicked.connect(
+            lambda row, _col: self.object_activated.emit(int(row.data(COL_NAME, Qt.ItemDataRole.UserRole)))
+        )
         self.tree.setColumnWidth(COL_NAME, 120)
         buttons = QHBoxLayout()
         self._buttons: dict[str, QPushButton] = {}
