@@ -36,7 +36,8 @@ def contour_path(mask: np.ndarray, offset: tuple[int, int]) -> QPainterPath:
     for contour in contours:
         if len(contour) < 2:
             continue
-        # Plain Python floats only: numpy scalars passed into PySide6 corrupt refcounts (crash).
+        # One addPolygon per contour instead of a lineTo per vertex: far fewer Qt calls (each
+        # costs a Python->C++ round trip; see qt_compat.py for why call counts matter on 6.12).
         pts = (contour.reshape(-1, 2).astype(np.float64) + (ox + 0.5, oy + 0.5)).tolist()
         path.addPolygon(QPolygonF([QPointF(x, y) for x, y in pts]))
         path.closeSubpath()
