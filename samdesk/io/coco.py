@@ -43,7 +43,7 @@ class CocoExportOptions(ExportOptions):
     that has holes — "rle" writes that one as RLE, "error" stops the export."""
 
     encoding: Encoding = "rle"
-    tolerance: float = DEFAULT_TOLERANCE
+    tolerance: float | None = DEFAULT_TOLERANCE
     holes: Literal["rle", "error"] = "rle"
     include_scores: bool = True
 

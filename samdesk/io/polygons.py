@@ -1,8 +1,9 @@
 """Masks to polygons and back, as COCO and YOLO store them.
 
-Contours come from OpenCV at pixel centres; each is simplified with shapely at ``tolerance``
-pixels, then grown by half a pixel with mitred corners so the polygon follows the pixels' outer
-edges (that is how pycocotools rasterises polygons back). Every exported part is a separate polygon; holes
+Contours come from OpenCV at pixel centres; each is simplified with shapely at a tolerance in
+pixels (by default the coarsest that keeps the polygon-vs-mask IoU at 0.98), then grown by half
+a pixel with mitred corners so the polygon follows the pixels' outer edges (that is how
+pycocotools rasterises polygons back). Every exported part is a separate polygon; holes
 cannot be expressed (COCO and YOLO take the union of an object's polygons), so they are reported.
 """
 
@@ -16,9 +17,13 @@ import shapely
 from pycocotools import mask as mask_utils
 from shapely.geometry import MultiPolygon, Polygon
 
-# Pixels of simplification. Measured on 1080p shapes (tests/test_io_polygons.py): IoU >= 0.985
-# down to a circle of radius 40 px (0.75 gives 0.977 there), and straight edges stay 2 vertices.
-DEFAULT_TOLERANCE = 0.5
+# Default simplification: the coarsest of these tolerances (pixels) whose polygons still reach
+# TARGET_IOU against the mask. A digitised straight edge is a staircase deviating up to ~1 px, so
+# 1.0 turns it into two vertices; small round objects need finer steps (a circle of radius 40 px
+# drops to IoU 0.977 at 1.0). Measured in tests/test_io_polygons.py.
+AUTO_TOLERANCES = (1.0, 0.5, 0.25, 0.0)
+TARGET_IOU = 0.98
+DEFAULT_TOLERANCE: float | None = None  # None = automatic, as above
 
 Polygon2D = list[float]  # flat [x0, y0, x1, y1, ...] in pixels
 
@@ -30,33 +35,45 @@ class PolygonResult:
     iou: float  # of the rasterised polygons against the mask; 1.0 for an empty mask
 
 
-def mask_to_polygons(mask: np.ndarray, tolerance: float = DEFAULT_TOLERANCE) -> PolygonResult:
+def mask_to_polygons(mask: np.ndarray, tolerance: float | None = DEFAULT_TOLERANCE) -> PolygonResult:
     """bool (H, W) mask -> one polygon per connected part, in image pixel coordinates.
 
-    Work happens in the mask's bounding box so the cost follows the object, not the image.
+    ``tolerance`` in pixels, or ``None`` for the coarsest of :data:`AUTO_TOLERANCES` that reaches
+    :data:`TARGET_IOU` (the finest one otherwise). Work happens in the mask's bounding box (plus a
+    margin, so rasterising there matches rasterising in the full image), so the cost follows the
+    object, not the image.
     """
     ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
     if ys.size == 0:
         return PolygonResult([], False, 1.0)
-    y0, y1, x0, x1 = int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
+    height, width = mask.shape
+    y0, y1 = max(int(ys[0]) - 2, 0), min(int(ys[-1]) + 3, height)
+    x0, x1 = max(int(xs[0]) - 2, 0), min(int(xs[-1]) + 3, width)
     crop = np.ascontiguousarray(mask[y0:y1, x0:x1], dtype=np.uint8)
     contours, hierarchy = cv2.findContours(crop, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
     # RETR_CCOMP: two levels; a contour with a parent (hierarchy[..., 3] >= 0) is a hole.
-    has_holes = hierarchy is not None and bool((hierarchy[0, :, 3] >= 0).any())
-    polygons: list[Polygon2D] = []
-    for contour, links in zip(contours, hierarchy[0], strict=True):
-        if links[3] >= 0:
-            continue
-        outline = _pixel_outline(contour[:, 0, :].astype(np.float64), tolerance)
-        for part in _parts(outline):
+    has_holes = bool((hierarchy[0, :, 3] >= 0).any())
+    outer = [
+        c[:, 0, :].astype(np.float64) for c, links in zip(contours, hierarchy[0], strict=True) if links[3] < 0
+    ]
+    crop_mask = crop.astype(bool)
+    for step in AUTO_TOLERANCES if tolerance is None else (tolerance,):
+        polygons = _outlines(outer, step)
+        iou = polygon_iou(polygons, crop_mask)
+        if iou >= TARGET_IOU:
+            break
+    shifted = [[v + (x0 if i % 2 == 0 else y0) for i, v in enumerate(p)] for p in polygons]
+    return PolygonResult(shifted, has_holes, iou)
+
+
+def _outlines(contours: list[np.ndarray], tolerance: float) -> list[Polygon2D]:
+    polygons = []
+    for contour in contours:
+        for part in _parts(_pixel_outline(contour, tolerance)):
             coords = np.asarray(part.exterior.coords)[:-1]
-            if len(coords) < 3:
-                continue
-            coords = coords + (x0, y0)
-            polygons.append([round(float(v), 2) for v in coords.ravel()])
-    crop_polys = [_shift(p, -x0, -y0) for p in polygons]
-    iou = polygon_iou(crop_polys, crop.astype(bool))
-    return PolygonResult(polygons, has_holes, iou)
+            if len(coords) >= 3:
+                polygons.append([round(float(v), 2) for v in coords.ravel()])  # 0.01 px is plenty
+    return polygons
 
 
 def polygons_to_mask(polygons: list[Polygon2D], height: int, width: int) -> np.ndarray:
@@ -99,7 +116,3 @@ def _parts(geometry: shapely.Geometry) -> list[Polygon]:
     if isinstance(geometry, MultiPolygon):
         return [g for g in geometry.geoms if not g.is_empty]
     return [g for g in getattr(geometry, "geoms", []) if isinstance(g, Polygon) and not g.is_empty]
-
-
-def _shift(polygon: Polygon2D, dx: float, dy: float) -> Polygon2D:
-    return [v + (dx if i % 2 == 0 else dy) for i, v in enumerate(polygon)]

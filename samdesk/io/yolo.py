@@ -46,7 +46,7 @@ _SLACK = 1e-3
 
 @dataclass
 class YoloExportOptions(ExportOptions):
-    tolerance: float = DEFAULT_TOLERANCE
+    tolerance: float | None = DEFAULT_TOLERANCE
     images: Literal["symlink", "copy", "none"] = "symlink"
 
 
