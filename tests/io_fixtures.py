@@ -54,22 +54,22 @@ def two_parts(h: int, w: int, a: tuple[int, int], b: tuple[int, int], r: int) ->
 
 
 def typical_shapes(h: int, w: int) -> dict[str, np.ndarray]:
-    """Hole-free single-part shapes at sizes objects have in photos (radius >= 40 px)."""
+    """Hole-free single-part shapes, apart from each other, at sizes objects have in photos."""
+    star_center, outer, inner = (w // 5, h * 3 // 4), h // 6, h // 15
+    angles = np.linspace(0, 2 * np.pi, 10, endpoint=False)
+    star = [
+        (star_center[0] + int(r * np.cos(a)), star_center[1] + int(r * np.sin(a)))
+        for a, r in zip(angles, [outer, inner] * 5, strict=True)
+    ]
+    x0, y0 = w * 6 // 10, h * 8 // 10
     return {
         "ellipse": ellipse(h, w, (w // 3, h // 3), (w // 8, h // 10), 25),
         "quad": polygon(
             h, w, [(w // 2, h // 10), (w * 9 // 10, h // 5), (w * 4 // 5, h // 2), (w // 2, h * 2 // 5)]
         ),
-        "star": polygon(
-            h,
-            w,
-            [
-                (200 + int(r * np.cos(a)), h - 200 + int(r * np.sin(a)))
-                for a, r in zip(np.linspace(0, 2 * np.pi, 10, endpoint=False), [150, 60] * 5, strict=True)
-            ],
-        ),
+        "star": polygon(h, w, star),
         "small_circle": ellipse(h, w, (w - 120, h - 120), (40, 40)),
-        "box": polygon(h, w, [(40, h // 2), (240, h // 2), (240, h // 2 + 90), (40, h // 2 + 90)]),
+        "box": polygon(h, w, [(x0, y0), (x0 + 120, y0), (x0 + 120, y0 + 50), (x0, y0 + 50)]),
     }
 
 
@@ -101,7 +101,7 @@ def make_project(media_dir: Path, with_video: bool = True) -> Project:
     truck.status = MediaStatus.DONE
     h, w = truck.height, truck.width
     add(1, 5, {0: frame(ring(h, w, (900, 700), 150, 60))})
-    add(2, 2, {0: frame(two_parts(534, 800, (150, 150), (500, 380), 60))})
+    add(2, 2, {0: frame(two_parts(534, 800, (760, 40), (500, 380), 30))})
     add(3, None, {0: frame(ellipse(1500, 2250, (1100, 750), (90, 60)))})
     if with_video:
         name, w, h, count = VIDEO
