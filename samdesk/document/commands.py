@@ -259,9 +259,10 @@ class RemoveMedia(Command):
         self._item = project.media.pop(self._index)
         self._objects = [(i, o) for i, o in enumerate(project.objects) if o.media_id == self.media_id]
         project.objects = [o for o in project.objects if o.media_id != self.media_id]
-        return [DocumentEvent(Change.OBJECT_REMOVED, object_id=o.id, media_id=self.media_id) for _, o in self._objects] + [
-            DocumentEvent(Change.MEDIA_REMOVED, media_id=self.media_id)
-        ]
+        return [
+            DocumentEvent(Change.OBJECT_REMOVED, object_id=o.id, media_id=self.media_id)
+            for _, o in self._objects
+        ] + [DocumentEvent(Change.MEDIA_REMOVED, media_id=self.media_id)]
 
     def undo(self, project: Project) -> list[DocumentEvent]:
         assert self._item is not None
@@ -269,7 +270,8 @@ class RemoveMedia(Command):
         for index, obj in self._objects:
             project.objects.insert(index, obj)
         return [DocumentEvent(Change.MEDIA_ADDED, media_id=self.media_id)] + [
-            DocumentEvent(Change.OBJECT_ADDED, object_id=o.id, media_id=self.media_id) for _, o in self._objects
+            DocumentEvent(Change.OBJECT_ADDED, object_id=o.id, media_id=self.media_id)
+            for _, o in self._objects
         ]
 
 
@@ -421,7 +423,11 @@ class SetFrame(Command):
             obj.frames.pop(self.frame, None)
         else:
             obj.frames[self.frame] = copy.deepcopy(self.annotation)
-        return [DocumentEvent(Change.MASK_CHANGED, object_id=self.object_id, media_id=obj.media_id, frame=self.frame)]
+        return [
+            DocumentEvent(
+                Change.MASK_CHANGED, object_id=self.object_id, media_id=obj.media_id, frame=self.frame
+            )
+        ]
 
     def undo(self, project: Project) -> list[DocumentEvent]:
         obj = project.object(self.object_id)
@@ -430,7 +436,11 @@ class SetFrame(Command):
             obj.frames[self.frame] = self._before
         else:
             obj.frames.pop(self.frame, None)
-        return [DocumentEvent(Change.MASK_CHANGED, object_id=self.object_id, media_id=obj.media_id, frame=self.frame)]
+        return [
+            DocumentEvent(
+                Change.MASK_CHANGED, object_id=self.object_id, media_id=obj.media_id, frame=self.frame
+            )
+        ]
 
 
 @dataclass
