@@ -87,10 +87,12 @@ class History:
     def is_clean(self) -> bool:
         return self._clean_depth == len(self._done)
 
-    def clear(self) -> None:
+    def clear(self, clean: bool = True) -> None:
+        """Forget all commands. ``clean=False``: the state is not what is on disk (e.g. restored
+        from a recovery file), so the document stays dirty until saved."""
         self._done.clear()
         self._undone.clear()
-        self._clean_depth = 0
+        self._clean_depth = 0 if clean else None
 
 
 class Document:
@@ -132,11 +134,16 @@ class Document:
             self.path = Path(path)
         self.history.mark_clean()
 
-    def replace_project(self, project: Project, path: str | Path | None = None) -> None:
-        """Load a different project: history is cleared and views are told to rebuild."""
+    def replace_project(
+        self, project: Project, path: str | Path | None = None, *, dirty: bool = False
+    ) -> None:
+        """Load a different project: history is cleared and views are told to rebuild.
+
+        ``dirty=True`` when the project differs from the file at ``path`` (a restored autosave).
+        """
         self.project = project
         self.path = Path(path) if path else None
-        self.history.clear()
+        self.history.clear(clean=not dirty)
         self._changed([DocumentEvent(Change.RESET)])
 
     def _changed(self, events: Iterable[DocumentEvent]) -> None:
