@@ -162,4 +162,4 @@ def test_unusable_masks_are_counted(
 
 def test_unreadable_image_is_an_error(document: Document, tmp_path: Path) -> None:
     (tmp_path / "dog.jpg").write_bytes(b"not a jpeg")
-    _fails(document, _coco(tmp_path), tmp_path, "not a readable image")
+    _fails(document, _coco(tmp_path), tmp_path, "dog.jpg: not an image file")

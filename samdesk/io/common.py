@@ -14,8 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image
-
+from model_runtime.media import MediaError, MediaInfo, probe_media
 from samdesk.document.model import AnnotationObject, Category, MediaItem, MediaKind, MediaStatus, Project
 
 ProgressFn = Callable[[int, int], None]
@@ -193,15 +192,19 @@ def read_json(path: Path) -> object:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image file from its header, without decoding the pixels.
+    """(width, height) of an image as samdesk shows it (EXIF orientation applied), from its header."""
+    info = media_info(path)
+    if info.kind != "image":
+        raise DatasetError(f"{path}: expected an image, found a {info.kind}")
+    return info.width, info.height
 
-    Kept to this one function until ``model_runtime.media.probe_media`` lands; then it should call that.
-    """
+
+def media_info(path: Path) -> MediaInfo:
+    """Kind, size, frame count and fps as the rest of samdesk sees them (same probe as adding media)."""
     try:
-        with Image.open(path) as img:
-            return int(img.width), int(img.height)
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"{path}: not a readable image ({exc})") from None
+        return probe_media(path)
+    except MediaError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def check_size(width: int, height: int, where: str) -> None:
@@ -224,23 +227,11 @@ def import_color(index: int) -> tuple[int, int, int]:
 
 
 def video_info(path: Path) -> tuple[int, int, int, float | None]:
-    """(width, height, frame_count, fps) of a video from its container, decoding at most nothing
-    when the container states the frame count (else the packets are counted).
-
-    Kept to this one function until ``model_runtime.media.probe_media`` lands; then it should call that.
-    """
-    import av  # only imports of video datasets need it
-
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            count = int(stream.frames or 0)
-            if count <= 0:
-                count = sum(1 for packet in container.demux(stream) if packet.size)
-            fps = float(stream.average_rate) if stream.average_rate else None
-            return int(stream.codec_context.width), int(stream.codec_context.height), count, fps
-    except (OSError, IndexError, av.error.FFmpegError) as exc:
-        raise DatasetError(f"{path}: not a readable video ({exc})") from None
+    """(width, height, frame_count, fps) of a video; frames counted as the video reader counts them."""
+    info = media_info(path)
+    if info.kind != "video":
+        raise DatasetError(f"{path}: expected a video, found an {info.kind}")
+    return info.width, info.height, info.frame_count, info.fps
 
 
 def frame_masks(item: SelectedMedia) -> dict[int, list[tuple[int, AnnotationObject]]]:
