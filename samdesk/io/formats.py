@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from samdesk.document.model import Project
 from samdesk.io.coco import CocoExportOptions, export_coco, import_coco
 from samdesk.io.common import CancelFn, ExportOptions, ExportResult, ProgressFn
 from samdesk.io.import_plan import ImportResult
-from samdesk.io.png_masks import export_png_masks, import_png_instances
+from samdesk.io.png_masks import export_png_instance, export_png_semantic, import_png_instances
 from samdesk.io.video_masks import export_davis, export_ytvis, import_davis
 from samdesk.io.yolo import YoloExportOptions, export_yolo, import_yolo
 
@@ -56,7 +55,7 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
         ExportFormat(
             "png-instance",
             "one 16-bit instance PNG per image + legend.json",
-            partial(export_png_masks, kind="instance"),
+            export_png_instance,
             ExportOptions,
             {},
             False,
@@ -64,7 +63,7 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
         ExportFormat(
             "png-semantic",
             "one palette PNG of categories per image + legend.json",
-            partial(export_png_masks, kind="semantic"),
+            export_png_semantic,
             ExportOptions,
             {},
             False,

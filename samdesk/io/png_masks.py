@@ -48,6 +48,28 @@ MAX_INSTANCES = 65535  # uint16
 MAX_CATEGORIES = 255  # palette indices
 
 
+def export_png_instance(
+    project: Project,
+    out: Path,
+    options: ExportOptions | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ExportResult:
+    """Instance PNGs: each object's pixels hold its 1-based position among its medium's objects."""
+    return export_png_masks(project, out, "instance", options, progress, cancel)
+
+
+def export_png_semantic(
+    project: Project,
+    out: Path,
+    options: ExportOptions | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ExportResult:
+    """Semantic PNGs: each object's pixels hold its category's 1-based position in the export."""
+    return export_png_masks(project, out, "semantic", options, progress, cancel)
+
+
 def export_png_masks(
     project: Project,
     out: Path,
