@@ -30,7 +30,7 @@ from samdesk.io.common import (
     write_json_atomic,
 )
 from samdesk.io.import_plan import ImportPlan, ImportResult
-from samdesk.io.polygons import DEFAULT_TOLERANCE, mask_to_polygons, polygons_to_mask
+from samdesk.io.polygons import DEFAULT_TOLERANCE, polygons_to_mask, rle_to_polygons
 
 Encoding = Literal["rle", "polygon"]
 # Below this polygon-vs-mask IoU an exported polygon is reported: it no longer says what the mask says.
@@ -131,7 +131,7 @@ def _annotation(
         return None
     segmentation: object = {"size": [height, width], "counts": rle["counts"]}
     if options.encoding == "polygon":
-        polygons = mask_to_polygons(masks.decode(rle), options.tolerance)
+        polygons = rle_to_polygons(rle, options.tolerance)
         if polygons.has_holes:
             if options.holes == "error":
                 raise DatasetError(f"{where}: the object has holes, which COCO polygons cannot express")

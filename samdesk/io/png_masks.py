@@ -41,6 +41,7 @@ from samdesk.io.common import (
 )
 from samdesk.io.import_plan import ImportPlan, ImportResult
 from samdesk.io.label_png import read_labels, write_palette, write_uint16
+from samdesk.io.runs import paint
 
 LEGEND = "legend.json"
 FORMAT = "samdesk-masks"
@@ -105,18 +106,19 @@ def export_png_masks(
         frames = _frames_to_write(item, by_frame, options.only_done)
         files = []
         for frame in frames:
-            labels = np.zeros((media.height, media.width), np.uint16 if kind == "instance" else np.uint8)
+            # Transposed (W, H): its flat order is the RLE's column-major pixel order.
+            columns = np.zeros((media.width, media.height), np.uint16 if kind == "instance" else np.uint8)
             for index, obj in by_frame.get(frame, []):
                 if kind == "semantic" and obj.category_id not in values:
                     result.warnings.add("object without a category left out", f"{name} #{obj.id}")
                     continue
                 value = index if kind == "instance" else values[obj.category_id]
-                _paint(labels, obj.frames[frame], value, result, f"{name} #{obj.id}")
+                _paint(columns, obj.frames[frame], value, result, f"{name} #{obj.id}")
             rel = f"{stem}.png" if media.kind == MediaKind.IMAGE else f"{stem}/{frame:05d}.png"
             if kind == "instance":
-                write_uint16(out / rel, labels)
+                write_uint16(out / rel, np.ascontiguousarray(columns.T))
             else:
-                write_palette(out / rel, labels, palette)
+                write_palette(out / rel, np.ascontiguousarray(columns.T), palette)
             files.append({"frame": frame, "file": rel})
             result.files.append(out / rel)
         result.frames += len(files)
@@ -156,17 +158,16 @@ def _frames_to_write(item: SelectedMedia, by_frame: dict, only_done: bool) -> li
     return sorted(by_frame)
 
 
-def _paint(labels: np.ndarray, frame: FrameAnnotation, value: int, result: ExportResult, where: str) -> None:
-    if list(frame.rle["size"]) != list(labels.shape):
+def _paint(columns: np.ndarray, frame: FrameAnnotation, value: int, result: ExportResult, where: str) -> None:
+    """Paint into the transposed (W, H) label array, straight from the RLE's runs."""
+    if list(frame.rle["size"]) != [columns.shape[1], columns.shape[0]]:
         result.warnings.add("mask size differs from its image; left out", where)
         return
-    mask = masks.decode(frame.rle)
-    overlap = np.count_nonzero(labels[mask])
+    overlap = paint(columns.reshape(-1), frame.rle, value)
     if overlap:
         result.warnings.add(
             "object overlaps an earlier one; the overlap went to the later object", f"{where}: {overlap} px"
         )
-    labels[mask] = value
 
 
 # --- import ---------------------------------------------------------------------------------

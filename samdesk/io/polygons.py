@@ -15,7 +15,10 @@ import cv2
 import numpy as np
 import shapely
 from pycocotools import mask as mask_utils
-from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon
+
+from samdesk.document.masks import Rle
+from samdesk.io.runs import decode_crop
 
 # Default simplification: the coarsest of these tolerances (pixels) whose polygons still reach
 # TARGET_IOU against the mask. A digitised straight edge is a staircase deviating up to ~1 px, so
@@ -25,6 +28,8 @@ from shapely.geometry import MultiPolygon, Polygon
 AUTO_TOLERANCES = (1.0, 0.5, 0.25, 0.0)
 TARGET_IOU = 0.98
 DEFAULT_TOLERANCE: float | None = None  # None = automatic, as above
+# Background pixels kept around an object's box so cropped rasterisation equals full-image rasterisation.
+CROP_MARGIN = 2
 
 Polygon2D = list[float]  # flat [x0, y0, x1, y1, ...] in pixels
 
@@ -48,23 +53,40 @@ def mask_to_polygons(mask: np.ndarray, tolerance: float | None = DEFAULT_TOLERAN
     if ys.size == 0:
         return PolygonResult([], False, 1.0)
     height, width = mask.shape
-    y0, y1 = max(int(ys[0]) - 2, 0), min(int(ys[-1]) + 3, height)
-    x0, x1 = max(int(xs[0]) - 2, 0), min(int(xs[-1]) + 3, width)
-    crop = np.ascontiguousarray(mask[y0:y1, x0:x1], dtype=np.uint8)
+    y0, y1 = max(int(ys[0]) - CROP_MARGIN, 0), min(int(ys[-1]) + 1 + CROP_MARGIN, height)
+    x0, x1 = max(int(xs[0]) - CROP_MARGIN, 0), min(int(xs[-1]) + 1 + CROP_MARGIN, width)
+    return crop_to_polygons(mask[y0:y1, x0:x1], x0, y0, tolerance)
+
+
+def rle_to_polygons(rle: Rle, tolerance: float | None = DEFAULT_TOLERANCE) -> PolygonResult:
+    """Like :func:`mask_to_polygons` for an RLE, decoding only the object's bounding box."""
+    crop, x0, y0 = decode_crop(rle, CROP_MARGIN)
+    if not crop.any():
+        return PolygonResult([], False, 1.0)
+    return crop_to_polygons(crop, x0, y0, tolerance)
+
+
+def crop_to_polygons(crop: np.ndarray, x0: int, y0: int, tolerance: float | None) -> PolygonResult:
+    """bool (h, w) crop of a mask whose top-left pixel is (x0, y0) in the image -> polygons.
+
+    The crop needs :data:`CROP_MARGIN` background pixels around the object (except at image
+    borders) for its rasterisation to equal the full image's.
+    """
+    crop = np.ascontiguousarray(crop, dtype=np.uint8)
     contours, hierarchy = cv2.findContours(crop, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
     # RETR_CCOMP: two levels; a contour with a parent (hierarchy[..., 3] >= 0) is a hole.
     has_holes = bool((hierarchy[0, :, 3] >= 0).any())
     # pycocotools puts pixel (x, y) on the square [x, x+1] x [y, y+1], so its centre is at +0.5;
     # the grown outline then runs along integer coordinates, in the middle of pycocotools' 1/5-pixel
     # rounding bins, so rounding the coordinates (YOLO normalises them) flips no pixel.
-    outer = [
-        c[:, 0, :].astype(np.float64) + 0.5
+    sources = [
+        _outline_source(c[:, 0, :].astype(np.float64) + 0.5)
         for c, links in zip(contours, hierarchy[0], strict=True)
         if links[3] < 0
     ]
     crop_mask = crop.astype(bool)
     for step in AUTO_TOLERANCES if tolerance is None else (tolerance,):
-        polygons = _outlines(outer, step)
+        polygons = _outlines(sources, step)
         iou = polygon_iou(polygons, crop_mask)
         if iou >= TARGET_IOU:
             break
@@ -72,10 +94,34 @@ def mask_to_polygons(mask: np.ndarray, tolerance: float | None = DEFAULT_TOLERAN
     return PolygonResult(shifted, has_holes, iou)
 
 
-def _outlines(contours: list[np.ndarray], tolerance: float) -> list[Polygon2D]:
+def _outline_source(points: np.ndarray) -> tuple[bool, shapely.Geometry]:
+    """Pixel-centre contour (N, 2) -> (grow_after_simplify, geometry), built once per contour.
+
+    A valid contour polygon is simplified first and grown by half a pixel after: that keeps
+    straight edges straight (simplifying the grown pixel staircase would keep every step of a
+    slanted edge). One-pixel-wide limbs make the contour run back on itself (an invalid polygon,
+    or a line or a point); then the region is the enclosed area plus the contour line grown by
+    half a pixel, built once and simplified per tolerance.
+    """
+    polygon = Polygon(points) if len(points) >= 4 else None
+    if polygon is not None and polygon.is_valid:
+        return True, polygon
+    line = LineString(points) if len(points) >= 2 else Point(points[0])
+    region = line.buffer(0.5, cap_style="square", join_style="mitre")
+    if polygon is not None:
+        region = region.union(shapely.make_valid(polygon).buffer(0.5, cap_style="square", join_style="mitre"))
+    return False, region
+
+
+def _outlines(sources: list[tuple[bool, shapely.Geometry]], tolerance: float) -> list[Polygon2D]:
     polygons = []
-    for contour in contours:
-        for part in _parts(_pixel_outline(contour, tolerance)):
+    for grow, geometry in sources:
+        if grow:
+            simple = geometry.simplify(tolerance, preserve_topology=True)
+            outline = simple.buffer(0.5, cap_style="square", join_style="mitre", mitre_limit=2.0)
+        else:
+            outline = geometry.simplify(tolerance, preserve_topology=True)
+        for part in _parts(outline):
             coords = np.asarray(part.exterior.coords)[:-1]
             if len(coords) >= 3:
                 polygons.append([round(float(v), 2) for v in coords.ravel()])  # 0.01 px is plenty
@@ -96,24 +142,6 @@ def polygon_iou(polygons: list[Polygon2D], mask: np.ndarray) -> float:
     drawn = polygons_to_mask(polygons, *mask.shape)
     union = int(np.count_nonzero(drawn | mask))
     return 1.0 if union == 0 else int(np.count_nonzero(drawn & mask)) / union
-
-
-def _pixel_outline(points: np.ndarray, tolerance: float) -> shapely.Geometry:
-    """Pixel-centre contour (N, 2) -> the region covered by those pixels' squares."""
-    polygon = Polygon(points) if len(points) >= 4 else None
-    if polygon is not None and polygon.is_valid:
-        # Simplifying the centre line first, then growing it, keeps straight edges straight:
-        # simplifying the grown pixel staircase keeps every step of a slanted edge.
-        simple = polygon.simplify(tolerance, preserve_topology=True)
-        return simple.buffer(0.5, cap_style="square", join_style="mitre", mitre_limit=2.0)
-    # One-pixel-wide limbs make the contour run back on itself (an invalid polygon, or a line or
-    # a point); growing it by half a pixel would miss the corners of diagonal steps, so the
-    # boundary pixels' own squares are added to whatever area the contour does enclose.
-    squares = shapely.box(points[:, 0] - 0.5, points[:, 1] - 0.5, points[:, 0] + 0.5, points[:, 1] + 0.5)
-    region = shapely.union_all(squares)
-    if polygon is not None:
-        region = region.union(shapely.make_valid(polygon).buffer(0.5, cap_style="square", join_style="mitre"))
-    return region.simplify(tolerance, preserve_topology=True)
 
 
 def _parts(geometry: shapely.Geometry) -> list[Polygon]:

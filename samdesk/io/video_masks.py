@@ -34,6 +34,7 @@ from samdesk.io.common import (
 )
 from samdesk.io.import_plan import ImportPlan, ImportResult
 from samdesk.io.label_png import read_labels, write_palette
+from samdesk.io.runs import paint
 
 MAX_OBJECTS = 255
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
@@ -90,21 +91,19 @@ def export_davis(
             for i, o in enumerate(item.objects, start=1)
         }
         for frame in frames:
-            labels = np.zeros((media.height, media.width), np.uint8)
+            columns = np.zeros((media.width, media.height), np.uint8)  # transposed: RLE order
             for index, obj in by_frame.get(frame, []):
                 rle = obj.frames[frame].rle
                 if list(rle["size"]) != [media.height, media.width]:
                     result.warnings.add("mask size differs from its video; left out", f"{video} #{obj.id}")
                     continue
-                mask = masks.decode(rle)
-                if labels[mask].any():
+                if paint(columns.reshape(-1), rle, index):
                     result.warnings.add(
                         "objects overlap; the overlap went to the later object", f"{video} frame {frame}"
                     )
-                labels[mask] = index
                 objects[str(index)]["frames"].append(f"{frame:05d}")
             target = out / "Annotations" / video / f"{frame:05d}.png"
-            write_palette(target, labels, palette)
+            write_palette(target, np.ascontiguousarray(columns.T), palette)
             result.files.append(target)
         result.frames += len(frames)
         result.annotations += len(item.objects)

@@ -37,7 +37,7 @@ from samdesk.io.common import (
     write_text_atomic,
 )
 from samdesk.io.import_plan import ImportPlan, ImportResult
-from samdesk.io.polygons import DEFAULT_TOLERANCE, mask_to_polygons, polygons_to_mask
+from samdesk.io.polygons import DEFAULT_TOLERANCE, polygons_to_mask, rle_to_polygons
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # Normalised coordinates this far outside [0, 1] are rounding, not a broken file.
@@ -82,7 +82,7 @@ def export_yolo(
             if list(frame.rle["size"]) != [media.height, media.width]:
                 result.warnings.add("mask size differs from its image; skipped", where)
                 continue
-            polygons = mask_to_polygons(masks.decode(frame.rle), options.tolerance)
+            polygons = rle_to_polygons(frame.rle, options.tolerance)
             if not polygons.polygons:
                 result.warnings.add("empty mask skipped", where)
                 continue
