@@ -30,7 +30,9 @@ def write_palette(path: Path, labels: np.ndarray, palette: list[tuple[int, int, 
     flat = [channel for color in palette[:256] for channel in color]
     image.putpalette(flat + [0] * (768 - len(flat)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, optimize=False)
+    # zlib level 1: 4x faster than PIL's default 6 on 1080p label images, files ~1.7x larger
+    # (tens of kB); exports write thousands of these.
+    image.save(path, compress_level=1)
 
 
 def read_labels(path: Path, height: int, width: int) -> np.ndarray:

@@ -29,12 +29,23 @@ def foreground_runs(rle: Rle) -> tuple[np.ndarray, np.ndarray]:
 def paint(flat: np.ndarray, rle: Rle, value: int) -> int:
     """Set the object's pixels in ``flat`` (the (W, H) label array, raveled) to ``value``;
     returns how many of them already held another label (overlap)."""
-    overlap = 0
-    for start, end in zip(*foreground_runs(rle), strict=True):
-        segment = flat[start:end]
-        overlap += int(np.count_nonzero(segment))
-        segment[:] = value
+    index = pixel_indices(rle)
+    overlap = int(np.count_nonzero(flat[index]))
+    flat[index] = value
     return overlap
+
+
+def pixel_indices(rle: Rle) -> np.ndarray:
+    """Column-major flat indices (int64, (area,)) of the object's pixels, ascending.
+
+    One vectorised expansion of the runs: for typical objects cheaper than a Python loop over
+    hundreds of runs, and far cheaper than decoding the whole image.
+    """
+    starts, ends = foreground_runs(rle)
+    lengths = ends - starts
+    # Position k of the output lies in run r; its index is starts[r] + (k - first output of run r).
+    run_offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return run_offsets + np.arange(int(lengths.sum()), dtype=np.int64)
 
 
 def decode_crop(rle: Rle, margin: int = 0) -> tuple[np.ndarray, int, int]:
@@ -52,8 +63,5 @@ def decode_crop(rle: Rle, margin: int = 0) -> tuple[np.ndarray, int, int]:
     x0, x1 = max(first_col - margin, 0), min(last_col + 1 + margin, width)
     y0, y1 = max(int(rows_lo.min()) - margin, 0), min(int(rows_hi.max()) + 1 + margin, height)
     columns = np.zeros((x1 - x0, height), np.uint8)
-    flat = columns.reshape(-1)
-    offset = x0 * height
-    for start, end in zip(starts, ends, strict=True):
-        flat[start - offset : end - offset] = 1
+    columns.reshape(-1)[pixel_indices(rle) - x0 * height] = 1
     return np.ascontiguousarray(columns[:, y0:y1].T).astype(bool), x0, y0
