@@ -163,3 +163,12 @@ def test_unusable_masks_are_counted(
 def test_unreadable_image_is_an_error(document: Document, tmp_path: Path) -> None:
     (tmp_path / "dog.jpg").write_bytes(b"not a jpeg")
     _fails(document, _coco(tmp_path), tmp_path, "dog.jpg: not an image file")
+
+
+def test_cancelled_import_changes_nothing(document: Document, media_dir: Path, tmp_path: Path) -> None:
+    from samdesk.io.common import Cancelled
+
+    before = document.project.clone()
+    with pytest.raises(Cancelled):
+        import_coco(document.project, _coco(tmp_path), media_dir, cancel=lambda: True)
+    assert _unchanged(document, before)

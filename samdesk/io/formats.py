@@ -3,6 +3,10 @@
 Every exporter is ``(project, out, options, progress, cancel) -> ExportResult`` and every importer
 ``(project, path, images_dir, progress, cancel) -> ImportResult``, so callers need no per-format code
 beyond choosing the options class.
+
+Exporters only read the project and importers never change it, so a GUI can run either on a
+worker thread, on a ``project.clone()`` (the user may keep editing meanwhile), passing a
+``cancel`` callable; it applies an import's ``result.command`` on the GUI thread.
 """
 
 from __future__ import annotations

@@ -109,8 +109,17 @@ def _outline_source(points: np.ndarray) -> tuple[bool, shapely.Geometry]:
     line = LineString(points) if len(points) >= 2 else Point(points[0])
     region = line.buffer(0.5, cap_style="square", join_style="mitre")
     if polygon is not None:
-        region = region.union(shapely.make_valid(polygon).buffer(0.5, cap_style="square", join_style="mitre"))
+        region = region.union(_make_valid(polygon).buffer(0.5, cap_style="square", join_style="mitre"))
     return False, region
+
+
+def _make_valid(polygon: Polygon) -> shapely.Geometry:
+    """The area a self-touching contour encloses. GEOS' "structure" method is ~15x faster than the
+    default "linework" on pixel contours (same area); it needs shapely >= 2.1 and GEOS >= 3.10."""
+    try:
+        return shapely.make_valid(polygon, method="structure", keep_collapsed=False)
+    except (TypeError, ValueError, shapely.errors.GEOSException, shapely.errors.UnsupportedGEOSVersionError):
+        return shapely.make_valid(polygon)
 
 
 def _outlines(sources: list[tuple[bool, shapely.Geometry]], tolerance: float) -> list[Polygon2D]:
