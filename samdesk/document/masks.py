@@ -148,7 +148,5 @@ def counts_to_runs(counts: str) -> np.ndarray | None:
 
 def _to_coco(rle: Rle) -> dict:
     counts = rle["counts"]
-    return {
-        "size": list(rle["size"]),
-        "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
-    }
+    raw = counts.encode("ascii") if isinstance(counts, str) else counts
+    return {"size": list(rle["size"]), "counts": raw}

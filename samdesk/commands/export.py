@@ -1,0 +1,96 @@
+"""``samdesk export PROJECT --format F --out PATH``: write a project as a training dataset."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from samdesk.commands._progress import ProgressBar
+from samdesk.document.model import Project
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from samdesk.io.formats import EXPORT_FORMATS
+
+    parser = subparsers.add_parser(
+        "export",
+        help="export a project as COCO, mask PNGs, YOLO-seg, DAVIS or YouTube-VIS",
+        description="Export a samdesk project as a dataset training pipelines read. Formats: "
+        + "; ".join(f"{f.name}: {f.description}" for f in EXPORT_FORMATS.values()),
+    )
+    parser.add_argument("project", type=Path, metavar="PROJECT", help="a .samdesk.json project file")
+    parser.add_argument("--format", required=True, choices=list(EXPORT_FORMATS), dest="format_name")
+    parser.add_argument(
+        "--out", required=True, type=Path, help="output file (coco, ytvis) or folder (others)"
+    )
+    parser.add_argument("--only-done", action="store_true", help="only images and frames marked done")
+    parser.add_argument("--categories", nargs="+", metavar="NAME", help="only objects of these categories")
+    parser.add_argument(
+        "--images-root",
+        type=Path,
+        help="folder image file names are relative to (default: the media's common folder)",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        help="polygon simplification in pixels (coco-polygon, yolo-seg); default: automatic, "
+        "keeping polygon-vs-mask IoU >= 0.98",
+    )
+    parser.add_argument(
+        "--yolo-images",
+        choices=["symlink", "copy", "none"],
+        default="symlink",
+        help="how yolo-seg places the images beside the labels",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from samdesk.document.persistence import ProjectFileError, load_project
+    from samdesk.io.common import Cancelled, DatasetError
+    from samdesk.io.formats import EXPORT_FORMATS, run_export
+
+    try:
+        project = load_project(args.project).project
+        options: dict[str, object] = {"only_done": args.only_done, "images_root": args.images_root}
+        if args.categories:
+            options["category_ids"] = category_ids(project, args.categories)
+        fmt = EXPORT_FORMATS[args.format_name]
+        fields = fmt.options.__dataclass_fields__
+        if args.tolerance is not None and "tolerance" in fields:
+            options["tolerance"] = args.tolerance
+        if "images" in fields:
+            options["images"] = args.yolo_images
+        progress = None if args.quiet else ProgressBar(f"export {args.format_name}")
+        result = run_export(args.format_name, project, args.out, progress=progress, **options)
+    except (ProjectFileError, DatasetError, Cancelled) as exc:
+        print(f"samdesk export: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"samdesk export: error: {exc.filename or args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    for line in result.warnings.lines():
+        print(f"samdesk export: warning: {line}", file=sys.stderr)
+    print(
+        f"exported {result.media} media, {result.frames} frames, {result.annotations} objects to {args.out}"
+    )
+    return 0
+
+
+def category_ids(project: Project, wanted: list[str]) -> set[int]:
+    """Category names (or numeric ids) from the command line -> the project's category ids."""
+    from samdesk.io.common import DatasetError
+
+    ids = set()
+    for value in wanted:
+        category = project.category_by_name(value)
+        if category is None and value.isdigit() and any(c.id == int(value) for c in project.categories):
+            ids.add(int(value))
+        elif category is None:
+            known = ", ".join(c.name for c in project.categories) or "none"
+            raise DatasetError(f"no category '{value}' in the project (it has: {known})")
+        else:
+            ids.add(category.id)
+    return ids

@@ -1,0 +1,65 @@
+"""``samdesk import FILE_OR_DIR --format F --images DIR --project OUT``: add a dataset to a project.
+
+The project file is created, or merged into when it exists. The whole import is validated before
+anything is written, and the project file is replaced atomically, so a failed import leaves it
+as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from samdesk.commands._progress import ProgressBar
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from samdesk.io.formats import IMPORT_FORMATS
+
+    parser = subparsers.add_parser(
+        "import",
+        help="import COCO, instance PNGs, DAVIS / YouTube-VOS or YOLO-seg annotations into a project",
+        description="Import a dataset's annotations into a samdesk project (created if missing). "
+        "Category names merge with the project's; ids in the file are never trusted.",
+    )
+    parser.add_argument("source", type=Path, metavar="FILE_OR_DIR", help="dataset file or folder")
+    parser.add_argument("--format", required=True, choices=list(IMPORT_FORMATS), dest="format_name")
+    parser.add_argument(
+        "--images", required=True, type=Path, help="folder the dataset's media paths are relative to"
+    )
+    parser.add_argument("--project", required=True, type=Path, help="project file to create or merge into")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from samdesk.document import Document, Project
+    from samdesk.document.persistence import ProjectFileError, load_project, save_project
+    from samdesk.io.common import Cancelled, DatasetError
+    from samdesk.io.formats import IMPORT_FORMATS
+
+    try:
+        if not args.source.exists():
+            raise DatasetError(f"{args.source}: no such file or folder")
+        if not args.images.is_dir():
+            raise DatasetError(f"{args.images}: no such folder (--images)")
+        project = load_project(args.project).project if args.project.exists() else Project()
+        document = Document(project, args.project)
+        progress = None if args.quiet else ProgressBar(f"import {args.format_name}")
+        result = IMPORT_FORMATS[args.format_name](document.project, args.source, args.images, progress, None)
+        document.execute(result.command)
+        save_project(document.project, args.project)
+    except (ProjectFileError, DatasetError, Cancelled) as exc:
+        print(f"samdesk import: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"samdesk import: error: {exc.filename or args.source}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    for line in result.warnings.lines():
+        print(f"samdesk import: warning: {line}", file=sys.stderr)
+    print(
+        f"imported {result.objects_added} objects on {result.media_added} new and {result.media_matched} "
+        f"existing media, {result.categories_added} new categories, into {args.project}"
+    )
+    return 0

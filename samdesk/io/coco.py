@@ -1,0 +1,295 @@
+"""COCO instance segmentation JSON: export (RLE or polygons) and import (RLE in both forms, polygons).
+
+Exported ids are deterministic: categories, images and annotations are numbered from 1 in project
+order (annotations by image, then drawing order), so exporting the same project twice gives the
+same bytes, and RLE export -> import -> export is byte-identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from samdesk.document import masks
+from samdesk.document.model import FrameAnnotation, MediaKind, Project, Provenance
+from samdesk.io.common import (
+    CancelFn,
+    DatasetError,
+    ExportOptions,
+    ExportResult,
+    ProgressFn,
+    Warnings,
+    check_size,
+    image_size,
+    images_root,
+    read_json,
+    relative_name,
+    report,
+    select,
+    write_json_atomic,
+)
+from samdesk.io.import_plan import ImportPlan, ImportResult
+from samdesk.io.polygons import DEFAULT_TOLERANCE, polygons_to_mask, rle_to_polygons
+
+Encoding = Literal["rle", "polygon"]
+# Below this polygon-vs-mask IoU an exported polygon is reported: it no longer says what the mask says.
+POLYGON_IOU_WARNING = 0.95
+
+
+@dataclass
+class CocoExportOptions(ExportOptions):
+    """``encoding``: "rle" (lossless) or "polygon"; ``holes``: for polygons, what to do with an object
+    that has holes — "rle" writes that one as RLE, "error" stops the export."""
+
+    encoding: Encoding = "rle"
+    tolerance: float | None = DEFAULT_TOLERANCE
+    holes: Literal["rle", "error"] = "rle"
+    include_scores: bool = True
+
+
+def export_coco(
+    project: Project,
+    out: Path,
+    options: CocoExportOptions | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ExportResult:
+    """Write ``project`` (its images; videos are reported and skipped) as one COCO JSON file."""
+    options = options or CocoExportOptions()
+    result = ExportResult()
+    categories, selected = select(project, options)
+    root = images_root(selected, options.images_root)
+    category_ids = {c.id: i for i, c in enumerate(categories, start=1)}
+    images, annotations = [], []
+    for done, item in enumerate(selected):
+        report(progress, cancel, done, len(selected))
+        media = item.media
+        if media.kind == MediaKind.VIDEO:
+            result.warnings.add("video skipped (COCO holds images; use davis or ytvis)", media.name)
+            continue
+        image_id = len(images) + 1
+        images.append(
+            {
+                "id": image_id,
+                "file_name": relative_name(media, root),
+                "width": media.width,
+                "height": media.height,
+            }
+        )
+        for obj in item.objects:
+            frame = obj.frames.get(0)
+            if frame is None:
+                continue
+            if obj.category_id not in category_ids:
+                result.warnings.add("object without a category skipped", f"{media.name} #{obj.id}")
+                continue
+            annotation = _annotation(
+                frame, media.width, media.height, options, result.warnings, f"{media.name} #{obj.id}"
+            )
+            if annotation is None:
+                continue
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": category_ids[obj.category_id],
+                    **annotation,
+                }
+            )
+    report(progress, cancel, len(selected), len(selected))
+    data = {
+        "info": {"description": "exported by samdesk", "version": "1.0"},
+        "images": images,
+        "annotations": annotations,
+        "categories": [
+            {"id": i, "name": c.name, "supercategory": ""}
+            for c, i in zip(categories, category_ids.values(), strict=True)
+        ],
+    }
+    write_json_atomic(Path(out), data)
+    result.files.append(Path(out))
+    result.media, result.frames, result.annotations = len(images), len(images), len(annotations)
+    return result
+
+
+def _annotation(
+    frame: FrameAnnotation,
+    width: int,
+    height: int,
+    options: CocoExportOptions,
+    warnings: Warnings,
+    where: str,
+) -> dict | None:
+    rle = frame.rle
+    if list(rle["size"]) != [height, width]:
+        warnings.add("mask size differs from its image; skipped", where)
+        return None
+    area = masks.area(rle)
+    if area == 0:
+        warnings.add("empty mask skipped", where)
+        return None
+    segmentation: object = {"size": [height, width], "counts": rle["counts"]}
+    if options.encoding == "polygon":
+        polygons = rle_to_polygons(rle, options.tolerance)
+        if polygons.has_holes:
+            if options.holes == "error":
+                raise DatasetError(f"{where}: the object has holes, which COCO polygons cannot express")
+            warnings.add("object with holes written as RLE", where)
+        else:
+            if polygons.iou < POLYGON_IOU_WARNING:
+                warnings.add(f"polygon IoU below {POLYGON_IOU_WARNING}", f"{where}: {polygons.iou:.3f}")
+            segmentation = polygons.polygons
+    annotation = {
+        "segmentation": segmentation,
+        "area": area,
+        "bbox": [round(v, 2) for v in masks.bbox(rle)],
+        "iscrowd": 0,
+    }
+    if options.include_scores and frame.score is not None:
+        annotation["score"] = float(frame.score)
+    return annotation
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+def import_coco(
+    project: Project,
+    path: Path,
+    images_dir: Path,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ImportResult:
+    """Read a COCO instance file into an :class:`ImportResult` (one undoable batch); ``project``
+    is only read. Images are looked up as ``images_dir / file_name``."""
+    path, images_dir = Path(path), Path(images_dir)
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise DatasetError(f"{path}: expected a JSON object with images, annotations and categories")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise DatasetError(f"{path}: '{key}' is missing or not a list")
+    plan = ImportPlan(project)
+    categories = _categories(data["categories"], path)
+    for name in categories.values():  # the file's category order becomes the project's
+        plan.category(name)
+    images = _images(data["images"], path)
+    by_image: dict[int, list[dict]] = {image_id: [] for image_id in images}
+    for index, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict) or not isinstance(ann.get("image_id"), int):
+            raise DatasetError(f"{path}: annotation #{index} has no integer image_id")
+        if ann["image_id"] not in by_image:
+            plan.warnings.add("annotation on an unknown image id skipped", str(ann["image_id"]))
+            continue
+        by_image[ann["image_id"]].append(ann)
+    total = len(images)
+    for done, (image_id, (file_name, width, height)) in enumerate(images.items()):
+        report(progress, cancel, done, total)
+        image_path = images_dir / file_name
+        if not image_path.is_file():
+            plan.warnings.add("image file missing; skipped with its annotations", file_name)
+            continue
+        if image_size(image_path) != (width, height):
+            actual = image_size(image_path)
+            raise DatasetError(
+                f"{path}: {file_name} is declared {width}×{height} but the file is {actual[0]}×{actual[1]}"
+            )
+        media = plan.media(image_path, MediaKind.IMAGE, width, height)
+        for ann in by_image[image_id]:
+            where = f"{file_name} annotation {ann.get('id')}"
+            if ann.get("category_id") not in categories:
+                plan.warnings.add(
+                    "unknown category id; annotation skipped", f"{where}: {ann.get('category_id')}"
+                )
+                continue
+            mask = _mask(ann.get("segmentation"), height, width, plan.warnings, where)
+            if mask is None:
+                continue
+            if ann.get("iscrowd"):
+                plan.warnings.add("crowd region imported as an object", where)
+            score = ann.get("score")
+            frame = FrameAnnotation(
+                masks.encode(mask),
+                Provenance.IMPORTED,
+                score=float(score) if isinstance(score, int | float) else None,
+            )
+            plan.add_object(media, plan.category(categories[ann["category_id"]]), {0: frame})
+    report(progress, cancel, total, total)
+    return plan.result(f"import {path.name}")
+
+
+def _categories(entries: list, path: Path) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for entry in entries:
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("id"), int)
+            and isinstance(entry.get("name"), str)
+        ):
+            raise DatasetError(f"{path}: every category needs an integer id and a name, got {entry!r:.80}")
+        if entry["id"] in out:
+            raise DatasetError(f"{path}: category id {entry['id']} appears twice")
+        out[entry["id"]] = entry["name"]
+    return out
+
+
+def _images(entries: list, path: Path) -> dict[int, tuple[str, int, int]]:
+    out: dict[int, tuple[str, int, int]] = {}
+    for entry in entries:
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("id"), int)
+            and isinstance(entry.get("file_name"), str)
+            and isinstance(entry.get("width"), int)
+            and isinstance(entry.get("height"), int)
+        ):
+            raise DatasetError(
+                f"{path}: every image needs id, file_name, width and height, got {entry!r:.80}"
+            )
+        if entry["id"] in out:
+            raise DatasetError(f"{path}: image id {entry['id']} appears twice")
+        check_size(entry["width"], entry["height"], f"{path}: {entry['file_name']}")
+        out[entry["id"]] = (entry["file_name"], entry["width"], entry["height"])
+    return out
+
+
+def _mask(segmentation: object, height: int, width: int, warnings: Warnings, where: str):
+    """A COCO segmentation (compressed RLE, uncompressed RLE or polygons) -> bool (H, W), or
+    ``None`` with a counted warning when it is unusable."""
+    if isinstance(segmentation, dict):
+        size, counts = segmentation.get("size"), segmentation.get("counts")
+        if size != [height, width]:
+            warnings.add("RLE size differs from the image; skipped", f"{where}: {size}")
+            return None
+        if isinstance(counts, list):
+            if not all(isinstance(c, int) and c >= 0 for c in counts) or sum(counts) != height * width:
+                warnings.add("malformed uncompressed RLE; skipped", where)
+                return None
+        elif not masks.is_valid({"size": size, "counts": counts}):
+            warnings.add("malformed compressed RLE; skipped", where)
+            return None
+        mask = masks.decode({"size": size, "counts": counts})
+    elif isinstance(segmentation, list) and segmentation:
+        polygons = []
+        for polygon in segmentation:
+            if not (
+                isinstance(polygon, list)
+                and len(polygon) >= 6
+                and len(polygon) % 2 == 0
+                and all(isinstance(v, int | float) for v in polygon)
+            ):
+                warnings.add("malformed polygon; skipped", where)
+                return None
+            xs, ys = polygon[0::2], polygon[1::2]
+            if min(xs) < -1 or min(ys) < -1 or max(xs) > width + 1 or max(ys) > height + 1:
+                warnings.add("polygon outside its image; clipped", where)
+            polygons.append([float(v) for v in polygon])
+        mask = polygons_to_mask(polygons, height, width)
+    else:
+        warnings.add("annotation without segmentation skipped", where)
+        return None
+    if not mask.any():
+        warnings.add("empty mask skipped", where)
+        return None
+    return mask

@@ -1,0 +1,249 @@
+"""What every dataset format shares: options, results, warnings, selection, progress and file helpers.
+
+Exporters and importers take a :class:`~samdesk.document.model.Project`, never a file of ours, so
+the GUI and the CLI run the same code. Long jobs report ``progress(done, total)`` and poll
+``cancel()``; a cancelled job raises :class:`Cancelled`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model_runtime.media import MediaError, MediaInfo, probe_media
+from samdesk.document.model import AnnotationObject, Category, MediaItem, MediaKind, MediaStatus, Project
+
+ProgressFn = Callable[[int, int], None]
+CancelFn = Callable[[], bool]
+
+# Largest image side we accept from a dataset file. A declared 20000×20000 image would need 400 MB
+# per decoded mask; real training images are far smaller, so this is almost surely a broken file.
+MAX_IMAGE_SIDE = 16384
+
+
+class DatasetError(ValueError):
+    """A dataset file or folder cannot be read or written; the message names the file and the problem."""
+
+
+class Cancelled(Exception):
+    """The user cancelled a long export or import; nothing was applied to the document."""
+
+
+@dataclass
+class Warnings:
+    """Counted warnings: one count per kind plus the first few concrete examples of each."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    max_examples: int = 3
+
+    def add(self, kind: str, example: str = "") -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        shown = self.examples.setdefault(kind, [])
+        if example and len(shown) < self.max_examples:
+            shown.append(example)
+
+    def __len__(self) -> int:
+        return sum(self.counts.values())
+
+    def lines(self) -> list[str]:
+        """One human-readable line per kind, e.g. ``3 × object has holes (e.g. truck.jpg #2)``."""
+        out = []
+        for kind, count in self.counts.items():
+            examples = self.examples.get(kind) or []
+            suffix = f" (e.g. {', '.join(examples)})" if examples else ""
+            out.append(f"{count} × {kind}{suffix}")
+        return out
+
+
+@dataclass
+class ExportOptions:
+    """Which part of a project to export and where its images live.
+
+    ``images_root``: folder that image file names are written relative to; ``None`` uses the
+    deepest folder holding every exported medium.
+    """
+
+    media_ids: set[int] | None = None
+    category_ids: set[int] | None = None
+    only_done: bool = False
+    images_root: Path | None = None
+
+
+@dataclass
+class ExportResult:
+    files: list[Path] = field(default_factory=list)
+    media: int = 0
+    frames: int = 0
+    annotations: int = 0
+    warnings: Warnings = field(default_factory=Warnings)
+
+
+@dataclass
+class SelectedMedia:
+    """One exported medium: its objects (drawing order) and its frames (ascending)."""
+
+    media: MediaItem
+    objects: list[AnnotationObject]
+    frames: list[int]
+
+
+def select(project: Project, options: ExportOptions) -> tuple[list[Category], list[SelectedMedia]]:
+    """Apply ``options`` to ``project``: the exported categories (project order) and media.
+
+    An object is exported when its medium is selected and, with a category filter, its category
+    is in the filter. Frames: an image has frame 0; a video all its frames. With ``only_done``, an
+    image only if it is marked done, a video only its done frames (all of them when it is done).
+    """
+    if options.category_ids is None:
+        categories = list(project.categories)
+    else:
+        unknown = options.category_ids - {c.id for c in project.categories}
+        if unknown:
+            raise DatasetError(f"unknown category ids {sorted(unknown)}")
+        categories = [c for c in project.categories if c.id in options.category_ids]
+    if options.media_ids is not None:
+        unknown = options.media_ids - {m.id for m in project.media}
+        if unknown:
+            raise DatasetError(f"unknown media ids {sorted(unknown)}")
+    by_media: dict[int, list[AnnotationObject]] = {}
+    for obj in project.objects:
+        if options.category_ids is not None and obj.category_id not in options.category_ids:
+            continue
+        by_media.setdefault(obj.media_id, []).append(obj)
+    selected = []
+    for item in project.media:
+        if options.media_ids is not None and item.id not in options.media_ids:
+            continue
+        frames = _frames(item, options.only_done)
+        if not frames:
+            continue
+        selected.append(SelectedMedia(item, by_media.get(item.id, []), frames))
+    return categories, selected
+
+
+def _frames(item: MediaItem, only_done: bool) -> list[int]:
+    count = max(1, item.frame_count if item.kind == MediaKind.VIDEO else 1)
+    if not only_done or item.status == MediaStatus.DONE:
+        return list(range(count))
+    return sorted(f for f in item.done_frames if 0 <= f < count)
+
+
+def images_root(selected: list[SelectedMedia], root: Path | None) -> Path:
+    """The folder exported file names are relative to (given, or the media's common folder)."""
+    if root is not None:
+        return Path(root).resolve()
+    parents = [str(Path(s.media.path).resolve().parent) for s in selected]
+    return Path(os.path.commonpath(parents)) if parents else Path.cwd()
+
+
+def relative_name(item: MediaItem, root: Path) -> str:
+    """``item``'s path relative to ``root`` with forward slashes (what dataset files store)."""
+    path = Path(item.path).resolve()
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        raise DatasetError(f"{item.path} is not inside the images root {root}") from None
+
+
+def report(progress: ProgressFn | None, cancel: CancelFn | None, done: int, total: int) -> None:
+    """Tell the caller how far we are, and stop if they asked us to."""
+    if cancel is not None and cancel():
+        raise Cancelled("cancelled")
+    if progress is not None:
+        progress(done, total)
+
+
+def write_json_atomic(path: Path, data: object) -> None:
+    """Write JSON deterministically (fixed key order, no spaces) via a temp file and rename,
+    so a crash or a cancel never leaves a half-written file where a good one was."""
+    write_text_atomic(path, json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> object:
+    """Parse a JSON dataset file; any failure becomes one clear :class:`DatasetError`."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except json.JSONDecodeError as exc:
+        raise DatasetError(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot read ({exc})") from None
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image as samdesk shows it (EXIF orientation applied), from its header."""
+    info = media_info(path)
+    if info.kind != "image":
+        raise DatasetError(f"{path}: expected an image, found a {info.kind}")
+    return info.width, info.height
+
+
+def media_info(path: Path) -> MediaInfo:
+    """Kind, size, frame count and fps as the rest of samdesk sees them (same probe as adding media)."""
+    try:
+        return probe_media(path)
+    except MediaError as exc:
+        raise DatasetError(str(exc)) from None
+
+
+def check_size(width: int, height: int, where: str) -> None:
+    """Refuse absurd declared sizes before any buffer of that size is allocated."""
+    if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
+        raise DatasetError(
+            f"{where}: image size {width}×{height} is outside 1..{MAX_IMAGE_SIDE} pixels per side"
+        )
+
+
+# Colours for categories created by an import (the project picks its own for categories it makes).
+_IMPORT_COLORS = [
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255),
+]  # fmt: skip
+
+
+def import_color(index: int) -> tuple[int, int, int]:
+    return _IMPORT_COLORS[index % len(_IMPORT_COLORS)]
+
+
+def video_info(path: Path) -> tuple[int, int, int, float | None]:
+    """(width, height, frame_count, fps) of a video; frames counted as the video reader counts them."""
+    info = media_info(path)
+    if info.kind != "video":
+        raise DatasetError(f"{path}: expected a video, found an {info.kind}")
+    return info.width, info.height, info.frame_count, info.fps
+
+
+def frame_masks(item: SelectedMedia) -> dict[int, list[tuple[int, AnnotationObject]]]:
+    """For each selected frame, the (index, object) pairs that have a mask there.
+
+    ``index`` is the object's 1-based position among the medium's exported objects: the value it
+    gets in instance and palette PNGs (stable across a video's frames).
+    """
+    wanted = set(item.frames)
+    out: dict[int, list[tuple[int, AnnotationObject]]] = {}
+    for index, obj in enumerate(item.objects, start=1):
+        for frame in obj.frames:
+            if frame in wanted:
+                out.setdefault(frame, []).append((index, obj))
+    return out

@@ -1,0 +1,111 @@
+"""The format names the CLI and the GUI offer, each bound to its exporter or importer.
+
+Every exporter is ``(project, out, options, progress, cancel) -> ExportResult`` and every importer
+``(project, path, images_dir, progress, cancel) -> ImportResult``, so callers need no per-format code
+beyond choosing the options class.
+
+Exporters only read the project and importers never change it, so a GUI can run either on a
+worker thread, on a ``project.clone()`` (the user may keep editing meanwhile), passing a
+``cancel`` callable; it applies an import's ``result.command`` on the GUI thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from samdesk.document.model import Project
+from samdesk.io.coco import CocoExportOptions, export_coco, import_coco
+from samdesk.io.common import CancelFn, ExportOptions, ExportResult, ProgressFn
+from samdesk.io.import_plan import ImportResult
+from samdesk.io.png_masks import export_png_instance, export_png_semantic, import_png_instances
+from samdesk.io.video_masks import export_davis, export_ytvis, import_davis
+from samdesk.io.yolo import YoloExportOptions, export_yolo, import_yolo
+
+Exporter = Callable[[Project, Path, ExportOptions, ProgressFn | None, CancelFn | None], ExportResult]
+Importer = Callable[[Project, Path, Path, ProgressFn | None, CancelFn | None], ImportResult]
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    name: str
+    description: str
+    export: Exporter
+    options: type[ExportOptions]
+    defaults: dict  # option values this format fixes (e.g. the COCO mask encoding)
+    single_file: bool  # ``out`` is a file (else a folder)
+
+
+EXPORT_FORMATS: dict[str, ExportFormat] = {
+    f.name: f
+    for f in (
+        ExportFormat(
+            "coco",
+            "COCO instances JSON, masks as RLE (lossless)",
+            export_coco,
+            CocoExportOptions,
+            {"encoding": "rle"},
+            True,
+        ),
+        ExportFormat(
+            "coco-polygon",
+            "COCO instances JSON, masks as polygons",
+            export_coco,
+            CocoExportOptions,
+            {"encoding": "polygon"},
+            True,
+        ),
+        ExportFormat(
+            "png-instance",
+            "one 16-bit instance PNG per image + legend.json",
+            export_png_instance,
+            ExportOptions,
+            {},
+            False,
+        ),
+        ExportFormat(
+            "png-semantic",
+            "one palette PNG of categories per image + legend.json",
+            export_png_semantic,
+            ExportOptions,
+            {},
+            False,
+        ),
+        ExportFormat(
+            "yolo-seg", "YOLO segmentation labels + data.yaml", export_yolo, YoloExportOptions, {}, False
+        ),
+        ExportFormat(
+            "davis",
+            "DAVIS / YouTube-VOS palette PNG folders per video",
+            export_davis,
+            ExportOptions,
+            {},
+            False,
+        ),
+        ExportFormat(
+            "ytvis", "YouTube-VIS JSON, one RLE track per object", export_ytvis, ExportOptions, {}, True
+        ),
+    )
+}
+
+IMPORT_FORMATS: dict[str, Importer] = {
+    "coco": import_coco,
+    "png-instance": import_png_instances,
+    "davis": import_davis,
+    "yolo-seg": import_yolo,
+}
+
+
+def run_export(
+    name: str,
+    project: Project,
+    out: Path,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    **options: object,
+) -> ExportResult:
+    """Export ``project`` as format ``name``; ``options`` are fields of that format's options class."""
+    fmt = EXPORT_FORMATS[name]
+    opts = fmt.options(**{**options, **fmt.defaults})
+    return fmt.export(project, Path(out), opts, progress, cancel)

@@ -1,0 +1,141 @@
+"""Building an import as one undoable :class:`Batch`, without touching the project until it runs.
+
+Importers read and validate the whole dataset first, describing what to add through an
+:class:`ImportPlan`; only the finished plan becomes a command. A failed import therefore raises
+before anything changed, and a successful one is undone in one step.
+
+Ids are never taken from the file: categories merge by name into the project's categories, media
+merge by resolved path, and new categories, media and objects get the ids the project allocates
+when the batch runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from samdesk.document.commands import AddCategory, AddMedia, AddObject, Batch, Command
+from samdesk.document.events import DocumentEvent
+from samdesk.document.model import (
+    AnnotationObject,
+    FrameAnnotation,
+    MediaItem,
+    MediaKind,
+    Project,
+    file_content_hash,
+)
+from samdesk.io.common import DatasetError, Warnings, import_color
+
+CategoryRef = int | AddCategory | None  # an existing category id, one this import adds, or none
+
+
+@dataclass
+class AddImportedObject(Command):
+    """Add an object whose medium and category may themselves be added earlier in the same batch.
+
+    Their ids exist only once those commands ran, so they are resolved here, at ``do`` time.
+    """
+
+    media: MediaItem
+    category: CategoryRef
+    obj: AnnotationObject
+    text: str = "import object"
+    _add: AddObject | None = None
+
+    def do(self, project: Project) -> list[DocumentEvent]:
+        self.obj.media_id = self.media.id
+        self.obj.category_id = (
+            self.category.category_id if isinstance(self.category, AddCategory) else self.category
+        )
+        if self._add is None:
+            self._add = AddObject(self.obj)
+        return self._add.do(project)
+
+    def undo(self, project: Project) -> list[DocumentEvent]:
+        assert self._add is not None
+        return self._add.undo(project)
+
+
+@dataclass
+class ImportResult:
+    """What an import will do once ``document.execute(result.command)`` runs it."""
+
+    command: Batch
+    categories_added: int = 0
+    media_added: int = 0
+    media_matched: int = 0
+    objects_added: int = 0
+    warnings: Warnings = field(default_factory=Warnings)
+
+
+class ImportPlan:
+    """Collects categories, media and objects to add; reads ``project`` but never changes it."""
+
+    def __init__(self, project: Project, warnings: Warnings | None = None) -> None:
+        self.project = project
+        self.warnings = warnings if warnings is not None else Warnings()
+        self._categories: dict[str, CategoryRef] = {c.name: c.id for c in project.categories}
+        self._existing_media = {str(Path(m.path).resolve()): m for m in project.media}
+        self._media: dict[str, MediaItem] = {}
+        self._category_commands: list[Command] = []
+        self._media_commands: list[Command] = []
+        self._object_commands: list[Command] = []
+        self.media_matched = 0
+
+    def category(self, name: str) -> CategoryRef:
+        """The category called ``name``: the project's own, or a new one this import adds."""
+        name = name.strip()
+        if not name:
+            return None
+        if name not in self._categories:
+            command = AddCategory(name, import_color(len(self._categories)))
+            self._category_commands.append(command)
+            self._categories[name] = command
+        return self._categories[name]
+
+    def media(
+        self,
+        path: Path,
+        kind: MediaKind,
+        width: int,
+        height: int,
+        frame_count: int = 1,
+        fps: float | None = None,
+    ) -> MediaItem:
+        """The medium at ``path``: the project's own (sizes must agree) or a new one."""
+        key = str(Path(path).resolve())
+        if key in self._media:
+            return self._media[key]
+        existing = self._existing_media.get(key)
+        if existing is not None:
+            if (existing.width, existing.height) != (width, height):
+                raise DatasetError(
+                    f"{path}: the project has it as {existing.width}×{existing.height}, "
+                    f"the dataset as {width}×{height}"
+                )
+            self.media_matched += 1
+            self._media[key] = existing
+            return existing
+        item = MediaItem(
+            0, kind, key, width, height, frame_count=frame_count, fps=fps, content_hash=file_content_hash(key)
+        )
+        self._media_commands.append(AddMedia(item))
+        self._media[key] = item
+        return item
+
+    def add_object(
+        self, media: MediaItem, category: CategoryRef, frames: dict[int, FrameAnnotation], name: str = ""
+    ) -> None:
+        obj = AnnotationObject(0, 0, frames=frames, name=name)
+        self._object_commands.append(AddImportedObject(media, category, obj))
+
+    def result(self, text: str) -> ImportResult:
+        commands = self._category_commands + self._media_commands + self._object_commands
+        return ImportResult(
+            command=Batch(commands, text=text),
+            categories_added=len(self._category_commands),
+            media_added=len(self._media_commands),
+            media_matched=self.media_matched,
+            objects_added=len(self._object_commands),
+            warnings=self.warnings,
+        )

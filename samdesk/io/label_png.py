@@ -1,0 +1,64 @@
+"""Label images: 16-bit instance PNGs and 8-bit palette PNGs, written and read without surprises.
+
+A label PNG stores one integer per pixel (0 = background). Instance PNGs are single-channel
+uint16; palette PNGs are mode "P", whose indices are the labels and whose palette is only display.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from samdesk.io.common import DatasetError
+
+
+def write_uint16(path: Path, labels: np.ndarray) -> None:
+    """uint16 (H, W) -> 16-bit greyscale PNG (OpenCV: faster than PIL at 1080p)."""
+    ok, data = cv2.imencode(".png", labels.astype(np.uint16, copy=False))
+    if not ok:
+        raise DatasetError(f"{path}: PNG encoding failed")
+    _write_bytes(path, data.tobytes())
+
+
+def write_palette(path: Path, labels: np.ndarray, palette: list[tuple[int, int, int]]) -> None:
+    """uint8 (H, W) -> palette PNG; ``palette[i]`` is the display colour of label ``i``."""
+    image = Image.fromarray(labels.astype(np.uint8, copy=False), mode="P")
+    flat = [channel for color in palette[:256] for channel in color]
+    image.putpalette(flat + [0] * (768 - len(flat)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # zlib level 1: 4x faster than PIL's default 6 on 1080p label images, files ~1.7x larger
+    # (tens of kB); exports write thousands of these.
+    image.save(path, compress_level=1)
+
+
+def read_labels(path: Path, height: int, width: int) -> np.ndarray:
+    """A label PNG (16-bit, 8-bit or palette) -> int32 (H, W); the size must be (height, width)."""
+    try:
+        with Image.open(path) as image:
+            if image.mode not in ("P", "L", "I;16", "I;16B", "I"):
+                raise DatasetError(
+                    f"{path}: expected a label PNG (palette, 8- or 16-bit grey), got mode {image.mode}"
+                )
+            labels = (
+                np.asarray(image, dtype=np.int32) if image.mode != "P" else np.asarray(image).astype(np.int32)
+            )
+    except DatasetError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{path}: not a readable PNG ({exc})") from None
+    if labels.shape != (height, width):
+        raise DatasetError(
+            f"{path}: mask is {labels.shape[1]}×{labels.shape[0]}, its image is {width}×{height}"
+        )
+    return labels
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

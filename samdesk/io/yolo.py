@@ -1,0 +1,288 @@
+"""YOLO segmentation labels (Ultralytics layout): one ``.txt`` per image, one polygon per line.
+
+Layout under ``out``::
+
+    data.yaml                 path, train/val folders, class names (written by hand: no YAML dependency)
+    images/<image path>       links to (or copies of) the original images
+    labels/<image path>.txt   "<class> x1 y1 x2 y2 ..." with coordinates divided by width/height
+
+Ultralytics finds an image's labels by swapping ``images`` for ``labels`` in its path, hence the
+image links. A line holds one polygon without holes: a multi-part object becomes one line per
+part and an object with holes is written filled; both are reported as warnings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from samdesk.document import masks
+from samdesk.document.model import FrameAnnotation, MediaKind, Project, Provenance
+from samdesk.io.common import (
+    CancelFn,
+    DatasetError,
+    ExportOptions,
+    ExportResult,
+    ProgressFn,
+    image_size,
+    images_root,
+    relative_name,
+    report,
+    select,
+    write_text_atomic,
+)
+from samdesk.io.import_plan import ImportPlan, ImportResult
+from samdesk.io.polygons import DEFAULT_TOLERANCE, polygons_to_mask, rle_to_polygons
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# Normalised coordinates this far outside [0, 1] are rounding, not a broken file.
+_SLACK = 1e-3
+
+
+@dataclass
+class YoloExportOptions(ExportOptions):
+    tolerance: float | None = DEFAULT_TOLERANCE
+    images: Literal["symlink", "copy", "none"] = "symlink"
+
+
+def export_yolo(
+    project: Project,
+    out: Path,
+    options: YoloExportOptions | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ExportResult:
+    options = options or YoloExportOptions()
+    out = Path(out).resolve()
+    result = ExportResult()
+    categories, selected = select(project, options)
+    root = images_root(selected, options.images_root)
+    classes = {c.id: i for i, c in enumerate(categories)}
+    for done, item in enumerate(selected):
+        report(progress, cancel, done, len(selected))
+        media = item.media
+        if media.kind == MediaKind.VIDEO:
+            result.warnings.add("video skipped (YOLO labels are per image; use davis or ytvis)", media.name)
+            continue
+        name = relative_name(media, root)
+        lines = []
+        for obj in item.objects:
+            frame = obj.frames.get(0)
+            where = f"{name} #{obj.id}"
+            if frame is None:
+                continue
+            if obj.category_id not in classes:
+                result.warnings.add("object without a category skipped", where)
+                continue
+            if list(frame.rle["size"]) != [media.height, media.width]:
+                result.warnings.add("mask size differs from its image; skipped", where)
+                continue
+            polygons = rle_to_polygons(frame.rle, options.tolerance)
+            if not polygons.polygons:
+                result.warnings.add("empty mask skipped", where)
+                continue
+            if polygons.has_holes:
+                result.warnings.add("object has holes; YOLO lines cannot, written filled", where)
+            if len(polygons.polygons) > 1:
+                result.warnings.add("multi-part object written as one line per part", where)
+            for polygon in polygons.polygons:
+                coords = [v / (media.width if i % 2 == 0 else media.height) for i, v in enumerate(polygon)]
+                lines.append(
+                    " ".join(
+                        [str(classes[obj.category_id])] + [f"{min(max(v, 0.0), 1.0):.6f}" for v in coords]
+                    )
+                )
+            result.annotations += 1
+        label = out / "labels" / PurePosixPath(name).with_suffix(".txt")
+        write_text_atomic(label, "".join(line + "\n" for line in lines))
+        result.files.append(label)
+        if options.images != "none":
+            _place_image(Path(media.path), out / "images" / name, options.images)
+        result.media += 1
+    result.frames = result.media
+    report(progress, cancel, len(selected), len(selected))
+    write_text_atomic(out / "data.yaml", data_yaml(out, [c.name for c in categories]))
+    result.files.append(out / "data.yaml")
+    return result
+
+
+def data_yaml(root: Path, names: list[str]) -> str:
+    """Ultralytics dataset YAML. Names are JSON strings, which are valid YAML double-quoted scalars."""
+    lines = [
+        "# written by samdesk",
+        f"path: {json.dumps(str(root))}",
+        "train: images",
+        "val: images",
+        f"nc: {len(names)}",
+        "names:",
+    ]
+    lines += [f"  {i}: {json.dumps(name)}" for i, name in enumerate(names)]
+    return "\n".join(lines) + "\n"
+
+
+def _place_image(source: Path, target: Path, how: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink() or target.exists():
+        target.unlink()
+    if how == "symlink":
+        try:
+            os.symlink(source.resolve(), target)
+            return
+        except OSError:  # no symlink rights (Windows without developer mode): copy instead
+            pass
+    shutil.copy2(source, target)
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+def import_yolo(
+    project: Project,
+    path: Path,
+    images_dir: Path,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ImportResult:
+    """Read YOLO-seg labels (``path``: the dataset folder or its data.yaml; labels under
+    ``labels/``, images found under ``images_dir`` by the same relative path)."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    yaml_path = folder / "data.yaml" if path.is_dir() else path
+    if not yaml_path.is_file():
+        raise DatasetError(
+            f"{yaml_path}: file not found (a YOLO dataset needs its data.yaml for class names)"
+        )
+    names = read_names(yaml_path)
+    labels_dir = folder / "labels"
+    if not labels_dir.is_dir():
+        raise DatasetError(f"{labels_dir}: no labels folder")
+    plan = ImportPlan(project)
+    categories = [plan.category(name) for name in names]
+    label_files = sorted(labels_dir.rglob("*.txt"))
+    for done, label in enumerate(label_files):
+        report(progress, cancel, done, len(label_files))
+        rel = label.relative_to(labels_dir).with_suffix("")
+        image = next(
+            (
+                images_dir / rel.with_suffix(s)
+                for s in IMAGE_SUFFIXES
+                if (Path(images_dir) / rel.with_suffix(s)).is_file()
+            ),
+            None,
+        )
+        if image is None:
+            plan.warnings.add("image for a label file missing; skipped", str(rel))
+            continue
+        width, height = image_size(image)
+        media = plan.media(Path(image), MediaKind.IMAGE, width, height)
+        for line_no, line in enumerate(label.read_text(encoding="utf-8").splitlines(), start=1):
+            where = f"{label.name}:{line_no}"
+            fields = line.split()
+            if not fields:
+                continue
+            try:
+                cls, values = int(fields[0]), [float(v) for v in fields[1:]]
+            except ValueError:
+                raise DatasetError(f"{label}: line {line_no} is not '<class> x y x y ...' numbers") from None
+            if not 0 <= cls < len(names):
+                plan.warnings.add("class id not in data.yaml names; line skipped", f"{where}: {cls}")
+                continue
+            if len(values) == 4:
+                plan.warnings.add("box-only line (detection, not segmentation) skipped", where)
+                continue
+            if len(values) < 6 or len(values) % 2:
+                plan.warnings.add(
+                    "polygon with fewer than 3 points or an odd coordinate count skipped", where
+                )
+                continue
+            if min(values) < -_SLACK or max(values) > 1 + _SLACK:
+                plan.warnings.add("polygon outside its image; clipped", where)
+            pixels = [v * (width if i % 2 == 0 else height) for i, v in enumerate(values)]
+            mask = polygons_to_mask([pixels], height, width)
+            if not mask.any():
+                plan.warnings.add("empty polygon skipped", where)
+                continue
+            frame = FrameAnnotation(masks.encode(mask), Provenance.IMPORTED)
+            plan.add_object(media, categories[cls], {0: frame})
+    report(progress, cancel, len(label_files), len(label_files))
+    return plan.result(f"import {folder.name}")
+
+
+def read_names(yaml_path: Path) -> list[str]:
+    """Class names from a data.yaml: ``names: [a, b]``, a ``- a`` list, or a ``0: a`` mapping.
+
+    A deliberately small reader for the one key we need, so samdesk needs no YAML library.
+    """
+    text = yaml_path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        match = re.match(r"^names:\s*(.*?)\s*$", line)
+        if not match:
+            continue
+        inline = match.group(1)
+        if inline.startswith("["):
+            if not inline.endswith("]"):
+                raise DatasetError(f"{yaml_path}: names list must be on one line")
+            return [_scalar(v) for v in _split_flow(inline[1:-1])]
+        if inline:
+            raise DatasetError(f"{yaml_path}: cannot read 'names: {inline}'")
+        mapping: dict[int, str] = {}
+        listed: list[str] = []
+        for item in lines[i + 1 :]:
+            if not item.strip() or item.lstrip().startswith("#"):
+                continue
+            if not item.startswith((" ", "\t", "-")):
+                break
+            entry = item.strip()
+            if entry.startswith("-"):
+                listed.append(_scalar(entry[1:].strip()))
+            elif m := re.match(r"^(\d+)\s*:\s*(.*)$", entry):
+                mapping[int(m.group(1))] = _scalar(m.group(2))
+            else:
+                raise DatasetError(f"{yaml_path}: cannot read names entry '{entry}'")
+        if mapping:
+            if sorted(mapping) != list(range(len(mapping))):
+                raise DatasetError(f"{yaml_path}: class ids must be 0..{len(mapping) - 1}")
+            return [mapping[k] for k in range(len(mapping))]
+        return listed
+    raise DatasetError(f"{yaml_path}: no 'names:' entry")
+
+
+def _split_flow(body: str) -> list[str]:
+    parts, current, quote = [], "", ""
+    for ch in body:
+        if quote:
+            current += ch
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+            current += ch
+        elif ch == ",":
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    if current.strip():
+        parts.append(current.strip())
+    return parts
+
+
+def _scalar(text: str) -> str:
+    text = text.strip()
+    if text.startswith('"'):
+        try:
+            return json.JSONDecoder().raw_decode(text)[0]
+        except json.JSONDecodeError:
+            raise DatasetError(f"cannot read the quoted name {text}") from None
+    if text.startswith("'"):
+        end = text.find("'", 1)
+        while end != -1 and text[end + 1 : end + 2] == "'":
+            end = text.find("'", end + 2)
+        return text[1:end].replace("''", "'") if end != -1 else text[1:]
+    return text.split(" #")[0].strip()

@@ -1,0 +1,191 @@
+"""Keeps the canvas overlays in step with the document and the annotation controller.
+
+Listens to document events and repaints only the object that changed; the pending object (the
+one being prompted) is drawn on top with a dashed outline and its prompt markers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsScene
+
+from samdesk.document import Change, Document, DocumentEvent
+from samdesk.document import masks as rle
+from samdesk.ui.canvas.overlays import MaskItem, PromptMarker, dashed_pen
+from samdesk.ui.controller import AnnotationController
+
+# Distinct, saturated colours for objects without a category (golden-angle hues).
+PENDING_COLOR = (30, 200, 255)
+
+
+def object_palette(index: int) -> tuple[int, int, int]:
+    color = QColor.fromHsvF(((index * 0.618034) % 1.0), 0.75, 0.95)
+    return color.red(), color.green(), color.blue()
+
+
+class AnnotationLayer:
+    def __init__(self, scene: QGraphicsScene, document: Document, controller: AnnotationController) -> None:
+        self.scene = scene
+        self.document = document
+        self.controller = controller
+        self.opacity = 0.45
+        self.objects_shown = True
+        self._items: dict[int, MaskItem] = {}
+        self._pending = MaskItem(z=500)
+        self._pending_key: tuple | None = None
+        self._pending_mask: object = None
+        scene.addItem(self._pending)
+        self._markers: list[PromptMarker] = []
+        self._box = QGraphicsRectItem()
+        self._box.setPen(dashed_pen(QColor(255, 210, 0), 2.0))
+        self._box.setZValue(999)
+        self._box.setVisible(False)
+        scene.addItem(self._box)
+        self.painted: list[Callable[[], None]] = []  # after the pending overlay changed (benchmarks)
+        self._unsubscribe = document.events.subscribe(self._on_event)
+        controller.pending_changed.append(self.refresh_pending)
+        controller.selection_changed.append(self.refresh_styles)
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+    # --- document ----------------------------------------------------------------------------
+    def rebuild(self) -> None:
+        for item in self._items.values():
+            self.scene.removeItem(item)
+        self._items.clear()
+        media_id = self.controller.media_id
+        if media_id is not None:
+            for obj in self.document.project.objects_of(media_id):
+                self._update_object(obj.id)
+        self.refresh_pending()
+
+    def _on_event(self, event: DocumentEvent) -> None:
+        if event.change in (
+            Change.RESET,
+            Change.CATEGORY_CHANGED,
+            Change.CATEGORY_REMOVED,
+            Change.CATEGORY_ADDED,
+        ):
+            self.rebuild()
+            return
+        if event.object_id is None:
+            return
+        if event.change == Change.OBJECT_REMOVED:
+            item = self._items.pop(event.object_id, None)
+            if item is not None:
+                self.scene.removeItem(item)
+            return
+        if event.change in (Change.OBJECT_ADDED, Change.OBJECT_CHANGED, Change.MASK_CHANGED):
+            if event.change == Change.OBJECT_CHANGED:
+                self._restack()
+            self._update_object(event.object_id)
+
+    def _color(self, object_id: int) -> tuple[int, int, int]:
+        project = self.document.project
+        obj = project.object(object_id)
+        if obj.category_id is not None:
+            try:
+                return project.category(obj.category_id).color
+            except KeyError:
+                pass
+        return object_palette(object_id)
+
+    def _update_object(self, object_id: int) -> None:
+        try:
+            obj = self.document.project.object(object_id)
+        except KeyError:
+            return
+        if obj.media_id != self.controller.media_id:
+            return
+        item = self._items.get(object_id)
+        if item is None:
+            item = MaskItem(z=0)
+            self.scene.addItem(item)
+            self._items[object_id] = item
+            self._restack()
+        annotation = obj.frames.get(self.controller.frame)
+        mask = None if annotation is None else rle.decode(annotation.rle)
+        hidden = self._is_hidden_for_pending(object_id)
+        item.set_mask(
+            mask, self._color(object_id), self.opacity, object_id == self.controller.selected_object
+        )
+        item.setVisible(obj.visible and not hidden and self.objects_shown)
+
+    def _is_hidden_for_pending(self, object_id: int) -> bool:
+        pending = self.controller.pending
+        return pending is not None and pending.target_object == object_id
+
+    def _restack(self) -> None:
+        order = {o.id: i for i, o in enumerate(self.document.project.objects)}
+        for object_id, item in self._items.items():
+            item.setZValue(order.get(object_id, 0))
+
+    def refresh_styles(self) -> None:
+        project = self.document.project
+        for object_id, item in self._items.items():
+            try:
+                obj = project.object(object_id)
+            except KeyError:
+                continue
+            item.set_style(self._color(object_id), self.opacity, object_id == self.controller.selected_object)
+            item.setVisible(obj.visible and not self._is_hidden_for_pending(object_id) and self.objects_shown)
+
+    def set_objects_shown(self, shown: bool) -> None:
+        self.objects_shown = shown
+        self.refresh_styles()
+
+    def set_opacity(self, opacity: float) -> None:
+        self.opacity = opacity
+        self.refresh_styles()
+        self.refresh_pending()
+
+    # --- pending object ----------------------------------------------------------------------
+    def refresh_pending(self) -> None:
+        controller = self.controller
+        pending = controller.pending
+        stroke = controller.stroke_preview()
+        mask = stroke if stroke is not None else (pending.mask() if pending is not None else None)
+        color = PENDING_COLOR
+        if controller.current_category is not None:
+            with contextlib.suppress(KeyError):
+                color = self.document.project.category(controller.current_category).color
+        if stroke is not None and pending is None and controller.selected_object is not None:
+            # Brushing an accepted object: draw the live stroke over it in its own colour.
+            color = self._color(controller.selected_object)
+            self._items.get(controller.selected_object, MaskItem(0)).setVisible(False)
+        elif stroke is None:
+            self.refresh_styles()
+        identity = pending.mask_identity() if pending is not None else None
+        key = (identity, color, self.opacity)
+        if stroke is not None or key != self._pending_key or identity is None:
+            # A new prompt keeps showing the previous answer until its own arrives: skip the
+            # conversion when the very same mask is already on screen.
+            self._pending.set_mask(mask, color, min(1.0, self.opacity + 0.15), selected=False, dashed=True)
+            # The key holds ids: keep the arrays alive so an id is not reused while cached.
+            self._pending_key, self._pending_mask = (
+                key,
+                (pending.edited_mask, pending.candidates) if pending else None,
+            )
+        self._pending.setVisible(mask is not None)
+        for marker in self._markers:
+            self.scene.removeItem(marker)
+        self._markers.clear()
+        prompts = pending.prompts if pending is not None else None
+        if prompts is not None:
+            for (x, y), label in zip(prompts.points, prompts.labels, strict=False):
+                marker = PromptMarker(x, y, label == 1)
+                self.scene.addItem(marker)
+                self._markers.append(marker)
+        if prompts is not None and prompts.box is not None:
+            x0, y0, x1, y1 = prompts.box
+            self._box.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+            self._box.setVisible(True)
+        else:
+            self._box.setVisible(False)
+        for listener in list(self.painted):
+            listener()

@@ -1,0 +1,134 @@
+"""Scene items drawn over the image: coloured masks with contours, prompt markers, tool previews.
+
+The one place where numpy masks become Qt images. A mask is cropped to its bounding box before
+conversion, so repainting one small object after a click costs little even on large photos.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsItemGroup, QGraphicsPathItem, QGraphicsPixmapItem
+
+from samdesk.ui import mask_ops
+
+
+def mask_to_image(mask: np.ndarray, color: tuple[int, int, int]) -> QImage:
+    """bool (h, w) -> premultiplied ARGB32 QImage, opaque ``color`` where the mask is set.
+
+    Transparency is applied by the item's opacity, so changing opacity never re-converts.
+    """
+    h, w = mask.shape
+    argb = np.zeros((h, w), dtype=np.uint32)
+    r, g, b = color
+    argb[mask] = np.uint32((0xFF << 24) | (r << 16) | (g << 8) | b)
+    image = QImage(argb.data, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied)
+    return image.copy()  # detach from the numpy buffer, which dies with this function
+
+
+def contour_path(mask: np.ndarray, offset: tuple[int, int]) -> QPainterPath:
+    """Outer and hole contours of a bool mask as one path, in image coordinates."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    path = QPainterPath()
+    ox, oy = offset
+    for contour in contours:
+        if len(contour) < 2:
+            continue
+        # One addPolygon per contour instead of a lineTo per vertex: far fewer Qt calls (each
+        # costs a Python->C++ round trip; see qt_compat.py for why call counts matter on 6.12).
+        pts = (contour.reshape(-1, 2).astype(np.float64) + (ox + 0.5, oy + 0.5)).tolist()
+        path.addPolygon(QPolygonF([QPointF(x, y) for x, y in pts]))
+        path.closeSubpath()
+    return path
+
+
+class MaskItem(QGraphicsItemGroup):
+    """One object's mask: a translucent fill and a crisp (cosmetic) contour on top."""
+
+    def __init__(self, z: float) -> None:
+        super().__init__()
+        self.setZValue(z)
+        self.setHandlesChildEvents(False)
+        self._fill = QGraphicsPixmapItem()
+        self._fill.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
+        self._outline = QGraphicsPathItem()
+        self.addToGroup(self._fill)
+        self.addToGroup(self._outline)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self.has_mask = False
+
+    def set_mask(
+        self,
+        mask: np.ndarray | None,
+        color: tuple[int, int, int],
+        opacity: float,
+        selected: bool = False,
+        dashed: bool = False,
+    ) -> None:
+        bounds = None if mask is None else mask_ops.bounding_box(mask)
+        if bounds is None:
+            self._fill.setPixmap(QPixmap())
+            self._outline.setPath(QPainterPath())
+            self.has_mask = False
+            return
+        x0, y0, x1, y1 = bounds
+        crop = mask[y0:y1, x0:x1]
+        self._fill.setPixmap(QPixmap.fromImage(mask_to_image(crop, color)))
+        self._fill.setOffset(float(x0), float(y0))
+        self._outline.setPath(contour_path(crop, (x0, y0)))
+        self.has_mask = True
+        self.set_style(color, opacity, selected, dashed)
+
+    def set_style(
+        self, color: tuple[int, int, int], opacity: float, selected: bool, dashed: bool = False
+    ) -> None:
+        self._fill.setOpacity(opacity)
+        pen = QPen(QColor(255, 255, 255) if selected else QColor(*color).lighter(135))
+        pen.setCosmetic(True)  # constant width on screen at any zoom
+        pen.setWidthF(2.5 if selected else 1.5)
+        if dashed:
+            pen.setStyle(Qt.PenStyle.DashLine)
+        self._outline.setPen(pen)
+
+
+class PromptMarker(QGraphicsItem):
+    """A click prompt: green disc with + (foreground) or red disc with − (background).
+
+    Ignores the view's zoom so markers stay the same size on screen.
+    """
+
+    RADIUS = 7.0
+
+    def __init__(self, x: float, y: float, positive: bool) -> None:
+        super().__init__()
+        self.positive = positive
+        self.setPos(QPointF(x, y))
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.setZValue(1000)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+
+    def boundingRect(self) -> QRectF:
+        r = self.RADIUS + 2
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def paint(self, painter: QPainter, option: object, widget: object = None) -> None:
+        r = self.RADIUS
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        fill = QColor(40, 190, 70) if self.positive else QColor(220, 50, 50)
+        painter.setPen(QPen(QColor(255, 255, 255), 1.5))
+        painter.setBrush(QBrush(fill))
+        painter.drawEllipse(QPointF(0, 0), r, r)
+        painter.setPen(QPen(QColor(255, 255, 255), 2.0))
+        painter.drawLine(QPointF(-r / 2, 0), QPointF(r / 2, 0))
+        if self.positive:
+            painter.drawLine(QPointF(0, -r / 2), QPointF(0, r / 2))
+
+
+def dashed_pen(color: QColor, width: float = 1.5) -> QPen:
+    pen = QPen(color)
+    pen.setCosmetic(True)
+    pen.setWidthF(width)
+    pen.setStyle(Qt.PenStyle.DashLine)
+    return pen

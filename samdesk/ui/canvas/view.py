@@ -1,0 +1,174 @@
+"""The raster canvas: a QGraphicsView with smooth zoom around the cursor and pan.
+
+Wheel zooms about the point under the cursor; middle drag or Space+drag pans. Other mouse input
+is translated to image coordinates and handed to the current tool. Raster on purpose (no OpenGL
+viewport): it works offscreen, under Xvfb and over remote desktops.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPixmap, QWheelEvent
+from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
+
+from samdesk.ui.tools.base import Tool, ToolEvent
+
+MIN_SCALE, MAX_SCALE = 0.02, 64.0
+
+
+class CanvasView(QGraphicsView):
+    """Shows one image; the owner sets ``tool`` and adds overlay items to ``scene()``."""
+
+    cursor_moved = Signal(float, float)  # image coordinates, for the status bar
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setBackgroundBrush(QColor(38, 40, 44))
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)  # crisp pixels when zoomed
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)  # zoom() anchors itself
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._image_item = QGraphicsPixmapItem()
+        self._image_item.setZValue(-1000)
+        self._image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        # Keep the scaled photo as a device pixmap: repainting overlays then costs a blit, not a
+        # smooth rescale of the whole image (re-rendered only when zoom changes).
+        self._image_item.setCacheMode(QGraphicsPixmapItem.CacheMode.DeviceCoordinateCache)
+        self.scene().addItem(self._image_item)
+        self.tool: Tool | None = None
+        self._pan_from: QPoint | None = None
+        self._space_down = False
+        self._pressed = False
+        self._fitted = True
+
+    # --- image ------------------------------------------------------------------------------
+    def set_image(self, image: QImage | None) -> None:
+        self._image_item.setPixmap(QPixmap() if image is None else QPixmap.fromImage(image))
+        rect = QRectF(0, 0, image.width(), image.height()) if image is not None else QRectF()
+        # A margin lets the user pan an edge object to the middle of the screen.
+        self.scene().setSceneRect(rect.adjusted(-rect.width(), -rect.height(), rect.width(), rect.height()))
+        self.fit()
+
+    def image_rect(self) -> QRectF:
+        return self._image_item.boundingRect()
+
+    def fit(self) -> None:
+        rect = self.image_rect()
+        if rect.isEmpty():
+            return
+        self.resetTransform()
+        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        self._fitted = True
+
+    def scale_factor(self) -> float:
+        return self.transform().m11()
+
+    def zoom(self, factor: float, anchor: QPointF | None = None) -> None:
+        current = self.scale_factor()
+        factor = max(MIN_SCALE / current, min(MAX_SCALE / current, factor))
+        if anchor is None:
+            anchor = QPointF(self.viewport().rect().center())
+        # Keep the image point under ``anchor`` (viewport coordinates) where it is on screen.
+        point = anchor.toPoint()
+        before = self.mapToScene(point)
+        self.scale(factor, factor)
+        drift = self.mapFromScene(before) - point
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + drift.x())
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + drift.y())
+        self._fitted = False
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._fitted:
+            self.fit()
+
+    # --- input ---------------------------------------------------------------------------------
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        delta = event.angleDelta().y() or event.pixelDelta().y()
+        if delta:
+            # Exponential in the wheel delta: smooth on touchpads, one notch = ~12 %.
+            self.zoom(1.0015**delta, event.position())
+        event.accept()
+
+    def _tool_event(self, event: QMouseEvent, button: Qt.MouseButton | None = None) -> ToolEvent:
+        p = self.mapToScene(event.position().toPoint())
+        return ToolEvent(
+            p.x(),
+            p.y(),
+            button if button is not None else event.button(),
+            event.modifiers(),
+            self.scale_factor(),
+        )
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self.setFocus()
+        if event.button() == Qt.MouseButton.MiddleButton or (
+            self._space_down and event.button() == Qt.MouseButton.LeftButton
+        ):
+            self._pan_from = event.position().toPoint()
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            return
+        if self.tool is not None:
+            self._pressed = True
+            self.tool.press(self._tool_event(event))
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._pan_from is not None:
+            now = event.position().toPoint()
+            delta = now - self._pan_from
+            self._pan_from = now
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - delta.x())
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
+            self._fitted = False
+            return
+        tool_event = self._tool_event(event, Qt.MouseButton.NoButton)
+        self.cursor_moved.emit(tool_event.x, tool_event.y)
+        if self.tool is not None:
+            self.tool.move(tool_event, self._pressed)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._pan_from is not None:
+            self._pan_from = None
+            self._apply_cursor()
+            return
+        if self.tool is not None and self._pressed:
+            self._pressed = False
+            self.tool.release(self._tool_event(event))
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if self.tool is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.tool.double_click(self._tool_event(event))
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_down = True
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            return
+        if self.tool is not None and self.tool.key(event.key()):
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_down = False
+            self._apply_cursor()
+            return
+        super().keyReleaseEvent(event)
+
+    def set_tool(self, tool: Tool | None) -> None:
+        if self.tool is not None:
+            self.tool.deactivate()
+        self.tool = tool
+        if tool is not None:
+            tool.activate()
+        self._apply_cursor()
+
+    def _apply_cursor(self) -> None:
+        shape = self.tool.cursor if self.tool is not None else Qt.CursorShape.ArrowCursor
+        self.viewport().setCursor(shape)

@@ -1,0 +1,609 @@
+"""The annotation session: pending object, candidate masks, refinement, accept/discard, edits.
+
+Qt-free on purpose: the widgets call these methods and repaint when the listeners fire, and the
+tests drive a whole session without a window. The controller never calls a model; it asks a
+:class:`PredictionService` (in the app, the runtime bridge) and is told the answer later through
+:meth:`AnnotationController.prediction_ready`, so the GUI thread never waits for a model.
+
+Document changes go through undoable commands; the pending object (prompts and candidates not yet
+accepted) lives here, with its own small undo stack so Ctrl+Z first takes back the last prompt.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import numpy as np
+
+from samdesk.document import (
+    AddObject,
+    AnnotationObject,
+    Batch,
+    Command,
+    Document,
+    EditMedia,
+    EditObject,
+    FrameAnnotation,
+    MediaItem,
+    MediaStatus,
+    Prompts,
+    Provenance,
+    RemoveObject,
+    SetFrame,
+)
+from samdesk.document import masks as rle
+from samdesk.ui import mask_ops
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    """One prompt set for one image. Arrays follow ``model_runtime.api.ImageModel.predict``:
+    points (N, 2) pixel x, y; labels (N,) 1/0; box (4,) x0, y0, x1, y1; mask_input (1, 256, 256)."""
+
+    media: MediaItem
+    frame: int
+    points: np.ndarray | None
+    labels: np.ndarray | None
+    box: np.ndarray | None
+    mask_input: np.ndarray | None
+    multimask: bool
+
+
+class PredictionService(Protocol):
+    """What the controller needs from the model side (the runtime bridge in the app)."""
+
+    def predict(self, request: PredictRequest) -> int:
+        """Queue a prediction and return its request id; the answer arrives asynchronously."""
+        ...
+
+    def prefetch(self, media: list[MediaItem]) -> None:
+        """Encode these images in the background, nearest first, so later clicks are fast."""
+        ...
+
+    @property
+    def model_id(self) -> str | None: ...
+
+
+@dataclass
+class Candidates:
+    """A model answer as the model gave it: masks bool (K, H, W), low-res logits (K, 256, 256).
+
+    ``order`` ranks them best score first; ``selected`` is a rank (0 = best), so keys 1/2/3
+    always mean best/second/third. The arrays are never reordered or copied: at full
+    resolution that would cost more than the rest of a click's GUI work.
+    """
+
+    masks: np.ndarray
+    raw_scores: np.ndarray
+    logits: np.ndarray | None
+    selected: int = 0
+    order: np.ndarray | None = None  # indices into masks, best first
+
+    def __post_init__(self) -> None:
+        if self.order is None:
+            self.order = np.argsort(-self.raw_scores, kind="stable")
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Scores best first (the order the user sees)."""
+        return self.raw_scores[self.order]
+
+    def mask(self, rank: int | None = None) -> np.ndarray:
+        return self.masks[self.order[self.selected if rank is None else rank]]
+
+    def logit(self, rank: int | None = None) -> np.ndarray | None:
+        if self.logits is None or not len(self.logits):
+            return None
+        return self.logits[self.order[self.selected if rank is None else rank]]
+
+    def score(self) -> float:
+        return float(self.raw_scores[self.order[self.selected]])
+
+
+@dataclass
+class Pending:
+    """The object being built: its prompts, the model's candidates and any hand edits on them."""
+
+    prompts: Prompts = field(default_factory=Prompts)
+    candidates: Candidates | None = None
+    edited_mask: np.ndarray | None = None  # a brush-edited copy of the selected candidate
+    target_object: int | None = None  # refining an accepted object instead of making a new one
+    manual: bool = False  # drawn by hand from scratch (no model involved)
+
+    def snapshot(self) -> Pending:
+        """A copy for the undo stack. Mask arrays are shared, not copied: they are never
+        modified in place (edits always produce new arrays), and copying 3 full-size masks
+        per click would cost more than the rest of the click's GUI work."""
+        cands = self.candidates
+        return replace(
+            self,
+            prompts=copy.deepcopy(self.prompts),
+            candidates=None if cands is None else replace(cands),
+        )
+
+    def mask_identity(self) -> tuple[int, int, int]:
+        """Changes exactly when ``mask()`` would return different pixels (for repaint skipping)."""
+        cands = self.candidates
+        return (
+            id(self.edited_mask),
+            id(cands.masks) if cands is not None else 0,
+            cands.selected if cands is not None else -1,
+        )
+
+    def mask(self) -> np.ndarray | None:
+        if self.edited_mask is not None:
+            return self.edited_mask
+        if self.candidates is not None and len(self.candidates):
+            return self.candidates.mask()
+        return None
+
+
+Listener = Callable[[], None]
+
+
+class AnnotationController:
+    """Turns tool gestures into prompts, requests and document commands for the current image."""
+
+    def __init__(self, document: Document, service: PredictionService | None = None) -> None:
+        self.document = document
+        self.service = service
+        self.media_id: int | None = None
+        self.frame = 0
+        self.pending: Pending | None = None
+        self.selected_object: int | None = None
+        self.current_category: int | None = None  # the "last used" category for quick accepts
+        self.last_click_ms: float | None = None
+        self.waiting = False  # a prediction for the pending object is in flight
+        self.error: str | None = None
+        self._undo: list[Pending | None] = []
+        self._redo: list[Pending | None] = []
+        self._latest_request: int | None = None
+        self._request_started: dict[int, float] = {}
+        self._logits_by_object: dict[int, np.ndarray] = {}  # refinement input for accepted objects
+        self._stroke_base: np.ndarray | None = None
+        self._stroke_mask: np.ndarray | None = None
+        self.pending_changed: list[Listener] = []
+        self.selection_changed: list[Listener] = []
+        self.status_changed: list[Listener] = []
+
+    # --- current image --------------------------------------------------------------------
+    @property
+    def media(self) -> MediaItem | None:
+        if self.media_id is None:
+            return None
+        try:
+            return self.document.project.media_item(self.media_id)
+        except KeyError:
+            return None
+
+    def set_media(self, media_id: int | None) -> None:
+        """Switch image: the pending object is discarded (it was never accepted)."""
+        if media_id == self.media_id:
+            return
+        self._set_pending(None, record=False)
+        self._undo.clear()
+        self._redo.clear()
+        self.media_id = media_id
+        # Refinement logits are kept for the image being worked on only (256 KB per object).
+        self._logits_by_object.clear()
+        self.select_object(None)
+        if self.service is not None and media_id is not None:
+            self.service.prefetch(self._neighbours(media_id))
+
+    def _neighbours(self, media_id: int) -> list[MediaItem]:
+        """The current image first, then the next and previous ones (prefetch order)."""
+        media = self.document.project.media
+        index = next((i for i, m in enumerate(media) if m.id == media_id), None)
+        if index is None:
+            return []
+        order = [index, index + 1, index - 1, index + 2]
+        return [media[i] for i in order if 0 <= i < len(media)]
+
+    def display_neighbours(self, media_id: int) -> list[MediaItem]:
+        """The images around ``media_id`` that Next/Previous would show (not itself)."""
+        return [m for m in self._neighbours(media_id) if m.id != media_id]
+
+    def neighbour_id(self, step: int) -> int | None:
+        media = self.document.project.media
+        index = next((i for i, m in enumerate(media) if m.id == self.media_id), None)
+        if index is None:
+            return media[0].id if media else None
+        target = index + step
+        return media[target].id if 0 <= target < len(media) else None
+
+    # --- prompts ----------------------------------------------------------------------------
+    def add_point(self, x: float, y: float, positive: bool) -> None:
+        """A click: start an object, or refine the pending one with one more point."""
+        pending = self._editable_pending()
+        if pending is None:
+            return
+        pending.prompts.points.append((float(x), float(y)))
+        pending.prompts.labels.append(1 if positive else 0)
+        self._commit_pending(pending)
+        self._request(pending)
+
+    def set_box(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        """A dragged box; existing points stay, so box + clicks work together."""
+        pending = self._editable_pending()
+        if pending is None:
+            return
+        pending.prompts.box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        self._commit_pending(pending)
+        self._request(pending)
+
+    def _editable_pending(self) -> Pending | None:
+        if self.media is None:
+            return None
+        if self.pending is not None and not self.pending.manual:
+            return self.pending.snapshot()
+        if self.pending is not None and self.pending.manual:
+            self.accept()  # a hand-drawn object is finished when the user starts prompting
+        return Pending()
+
+    def refine_selected(self) -> None:
+        """Reopen the selected accepted object as the pending one; clicks then refine it."""
+        obj = self._selected_obj()
+        if obj is None or obj.locked:
+            return
+        annotation = obj.frames.get(self.frame)
+        if annotation is None:
+            return
+        mask = rle.decode(annotation.rle)
+        logits = self._logits_by_object.get(obj.id)
+        pending = Pending(
+            prompts=copy.deepcopy(annotation.prompts),
+            candidates=Candidates(
+                mask[None],
+                np.array([annotation.score or 1.0], np.float32),
+                None if logits is None else logits[None],
+            ),
+            target_object=obj.id,
+        )
+        self._set_pending(pending, record=True)
+
+    def _request(self, pending: Pending) -> None:
+        media = self.media
+        if self.service is None or media is None:
+            self.error = "No model is loaded: choose one in the Model menu (or draw by hand)."
+            self._emit(self.status_changed)
+            return
+        prompts = pending.prompts
+        points = np.asarray(prompts.points, np.float32).reshape(-1, 2) if prompts.points else None
+        labels = np.asarray(prompts.labels, np.int32) if prompts.points else None
+        box = np.asarray(prompts.box, np.float32) if prompts.box is not None else None
+        mask_input = None
+        cands = pending.candidates
+        if cands is not None and (logit := cands.logit()) is not None:
+            # Refinement: the previous answer's low-res logits steer the next one (as in SAM's demo).
+            mask_input = logit[None]
+        # One click (or a lone box) is ambiguous: ask for 3 candidates. More prompts pin the
+        # object down, where SAM's single-mask output is the better one.
+        n_prompts = len(prompts.points) + (prompts.box is not None)
+        multimask = n_prompts == 1 and mask_input is None
+        request = PredictRequest(media, self.frame, points, labels, box, mask_input, multimask)
+        request_id = self.service.predict(request)
+        self._latest_request = request_id
+        self._request_started[request_id] = time.perf_counter()
+        self.waiting = True
+        self.error = None
+        self._emit(self.status_changed)
+
+    def prediction_ready(
+        self, request_id: int, masks: np.ndarray, scores: np.ndarray, logits: np.ndarray | None
+    ) -> None:
+        """The model's answer: masks bool (K, H, W), scores (K,), logits (K, 256, 256) or None.
+
+        Answers to superseded requests are dropped: only the latest prompt set counts.
+        """
+        started = self._request_started.pop(request_id, None)
+        if request_id != self._latest_request or self.pending is None:
+            return
+        if started is not None:
+            self.last_click_ms = (time.perf_counter() - started) * 1000.0
+        self.waiting = False
+        masks = np.asarray(masks, dtype=bool)
+        scores = np.asarray(scores, dtype=np.float32).reshape(-1)
+        if masks.ndim == 2:
+            masks = masks[None]
+        candidates = Candidates(masks, scores, None if logits is None else np.asarray(logits))
+        # The answer belongs to the pending state already on the undo stack (the prompt that
+        # asked for it), so it replaces that state instead of adding an undo step of its own.
+        self.pending.candidates = candidates
+        self.pending.edited_mask = None
+        self._emit(self.pending_changed)
+        self._emit(self.status_changed)
+
+    def prediction_failed(self, request_id: int, message: str) -> None:
+        self._request_started.pop(request_id, None)
+        if request_id == self._latest_request:
+            self.waiting = False
+        self.error = message
+        self._emit(self.status_changed)
+
+    # --- candidates ---------------------------------------------------------------------------
+    def candidate_count(self) -> int:
+        if self.pending is None or self.pending.candidates is None:
+            return 0
+        return len(self.pending.candidates)
+
+    def select_candidate(self, index: int) -> None:
+        if not 0 <= index < self.candidate_count():
+            return
+        assert self.pending is not None and self.pending.candidates is not None
+        self.pending.candidates.selected = index
+        self.pending.edited_mask = None
+        self._emit(self.pending_changed)
+
+    def cycle_candidate(self) -> None:
+        count = self.candidate_count()
+        if count > 1:
+            assert self.pending is not None and self.pending.candidates is not None
+            self.select_candidate((self.pending.candidates.selected + 1) % count)
+
+    # --- accept / discard ---------------------------------------------------------------------
+    def accept(self, category_id: int | None = None) -> int | None:
+        """Turn the pending mask into an object (or update the refined one); returns its id."""
+        pending, media = self.pending, self.media
+        if pending is None or media is None:
+            return None
+        mask = pending.mask()
+        if mask is None or not mask.any():
+            return None
+        if category_id is None:
+            category_id = self.current_category
+        cands = pending.candidates
+        score = cands.score() if cands is not None and pending.edited_mask is None else None
+        if pending.manual:
+            provenance = Provenance.MANUAL
+        elif pending.edited_mask is not None:
+            provenance = Provenance.EDITED
+        else:
+            provenance = Provenance.MODEL
+        model_id = self.service.model_id if self.service is not None and not pending.manual else None
+        annotation = FrameAnnotation(
+            rle.encode(mask), provenance, score, copy.deepcopy(pending.prompts), model_id
+        )
+        commands: list[Command] = []
+        if pending.target_object is None:
+            obj = AnnotationObject(0, media.id, category_id, {self.frame: annotation})
+            add = AddObject(obj, text="add object")
+            commands.append(add)
+        else:
+            obj = self.document.project.object(pending.target_object)
+            commands.append(SetFrame(obj.id, self.frame, annotation, text="refine object"))
+            if category_id is not None and category_id != obj.category_id:
+                commands.append(EditObject(obj.id, category_id=category_id))
+        if media.status == MediaStatus.NEW:
+            commands.append(EditMedia(media.id, status=MediaStatus.IN_PROGRESS))
+        self.document.execute(Batch(commands, text="accept object"))
+        if cands is not None and (logit := cands.logit()) is not None and pending.edited_mask is None:
+            self._logits_by_object[obj.id] = logit
+        if category_id is not None:
+            self.current_category = category_id
+        self._set_pending(None, record=False)
+        self._undo.clear()
+        self._redo.clear()
+        self.select_object(obj.id)
+        return obj.id
+
+    def discard(self) -> None:
+        """Esc: drop the pending object (its prompts never reach the document)."""
+        self._set_pending(None, record=False)
+        self._undo.clear()
+        self._redo.clear()
+
+    # --- undo ------------------------------------------------------------------------------------
+    def undo(self) -> None:
+        """Take back the last prompt/edit of the pending object, else the last document command."""
+        if self._undo:
+            self._redo.append(_snap(self.pending))
+            self._restore_pending(self._undo.pop())
+        else:
+            self.document.undo()
+            self._drop_stale_selection()
+
+    def redo(self) -> None:
+        if self._redo:
+            self._undo.append(_snap(self.pending))
+            self._restore_pending(self._redo.pop())
+        else:
+            self.document.redo()
+            self._drop_stale_selection()
+
+    def _restore_pending(self, pending: Pending | None) -> None:
+        self._latest_request = None  # answers to the abandoned state must not land on this one
+        self.waiting = False
+        self._set_pending(pending, record=False)
+        if pending is not None and pending.candidates is None and not pending.prompts.is_empty():
+            self._request(pending)  # its answer had not arrived when it was left: ask again
+
+    def _drop_stale_selection(self) -> None:
+        if self.selected_object is not None and self._selected_obj() is None:
+            self.select_object(None)
+
+    # --- selection and object edits -----------------------------------------------------------
+    def select_object(self, object_id: int | None) -> None:
+        if object_id == self.selected_object:
+            return
+        self.selected_object = object_id
+        self._emit(self.selection_changed)
+
+    def _selected_obj(self) -> AnnotationObject | None:
+        if self.selected_object is None:
+            return None
+        try:
+            return self.document.project.object(self.selected_object)
+        except KeyError:
+            return None
+
+    def delete_objects(self, object_ids: list[int]) -> None:
+        commands: list[Command] = [RemoveObject(i) for i in object_ids]
+        if commands:
+            self.document.execute(Batch(commands, text="delete objects"))
+            self._drop_stale_selection()
+
+    def merge_objects(self, object_ids: list[int]) -> int | None:
+        """Union the masks of several objects into the first (in drawing order); one undo step."""
+        project = self.document.project
+        objs = [o for o in project.objects if o.id in set(object_ids)]
+        if len(objs) < 2:
+            return None
+        keep = objs[0]
+        merged: np.ndarray | None = None
+        for o in objs:
+            annotation = o.frames.get(self.frame)
+            if annotation is not None:
+                m = rle.decode(annotation.rle)
+                merged = m if merged is None else merged | m
+        if merged is None:
+            return None
+        base = keep.frames.get(self.frame)
+        annotation = FrameAnnotation(
+            rle.encode(merged), Provenance.EDITED, None, copy.deepcopy(base.prompts) if base else Prompts()
+        )
+        commands: list[Command] = [SetFrame(keep.id, self.frame, annotation)]
+        commands += [RemoveObject(o.id) for o in objs[1:]]
+        self.document.execute(Batch(commands, text="merge objects"))
+        self.select_object(keep.id)
+        return keep.id
+
+    def set_object_mask(self, object_id: int, mask: np.ndarray, text: str) -> None:
+        """Replace an accepted object's mask by a hand-edited one (undoable)."""
+        obj = self.document.project.object(object_id)
+        before = obj.frames.get(self.frame)
+        provenance = (
+            Provenance.MANUAL
+            if before is None or before.provenance == Provenance.MANUAL
+            else Provenance.EDITED
+        )
+        prompts = copy.deepcopy(before.prompts) if before else Prompts()
+        annotation = FrameAnnotation(
+            rle.encode(mask), provenance, None, prompts, before.model_id if before else None
+        )
+        self.document.execute(SetFrame(object_id, self.frame, annotation, text=text))
+        self._logits_by_object.pop(object_id, None)  # the logits no longer describe the mask
+
+    def object_at(self, x: float, y: float) -> int | None:
+        """The topmost visible object of this image whose mask covers pixel (x, y)."""
+        xi, yi = int(x), int(y)
+        for obj in reversed(self.document.project.objects_of(self.media_id or -1)):
+            annotation = obj.frames.get(self.frame)
+            if not obj.visible or annotation is None:
+                continue
+            h, w = annotation.rle["size"]
+            if 0 <= xi < w and 0 <= yi < h and rle.decode(annotation.rle)[yi, xi]:
+                return obj.id
+        return None
+
+    def object_mask(self, object_id: int) -> np.ndarray | None:
+        annotation = self.document.project.object(object_id).frames.get(self.frame)
+        return None if annotation is None else rle.decode(annotation.rle)
+
+    def cleanup_selected(self, fill: bool, min_island: int = 0) -> None:
+        """Fill holes and/or remove islands smaller than ``min_island`` px on the edit target."""
+        mask = self._edit_target_mask()
+        if mask is None:
+            return
+        out = mask_ops.fill_holes(mask) if fill else mask
+        if min_island > 0:
+            out = mask_ops.remove_small_islands(out, min_island)
+        self._store_edit(out, "fill holes" if fill else "remove small islands")
+
+    # --- brush -----------------------------------------------------------------------------------
+    def begin_stroke(self) -> bool:
+        """Start a brush stroke on the pending mask, the selected object, or a new manual object."""
+        media = self.media
+        if media is None:
+            return False
+        mask = self._edit_target_mask()
+        if mask is None:
+            if self.pending is None:
+                mask = np.zeros((media.height, media.width), dtype=bool)
+            else:
+                return False
+        self._stroke_base = mask.copy()
+        self._stroke_mask = mask.copy()
+        return True
+
+    def stroke_to(
+        self, start: tuple[float, float], end: tuple[float, float], radius: float, erase: bool
+    ) -> None:
+        if self._stroke_base is None or self._stroke_mask is None:
+            return
+        mask_ops.stamp_segment(self._stroke_mask, start, end, radius, not erase)
+        self._emit(self.pending_changed)
+
+    def stroke_preview(self) -> np.ndarray | None:
+        """The mask as the stroke in progress has it (for the overlay), or None outside a stroke."""
+        return self._stroke_mask if self._stroke_base is not None else None
+
+    def end_stroke(self, erase: bool) -> None:
+        if self._stroke_base is None:
+            return
+        mask = self._stroke_mask
+        self._stroke_base = self._stroke_mask = None
+        assert mask is not None
+        self._store_edit(mask, "erase" if erase else "brush")
+
+    def add_polygon(self, points: list[tuple[float, float]], subtract: bool) -> None:
+        """A closed polygon: added to (or cut from) the edit target, else a new manual object."""
+        media = self.media
+        if media is None or len(points) < 3:
+            return
+        shape = mask_ops.polygon_mask((media.height, media.width), points)
+        target = self._edit_target_mask()
+        if target is None:
+            if subtract:
+                return
+            self._set_pending(Pending(edited_mask=shape, manual=True), record=True)
+            return
+        self._store_edit(target & ~shape if subtract else target | shape, "polygon")
+
+    def _edit_target_mask(self) -> np.ndarray | None:
+        if self.pending is not None:
+            mask = self.pending.mask()
+            return None if mask is None else mask.copy()
+        obj = self._selected_obj()
+        if obj is None or obj.locked or obj.media_id != self.media_id:
+            return None
+        return self.object_mask(obj.id)
+
+    def _store_edit(self, mask: np.ndarray, text: str) -> None:
+        if self.pending is not None:
+            pending = self.pending.snapshot()
+            pending.edited_mask = mask
+            self._commit_pending(pending)
+        elif self.selected_object is not None and self._selected_obj() is not None:
+            self.set_object_mask(self.selected_object, mask, text)
+        else:
+            self._set_pending(Pending(edited_mask=mask, manual=True), record=True)
+
+    # --- plumbing --------------------------------------------------------------------------------
+    def _commit_pending(self, pending: Pending) -> None:
+        self._set_pending(pending, record=True)
+
+    def _set_pending(self, pending: Pending | None, record: bool) -> None:
+        if record:
+            self._undo.append(_snap(self.pending))
+            self._redo.clear()
+        self.pending = pending
+        if pending is None:
+            self.waiting = False
+            self._latest_request = None
+        self._emit(self.pending_changed)
+
+    @staticmethod
+    def _emit(listeners: list[Listener]) -> None:
+        for listener in list(listeners):
+            listener()
+
+
+def _snap(pending: Pending | None) -> Pending | None:
+    return None if pending is None else pending.snapshot()

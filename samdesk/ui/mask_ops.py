@@ -1,0 +1,63 @@
+"""Manual mask edits on numpy bool masks: brush strokes, polygons, hole filling, island removal.
+
+Qt-free so the controller and its tests can use them without widgets. All masks are bool (H, W).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+
+def stamp_segment(
+    mask: np.ndarray, start: tuple[float, float], end: tuple[float, float], radius: float, value: bool
+) -> None:
+    """Paint (value=True) or erase a round brush swept from ``start`` to ``end`` (x, y), in place."""
+    canvas = np.zeros(mask.shape, dtype=np.uint8)
+    r = max(1, int(round(radius)))
+    p0 = (int(round(start[0])), int(round(start[1])))
+    p1 = (int(round(end[0])), int(round(end[1])))
+    # A thick line with round caps is exactly a swept disc, and cv2 does it in C.
+    cv2.line(canvas, p0, p1, 1, thickness=2 * r, lineType=cv2.LINE_8)
+    cv2.circle(canvas, p0, r, 1, thickness=-1)
+    cv2.circle(canvas, p1, r, 1, thickness=-1)
+    mask[canvas.astype(bool)] = value
+
+
+def polygon_mask(shape: tuple[int, int], points: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Rasterise a closed polygon given as (x, y) vertices into a bool (H, W) mask."""
+    out = np.zeros(shape, dtype=np.uint8)
+    if len(points) >= 3:
+        pts = np.round(np.asarray(points, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
+        cv2.fillPoly(out, [pts], 1)
+    return out.astype(bool)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Fill background regions not connected to the image border."""
+    background = (~mask).astype(np.uint8)
+    count, labels = cv2.connectedComponents(background, connectivity=4)
+    if count <= 1:
+        return mask.copy()
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    outside = np.isin(labels, border[border > 0])
+    return ~outside
+
+
+def remove_small_islands(mask: np.ndarray, min_area: int) -> np.ndarray:
+    """Drop connected foreground components smaller than ``min_area`` pixels."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    keep = np.zeros(count, dtype=bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area
+    return keep[labels]
+
+
+def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) exclusive bounds of the foreground, or None for an empty mask."""
+    if not mask.any():
+        return None
+    # cv2 scans the bytes in C; a bool array is viewed as uint8 without a copy.
+    x, y, w, h = cv2.boundingRect(np.ascontiguousarray(mask).view(np.uint8))
+    return int(x), int(y), int(x + w), int(y + h)

@@ -1,0 +1,152 @@
+"""Connects the main window to the model runtime through :class:`samdesk.runtime_bridge.RuntimeBridge`.
+
+Implements the controller's ``PredictionService``: predictions and encodes are requests to the
+bridge, answers come back as queued signals on the GUI thread. Images for the model are decoded
+by an ``image_provider`` that the runtime calls on its background thread, never here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject
+
+from samdesk.document import MediaItem
+from samdesk.runtime_bridge import RuntimeBridge
+from samdesk.ui.controller import PredictRequest
+
+PENDING_OBJECT = "pending"  # one pending object at a time: newer prompts supersede older ones
+
+
+def media_key(media: MediaItem) -> str:
+    """Cache identity of an image: its content hash when known, else its path."""
+    return media.content_hash or f"path:{media.path}"
+
+
+def image_provider(path: str):
+    """A function the runtime calls on its worker thread to get RGB uint8 (H, W, 3) pixels."""
+
+    def read() -> np.ndarray:
+        try:
+            from model_runtime.media import read_image  # the shared decoder, when present
+        except ImportError:
+            read_image = _read_with_pillow
+        return read_image(path)
+
+    return read
+
+
+def _read_with_pillow(path: str | Path) -> np.ndarray:
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as image:
+        # EXIF orientation applied, as the display decoder does, so clicks land on the same pixels.
+        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+
+
+class ModelLink(QObject):
+    """Owns the bridge for one window; ``load(source)`` switches model (path or "classical")."""
+
+    def __init__(self, window, bridge: RuntimeBridge | None = None) -> None:
+        super().__init__(window)
+        self.window = window
+        self.bridge = bridge or RuntimeBridge(parent=self)
+        self.bridge.predicted.connect(self._predicted)
+        self.bridge.encoded.connect(self._encoded)
+        self.bridge.modelLoaded.connect(self._loaded)
+        self.bridge.failed.connect(self._failed)
+        self._kinds: dict[int, str] = {}
+        self._encode_media: dict[int, int] = {}  # encode request id -> media id
+        self._loading: str | None = None
+        self._quiet_failure = False
+        window.closing.append(self.bridge.shutdown)
+
+    # --- PredictionService -------------------------------------------------------------------
+    @property
+    def model_id(self) -> str | None:
+        info = self.bridge.runtime.model_info
+        return None if info is None else info.model_id
+
+    def predict(self, request: PredictRequest) -> int:
+        media = request.media
+        request_id = self.bridge.predict(
+            PENDING_OBJECT,
+            media_key(media),
+            request.frame,
+            points=request.points,
+            labels=request.labels,
+            box=request.box,
+            mask_input=request.mask_input,
+            multimask=request.multimask,
+            image_provider=image_provider(media.path),
+        )
+        self._kinds[request_id] = "predict"
+        return request_id
+
+    def prefetch(self, media: list[MediaItem]) -> None:
+        """Encode the image on screen now and its neighbours in the background."""
+        if self.bridge.runtime.model_info is None:
+            return
+        for index, item in enumerate(media):
+            rid = self.bridge.encode(media_key(item), 0, image_provider(item.path), prefetch=index > 0)
+            self._kinds[rid] = "encode"
+            self._encode_media[rid] = item.id
+            if index == 0:
+                self.window.set_encoding(True, "encoding…")
+
+    # --- model loading -------------------------------------------------------------------------
+    def load(self, source: str, quiet: bool = False) -> None:
+        """Load ``source`` (a checkpoint path or "classical"). ``quiet``: report failure in the
+        status bar instead of a dialog (used for the automatic default at start-up)."""
+        self._loading = source
+        self._quiet_failure = quiet
+        self.window.model_label.setText(f"loading {Path(source).name}…")
+        rid = self.bridge.load_model(source)
+        self._kinds[rid] = "load"
+
+    def _loaded(self, request_id: int, result: Any) -> None:
+        self._kinds.pop(request_id, None)
+        self._loading = None
+        self.window.set_service(self, f"{result.display_name} · {result.device}")
+
+    # --- answers -------------------------------------------------------------------------------
+    def _predicted(self, request_id: int, result: Any) -> None:
+        if self._kinds.pop(request_id, None) != "predict":
+            return
+        prediction = result.prediction
+        self.window.controller.prediction_ready(
+            request_id, prediction.masks, prediction.scores, prediction.low_res_logits
+        )
+
+    def _encoded(self, request_id: int, result: Any) -> None:
+        self._kinds.pop(request_id, None)
+        media_id = self._encode_media.pop(request_id, None)
+        if media_id is not None and media_id == self.window.controller.media_id:
+            where = "cached" if result.source != "computed" else f"encoded in {result.seconds:.1f} s"
+            self.window.set_encoding(False, where)
+
+    def _failed(self, request_id: int, error: BaseException) -> None:
+        kind = self._kinds.pop(request_id, None)
+        message = str(error) or type(error).__name__
+        if kind == "predict":
+            self.window.controller.prediction_failed(request_id, message)
+        elif kind == "load":
+            source, self._loading = self._loading, None
+            info = self.bridge.runtime.model_info
+            self.window.model_label.setText(info.display_name if info is not None else "no model")
+            text = f"Could not load {source}:\n{message}"
+            if self._quiet_failure:
+                self.window.statusBar().showMessage(text.replace("\n", " "), 15000)
+                if source != "classical" and info is None:
+                    # The remembered model is gone (file moved, deleted): start with the
+                    # zero-download default rather than with no model at all.
+                    self.load("classical", quiet=True)
+            else:
+                self.window.show_error("Model", text)
+        elif kind == "encode":
+            media_id = self._encode_media.pop(request_id, None)
+            if media_id == self.window.controller.media_id:
+                self.window.set_encoding(False, "encoding failed")
+                self.window.statusBar().showMessage(f"Encoding failed: {message}", 15000)

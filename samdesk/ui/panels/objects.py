@@ -1,0 +1,186 @@
+"""Objects of the current image: visibility, lock, category, delete, merge and drawing order.
+
+Rows are listed top-most first (the reverse of the document's drawing order). Every change goes
+through a document command, so it is undoable.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QMenu,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from samdesk.document import Change, Document, DocumentEvent, EditObject, MoveObject
+from samdesk.document import masks as rle
+from samdesk.ui.controller import AnnotationController
+from samdesk.ui.panels.categories import swatch
+
+COL_NAME, COL_CATEGORY, COL_LOCK = 0, 1, 2
+
+
+class ObjectsPanel(QWidget):
+    object_activated = Signal(int)  # double-click: the window brings the object into view
+
+    def __init__(self, document: Document, controller: AnnotationController, parent=None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.controller = controller
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Object", "Category", "Lock"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._menu)
+        self.tree.itemChanged.connect(self._item_changed)
+        self.tree.itemSelectionChanged.connect(self._selection_changed)
+        self.tree.itemDoubleClicked.connect(
+            lambda row, _col: self.object_activated.emit(int(row.data(COL_NAME, Qt.ItemDataRole.UserRole)))
+        )
+        self.tree.setColumnWidth(COL_NAME, 120)
+        buttons = QHBoxLayout()
+        self._buttons: dict[str, QPushButton] = {}
+        for key, text, slot in (
+            ("up", "▲", lambda: self.move_selected(+1)),
+            ("down", "▼", lambda: self.move_selected(-1)),
+            ("merge", "Merge", self.merge_selected),
+            ("delete", "Delete", self.delete_selected),
+        ):
+            button = QPushButton(text)
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+            self._buttons[key] = button
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.tree)
+        layout.addLayout(buttons)
+        self._syncing = False
+        document.events.subscribe(self._on_event)
+        controller.selection_changed.append(self._sync_selection)
+
+    def rebuild(self) -> None:
+        self._syncing = True
+        self.tree.clear()
+        project = self.document.project
+        media_id = self.controller.media_id
+        if media_id is not None:
+            for obj in reversed(project.objects_of(media_id)):
+                row = QTreeWidgetItem()
+                row.setData(COL_NAME, Qt.ItemDataRole.UserRole, obj.id)
+                row.setFlags(row.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                category = None
+                if obj.category_id is not None:
+                    try:
+                        category = project.category(obj.category_id)
+                    except KeyError:
+                        category = None
+                annotation = obj.frames.get(self.controller.frame)
+                area = rle.area(annotation.rle) if annotation is not None else 0
+                row.setText(COL_NAME, obj.name or f"#{obj.id}")
+                row.setToolTip(COL_NAME, f"object {obj.id} · {area} px")
+                row.setText(COL_CATEGORY, category.name if category else "—")
+                if category is not None:
+                    row.setIcon(COL_CATEGORY, swatch(category.color))
+                row.setCheckState(COL_NAME, Qt.CheckState.Checked if obj.visible else Qt.CheckState.Unchecked)
+                row.setCheckState(COL_LOCK, Qt.CheckState.Checked if obj.locked else Qt.CheckState.Unchecked)
+                self.tree.addTopLevelItem(row)
+        self._syncing = False
+        self._sync_selection()
+
+    def _on_event(self, event: DocumentEvent) -> None:
+        if event.change in (
+            Change.RESET,
+            Change.OBJECT_ADDED,
+            Change.OBJECT_REMOVED,
+            Change.OBJECT_CHANGED,
+            Change.MASK_CHANGED,
+            Change.CATEGORY_CHANGED,
+            Change.CATEGORY_REMOVED,
+        ):
+            self.rebuild()
+
+    def selected_ids(self) -> list[int]:
+        return [int(r.data(COL_NAME, Qt.ItemDataRole.UserRole)) for r in self.tree.selectedItems()]
+
+    def _sync_selection(self) -> None:
+        """Mirror the controller's selected object, keeping a multi-selection that contains it
+        (the user picking several rows to merge or delete)."""
+        self._syncing = True
+        target = self.controller.selected_object
+        if target not in self.selected_ids():
+            self.tree.clearSelection()
+            for i in range(self.tree.topLevelItemCount()):
+                row = self.tree.topLevelItem(i)
+                if row.data(COL_NAME, Qt.ItemDataRole.UserRole) == target:
+                    row.setSelected(True)
+                    self.tree.scrollToItem(row)
+        self._syncing = False
+
+    def _selection_changed(self) -> None:
+        if self._syncing:
+            return
+        ids = self.selected_ids()
+        self.controller.select_object(ids[0] if ids else None)
+
+    def _item_changed(self, row: QTreeWidgetItem, column: int) -> None:
+        if self._syncing:
+            return
+        object_id = int(row.data(COL_NAME, Qt.ItemDataRole.UserRole))
+        obj = self.document.project.object(object_id)
+        if column == COL_NAME:
+            visible = row.checkState(COL_NAME) == Qt.CheckState.Checked
+            if visible != obj.visible:
+                self.document.execute(EditObject(object_id, visible=visible, text="show/hide object"))
+        elif column == COL_LOCK:
+            locked = row.checkState(COL_LOCK) == Qt.CheckState.Checked
+            if locked != obj.locked:
+                self.document.execute(EditObject(object_id, locked=locked, text="lock object"))
+
+    def delete_selected(self) -> None:
+        self.controller.delete_objects(self.selected_ids())
+
+    def merge_selected(self) -> None:
+        self.controller.merge_objects(self.selected_ids())
+
+    def move_selected(self, step: int) -> None:
+        """step +1 raises the object (drawn later), -1 lowers it."""
+        ids = self.selected_ids()
+        if len(ids) != 1:
+            return
+        objects = self.document.project.objects
+        index = next(i for i, o in enumerate(objects) if o.id == ids[0])
+        media_id = objects[index].media_id
+        # Swap with the next/previous object of the same image (others keep their place).
+        same = [i for i, o in enumerate(objects) if o.media_id == media_id]
+        pos = same.index(index) + step
+        if 0 <= pos < len(same):
+            self.document.execute(MoveObject(ids[0], same[pos]))
+            self.controller.select_object(ids[0])
+
+    def set_category(self, object_ids: list[int], category_id: int | None) -> None:
+        from samdesk.document import Batch
+
+        commands = [EditObject(i, category_id=category_id) for i in object_ids]
+        if commands:
+            self.document.execute(Batch(commands, text="set category"))
+
+    def _menu(self, pos) -> None:
+        ids = self.selected_ids()
+        if not ids:
+            return
+        menu = QMenu(self)
+        sub = menu.addMenu("Category")
+        for category in self.document.project.categories:
+            action = sub.addAction(swatch(category.color), category.name)
+            action.triggered.connect(lambda _=False, c=category.id: self.set_category(ids, c))
+        sub.addAction("None").triggered.connect(lambda: self.set_category(ids, None))
+        menu.addAction("Merge", self.merge_selected).setEnabled(len(ids) > 1)
+        menu.addAction("Delete", self.delete_selected)
+        menu.exec(self.tree.viewport().mapToGlobal(pos))

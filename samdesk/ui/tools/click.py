@@ -1,0 +1,71 @@
+"""Point prompts: left click adds a foreground point, right (or Shift+left) a background one.
+
+A left drag draws a box instead, so clicks and a box combine without switching tools.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QGraphicsRectItem
+
+from samdesk.ui.canvas.overlays import dashed_pen
+from samdesk.ui.tools.base import Tool, ToolEvent
+
+DRAG_THRESHOLD_PX = 6.0  # on screen; below this a press/release is a click
+
+
+class ClickTool(Tool):
+    name = "click"
+    label = "Click"
+    shortcut = "C"
+    help = "Left click: add object part · Right/Shift click: exclude · Drag: box"
+    order = 10
+    box_only = False
+
+    def __init__(self, host) -> None:
+        super().__init__(host)
+        self._start: ToolEvent | None = None
+        self._preview: QGraphicsRectItem | None = None
+
+    def deactivate(self) -> None:
+        self._clear_preview()
+        self._start = None
+
+    def press(self, event: ToolEvent) -> None:
+        if event.button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            self._start = event
+
+    def move(self, event: ToolEvent, pressed: bool) -> None:
+        start = self._start
+        if start is None or start.button != Qt.MouseButton.LeftButton or not self._is_drag(start, event):
+            return
+        if self._preview is None:
+            self._preview = QGraphicsRectItem()
+            self._preview.setPen(dashed_pen(QColor(255, 210, 0), 2.0))
+            self._preview.setZValue(1001)
+            self.host.scene.addItem(self._preview)
+        self._preview.setRect(QRectF(start.x, start.y, event.x - start.x, event.y - start.y).normalized())
+
+    def release(self, event: ToolEvent) -> None:
+        start, self._start = self._start, None
+        self._clear_preview()
+        if start is None:
+            return
+        if start.button == Qt.MouseButton.LeftButton and self._is_drag(start, event):
+            self.controller.set_box(start.x, start.y, event.x, event.y)
+            return
+        if self.box_only and start.button == Qt.MouseButton.LeftButton and not start.shift:
+            return
+        positive = start.button == Qt.MouseButton.LeftButton and not start.shift
+        self.controller.add_point(start.x, start.y, positive)
+
+    @staticmethod
+    def _is_drag(a: ToolEvent, b: ToolEvent) -> bool:
+        distance = max(abs(a.x - b.x), abs(a.y - b.y)) * b.view_scale
+        return distance >= DRAG_THRESHOLD_PX
+
+    def _clear_preview(self) -> None:
+        if self._preview is not None:
+            self.host.scene.removeItem(self._preview)
+            self._preview = None

@@ -1,0 +1,154 @@
+"""``samdesk export`` and ``samdesk import``: every format end to end, one-line errors, safe merges."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+from pycocotools.coco import COCO
+
+from samdesk import cli
+from samdesk.commands._progress import ProgressBar
+from samdesk.document.persistence import load_project, save_project
+from samdesk.io.formats import EXPORT_FORMATS
+from tests.io_fixtures import make_project
+
+
+@pytest.fixture
+def project_file(media_dir: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "p.samdesk.json"
+    save_project(make_project(media_dir), path)
+    return path
+
+
+def _run(*argv: object) -> int:
+    return cli.main([str(a) for a in argv])
+
+
+@pytest.mark.parametrize("name", list(EXPORT_FORMATS))
+def test_every_format_exports(name: str, project_file: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / ("out.json" if EXPORT_FORMATS[name].single_file else "out")
+    assert _run("export", project_file, "--format", name, "--out", out, "--quiet") == 0
+    assert out.exists()
+    captured = capsys.readouterr()
+    assert captured.out.startswith("exported ")
+    # The fixture holds things every lossy format must report (png-instance holds it all).
+    assert ("warning:" in captured.err) == (name != "png-instance")
+    if name.startswith("coco"):
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert len(COCO(str(out)).dataset["annotations"]) == 17
+
+
+def test_export_subset_by_category_name_and_done(project_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c.json"
+    assert (
+        _run(
+            "export",
+            project_file,
+            "--format",
+            "coco",
+            "--out",
+            out,
+            "--only-done",
+            "--categories",
+            "thing",
+            "--quiet",
+        )
+        == 0
+    )
+    data = json.loads(out.read_text())
+    assert [c["name"] for c in data["categories"]] == ["thing"] and len(data["images"]) == 1
+
+
+def test_export_errors_are_one_line(project_file: Path, tmp_path: Path, capsys) -> None:
+    assert (
+        _run("export", project_file, "--format", "coco", "--out", tmp_path / "x.json", "--categories", "nope")
+        == 1
+    )
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no category 'nope'" in err and "vehicle" in err
+    assert (
+        _run("export", tmp_path / "missing.samdesk.json", "--format", "coco", "--out", tmp_path / "x.json")
+        == 1
+    )
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "missing.samdesk.json" in err
+
+
+def test_import_creates_then_merges(project_file: Path, media_dir: Path, tmp_path: Path, capsys) -> None:
+    coco = tmp_path / "c.json"
+    assert _run("export", project_file, "--format", "coco", "--out", coco, "--quiet") == 0
+    target = tmp_path / "new.samdesk.json"
+    assert (
+        _run("import", coco, "--format", "coco", "--images", media_dir, "--project", target, "--quiet") == 0
+    )
+    assert "imported 17 objects on 3 new and 0 existing media, 3 new categories" in capsys.readouterr().out
+    first = load_project(target).project
+    assert len(first.objects) == 17 and [c.name for c in first.categories] == ["vehicle", "animal", "thing"]
+    assert (
+        _run("import", coco, "--format", "coco", "--images", media_dir, "--project", target, "--quiet") == 0
+    )
+    merged = load_project(target).project
+    assert len(merged.media) == 3 and len(merged.objects) == 34 and len(merged.categories) == 3
+
+
+@pytest.mark.parametrize("name", ["png-instance", "davis", "yolo-seg"])
+def test_import_folder_formats(name: str, project_file: Path, media_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert _run("export", project_file, "--format", name, "--out", out, "--quiet") == 0
+    images = out / "images" if name == "yolo-seg" else media_dir
+    target = tmp_path / "t.samdesk.json"
+    assert _run("import", out, "--format", name, "--images", images, "--project", target, "--quiet") == 0
+    assert load_project(target).project.objects
+
+
+def test_failed_import_leaves_the_project_file_untouched(
+    project_file: Path, media_dir: Path, tmp_path: Path, capsys
+) -> None:
+    before = project_file.read_bytes()
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"images": [')
+    assert _run("import", broken, "--format", "coco", "--images", media_dir, "--project", project_file) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "broken.json: not valid JSON" in err
+    huge = tmp_path / "huge.json"
+    huge.write_text(
+        json.dumps(
+            {
+                "images": [{"id": 1, "file_name": "dog.jpg", "width": 20000, "height": 20000}],
+                "annotations": [],
+                "categories": [],
+            }
+        )
+    )
+    assert _run("import", huge, "--format", "coco", "--images", media_dir, "--project", project_file) == 1
+    assert "20000×20000" in capsys.readouterr().err
+    assert (
+        _run(
+            "import",
+            tmp_path / "nothing",
+            "--format",
+            "coco",
+            "--images",
+            media_dir,
+            "--project",
+            project_file,
+        )
+        == 1
+    )
+    assert project_file.read_bytes() == before
+
+
+def test_progress_bar_writes_lines_off_a_terminal() -> None:
+    stream = io.StringIO()
+    bar = ProgressBar("export coco", stream=stream, min_total=10)
+    for done in range(101):
+        bar(done, 100)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "export coco: 0/100" and lines[-1] == "export coco: 100/100" and len(lines) == 11
+    quiet = io.StringIO()
+    ProgressBar("x", stream=quiet, min_total=10)(1, 5)
+    assert quiet.getvalue() == ""

@@ -1,0 +1,255 @@
+"""The annotation controller without widgets: prompts, candidates, refinement, accept, edits, undo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from samdesk.document import AddCategory, Document, MediaItem, MediaKind, MediaStatus, Provenance
+from samdesk.document import masks as rle
+from samdesk.ui import mask_ops
+from samdesk.ui.controller import AnnotationController
+from tests.ui_doubles import RecordingService, disc_masks
+
+W, H = 200, 150
+
+
+@pytest.fixture
+def session() -> tuple[AnnotationController, RecordingService, Document]:
+    doc = Document()
+    from samdesk.document import AddMedia
+
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        doc.execute(AddMedia(MediaItem(0, MediaKind.IMAGE, f"/data/{name}", W, H)))
+    cmd = AddCategory("dog", (255, 0, 0))
+    doc.execute(cmd)
+    service = RecordingService()
+    controller = AnnotationController(doc, service)
+    controller.set_media(doc.project.media[0].id)
+    return controller, service, doc
+
+
+def answer(controller: AnnotationController, service: RecordingService, index: int = -1) -> None:
+    request_id, request = service.requests[index]
+    controller.prediction_ready(request_id, *disc_masks(request))
+
+
+def test_opening_an_image_prefetches_it_and_its_neighbours(session) -> None:
+    controller, service, doc = session
+    controller.set_media(doc.project.media[1].id)
+    ids = [m.id for m in doc.project.media]
+    assert service.prefetched[-1] == [ids[1], ids[2], ids[0]]
+
+
+def test_first_click_asks_for_three_candidates_best_first_and_tab_cycles(session) -> None:
+    controller, service, _ = session
+    controller.add_point(100, 75, positive=True)
+    _, request = service.requests[0]
+    assert request.multimask and request.mask_input is None
+    assert request.points.tolist() == [[100, 75]] and request.labels.tolist() == [1]
+    assert controller.waiting
+    answer(controller, service)
+    assert not controller.waiting
+    cands = controller.pending.candidates
+    assert cands.scores.tolist() == pytest.approx([0.9, 0.8, 0.7])  # sorted best first
+    assert controller.pending.mask().sum() == disc_masks(request)[0][1].sum()  # the medium disc
+    controller.cycle_candidate()
+    assert controller.pending.candidates.selected == 1
+    controller.select_candidate(2)
+    assert controller.pending.mask().sum() == disc_masks(request)[0][0].sum()  # smallest disc
+
+
+def test_refinement_click_sends_previous_logits_and_single_mask(session) -> None:
+    controller, service, _ = session
+    controller.add_point(100, 75, True)
+    answer(controller, service)
+    controller.select_candidate(1)  # score 0.8 -> original index 2 -> logits filled with 2.0
+    controller.add_point(130, 75, False)
+    _, request = service.requests[1]
+    assert not request.multimask
+    assert request.mask_input.shape == (1, 256, 256) and float(request.mask_input[0, 0, 0]) == 2.0
+    assert request.labels.tolist() == [1, 0]
+
+
+def test_box_and_clicks_combine(session) -> None:
+    controller, service, _ = session
+    controller.set_box(80, 100, 10, 20)
+    controller.add_point(50, 50, True)
+    _, request = service.requests[-1]
+    assert request.box.tolist() == [10, 20, 80, 100]
+    assert request.points.tolist() == [[50, 50]]
+
+
+def test_stale_answers_are_dropped(session) -> None:
+    controller, service, _ = session
+    controller.add_point(20, 20, True)
+    controller.add_point(150, 100, True)
+    answer(controller, service, 0)  # the answer to the first click arrives late
+    assert controller.pending.candidates is None and controller.waiting
+    answer(controller, service, 1)
+    assert controller.pending.mask()[100, 150]
+
+
+def test_accept_creates_an_undoable_object_with_category_and_provenance(session) -> None:
+    controller, service, doc = session
+    media = controller.media
+    controller.add_point(100, 75, True)
+    answer(controller, service)
+    object_id = controller.accept(category_id=1)
+    obj = doc.project.object(object_id)
+    frame = obj.frames[0]
+    assert obj.category_id == 1 and frame.provenance == Provenance.MODEL
+    assert frame.model_id == "double-disc" and frame.score == pytest.approx(0.9)
+    assert frame.prompts.points == [(100.0, 75.0)]
+    assert rle.decode(frame.rle)[75, 100]
+    assert media.status == MediaStatus.IN_PROGRESS
+    assert controller.pending is None and controller.selected_object == object_id
+    assert controller.current_category == 1
+    controller.undo()
+    assert doc.project.objects == [] and media.status == MediaStatus.NEW
+    controller.redo()
+    assert doc.project.object(object_id).category_id == 1
+
+
+def test_escape_discards_without_touching_the_document(session) -> None:
+    controller, service, doc = session
+    revision = doc.revision
+    controller.add_point(100, 75, True)
+    answer(controller, service)
+    controller.discard()
+    assert controller.pending is None and doc.revision == revision
+
+
+def test_undo_takes_back_prompts_before_document_commands(session) -> None:
+    controller, service, doc = session
+    controller.add_point(100, 75, True)
+    answer(controller, service)
+    controller.add_point(110, 75, False)
+    answer(controller, service)
+    controller.undo()
+    assert controller.pending.prompts.labels == [1]
+    assert controller.pending.candidates is not None  # the first answer comes back with it
+    controller.redo()
+    assert controller.pending.prompts.labels == [1, 0]
+    controller.undo()
+    controller.undo()
+    assert controller.pending is None
+    assert len(doc.project.categories) == 1  # nothing of the document was undone yet
+
+
+def test_brush_on_selected_object_is_one_undo_step(session) -> None:
+    controller, service, doc = session
+    controller.add_point(100, 75, True)
+    answer(controller, service)
+    object_id = controller.accept(1)
+    before = controller.object_mask(object_id).copy()
+    assert controller.begin_stroke()
+    controller.stroke_to((10, 10), (10, 10), 5, erase=False)
+    controller.stroke_to((10, 10), (40, 10), 5, erase=False)
+    assert controller.stroke_preview()[10, 25]
+    controller.end_stroke(erase=False)
+    after = controller.object_mask(object_id)
+    assert after[10, 25] and not before[10, 25]
+    assert doc.project.object(object_id).frames[0].provenance == Provenance.EDITED
+    controller.undo()
+    assert np.array_equal(controller.object_mask(object_id), before)
+
+
+def test_eraser_on_pending_mask_marks_it_edited(session) -> None:
+    controller, service, doc = session
+    controller.add_point(100, 75, True)
+    answer(controller, service)
+    controller.begin_stroke()
+    controller.stroke_to((100, 75), (100, 75), 8, erase=True)
+    controller.end_stroke(erase=True)
+    assert not controller.pending.mask()[75, 100]
+    object_id = controller.accept(1)
+    assert doc.project.object(object_id).frames[0].provenance == Provenance.EDITED
+
+
+def test_brush_with_nothing_selected_starts_a_manual_object(session) -> None:
+    controller, _, doc = session
+    controller.begin_stroke()
+    controller.stroke_to((50, 50), (60, 50), 4, erase=False)
+    controller.end_stroke(erase=False)
+    assert controller.pending.manual
+    object_id = controller.accept(1)
+    assert doc.project.object(object_id).frames[0].provenance == Provenance.MANUAL
+
+
+def test_polygon_makes_a_manual_object_or_cuts_the_selected_one(session) -> None:
+    controller, _, doc = session
+    controller.add_polygon([(10, 10), (110, 10), (110, 110), (10, 110)], subtract=False)
+    object_id = controller.accept(1)
+    mask = controller.object_mask(object_id)
+    assert mask[50, 50] and not mask[120, 120]
+    controller.add_polygon([(40, 40), (60, 40), (60, 60), (40, 60)], subtract=True)
+    assert not controller.object_mask(object_id)[50, 50]
+    controller.cleanup_selected(fill=True)
+    assert controller.object_mask(object_id)[50, 50]
+    controller.undo()
+    assert not controller.object_mask(object_id)[50, 50]
+
+
+def test_merge_objects_unions_masks_in_one_step(session) -> None:
+    controller, _, doc = session
+    controller.add_polygon([(0, 0), (20, 0), (20, 20), (0, 20)], False)
+    a = controller.accept(1)
+    controller.select_object(None)
+    controller.add_polygon([(50, 50), (70, 50), (70, 70), (50, 70)], False)
+    b = controller.accept(1)
+    merged = controller.merge_objects([a, b])
+    assert merged == a and [o.id for o in doc.project.objects] == [a]
+    mask = controller.object_mask(a)
+    assert mask[10, 10] and mask[60, 60]
+    controller.undo()
+    assert [o.id for o in doc.project.objects] == [a, b]
+
+
+def test_refine_selected_reopens_it_and_accept_updates_in_place(session) -> None:
+    controller, service, doc = session
+    controller.add_point(100, 75, True)
+    answer(controller, service)
+    object_id = controller.accept(1)
+    controller.refine_selected()
+    controller.add_point(160, 75, True)
+    _, request = service.requests[-1]
+    assert request.points.tolist() == [[100, 75], [160, 75]]
+    assert request.mask_input is not None  # logits kept from the accepted answer
+    answer(controller, service)
+    assert controller.accept() == object_id
+    assert len(doc.project.objects) == 1
+    assert controller.object_mask(object_id)[75, 160]
+
+
+def test_switching_image_discards_the_pending_object(session) -> None:
+    controller, service, doc = session
+    controller.add_point(100, 75, True)
+    controller.set_media(controller.neighbour_id(+1))
+    assert controller.pending is None
+    answer(controller, service, 0)  # an answer for the old image arrives: ignored
+    assert controller.pending is None
+
+
+def test_no_model_reports_a_readable_error() -> None:
+    doc = Document()
+    from samdesk.document import AddMedia
+
+    doc.execute(AddMedia(MediaItem(0, MediaKind.IMAGE, "/x.jpg", 10, 10)))
+    controller = AnnotationController(doc, None)
+    controller.set_media(doc.project.media[0].id)
+    controller.add_point(1, 1, True)
+    assert controller.error and "Model menu" in controller.error
+
+
+def test_mask_ops_fill_holes_and_islands() -> None:
+    mask = np.zeros((30, 30), bool)
+    mask[5:25, 5:25] = True
+    mask[10:15, 10:15] = False  # a hole
+    mask[0, 0] = True  # an island of 1 px touching the border
+    filled = mask_ops.fill_holes(mask)
+    assert filled[12, 12] and filled[0, 0] and not filled[2, 2]
+    cleaned = mask_ops.remove_small_islands(mask, 4)
+    assert not cleaned[0, 0] and cleaned[6, 6]
+    assert mask_ops.bounding_box(np.zeros((3, 3), bool)) is None
+    assert mask_ops.bounding_box(mask) == (0, 0, 25, 25)
