@@ -53,10 +53,13 @@ def test_resize_and_normalise_match_official(official: SimpleNamespace, media_di
         assert torch.equal(transforms.image_to_input(ours), ref_input)
 
 
+@pytest.mark.parametrize("masks", [1, 3])
 @pytest.mark.parametrize("original", SIZES)
-def test_mask_upscaling_is_bit_identical(official: SimpleNamespace, original: tuple[int, int]) -> None:
+def test_mask_upscaling_is_bit_identical(
+    official: SimpleNamespace, original: tuple[int, int], masks: int
+) -> None:
     input_size = transforms.resized_shape(*original)
-    low_res = torch.randn((1, 3, 256, 256), generator=torch.Generator().manual_seed(1)) * 3
+    low_res = torch.randn((1, masks, 256, 256), generator=torch.Generator().manual_seed(1)) * 3
     ref = official.postprocess(low_res, input_size, original)
     ours = transforms.upscale_logits(low_res, input_size, original)
     assert ours.shape == ref.shape
