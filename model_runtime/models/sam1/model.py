@@ -199,6 +199,8 @@ def from_state_dict(
         raise CheckpointError(path, f"not a SAM 1 / MobileSAM checkpoint (family {family})", family)
     sam = Sam(encoder)
     load_strict(sam, state_dict, path, family, ignore_prefixes=ignore)
+    if isinstance(encoder, TinyViT):
+        encoder.fuse()
     dev = resolve_device(device)
     info = ModelInfo(
         family=family,

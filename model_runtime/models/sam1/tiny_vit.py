@@ -57,6 +57,26 @@ class Conv2d_BN(nn.Sequential):  # noqa: N801 - the official key names are ``c``
         super().__init__()
         self.add_module("c", nn.Conv2d(a, b, ks, stride, pad, groups=groups, bias=False))
         self.add_module("bn", nn.BatchNorm2d(b))
+        self.fused: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @torch.no_grad()
+    def fuse(self) -> None:
+        """Fold the BatchNorm's inference statistics into the convolution (call after loading).
+
+        Saves one full pass over every activation; the weights stay in ``c`` and ``bn`` so the
+        module still loads and saves the official keys. Differs from conv-then-BN by rounding only.
+        """
+        conv, bn = self.c, self.bn
+        assert bn.running_var is not None and bn.running_mean is not None
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        self.fused = (conv.weight * scale[:, None, None, None], bn.bias - bn.running_mean * scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused is None or self.training:
+            return self.bn(self.c(x))
+        weight, bias = self.fused
+        conv = self.c
+        return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
 class PatchEmbed(nn.Module):
@@ -298,6 +318,12 @@ class TinyViT(nn.Module):
             nn.Conv2d(config.out_chans, config.out_chans, kernel_size=3, padding=1, bias=False),
             LayerNorm2d(config.out_chans),
         )
+
+    def fuse(self) -> None:
+        """Fold every BatchNorm into its convolution for inference; see :meth:`Conv2d_BN.fuse`."""
+        for module in self.modules():
+            if isinstance(module, Conv2d_BN):
+                module.fuse()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(x)
