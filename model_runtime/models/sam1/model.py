@@ -185,6 +185,7 @@ def from_state_dict(
         if config is None:
             raise CheckpointError(path, "ViT image encoder of an unknown size (not ViT-B, -L or -H)", family)
         encoder: nn.Module = ImageEncoderViT(config)
+        variant = config.name
         ignore: tuple[str, ...] = ()
     elif family == MOBILESAM:
         tiny = tiny_vit_config_from_state_dict(state_dict)
@@ -193,8 +194,8 @@ def from_state_dict(
                 path, "TinyViT image encoder of an unknown size (not MobileSAM's 5M)", family
             )
         encoder = TinyViT(tiny)
+        variant = tiny.name
         ignore = CLASSIFIER_PREFIXES
-        config = tiny  # type: ignore[assignment]
     else:
         raise CheckpointError(path, f"not a SAM 1 / MobileSAM checkpoint (family {family})", family)
     sam = Sam(encoder)
@@ -204,7 +205,7 @@ def from_state_dict(
     dev = resolve_device(device)
     info = ModelInfo(
         family=family,
-        variant=config.name,
+        variant=variant,
         image_size=IMAGE_SIZE,
         parameter_count=_parameter_count(sam),
         device=str(dev),

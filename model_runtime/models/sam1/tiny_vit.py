@@ -57,7 +57,12 @@ class Conv2d_BN(nn.Sequential):  # noqa: N801 - the official key names are ``c``
         super().__init__()
         self.add_module("c", nn.Conv2d(a, b, ks, stride, pad, groups=groups, bias=False))
         self.add_module("bn", nn.BatchNorm2d(b))
-        self.fused: tuple[torch.Tensor, torch.Tensor] | None = None
+        # Set by fuse(); buffers (not plain attributes) so that .to(device) moves them, and
+        # non-persistent so that the state dict keeps exactly the official keys.
+        self.fused_weight: torch.Tensor | None
+        self.fused_bias: torch.Tensor | None
+        self.register_buffer("fused_weight", None, persistent=False)
+        self.register_buffer("fused_bias", None, persistent=False)
 
     @torch.no_grad()
     def fuse(self) -> None:
@@ -69,14 +74,16 @@ class Conv2d_BN(nn.Sequential):  # noqa: N801 - the official key names are ``c``
         conv, bn = self.c, self.bn
         assert bn.running_var is not None and bn.running_mean is not None
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        self.fused = (conv.weight * scale[:, None, None, None], bn.bias - bn.running_mean * scale)
+        self.fused_weight = conv.weight * scale[:, None, None, None]
+        self.fused_bias = bn.bias - bn.running_mean * scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fused is None or self.training:
+        if self.fused_weight is None or self.training:
             return self.bn(self.c(x))
-        weight, bias = self.fused
         conv = self.c
-        return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+        return F.conv2d(
+            x, self.fused_weight, self.fused_bias, conv.stride, conv.padding, conv.dilation, conv.groups
+        )
 
 
 class PatchEmbed(nn.Module):
