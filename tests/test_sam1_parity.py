@@ -68,8 +68,9 @@ class Pair:
     params=[
         "vit_b",
         "vit_t",
-        pytest.param("vit_l", marks=pytest.mark.slow),
-        pytest.param("vit_h", marks=pytest.mark.slow),
+        # Building, encoding and the official run take minutes on a busy 2-core machine.
+        pytest.param("vit_l", marks=[pytest.mark.slow, pytest.mark.timeout(3600)]),
+        pytest.param("vit_h", marks=[pytest.mark.slow, pytest.mark.timeout(3600)]),
     ],
 )
 def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, media_dir: Path):
