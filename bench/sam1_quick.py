@@ -70,10 +70,8 @@ def main() -> None:
     }
     for name, prompt in prompts.items():
         for multimask in (True, False):
-            t_ours = _median_ms(
-                lambda p=prompt, m=multimask: ours.predict(embedding, multimask=m, **p), args.runs
-            )
-            t_off = _median_ms(
+            t_ours, t_off = _median_ms(
+                lambda p=prompt, m=multimask: ours.predict(embedding, multimask=m, **p),
                 lambda p=prompt, m=multimask: official.predict(
                     point_coords=p.get("points"),
                     point_labels=p.get("labels"),
