@@ -53,9 +53,7 @@ def build_official(family: str, variant: str, ckpt_path: str | Path | None = Non
     """The official SAM2Base (eval, CPU) with the image predictor's post-processing options."""
     from sam2.build_sam import build_sam2
 
-    return build_sam2(
-        CONFIGS[family][variant], ckpt_path=str(ckpt_path) if ckpt_path else None, device="cpu"
-    )
+    return build_sam2(CONFIGS[family][variant], ckpt_path=str(ckpt_path) if ckpt_path else None, device="cpu")
 
 
 @torch.no_grad()

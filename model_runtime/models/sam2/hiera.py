@@ -184,7 +184,9 @@ class Hiera(nn.Module):
         q_pool_blocks = [end + 1 for end in self.stage_ends[:-1]][: config.q_pool]
 
         self.patch_embed = PatchEmbed(config.embed_dim)
-        self.pos_embed = nn.Parameter(torch.zeros(1, config.embed_dim, *config.window_pos_embed_bkg_spatial_size))
+        self.pos_embed = nn.Parameter(
+            torch.zeros(1, config.embed_dim, *config.window_pos_embed_bkg_spatial_size)
+        )
         first_window = config.window_spec[0]
         self.pos_embed_window = nn.Parameter(torch.zeros(1, config.embed_dim, first_window, first_window))
 

@@ -89,7 +89,8 @@ class Fuser(nn.Module):
     def __init__(self, config: MemoryEncoderConfig) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            CXBlock(config.in_dim, config.fuser_kernel, config.fuser_padding) for _ in range(config.fuser_layers)
+            CXBlock(config.in_dim, config.fuser_kernel, config.fuser_padding)
+            for _ in range(config.fuser_layers)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -181,7 +181,9 @@ def from_state_dict(
         weight = state_dict.get("image_encoder.trunk.patch_embed.proj.weight")
         width = tuple(weight.shape) if weight is not None else None
         raise CheckpointError(
-            path, f"unknown Hiera size (patch embedding {width}); expected tiny, small, base+ or large", family
+            path,
+            f"unknown Hiera size (patch embedding {width}); expected tiny, small, base+ or large",
+            family,
         )
     network = Sam2Network(make_config(family, variant))
     load_strict(network, state_dict, path, family)
