@@ -163,3 +163,35 @@ def test_single_mask_stability_fallback_equals_official() -> None:
     assert torch.equal(scores, ref_iou)
     assert torch.equal(masks[0], logits[0, 0:1])  # kept
     assert not torch.equal(masks[2], logits[2, 0:1])  # fell back
+
+
+@pytest.mark.oracle
+def test_video_modules_forward_equals_official() -> None:
+    """The memory encoder and memory attention (video path) compute what the official ones do,
+    including RoPE on several memory frames and unrotated object-pointer tokens."""
+    from tests.oracles import sam2 as oracle
+
+    torch.manual_seed(0)
+    official = oracle.build_official("sam2.1", "hiera_t")
+    sd = oracle.perturb_state_dict(official.state_dict(), seed=3)
+    official.load_state_dict(sd)
+    ours = Sam2Network(make_config("sam2.1", "hiera_t")).eval()
+    ours.load_state_dict(sd)
+
+    pix_feat = torch.randn(1, 256, 64, 64)
+    masks = torch.randn(1, 1, 1024, 1024) * 4
+    with torch.no_grad():
+        ref = official.memory_encoder(pix_feat, masks)
+        feats, pos = ours.memory_encoder(pix_feat, masks)
+    torch.testing.assert_close(feats, ref["vision_features"], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(pos, ref["vision_pos_enc"][0], atol=0, rtol=0)
+
+    n_ptr = 16
+    curr = torch.randn(4096, 1, 256)
+    curr_pos = torch.randn(4096, 1, 256)
+    memory = torch.randn(2 * 4096 + n_ptr, 1, 64)
+    memory_pos = torch.randn(2 * 4096 + n_ptr, 1, 64)
+    with torch.no_grad():
+        ref_out = official.memory_attention(curr, memory, curr_pos, memory_pos, num_obj_ptr_tokens=n_ptr)
+        out = ours.memory_attention(curr, memory, curr_pos, memory_pos, num_obj_ptr_tokens=n_ptr)
+    torch.testing.assert_close(out, ref_out, atol=1e-4, rtol=1e-4)
