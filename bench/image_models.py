@@ -48,6 +48,11 @@ class Result:
     encode_official_s: float
     predict_ours_s: float
     predict_official_s: float
+    # Process CPU time (all threads): steadier than wall time on a machine shared with other jobs.
+    encode_ours_cpu_s: float
+    encode_official_cpu_s: float
+    predict_ours_cpu_s: float
+    predict_official_cpu_s: float
 
     @property
     def encode_ratio(self) -> float:
@@ -56,6 +61,14 @@ class Result:
     @property
     def predict_ratio(self) -> float:
         return self.predict_ours_s / self.predict_official_s
+
+    @property
+    def encode_cpu_ratio(self) -> float:
+        return self.encode_ours_cpu_s / self.encode_official_cpu_s
+
+    @property
+    def predict_cpu_ratio(self) -> float:
+        return self.predict_ours_cpu_s / self.predict_official_cpu_s
 
 
 def _make(name: str, workdir: Path) -> tuple[Path, Callable[[], Any]]:
@@ -77,10 +90,15 @@ def _make(name: str, workdir: Path) -> tuple[Path, Callable[[], Any]]:
     raise SystemExit(f"unknown model {name!r}; known: {', '.join(known)}")
 
 
-def _time(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
+def _time(fn: Callable[[], Any]) -> tuple[float, float]:
+    """-> (wall seconds, process CPU seconds) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _median(samples: list[tuple[float, float]], index: int) -> float:
+    return statistics.median(sample[index] for sample in samples)
 
 
 def bench_model(name: str, image: np.ndarray, threads: int, repeats: int, workdir: Path) -> Result:
@@ -97,7 +115,8 @@ def bench_model(name: str, image: np.ndarray, threads: int, repeats: int, workdi
     with torch.inference_mode():
         emb = ours.encode_image(image)  # warm-up
         official.set_image(image)
-        enc_ours, enc_off = [], []
+        enc_ours: list[tuple[float, float]] = []
+        enc_off: list[tuple[float, float]] = []
         for _ in range(repeats):
             enc_ours.append(_time(lambda: ours.encode_image(image)))
             enc_off.append(_time(lambda: official.set_image(image)))
@@ -110,7 +129,8 @@ def bench_model(name: str, image: np.ndarray, threads: int, repeats: int, workdi
 
         predict_ours()
         predict_official()
-        pred_ours, pred_off = [], []
+        pred_ours: list[tuple[float, float]] = []
+        pred_off: list[tuple[float, float]] = []
         for _ in range(3 * repeats):  # cheap: more samples for a steadier median
             pred_ours.append(_time(predict_ours))
             pred_off.append(_time(predict_official))
@@ -118,10 +138,14 @@ def bench_model(name: str, image: np.ndarray, threads: int, repeats: int, workdi
         model=name,
         threads=threads,
         repeats=repeats,
-        encode_ours_s=statistics.median(enc_ours),
-        encode_official_s=statistics.median(enc_off),
-        predict_ours_s=statistics.median(pred_ours),
-        predict_official_s=statistics.median(pred_off),
+        encode_ours_s=_median(enc_ours, 0),
+        encode_official_s=_median(enc_off, 0),
+        predict_ours_s=_median(pred_ours, 0),
+        predict_official_s=_median(pred_off, 0),
+        encode_ours_cpu_s=_median(enc_ours, 1),
+        encode_official_cpu_s=_median(enc_off, 1),
+        predict_ours_cpu_s=_median(pred_ours, 1),
+        predict_official_cpu_s=_median(pred_off, 1),
     )
 
 
@@ -146,7 +170,12 @@ def main(argv: list[str] | None = None) -> int:
             gc.collect()  # the models went out of scope: free them before the next one
             results.append(result)
             if args.json:
-                ratios = {"encode_ratio": result.encode_ratio, "predict_ratio": result.predict_ratio}
+                ratios = {
+                    "encode_ratio": result.encode_ratio,
+                    "predict_ratio": result.predict_ratio,
+                    "encode_cpu_ratio": result.encode_cpu_ratio,
+                    "predict_cpu_ratio": result.predict_cpu_ratio,
+                }
                 row = asdict(result) | ratios
                 print(json.dumps(row), flush=True)
             else:
@@ -155,7 +184,12 @@ def main(argv: list[str] | None = None) -> int:
                     f"encode ours {result.encode_ours_s:7.3f}s official {result.encode_official_s:7.3f}s "
                     f"ratio {result.encode_ratio:5.2f} | "
                     f"predict ours {result.predict_ours_s * 1000:7.1f}ms "
-                    f"official {result.predict_official_s * 1000:7.1f}ms ratio {result.predict_ratio:5.2f}",
+                    f"official {result.predict_official_s * 1000:7.1f}ms ratio {result.predict_ratio:5.2f}\n"
+                    f"{'':10s} cpu-time ratios: encode {result.encode_cpu_ratio:5.2f} "
+                    f"(ours {result.encode_ours_cpu_s:.2f}s, official {result.encode_official_cpu_s:.2f}s) | "
+                    f"predict {result.predict_cpu_ratio:5.2f} "
+                    f"(ours {result.predict_ours_cpu_s * 1000:.1f}ms, "
+                    f"official {result.predict_official_cpu_s * 1000:.1f}ms)",
                     flush=True,
                 )
     return 0
