@@ -1,9 +1,10 @@
 """SAM 2 / 2.1 as a ``model_runtime.api.ImageModel``: what ``load_model`` returns for these files.
 
-Behaves like the official ``SAM2ImagePredictor`` (same numbers), with two differences that do not
-change results: image-independent tensors (the decoder's dense positional encoding, Hiera's
-interpolated position embedding) are computed once, and masks are upsampled to the original size
-and thresholded in one pass straight into a bool array, instead of also converting them to float.
+Behaves like the official ``SAM2ImagePredictor`` (same numbers). Where it is faster: the
+image-independent tensors (the decoder's dense positional encoding, Hiera's interpolated position
+embedding) are computed once; the decoder's transposed convolutions run as matrix products; and
+masks are upsampled and thresholded straight into a bool array (the official predictor also
+converts every full-size mask to float32 on the way out).
 """
 
 from __future__ import annotations
