@@ -89,3 +89,14 @@ def make_sam1_checkpoint(directory: str | Path, variant: str, seed: int = 0, nam
     torch.save(state_dict, path)
     del state_dict
     return path
+
+
+_CACHE: dict[tuple[str, int], Path] = {}
+
+
+def cached_checkpoint(tmp_path_factory: Any, variant: str, seed: int = 0) -> Path:
+    """One checkpoint file per (variant, seed) per test session (building ViT-H takes a while)."""
+    key = (variant, seed)
+    if key not in _CACHE or not _CACHE[key].exists():
+        _CACHE[key] = make_sam1_checkpoint(tmp_path_factory.mktemp(f"sam1_{variant}"), variant, seed)
+    return _CACHE[key]

@@ -11,6 +11,7 @@ and ``final_attn_token_to_image.*``, ``norm_final_attn``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -52,15 +53,50 @@ class Attention(nn.Module):
         b, n, c = x.shape
         return x.reshape(b, n, self.num_heads, c // self.num_heads).transpose(1, 2)
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        q = self._split_heads(self.q_proj(q))
-        k = self._split_heads(self.k_proj(k))
-        v = self._split_heads(self.v_proj(v))
+    def project_q(self, q: torch.Tensor) -> torch.Tensor:
+        """(B, N, D) -> (B, heads, N, internal / heads)."""
+        return self._split_heads(self.q_proj(q))
+
+    def project_k(self, k: torch.Tensor) -> torch.Tensor:
+        """(B, N, kv_in_dim) -> (B, heads, N, internal / heads)."""
+        return self._split_heads(self.k_proj(k))
+
+    def project_v(self, v: torch.Tensor) -> torch.Tensor:
+        """(B, N, kv_in_dim) -> (B, heads, N, internal / heads)."""
+        return self._split_heads(self.v_proj(v))
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Projected heads -> (B, Nq, D). Batch dims of size 1 are broadcast to q's batch."""
+        batch = max(q.shape[0], k.shape[0])
+        if q.shape[0] != batch:
+            q = q.expand(batch, -1, -1, -1)
+        if k.shape[0] != batch:
+            k = k.expand(batch, -1, -1, -1)
+            v = v.expand(batch, -1, -1, -1)
         # Same maths as softmax(q kᵀ / √d) v; the fused kernel avoids materialising the
-        # (tokens × 4096) attention matrix in the image-to-token direction.
+        # (4096 × tokens) attention matrix in the image-to-token direction.
         out = F.scaled_dot_product_attention(q, k, v)
         b, h, n, c = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, n, h * c))
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return self.attend(self.project_q(q), self.project_k(k), self.project_v(v))
+
+
+@dataclass(frozen=True)
+class ImageSide:
+    """The prompt-independent part of the first two-way block, for one image (batch 1).
+
+    In the first block the image tokens have not been updated yet, so the token-to-image keys and
+    values and the image-to-token queries depend only on the image: computing them once per image
+    removes 3 of the 10 (4096 × D) projections from every later prompt.
+    """
+
+    keys: torch.Tensor  # (1, HW, D) image tokens (image embedding + dense prompt)
+    key_pe: torch.Tensor  # (1, HW, D)
+    token_to_image_k: torch.Tensor  # (1, heads, HW, c)
+    token_to_image_v: torch.Tensor  # (1, heads, HW, c)
+    image_to_token_q: torch.Tensor  # (1, heads, HW, c)
 
 
 class TwoWayAttentionBlock(nn.Module):
@@ -100,9 +136,26 @@ class TwoWayAttentionBlock(nn.Module):
         )
         self.skip_first_layer_pe = skip_first_layer_pe
 
+    def precompute(self, keys: torch.Tensor, key_pe: torch.Tensor) -> ImageSide:
+        """The image-only projections of this block for image tokens ``keys`` (1, HW, D)."""
+        k = keys + key_pe
+        return ImageSide(
+            keys=keys,
+            key_pe=key_pe,
+            token_to_image_k=self.cross_attn_token_to_image.project_k(k),
+            token_to_image_v=self.cross_attn_token_to_image.project_v(keys),
+            image_to_token_q=self.cross_attn_image_to_token.project_q(k),
+        )
+
     def forward(
-        self, queries: torch.Tensor, keys: torch.Tensor, query_pe: torch.Tensor, key_pe: torch.Tensor
+        self,
+        queries: torch.Tensor,
+        keys: torch.Tensor,
+        query_pe: torch.Tensor,
+        key_pe: torch.Tensor,
+        image_side: ImageSide | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``image_side`` (from :meth:`precompute` on the same ``keys``) skips the image-only projections."""
         if self.skip_first_layer_pe:
             # The first block replaces the queries (no residual): they are the raw prompt tokens.
             queries = self.self_attn(q=queries, k=queries, v=queries)
@@ -112,13 +165,20 @@ class TwoWayAttentionBlock(nn.Module):
         queries = self.norm1(queries)
 
         q = queries + query_pe
-        k = keys + key_pe
-        queries = self.norm2(queries + self.cross_attn_token_to_image(q=q, k=k, v=keys))
+        if image_side is None:
+            k = keys + key_pe
+            queries = self.norm2(queries + self.cross_attn_token_to_image(q=q, k=k, v=keys))
+        else:
+            t2i = self.cross_attn_token_to_image
+            attn = t2i.attend(t2i.project_q(q), image_side.token_to_image_k, image_side.token_to_image_v)
+            queries = self.norm2(queries + attn)
 
         queries = self.norm3(queries + self.mlp(queries))
 
         q = queries + query_pe
-        keys = self.norm4(keys + self.cross_attn_image_to_token(q=k, k=q, v=queries))
+        i2t = self.cross_attn_image_to_token
+        image_q = i2t.project_q(keys + key_pe) if image_side is None else image_side.image_to_token_q
+        keys = self.norm4(keys + i2t.attend(image_q, i2t.project_k(q), i2t.project_v(queries)))
         return queries, keys
 
 
@@ -161,14 +221,36 @@ class TwoWayTransformer(nn.Module):
         )
         self.norm_final_attn = nn.LayerNorm(embedding_dim)
 
-    def forward(
-        self, image_embedding: torch.Tensor, image_pe: torch.Tensor, point_embedding: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def precompute(self, image_embedding: torch.Tensor, image_pe: torch.Tensor) -> ImageSide:
+        """Prompt-independent work for one image: image_embedding, image_pe (1, D, h, w)."""
         keys = image_embedding.flatten(2).permute(0, 2, 1)
         key_pe = image_pe.flatten(2).permute(0, 2, 1)
+        return self.layers[0].precompute(keys, key_pe)
+
+    def forward(
+        self,
+        image_embedding: torch.Tensor | None,
+        image_pe: torch.Tensor | None,
+        point_embedding: torch.Tensor,
+        image_side: ImageSide | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """With ``image_side`` (from :meth:`precompute`) the image arguments are not used."""
+        if image_side is not None:
+            keys, key_pe = image_side.keys, image_side.key_pe
+        elif image_embedding is not None and image_pe is not None:
+            keys = image_embedding.flatten(2).permute(0, 2, 1)
+            key_pe = image_pe.flatten(2).permute(0, 2, 1)
+        else:
+            raise ValueError("give image_embedding and image_pe, or image_side")
         queries = point_embedding
-        for layer in self.layers:
-            queries, keys = layer(queries=queries, keys=keys, query_pe=point_embedding, key_pe=key_pe)
+        for i, layer in enumerate(self.layers):
+            queries, keys = layer(
+                queries=queries,
+                keys=keys,
+                query_pe=point_embedding,
+                key_pe=key_pe,
+                image_side=image_side if i == 0 else None,
+            )
         q = queries + point_embedding
         k = keys + key_pe
         queries = self.norm_final_attn(queries + self.final_attn_token_to_image(q=q, k=k, v=keys))

@@ -8,6 +8,8 @@ keys strictly.
 from __future__ import annotations
 
 import os
+import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +27,7 @@ from model_runtime.api import (
 from model_runtime.checkpoints import MOBILESAM, SAM1, CheckpointError, load_strict
 from model_runtime.devices import resolve_device
 from model_runtime.models.common.prompt_encoder import PromptEncoder
+from model_runtime.models.common.two_way_transformer import ImageSide
 from model_runtime.models.sam1 import transforms
 from model_runtime.models.sam1.mask_decoder import MaskDecoder
 from model_runtime.models.sam1.tiny_vit import CLASSIFIER_PREFIXES, TinyViT, tiny_vit_config_from_state_dict
@@ -71,6 +74,20 @@ class Sam1Model:
         with torch.inference_mode():
             # Constant per model: the official code recomputes it on every predict.
             self._dense_pe = self.sam.prompt_encoder.get_dense_pe()
+        # The decoder's prompt-independent work for the most recent image (used when there is no
+        # mask input), keyed by the identity of that image's feature tensor.
+        self._side_lock = threading.Lock()
+        self._side: tuple[weakref.ref[torch.Tensor], ImageSide] | None = None
+
+    def _image_side(self, features: torch.Tensor) -> ImageSide:
+        """Decoder precomputation for ``features`` with the "no mask" dense prompt, cached."""
+        with self._side_lock:
+            if self._side is not None and self._side[0]() is features:
+                return self._side[1]
+            no_mask = self.sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
+            side = self.sam.mask_decoder.precompute(features, self._dense_pe, no_mask)
+            self._side = (weakref.ref(features), side)
+            return side
 
     def encode_image(self, image: np.ndarray) -> ImageEmbedding:
         """image: uint8 (H, W, 3) RGB -> embedding with features["image_embed"] (1, 256, 64, 64)."""
@@ -135,12 +152,15 @@ class Sam1Model:
             raise PromptError(f"embedding has no {FEATURES!r} features")
         prompts = self._prompts(embedding, points, labels, box, mask_input)
         with torch.inference_mode():
+            features = features.to(self.device)
             sparse, dense = self.sam.prompt_encoder(prompts.points, prompts.box, prompts.mask)
+            # Without a mask input the dense prompt is a constant, so the image side is reusable.
+            side = self._image_side(features) if prompts.mask is None else None
             low_res, scores = self.sam.mask_decoder(
-                features.to(self.device), self._dense_pe, sparse, dense, multimask_output=multimask
+                features, self._dense_pe, sparse, dense, multimask_output=multimask, image_side=side
             )
             logits = transforms.upscale_logits(low_res, embedding.input_size, embedding.original_size)
-            masks = logits[0] > 0.0
+            masks = (logits[0] > 0.0).contiguous()
         return Prediction(
             masks=masks.cpu().numpy(),
             scores=scores[0].float().cpu().numpy(),

@@ -65,12 +65,14 @@ def upscale_logits(
     (plus one): bilinear output pixel i reads source pixels floor(i/4 − 3/8) and the next one, so
     output rows below ``input_size`` never touch the cut-off source rows, and the scale factor
     (rows / (4·rows)) is exactly the same 0.25. That saves up to 44 % of the first pass for
-    non-square images.
+    non-square images. The result is channels-last (call ``.contiguous()`` for NCHW).
     """
     factor = size // low_res.shape[-1]
     rows = min(low_res.shape[-2], -(-input_size[0] // factor) + 1)
     cols = min(low_res.shape[-1], -(-input_size[1] // factor) + 1)
-    x = low_res[..., :rows, :cols]
+    # Channels-last runs PyTorch's kernel vectorised over the K masks instead of along rows:
+    # the same per-pixel arithmetic (bit-identical, see tests), several times faster on CPU.
+    x = low_res[..., :rows, :cols].contiguous(memory_format=torch.channels_last)
     x = F.interpolate(x, (rows * factor, cols * factor), mode="bilinear", align_corners=False)
-    x = x[..., : input_size[0], : input_size[1]]
+    x = x[..., : input_size[0], : input_size[1]].contiguous(memory_format=torch.channels_last)
     return F.interpolate(x, original_size, mode="bilinear", align_corners=False)
