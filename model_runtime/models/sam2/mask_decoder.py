@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from model_runtime.models.common.layers import MLP, LayerNorm2d
-from model_runtime.models.common.two_way_transformer import TwoWayTransformer
+from model_runtime.models.common.two_way_transformer import ImageSide, TwoWayTransformer
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,10 @@ class MaskDecoder(nn.Module):
         multimask_output: bool,
         repeat_image: bool,
         high_res_features: list[torch.Tensor] | None = None,
+        image_side: ImageSide | None = None,
     ) -> DecoderOutput:
+        """``image_side``: :meth:`precompute_image` of these image embeddings with *these* dense
+        embeddings (the no-mask embedding); it replaces the prompt-independent work."""
         masks, iou, mask_tokens_out, object_score_logits = self.predict_masks(
             image_embeddings,
             image_pe,
@@ -106,6 +109,7 @@ class MaskDecoder(nn.Module):
             dense_prompt_embeddings,
             repeat_image,
             high_res_features,
+            image_side,
         )
         if multimask_output:
             masks, iou = masks[:, 1:], iou[:, 1:]
@@ -129,6 +133,7 @@ class MaskDecoder(nn.Module):
         dense_prompt_embeddings: torch.Tensor,
         repeat_image: bool,
         high_res_features: list[torch.Tensor] | None,
+        image_side: ImageSide | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """All 4 candidates: masks (B, 4, 256, 256), iou (B, 4), mask tokens (B, 4, D), obj (B, 1)."""
         token_weights = [self.iou_token.weight, self.mask_tokens.weight]
@@ -140,18 +145,22 @@ class MaskDecoder(nn.Module):
         batch = sparse_prompt_embeddings.size(0)
         tokens = torch.cat((output_tokens[None].expand(batch, -1, -1), sparse_prompt_embeddings), dim=1)
 
-        if repeat_image:
-            src = torch.repeat_interleave(image_embeddings, batch, dim=0)
+        if image_side is not None:
+            _, c, h, w = image_embeddings.shape
+            b = batch
+            hs, src = self.transformer(None, None, tokens, image_side=image_side)
         else:
-            if image_embeddings.shape[0] != batch:
-                raise ValueError(f"{image_embeddings.shape[0]} image embeddings for {batch} prompt sets")
-            src = image_embeddings
-        src = src + dense_prompt_embeddings
-        # The official code repeats the encoding per prompt set; a batch of one needs no copy.
-        pos_src = image_pe if batch == 1 else torch.repeat_interleave(image_pe, batch, dim=0)
-        b, c, h, w = src.shape
-
-        hs, src = self.transformer(src, pos_src, tokens)
+            if repeat_image:
+                src = torch.repeat_interleave(image_embeddings, batch, dim=0)
+            else:
+                if image_embeddings.shape[0] != batch:
+                    raise ValueError(f"{image_embeddings.shape[0]} image embeddings for {batch} prompt sets")
+                src = image_embeddings
+            src = src + dense_prompt_embeddings
+            # The official code repeats the encoding per prompt set; a batch of one needs no copy.
+            pos_src = image_pe if batch == 1 else torch.repeat_interleave(image_pe, batch, dim=0)
+            b, c, h, w = src.shape
+            hs, src = self.transformer(src, pos_src, tokens)
         iou_token_out = hs[:, first, :]
         mask_tokens_out = hs[:, first + 1 : first + 1 + self.num_mask_tokens, :]
 
@@ -180,6 +189,13 @@ class MaskDecoder(nn.Module):
             # No head: "object present" with sigmoid(10) ≈ 1, as the official default.
             object_score_logits = 10.0 * iou.new_ones(iou.shape[0], 1)
         return masks, iou, mask_tokens_out, object_score_logits
+
+    def precompute_image(
+        self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, dense_prompt_embeddings: torch.Tensor
+    ) -> ImageSide:
+        """The prompt-independent part of decoding one image (1, D, 64, 64) for a fixed dense
+        prompt (the no-mask embedding): the first transformer block's image projections."""
+        return self.transformer.precompute(image_embeddings + dense_prompt_embeddings, image_pe)
 
     def stability_scores(self, mask_logits: torch.Tensor) -> torch.Tensor:
         """(B, K, H, W) -> (B, K): area(logit > δ) / area(logit > −δ), 1 where the union is empty."""

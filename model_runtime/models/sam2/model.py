@@ -26,6 +26,7 @@ from model_runtime.api import (
 )
 from model_runtime.checkpoints import CheckpointError, load_strict
 from model_runtime.devices import resolve_device
+from model_runtime.models.common.two_way_transformer import ImageSide
 from model_runtime.models.sam2.config import SAM2, SAM2_1, Sam2Config, detect_variant, make_config
 from model_runtime.models.sam2.network import Sam2Network
 from model_runtime.models.sam2.transforms import preprocess_image, transform_points
@@ -63,14 +64,17 @@ class Sam2ImageModel:
             source=source,
         )
         with torch.no_grad():
-            self._dense_pe = network.sam_prompt_encoder.get_dense_pe()
+            self._dense_pe = network.sam_prompt_encoder.get_dense_pe().to(device)
+            self._key_pe = self._dense_pe.flatten(2).permute(0, 2, 1)  # (1, HW, D)
 
     # -- encoding ---------------------------------------------------------------------------
 
     @torch.no_grad()
     def encode_image(self, image: np.ndarray) -> ImageEmbedding:
         """image: uint8 (H, W, 3) RGB -> embedding with ``image_embed`` (1, 256, 64, 64),
-        ``high_res_s0`` (1, 32, 256, 256), ``high_res_s1`` (1, 64, 128, 128) on the model device."""
+        ``high_res_s0`` (1, 32, 256, 256), ``high_res_s1`` (1, 64, 128, 128) on the model device,
+        plus the decoder's prompt-independent first-block tensors (``decoder_*``, see
+        :meth:`_image_side`) that make every prompt without a mask input cheaper."""
         image = validate_image(image)
         size = self.config.image_size
         x = preprocess_image(image, size).to(self.device)
@@ -79,11 +83,36 @@ class Sam2ImageModel:
         with autocast:
             features = self.network.encode(x)
         features = {k: v.float() for k, v in features.items()}
+        features.update(self._precompute_decoder(features["image_embed"]))
         return ImageEmbedding(
             model_id=self.info.model_id,
             original_size=(int(image.shape[0]), int(image.shape[1])),
             input_size=(size, size),
             features=features,
+        )
+
+    def _precompute_decoder(self, image_embed: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The first decoder block's image projections for the no-mask dense prompt."""
+        prompt_encoder = self.network.sam_prompt_encoder
+        h, w = prompt_encoder.image_embedding_size
+        no_mask = prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, h, w)
+        side = self.network.sam_mask_decoder.precompute_image(image_embed, self._dense_pe, no_mask)
+        return {
+            "decoder_keys": side.keys,
+            "decoder_t2i_k": side.token_to_image_k,
+            "decoder_t2i_v": side.token_to_image_v,
+            "decoder_i2t_q": side.image_to_token_q,
+        }
+
+    def _image_side(self, features: dict[str, torch.Tensor]) -> ImageSide | None:
+        if "decoder_keys" not in features:
+            return None
+        return ImageSide(
+            keys=features["decoder_keys"],
+            key_pe=self._key_pe,
+            token_to_image_k=features["decoder_t2i_k"],
+            token_to_image_v=features["decoder_t2i_v"],
+            image_to_token_q=features["decoder_i2t_q"],
         )
 
     # -- prompting --------------------------------------------------------------------------
@@ -152,6 +181,8 @@ class Sam2ImageModel:
             multimask_output=multimask,
             repeat_image=False,
             high_res_features=[features["high_res_s0"], features["high_res_s1"]],
+            # The cached first-block tensors assume the no-mask dense prompt.
+            image_side=self._image_side(features) if mask is None else None,
         )
         return out.masks, out.iou
 
