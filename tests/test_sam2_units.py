@@ -85,11 +85,13 @@ def test_upsample_and_threshold_equals_interpolate_then_compare() -> None:
     torch.manual_seed(0)
     low = torch.randn(1, 3, 256, 256) * 3
     low[0, 1, 100:120, 50:60] = 0.0  # exact zeros must stay False
-    for size in [(1200, 1800), (534, 800), (37, 1000), (256, 256)]:
-        ref = F.interpolate(low, size, mode="bilinear", align_corners=False)[0] > 0
-        out = upsample_and_threshold(low, size)
-        assert out.dtype == np.bool_
-        assert np.array_equal(out, ref.numpy()), size
+    for size in [(1200, 1800), (534, 800), (37, 1000), (256, 256), (1500, 2250), (999, 3)]:
+        for k in (1, 3):
+            ref = F.interpolate(low[:, :k], size, mode="bilinear", align_corners=False)[0] > 0
+            out = upsample_and_threshold(low[:, :k], size)
+            assert out.dtype == np.bool_
+            assert out.flags.c_contiguous
+            assert np.array_equal(out, ref.numpy()), (size, k)
 
 
 @pytest.fixture(scope="module")

@@ -190,9 +190,17 @@ class Sam2ImageModel:
 def upsample_and_threshold(low_res: torch.Tensor, original_size: tuple[int, int]) -> np.ndarray:
     """(1, K, 256, 256) logits -> bool (K, H, W): bilinear (align_corners=False) to the original
     size, then ``> 0`` — the official post-processing, without materialising a float copy of
-    the result on the host."""
-    full = F.interpolate(low_res.float(), original_size, mode="bilinear", align_corners=False)
-    return (full[0] > MASK_THRESHOLD).cpu().numpy()
+    the result on the host.
+
+    With several masks the input is made channels-last: PyTorch's CPU kernel then vectorises
+    over the K masks instead of along rows, with the same per-pixel arithmetic (bit-identical,
+    see tests/test_sam2_units.py) and about twice as fast.
+    """
+    x = low_res.float()
+    if x.shape[1] > 1:
+        x = x.contiguous(memory_format=torch.channels_last)
+    full = F.interpolate(x, original_size, mode="bilinear", align_corners=False)
+    return np.ascontiguousarray((full[0] > MASK_THRESHOLD).cpu().numpy())
 
 
 def from_state_dict(
