@@ -109,6 +109,14 @@ class ImageModel(Protocol):
         ...
 
 
+def check_embedding(embedding: ImageEmbedding, info: ModelInfo) -> None:
+    """Refuse an embedding made by another model: its features would give silent garbage."""
+    if embedding.model_id != info.model_id:
+        raise PromptError(
+            f"embedding was made by {embedding.model_id!r}, not by this model ({info.model_id!r})"
+        )
+
+
 def validate_image(image: np.ndarray) -> np.ndarray:
     """Check an RGB uint8 image and return it C-contiguous; raise ValueError naming the problem."""
     if not isinstance(image, np.ndarray):

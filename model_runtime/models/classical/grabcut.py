@@ -33,6 +33,7 @@ from model_runtime.api import (
     ModelInfo,
     Prediction,
     PromptError,
+    check_embedding,
     validate_image,
     validate_prompts,
 )
@@ -119,8 +120,7 @@ class GrabCutModel:
         """Masks bool (K, H, W), scores float32 (K,) in [0, 1), low_res_logits float32
         (K, 256, 256); K = 3 with ``multimask``, else 1. Candidates are sorted best first."""
         points, labels, box, mask_input = validate_prompts(points, labels, box, mask_input)
-        if embedding.model_id != self.info.model_id:
-            raise PromptError(f"embedding was made by {embedding.model_id}, not {self.info.model_id}")
+        check_embedding(embedding, self.info)
         work: np.ndarray = embedding.features["work"]
         gradient: np.ndarray = embedding.features["gradient"]
         scale: np.ndarray = embedding.features["scale"]
@@ -176,8 +176,9 @@ class GrabCutModel:
                 cx0, cy0, cx1, cy1 = self._crop(region, h, w)
                 init[cy0 + 1 : cy1 - 1, cx0 + 1 : cx1 - 1] = cv2.GC_PR_BGD
                 for x, y in pos:
-                    cv2.circle(init, (round(x), round(y)), max(radius + 1, round(grow * 0.5)),
-                               int(cv2.GC_PR_FGD), -1)
+                    cv2.circle(
+                        init, (round(x), round(y)), max(radius + 1, round(grow * 0.5)), int(cv2.GC_PR_FGD), -1
+                    )
                 _draw_clicks(init, pos, neg, radius, work)
                 final = self._grabcut(work, init, region)
                 mask = _clean(final, pos, neg)
@@ -259,16 +260,18 @@ def _union(
     if len(points) == 0:
         return region
     x0, y0, x1, y1 = region
-    box = np.array([
-        min(x0, points[:, 0].min() - 2), min(y0, points[:, 1].min() - 2),
-        max(x1, points[:, 0].max() + 2), max(y1, points[:, 1].max() + 2),
-    ])
+    box = np.array(
+        [
+            min(x0, points[:, 0].min() - 2),
+            min(y0, points[:, 1].min() - 2),
+            max(x1, points[:, 0].max() + 2),
+            max(y1, points[:, 1].max() + 2),
+        ]
+    )
     return _order_box(box, h, w)
 
 
-def _draw_clicks(
-    labels: np.ndarray, pos: np.ndarray, neg: np.ndarray, radius: int, work: np.ndarray
-) -> None:
+def _draw_clicks(labels: np.ndarray, pos: np.ndarray, neg: np.ndarray, radius: int, work: np.ndarray) -> None:
     for x, y in pos:
         cv2.circle(labels, (round(x), round(y)), radius, int(cv2.GC_FGD), -1)
     # Negative clicks are drawn last: the user means "not this", which must win. A bare disc
@@ -283,8 +286,9 @@ def _draw_clicks(
         window = np.ascontiguousarray(work[y0:y1, x0:x1])
         filled = np.zeros((y1 - y0 + 2, x1 - x0 + 2), np.uint8)
         flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (1 << 8)
-        cv2.floodFill(window, filled, (xi - x0, yi - y0), (0, 0, 0), (NEG_TOLERANCE,) * 3,
-                      (NEG_TOLERANCE,) * 3, flags)
+        cv2.floodFill(
+            window, filled, (xi - x0, yi - y0), (0, 0, 0), (NEG_TOLERANCE,) * 3, (NEG_TOLERANCE,) * 3, flags
+        )
         labels[y0:y1, x0:x1][filled[1:-1, 1:-1] > 0] = cv2.GC_BGD
         cv2.circle(labels, (xi, yi), radius * 2, int(cv2.GC_BGD), -1)
 

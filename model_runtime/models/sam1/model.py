@@ -21,6 +21,7 @@ from model_runtime.api import (
     ModelInfo,
     Prediction,
     PromptError,
+    check_embedding,
     validate_image,
     validate_prompts,
 )
@@ -143,10 +144,7 @@ class Sam1Model:
         multimask: bool = True,
     ) -> Prediction:
         """Masks for one prompt set: 3 candidates with ``multimask``, else 1 (SAM 1 semantics)."""
-        if embedding.model_id != self.info.model_id:
-            raise PromptError(
-                f"embedding was made by {embedding.model_id}, not by this model ({self.info.model_id})"
-            )
+        check_embedding(embedding, self.info)
         features = embedding.features.get(FEATURES)
         if features is None:
             raise PromptError(f"embedding has no {FEATURES!r} features")

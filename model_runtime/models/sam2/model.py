@@ -21,6 +21,7 @@ from model_runtime.api import (
     ImageEmbedding,
     ModelInfo,
     Prediction,
+    check_embedding,
     validate_image,
     validate_prompts,
 )
@@ -128,10 +129,7 @@ class Sam2ImageModel:
         multimask: bool = True,
     ) -> Prediction:
         """See ``ImageModel.predict``. Masks (K, H, W) bool, K = 3 with ``multimask`` else 1."""
-        if embedding.model_id != self.info.model_id:
-            raise ValueError(
-                f"embedding was made by {embedding.model_id!r}, not by this model ({self.info.model_id!r})"
-            )
+        check_embedding(embedding, self.info)
         points, labels, box, mask_input = validate_prompts(points, labels, box, mask_input)
         low_res, scores = self._decode(embedding, points, labels, box, mask_input, multimask)
         masks = upsample_and_threshold(low_res, embedding.original_size)
