@@ -1,0 +1,1 @@
+"""Components shared by the SAM model families (prompt encoder, two-way transformer, layers)."""
