@@ -1,0 +1,215 @@
+"""SAM 2 memory attention: condition the current frame's features on the memory bank.
+
+A stack of ``num_layers`` pre-norm blocks, each: RoPE self-attention over the current frame's
+tokens, RoPE cross-attention from those tokens to the memory tokens (spatial memories of past
+frames followed by object-pointer tokens, which are not rotated), then a ReLU MLP. Keys follow the
+official checkpoint: ``memory_attention.layers.{i}.{self_attn,cross_attn_image}.{q,k,v,out}_proj``,
+``linear1``, ``linear2``, ``norm1..3`` and ``memory_attention.norm``.
+
+Speed: the official code projects every stored memory to keys and values in every layer on every
+frame. A memory frame's features never change, and its key input is ``features + spatial_pos +
+tpos[t]`` where only the temporal term ``tpos[t]`` (one vector) changes as the frame ages. Keys
+are linear in their input and RoPE is linear too, so
+
+    rope(k_proj(f + s + tpos[t])) = rope(k_proj(f + s)) + rope(W_k · tpos[t])
+
+and :meth:`MemoryAttention.project_memory` computes the first term and the values once per memory
+frame; each frame then only adds the (cheap, shared) temporal term.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model_runtime.models.sam2.rope import RopeTables, apply_rope, axial_rope_tables
+
+
+@dataclass(frozen=True)
+class MemoryAttentionConfig:
+    """Hyper-parameters shared by every official SAM 2 / 2.1 variant."""
+
+    d_model: int = 256
+    mem_dim: int = 64
+    num_layers: int = 4
+    num_heads: int = 1
+    dim_feedforward: int = 2048
+    rope_theta: float = 10000.0
+    feat_size: int = 64  # tokens per side of the stride-16 feature map at 1024²
+
+
+class RoPEAttention(nn.Module):
+    """Multi-head attention with axial RoPE on queries and (the first part of the) keys.
+
+    Keys: ``q_proj`` (C→C), ``k_proj``/``v_proj`` (kv_dim→C), ``out_proj`` (C→C).
+    """
+
+    def __init__(self, dim: int, num_heads: int, kv_dim: int | None = None) -> None:
+        super().__init__()
+        kv_dim = dim if kv_dim is None else kv_dim
+        self.num_heads = num_heads
+        self.q_proj = nn.Linear(dim, dim)
+        self.k_proj = nn.Linear(kv_dim, dim)
+        self.v_proj = nn.Linear(kv_dim, dim)
+        self.out_proj = nn.Linear(dim, dim)
+
+    def heads(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N, C) -> (B, heads, N, C / heads)."""
+        b, n, c = x.shape
+        return x.reshape(b, n, self.num_heads, c // self.num_heads).transpose(1, 2)
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Rotated, head-split q (B, h, Nq, d), k and v (B, h, Nk, d) -> projected output (B, Nq, C)."""
+        out = F.scaled_dot_product_attention(q, k, v)
+        b, h, n, d = out.shape
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, h * d))
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rope: RopeTables) -> torch.Tensor:
+        """Self-attention form: q, k, v (B, N, C) over the same N grid tokens -> (B, N, C)."""
+        qh = apply_rope(self.heads(self.q_proj(q)), rope)
+        kh = apply_rope(self.heads(self.k_proj(k)), rope)
+        return self.attend(qh, kh, self.heads(self.v_proj(v)))
+
+
+class MemoryAttentionLayer(nn.Module):
+    """One pre-norm block (self-attention, cross-attention to memory, MLP)."""
+
+    def __init__(self, config: MemoryAttentionConfig) -> None:
+        super().__init__()
+        c = config.d_model
+        self.self_attn = RoPEAttention(c, config.num_heads)
+        self.cross_attn_image = RoPEAttention(c, config.num_heads, kv_dim=config.mem_dim)
+        self.linear1 = nn.Linear(c, config.dim_feedforward)
+        self.linear2 = nn.Linear(config.dim_feedforward, c)
+        self.norm1 = nn.LayerNorm(c)
+        self.norm2 = nn.LayerNorm(c)
+        self.norm3 = nn.LayerNorm(c)
+
+
+@dataclass
+class ProjectedMemory:
+    """One memory frame's cross-attention inputs for every layer, computed once.
+
+    keys[i]:   (B, heads, HW, d) float32, ``rope(k_proj_i(features + spatial_pos))`` of layer i
+    values[i]: (B, heads, HW, d) float32, ``v_proj_i(features)``
+    """
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+
+    def nbytes(self) -> int:
+        return sum(t.element_size() * t.nelement() for t in [*self.keys, *self.values])
+
+
+@dataclass
+class MemoryInputs:
+    """What one object's current frame attends to.
+
+    frames:    projected spatial memories (batch 1), in bank order
+    tpos:      (len(frames), mem_dim) temporal encoding added to each frame's key input
+    ptrs:      (1, P, mem_dim) object-pointer tokens (not rotated), P may be 0
+    ptrs_pos:  (1, P, mem_dim) their positional encoding
+    """
+
+    frames: list[ProjectedMemory]
+    tpos: torch.Tensor
+    ptrs: torch.Tensor
+    ptrs_pos: torch.Tensor
+
+
+class MemoryAttention(nn.Module):
+    """The full stack. Keys: ``layers.{i}.*`` and the final ``norm``."""
+
+    def __init__(self, config: MemoryAttentionConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or MemoryAttentionConfig()
+        self.layers = nn.ModuleList(MemoryAttentionLayer(self.config) for _ in range(self.config.num_layers))
+        self.norm = nn.LayerNorm(self.config.d_model)
+        self._rope_cache: dict[int, RopeTables] = {}
+
+    def rope_tables(self, num_tokens: int) -> RopeTables:
+        """Tables for a square grid of ``num_tokens`` tokens (64² at 1024² input)."""
+        tables = self._rope_cache.get(num_tokens)
+        if tables is None:
+            side = int(round(num_tokens**0.5))
+            if side * side != num_tokens:
+                raise ValueError(f"memory attention needs a square token grid, got {num_tokens} tokens")
+            head_dim = self.config.d_model // self.config.num_heads
+            tables = axial_rope_tables(head_dim, side, side, self.config.rope_theta)
+            self._rope_cache[num_tokens] = tables
+        return tables
+
+    @torch.no_grad()
+    def project_memory(self, features: torch.Tensor, spatial_pos: torch.Tensor) -> ProjectedMemory:
+        """features: (B, HW, mem_dim) one memory frame (bf16-rounded values); spatial_pos:
+        (1 or B, HW, mem_dim) its sine encoding -> its keys and values for every layer."""
+        features = features.float()
+        rope = self.rope_tables(features.shape[1])
+        key_in = features + spatial_pos
+        keys, values = [], []
+        for layer in self.layers:
+            attn = layer.cross_attn_image
+            keys.append(apply_rope(attn.heads(attn.k_proj(key_in)), rope))
+            values.append(attn.heads(attn.v_proj(features)))
+        return ProjectedMemory(keys, values)
+
+    def forward(
+        self, curr: torch.Tensor, curr_pos: torch.Tensor, banks: list[MemoryInputs]
+    ) -> torch.Tensor:
+        """curr: (B, HW, C) current frame tokens; curr_pos: (1 or B, HW, C) their sine encoding;
+        banks: one per batch row, all with the same number of frames and pointer tokens
+        -> (B, HW, C) memory-conditioned tokens."""
+        if len(banks) != curr.shape[0]:
+            raise ValueError(f"{len(banks)} memory banks for a batch of {curr.shape[0]}")
+        rope = self.rope_tables(curr.shape[1])
+        output = curr + 0.1 * curr_pos
+        for index, layer in enumerate(self.layers):
+            # Self-attention (no positional term added: RoPE carries position).
+            x = layer.norm1(output)
+            output = output + layer.self_attn(x, x, x, rope)
+            # Cross-attention to memory frames + object pointers.
+            attn = layer.cross_attn_image
+            keys, values = self._layer_memory(index, banks, rope)
+            x = layer.norm2(output)
+            q = apply_rope(attn.heads(attn.q_proj(x)), rope)
+            output = output + attn.attend(q, keys, values)
+            # MLP.
+            x = layer.norm3(output)
+            output = output + layer.linear2(F.relu(layer.linear1(x)))
+        return self.norm(output)
+
+    def _layer_memory(
+        self, index: int, banks: list[MemoryInputs], rope: RopeTables
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values (B, heads, M·HW + P, d) of layer ``index``, written once into one
+        buffer: each cached frame key plus its temporal term, then the pointer tokens."""
+        attn = self.layers[index].cross_attn_image
+        hw = rope.cos.shape[0]
+        num_frames = len(banks[0].frames)
+        num_ptrs = banks[0].ptrs.shape[1]
+        if any(len(b.frames) != num_frames or b.ptrs.shape[1] != num_ptrs for b in banks):
+            raise ValueError("memory banks batched together must have the same layout")
+        heads = attn.num_heads
+        dim = attn.k_proj.weight.shape[0]
+        total = num_frames * hw + num_ptrs
+        like = banks[0].frames[0].keys[index] if num_frames else banks[0].ptrs
+        keys = like.new_empty(len(banks), heads, total, dim // heads)
+        values = like.new_empty(len(banks), heads, total, dim // heads)
+        for row, bank in enumerate(banks):
+            if num_frames:
+                # W_k · tpos[t] per frame (no bias: it is already in the cached keys), rotated
+                # at every grid position.
+                tpos_k = bank.tpos @ attn.k_proj.weight.t()  # (M, C)
+                terms = apply_rope(attn.heads(tpos_k[:, None, :].expand(-1, hw, -1)), rope)
+                for m, frame in enumerate(bank.frames):
+                    span = slice(m * hw, (m + 1) * hw)
+                    torch.add(frame.keys[index][0], terms[m], out=keys[row, :, span])
+                    values[row, :, span] = frame.values[index][0]
+            if num_ptrs:
+                ptr_span = slice(num_frames * hw, total)
+                keys[row, :, ptr_span] = attn.heads(attn.k_proj(bank.ptrs + bank.ptrs_pos))[0]
+                values[row, :, ptr_span] = attn.heads(attn.v_proj(bank.ptrs))[0]
+        return keys, values
