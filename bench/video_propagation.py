@@ -51,7 +51,8 @@ def write_frames(media: Path, count: int, out: Path) -> Path:
         for i, frame in enumerate(container.decode(video=0)):
             if i == count:
                 break
-            frame.to_image().resize((480, 270), Image.Resampling.BILINEAR).save(out / f"{i:05d}.jpg", quality=95)
+            small = frame.to_image().resize((480, 270), Image.Resampling.BILINEAR)
+            small.save(out / f"{i:05d}.jpg", quality=95)
     return out
 
 
@@ -120,7 +121,8 @@ def rss_run(ckpt: Path, num_frames: int, retain_radius: int) -> tuple[float, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=10, help="frames of bedroom.mp4 to time (>= 8)")
-    parser.add_argument("--media", type=Path, default=Path(__file__).resolve().parents[2] / "shared/media/bedroom.mp4")
+    default_media = Path(__file__).resolve().parents[2] / "shared/media/bedroom.mp4"
+    parser.add_argument("--media", type=Path, default=default_media)
     parser.add_argument("--rss-frames", type=int, nargs="*", default=[], help="synthetic video lengths")
     parser.add_argument("--retain-radius", type=int, default=VideoConfig.retain_radius)
     parser.add_argument("--skip-official", action="store_true")
@@ -138,13 +140,13 @@ def main() -> None:
             ours = time_ours(ckpt, frames, click)
             gc.collect()
             ours_steady = statistics.median(ours[STEADY_FROM:])
-            print(f"ours:     s/frame {['%.2f' % t for t in ours]}  steady median {ours_steady:.2f} s "
+            print(f"ours:     s/frame {[f"{t:.2f}" for t in ours]}  steady median {ours_steady:.2f} s "
                   f"= {1 / ours_steady:.3f} frames/s")
             if not args.skip_official:
                 official = time_official(ckpt, frames, click)
                 gc.collect()
                 off_steady = statistics.median(official[STEADY_FROM:])
-                print(f"official: s/frame {['%.2f' % t for t in official]}  steady median {off_steady:.2f} s "
+                print(f"official: s/frame {[f"{t:.2f}" for t in official]}  steady median {off_steady:.2f} s "
                       f"= {1 / off_steady:.3f} frames/s")
                 print(f"speed-up at steady state: {off_steady / ours_steady:.2f}x")
         for n in args.rss_frames:

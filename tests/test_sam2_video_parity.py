@@ -16,9 +16,9 @@ import pytest
 import torch
 
 import tests.oracles  # noqa: F401  (torchvision shim before the official package)
-from model_runtime.models.sam2.model import from_state_dict
 from model_runtime.checkpoints import read_state_dict
-from model_runtime.models.sam2.video import VideoSession
+from model_runtime.models.sam2.model import from_state_dict
+from model_runtime.models.sam2.video import VideoSession  # noqa: F401
 from tests.oracles.sam2 import CONFIGS, make_checkpoint
 
 pytestmark = pytest.mark.oracle
@@ -112,7 +112,7 @@ def test_video_session_matches_official_predictor(checkpoint: Path, frames_dir: 
     predictor = _official(checkpoint)
     state = predictor.init_state(str(frames_dir))
     model = from_state_dict(read_state_dict(checkpoint), family="sam2.1", path=checkpoint, device="cpu")
-    session = VideoSession(model.network, model.device, frames_dir)
+    session = model.open_video(frames_dir)
     assert session.num_frames == NUM_FRAMES
     assert session.frame_size == (FRAME_SIZE[1], FRAME_SIZE[0])
 

@@ -47,7 +47,7 @@ class _FakeTracker:
                 pred_masks=torch.full((1, 1, 256, 256), 1.0 if frame % 2 else -1.0),
                 obj_ptr=torch.zeros(1, 256),
                 object_score=torch.ones(1, 1),
-                maskmem=None if not kwargs.get("encode_memory") else torch.zeros(1, 64, 64, 64, dtype=torch.bfloat16),
+                maskmem=torch.zeros(1, 64, 64, 64, dtype=torch.bfloat16) if kwargs["encode_memory"] else None,
             )
             for _ in tracks
         ]
@@ -56,7 +56,9 @@ class _FakeTracker:
         return torch.zeros(high_res.shape[0], 64, 64, 64, dtype=torch.bfloat16)
 
 
-def _session(network: Sam2Network, n: int, config: VideoConfig | None = None) -> tuple[VideoSession, _FakeTracker]:
+def _session(
+    network: Sam2Network, n: int, config: VideoConfig | None = None
+) -> tuple[VideoSession, _FakeTracker]:
     session = VideoSession(network, torch.device("cpu"), _frames(n), config)
     fake = _FakeTracker()
     session._features = fake.features  # type: ignore[method-assign]

@@ -19,6 +19,7 @@ frame; each frame then only adds the (cheap, shared) temporal term.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -33,12 +34,12 @@ class MemoryAttentionConfig:
     """Hyper-parameters shared by every official SAM 2 / 2.1 variant."""
 
     d_model: int = 256
-    mem_dim: int = 64
+    kv_in_dim: int = 64  # memory channels (the memory encoder's out_dim)
     num_layers: int = 4
     num_heads: int = 1
     dim_feedforward: int = 2048
     rope_theta: float = 10000.0
-    feat_size: int = 64  # tokens per side of the stride-16 feature map at 1024²
+    pos_enc_at_input: bool = True
 
 
 class RoPEAttention(nn.Module):
@@ -81,7 +82,7 @@ class MemoryAttentionLayer(nn.Module):
         super().__init__()
         c = config.d_model
         self.self_attn = RoPEAttention(c, config.num_heads)
-        self.cross_attn_image = RoPEAttention(c, config.num_heads, kv_dim=config.mem_dim)
+        self.cross_attn_image = RoPEAttention(c, config.num_heads, kv_dim=config.kv_in_dim)
         self.linear1 = nn.Linear(c, config.dim_feedforward)
         self.linear2 = nn.Linear(config.dim_feedforward, c)
         self.norm1 = nn.LayerNorm(c)
@@ -109,9 +110,9 @@ class MemoryInputs:
     """What one object's current frame attends to.
 
     frames:    projected spatial memories (batch 1), in bank order
-    tpos:      (len(frames), mem_dim) temporal encoding added to each frame's key input
-    ptrs:      (1, P, mem_dim) object-pointer tokens (not rotated), P may be 0
-    ptrs_pos:  (1, P, mem_dim) their positional encoding
+    tpos:      (len(frames), kv_in_dim) temporal encoding added to each frame's key input
+    ptrs:      (1, P, kv_in_dim) object-pointer tokens (not rotated), P may be 0
+    ptrs_pos:  (1, P, kv_in_dim) their positional encoding
     """
 
     frames: list[ProjectedMemory]
@@ -144,8 +145,8 @@ class MemoryAttention(nn.Module):
 
     @torch.no_grad()
     def project_memory(self, features: torch.Tensor, spatial_pos: torch.Tensor) -> ProjectedMemory:
-        """features: (B, HW, mem_dim) one memory frame (bf16-rounded values); spatial_pos:
-        (1 or B, HW, mem_dim) its sine encoding -> its keys and values for every layer."""
+        """features: (B, HW, kv_in_dim) one memory frame (bf16-rounded values); spatial_pos:
+        (1 or B, HW, kv_in_dim) its sine encoding -> its keys and values for every layer."""
         features = features.float()
         rope = self.rope_tables(features.shape[1])
         key_in = features + spatial_pos
@@ -157,22 +158,58 @@ class MemoryAttention(nn.Module):
         return ProjectedMemory(keys, values)
 
     def forward(
+        self,
+        curr: torch.Tensor,
+        memory: torch.Tensor,
+        curr_pos: torch.Tensor,
+        memory_pos: torch.Tensor,
+        num_obj_ptr_tokens: int = 0,
+    ) -> torch.Tensor:
+        """The official interface (sequence-first), projecting every memory token on the spot:
+        curr (HW, B, C) + curr_pos, memory (M·HW + P, B, kv_in_dim) + memory_pos whose last P
+        tokens are object pointers (not rotated) -> (HW, B, C). Reference for the cached path."""
+        rope = self.rope_tables(curr.shape[0])
+        memory = memory.transpose(0, 1).float()
+        key_in = memory + memory_pos.transpose(0, 1)
+        n_rope = memory.shape[1] - num_obj_ptr_tokens
+
+        def layer_memory(index: int) -> tuple[torch.Tensor, torch.Tensor]:
+            attn = self.layers[index].cross_attn_image
+            keys = attn.heads(attn.k_proj(key_in))
+            rotated = apply_rope(keys[:, :, :n_rope], rope)
+            return torch.cat([rotated, keys[:, :, n_rope:]], dim=2), attn.heads(attn.v_proj(memory))
+
+        out = self._run(curr.transpose(0, 1), curr_pos.transpose(0, 1), layer_memory, rope)
+        return out.transpose(0, 1)
+
+    def forward_banks(
         self, curr: torch.Tensor, curr_pos: torch.Tensor, banks: list[MemoryInputs]
     ) -> torch.Tensor:
-        """curr: (B, HW, C) current frame tokens; curr_pos: (1 or B, HW, C) their sine encoding;
-        banks: one per batch row, all with the same number of frames and pointer tokens
-        -> (B, HW, C) memory-conditioned tokens."""
+        """The cached path (batch-first): curr (B, HW, C) current frame tokens; curr_pos
+        (1 or B, HW, C) their sine encoding; banks: one per batch row, all with the same number
+        of frames and pointer tokens -> (B, HW, C) memory-conditioned tokens."""
         if len(banks) != curr.shape[0]:
             raise ValueError(f"{len(banks)} memory banks for a batch of {curr.shape[0]}")
         rope = self.rope_tables(curr.shape[1])
-        output = curr + 0.1 * curr_pos
+        return self._run(curr, curr_pos, lambda index: self._layer_memory(index, banks, rope), rope)
+
+    def _run(
+        self,
+        curr: torch.Tensor,
+        curr_pos: torch.Tensor,
+        layer_memory: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+        rope: RopeTables,
+    ) -> torch.Tensor:
+        """The layer stack on batch-first tokens; ``layer_memory(i)`` gives layer i's rotated,
+        head-split cross-attention keys and values."""
+        output = curr + 0.1 * curr_pos if self.config.pos_enc_at_input else curr
         for index, layer in enumerate(self.layers):
             # Self-attention (no positional term added: RoPE carries position).
             x = layer.norm1(output)
             output = output + layer.self_attn(x, x, x, rope)
             # Cross-attention to memory frames + object pointers.
             attn = layer.cross_attn_image
-            keys, values = self._layer_memory(index, banks, rope)
+            keys, values = layer_memory(index)
             x = layer.norm2(output)
             q = apply_rope(attn.heads(attn.q_proj(x)), rope)
             output = output + attn.attend(q, keys, values)

@@ -6,7 +6,8 @@ frame's stride-16 features ``(B, 256, 64, 64)``, refined by two ConvNeXt blocks 
 ``mem_dim`` (64) channels. Keys follow the official checkpoint: ``memory_encoder.mask_downsampler.
 encoder.{i}``, ``pix_feat_proj``, ``fuser.layers.{i}.{dwconv,norm,pwconv1,pwconv2,gamma}``,
 ``out_proj``. The memory's positional encoding is the parameter-free sine encoding
-(:func:`sine_position_encoding`), identical for every frame.
+(:func:`~model_runtime.models.sam2.position_encoding.sine_position_encoding`), the same for
+every frame.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from model_runtime.models.common.layers import LayerNorm2d
+from model_runtime.models.sam2.position_encoding import sine_position_encoding
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class MemoryEncoderConfig:
     downsample_total_stride: int = 16
     fuser_layers: int = 2
     fuser_kernel: int = 7
+    fuser_padding: int = 3
 
 
 class MaskDownSampler(nn.Module):
@@ -63,9 +66,9 @@ class CXBlock(nn.Module):
     """ConvNeXt block: depthwise 7×7 conv, LayerNorm2d, pointwise MLP ×4, layer scale, residual.
     (B, C, H, W) -> (B, C, H, W)."""
 
-    def __init__(self, dim: int, kernel: int) -> None:
+    def __init__(self, dim: int, kernel: int, padding: int) -> None:
         super().__init__()
-        self.dwconv = nn.Conv2d(dim, dim, kernel, padding=kernel // 2, groups=dim)
+        self.dwconv = nn.Conv2d(dim, dim, kernel, padding=padding, groups=dim)
         self.norm = LayerNorm2d(dim, eps=1e-6)
         self.pwconv1 = nn.Linear(dim, 4 * dim)
         self.pwconv2 = nn.Linear(4 * dim, dim)
@@ -83,7 +86,8 @@ class Fuser(nn.Module):
     def __init__(self, config: MemoryEncoderConfig) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            CXBlock(config.in_dim, config.fuser_kernel) for _ in range(config.fuser_layers)
+            CXBlock(config.in_dim, config.fuser_kernel, config.fuser_padding)
+            for _ in range(config.fuser_layers)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,30 +107,15 @@ class MemoryEncoder(nn.Module):
         self.fuser = Fuser(self.config)
         self.out_proj = nn.Conv2d(self.config.in_dim, self.config.out_dim, kernel_size=1)
 
-    def forward(self, pix_feat: torch.Tensor, mask_probs: torch.Tensor) -> torch.Tensor:
-        """pix_feat: (B, in_dim, h, w) stride-16 features; mask_probs: (B, 1, 16h, 16w) already in
-        [0, 1] (sigmoid or binarised, scaled by the caller) -> (B, out_dim, h, w)."""
-        x = self.pix_feat_proj(pix_feat) + self.mask_downsampler(mask_probs)
-        return self.out_proj(self.fuser(x))
-
-
-def sine_position_encoding(channels: int, height: int, width: int, temperature: float = 10000.0) -> torch.Tensor:
-    """The normalised 2D sine encoding (DETR style) -> (1, channels, height, width) float32.
-
-    The first half of the channels encodes y, the second x, as interleaved sin/cos of
-    ``pos / temperature^(2⌊i/2⌋ / (channels/2))`` with positions 1..n scaled to (0, 2π].
-    """
-    half = channels // 2
-    scale = 2 * math.pi
-    eps = 1e-6
-    y = torch.arange(1, height + 1, dtype=torch.float32).view(1, -1, 1).repeat(1, 1, width)
-    x = torch.arange(1, width + 1, dtype=torch.float32).view(1, 1, -1).repeat(1, height, 1)
-    y = y / (y[:, -1:, :] + eps) * scale
-    x = x / (x[:, :, -1:] + eps) * scale
-    dim_t = torch.arange(half, dtype=torch.float32)
-    dim_t = temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / half)
-    pos_x = x[:, :, :, None] / dim_t
-    pos_y = y[:, :, :, None] / dim_t
-    pos_x = torch.stack((pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()), dim=4).flatten(3)
-    pos_y = torch.stack((pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()), dim=4).flatten(3)
-    return torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
+    def forward(
+        self, pix_feat: torch.Tensor, masks: torch.Tensor, skip_mask_sigmoid: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """pix_feat (B, in_dim, h, w) stride-16 features; masks (B, 1, 16h, 16w) logits, or
+        probabilities already in [0, 1] with ``skip_mask_sigmoid`` -> (features (B, out_dim, h, w),
+        their position encoding (1, out_dim, h, w))."""
+        if not skip_mask_sigmoid:
+            masks = torch.sigmoid(masks)
+        x = self.pix_feat_proj(pix_feat) + self.mask_downsampler(masks)
+        x = self.out_proj(self.fuser(x))
+        pos = sine_position_encoding(self.config.out_dim, (x.shape[-2], x.shape[-1]), x.device).to(x.dtype)
+        return x, pos

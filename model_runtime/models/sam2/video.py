@@ -34,7 +34,12 @@ from model_runtime.api import PromptError
 from model_runtime.models.sam2.memory_attention import MemoryInputs, ProjectedMemory
 from model_runtime.models.sam2.network import Sam2Network
 from model_runtime.models.sam2.position_encoding import sine_position_encoding
-from model_runtime.models.sam2.video_frames import FrameSource, VideoError, open_frames, preprocess_video_frame
+from model_runtime.models.sam2.video_frames import (
+    FrameSource,
+    VideoError,
+    open_frames,
+    preprocess_video_frame,
+)
 
 NO_OBJ_SCORE = -1024.0  # logits of an object judged absent (the official placeholder)
 MASK_LOGIT_CLAMP = 32.0  # previous logits fed back with a correction are clamped (official)
@@ -601,15 +606,13 @@ class VideoSession:
         net = self.network
         c = net.config
         b = high_res_masks.shape[0]
-        if from_prompt:  # binarize_mask_from_pts_for_mem_enc: encode what the user saw
-            probs = (high_res_masks > 0).float()
-        else:
-            probs = torch.sigmoid(high_res_masks)
+        # binarize_mask_from_pts_for_mem_enc: a prompted frame's memory encodes what the user saw.
+        probs = (high_res_masks > 0).float() if from_prompt else torch.sigmoid(high_res_masks)
         if c.sigmoid_scale_for_mem_enc != 1.0:
             probs = probs * c.sigmoid_scale_for_mem_enc
         if c.sigmoid_bias_for_mem_enc != 0.0:
             probs = probs + c.sigmoid_bias_for_mem_enc
-        mem = net.memory_encoder(feats.s16.expand(b, -1, -1, -1), probs)
+        mem, _ = net.memory_encoder(feats.s16.expand(b, -1, -1, -1), probs, skip_mask_sigmoid=True)
         if c.no_obj_embed_spatial:
             absent = 1 - (score > 0).float()
             mem = mem + absent[..., None, None] * net.no_obj_embed_spatial[..., None, None]
@@ -632,7 +635,7 @@ class VideoSession:
         out = torch.empty(len(tracks), *curr.shape[1:], dtype=curr.dtype, device=curr.device)
         for members in groups.values():
             batch = [banks[i] for i in members]
-            result = net.memory_attention(curr.expand(len(members), -1, -1), curr_pos, batch)
+            result = net.memory_attention.forward_banks(curr.expand(len(members), -1, -1), curr_pos, batch)
             out[members] = result
         b, hw, c = out.shape
         side = feats.s16.shape[-1]
@@ -642,7 +645,6 @@ class VideoSession:
         """The track's memory bank as seen from ``frame``: conditioning frames (t_pos 0), then
         up to ``num_maskmem - 1`` previous frames (t_pos 1 = the farthest), then object pointers."""
         net = self.network
-        c = net.config
         n = self._num_maskmem
         if not track.cond:
             raise RuntimeError(f"object {track.obj_id} has no conditioning frame")
@@ -667,7 +669,9 @@ class VideoSession:
         ptrs, ptrs_pos = self._pointer_tokens(frame, track, reverse)
         return MemoryInputs(frames, tpos, ptrs, ptrs_pos)
 
-    def _pointer_tokens(self, frame: int, track: ObjectTrack, reverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _pointer_tokens(
+        self, frame: int, track: ObjectTrack, reverse: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Object pointers of conditioning frames (not in the future) and of up to 15 previous
         frames, split into mem_dim-wide tokens: (1, P·C/mem_dim, mem_dim) and their encoding."""
         net = self.network

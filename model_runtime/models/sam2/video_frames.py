@@ -141,7 +141,10 @@ class ReaderFrames:
             raise VideoError(f"{self.path}: cannot decode frame {index} ({exc})") from exc
 
 
-def open_frames(source: str | os.PathLike[str] | Sequence[np.ndarray] | np.ndarray | FrameSource) -> FrameSource:
+VideoSource = str | os.PathLike[str] | Sequence[np.ndarray] | np.ndarray | FrameSource
+
+
+def open_frames(source: VideoSource) -> FrameSource:
     """A video file, a folder of frames, a sequence of RGB arrays, or a ready frame source."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)

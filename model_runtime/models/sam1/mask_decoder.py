@@ -1,0 +1,94 @@
+"""SAM 1's mask decoder (also MobileSAM's): a two-way transformer over prompt and image tokens,
+then hypernetwork heads that turn each mask token into a 256×256 mask, and an IoU head.
+
+Keys (prefix ``mask_decoder.``)::
+
+    transformer.*                               two-way transformer (MLP named lin1/lin2)
+    iou_token.weight (1, D), mask_tokens.weight (4, D)
+    output_upscaling.{0,1,3}       ConvT D->D/4 (2×), LayerNorm2d, [GELU], ConvT D/4->D/8 (2×), [GELU]
+    output_hypernetworks_mlps.{0..3}.layers.{0,1,2}   MLP D->D->D->D/8
+    iou_prediction_head.layers.{0,1,2}          MLP D->256->256->4
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from model_runtime.models.common.layers import MLP, LayerNorm2d
+from model_runtime.models.common.two_way_transformer import TwoWayTransformer
+
+
+class MaskDecoder(nn.Module):
+    """Predicts 4 masks (token 0: single-mask output, tokens 1-3: the multimask candidates)."""
+
+    def __init__(
+        self,
+        transformer_dim: int = 256,
+        num_multimask_outputs: int = 3,
+        iou_head_depth: int = 3,
+        iou_head_hidden_dim: int = 256,
+    ) -> None:
+        super().__init__()
+        d = transformer_dim
+        self.transformer_dim = d
+        self.transformer = TwoWayTransformer(
+            depth=2, embedding_dim=d, num_heads=8, mlp_dim=2048, mlp_naming="lin"
+        )
+        self.num_multimask_outputs = num_multimask_outputs
+        self.num_mask_tokens = num_multimask_outputs + 1
+        self.iou_token = nn.Embedding(1, d)
+        self.mask_tokens = nn.Embedding(self.num_mask_tokens, d)
+        self.output_upscaling = nn.Sequential(
+            nn.ConvTranspose2d(d, d // 4, kernel_size=2, stride=2),
+            LayerNorm2d(d // 4),
+            nn.GELU(),
+            nn.ConvTranspose2d(d // 4, d // 8, kernel_size=2, stride=2),
+            nn.GELU(),
+        )
+        self.output_hypernetworks_mlps = nn.ModuleList(
+            MLP(d, d, d // 8, 3) for _ in range(self.num_mask_tokens)
+        )
+        self.iou_prediction_head = MLP(d, iou_head_hidden_dim, self.num_mask_tokens, iou_head_depth)
+
+    def forward(
+        self,
+        image_embeddings: torch.Tensor,
+        image_pe: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor,
+        multimask_output: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """image_embeddings (1, D, 64, 64), image_pe (1, D, 64, 64), sparse (B, N, D),
+        dense (B, D, 64, 64) -> masks (B, K, 256, 256) logits, iou (B, K);
+        K = 3 (tokens 1-3) with ``multimask_output``, else 1 (token 0)."""
+        masks, iou = self.predict_masks(
+            image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings
+        )
+        select = slice(1, None) if multimask_output else slice(0, 1)
+        return masks[:, select], iou[:, select]
+
+    def predict_masks(
+        self,
+        image_embeddings: torch.Tensor,
+        image_pe: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """All 4 masks (B, 4, 256, 256) and IoU predictions (B, 4)."""
+        b = sparse_prompt_embeddings.shape[0]
+        output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
+        tokens = torch.cat([output_tokens[None].expand(b, -1, -1), sparse_prompt_embeddings], dim=1)
+        src = image_embeddings.expand(b, -1, -1, -1) + dense_prompt_embeddings
+        pos = image_pe.expand(b, -1, -1, -1)
+        _, c, h, w = src.shape
+        hs, src = self.transformer(src, pos, tokens)
+        iou_token_out = hs[:, 0]
+        mask_tokens_out = hs[:, 1 : 1 + self.num_mask_tokens]
+        upscaled = self.output_upscaling(src.transpose(1, 2).reshape(b, c, h, w))
+        hyper_in = torch.stack(
+            [mlp(mask_tokens_out[:, i]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
+        )
+        _, c2, h2, w2 = upscaled.shape
+        masks = (hyper_in @ upscaled.view(b, c2, h2 * w2)).view(b, -1, h2, w2)
+        return masks, self.iou_prediction_head(iou_token_out)

@@ -1,0 +1,191 @@
+"""SAM 1 (ViT-B/L/H) and MobileSAM (TinyViT) as a :class:`model_runtime.api.ImageModel`.
+
+``from_state_dict`` is what ``model_runtime.load_model`` calls: it recognises the encoder from
+tensor shapes (never the file name), builds the matching architecture and loads the official
+keys strictly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from model_runtime.api import (
+    ImageEmbedding,
+    ModelInfo,
+    Prediction,
+    PromptError,
+    validate_image,
+    validate_prompts,
+)
+from model_runtime.checkpoints import MOBILESAM, SAM1, CheckpointError, load_strict
+from model_runtime.devices import resolve_device
+from model_runtime.models.common.prompt_encoder import PromptEncoder
+from model_runtime.models.sam1 import transforms
+from model_runtime.models.sam1.mask_decoder import MaskDecoder
+from model_runtime.models.sam1.tiny_vit import CLASSIFIER_PREFIXES, TinyViT, tiny_vit_config_from_state_dict
+from model_runtime.models.sam1.vit import ImageEncoderViT, vit_config_from_state_dict
+
+IMAGE_SIZE = 1024
+EMBED_DIM = 256
+EMBED_GRID = IMAGE_SIZE // 16
+# The name of the image features in ImageEmbedding.features.
+FEATURES = "image_embed"
+
+
+class Sam(nn.Module):
+    """The three official sub-modules under their checkpoint names."""
+
+    def __init__(self, image_encoder: nn.Module) -> None:
+        super().__init__()
+        self.image_encoder = image_encoder
+        self.prompt_encoder = PromptEncoder(
+            embed_dim=EMBED_DIM,
+            image_embedding_size=(EMBED_GRID, EMBED_GRID),
+            input_image_size=(IMAGE_SIZE, IMAGE_SIZE),
+            mask_in_chans=16,
+        )
+        self.mask_decoder = MaskDecoder(transformer_dim=EMBED_DIM)
+
+
+@dataclass(frozen=True)
+class _Prompts:
+    """Prompt tensors in the model's 1024-px input frame."""
+
+    points: tuple[torch.Tensor, torch.Tensor] | None
+    box: torch.Tensor | None
+    mask: torch.Tensor | None
+
+
+class Sam1Model:
+    """SAM 1 / MobileSAM: ``encode_image`` once per image, then cheap ``predict`` calls."""
+
+    def __init__(self, sam: Sam, info: ModelInfo, device: torch.device) -> None:
+        self.sam = sam.eval().to(device)
+        self.info = info
+        self.device = device
+        with torch.inference_mode():
+            # Constant per model: the official code recomputes it on every predict.
+            self._dense_pe = self.sam.prompt_encoder.get_dense_pe()
+
+    def encode_image(self, image: np.ndarray) -> ImageEmbedding:
+        """image: uint8 (H, W, 3) RGB -> embedding with features["image_embed"] (1, 256, 64, 64)."""
+        image = validate_image(image)
+        resized = transforms.resize_image(image, IMAGE_SIZE)
+        x = transforms.image_to_input(resized, IMAGE_SIZE, self.device)
+        with torch.inference_mode():
+            features = self.sam.image_encoder(x)
+        return ImageEmbedding(
+            model_id=self.info.model_id,
+            original_size=(image.shape[0], image.shape[1]),
+            input_size=(resized.shape[0], resized.shape[1]),
+            features={FEATURES: features},
+        )
+
+    def _prompts(
+        self,
+        embedding: ImageEmbedding,
+        points: np.ndarray | None,
+        labels: np.ndarray | None,
+        box: np.ndarray | None,
+        mask_input: np.ndarray | None,
+    ) -> _Prompts:
+        points, labels, box, mask_input = validate_prompts(points, labels, box, mask_input)
+        dev = self.device
+        point_t = None
+        if points is not None and labels is not None:
+            if not np.isin(labels, (0, 1)).all():
+                raise PromptError(
+                    f"SAM 1 point labels must be 0 (background) or 1 (foreground), got {labels}"
+                )
+            coords = transforms.scale_coords(points, embedding.original_size, embedding.input_size)
+            point_t = (
+                torch.from_numpy(coords)[None].to(dev),
+                torch.from_numpy(labels.astype(np.int32))[None].to(dev),
+            )
+        box_t = None
+        if box is not None:
+            corners = transforms.scale_coords(
+                box.reshape(2, 2), embedding.original_size, embedding.input_size
+            )
+            box_t = torch.from_numpy(corners.reshape(1, 4)).to(dev)
+        mask_t = torch.from_numpy(mask_input)[None].to(dev) if mask_input is not None else None
+        return _Prompts(point_t, box_t, mask_t)
+
+    def predict(
+        self,
+        embedding: ImageEmbedding,
+        points: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+        multimask: bool = True,
+    ) -> Prediction:
+        """Masks for one prompt set: 3 candidates with ``multimask``, else 1 (SAM 1 semantics)."""
+        if embedding.model_id != self.info.model_id:
+            raise PromptError(
+                f"embedding was made by {embedding.model_id}, not by this model ({self.info.model_id})"
+            )
+        features = embedding.features.get(FEATURES)
+        if features is None:
+            raise PromptError(f"embedding has no {FEATURES!r} features")
+        prompts = self._prompts(embedding, points, labels, box, mask_input)
+        with torch.inference_mode():
+            sparse, dense = self.sam.prompt_encoder(prompts.points, prompts.box, prompts.mask)
+            low_res, scores = self.sam.mask_decoder(
+                features.to(self.device), self._dense_pe, sparse, dense, multimask_output=multimask
+            )
+            logits = transforms.upscale_logits(low_res, embedding.input_size, embedding.original_size)
+            masks = logits[0] > 0.0
+        return Prediction(
+            masks=masks.cpu().numpy(),
+            scores=scores[0].float().cpu().numpy(),
+            low_res_logits=low_res[0].float().cpu().numpy(),
+        )
+
+
+def _parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def from_state_dict(
+    state_dict: dict[str, torch.Tensor],
+    *,
+    family: str,
+    path: str | os.PathLike[str],
+    device: str | torch.device | None = None,
+) -> Sam1Model:
+    """Build SAM 1 (ViT-B/L/H) or MobileSAM from an official state dict, size detected from shapes."""
+    if family == SAM1:
+        config = vit_config_from_state_dict(state_dict)
+        if config is None:
+            raise CheckpointError(path, "ViT image encoder of an unknown size (not ViT-B, -L or -H)", family)
+        encoder: nn.Module = ImageEncoderViT(config)
+        ignore: tuple[str, ...] = ()
+    elif family == MOBILESAM:
+        tiny = tiny_vit_config_from_state_dict(state_dict)
+        if tiny is None:
+            raise CheckpointError(
+                path, "TinyViT image encoder of an unknown size (not MobileSAM's 5M)", family
+            )
+        encoder = TinyViT(tiny)
+        ignore = CLASSIFIER_PREFIXES
+        config = tiny  # type: ignore[assignment]
+    else:
+        raise CheckpointError(path, f"not a SAM 1 / MobileSAM checkpoint (family {family})", family)
+    sam = Sam(encoder)
+    load_strict(sam, state_dict, path, family, ignore_prefixes=ignore)
+    dev = resolve_device(device)
+    info = ModelInfo(
+        family=family,
+        variant=config.name,
+        image_size=IMAGE_SIZE,
+        parameter_count=_parameter_count(sam),
+        device=str(dev),
+        source=str(path),
+    )
+    return Sam1Model(sam, info, dev)

@@ -1,0 +1,219 @@
+"""SAM 2's mask decoder (keys ``sam_mask_decoder.*``).
+
+Differences from SAM 1's decoder: an object-score token and head (is the object present?),
+sigmoid IoU scores, high-resolution skip features from the trunk's stride-4 and stride-8 levels
+(``conv_s0``/``conv_s1``, applied once per image at encode time), and, when one mask is asked
+for, a fall-back to the best multimask candidate if the single-mask output is unstable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from model_runtime.models.common.layers import MLP, LayerNorm2d
+from model_runtime.models.common.two_way_transformer import TwoWayTransformer
+
+
+@dataclass(frozen=True)
+class MaskDecoderConfig:
+    """Constants of every released SAM 2 / 2.1 model (``sam2_base`` + ``build_sam`` defaults)."""
+
+    transformer_dim: int = 256
+    num_multimask_outputs: int = 3
+    iou_head_depth: int = 3
+    iou_head_hidden_dim: int = 256
+    use_high_res_features: bool = True
+    iou_prediction_use_sigmoid: bool = True
+    pred_obj_scores: bool = True
+    pred_obj_scores_mlp: bool = True
+    use_multimask_token_for_obj_ptr: bool = True
+    # build_sam's apply_postprocessing=True turns these on for the image and video predictors.
+    dynamic_multimask_via_stability: bool = True
+    dynamic_multimask_stability_delta: float = 0.05
+    dynamic_multimask_stability_thresh: float = 0.98
+
+
+@dataclass
+class DecoderOutput:
+    """masks: (B, K, 256, 256) logits; iou: (B, K); sam_tokens: (B, K' , D) the output tokens
+    the video path turns into object pointers; object_score_logits: (B, 1)."""
+
+    masks: torch.Tensor
+    iou: torch.Tensor
+    sam_tokens: torch.Tensor
+    object_score_logits: torch.Tensor
+
+
+class MaskDecoder(nn.Module):
+    """image_embeddings (B, D, 64, 64) + image_pe (1, D, 64, 64) + sparse (B, N, D) + dense
+    (B, D, 64, 64) + high_res_features [(B, D/8, 256, 256), (B, D/4, 128, 128)] -> DecoderOutput.
+    """
+
+    def __init__(self, config: MaskDecoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        dim = config.transformer_dim
+        self.transformer = TwoWayTransformer(
+            depth=2, embedding_dim=dim, num_heads=8, mlp_dim=2048, mlp_naming="layers"
+        )
+        self.num_mask_tokens = config.num_multimask_outputs + 1
+        self.iou_token = nn.Embedding(1, dim)
+        self.mask_tokens = nn.Embedding(self.num_mask_tokens, dim)
+        if config.pred_obj_scores:
+            self.obj_score_token = nn.Embedding(1, dim)
+        self.output_upscaling = nn.Sequential(
+            nn.ConvTranspose2d(dim, dim // 4, kernel_size=2, stride=2),
+            LayerNorm2d(dim // 4),
+            nn.GELU(),
+            nn.ConvTranspose2d(dim // 4, dim // 8, kernel_size=2, stride=2),
+            nn.GELU(),
+        )
+        if config.use_high_res_features:
+            self.conv_s0 = nn.Conv2d(dim, dim // 8, kernel_size=1)
+            self.conv_s1 = nn.Conv2d(dim, dim // 4, kernel_size=1)
+        self.output_hypernetworks_mlps = nn.ModuleList(
+            MLP(dim, dim, dim // 8, 3) for _ in range(self.num_mask_tokens)
+        )
+        self.iou_prediction_head = MLP(
+            dim,
+            config.iou_head_hidden_dim,
+            self.num_mask_tokens,
+            config.iou_head_depth,
+            sigmoid_output=config.iou_prediction_use_sigmoid,
+        )
+        if config.pred_obj_scores:
+            self.pred_obj_score_head: nn.Module = (
+                MLP(dim, dim, 1, 3) if config.pred_obj_scores_mlp else nn.Linear(dim, 1)
+            )
+
+    def forward(
+        self,
+        image_embeddings: torch.Tensor,
+        image_pe: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor,
+        multimask_output: bool,
+        repeat_image: bool,
+        high_res_features: list[torch.Tensor] | None = None,
+    ) -> DecoderOutput:
+        masks, iou, mask_tokens_out, object_score_logits = self.predict_masks(
+            image_embeddings,
+            image_pe,
+            sparse_prompt_embeddings,
+            dense_prompt_embeddings,
+            repeat_image,
+            high_res_features,
+        )
+        if multimask_output:
+            masks, iou = masks[:, 1:], iou[:, 1:]
+        elif self.config.dynamic_multimask_via_stability and not self.training:
+            masks, iou = self._dynamic_multimask_via_stability(masks, iou)
+        else:
+            masks, iou = masks[:, 0:1], iou[:, 0:1]
+        if multimask_output and self.config.use_multimask_token_for_obj_ptr:
+            sam_tokens = mask_tokens_out[:, 1:]
+        else:
+            # The single-mask token is the object-memory token even after a multimask click:
+            # the model was trained tracking with it (see the official comment).
+            sam_tokens = mask_tokens_out[:, 0:1]
+        return DecoderOutput(masks, iou, sam_tokens, object_score_logits)
+
+    def predict_masks(
+        self,
+        image_embeddings: torch.Tensor,
+        image_pe: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor,
+        repeat_image: bool,
+        high_res_features: list[torch.Tensor] | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """All 4 candidates: masks (B, 4, 256, 256), iou (B, 4), mask tokens (B, 4, D), obj (B, 1)."""
+        token_weights = [self.iou_token.weight, self.mask_tokens.weight]
+        first = 0
+        if self.config.pred_obj_scores:
+            token_weights.insert(0, self.obj_score_token.weight)
+            first = 1
+        output_tokens = torch.cat(token_weights, dim=0)
+        batch = sparse_prompt_embeddings.size(0)
+        tokens = torch.cat((output_tokens[None].expand(batch, -1, -1), sparse_prompt_embeddings), dim=1)
+
+        if repeat_image:
+            src = torch.repeat_interleave(image_embeddings, batch, dim=0)
+        else:
+            if image_embeddings.shape[0] != batch:
+                raise ValueError(f"{image_embeddings.shape[0]} image embeddings for {batch} prompt sets")
+            src = image_embeddings
+        src = src + dense_prompt_embeddings
+        # The official code repeats the encoding per prompt set; a batch of one needs no copy.
+        pos_src = image_pe if batch == 1 else torch.repeat_interleave(image_pe, batch, dim=0)
+        b, c, h, w = src.shape
+
+        hs, src = self.transformer(src, pos_src, tokens)
+        iou_token_out = hs[:, first, :]
+        mask_tokens_out = hs[:, first + 1 : first + 1 + self.num_mask_tokens, :]
+
+        if not self.config.use_high_res_features:
+            upscaled = self.output_upscaling(src.transpose(1, 2).view(b, c, h, w))
+        else:
+            if high_res_features is None:
+                raise ValueError("this decoder needs the high-resolution features [s0, s1]")
+            dc1, ln1, act1, dc2, act2 = self.output_upscaling
+            feat_s0, feat_s1 = high_res_features
+            upscaled = act1(ln1(conv_transpose_2x2(src, (h, w), dc1) + feat_s1))
+            b, c1, h1, w1 = upscaled.shape
+            tokens1 = upscaled.flatten(2).transpose(1, 2)
+            upscaled = act2(conv_transpose_2x2(tokens1, (h1, w1), dc2) + feat_s0)
+
+        hyper_in = torch.stack(
+            [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
+        )
+        b, c, h, w = upscaled.shape
+        masks = (hyper_in @ upscaled.view(b, c, h * w)).view(b, -1, h, w)
+
+        iou = self.iou_prediction_head(iou_token_out)
+        if self.config.pred_obj_scores:
+            object_score_logits = self.pred_obj_score_head(hs[:, 0, :])
+        else:
+            # No head: "object present" with sigmoid(10) ≈ 1, as the official default.
+            object_score_logits = 10.0 * iou.new_ones(iou.shape[0], 1)
+        return masks, iou, mask_tokens_out, object_score_logits
+
+    def stability_scores(self, mask_logits: torch.Tensor) -> torch.Tensor:
+        """(B, K, H, W) -> (B, K): area(logit > δ) / area(logit > −δ), 1 where the union is empty."""
+        flat = mask_logits.flatten(-2)
+        delta = self.config.dynamic_multimask_stability_delta
+        area_i = torch.sum(flat > delta, dim=-1).float()
+        area_u = torch.sum(flat > -delta, dim=-1).float()
+        return torch.where(area_u > 0, area_i / area_u, 1.0)
+
+    def _dynamic_multimask_via_stability(
+        self, all_masks: torch.Tensor, all_iou: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keep the single-mask output (token 0) when it is stable, else the best of tokens 1-3."""
+        multi_masks, multi_iou = all_masks[:, 1:], all_iou[:, 1:]
+        best = torch.argmax(multi_iou, dim=-1)
+        rows = torch.arange(multi_iou.size(0), device=all_iou.device)
+        best_masks = multi_masks[rows, best].unsqueeze(1)
+        best_iou = multi_iou[rows, best].unsqueeze(1)
+        single_masks, single_iou = all_masks[:, 0:1], all_iou[:, 0:1]
+        stable = self.stability_scores(single_masks) >= self.config.dynamic_multimask_stability_thresh
+        masks = torch.where(stable[..., None, None].expand_as(single_masks), single_masks, best_masks)
+        iou = torch.where(stable.expand_as(single_iou), single_iou, best_iou)
+        return masks, iou
+
+
+def conv_transpose_2x2(tokens: torch.Tensor, hw: tuple[int, int], layer: nn.ConvTranspose2d) -> torch.Tensor:
+    """A kernel-2 stride-2 transposed convolution as one matrix product: (B, h·w, Cin) tokens ->
+    (B, Cout, 2h, 2w). The 2×2 output patches do not overlap, so each is a plain linear map of
+    one input token. On CPU this is 2-3× faster than ``ConvTranspose2d``; each output is the
+    same Cin-term dot product, and the parity tests found the results bit-identical."""
+    b = tokens.shape[0]
+    h, w = hw
+    weight = layer.weight  # (Cin, Cout, 2, 2)
+    cout = weight.shape[1]
+    out = tokens @ weight.reshape(weight.shape[0], cout * 4)  # (B, hw, Cout·2·2)
+    out = out.view(b, h, w, cout, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(b, cout, 2 * h, 2 * w)
+    return out + layer.bias.view(1, -1, 1, 1)

@@ -1,0 +1,198 @@
+"""SAM 2 / 2.1 as a ``model_runtime.api.ImageModel``: what ``load_model`` returns for these files.
+
+Behaves like the official ``SAM2ImagePredictor`` (same numbers), with two differences that do not
+change results: image-independent tensors (the decoder's dense positional encoding, Hiera's
+interpolated position embedding) are computed once, and masks are upsampled to the original size
+and thresholded in one pass straight into a bool array, instead of also converting them to float.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from model_runtime.api import (
+    ImageEmbedding,
+    ModelInfo,
+    Prediction,
+    validate_image,
+    validate_prompts,
+)
+from model_runtime.checkpoints import CheckpointError, load_strict
+from model_runtime.devices import resolve_device
+from model_runtime.models.sam2.config import SAM2, SAM2_1, Sam2Config, detect_variant, make_config
+from model_runtime.models.sam2.network import Sam2Network
+from model_runtime.models.sam2.transforms import preprocess_image, transform_points
+from model_runtime.models.sam2.video import VideoConfig, VideoSession
+
+LOW_RES_CLAMP = 32.0  # the official predictor clamps the returned 256² logits to ±32
+MASK_THRESHOLD = 0.0
+BOX_LABELS = (2, 3)  # top-left and bottom-right corner labels in SAM 2's prompt encoder
+
+
+class Sam2ImageModel:
+    """SAM 2 / 2.1 image segmentation over one :class:`Sam2Network`.
+
+    ``bf16_on_cuda``: run the image encoder under bfloat16 autocast on CUDA (the official demos
+    do); features are returned as float32 either way. Off on CPU/MPS, where fp32 is exact and
+    bf16 brings no speed.
+    """
+
+    def __init__(
+        self,
+        network: Sam2Network,
+        device: torch.device,
+        source: str = "",
+        bf16_on_cuda: bool = True,
+    ) -> None:
+        self.network = network.eval().to(device)
+        self.config: Sam2Config = network.config
+        self.device = device
+        self.bf16_on_cuda = bf16_on_cuda
+        self.info = ModelInfo(
+            family=self.config.family,
+            variant=self.config.variant,
+            image_size=self.config.image_size,
+            parameter_count=sum(p.numel() for p in network.parameters()),
+            device=str(device),
+            source=source,
+        )
+        with torch.no_grad():
+            self._dense_pe = network.sam_prompt_encoder.get_dense_pe()
+
+    # -- encoding ---------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def encode_image(self, image: np.ndarray) -> ImageEmbedding:
+        """image: uint8 (H, W, 3) RGB -> embedding with ``image_embed`` (1, 256, 64, 64),
+        ``high_res_s0`` (1, 32, 256, 256), ``high_res_s1`` (1, 64, 128, 128) on the model device."""
+        image = validate_image(image)
+        size = self.config.image_size
+        x = preprocess_image(image, size).to(self.device)
+        use_bf16 = self.bf16_on_cuda and self.device.type == "cuda"
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else nullcontext()
+        with autocast:
+            features = self.network.encode(x)
+        features = {k: v.float() for k, v in features.items()}
+        return ImageEmbedding(
+            model_id=self.info.model_id,
+            original_size=(int(image.shape[0]), int(image.shape[1])),
+            input_size=(size, size),
+            features=features,
+        )
+
+    # -- video ------------------------------------------------------------------------------
+
+    def open_video(self, source, config: VideoConfig | None = None) -> VideoSession:
+        """A video session over this model's weights: ``source`` is a video file, a folder of
+        frames, or a sequence of uint8 RGB arrays (see :mod:`model_runtime.models.sam2.video`)."""
+        return VideoSession(self.network, self.device, source, config)
+
+    # -- prompting --------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def predict(
+        self,
+        embedding: ImageEmbedding,
+        points: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+        multimask: bool = True,
+    ) -> Prediction:
+        """See ``ImageModel.predict``. Masks (K, H, W) bool, K = 3 with ``multimask`` else 1."""
+        if embedding.model_id != self.info.model_id:
+            raise ValueError(
+                f"embedding was made by {embedding.model_id!r}, not by this model ({self.info.model_id!r})"
+            )
+        points, labels, box, mask_input = validate_prompts(points, labels, box, mask_input)
+        low_res, scores = self._decode(embedding, points, labels, box, mask_input, multimask)
+        masks = upsample_and_threshold(low_res, embedding.original_size)
+        low_res = low_res.clamp(-LOW_RES_CLAMP, LOW_RES_CLAMP)
+        return Prediction(
+            masks=masks,
+            scores=scores[0].float().cpu().numpy(),
+            low_res_logits=low_res[0].float().cpu().numpy(),
+        )
+
+    def _decode(
+        self,
+        embedding: ImageEmbedding,
+        points: np.ndarray | None,
+        labels: np.ndarray | None,
+        box: np.ndarray | None,
+        mask_input: np.ndarray | None,
+        multimask: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> low-res logits (1, K, 256, 256) (unclamped) and scores (1, K)."""
+        size = self.config.image_size
+        original = embedding.original_size
+        coords_parts: list[torch.Tensor] = []
+        label_parts: list[torch.Tensor] = []
+        # A box is two labelled corner points placed *before* the clicks (official order).
+        if box is not None:
+            corners = torch.as_tensor(box, dtype=torch.float32, device=self.device).reshape(1, 2, 2)
+            coords_parts.append(transform_points(corners, original, size))
+            label_parts.append(torch.tensor([BOX_LABELS], dtype=torch.int32, device=self.device))
+        if points is not None and labels is not None:
+            pts = torch.as_tensor(points, dtype=torch.float32, device=self.device)[None]
+            coords_parts.append(transform_points(pts, original, size))
+            label_parts.append(torch.as_tensor(labels, dtype=torch.int32, device=self.device)[None])
+        prompt = (torch.cat(coords_parts, dim=1), torch.cat(label_parts, dim=1)) if coords_parts else None
+        mask = (
+            torch.as_tensor(mask_input, dtype=torch.float32, device=self.device)[None]
+            if mask_input is not None
+            else None
+        )
+        sparse, dense = self.network.sam_prompt_encoder(points=prompt, boxes=None, masks=mask)
+        features = embedding.features
+        out = self.network.sam_mask_decoder(
+            image_embeddings=features["image_embed"],
+            image_pe=self._dense_pe,
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask,
+            repeat_image=False,
+            high_res_features=[features["high_res_s0"], features["high_res_s1"]],
+        )
+        return out.masks, out.iou
+
+
+def upsample_and_threshold(low_res: torch.Tensor, original_size: tuple[int, int]) -> np.ndarray:
+    """(1, K, 256, 256) logits -> bool (K, H, W): bilinear (align_corners=False) to the original
+    size, then ``> 0`` — the official post-processing, without materialising a float copy of
+    the result on the host."""
+    full = F.interpolate(low_res.float(), original_size, mode="bilinear", align_corners=False)
+    return (full[0] > MASK_THRESHOLD).cpu().numpy()
+
+
+def from_state_dict(
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    family: str,
+    path: str | os.PathLike[str],
+    device: str | torch.device | None = None,
+) -> Sam2ImageModel:
+    """Build the SAM 2 / 2.1 model a checkpoint holds; the size is detected from tensor shapes.
+
+    Every key of the file is loaded (strictly): the video-path weights too.
+    """
+    if family not in (SAM2, SAM2_1):
+        raise CheckpointError(path, f"not a SAM 2 family: {family!r}", family)
+    variant = detect_variant(state_dict)
+    if variant is None:
+        weight = state_dict.get("image_encoder.trunk.patch_embed.proj.weight")
+        width = tuple(weight.shape) if weight is not None else None
+        raise CheckpointError(
+            path,
+            f"unknown Hiera size (patch embedding {width}); expected tiny, small, base+ or large",
+            family,
+        )
+    network = Sam2Network(make_config(family, variant))
+    load_strict(network, state_dict, path, family)
+    return Sam2ImageModel(network, resolve_device(device), source=str(path))
