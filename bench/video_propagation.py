@@ -140,13 +140,13 @@ def main() -> None:
             ours = time_ours(ckpt, frames, click)
             gc.collect()
             ours_steady = statistics.median(ours[STEADY_FROM:])
-            print(f"ours:     s/frame {[f"{t:.2f}" for t in ours]}  steady median {ours_steady:.2f} s "
+            print(f"ours:     s/frame {[round(t, 2) for t in ours]}  steady median {ours_steady:.2f} s "
                   f"= {1 / ours_steady:.3f} frames/s")
             if not args.skip_official:
                 official = time_official(ckpt, frames, click)
                 gc.collect()
                 off_steady = statistics.median(official[STEADY_FROM:])
-                print(f"official: s/frame {[f"{t:.2f}" for t in official]}  steady median {off_steady:.2f} s "
+                print(f"official: s/frame {[round(t, 2) for t in official]}  median {off_steady:.2f} s "
                       f"= {1 / off_steady:.3f} frames/s")
                 print(f"speed-up at steady state: {off_steady / ours_steady:.2f}x")
         for n in args.rss_frames:
