@@ -17,7 +17,9 @@ import samdesk.commands
 
 
 def _command_modules() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(samdesk.commands.__path__) if not m.name.startswith("_"))
+    return sorted(
+        m.name for m in pkgutil.iter_modules(samdesk.commands.__path__) if not m.name.startswith("_")
+    )
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
@@ -29,9 +31,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
     parser.add_argument("--version", action="version", version=f"samdesk {samdesk.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     gui = sub.add_parser("gui", help="open the GUI (the default)")
-    gui.add_argument("paths", nargs="*", metavar="PATH", help="images, videos, folders or a .samdesk.json project")
+    gui.add_argument(
+        "paths", nargs="*", metavar="PATH", help="images, videos, folders or a .samdesk.json project"
+    )
     gui.add_argument("--model", help="checkpoint file or registry name to load at start")
-    gui.set_defaults(func=_run_gui)
+    gui.set_defaults(func=lambda args: _run_gui(args))  # late-bound: resolved at call time
     names = {"gui"}
     for name in _command_modules():
         module = importlib.import_module(f"samdesk.commands.{name}")

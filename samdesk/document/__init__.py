@@ -20,6 +20,7 @@ from samdesk.document.commands import (
     RemoveObject,
     SetFrame,
     SetSetting,
+    merge_objects,
 )
 from samdesk.document.events import Change, DocumentEvent, EventBus
 from samdesk.document.model import (
@@ -37,4 +38,37 @@ from samdesk.document.model import (
     file_content_hash,
 )
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+__all__ = [
+    "AddCategory",
+    "AddMedia",
+    "AddObject",
+    "AnnotationObject",
+    "Batch",
+    "Category",
+    "Change",
+    "Command",
+    "Document",
+    "DocumentEvent",
+    "EditCategory",
+    "EditMedia",
+    "EditObject",
+    "EventBus",
+    "Exemplar",
+    "FrameAnnotation",
+    "History",
+    "MediaItem",
+    "MediaKind",
+    "MediaStatus",
+    "MoveObject",
+    "Project",
+    "Prompts",
+    "Provenance",
+    "RemoveCategory",
+    "RemoveMedia",
+    "RemoveObject",
+    "SCHEMA_VERSION",
+    "SetFrame",
+    "SetSetting",
+    "file_content_hash",
+    "merge_objects",
+]

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from samdesk.document import masks
 from samdesk.document.events import Change, DocumentEvent, EventBus
 from samdesk.document.model import (
     AnnotationObject,
@@ -21,6 +22,7 @@ from samdesk.document.model import (
     MediaItem,
     MediaStatus,
     Project,
+    Provenance,
 )
 
 
@@ -87,10 +89,12 @@ class History:
     def is_clean(self) -> bool:
         return self._clean_depth == len(self._done)
 
-    def clear(self) -> None:
+    def clear(self, clean: bool = True) -> None:
+        """Forget all commands. ``clean=False``: the state is not what is on disk (e.g. restored
+        from a recovery file), so the document stays dirty until saved."""
         self._done.clear()
         self._undone.clear()
-        self._clean_depth = 0
+        self._clean_depth = 0 if clean else None
 
 
 class Document:
@@ -132,17 +136,30 @@ class Document:
             self.path = Path(path)
         self.history.mark_clean()
 
-    def replace_project(self, project: Project, path: str | Path | None = None) -> None:
-        """Load a different project: history is cleared and views are told to rebuild."""
+    def replace_project(
+        self, project: Project, path: str | Path | None = None, *, dirty: bool = False
+    ) -> None:
+        """Load a different project: history is cleared and views are told to rebuild.
+
+        ``dirty=True`` when the project differs from the file at ``path`` (a restored autosave).
+        """
         self.project = project
         self.path = Path(path) if path else None
-        self.history.clear()
+        self.history.clear(clean=not dirty)
         self._changed([DocumentEvent(Change.RESET)])
 
     def _changed(self, events: Iterable[DocumentEvent]) -> None:
         self.revision += 1
         for event in events:
             self.events.emit(event)
+
+
+def _index_of(items: list, item_id: int, what: str) -> int:
+    """Position of the record with ``item_id``; KeyError (like ``Project.object``) if absent."""
+    for index, item in enumerate(items):
+        if item.id == item_id:
+            return index
+    raise KeyError(f"no {what} {item_id}")
 
 
 # --- categories -----------------------------------------------------------------------------
@@ -203,7 +220,7 @@ class RemoveCategory(Command):
     text: str = "remove category"
 
     def do(self, project: Project) -> list[DocumentEvent]:
-        self._index = next(i for i, c in enumerate(project.categories) if c.id == self.category_id)
+        self._index = _index_of(project.categories, self.category_id, "category")
         self._category = project.categories.pop(self._index)
         self._objects = [o.id for o in project.objects if o.category_id == self.category_id]
         for obj in project.objects:
@@ -255,13 +272,14 @@ class RemoveMedia(Command):
     text: str = "remove media"
 
     def do(self, project: Project) -> list[DocumentEvent]:
-        self._index = next(i for i, m in enumerate(project.media) if m.id == self.media_id)
+        self._index = _index_of(project.media, self.media_id, "media")
         self._item = project.media.pop(self._index)
         self._objects = [(i, o) for i, o in enumerate(project.objects) if o.media_id == self.media_id]
         project.objects = [o for o in project.objects if o.media_id != self.media_id]
-        return [DocumentEvent(Change.OBJECT_REMOVED, object_id=o.id, media_id=self.media_id) for _, o in self._objects] + [
-            DocumentEvent(Change.MEDIA_REMOVED, media_id=self.media_id)
-        ]
+        return [
+            DocumentEvent(Change.OBJECT_REMOVED, object_id=o.id, media_id=self.media_id)
+            for _, o in self._objects
+        ] + [DocumentEvent(Change.MEDIA_REMOVED, media_id=self.media_id)]
 
     def undo(self, project: Project) -> list[DocumentEvent]:
         assert self._item is not None
@@ -269,7 +287,8 @@ class RemoveMedia(Command):
         for index, obj in self._objects:
             project.objects.insert(index, obj)
         return [DocumentEvent(Change.MEDIA_ADDED, media_id=self.media_id)] + [
-            DocumentEvent(Change.OBJECT_ADDED, object_id=o.id, media_id=self.media_id) for _, o in self._objects
+            DocumentEvent(Change.OBJECT_ADDED, object_id=o.id, media_id=self.media_id)
+            for _, o in self._objects
         ]
 
 
@@ -335,7 +354,7 @@ class RemoveObject(Command):
     text: str = "delete object"
 
     def do(self, project: Project) -> list[DocumentEvent]:
-        self._index = next(i for i, o in enumerate(project.objects) if o.id == self.object_id)
+        self._index = _index_of(project.objects, self.object_id, "object")
         self._obj = project.objects.pop(self._index)
         return [DocumentEvent(Change.OBJECT_REMOVED, object_id=self.object_id, media_id=self._obj.media_id)]
 
@@ -390,13 +409,13 @@ class MoveObject(Command):
     text: str = "reorder object"
 
     def do(self, project: Project) -> list[DocumentEvent]:
-        self._from = next(i for i, o in enumerate(project.objects) if o.id == self.object_id)
+        self._from = _index_of(project.objects, self.object_id, "object")
         obj = project.objects.pop(self._from)
         project.objects.insert(self.index, obj)
         return [DocumentEvent(Change.OBJECT_CHANGED, object_id=self.object_id, media_id=obj.media_id)]
 
     def undo(self, project: Project) -> list[DocumentEvent]:
-        current = next(i for i, o in enumerate(project.objects) if o.id == self.object_id)
+        current = _index_of(project.objects, self.object_id, "object")
         obj = project.objects.pop(current)
         project.objects.insert(self._from, obj)
         return [DocumentEvent(Change.OBJECT_CHANGED, object_id=self.object_id, media_id=obj.media_id)]
@@ -421,7 +440,11 @@ class SetFrame(Command):
             obj.frames.pop(self.frame, None)
         else:
             obj.frames[self.frame] = copy.deepcopy(self.annotation)
-        return [DocumentEvent(Change.MASK_CHANGED, object_id=self.object_id, media_id=obj.media_id, frame=self.frame)]
+        return [
+            DocumentEvent(
+                Change.MASK_CHANGED, object_id=self.object_id, media_id=obj.media_id, frame=self.frame
+            )
+        ]
 
     def undo(self, project: Project) -> list[DocumentEvent]:
         obj = project.object(self.object_id)
@@ -430,7 +453,11 @@ class SetFrame(Command):
             obj.frames[self.frame] = self._before
         else:
             obj.frames.pop(self.frame, None)
-        return [DocumentEvent(Change.MASK_CHANGED, object_id=self.object_id, media_id=obj.media_id, frame=self.frame)]
+        return [
+            DocumentEvent(
+                Change.MASK_CHANGED, object_id=self.object_id, media_id=obj.media_id, frame=self.frame
+            )
+        ]
 
 
 @dataclass
@@ -462,8 +489,16 @@ class Batch(Command):
 
     def do(self, project: Project) -> list[DocumentEvent]:
         events: list[DocumentEvent] = []
-        for command in self.commands:
-            events += command.do(project)
+        done: list[Command] = []
+        try:
+            for command in self.commands:
+                events += command.do(project)
+                done.append(command)
+        except Exception:
+            # All or nothing: a half-applied batch would be a change that no undo step covers.
+            for command in reversed(done):
+                command.undo(project)
+            raise
         return events
 
     def undo(self, project: Project) -> list[DocumentEvent]:
@@ -471,3 +506,40 @@ class Batch(Command):
         for command in reversed(self.commands):
             events += command.undo(project)
         return events
+
+
+def merge_objects(project: Project, object_ids: list[int], text: str = "merge objects") -> Batch:
+    """One undoable step that merges objects into the first of ``object_ids``.
+
+    On every frame, the kept object's mask becomes the union of all the masks there; a frame
+    that only another object had is carried over as it was. A union is a hand edit
+    (``Provenance.EDITED``, no score). The other objects are removed; the kept object keeps
+    its id, category, name and place in the drawing order. All objects must be on one media.
+    """
+    if len(object_ids) < 2 or len(set(object_ids)) != len(object_ids):
+        raise ValueError(f"merging needs at least two distinct objects, got {object_ids}")
+    objects = [project.object(i) for i in object_ids]
+    keep, others = objects[0], objects[1:]
+    if any(o.media_id != keep.media_id for o in others):
+        raise ValueError("objects on different media cannot be merged")
+    commands: list[Command] = []
+    for frame in sorted({f for o in objects for f in o.frames}):
+        present = [o.frames[frame] for o in objects if frame in o.frames]
+        if len(present) == 1:
+            if frame not in keep.frames:
+                commands.append(SetFrame(keep.id, frame, copy.deepcopy(present[0])))
+            continue
+        union = masks.decode(present[0].rle)
+        for annotation in present[1:]:
+            union |= masks.decode(annotation.rle)
+        base = keep.frames.get(frame, present[0])
+        merged = FrameAnnotation(
+            rle=masks.encode(union),
+            provenance=Provenance.EDITED,
+            score=None,
+            prompts=copy.deepcopy(base.prompts),
+            model_id=base.model_id,
+        )
+        commands.append(SetFrame(keep.id, frame, merged))
+    commands += [RemoveObject(o.id) for o in others]
+    return Batch(commands, text=text)

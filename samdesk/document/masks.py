@@ -49,21 +49,106 @@ def bbox(rle: Rle) -> tuple[float, float, float, float]:
 
 
 def is_valid(rle: object) -> bool:
-    """True when ``rle`` is a well-formed compressed RLE dict (used by loaders before decoding)."""
+    """True when ``rle`` is a well-formed compressed RLE dict (used by loaders before decoding).
+
+    Checked entirely in Python/numpy, without handing the string to pycocotools: its C parser
+    reads past the end of a string that stops mid-number and trusts the run lengths, so a
+    malformed file must be rejected before it gets there. Well-formed means: ``size`` is two
+    non-negative ints, ``counts`` parses as the COCO LEB128-like encoding, and the runs are
+    non-negative and sum to exactly ``height * width``.
+    """
     if not isinstance(rle, dict) or set(rle) != {"size", "counts"}:
         return False
     size, counts = rle["size"], rle["counts"]
-    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v >= 0 for v in size)):
+    if not (isinstance(size, list) and len(size) == 2):
+        return False
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size):
         return False
     if not isinstance(counts, str) or not counts.isascii():
         return False
-    try:
-        decoded_area = mask_utils.area(_to_coco(rle))
-    except Exception:
-        return False
-    return 0 <= int(decoded_area) <= size[0] * size[1]
+    if len(counts) <= _SHORT_COUNTS:
+        short = _runs_python(counts)
+        return short is not None and min(short, default=0) >= 0 and sum(short) == size[0] * size[1]
+    runs = counts_to_runs(counts)
+    return runs is not None and bool((runs >= 0).all()) and int(runs.sum()) == size[0] * size[1]
+
+
+# One run length takes at most this many characters (5 bits each): 7 give 35 bits, more than
+# any real image's pixel count; longer groups are malformed and would overflow int64 arithmetic.
+_MAX_CHARS_PER_RUN = 7
+# Bound on the counts string so that summing the runs cannot overflow int64 (2**35 * 2**27 < 2**63).
+_MAX_COUNTS_CHARS = 1 << 27
+
+
+# Below this length a plain loop beats numpy's per-call overhead (most masks of small objects).
+_SHORT_COUNTS = 256
+
+
+def _runs_python(counts: str) -> list[int] | None:
+    """The same parse as :func:`counts_to_runs`, one character at a time."""
+    runs: list[int] = []
+    value = shift = length = 0
+    for char in counts:
+        c = ord(char) - 48
+        if not 0 <= c <= 63:
+            return None
+        value |= (c & 0x1F) << shift
+        shift += 5
+        length += 1
+        if length > _MAX_CHARS_PER_RUN:
+            return None
+        if c & 0x20:
+            continue
+        if c & 0x10:
+            value -= 1 << shift
+        if len(runs) > 2:
+            value += runs[-2]
+        runs.append(value)
+        value = shift = length = 0
+    return None if length else runs
+
+
+def counts_to_runs(counts: str) -> np.ndarray | None:
+    """Parse a compressed COCO ``counts`` string into its run lengths (int64, (N,)); None if malformed.
+
+    Each run is a group of characters ``48 + 6-bit value``: 5 data bits (least significant
+    group first), bit 0x20 set on all but the group's last character, bit 0x10 of the last one
+    the sign. From the fourth run on, the value is a delta to the run two before.
+    """
+    if not counts:
+        return np.zeros(0, dtype=np.int64)
+    if len(counts) > _MAX_COUNTS_CHARS:
+        return None
+    if len(counts) <= _SHORT_COUNTS:
+        runs = _runs_python(counts)
+        return None if runs is None else np.asarray(runs, dtype=np.int64)
+    chars = np.frombuffer(counts.encode("ascii"), dtype=np.uint8).astype(np.int64) - 48
+    if chars.min() < 0 or chars.max() > 63:
+        return None
+    more = (chars & 0x20) != 0
+    if more[-1]:
+        return None  # the string stops in the middle of a number
+    ends = np.flatnonzero(~more)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    lengths = ends - starts + 1
+    if lengths.max() > _MAX_CHARS_PER_RUN:
+        return None
+    position = np.arange(len(chars)) - np.repeat(starts, lengths)  # index of the char in its group
+    values = np.add.reduceat((chars & 0x1F) << (5 * position), starts)
+    negative = (chars[ends] & 0x10) != 0
+    values = np.where(negative, values - (np.int64(1) << (5 * lengths)), values)
+    # runs[i] = values[i] + runs[i - 2] for i >= 3: a running sum over each parity from there.
+    runs = values.copy()
+    for parity_start in (1, 2):
+        tail = runs[parity_start::2]
+        if len(tail) > 1:
+            runs[parity_start::2] = np.cumsum(tail)
+    return runs
 
 
 def _to_coco(rle: Rle) -> dict:
     counts = rle["counts"]
-    return {"size": list(rle["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    return {
+        "size": list(rle["size"]),
+        "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
+    }

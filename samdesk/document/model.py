@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from samdesk.document.masks import Rle
@@ -18,18 +18,18 @@ from samdesk.document.masks import Rle
 SCHEMA_VERSION = 1
 
 
-class MediaKind(str, Enum):
+class MediaKind(StrEnum):
     IMAGE = "image"
     VIDEO = "video"
 
 
-class MediaStatus(str, Enum):
+class MediaStatus(StrEnum):
     NEW = "new"
     IN_PROGRESS = "in_progress"
     DONE = "done"
 
 
-class Provenance(str, Enum):
+class Provenance(StrEnum):
     MANUAL = "manual"  # drawn by hand (brush, polygon)
     MODEL = "model"  # predicted from the user's prompts on this frame
     PROPAGATED = "propagated"  # carried from another frame by a video model

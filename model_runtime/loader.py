@@ -1,0 +1,80 @@
+"""``load_model``: from a checkpoint file or a model name to one of our implementations."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+from model_runtime.api import ImageModel
+from model_runtime.checkpoints import (
+    MOBILESAM,
+    SAM1,
+    SAM2,
+    SAM2_1,
+    SAM3,
+    CheckpointError,
+    detect_family,
+    read_state_dict,
+)
+
+# family -> "module:function(state_dict, *, family, path, device) -> ImageModel"; imported lazily
+# so that loading one family never imports the others.
+_FAMILY_BUILDERS = {
+    SAM1: "model_runtime.models.sam1.model:from_state_dict",
+    MOBILESAM: "model_runtime.models.sam1.model:from_state_dict",
+    SAM2: "model_runtime.models.sam2.model:from_state_dict",
+    SAM2_1: "model_runtime.models.sam2.model:from_state_dict",
+}
+
+CLASSICAL = "classical"
+
+
+def load_model(source: str | os.PathLike[str], device: str | None = None) -> ImageModel:
+    """Load a model from an official checkpoint file, an installed registry name such as
+    ``"sam2.1_hiera_tiny"``, or ``"classical"`` for the GrabCut default.
+
+    The family and size are detected from the file's keys and tensor shapes, not its name.
+    ``device``: "cpu", "cuda", "mps", or None for the best available.
+    """
+    if str(source) == CLASSICAL:
+        from model_runtime.models.classical.grabcut import GrabCutModel
+
+        return GrabCutModel()
+    path = Path(source)
+    if not path.exists():  # a registry or custom model name: its installed file (or a clear error)
+        from model_runtime.download import ModelNotInstalledError, resolve
+
+        try:
+            path = resolve(source)
+        except ModelNotInstalledError:
+            raise
+        except CheckpointError as exc:
+            return _load_with_plugins(str(source), device, exc)
+    try:
+        state_dict = read_state_dict(path)
+    except CheckpointError as exc:
+        return _load_with_plugins(str(path), device, exc)
+    family = detect_family(state_dict)
+    if family is None:
+        sample = list(state_dict)[:5]
+        unknown = CheckpointError(path, f"not a known SAM checkpoint (first keys: {sample})")
+        return _load_with_plugins(str(path), device, unknown)
+    if family == SAM3:
+        raise CheckpointError(path, "SAM 3 checkpoints are not supported yet", family)
+    module_name, func_name = _FAMILY_BUILDERS[family].split(":")
+    builder = getattr(importlib.import_module(module_name), func_name)
+    return builder(state_dict, family=family, path=path, device=device)
+
+
+def _load_with_plugins(source: str, device: str | None, error: CheckpointError) -> ImageModel:
+    """No built-in family matched: offer the source to backend plugins, else raise ``error``."""
+    from plugins import load_with_backends
+
+    model, problems = load_with_backends(source, device)
+    if model is not None:
+        return model
+    if problems:
+        detail = f"{error.problem}; backend plugins failed: {'; '.join(problems)}"
+        raise CheckpointError(error.path, detail, error.family) from error
+    raise error

@@ -1,0 +1,398 @@
+"""Reading images and video frames as RGB uint8 arrays, with clear errors for bad files.
+
+Qt-free and document-free: the GUI, the runtime and the video models all read media here.
+
+* :func:`read_image` -> (H, W, 3) uint8 RGB, EXIF orientation applied, any pixel format converted,
+  images above a pixel limit refused before they are decoded.
+* :func:`probe_media` -> :class:`MediaInfo` (kind, size, frame count, fps) without decoding pixels.
+* :class:`VideoReader` -> random access to frames by index with keyframe-aware seeking and a
+  small LRU cache, so that sequential reads never decode from the start again.
+
+Every failure is a :class:`MediaError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# 20 000 x 20 000: a 1.2 GB RGB array. Anything larger is refused before decoding rather than
+# exhausting memory (a "decompression bomb" is a tiny file that claims huge dimensions).
+# Pillow's own guard refuses images above 2 * Image.MAX_IMAGE_PIXELS (about 179 megapixels by
+# default) while opening, before this limit is consulted; both end as a MediaError. We do not
+# change Pillow's process-wide setting here; the application may raise it at start-up.
+DEFAULT_MAX_PIXELS = 20_000 * 20_000
+
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"}
+)
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
+
+_EXIF_ORIENTATION = 0x0112
+_TRANSPOSED_ORIENTATIONS = {5, 6, 7, 8}  # orientations that swap width and height
+
+
+class MediaError(Exception):
+    """A media file that cannot be read; ``str()`` names the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a media file is. Images have ``frame_count`` 1 and ``fps`` None.
+
+    ``variable_frame_rate`` is True when frame durations differ; ``fps`` is then the average
+    rate and frame indices (not times) are what identify frames.
+    """
+
+    path: Path
+    kind: str  # "image" or "video"
+    width: int
+    height: int
+    frame_count: int = 1
+    fps: float | None = None
+    variable_frame_rate: bool = False
+
+
+# --- images -----------------------------------------------------------------------------------
+
+
+def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode an image file into RGB uint8 (H, W, 3), upright as its EXIF orientation says.
+
+    Grayscale, palette, RGBA (alpha dropped), CMYK and 16-bit images are converted.
+    Raises :class:`MediaError` for missing, unreadable, corrupt, truncated or oversized images.
+    """
+    path = Path(path)
+    with _open_image(path, max_pixels) as image:
+        try:
+            image.load()
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise MediaError(path, f"corrupt or truncated image ({exc})") from exc
+        image = _upright(image)
+        return _to_rgb_uint8(image, path)
+
+
+@contextlib.contextmanager
+def _open_image(path: Path, max_pixels: int) -> Iterator[Image.Image]:
+    """Open lazily (header only) and refuse images over ``max_pixels`` before any decoding."""
+    try:
+        with warnings.catch_warnings():
+            # Our own limit below replaces PIL's warning; its hard error is still translated.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except FileNotFoundError as exc:
+        raise MediaError(path, "no such file") from exc
+    except IsADirectoryError as exc:
+        raise MediaError(path, "is a folder, not an image") from exc
+    except PermissionError as exc:
+        raise MediaError(path, "permission denied") from exc
+    except Image.DecompressionBombError as exc:
+        raise MediaError(path, f"image is too large to open safely ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise MediaError(path, "not an image file samdesk can read (unknown or corrupt format)") from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise MediaError(path, f"cannot read image ({exc})") from exc
+    try:
+        width, height = image.size
+        if width * height > max_pixels:
+            raise MediaError(
+                path,
+                f"image is {width}x{height} ({width * height / 1e6:.0f} megapixels), over the limit of "
+                f"{max_pixels / 1e6:.0f} megapixels; refusing to decode it",
+            )
+        if width < 1 or height < 1:
+            raise MediaError(path, f"image has no pixels ({width}x{height})")
+        yield image
+    finally:
+        image.close()
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not make the pixels unreadable
+        return image
+
+
+def _to_rgb_uint8(image: Image.Image, path: Path) -> np.ndarray:
+    mode = image.mode
+    if mode.startswith("I;16") or mode == "I":
+        # 16-bit (or 32-bit int) grayscale: PIL's convert("RGB") would clip, not scale.
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+        gray = np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    if mode == "F":
+        gray = np.clip(np.rint(np.asarray(image, dtype=np.float64)), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")  # converting a transparent palette straight to RGB warns
+    try:
+        rgb = image.convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise MediaError(path, f"cannot convert {mode} image to RGB ({exc})") from exc
+    array = np.asarray(rgb, dtype=np.uint8)
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise MediaError(path, f"unexpected pixel layout {array.shape} after converting {mode} to RGB")
+    return np.ascontiguousarray(array)
+
+
+def _probe_image(path: Path, max_pixels: int) -> MediaInfo:
+    with _open_image(path, max_pixels) as image:
+        width, height = image.size
+        try:
+            orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+        except Exception:  # noqa: BLE001 - same reasoning as _upright: orientation is optional
+            orientation = 1
+    if orientation in _TRANSPOSED_ORIENTATIONS:
+        width, height = height, width
+    return MediaInfo(path=path, kind="image", width=width, height=height)
+
+
+# --- probing ------------------------------------------------------------------------------------
+
+
+def probe_media(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> MediaInfo:
+    """Kind, size, frame count and fps of an image or video, without decoding its pixels.
+
+    The kind comes from the suffix when known; otherwise the file is tried as an image, then as
+    a video. Raises :class:`MediaError`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(path, "no such file")
+    if path.is_dir():
+        raise MediaError(path, "is a folder, not a media file")
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return _probe_image(path, max_pixels)
+    if suffix in VIDEO_SUFFIXES:
+        return _VideoIndex.scan(path).info
+    try:
+        return _probe_image(path, max_pixels)
+    except MediaError as image_error:
+        try:
+            return _VideoIndex.scan(path).info
+        except MediaError:
+            raise MediaError(path, "neither an image nor a video samdesk can read") from image_error
+
+
+# --- video --------------------------------------------------------------------------------------
+
+
+def _open_container(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), mode="r")
+    except FileNotFoundError as exc:
+        raise MediaError(path, "no such file") from exc
+    except IsADirectoryError as exc:
+        raise MediaError(path, "is a folder, not a video") from exc
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise MediaError(path, f"not a video samdesk can read ({exc})") from exc
+
+
+@dataclass(frozen=True)
+class _VideoIndex:
+    """Presentation timestamps of every frame, in display order, and which are keyframes.
+
+    Built by demuxing the file once (reading packets, decoding nothing): fast, and it gives the
+    true frame count where container metadata is missing or wrong.
+    """
+
+    info: MediaInfo
+    pts: list[int]  # pts of frame i, ascending
+    keyframes: list[int]  # indices of keyframes, ascending
+    time_base: Fraction
+
+    @classmethod
+    def scan(cls, path: Path) -> _VideoIndex:
+        container = _open_container(path)
+        try:
+            if not container.streams.video:
+                raise MediaError(path, "has no video stream")
+            stream = container.streams.video[0]
+            width, height = stream.codec_context.width, stream.codec_context.height
+            entries: list[tuple[int, bool]] = []
+            try:
+                for packet in container.demux(stream):
+                    if packet.size == 0 or packet.pts is None:
+                        continue  # the demuxer's end-of-stream marker, or an unusable packet
+                    entries.append((int(packet.pts), bool(packet.is_keyframe)))
+            except (av.FFmpegError, OSError, ValueError) as exc:
+                if not entries:
+                    raise MediaError(path, f"corrupt video ({exc})") from exc
+                # A damaged tail: the frames before it stay usable.
+            time_base = stream.time_base or Fraction(1, 1)
+            rate = stream.average_rate or stream.guessed_rate
+        finally:
+            container.close()
+        if not entries:
+            raise MediaError(path, "video has no frames")
+        if width < 1 or height < 1:
+            raise MediaError(path, f"video has no picture size ({width}x{height})")
+        entries.sort()
+        pts = [p for p, _ in entries]
+        keyframes = [i for i, (_, key) in enumerate(entries) if key] or [0]
+        if keyframes[0] != 0:
+            keyframes.insert(0, 0)  # frames before the first keyframe decode only from the start
+        steps = np.diff(np.asarray(pts, dtype=np.int64))
+        variable = bool(len(steps) > 1 and steps.max() - steps.min() > max(1, int(steps.min()) // 100))
+        fps = float(rate) if rate else (_fps_from_pts(steps, time_base) if len(steps) else None)
+        info = MediaInfo(
+            path=path, kind="video", width=int(width), height=int(height), frame_count=len(pts),
+            fps=fps, variable_frame_rate=variable,
+        )
+        return cls(info=info, pts=pts, keyframes=keyframes, time_base=Fraction(time_base))
+
+
+def _fps_from_pts(steps: np.ndarray, time_base: Fraction) -> float | None:
+    mean_step = float(steps.mean()) * float(time_base)
+    return 1.0 / mean_step if mean_step > 0 else None
+
+
+class VideoReader:
+    """Frames of a video by index (display order), as RGB uint8 (H, W, 3).
+
+    Seeking goes to the nearest keyframe at or before the target and decodes forward. The
+    decoder stays where the last read left it, so reading ``i + 1`` after ``i`` decodes one
+    frame (a video with a single keyframe would otherwise be decoded from the start every time).
+    Recent frames are kept in an LRU cache of ``cache_size`` frames; after a seek, the frames
+    decoded on the way to the target that fit in the cache are kept too, so stepping backwards
+    does not re-decode from the keyframe for every frame.
+
+    ``frame_count`` counts the frames the file holds data for (packets, not metadata). In a file
+    cut short, the last few of those may still be undecodable (they reference data past the
+    cut); reading them raises :class:`MediaError`, never returns a wrong frame.
+
+    Not thread-safe: use one reader per thread. Close it (or use ``with``) to free the decoder.
+    """
+
+    def __init__(self, path: str | Path, *, cache_size: int = 16) -> None:
+        self.path = Path(path)
+        self._index = _VideoIndex.scan(self.path)
+        self._pts_to_frame = {p: i for i, p in enumerate(self._index.pts)}
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache_size = max(1, cache_size)
+        self._container = _open_container(self.path)
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"  # frame-threaded decoding: several frames decode at once
+        self._decoder: Iterator[av.VideoFrame] | None = None
+        self._position = -1  # index of the last frame the decoder produced; -1 = must seek
+        self.decoded_frames = 0  # frames decoded so far (for tests and benchmarks)
+
+    # --- public -----------------------------------------------------------------------------
+
+    @property
+    def info(self) -> MediaInfo:
+        return self._index.info
+
+    @property
+    def frame_count(self) -> int:
+        return self._index.info.frame_count
+
+    def read(self, frame_index: int) -> np.ndarray:
+        """RGB uint8 (H, W, 3) of frame ``frame_index``. Raises IndexError or MediaError.
+
+        The returned array is shared with the cache: copy it before modifying it.
+        """
+        if not 0 <= frame_index < self.frame_count:
+            raise IndexError(f"{self.path}: frame {frame_index} out of range 0-{self.frame_count - 1}")
+        cached = self._cache.get(frame_index)
+        if cached is not None:
+            self._cache.move_to_end(frame_index)
+            return cached
+        keyframe = self._keyframe_before(frame_index)
+        sequential = self._decoder is not None and keyframe <= self._position < frame_index
+        if not sequential:
+            self._seek(keyframe)
+        # After a seek, keep the frames leading up to the target too (cheap: they are decoded anyway).
+        keep_from = frame_index if sequential else frame_index - self._cache_size + 1
+        return self._decode_until(frame_index, keep_from)
+
+    def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Frames ``start`` .. ``stop - 1`` in order, each decoded once."""
+        stop = self.frame_count if stop is None else min(stop, self.frame_count)
+        for index in range(start, stop):
+            yield self.read(index)
+
+    def close(self) -> None:
+        self._decoder = None
+        self._cache.clear()
+        self._container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- decoding -----------------------------------------------------------------------------
+
+    def _keyframe_before(self, frame_index: int) -> int:
+        keyframes = self._index.keyframes
+        return keyframes[bisect.bisect_right(keyframes, frame_index) - 1]
+
+    def _seek(self, keyframe: int) -> None:
+        try:
+            # backward=True + any_frame=False: land on the keyframe at or before this pts.
+            target = self._index.pts[keyframe]
+            self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise MediaError(self.path, f"cannot seek to frame {keyframe} ({exc})") from exc
+        self._decoder = self._container.decode(self._stream)
+        self._position = -1
+
+    def _decode_until(self, target: int, keep_from: int) -> np.ndarray:
+        assert self._decoder is not None
+        while True:
+            try:
+                frame = next(self._decoder)
+            except StopIteration:
+                self._decoder, self._position = None, -1
+                raise MediaError(
+                    self.path, f"frame {target} could not be decoded (the stream ended early)"
+                ) from None
+            except (av.FFmpegError, OSError, ValueError) as exc:
+                self._decoder, self._position = None, -1
+                raise MediaError(self.path, f"corrupt video data near frame {target} ({exc})") from exc
+            self.decoded_frames += 1
+            index = self._frame_index(frame)
+            if index is None:
+                continue
+            self._position = index
+            if index > target:
+                # The frame we wanted never came out (a gap in the stream): do not guess.
+                self._decoder, self._position = None, -1
+                raise MediaError(self.path, f"frame {target} is missing from the decoded stream")
+            if index >= keep_from:
+                self._remember(index, frame.to_ndarray(format="rgb24"))
+            if index == target:
+                return self._cache[target]
+
+    def _frame_index(self, frame: av.VideoFrame) -> int | None:
+        if frame.pts is not None:
+            return self._pts_to_frame.get(int(frame.pts))
+        # No pts (rare raw streams): count from the last known position.
+        return self._position + 1 if self._position >= 0 else None
+
+    def _remember(self, index: int, rgb: np.ndarray) -> None:
+        rgb.setflags(write=False)  # shared with callers through the cache: nobody may change it
+        self._cache[index] = rgb
+        self._cache.move_to_end(index)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)

@@ -1,0 +1,661 @@
+"""Project files: one JSON file ``*.samdesk.json`` per project, saved atomically, loaded strictly.
+
+Saving never leaves a half-written project behind: the bytes go to a temporary file in the same
+folder, are flushed to disk, and replace the old file in one ``os.replace`` (atomic on POSIX and
+Windows); the folder is then synced so the rename itself survives a power cut. A crash at any
+moment leaves either the old or the new file.
+
+Loading checks every field before building anything and reports the first problem as a
+:class:`ProjectFileError` naming the file and the JSON location. It never writes to the file.
+Media files that are not where the project says are *reported* (``LoadResult.missing_media``),
+not dropped: the user relocates them (see :func:`find_media_in_folder`) with ``EditMedia``.
+
+The format is described in ``docs/project-format.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import samdesk
+from samdesk.document import masks
+from samdesk.document.commands import Batch, EditMedia
+from samdesk.document.model import (
+    SCHEMA_VERSION,
+    AnnotationObject,
+    Category,
+    Exemplar,
+    FrameAnnotation,
+    MediaItem,
+    MediaKind,
+    MediaStatus,
+    Project,
+    Prompts,
+    Provenance,
+    file_content_hash,
+)
+
+PROJECT_SUFFIX = ".samdesk.json"
+FORMAT_NAME = "samdesk-project"
+APP_NAME = "samdesk"
+# Temporary files of interrupted saves older than this are removed by the next save.
+_STALE_TEMP_S = 3600.0
+_TEMP_SUFFIX = ".samdesk-tmp"
+
+
+class ProjectFileError(Exception):
+    """A project file that cannot be read or written; ``str()`` names the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+@dataclass
+class LoadResult:
+    """A loaded project and what the user should be told about it."""
+
+    project: Project
+    path: Path
+    missing_media: list[MediaItem] = field(default_factory=list)
+    # Harmless inconsistencies fixed while loading (e.g. an id counter behind the ids in use).
+    repairs: list[str] = field(default_factory=list)
+
+
+# --- saving ---------------------------------------------------------------------------------
+
+
+def save_project(project: Project, path: str | Path) -> None:
+    """Write ``project`` to ``path`` atomically (temp file + fsync + ``os.replace`` + folder fsync).
+
+    Raises :class:`ProjectFileError` when the project is inconsistent (a mask that does not fit
+    its media, a reference to a removed category: a file that would not load again), cannot be
+    encoded (a setting that is not JSON) or the file cannot be written; the previous file is
+    then untouched.
+    """
+    path = Path(path).absolute()
+    try:
+        _check_consistency(project.categories, project.media, project.objects)
+    except _Invalid as exc:
+        # Writing it would produce a file that cannot be opened again; keep the last good one.
+        raise ProjectFileError(path, f"cannot save: the project is inconsistent: {exc}") from exc
+    try:
+        data = project_to_json(project, path.parent)
+        payload = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        problem = f"cannot save: the project holds a value JSON cannot store ({exc})"
+        raise ProjectFileError(path, problem) from exc
+    try:
+        atomic_write_bytes(path, payload.encode("utf-8"))
+    except OSError as exc:
+        raise ProjectFileError(path, f"cannot save: {exc.strerror or exc}") from exc
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` so that readers only ever see the old or the new content."""
+    folder = path.parent
+    temp = folder / f".{path.name}.{uuid.uuid4().hex[:12]}{_TEMP_SUFFIX}"
+    # O_EXCL: never follow or reuse someone else's file; 0o666 lets the umask decide permissions
+    # like any ordinary file save (mkstemp would force 0o600).
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if path.exists():
+            _copy_mode(path, temp)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_folder(folder)
+    _remove_stale_temps(path)
+
+
+def _copy_mode(source: Path, target: Path) -> None:
+    with contextlib.suppress(OSError):  # permissions are a nicety; the data is what matters
+        os.chmod(target, source.stat().st_mode & 0o7777)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Persist the rename itself. Not possible (nor needed) on Windows, where open() of a folder fails."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete temp files that killed saves of this project left behind (old ones only: a temp
+    file younger than the threshold may belong to a save still running in another process)."""
+    now = time.time()
+    for temp in path.parent.glob(f".{glob_escape(path.name)}.*{_TEMP_SUFFIX}"):
+        try:
+            if now - temp.stat().st_mtime > _STALE_TEMP_S:
+                temp.unlink()
+        except OSError:
+            pass
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def project_to_json(project: Project, base_folder: Path) -> dict[str, Any]:
+    """The file's JSON object; media paths under ``base_folder`` are stored relative to it."""
+    return {
+        "format": FORMAT_NAME,
+        "schema_version": SCHEMA_VERSION,
+        "app": {"name": APP_NAME, "version": samdesk.__version__},
+        "next_ids": dict(project.next_ids),
+        "settings": project.settings,
+        "categories": [{"id": c.id, "name": c.name, "color": list(c.color)} for c in project.categories],
+        "media": [_media_to_json(m, base_folder) for m in project.media],
+        "objects": [_object_to_json(o) for o in project.objects],
+    }
+
+
+def _media_to_json(item: MediaItem, base_folder: Path) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "kind": MediaKind(item.kind).value,
+        "path": _stored_path(item.path, base_folder),
+        "width": item.width,
+        "height": item.height,
+        "frame_count": item.frame_count,
+        "fps": _finite_or_none(item.fps),
+        "content_hash": item.content_hash,
+        "status": MediaStatus(item.status).value,
+        "done_frames": sorted(item.done_frames),
+    }
+
+
+def _stored_path(path: str, base_folder: Path) -> str:
+    """Relative (with ``/``) when the media lies in the project's folder tree, else absolute.
+
+    Paths that climb out with ``..`` are not used: moving the project file alone would break
+    them, while an absolute path keeps working until the media itself moves.
+    """
+    absolute = Path(os.path.abspath(path))
+    try:
+        return absolute.relative_to(os.path.abspath(base_folder)).as_posix()
+    except ValueError:
+        return str(absolute)
+
+
+def _object_to_json(obj: AnnotationObject) -> dict[str, Any]:
+    return {
+        "id": obj.id,
+        "media_id": obj.media_id,
+        "category_id": obj.category_id,
+        "name": obj.name,
+        "visible": obj.visible,
+        "locked": obj.locked,
+        "frames": [_frame_to_json(index, obj.frames[index]) for index in sorted(obj.frames)],
+    }
+
+
+def _frame_to_json(index: int, frame: FrameAnnotation) -> dict[str, Any]:
+    prompts = frame.prompts
+    return {
+        "frame": index,
+        "rle": {"size": [int(v) for v in frame.rle["size"]], "counts": _counts_str(frame.rle["counts"])},
+        "provenance": Provenance(frame.provenance).value,
+        # A model may report NaN; "unknown" is the honest thing to store and keeps the file JSON.
+        "score": _finite_or_none(frame.score),
+        "model_id": frame.model_id,
+        "prompts": {
+            "points": [[float(x), float(y)] for x, y in prompts.points],
+            "labels": [int(v) for v in prompts.labels],
+            "box": None if prompts.box is None else [float(v) for v in prompts.box],
+            "exemplars": [
+                {"box": [float(v) for v in e.box], "positive": bool(e.positive)} for e in prompts.exemplars
+            ],
+            "text": prompts.text,
+        },
+    }
+
+
+def _counts_str(counts: object) -> str:
+    if isinstance(counts, bytes):
+        return counts.decode("ascii")
+    if isinstance(counts, str):
+        return counts
+    raise TypeError(f"mask counts must be compressed (str), got {type(counts).__name__}")
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+class _Invalid(Exception):
+    """A problem at a JSON location; turned into ProjectFileError with the file's path."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where}: {problem}" if where else problem)
+
+
+def load_project(path: str | Path) -> LoadResult:
+    """Read and validate a project file. Raises :class:`ProjectFileError`; never writes the file."""
+    path = Path(path).absolute()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ProjectFileError(path, "no such file") from exc
+    except IsADirectoryError as exc:
+        raise ProjectFileError(path, "is a folder, not a project file") from exc
+    except OSError as exc:
+        raise ProjectFileError(path, f"cannot read: {exc.strerror or exc}") from exc
+    if not raw.strip():
+        raise ProjectFileError(path, "the file is empty (not a samdesk project)")
+    try:
+        data = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant, parse_float=_finite_float)
+    except UnicodeDecodeError as exc:
+        raise ProjectFileError(path, f"not a text file (invalid UTF-8 at byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        hint = " (the file is truncated)" if exc.pos >= len(exc.doc.rstrip()) else ""
+        raise ProjectFileError(
+            path, f"not valid JSON{hint}: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+    except RecursionError as exc:
+        raise ProjectFileError(path, "not a samdesk project (JSON nested too deeply)") from exc
+    except ValueError as exc:  # e.g. an integer literal longer than Python accepts
+        raise ProjectFileError(path, f"not valid JSON: {exc}") from exc
+    try:
+        project, repairs = project_from_json(data, path.parent)
+    except _Invalid as exc:
+        raise ProjectFileError(path, str(exc)) from exc
+    missing = [m for m in project.media if not _is_file(m.path)]
+    return LoadResult(project=project, path=path, missing_media=missing, repairs=repairs)
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not allowed in a project file")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses as inf, which could never be saved again
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):  # e.g. a name too long for this file system
+        return False
+
+
+def project_from_json(data: object, base_folder: Path) -> tuple[Project, list[str]]:
+    """Validate the file's JSON object and build the project; relative paths resolve against
+    ``base_folder``. Returns the project and a list of repairs made. Raises ``_Invalid``."""
+    top = _dict(data, "", "the file")
+    if "format" in top and top["format"] != FORMAT_NAME:
+        raise _Invalid("format", f"is {top['format']!r}, not a samdesk project")
+    version = _int(top, "schema_version", "")
+    if version > SCHEMA_VERSION:
+        raise _Invalid(
+            "",
+            f"saved by a newer samdesk (project format {version}; this version reads up to "
+            f"{SCHEMA_VERSION}). Update samdesk to open it.",
+        )
+    if version < 1:
+        raise _Invalid("schema_version", f"must be at least 1, got {version}")
+    settings = _dict(top.get("settings", {}), "settings", "settings")
+
+    categories = [_category(c, f"categories[{i}]") for i, c in enumerate(_list(top, "categories", ""))]
+    media = [_media(m, f"media[{i}]", base_folder) for i, m in enumerate(_list(top, "media", ""))]
+    objects = [_object(o, f"objects[{i}]") for i, o in enumerate(_list(top, "objects", ""))]
+
+    _check_consistency(categories, media, objects)
+    next_ids, repairs = _next_ids(top.get("next_ids", {}), categories, media, objects)
+    project = Project(
+        categories=categories, media=media, objects=objects, settings=settings, next_ids=next_ids
+    )
+    return project, repairs
+
+
+def _check_consistency(
+    categories: list[Category], media: list[MediaItem], objects: list[AnnotationObject]
+) -> None:
+    """Rules that span records: unique ids, references that resolve, masks that fit their media.
+    Shared by loading and saving, so that a saved file always loads again."""
+    _unique((c.id for c in categories), "categories", "category")
+    _unique((m.id for m in media), "media", "media")
+    _unique((o.id for o in objects), "objects", "object")
+    category_ids = {c.id for c in categories}
+    media_by_id = {m.id: m for m in media}
+    for i, obj in enumerate(objects):
+        where = f"objects[{i}] (id {obj.id})"
+        item = media_by_id.get(obj.media_id)
+        if item is None:
+            raise _Invalid(where, f"refers to media {obj.media_id}, which the project does not have")
+        if obj.category_id is not None and obj.category_id not in category_ids:
+            raise _Invalid(where, f"refers to category {obj.category_id}, which the project does not have")
+        for index, frame in obj.frames.items():
+            if not 0 <= index < item.frame_count:
+                problem = f"has a mask on frame {index} but {item.name} has {item.frame_count} frames"
+                raise _Invalid(where, problem)
+            if [int(v) for v in frame.rle["size"]] != [item.height, item.width]:
+                raise _Invalid(
+                    where,
+                    f"mask on frame {index} is {frame.rle['size'][1]}x{frame.rle['size'][0]} "
+                    f"but {item.name} is {item.width}x{item.height}",
+                )
+
+
+def _next_ids(
+    value: object, categories: list[Category], media: list[MediaItem], objects: list[AnnotationObject]
+) -> tuple[dict[str, int], list[str]]:
+    stored = _dict(value, "next_ids", "next_ids")
+    result: dict[str, int] = {}
+    repairs: list[str] = []
+    for kind, ids in (("category", categories), ("media", media), ("object", objects)):
+        in_use = max((x.id for x in ids), default=0) + 1
+        wanted = _int(stored, kind, "next_ids") if kind in stored else in_use
+        # A counter behind the ids in use would hand out an id twice; moving it forward is lossless.
+        if wanted < in_use:
+            repairs.append(f"next {kind} id moved from {wanted} to {in_use}")
+        result[kind] = max(wanted, in_use)
+    return result, repairs
+
+
+def _category(value: object, where: str) -> Category:
+    d = _dict(value, where, "a category")
+    color = _list(d, "color", where)
+    if len(color) != 3 or not all(_is_int(v) and 0 <= v <= 255 for v in color):
+        raise _Invalid(f"{where}.color", "must be three integers 0-255")
+    return Category(id=_id(d, "id", where), name=_str(d, "name", where), color=(color[0], color[1], color[2]))
+
+
+def _media(value: object, where: str, base_folder: Path) -> MediaItem:
+    d = _dict(value, where, "a media item")
+    kind = _enum(d, "kind", where, MediaKind)
+    stored_path = _str(d, "path", where)
+    if not stored_path or "\x00" in stored_path:
+        raise _Invalid(f"{where}.path", "must be a non-empty file path")
+    path = stored_path if os.path.isabs(stored_path) else os.path.normpath(base_folder / stored_path)
+    width, height = _int(d, "width", where), _int(d, "height", where)
+    if width < 1 or height < 1:
+        raise _Invalid(where, f"size must be positive, got {width}x{height}")
+    frame_count = _int(d, "frame_count", where) if "frame_count" in d else 1
+    if frame_count < 1 or (kind is MediaKind.IMAGE and frame_count != 1):
+        raise _Invalid(f"{where}.frame_count", f"{frame_count} frames is impossible for {kind.value} media")
+    fps = _optional_number(d, "fps", where)
+    if fps is not None and fps <= 0:
+        raise _Invalid(f"{where}.fps", f"must be positive, got {fps}")
+    content_hash = _str(d, "content_hash", where) if "content_hash" in d else ""
+    done = _list(d, "done_frames", where) if "done_frames" in d else []
+    if not all(_is_int(v) and 0 <= v < frame_count for v in done):
+        raise _Invalid(f"{where}.done_frames", f"must be frame numbers 0-{frame_count - 1}")
+    status = _enum(d, "status", where, MediaStatus) if "status" in d else MediaStatus.NEW
+    return MediaItem(
+        id=_id(d, "id", where),
+        kind=kind,
+        path=str(path),
+        width=width,
+        height=height,
+        frame_count=frame_count,
+        fps=fps,
+        content_hash=content_hash,
+        status=status,
+        done_frames=set(done),
+    )
+
+
+def _object(value: object, where: str) -> AnnotationObject:
+    d = _dict(value, where, "an object")
+    category_id = d.get("category_id")
+    if category_id is not None and not _is_int(category_id):
+        raise _Invalid(f"{where}.category_id", "must be an integer or null")
+    frames: dict[int, FrameAnnotation] = {}
+    for i, f in enumerate(_list(d, "frames", where)):
+        index, annotation = _frame(f, f"{where}.frames[{i}]")
+        if index in frames:
+            raise _Invalid(f"{where}.frames[{i}]", f"frame {index} appears twice")
+        frames[index] = annotation
+    return AnnotationObject(
+        id=_id(d, "id", where),
+        media_id=_id(d, "media_id", where),
+        category_id=category_id,
+        frames=frames,
+        name=_str(d, "name", where) if "name" in d else "",
+        visible=_bool(d, "visible", where) if "visible" in d else True,
+        locked=_bool(d, "locked", where) if "locked" in d else False,
+    )
+
+
+def _frame(value: object, where: str) -> tuple[int, FrameAnnotation]:
+    d = _dict(value, where, "a frame annotation")
+    index = _int(d, "frame", where)
+    if index < 0:
+        raise _Invalid(f"{where}.frame", f"must be >= 0, got {index}")
+    if "rle" not in d:
+        raise _Invalid(where, "missing field 'rle'")
+    rle = d["rle"]
+    if not masks.is_valid(rle):
+        raise _Invalid(f"{where}.rle", "is not a valid compressed RLE mask")
+    model_id = d.get("model_id")
+    if model_id is not None and not isinstance(model_id, str):
+        raise _Invalid(f"{where}.model_id", "must be a string or null")
+    score = _optional_number(d, "score", where)
+    provenance = _enum(d, "provenance", where, Provenance) if "provenance" in d else Provenance.MANUAL
+    prompts = _prompts(d.get("prompts", {}), f"{where}.prompts")
+    return index, FrameAnnotation(
+        rle={"size": list(rle["size"]), "counts": rle["counts"]},
+        provenance=provenance,
+        score=score,
+        prompts=prompts,
+        model_id=model_id,
+    )
+
+
+def _prompts(value: object, where: str) -> Prompts:
+    d = _dict(value, where, "prompts")
+    points = [_numbers(p, f"{where}.points[{i}]", 2) for i, p in enumerate(_list(d, "points", where, []))]
+    labels = _list(d, "labels", where, [])
+    if not all(_is_int(v) and v in (0, 1) for v in labels):
+        raise _Invalid(f"{where}.labels", "must be 0 (background) or 1 (foreground)")
+    if len(labels) != len(points):
+        raise _Invalid(where, f"{len(points)} points but {len(labels)} labels")
+    box = d.get("box")
+    exemplars = []
+    for i, e in enumerate(_list(d, "exemplars", where, [])):
+        ed = _dict(e, f"{where}.exemplars[{i}]", "an exemplar")
+        exemplars.append(
+            Exemplar(
+                box=_box(ed.get("box"), f"{where}.exemplars[{i}].box"),
+                positive=_bool(ed, "positive", f"{where}.exemplars[{i}]") if "positive" in ed else True,
+            )
+        )
+    text = d.get("text")
+    if text is not None and not isinstance(text, str):
+        raise _Invalid(f"{where}.text", "must be a string or null")
+    return Prompts(
+        points=[(p[0], p[1]) for p in points],
+        labels=list(labels),
+        box=None if box is None else _box(box, f"{where}.box"),
+        exemplars=exemplars,
+        text=text,
+    )
+
+
+def _box(value: object, where: str) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = _numbers(value, where, 4)
+    return (x0, y0, x1, y1)
+
+
+# --- field checks -----------------------------------------------------------------------------
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)  # type: ignore[arg-type]
+
+
+def _type_name(value: object) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+def _dict(value: object, where: str, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Invalid(where, f"{what} must be a JSON object, found {_type_name(value)}")
+    return value
+
+
+def _field(d: dict[str, Any], key: str, where: str) -> object:
+    if key not in d:
+        raise _Invalid(where, f"missing field '{key}'")
+    return d[key]
+
+
+def _at(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _int(d: dict[str, Any], key: str, where: str) -> int:
+    value = _field(d, key, where)
+    if not _is_int(value):
+        raise _Invalid(_at(where, key), f"must be an integer, found {_type_name(value)}")
+    return value  # type: ignore[return-value]
+
+
+def _id(d: dict[str, Any], key: str, where: str) -> int:
+    value = _int(d, key, where)
+    if value < 1:
+        raise _Invalid(_at(where, key), f"ids start at 1, got {value}")
+    return value
+
+
+def _str(d: dict[str, Any], key: str, where: str) -> str:
+    value = _field(d, key, where)
+    if not isinstance(value, str):
+        raise _Invalid(_at(where, key), f"must be a string, found {_type_name(value)}")
+    return value
+
+
+def _bool(d: dict[str, Any], key: str, where: str) -> bool:
+    value = _field(d, key, where)
+    if not isinstance(value, bool):
+        raise _Invalid(_at(where, key), f"must be true or false, found {_type_name(value)}")
+    return value
+
+
+def _list(d: dict[str, Any], key: str, where: str, default: list | None = None) -> list:
+    if key not in d and default is not None:
+        return default
+    value = _field(d, key, where)
+    if not isinstance(value, list):
+        raise _Invalid(_at(where, key), f"must be a list, found {_type_name(value)}")
+    return value
+
+
+def _optional_number(d: dict[str, Any], key: str, where: str) -> float | None:
+    value = d.get(key)
+    if value is None:
+        return None
+    if not _is_number(value):
+        raise _Invalid(_at(where, key), f"must be a number or null, found {_type_name(value)}")
+    return float(value)
+
+
+def _numbers(value: object, where: str, count: int) -> list[float]:
+    if not isinstance(value, list) or len(value) != count or not all(_is_number(v) for v in value):
+        raise _Invalid(where, f"must be a list of {count} numbers")
+    return [float(v) for v in value]
+
+
+def _enum(d: dict[str, Any], key: str, where: str, enum: type) -> Any:
+    value = _field(d, key, where)
+    allowed = [e.value for e in enum]
+    if value not in allowed or not isinstance(value, str):
+        raise _Invalid(_at(where, key), f"must be one of {', '.join(allowed)}; found {value!r}"[:300])
+    return enum(value)
+
+
+def _unique(ids: Iterable[int], where: str, what: str) -> None:
+    seen: set[int] = set()
+    for value in ids:
+        if value in seen:
+            raise _Invalid(where, f"two {what} entries have id {value}")
+        seen.add(value)
+
+
+# --- relocating missing media -------------------------------------------------------------------
+
+
+def find_media_in_folder(
+    missing: Iterable[MediaItem], folder: str | Path, *, by_content: bool = True, max_files: int = 100_000
+) -> dict[int, str]:
+    """Search ``folder`` (recursively) for moved media; returns media id -> found path.
+
+    A file with the same name is taken when its content hash matches (or the item has none).
+    With ``by_content``, files of the same extension whose hash matches are found too (a
+    renamed file); only files of those extensions are hashed, so the cost stays bounded.
+    At most ``max_files`` files are examined so a huge folder cannot hang the caller.
+    """
+    wanted = list(missing)
+    found: dict[int, str] = {}
+    by_name: dict[str, list[Path]] = {}
+    by_suffix: dict[str, list[Path]] = {}
+    for count, candidate in enumerate(Path(folder).rglob("*")):
+        if count >= max_files:
+            break
+        if candidate.is_file():
+            by_name.setdefault(candidate.name, []).append(candidate)
+            by_suffix.setdefault(candidate.suffix.lower(), []).append(candidate)
+    hashes: dict[Path, str] = {}
+
+    def digest(candidate: Path) -> str:
+        if candidate not in hashes:
+            try:
+                hashes[candidate] = file_content_hash(candidate)
+            except OSError:
+                hashes[candidate] = ""
+        return hashes[candidate]
+
+    for item in wanted:
+        for candidate in by_name.get(item.name, []):
+            if not item.content_hash or digest(candidate) == item.content_hash:
+                found[item.id] = str(candidate.absolute())
+                break
+    if by_content:
+        for item in wanted:
+            if item.id in found or not item.content_hash:
+                continue
+            for candidate in by_suffix.get(Path(item.path).suffix.lower(), []):
+                if digest(candidate) == item.content_hash:
+                    found[item.id] = str(candidate.absolute())
+                    break
+    return found
+
+
+def relocate_command(found: dict[int, str]) -> Batch:
+    """One undoable step that points each found media item at its new path."""
+    return Batch([EditMedia(media_id, path=path) for media_id, path in found.items()], text="relocate media")
