@@ -171,3 +171,25 @@ def test_video_frames_are_preprocessed_like_the_official_loader() -> None:
     expected -= torch.tensor((0.485, 0.456, 0.406))[:, None, None]
     expected /= torch.tensor((0.229, 0.224, 0.225))[:, None, None]
     assert torch.equal(preprocess_video_frame(frame)[0], expected)
+
+
+def test_video_files_open_lazily_and_bad_files_fail_clearly(
+    network: Sam2Network, media_dir: Path, tmp_path: Path
+) -> None:
+    import av
+
+    session = VideoSession(network, torch.device("cpu"), media_dir / "bedroom.mp4")
+    assert (session.num_frames, session.frame_size) == (200, (540, 960))
+    assert session.frames.read(150).shape == (540, 960, 3)
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x01garbage" * 100)
+    with pytest.raises(VideoError, match="broken.mp4"):
+        VideoSession(network, torch.device("cpu"), broken)
+
+    empty = tmp_path / "empty.mp4"
+    with av.open(str(empty), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height = 64, 48
+    with pytest.raises(VideoError, match="empty.mp4"):
+        VideoSession(network, torch.device("cpu"), empty)

@@ -112,33 +112,38 @@ class FolderFrames:
 
 
 class ReaderFrames:
-    """A video file through :class:`model_runtime.media.VideoReader`."""
+    """A video file through :class:`model_runtime.media.VideoReader` (keyframe-aware seeking,
+    bounded decoded-frame cache)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        from model_runtime.media import VideoReader
+        from model_runtime.media import MediaError, VideoReader
 
         self.path = Path(path)
         try:
             self._reader = VideoReader(self.path)
-        except VideoError:
-            raise
-        except Exception as exc:  # the reader's own errors already name the file
-            raise VideoError(f"{self.path}: cannot open this video ({exc})") from exc
-        if len(self._reader) == 0:
+        except MediaError as exc:
+            raise VideoError(str(exc)) from exc
+        info = self._reader.info
+        if info.kind != "video":
+            raise VideoError(f"{self.path}: not a video")
+        if self._reader.frame_count == 0:
             raise VideoError(f"{self.path}: the video has no frames")
+        self._size = (int(info.height), int(info.width))
 
     def __len__(self) -> int:
-        return len(self._reader)
+        return self._reader.frame_count
 
     @property
     def frame_size(self) -> tuple[int, int]:
-        return tuple(self._reader.frame_size)  # type: ignore[return-value]
+        return self._size
 
     def read(self, index: int) -> np.ndarray:
+        from model_runtime.media import MediaError
+
         try:
             return self._reader.read(index)
-        except Exception as exc:
-            raise VideoError(f"{self.path}: cannot decode frame {index} ({exc})") from exc
+        except MediaError as exc:
+            raise VideoError(str(exc)) from exc
 
 
 VideoSource = str | os.PathLike[str] | Sequence[np.ndarray] | np.ndarray | FrameSource
