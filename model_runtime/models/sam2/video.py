@@ -235,7 +235,10 @@ class VideoSession:
         track.points[frame_index] = (coords, labels_t)
         track.masks.pop(frame_index, None)
         is_init, reverse, is_cond = self._frame_role(track, frame_index)
-        prev = track.latest(frame_index) if not is_init or frame_index in track.temp_cond else None
+        # The frame's previous logits are fed back with the new clicks (official lookup order).
+        prev = (track.temp_cond if is_cond else track.temp_non_cond).get(frame_index)
+        if prev is None:
+            prev = track.cond.get(frame_index, track.non_cond.get(frame_index))
         prev_logits = None
         if prev is not None:
             prev_logits = prev.pred_masks.clamp(-MASK_LOGIT_CLAMP, MASK_LOGIT_CLAMP)
