@@ -308,7 +308,7 @@ class VideoSession:
         for order, reverse in orders:
             for frame in order:
                 with torch.no_grad():
-                    step = self._propagate_frame(frame, tracks, reverse)
+                    step = self._propagate_frame(frame, tracks, reverse, start_frame)
                 done += 1
                 step.done, step.total = done, total
                 yield step
@@ -429,7 +429,9 @@ class VideoSession:
             for frame in track.cond:
                 track.non_cond.pop(frame, None)
 
-    def _propagate_frame(self, frame: int, tracks: list[ObjectTrack], reverse: bool) -> PropagationStep:
+    def _propagate_frame(
+        self, frame: int, tracks: list[ObjectTrack], reverse: bool, start: int
+    ) -> PropagationStep:
         to_run = [t for t in tracks if frame not in t.cond]
         if to_run:
             outs = self._infer(frame, to_run, is_init=False, reverse=reverse, encode_memory=True)
@@ -444,14 +446,15 @@ class VideoSession:
             logits[track.obj_id] = arr
             masks[track.obj_id] = arr > 0
             scores[track.obj_id] = float(out.object_score.reshape(-1)[0])
-            self._evict(track, frame)
+            self._evict(track, frame, start)
         return PropagationStep(frame, masks, logits, scores, 0, 0)
 
-    def _evict(self, track: ObjectTrack, frame: int) -> None:
+    def _evict(self, track: ObjectTrack, frame: int, start: int) -> None:
         """Drop non-conditioning outputs farther than ``retain_radius`` from ``frame``: the
-        memory bank (6 frames back) and object pointers (15 back) cannot read them any more."""
+        memory bank (6 frames back) and object pointers (15 back) cannot read them any more.
+        Those near ``start`` stay too: the backward half of a "both" pass begins there."""
         radius = self.config.retain_radius
-        far = [f for f in track.non_cond if abs(f - frame) > radius]
+        far = [f for f in track.non_cond if abs(f - frame) > radius and abs(f - start) > radius]
         for f in far:
             del track.non_cond[f]
 
