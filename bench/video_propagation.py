@@ -56,33 +56,34 @@ def write_frames(media: Path, count: int, out: Path) -> Path:
     return out
 
 
-def time_ours(ckpt: Path, frames: Path, click: np.ndarray) -> list[float]:
+def time_both(ckpt: Path, frames: Path, click: np.ndarray, official: bool) -> tuple[list[float], list[float]]:
+    """Per-frame seconds of ours and of the official predictor, stepped alternately frame by frame
+    so both see the same machine load (this CPU is shared)."""
     model = from_state_dict(read_state_dict(ckpt), family="sam2.1", path=ckpt, device="cpu")
     session = VideoSession(model.network, model.device, frames)
     session.add_prompt(0, 1, points=click, labels=[1])
-    times = []
-    start = time.perf_counter()
-    for _ in session.propagate():
-        now = time.perf_counter()
-        times.append(now - start)
-        start = now
-    return times
+    ours_steps = session.propagate()
+    official_steps = iter(())
+    if official:
+        from sam2.build_sam import build_sam2_video_predictor
 
-
-def time_official(ckpt: Path, frames: Path, click: np.ndarray) -> list[float]:
-    from sam2.build_sam import build_sam2_video_predictor
-
-    predictor = build_sam2_video_predictor(CONFIGS["sam2.1"]["hiera_t"], str(ckpt), device="cpu")
-    with torch.inference_mode():
+        predictor = build_sam2_video_predictor(CONFIGS["sam2.1"]["hiera_t"], str(ckpt), device="cpu")
         state = predictor.init_state(str(frames))
-        predictor.add_new_points_or_box(state, 0, 1, points=click, labels=np.array([1], np.int32))
-        times = []
+        with torch.inference_mode():
+            predictor.add_new_points_or_box(state, 0, 1, points=click, labels=np.array([1], np.int32))
+        official_steps = predictor.propagate_in_video(state)
+    ours_times: list[float] = []
+    official_times: list[float] = []
+    for _ in range(session.num_frames):
         start = time.perf_counter()
-        for _ in predictor.propagate_in_video(state):
-            now = time.perf_counter()
-            times.append(now - start)
-            start = now
-    return times
+        next(ours_steps)
+        ours_times.append(time.perf_counter() - start)
+        if official:
+            start = time.perf_counter()
+            with torch.inference_mode():
+                next(official_steps)
+            official_times.append(time.perf_counter() - start)
+    return ours_times, official_times
 
 
 def rss_run(ckpt: Path, num_frames: int, retain_radius: int) -> tuple[float, float, int]:
@@ -137,14 +138,12 @@ def main() -> None:
         frames = write_frames(args.media, args.frames, tmp_path / "frames")
         click = np.array([[250.0, 160.0]], dtype=np.float32)
         if args.frames > STEADY_FROM:
-            ours = time_ours(ckpt, frames, click)
+            ours, official = time_both(ckpt, frames, click, not args.skip_official)
             gc.collect()
             ours_steady = statistics.median(ours[STEADY_FROM:])
             print(f"ours:     s/frame {[round(t, 2) for t in ours]}  steady median {ours_steady:.2f} s "
                   f"= {1 / ours_steady:.3f} frames/s")
-            if not args.skip_official:
-                official = time_official(ckpt, frames, click)
-                gc.collect()
+            if official:
                 off_steady = statistics.median(official[STEADY_FROM:])
                 print(f"official: s/frame {[round(t, 2) for t in official]}  median {off_steady:.2f} s "
                       f"= {1 / off_steady:.3f} frames/s")
