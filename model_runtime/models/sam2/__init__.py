@@ -11,6 +11,12 @@ Modules, one concept each:
     mask_decoder.py      SAM 2 mask decoder (high-res skips, object score, stability fall-back)
     memory_encoder.py    video: mask + features -> 64-channel memory
     memory_attention.py  video: RoPE attention of the current frame to memories and pointers
+                         (official-interface forward, and forward_banks over cached projections)
+    rope.py              video: axial 2-D rotary position encoding
+    video_frames.py      video: lazy frame sources (arrays, image folder, video file) and the
+                         video-frame preprocessing
+    video.py             video: ``VideoSession`` (``Sam2ImageModel.open_video``): prompts on any
+                         frame, propagation both ways, corrections, many objects, bounded state
     network.py           ``Sam2Network``: all of the above under the official key names
     transforms.py        image pre-processing and prompt coordinates
     model.py             ``Sam2ImageModel`` (``ImageModel``) and ``from_state_dict``

@@ -1,145 +1,161 @@
-"""SAM 2's memory attention (keys ``memory_attention.*``): conditions the current frame's
-stride-16 features on memories of earlier frames and on object pointers.
+"""SAM 2 memory attention: condition the current frame's features on the memory bank.
 
-Four layers of (self-attention with 2-D rotary position encoding, cross-attention to the memory
-tokens with RoPE on the spatial memories but not on the object-pointer tokens, ReLU MLP), pre-norm,
-then a final LayerNorm. Used by the video path only; the image path loads the weights (the
-checkpoint contract) but never calls it.
+A stack of ``num_layers`` pre-norm blocks, each: RoPE self-attention over the current frame's
+tokens, RoPE cross-attention from those tokens to the memory tokens (spatial memories of past
+frames followed by object-pointer tokens, which are not rotated), then a ReLU MLP. Keys follow the
+official checkpoint: ``memory_attention.layers.{i}.{self_attn,cross_attn_image}.{q,k,v,out}_proj``,
+``linear1``, ``linear2``, ``norm1..3`` and ``memory_attention.norm``.
+
+Speed: the official code projects every stored memory to keys and values in every layer on every
+frame. A memory frame's features never change, and its key input is ``features + spatial_pos +
+tpos[t]`` where only the temporal term ``tpos[t]`` (one vector) changes as the frame ages. Keys
+are linear in their input and RoPE is linear too, so
+
+    rope(k_proj(f + s + tpos[t])) = rope(k_proj(f + s)) + rope(W_k · tpos[t])
+
+and :meth:`MemoryAttention.project_memory` computes the first term and the values once per memory
+frame; each frame then only adds the (cheap, shared) temporal term.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model_runtime.models.sam2.rope import RopeTables, apply_rope, axial_rope_tables
+
 
 @dataclass(frozen=True)
 class MemoryAttentionConfig:
-    """Constants shared by every released SAM 2 / 2.1 config."""
+    """Hyper-parameters shared by every official SAM 2 / 2.1 variant."""
 
     d_model: int = 256
-    kv_in_dim: int = 64
-    dim_feedforward: int = 2048
+    kv_in_dim: int = 64  # memory channels (the memory encoder's out_dim)
     num_layers: int = 4
     num_heads: int = 1
+    dim_feedforward: int = 2048
     rope_theta: float = 10000.0
-    feat_sizes: tuple[int, int] = (64, 64)
     pos_enc_at_input: bool = True
 
 
-def axial_rope_cis(dim: int, end_x: int, end_y: int, theta: float = 10000.0) -> torch.Tensor:
-    """Complex rotations (end_x·end_y, dim/2): first half rotates by the x index, second by y."""
-    freqs = 1.0 / (theta ** (torch.arange(0, dim, 4)[: dim // 4].float() / dim))
-    t = torch.arange(end_x * end_y, dtype=torch.float32)
-    t_x = (t % end_x).float()
-    t_y = torch.div(t, end_x, rounding_mode="floor").float()
-    fx = torch.outer(t_x, freqs)
-    fy = torch.outer(t_y, freqs)
-    return torch.cat([torch.polar(torch.ones_like(fx), fx), torch.polar(torch.ones_like(fy), fy)], dim=-1)
-
-
-def apply_rope(
-    q: torch.Tensor, k: torch.Tensor, cis: torch.Tensor, repeat_k: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rotate q (B, h, Nq, d) and k (B, h, Nk, d) by ``cis`` (Nq, d/2); k may hold several
-    frames' tokens (Nk = r·Nq, ``repeat_k``)."""
-    q_c = torch.view_as_complex(q.float().reshape(*q.shape[:-1], -1, 2))
-    cis = cis.view(1, 1, *cis.shape)
-    q_out = torch.view_as_real(q_c * cis).flatten(3).type_as(q)
-    if k.shape[-2] == 0:
-        return q_out, k
-    k_c = torch.view_as_complex(k.float().reshape(*k.shape[:-1], -1, 2))
-    if repeat_k:
-        r = k_c.shape[-2] // q_c.shape[-2]
-        cis = cis.unsqueeze(2).expand(-1, -1, r, -1, -1).flatten(2, 3)
-    k_out = torch.view_as_real(k_c * cis).flatten(3).type_as(k)
-    return q_out, k_out
-
-
 class RoPEAttention(nn.Module):
-    """q (B, Nq, D), k/v (B, Nk, kv_in_dim) -> (B, Nq, D). The last ``num_k_exclude_rope`` keys
-    (object pointers) are not rotated. Keys: ``{q,k,v,out}_proj``."""
+    """Multi-head attention with axial RoPE on queries and (the first part of the) keys.
 
-    def __init__(self, config: MemoryAttentionConfig, kv_in_dim: int, rope_k_repeat: bool) -> None:
+    Keys: ``q_proj`` (C→C), ``k_proj``/``v_proj`` (kv_dim→C), ``out_proj`` (C→C).
+    """
+
+    def __init__(self, dim: int, num_heads: int, kv_dim: int | None = None) -> None:
         super().__init__()
-        dim = config.d_model
-        self.num_heads = config.num_heads
-        self.theta = config.rope_theta
-        self.rope_k_repeat = rope_k_repeat
+        kv_dim = dim if kv_dim is None else kv_dim
+        self.num_heads = num_heads
         self.q_proj = nn.Linear(dim, dim)
-        self.k_proj = nn.Linear(kv_in_dim, dim)
-        self.v_proj = nn.Linear(kv_in_dim, dim)
+        self.k_proj = nn.Linear(kv_dim, dim)
+        self.v_proj = nn.Linear(kv_dim, dim)
         self.out_proj = nn.Linear(dim, dim)
-        self._cis: dict[tuple[int, torch.device], torch.Tensor] = {}
 
-    def _rope(self, n: int, device: torch.device) -> torch.Tensor:
-        key = (n, device)
-        if key not in self._cis:
-            side = int(math.isqrt(n))
-            head_dim = self.q_proj.out_features // self.num_heads
-            self._cis[key] = axial_rope_cis(head_dim, side, side, self.theta).to(device)
-        return self._cis[key]
-
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+    def heads(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N, C) -> (B, heads, N, C / heads)."""
         b, n, c = x.shape
         return x.reshape(b, n, self.num_heads, c // self.num_heads).transpose(1, 2)
 
-    def forward(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_k_exclude_rope: int = 0
-    ) -> torch.Tensor:
-        q = self._heads(self.q_proj(q))
-        k = self._heads(self.k_proj(k))
-        v = self._heads(self.v_proj(v))
-        if q.shape[-2] != k.shape[-2] and not self.rope_k_repeat:
-            raise ValueError("keys and queries differ in length but rope_k_repeat is off")
-        n_rope = k.shape[-2] - num_k_exclude_rope
-        q, k_rot = apply_rope(q, k[:, :, :n_rope], self._rope(q.shape[-2], q.device), self.rope_k_repeat)
-        k = torch.cat([k_rot, k[:, :, n_rope:]], dim=2)
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Rotated, head-split q (B, h, Nq, d), k and v (B, h, Nk, d) -> projected output (B, Nq, C)."""
         out = F.scaled_dot_product_attention(q, k, v)
-        b, h, n, c = out.shape
-        return self.out_proj(out.transpose(1, 2).reshape(b, n, h * c))
+        b, h, n, d = out.shape
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, h * d))
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rope: RopeTables) -> torch.Tensor:
+        """Self-attention form: q, k, v (B, N, C) over the same N grid tokens -> (B, N, C)."""
+        qh = apply_rope(self.heads(self.q_proj(q)), rope)
+        kh = apply_rope(self.heads(self.k_proj(k)), rope)
+        return self.attend(qh, kh, self.heads(self.v_proj(v)))
 
 
 class MemoryAttentionLayer(nn.Module):
-    """Keys: ``self_attn.*``, ``cross_attn_image.*``, ``linear1``, ``linear2``, ``norm1..3``."""
+    """One pre-norm block (self-attention, cross-attention to memory, MLP)."""
 
     def __init__(self, config: MemoryAttentionConfig) -> None:
         super().__init__()
-        dim = config.d_model
-        self.self_attn = RoPEAttention(config, dim, rope_k_repeat=False)
-        self.cross_attn_image = RoPEAttention(config, config.kv_in_dim, rope_k_repeat=True)
-        self.linear1 = nn.Linear(dim, config.dim_feedforward)
-        self.linear2 = nn.Linear(config.dim_feedforward, dim)
-        self.norm1 = nn.LayerNorm(dim)
-        self.norm2 = nn.LayerNorm(dim)
-        self.norm3 = nn.LayerNorm(dim)
+        c = config.d_model
+        self.self_attn = RoPEAttention(c, config.num_heads)
+        self.cross_attn_image = RoPEAttention(c, config.num_heads, kv_dim=config.kv_in_dim)
+        self.linear1 = nn.Linear(c, config.dim_feedforward)
+        self.linear2 = nn.Linear(config.dim_feedforward, c)
+        self.norm1 = nn.LayerNorm(c)
+        self.norm2 = nn.LayerNorm(c)
+        self.norm3 = nn.LayerNorm(c)
 
-    def forward(
-        self, tgt: torch.Tensor, memory: torch.Tensor, pos: torch.Tensor, num_k_exclude_rope: int = 0
-    ) -> torch.Tensor:
-        """tgt (B, N, D); memory and pos (B, M, kv_in_dim). Positions are added to the keys of
-        the cross-attention only (released configs)."""
-        x = self.norm1(tgt)
-        tgt = tgt + self.self_attn(x, x, x)
-        x = self.norm2(tgt)
-        tgt = tgt + self.cross_attn_image(x, memory + pos, memory, num_k_exclude_rope=num_k_exclude_rope)
-        x = self.norm3(tgt)
-        return tgt + self.linear2(F.relu(self.linear1(x)))
+
+@dataclass
+class ProjectedMemory:
+    """One memory frame's cross-attention inputs for every layer, computed once.
+
+    keys[i]:   (B, heads, HW, d) float32, ``rope(k_proj_i(features + spatial_pos))`` of layer i
+    values[i]: (B, heads, HW, d) float32, ``v_proj_i(features)``
+    """
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+
+    def nbytes(self) -> int:
+        return sum(t.element_size() * t.nelement() for t in [*self.keys, *self.values])
+
+
+@dataclass
+class MemoryInputs:
+    """What one object's current frame attends to.
+
+    frames:    projected spatial memories (batch 1), in bank order
+    tpos:      (len(frames), kv_in_dim) temporal encoding added to each frame's key input
+    ptrs:      (1, P, kv_in_dim) object-pointer tokens (not rotated), P may be 0
+    ptrs_pos:  (1, P, kv_in_dim) their positional encoding
+    """
+
+    frames: list[ProjectedMemory]
+    tpos: torch.Tensor
+    ptrs: torch.Tensor
+    ptrs_pos: torch.Tensor
 
 
 class MemoryAttention(nn.Module):
-    """curr (N, B, D) seq-first + curr_pos, memory (M, B, 64) + memory_pos -> (N, B, D).
-    Keys: ``layers.{i}.*``, ``norm``."""
+    """The full stack. Keys: ``layers.{i}.*`` and the final ``norm``."""
 
-    def __init__(self, config: MemoryAttentionConfig) -> None:
+    def __init__(self, config: MemoryAttentionConfig | None = None) -> None:
         super().__init__()
-        self.config = config
-        self.layers = nn.ModuleList(MemoryAttentionLayer(config) for _ in range(config.num_layers))
-        self.norm = nn.LayerNorm(config.d_model)
+        self.config = config or MemoryAttentionConfig()
+        self.layers = nn.ModuleList(MemoryAttentionLayer(self.config) for _ in range(self.config.num_layers))
+        self.norm = nn.LayerNorm(self.config.d_model)
+        self._rope_cache: dict[int, RopeTables] = {}
+
+    def rope_tables(self, num_tokens: int) -> RopeTables:
+        """Tables for a square grid of ``num_tokens`` tokens (64² at 1024² input)."""
+        tables = self._rope_cache.get(num_tokens)
+        if tables is None:
+            side = int(round(num_tokens**0.5))
+            if side * side != num_tokens:
+                raise ValueError(f"memory attention needs a square token grid, got {num_tokens} tokens")
+            head_dim = self.config.d_model // self.config.num_heads
+            tables = axial_rope_tables(head_dim, side, side, self.config.rope_theta)
+            self._rope_cache[num_tokens] = tables
+        return tables
+
+    @torch.no_grad()
+    def project_memory(self, features: torch.Tensor, spatial_pos: torch.Tensor) -> ProjectedMemory:
+        """features: (B, HW, kv_in_dim) one memory frame (bf16-rounded values); spatial_pos:
+        (1 or B, HW, kv_in_dim) its sine encoding -> its keys and values for every layer."""
+        features = features.float()
+        rope = self.rope_tables(features.shape[1])
+        key_in = features + spatial_pos
+        keys, values = [], []
+        for layer in self.layers:
+            attn = layer.cross_attn_image
+            keys.append(apply_rope(attn.heads(attn.k_proj(key_in)), rope))
+            values.append(attn.heads(attn.v_proj(features)))
+        return ProjectedMemory(keys, values)
 
     def forward(
         self,
@@ -149,12 +165,88 @@ class MemoryAttention(nn.Module):
         memory_pos: torch.Tensor,
         num_obj_ptr_tokens: int = 0,
     ) -> torch.Tensor:
-        out = curr
-        if self.config.pos_enc_at_input:
-            out = out + 0.1 * curr_pos
-        out = out.transpose(0, 1)
-        memory = memory.transpose(0, 1)
-        memory_pos = memory_pos.transpose(0, 1)
-        for layer in self.layers:
-            out = layer(out, memory, memory_pos, num_k_exclude_rope=num_obj_ptr_tokens)
-        return self.norm(out).transpose(0, 1)
+        """The official interface (sequence-first), projecting every memory token on the spot:
+        curr (HW, B, C) + curr_pos, memory (M·HW + P, B, kv_in_dim) + memory_pos whose last P
+        tokens are object pointers (not rotated) -> (HW, B, C). Reference for the cached path."""
+        rope = self.rope_tables(curr.shape[0])
+        memory = memory.transpose(0, 1).float()
+        key_in = memory + memory_pos.transpose(0, 1)
+        n_rope = memory.shape[1] - num_obj_ptr_tokens
+
+        def layer_memory(index: int) -> tuple[torch.Tensor, torch.Tensor]:
+            attn = self.layers[index].cross_attn_image
+            keys = attn.heads(attn.k_proj(key_in))
+            rotated = apply_rope(keys[:, :, :n_rope], rope)
+            return torch.cat([rotated, keys[:, :, n_rope:]], dim=2), attn.heads(attn.v_proj(memory))
+
+        out = self._run(curr.transpose(0, 1), curr_pos.transpose(0, 1), layer_memory, rope)
+        return out.transpose(0, 1)
+
+    def forward_banks(
+        self, curr: torch.Tensor, curr_pos: torch.Tensor, banks: list[MemoryInputs]
+    ) -> torch.Tensor:
+        """The cached path (batch-first): curr (B, HW, C) current frame tokens; curr_pos
+        (1 or B, HW, C) their sine encoding; banks: one per batch row, all with the same number
+        of frames and pointer tokens -> (B, HW, C) memory-conditioned tokens."""
+        if len(banks) != curr.shape[0]:
+            raise ValueError(f"{len(banks)} memory banks for a batch of {curr.shape[0]}")
+        rope = self.rope_tables(curr.shape[1])
+        return self._run(curr, curr_pos, lambda index: self._layer_memory(index, banks, rope), rope)
+
+    def _run(
+        self,
+        curr: torch.Tensor,
+        curr_pos: torch.Tensor,
+        layer_memory: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+        rope: RopeTables,
+    ) -> torch.Tensor:
+        """The layer stack on batch-first tokens; ``layer_memory(i)`` gives layer i's rotated,
+        head-split cross-attention keys and values."""
+        output = curr + 0.1 * curr_pos if self.config.pos_enc_at_input else curr
+        for index, layer in enumerate(self.layers):
+            # Self-attention (no positional term added: RoPE carries position).
+            x = layer.norm1(output)
+            output = output + layer.self_attn(x, x, x, rope)
+            # Cross-attention to memory frames + object pointers.
+            attn = layer.cross_attn_image
+            keys, values = layer_memory(index)
+            x = layer.norm2(output)
+            q = apply_rope(attn.heads(attn.q_proj(x)), rope)
+            output = output + attn.attend(q, keys, values)
+            # MLP.
+            x = layer.norm3(output)
+            output = output + layer.linear2(F.relu(layer.linear1(x)))
+        return self.norm(output)
+
+    def _layer_memory(
+        self, index: int, banks: list[MemoryInputs], rope: RopeTables
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values (B, heads, M·HW + P, d) of layer ``index``, written once into one
+        buffer: each cached frame key plus its temporal term, then the pointer tokens."""
+        attn = self.layers[index].cross_attn_image
+        hw = rope.cos.shape[0]
+        num_frames = len(banks[0].frames)
+        num_ptrs = banks[0].ptrs.shape[1]
+        if any(len(b.frames) != num_frames or b.ptrs.shape[1] != num_ptrs for b in banks):
+            raise ValueError("memory banks batched together must have the same layout")
+        heads = attn.num_heads
+        dim = attn.k_proj.weight.shape[0]
+        total = num_frames * hw + num_ptrs
+        like = banks[0].frames[0].keys[index] if num_frames else banks[0].ptrs
+        keys = like.new_empty(len(banks), heads, total, dim // heads)
+        values = like.new_empty(len(banks), heads, total, dim // heads)
+        for row, bank in enumerate(banks):
+            if num_frames:
+                # W_k · tpos[t] per frame (no bias: it is already in the cached keys), rotated
+                # at every grid position.
+                tpos_k = bank.tpos @ attn.k_proj.weight.t()  # (M, C)
+                terms = apply_rope(attn.heads(tpos_k[:, None, :].expand(-1, hw, -1)), rope)
+                for m, frame in enumerate(bank.frames):
+                    span = slice(m * hw, (m + 1) * hw)
+                    torch.add(frame.keys[index][0], terms[m], out=keys[row, :, span])
+                    values[row, :, span] = frame.values[index][0]
+            if num_ptrs:
+                ptr_span = slice(num_frames * hw, total)
+                keys[row, :, ptr_span] = attn.heads(attn.k_proj(bank.ptrs + bank.ptrs_pos))[0]
+                values[row, :, ptr_span] = attn.heads(attn.v_proj(bank.ptrs))[0]
+        return keys, values

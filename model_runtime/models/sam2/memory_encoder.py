@@ -1,16 +1,22 @@
-"""SAM 2's memory encoder (keys ``memory_encoder.*``): fuses a frame's image features with its
-predicted mask into a compact 64-channel memory for later frames.
+"""SAM 2 memory encoder: fuse a frame's features with its predicted mask into a memory.
 
-pix_feat (B, 256, 64, 64) + mask logits (B, 1, 1024, 1024) -> memory features (B, 64, 64, 64) and
-their sine position encoding (1, 64, 64, 64). Used by the video path only; the image path loads
-the weights (the checkpoint contract) but never calls it.
+``mask (B, 1, 1024, 1024)`` is downsampled ×16 by four stride-2 convs (channels 1→4→16→64→256,
+each followed by LayerNorm2d + GELU, then a 1×1 conv to 256), added to a 1×1 projection of the
+frame's stride-16 features ``(B, 256, 64, 64)``, refined by two ConvNeXt blocks and projected to
+``mem_dim`` (64) channels. Keys follow the official checkpoint: ``memory_encoder.mask_downsampler.
+encoder.{i}``, ``pix_feat_proj``, ``fuser.layers.{i}.{dwconv,norm,pwconv1,pwconv2,gamma}``,
+``out_proj``. The memory's positional encoding is the parameter-free sine encoding
+(:func:`~model_runtime.models.sam2.position_encoding.sine_position_encoding`), the same for
+every frame.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from model_runtime.models.common.layers import LayerNorm2d
@@ -19,7 +25,7 @@ from model_runtime.models.sam2.position_encoding import sine_position_encoding
 
 @dataclass(frozen=True)
 class MemoryEncoderConfig:
-    """Constants shared by every released SAM 2 / 2.1 config."""
+    """Hyper-parameters shared by every official SAM 2 / 2.1 variant."""
 
     in_dim: int = 256
     out_dim: int = 64
@@ -33,58 +39,49 @@ class MemoryEncoderConfig:
 
 
 class MaskDownSampler(nn.Module):
-    """(B, 1, 1024, 1024) -> (B, in_dim, 64, 64): four stride-2 conv + LayerNorm2d + GELU stages
-    (channels 1 -> 4 -> 16 -> 64 -> 256) and a 1×1 projection. Keys ``encoder.{0,1,3,4,...,12}``."""
+    """(B, 1, H, W) mask probabilities -> (B, in_dim, H/16, W/16). Keys: ``encoder.{i}``."""
 
     def __init__(self, config: MemoryEncoderConfig) -> None:
         super().__init__()
-        stride = config.downsample_stride
-        num_layers = 0
-        while stride ** (num_layers + 1) <= config.downsample_total_stride:
-            num_layers += 1
-        self.encoder = nn.Sequential()
-        in_ch = 1
-        for _ in range(num_layers):
-            out_ch = in_ch * stride**2
-            self.encoder.append(
-                nn.Conv2d(
-                    in_ch,
-                    out_ch,
-                    kernel_size=config.downsample_kernel,
-                    stride=stride,
-                    padding=config.downsample_padding,
-                )
-            )
-            self.encoder.append(LayerNorm2d(out_ch))
-            self.encoder.append(nn.GELU())
-            in_ch = out_ch
-        self.encoder.append(nn.Conv2d(in_ch, config.in_dim, kernel_size=1))
+        s = config.downsample_stride
+        num = int(math.log2(config.downsample_total_stride) // math.log2(s))
+        layers: list[nn.Module] = []
+        cin = 1
+        for _ in range(num):
+            cout = cin * s * s
+            layers += [
+                nn.Conv2d(cin, cout, config.downsample_kernel, s, config.downsample_padding),
+                LayerNorm2d(cout),
+                nn.GELU(),
+            ]
+            cin = cout
+        layers.append(nn.Conv2d(cin, config.in_dim, kernel_size=1))
+        self.encoder = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
+    def forward(self, mask: torch.Tensor) -> torch.Tensor:
+        return self.encoder(mask)
 
 
 class CXBlock(nn.Module):
-    """ConvNeXt block: depthwise 7×7 conv, LayerNorm2d, pointwise MLP (as Linear), layer scale.
-    (B, C, H, W) -> (B, C, H, W). Keys: ``dwconv``, ``norm``, ``pwconv1``, ``pwconv2``, ``gamma``."""
+    """ConvNeXt block: depthwise 7×7 conv, LayerNorm2d, pointwise MLP ×4, layer scale, residual.
+    (B, C, H, W) -> (B, C, H, W)."""
 
-    def __init__(self, dim: int, kernel_size: int, padding: int) -> None:
+    def __init__(self, dim: int, kernel: int, padding: int) -> None:
         super().__init__()
-        self.dwconv = nn.Conv2d(dim, dim, kernel_size=kernel_size, padding=padding, groups=dim)
+        self.dwconv = nn.Conv2d(dim, dim, kernel, padding=padding, groups=dim)
         self.norm = LayerNorm2d(dim, eps=1e-6)
         self.pwconv1 = nn.Linear(dim, 4 * dim)
-        self.act = nn.GELU()
         self.pwconv2 = nn.Linear(4 * dim, dim)
-        self.gamma = nn.Parameter(1e-6 * torch.ones(dim))
+        self.gamma = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.norm(self.dwconv(x)).permute(0, 2, 3, 1)
-        y = self.gamma * self.pwconv2(self.act(self.pwconv1(y)))
+        y = self.gamma * self.pwconv2(F.gelu(self.pwconv1(y)))
         return x + y.permute(0, 3, 1, 2)
 
 
 class Fuser(nn.Module):
-    """A stack of CXBlocks. Keys ``layers.{i}.*``."""
+    """Keys: ``layers.{i}``."""
 
     def __init__(self, config: MemoryEncoderConfig) -> None:
         super().__init__()
@@ -100,25 +97,25 @@ class Fuser(nn.Module):
 
 
 class MemoryEncoder(nn.Module):
-    """Keys: ``mask_downsampler.*``, ``pix_feat_proj``, ``fuser.*``, ``out_proj``."""
+    """Frame features + mask probabilities -> memory features (B, out_dim, 64, 64)."""
 
-    def __init__(self, config: MemoryEncoderConfig) -> None:
+    def __init__(self, config: MemoryEncoderConfig | None = None) -> None:
         super().__init__()
-        self.config = config
-        self.mask_downsampler = MaskDownSampler(config)
-        self.pix_feat_proj = nn.Conv2d(config.in_dim, config.in_dim, kernel_size=1)
-        self.fuser = Fuser(config)
-        self.out_proj = nn.Conv2d(config.in_dim, config.out_dim, kernel_size=1)
+        self.config = config or MemoryEncoderConfig()
+        self.mask_downsampler = MaskDownSampler(self.config)
+        self.pix_feat_proj = nn.Conv2d(self.config.in_dim, self.config.in_dim, kernel_size=1)
+        self.fuser = Fuser(self.config)
+        self.out_proj = nn.Conv2d(self.config.in_dim, self.config.out_dim, kernel_size=1)
 
     def forward(
         self, pix_feat: torch.Tensor, masks: torch.Tensor, skip_mask_sigmoid: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """pix_feat (B, 256, 64, 64), masks (B, 1, 1024, 1024) -> (features (B, 64, 64, 64),
-        position encoding (1, 64, 64, 64))."""
+        """pix_feat (B, in_dim, h, w) stride-16 features; masks (B, 1, 16h, 16w) logits, or
+        probabilities already in [0, 1] with ``skip_mask_sigmoid`` -> (features (B, out_dim, h, w),
+        their position encoding (1, out_dim, h, w))."""
         if not skip_mask_sigmoid:
             masks = torch.sigmoid(masks)
-        masks = self.mask_downsampler(masks)
-        x = self.pix_feat_proj(pix_feat.to(masks.device)) + masks
+        x = self.pix_feat_proj(pix_feat) + self.mask_downsampler(masks)
         x = self.out_proj(self.fuser(x))
         pos = sine_position_encoding(self.config.out_dim, (x.shape[-2], x.shape[-1]), x.device).to(x.dtype)
         return x, pos

@@ -31,6 +31,7 @@ from model_runtime.models.common.two_way_transformer import ImageSide
 from model_runtime.models.sam2.config import SAM2, SAM2_1, Sam2Config, detect_variant, make_config
 from model_runtime.models.sam2.network import Sam2Network
 from model_runtime.models.sam2.transforms import preprocess_image, transform_points
+from model_runtime.models.sam2.video import VideoConfig, VideoSession
 
 LOW_RES_CLAMP = 32.0  # the official predictor clamps the returned 256² logits to ±32
 MASK_THRESHOLD = 0.0
@@ -115,6 +116,13 @@ class Sam2ImageModel:
             token_to_image_v=features["decoder_t2i_v"],
             image_to_token_q=features["decoder_i2t_q"],
         )
+
+    # -- video ------------------------------------------------------------------------------
+
+    def open_video(self, source, config: VideoConfig | None = None) -> VideoSession:
+        """A video session over this model's weights: ``source`` is a video file, a folder of
+        frames, or a sequence of uint8 RGB arrays (see :mod:`model_runtime.models.sam2.video`)."""
+        return VideoSession(self.network, self.device, source, config)
 
     # -- prompting --------------------------------------------------------------------------
 

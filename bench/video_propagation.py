@@ -1,0 +1,159 @@
+"""SAM 2.1 video propagation: our session against the official ``SAM2VideoPredictor``.
+
+Same random checkpoint (official layout), same frames, one object clicked on frame 0, forward
+propagation. Prints per-frame seconds once the memory bank is full (frame >= 7: 1 conditioning
++ 6 recent memories) as a median, frames/s of both and the ratio; and, for our session alone,
+the peak RSS and per-object state after N synthetic frames (``--rss-frames``), which shows
+whether memory grows with video length.
+
+    /work/venv/bin/python bench/video_propagation.py --frames 10 --rss-frames 100 1000
+
+Run from the repository root. Needs the test-only oracles (official ``sam2`` package).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import tests.oracles  # noqa: E402,F401  (torchvision shim before the official package)
+from model_runtime.checkpoints import read_state_dict  # noqa: E402
+from model_runtime.models.sam2.model import from_state_dict  # noqa: E402
+from model_runtime.models.sam2.video import VideoConfig, VideoSession  # noqa: E402
+from tests.oracles.sam2 import CONFIGS, make_checkpoint  # noqa: E402
+
+STEADY_FROM = 7  # first frame whose memory bank is full (num_maskmem = 7)
+
+
+def rss_mib() -> float:
+    """Current resident set size (MiB), from /proc."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def write_frames(media: Path, count: int, out: Path) -> Path:
+    import av
+    from PIL import Image
+
+    with av.open(str(media)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == count:
+                break
+            small = frame.to_image().resize((480, 270), Image.Resampling.BILINEAR)
+            small.save(out / f"{i:05d}.jpg", quality=95)
+    return out
+
+
+def time_both(ckpt: Path, frames: Path, click: np.ndarray, official: bool) -> tuple[list[float], list[float]]:
+    """Per-frame seconds of ours and of the official predictor, stepped alternately frame by frame
+    so both see the same machine load (this CPU is shared)."""
+    model = from_state_dict(read_state_dict(ckpt), family="sam2.1", path=ckpt, device="cpu")
+    session = VideoSession(model.network, model.device, frames)
+    session.add_prompt(0, 1, points=click, labels=[1])
+    ours_steps = session.propagate()
+    official_steps = iter(())
+    if official:
+        from sam2.build_sam import build_sam2_video_predictor
+
+        predictor = build_sam2_video_predictor(CONFIGS["sam2.1"]["hiera_t"], str(ckpt), device="cpu")
+        state = predictor.init_state(str(frames))
+        with torch.inference_mode():
+            predictor.add_new_points_or_box(state, 0, 1, points=click, labels=np.array([1], np.int32))
+        official_steps = predictor.propagate_in_video(state)
+    ours_times: list[float] = []
+    official_times: list[float] = []
+    for _ in range(session.num_frames):
+        start = time.perf_counter()
+        next(ours_steps)
+        ours_times.append(time.perf_counter() - start)
+        if official:
+            start = time.perf_counter()
+            with torch.inference_mode():
+                next(official_steps)
+            official_times.append(time.perf_counter() - start)
+    return ours_times, official_times
+
+
+def rss_run(ckpt: Path, num_frames: int, retain_radius: int) -> tuple[float, float, int]:
+    """Propagate one object through ``num_frames`` synthetic frames (a bright square drifting on
+    noise, 320×240): -> (peak RSS MiB during the run, RSS at the end, per-object state bytes)."""
+    rng = np.random.default_rng(0)
+    background = rng.integers(0, 80, size=(240, 320, 3), dtype=np.uint8)
+
+    class Synthetic:
+        frame_size = (240, 320)
+
+        def __len__(self) -> int:
+            return num_frames
+
+        def read(self, index: int) -> np.ndarray:
+            frame = background.copy()
+            x = 40 + (index * 3) % 200
+            frame[80:160, x : x + 60] = 230
+            return frame
+
+    model = from_state_dict(read_state_dict(ckpt), family="sam2.1", path=ckpt, device="cpu")
+    session = VideoSession(
+        model.network, model.device, Synthetic(),
+        VideoConfig(feature_cache_bytes=64 * 2**20, retain_radius=retain_radius),
+    )
+    session.add_prompt(0, 1, points=[[70.0, 120.0]], labels=[1])
+    peak = rss_mib()
+    for step in session.propagate():
+        peak = max(peak, rss_mib())
+        if step.done % 50 == 0:
+            print(f"  frame {step.frame_index}: RSS {rss_mib():.0f} MiB, state "
+                  f"{session.state_nbytes() / 2**20:.1f} MiB", flush=True)
+    return peak, rss_mib(), session.state_nbytes()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=10, help="frames of bedroom.mp4 to time (>= 8)")
+    default_media = Path(__file__).resolve().parents[2] / "shared/media/bedroom.mp4"
+    parser.add_argument("--media", type=Path, default=default_media)
+    parser.add_argument("--rss-frames", type=int, nargs="*", default=[], help="synthetic video lengths")
+    parser.add_argument("--retain-radius", type=int, default=VideoConfig.retain_radius)
+    parser.add_argument("--skip-official", action="store_true")
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+    print(f"torch threads: {torch.get_num_threads()}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        ckpt = make_checkpoint("sam2.1", "hiera_t", tmp_path / "sam2.1_hiera_tiny.pt", seed=3)
+        (tmp_path / "frames").mkdir()
+        frames = write_frames(args.media, args.frames, tmp_path / "frames")
+        click = np.array([[250.0, 160.0]], dtype=np.float32)
+        if args.frames > STEADY_FROM:
+            ours, official = time_both(ckpt, frames, click, not args.skip_official)
+            gc.collect()
+            ours_steady = statistics.median(ours[STEADY_FROM:])
+            print(f"ours:     s/frame {[round(t, 2) for t in ours]}  steady median {ours_steady:.2f} s "
+                  f"= {1 / ours_steady:.3f} frames/s")
+            if official:
+                off_steady = statistics.median(official[STEADY_FROM:])
+                print(f"official: s/frame {[round(t, 2) for t in official]}  median {off_steady:.2f} s "
+                      f"= {1 / off_steady:.3f} frames/s")
+                print(f"speed-up at steady state: {off_steady / ours_steady:.2f}x")
+        for n in args.rss_frames:
+            peak, end, state = rss_run(ckpt, n, args.retain_radius)
+            print(f"{n} synthetic frames: peak RSS {peak:.0f} MiB, end RSS {end:.0f} MiB, "
+                  f"per-object state {state / 2**20:.1f} MiB")
+            gc.collect()
+
+
+if __name__ == "__main__":
+    main()
