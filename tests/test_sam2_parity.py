@@ -17,6 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
+from model_runtime.models.common.mask_upscaling import SkipFeatures, from_block_order
+
 pytestmark = pytest.mark.oracle
 
 IMAGES = ("truck.jpg", "dog.jpg")
@@ -137,7 +139,12 @@ def test_sam21_tiny_embeddings_identical(sam21_tiny: Pair) -> None:
     """The encoder path reproduces the official features (image_embed incl. no_mem_embed)."""
     emb = sam21_tiny.embeddings["truck.jpg"]
     features = sam21_tiny.predictors["truck.jpg"]._features
-    ours = [emb.features["image_embed"], emb.features["high_res_s0"], emb.features["high_res_s1"]]
+    # Our skip features are stored in the decoder's block order; compare them in raster order.
+    upscaling = sam21_tiny.ours.network.sam_mask_decoder.output_upscaling
+    skips = SkipFeatures(emb.features["skip_s0"], emb.features["skip_s1"]).without_bias(upscaling)
+    s0 = from_block_order(skips[0], (64, 64), 2)
+    s1 = from_block_order(skips[1], (64, 64), 1)
+    ours = [emb.features["image_embed"], s0, s1]
     theirs = [features["image_embed"], *features["high_res_feats"]]
     for a, b in zip(ours, theirs, strict=True):
         assert a.shape == b.shape

@@ -34,8 +34,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Bump when the on-disk layout of an entry changes; old entries are then simply never read.
-FORMAT_VERSION = 1
+# Bump when the on-disk layout of an entry or the features a model stores change; old entries
+# are then simply never read. 2: SAM 2 skip features stored in the decoder's block order.
+FORMAT_VERSION = 2
 
 DEFAULT_MEMORY_BYTES = 1 << 30  # ~64 SAM 1 or ~60 SAM 2 embeddings
 DEFAULT_DISK_BYTES = 10 << 30

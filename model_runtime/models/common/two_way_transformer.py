@@ -82,6 +82,67 @@ class Attention(nn.Module):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         return self.attend(self.project_q(q), self.project_k(k), self.project_v(v))
 
+    # Cross-attention between a few prompt tokens (N ≈ 5-10) and many image tokens (HW = 4096).
+    # Projecting the image side (HW × D × D/2 per projection) dominates the decoder; by
+    # associativity those projections can be folded into the few-token side instead, which
+    # halves the work of each cross-attention. Same maths as ``forward``, summed in another order.
+
+    def _head_weights(self, linear: nn.Linear) -> torch.Tensor:
+        """A projection's weight (internal, in) split by head: (heads, internal / heads, in)."""
+        return linear.weight.reshape(self.num_heads, -1, linear.weight.shape[1])
+
+    def tokens_to_image(self, q: torch.Tensor, image_k: torch.Tensor, image_v: torch.Tensor) -> torch.Tensor:
+        """``forward(q, image_k, image_v)`` for few queries: q (B, N, D); image_k, image_v
+        (B or 1, HW, kv_in_dim) -> (B, N, D).
+
+        Scores qₕ·(Wₖₕ x + bₖₕ) = (Wₖₕᵀ qₕ)·x + qₕ·bₖₕ, and the last term is the same for every
+        key, so softmax drops it; values Σ pᵢ(Wᵥₕ xᵢ + bᵥₕ) = Wᵥₕ(Σ pᵢ xᵢ) + bᵥₕ as Σ pᵢ = 1.
+        """
+        qh = self.project_q(q)  # (B, h, N, c)
+        b, h, n, c = qh.shape
+        q_in = (qh @ self._head_weights(self.k_proj)) * c**-0.5  # (B, h, N, kv_in_dim)
+        probs = torch.softmax(q_in.reshape(b, h * n, -1) @ image_k.transpose(-1, -2), dim=-1)
+        mixed = (probs @ image_v).view(b, h, n, -1)  # (B, h, N, kv_in_dim)
+        v_heads = self._head_weights(self.v_proj)  # (h, c, kv_in_dim)
+        out = mixed @ v_heads.transpose(1, 2) + self.v_proj.bias.view(h, 1, c)
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, h * c))
+
+    def image_to_tokens(
+        self,
+        token_k: torch.Tensor,
+        token_v: torch.Tensor,
+        image_q: torch.Tensor | None = None,
+        projected_image_q: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``forward(image_q, token_k, token_v)`` for many queries over few keys: token_k,
+        token_v (B, N, kv_in_dim); the image queries either raw, image_q (B or 1, HW, D), or
+        already projected, projected_image_q (B or 1, heads, HW, c) -> (B, HW, D).
+
+        The output projection is folded into the N values (out = Σₕ Pₕ (Vₕ Wₒₕᵀ) + bₒ), and raw
+        queries meet the keys through Wqₕᵀ kₕ, a (D × N) matrix per head.
+        """
+        kh = self.project_k(token_k)  # (B, h, N, c)
+        vh = self.project_v(token_v)
+        b, h, n, c = kh.shape
+        scale = c**-0.5
+        out_heads = self.out_proj.weight.t().reshape(h, c, -1)  # (h, c, D)
+        values = (vh @ out_heads).reshape(b, h * n, -1)  # (B, h·N, D)
+        # Scores are laid out (B, h, N, HW): softmax over N then runs along contiguous HW rows
+        # (over a last axis of only N it is several times slower).
+        if projected_image_q is not None:
+            scores = (kh @ projected_image_q.transpose(-1, -2)) * scale  # (B, h, N, HW)
+        elif image_q is not None:
+            q_heads = self._head_weights(self.q_proj)  # (h, c, D)
+            keys_in = (kh @ q_heads) * scale  # (B, h, N, D)
+            bias = (kh @ self.q_proj.bias.view(h, c, 1)) * scale  # (B, h, N, 1)
+            image_t = image_q.expand(b, -1, -1).transpose(1, 2)  # (B, D, HW), a view
+            scores = torch.baddbmm(bias.reshape(b, h * n, 1), keys_in.reshape(b, h * n, -1), image_t)
+            scores = scores.view(b, h, n, -1)
+        else:
+            raise ValueError("give image_q or projected_image_q")
+        probs = torch.softmax(scores, dim=2).reshape(b, h * n, -1).transpose(1, 2)  # (B, HW, h·N)
+        return torch.baddbmm(self.out_proj.bias.expand(b, 1, -1), probs, values)
+
 
 @dataclass(frozen=True)
 class ImageSide:
@@ -166,8 +227,8 @@ class TwoWayAttentionBlock(nn.Module):
 
         q = queries + query_pe
         if image_side is None:
-            k = keys + key_pe
-            queries = self.norm2(queries + self.cross_attn_token_to_image(q=q, k=k, v=keys))
+            attn = self.cross_attn_token_to_image.tokens_to_image(q, keys + key_pe, keys)
+            queries = self.norm2(queries + attn)
         else:
             t2i = self.cross_attn_token_to_image
             attn = t2i.attend(t2i.project_q(q), image_side.token_to_image_k, image_side.token_to_image_v)
@@ -177,8 +238,11 @@ class TwoWayAttentionBlock(nn.Module):
 
         q = queries + query_pe
         i2t = self.cross_attn_image_to_token
-        image_q = i2t.project_q(keys + key_pe) if image_side is None else image_side.image_to_token_q
-        keys = self.norm4(keys + i2t.attend(image_q, i2t.project_k(q), i2t.project_v(queries)))
+        if image_side is None:
+            attn = i2t.image_to_tokens(q, queries, image_q=keys + key_pe)
+        else:
+            attn = i2t.image_to_tokens(q, queries, projected_image_q=image_side.image_to_token_q)
+        keys = self.norm4(keys + attn)
         return queries, keys
 
 
@@ -252,6 +316,6 @@ class TwoWayTransformer(nn.Module):
                 image_side=image_side if i == 0 else None,
             )
         q = queries + point_embedding
-        k = keys + key_pe
-        queries = self.norm_final_attn(queries + self.final_attn_token_to_image(q=q, k=k, v=keys))
+        attn = self.final_attn_token_to_image.tokens_to_image(q, keys + key_pe, keys)
+        queries = self.norm_final_attn(queries + attn)
         return queries, keys

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from model_runtime.models.common.layers import MLP, LayerNorm2d
+from model_runtime.models.common.mask_upscaling import SkipFeatures, upscale_and_predict_masks
 from model_runtime.models.common.two_way_transformer import ImageSide, TwoWayTransformer
 
 
@@ -49,7 +50,8 @@ class DecoderOutput:
 
 class MaskDecoder(nn.Module):
     """image_embeddings (B, D, 64, 64) + image_pe (1, D, 64, 64) + sparse (B, N, D) + dense
-    (B, D, 64, 64) + high_res_features [(B, D/8, 256, 256), (B, D/4, 128, 128)] -> DecoderOutput.
+    (B, D, 64, 64) + high_res_features (the stride-4/8 maps after conv_s0/conv_s1, in block order:
+    :meth:`SkipFeatures.from_maps`) -> DecoderOutput.
     """
 
     def __init__(self, config: MaskDecoderConfig) -> None:
@@ -97,7 +99,7 @@ class MaskDecoder(nn.Module):
         dense_prompt_embeddings: torch.Tensor,
         multimask_output: bool,
         repeat_image: bool,
-        high_res_features: list[torch.Tensor] | None = None,
+        high_res_features: SkipFeatures | None = None,
         image_side: ImageSide | None = None,
     ) -> DecoderOutput:
         """``image_side``: :meth:`precompute_image` of these image embeddings with *these* dense
@@ -132,7 +134,7 @@ class MaskDecoder(nn.Module):
         sparse_prompt_embeddings: torch.Tensor,
         dense_prompt_embeddings: torch.Tensor,
         repeat_image: bool,
-        high_res_features: list[torch.Tensor] | None,
+        high_res_features: SkipFeatures | None,
         image_side: ImageSide | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """All 4 candidates: masks (B, 4, 256, 256), iou (B, 4), mask tokens (B, 4, D), obj (B, 1)."""
@@ -145,9 +147,8 @@ class MaskDecoder(nn.Module):
         batch = sparse_prompt_embeddings.size(0)
         tokens = torch.cat((output_tokens[None].expand(batch, -1, -1), sparse_prompt_embeddings), dim=1)
 
+        h, w = image_embeddings.shape[-2:]
         if image_side is not None:
-            _, c, h, w = image_embeddings.shape
-            b = batch
             hs, src = self.transformer(None, None, tokens, image_side=image_side)
         else:
             if repeat_image:
@@ -159,28 +160,17 @@ class MaskDecoder(nn.Module):
             src = src + dense_prompt_embeddings
             # The official code repeats the encoding per prompt set; a batch of one needs no copy.
             pos_src = image_pe if batch == 1 else torch.repeat_interleave(image_pe, batch, dim=0)
-            b, c, h, w = src.shape
             hs, src = self.transformer(src, pos_src, tokens)
         iou_token_out = hs[:, first, :]
         mask_tokens_out = hs[:, first + 1 : first + 1 + self.num_mask_tokens, :]
 
-        if not self.config.use_high_res_features:
-            upscaled = self.output_upscaling(src.transpose(1, 2).view(b, c, h, w))
-        else:
-            if high_res_features is None:
-                raise ValueError("this decoder needs the high-resolution features [s0, s1]")
-            dc1, ln1, act1, dc2, act2 = self.output_upscaling
-            feat_s0, feat_s1 = high_res_features
-            upscaled = act1(ln1(conv_transpose_2x2(src, (h, w), dc1) + feat_s1))
-            b, c1, h1, w1 = upscaled.shape
-            tokens1 = upscaled.flatten(2).transpose(1, 2)
-            upscaled = act2(conv_transpose_2x2(tokens1, (h1, w1), dc2) + feat_s0)
-
         hyper_in = torch.stack(
             [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
         )
-        b, c, h, w = upscaled.shape
-        masks = (hyper_in @ upscaled.view(b, c, h * w)).view(b, -1, h, w)
+        if self.config.use_high_res_features and high_res_features is None:
+            raise ValueError("this decoder needs the high-resolution skip features")
+        skips = high_res_features if self.config.use_high_res_features else None
+        masks = upscale_and_predict_masks(src, (h, w), self.output_upscaling, hyper_in, skips)
 
         iou = self.iou_prediction_head(iou_token_out)
         if self.config.pred_obj_scores:
@@ -220,16 +210,3 @@ class MaskDecoder(nn.Module):
         iou = torch.where(stable.expand_as(single_iou), single_iou, best_iou)
         return masks, iou
 
-
-def conv_transpose_2x2(tokens: torch.Tensor, hw: tuple[int, int], layer: nn.ConvTranspose2d) -> torch.Tensor:
-    """A kernel-2 stride-2 transposed convolution as one matrix product: (B, h·w, Cin) tokens ->
-    (B, Cout, 2h, 2w). The 2×2 output patches do not overlap, so each is a plain linear map of
-    one input token. On CPU this is 2-3× faster than ``ConvTranspose2d``; each output is the
-    same Cin-term dot product, and the parity tests found the results bit-identical."""
-    b = tokens.shape[0]
-    h, w = hw
-    weight = layer.weight  # (Cin, Cout, 2, 2)
-    cout = weight.shape[1]
-    out = tokens @ weight.reshape(weight.shape[0], cout * 4)  # (B, hw, Cout·2·2)
-    out = out.view(b, h, w, cout, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(b, cout, 2 * h, 2 * w)
-    return out + layer.bias.view(1, -1, 1, 1)

@@ -2,7 +2,8 @@
 
 Behaves like the official ``SAM2ImagePredictor`` (same numbers). Where it is faster: the
 image-independent tensors (the decoder's dense positional encoding, Hiera's interpolated position
-embedding) are computed once; the decoder's transposed convolutions run as matrix products; and
+embedding) are computed once; the decoder's upscaling head runs without pixel shuffles
+(:mod:`model_runtime.models.common.mask_upscaling`); and
 masks are upsampled and thresholded straight into a bool array (the official predictor also
 converts every full-size mask to float32 on the way out).
 """
@@ -27,6 +28,7 @@ from model_runtime.api import (
 )
 from model_runtime.checkpoints import CheckpointError, load_strict
 from model_runtime.devices import resolve_device
+from model_runtime.models.common.mask_upscaling import SkipFeatures
 from model_runtime.models.common.two_way_transformer import ImageSide
 from model_runtime.models.sam2.config import SAM2, SAM2_1, Sam2Config, detect_variant, make_config
 from model_runtime.models.sam2.network import Sam2Network
@@ -73,10 +75,11 @@ class Sam2ImageModel:
 
     @torch.no_grad()
     def encode_image(self, image: np.ndarray) -> ImageEmbedding:
-        """image: uint8 (H, W, 3) RGB -> embedding with ``image_embed`` (1, 256, 64, 64),
-        ``high_res_s0`` (1, 32, 256, 256), ``high_res_s1`` (1, 64, 128, 128) on the model device,
-        plus the decoder's prompt-independent first-block tensors (``decoder_*``, see
-        :meth:`_image_side`) that make every prompt without a mask input cheaper."""
+        """image: uint8 (H, W, 3) RGB -> embedding with ``image_embed`` (1, 256, 64, 64), the
+        decoder's skip features ``skip_s0`` (1, 65536, 32) and ``skip_s1`` (1, 16384, 64) (the
+        stride-4/8 maps in block order, see :class:`SkipFeatures`) on the model device, plus the
+        decoder's prompt-independent first-block tensors (``decoder_*``, see :meth:`_image_side`)
+        that make every prompt without a mask input cheaper."""
         image = validate_image(image)
         size = self.config.image_size
         x = preprocess_image(image, size).to(self.device)
@@ -84,8 +87,14 @@ class Sam2ImageModel:
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else nullcontext()
         with autocast:
             features = self.network.encode(x)
-        features = {k: v.float() for k, v in features.items()}
-        features.update(self._precompute_decoder(features["image_embed"]))
+        image_embed = features["image_embed"].float()
+        skips = SkipFeatures.from_maps(
+            features["high_res_s0"].float(),
+            features["high_res_s1"].float(),
+            self.network.sam_mask_decoder.output_upscaling,
+        )
+        features = {"image_embed": image_embed, "skip_s0": skips.s0, "skip_s1": skips.s1}
+        features.update(self._precompute_decoder(image_embed))
         return ImageEmbedding(
             model_id=self.info.model_id,
             original_size=(int(image.shape[0]), int(image.shape[1])),
@@ -186,7 +195,7 @@ class Sam2ImageModel:
             dense_prompt_embeddings=dense,
             multimask_output=multimask,
             repeat_image=False,
-            high_res_features=[features["high_res_s0"], features["high_res_s1"]],
+            high_res_features=SkipFeatures(s0=features["skip_s0"], s1=features["skip_s1"]),
             # The cached first-block tensors assume the no-mask dense prompt.
             image_side=self._image_side(features) if mask is None else None,
         )

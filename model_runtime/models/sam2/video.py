@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from model_runtime.api import PromptError
+from model_runtime.models.common.mask_upscaling import SkipFeatures
 from model_runtime.models.sam2.memory_attention import MemoryInputs, ProjectedMemory
 from model_runtime.models.sam2.network import Sam2Network
 from model_runtime.models.sam2.position_encoding import sine_position_encoding
@@ -60,17 +61,17 @@ class VideoConfig:
 
 @dataclass
 class FrameFeatures:
-    """One frame's image features (batch 1): ``s0`` (1, 32, 256, 256) and ``s1`` (1, 64, 128, 128)
-    already through the decoder's conv_s0/conv_s1; ``s16`` (1, 256, 64, 64) raw stride-16
-    features; ``pos16`` (1, 256, 64, 64) their sine encoding."""
+    """One frame's image features (batch 1): ``skips`` the stride-4/8 maps already through the
+    decoder's conv_s0/conv_s1, in the decoder's block order; ``s16`` (1, 256, 64, 64) raw
+    stride-16 features; ``pos16`` (1, 256, 64, 64) their sine encoding."""
 
-    s0: torch.Tensor
-    s1: torch.Tensor
+    skips: SkipFeatures
     s16: torch.Tensor
     pos16: torch.Tensor
 
     def nbytes(self) -> int:
-        return sum(t.element_size() * t.nelement() for t in (self.s0, self.s1, self.s16))
+        tensors = (self.skips.s0, self.skips.s1, self.s16)
+        return sum(t.element_size() * t.nelement() for t in tensors)
 
 
 @dataclass
@@ -470,7 +471,8 @@ class VideoSession:
         s4, s8, s16 = encoder(x)
         decoder = self.network.sam_mask_decoder
         feats = FrameFeatures(
-            s0=decoder.conv_s0(s4), s1=decoder.conv_s1(s8), s16=s16,
+            skips=SkipFeatures.from_maps(decoder.conv_s0(s4), decoder.conv_s1(s8), decoder.output_upscaling),
+            s16=s16,
             pos16=encoder.position_encodings([s16])[0],
         )
         self._cache.put(frame, feats)
@@ -492,7 +494,7 @@ class VideoSession:
         feats = self._features(frame)
         net = self.network
         b = len(tracks)
-        high_res = [feats.s0.expand(b, -1, -1, -1), feats.s1.expand(b, -1, -1, -1)]
+        high_res = feats.skips
         if mask is not None and net.config.use_mask_input_as_output_without_sam:
             low_res, high_res_masks, obj_ptr, score = self._mask_as_output(feats, high_res, mask)
         else:
@@ -530,7 +532,7 @@ class VideoSession:
     def _sam_heads(
         self,
         pix: torch.Tensor,
-        high_res: list[torch.Tensor],
+        high_res: SkipFeatures,
         points: tuple[torch.Tensor, torch.Tensor] | None,
         mask_input: torch.Tensor | None,
         multimask: bool,
@@ -587,7 +589,7 @@ class VideoSession:
         return obj_ptr + (1 - present) * net.no_obj_ptr
 
     def _mask_as_output(
-        self, feats: FrameFeatures, high_res: list[torch.Tensor], mask: torch.Tensor
+        self, feats: FrameFeatures, high_res: SkipFeatures, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """A mask prompt is taken as the output (±10 logits); the pointer still comes from the
         decoder, prompted by the downsampled mask on the frame's raw features."""
