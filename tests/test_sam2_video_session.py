@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from model_runtime.api import PromptError
+from model_runtime.models.common.mask_upscaling import SkipFeatures
 from model_runtime.models.sam2.config import make_config
 from model_runtime.models.sam2.network import Sam2Network
 from model_runtime.models.sam2.video import FrameFeatures, FrameOutput, VideoConfig, VideoSession
@@ -36,7 +37,7 @@ class _FakeTracker:
     def features(self, frame: int) -> FrameFeatures:
         self.encoded.append(frame)
         return FrameFeatures(
-            s0=torch.zeros(1, 32, 256, 256), s1=torch.zeros(1, 64, 128, 128),
+            skips=SkipFeatures(s0=torch.zeros(1, 65536, 32), s1=torch.zeros(1, 16384, 64)),
             s16=torch.zeros(1, 256, 64, 64), pos16=torch.zeros(1, 256, 64, 64),
         )
 

@@ -13,8 +13,14 @@ are linear in their input and RoPE is linear too, so
 
     rope(k_proj(f + s + tpos[t])) = rope(k_proj(f + s)) + rope(W_k · tpos[t])
 
-and :meth:`MemoryAttention.project_memory` computes the first term and the values once per memory
-frame; each frame then only adds the (cheap, shared) temporal term.
+and :meth:`MemoryAttention.project_memory` computes the first term once per memory frame; each
+frame then only adds the (cheap, shared) temporal term.
+
+Values are never projected at all: softmax rows sum to 1, so
+``softmax(q kᵀ) (m W_vᵀ + b_v) = (softmax(q kᵀ) m) W_vᵀ + b_v`` mixes the 64-channel memory
+instead of its 256-channel projection (a quarter of the attention's second product, and a
+quarter of the stored bytes). PyTorch's fused CPU kernel needs equal key and value widths, so
+:meth:`RoPEAttention.attend_memory` runs the attention in row chunks itself.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from model_runtime.models.sam2.rope import RopeTables, apply_rope, axial_rope_tables
+
+# Query rows per block in :meth:`RoPEAttention.attend_memory` (measured: 256 fastest on 2 cores).
+ATTENTION_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,23 @@ class RoPEAttention(nn.Module):
         b, h, n, d = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, n, h * d))
 
+    def attend_memory(self, q: torch.Tensor, k: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """Like :meth:`attend` with values ``v_proj(memory)``, without projecting the values:
+        q (B, h, Nq, d), k (B, h, Nk, d) rotated and head-split, memory (B, Nk, kv_dim) the raw
+        value input -> projected output (B, Nq, C)."""
+        b, h, n, d = q.shape
+        values = memory[:, None].expand(-1, h, -1, -1)  # every head mixes the same raw memory
+        mixed = q.new_empty(b, h, n, memory.shape[-1])
+        keys_t = k.transpose(-1, -2) * d**-0.5
+        # Row chunks keep each (rows × Nk) score block in cache-friendly size (~30 MB at 28k keys).
+        for start in range(0, n, ATTENTION_ROWS):
+            rows = slice(start, start + ATTENTION_ROWS)
+            probs = torch.softmax(q[:, :, rows] @ keys_t, dim=-1)
+            torch.matmul(probs, values, out=mixed[:, :, rows])
+        weight = self.v_proj.weight.reshape(h, d, -1)  # (h, d, kv_dim)
+        out = mixed @ weight.transpose(1, 2) + self.v_proj.bias.view(h, 1, d)
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, h * d))
+
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rope: RopeTables) -> torch.Tensor:
         """Self-attention form: q, k, v (B, N, C) over the same N grid tokens -> (B, N, C)."""
         qh = apply_rope(self.heads(self.q_proj(q)), rope)
@@ -94,15 +120,15 @@ class MemoryAttentionLayer(nn.Module):
 class ProjectedMemory:
     """One memory frame's cross-attention inputs for every layer, computed once.
 
-    keys[i]:   (B, heads, HW, d) float32, ``rope(k_proj_i(features + spatial_pos))`` of layer i
-    values[i]: (B, heads, HW, d) float32, ``v_proj_i(features)``
+    keys[i]:  (B, heads, HW, d) float32, ``rope(k_proj_i(features + spatial_pos))`` of layer i
+    features: (B, HW, kv_in_dim) float32, the value input of every layer (never projected)
     """
 
     keys: list[torch.Tensor]
-    values: list[torch.Tensor]
+    features: torch.Tensor
 
     def nbytes(self) -> int:
-        return sum(t.element_size() * t.nelement() for t in [*self.keys, *self.values])
+        return sum(t.element_size() * t.nelement() for t in [*self.keys, self.features])
 
 
 @dataclass
@@ -150,12 +176,11 @@ class MemoryAttention(nn.Module):
         features = features.float()
         rope = self.rope_tables(features.shape[1])
         key_in = features + spatial_pos
-        keys, values = [], []
+        keys = []
         for layer in self.layers:
             attn = layer.cross_attn_image
             keys.append(apply_rope(attn.heads(attn.k_proj(key_in)), rope))
-            values.append(attn.heads(attn.v_proj(features)))
-        return ProjectedMemory(keys, values)
+        return ProjectedMemory(keys, features)
 
     def forward(
         self,
@@ -173,13 +198,13 @@ class MemoryAttention(nn.Module):
         key_in = memory + memory_pos.transpose(0, 1)
         n_rope = memory.shape[1] - num_obj_ptr_tokens
 
-        def layer_memory(index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        def layer_keys(index: int) -> torch.Tensor:
             attn = self.layers[index].cross_attn_image
             keys = attn.heads(attn.k_proj(key_in))
             rotated = apply_rope(keys[:, :, :n_rope], rope)
-            return torch.cat([rotated, keys[:, :, n_rope:]], dim=2), attn.heads(attn.v_proj(memory))
+            return torch.cat([rotated, keys[:, :, n_rope:]], dim=2)
 
-        out = self._run(curr.transpose(0, 1), curr_pos.transpose(0, 1), layer_memory, rope)
+        out = self._run(curr.transpose(0, 1), curr_pos.transpose(0, 1), layer_keys, memory, rope)
         return out.transpose(0, 1)
 
     def forward_banks(
@@ -191,17 +216,22 @@ class MemoryAttention(nn.Module):
         if len(banks) != curr.shape[0]:
             raise ValueError(f"{len(banks)} memory banks for a batch of {curr.shape[0]}")
         rope = self.rope_tables(curr.shape[1])
-        return self._run(curr, curr_pos, lambda index: self._layer_memory(index, banks, rope), rope)
+        self._check_layout(banks)
+        values = torch.stack(
+            [torch.cat([*(frame.features[0] for frame in bank.frames), bank.ptrs[0]]) for bank in banks]
+        )
+        return self._run(curr, curr_pos, lambda index: self._layer_keys(index, banks, rope), values, rope)
 
     def _run(
         self,
         curr: torch.Tensor,
         curr_pos: torch.Tensor,
-        layer_memory: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+        layer_keys: Callable[[int], torch.Tensor],
+        memory: torch.Tensor,
         rope: RopeTables,
     ) -> torch.Tensor:
-        """The layer stack on batch-first tokens; ``layer_memory(i)`` gives layer i's rotated,
-        head-split cross-attention keys and values."""
+        """The layer stack on batch-first tokens; ``layer_keys(i)`` gives layer i's rotated,
+        head-split cross-attention keys, ``memory`` (B, M·HW + P, kv_in_dim) the value input."""
         output = curr + 0.1 * curr_pos if self.config.pos_enc_at_input else curr
         for index, layer in enumerate(self.layers):
             # Self-attention (no positional term added: RoPE carries position).
@@ -209,32 +239,33 @@ class MemoryAttention(nn.Module):
             output = output + layer.self_attn(x, x, x, rope)
             # Cross-attention to memory frames + object pointers.
             attn = layer.cross_attn_image
-            keys, values = layer_memory(index)
             x = layer.norm2(output)
             q = apply_rope(attn.heads(attn.q_proj(x)), rope)
-            output = output + attn.attend(q, keys, values)
+            output = output + attn.attend_memory(q, layer_keys(index), memory)
             # MLP.
             x = layer.norm3(output)
             output = output + layer.linear2(F.relu(layer.linear1(x)))
         return self.norm(output)
 
-    def _layer_memory(
-        self, index: int, banks: list[MemoryInputs], rope: RopeTables
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys and values (B, heads, M·HW + P, d) of layer ``index``, written once into one
-        buffer: each cached frame key plus its temporal term, then the pointer tokens."""
-        attn = self.layers[index].cross_attn_image
-        hw = rope.cos.shape[0]
+    @staticmethod
+    def _check_layout(banks: list[MemoryInputs]) -> None:
         num_frames = len(banks[0].frames)
         num_ptrs = banks[0].ptrs.shape[1]
         if any(len(b.frames) != num_frames or b.ptrs.shape[1] != num_ptrs for b in banks):
             raise ValueError("memory banks batched together must have the same layout")
+
+    def _layer_keys(self, index: int, banks: list[MemoryInputs], rope: RopeTables) -> torch.Tensor:
+        """Keys (B, heads, M·HW + P, d) of layer ``index``, written once into one buffer: each
+        cached frame key plus its temporal term, then the pointer tokens."""
+        attn = self.layers[index].cross_attn_image
+        hw = rope.cos.shape[0]
+        num_frames = len(banks[0].frames)
+        num_ptrs = banks[0].ptrs.shape[1]
         heads = attn.num_heads
         dim = attn.k_proj.weight.shape[0]
         total = num_frames * hw + num_ptrs
         like = banks[0].frames[0].keys[index] if num_frames else banks[0].ptrs
         keys = like.new_empty(len(banks), heads, total, dim // heads)
-        values = like.new_empty(len(banks), heads, total, dim // heads)
         for row, bank in enumerate(banks):
             if num_frames:
                 # W_k · tpos[t] per frame (no bias: it is already in the cached keys), rotated
@@ -244,9 +275,7 @@ class MemoryAttention(nn.Module):
                 for m, frame in enumerate(bank.frames):
                     span = slice(m * hw, (m + 1) * hw)
                     torch.add(frame.keys[index][0], terms[m], out=keys[row, :, span])
-                    values[row, :, span] = frame.values[index][0]
             if num_ptrs:
                 ptr_span = slice(num_frames * hw, total)
                 keys[row, :, ptr_span] = attn.heads(attn.k_proj(bank.ptrs + bank.ptrs_pos))[0]
-                values[row, :, ptr_span] = attn.heads(attn.v_proj(bank.ptrs))[0]
-        return keys, values
+        return keys
