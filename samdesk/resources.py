@@ -1,18 +1,48 @@
-"""Where the bundled resources (sample media, icons) live."""
+"""Where the bundled resources (sample media, the application icon) live.
+
+This module is the one place that knows the layout. The files sit inside the package, in
+``samdesk/assets/``, and pyproject's package-data ships them, so the same lookup holds for a
+source checkout, an editable install, a wheel and an sdist alike.
+"""
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
-RESOURCES_DIR = Path(__file__).resolve().parent.parent / "resources"
-SAMPLES_DIR = RESOURCES_DIR / "samples"
+SAMPLE_IMAGE_NAMES = ("cat.jpg", "coffee.jpg", "astronaut.jpg")
+SAMPLE_VIDEO_NAME = "cat_pan.mp4"
+ICON_NAMES = {"svg": "samdesk.svg", "png": "samdesk-256.png"}
+
+
+def assets_dir() -> Path:
+    """The folder holding ``samples/`` and ``icons/``, as a real filesystem path.
+
+    A real path, not a Traversable: OpenCV, PyAV and Qt open media by file name. samdesk is
+    always installed as files on disk (never imported from a zip), so this holds everywhere.
+    """
+    root = resources.files("samdesk") / "assets"
+    if not isinstance(root, Path):
+        raise RuntimeError(f"samdesk's bundled assets are not on the filesystem ({root!r})")
+    return root
+
+
+def samples_dir() -> Path:
+    return assets_dir() / "samples"
 
 
 def sample_images() -> list[Path]:
-    """The bundled sample photos, in a stable order (the first is what a fresh `make run` opens)."""
-    order = ["cat.jpg", "coffee.jpg", "astronaut.jpg"]
-    return [SAMPLES_DIR / name for name in order if (SAMPLES_DIR / name).exists()]
+    """The bundled sample photos, in a stable order (the first is what a fresh start opens)."""
+    folder = samples_dir()
+    return [folder / name for name in SAMPLE_IMAGE_NAMES if (folder / name).exists()]
 
 
 def sample_video() -> Path:
-    return SAMPLES_DIR / "cat_pan.mp4"
+    return samples_dir() / SAMPLE_VIDEO_NAME
+
+
+def icon_path(kind: str = "png") -> Path:
+    """The application icon: ``"png"`` (256 px, loads without Qt's SVG plugin) or ``"svg"``."""
+    if kind not in ICON_NAMES:
+        raise ValueError(f"unknown icon kind {kind!r}; expected one of {sorted(ICON_NAMES)}")
+    return assets_dir() / "icons" / ICON_NAMES[kind]

@@ -24,14 +24,14 @@ def main() -> int:
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
 
-    from samdesk.resources import SAMPLES_DIR
+    from samdesk.resources import samples_dir
     from samdesk.ui.app import create_window
     from samdesk.ui.dialogs.shortcuts import ShortcutsDialog
 
     app = QApplication.instance() or QApplication([])
     settings = Path(tempfile.mkdtemp()) / "settings.json"
     window, problems = create_window(
-        [str(SAMPLES_DIR / n) for n in ("coffee.jpg", "cat.jpg", "astronaut.jpg")],
+        [str(samples_dir() / n) for n in ("coffee.jpg", "cat.jpg", "astronaut.jpg")],
         "classical",
         settings_path=settings,
     )

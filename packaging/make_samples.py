@@ -1,9 +1,9 @@
 """Regenerate the bundled sample media from scikit-image's sample data (CC0 / public domain).
 
-    pip install scikit-image && python resources/make_samples.py
+    pip install scikit-image && python packaging/make_samples.py
 
 The photos are re-encoded as JPEG; the video is our own: a slow pan and zoom across the cat
-photo, so that objects move between frames. See resources/samples/LICENSES.md.
+photo, so that objects move between frames. See samdesk/assets/samples/LICENSES.md.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
-OUT = Path(__file__).resolve().parent / "samples"
+# The samples ship inside the package (samdesk/resources.py explains why).
+OUT = Path(__file__).resolve().parent.parent / "samdesk" / "assets" / "samples"
 PHOTOS = {"cat.jpg": data.chelsea, "coffee.jpg": data.coffee, "astronaut.jpg": data.astronaut}
 
 
