@@ -13,6 +13,9 @@ from pathlib import Path
 SAMPLE_IMAGE_NAMES = ("cat.jpg", "coffee.jpg", "astronaut.jpg")
 SAMPLE_VIDEO_NAME = "cat_pan.mp4"
 ICON_NAMES = {"svg": "samdesk.svg", "png": "samdesk-256.png"}
+# Reverse-DNS application id: the .desktop/.metainfo file names in packaging/linux/ and the
+# name the running app reports to the desktop shell must agree.
+DESKTOP_ID = "io.github.samdesk.Samdesk"
 
 
 def assets_dir() -> Path:

@@ -40,12 +40,25 @@ def attach_model(window, source: str) -> None:
     link.load(source, quiet=True)
 
 
+def configure_application(app) -> None:
+    """Give the QApplication samdesk's identity: names, icon, desktop entry id."""
+    from PySide6.QtGui import QIcon
+
+    from samdesk.resources import DESKTOP_ID, icon_path
+
+    app.setApplicationName("samdesk")
+    app.setOrganizationName("samdesk")
+    # The application icon covers every window and dialog. The desktop file name lets Wayland
+    # shells match our windows to packaging/linux's .desktop entry (its icon, its name).
+    app.setWindowIcon(QIcon(str(icon_path("png"))))
+    app.setDesktopFileName(DESKTOP_ID)
+
+
 def run_gui(paths: Sequence[str], model: str | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("samdesk")
-    app.setOrganizationName("samdesk")
+    configure_application(app)
     window, problems = create_window(paths, model)
     window.show()
     if problems:
