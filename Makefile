@@ -8,7 +8,7 @@ TORCH_PIN ?= torch==2.13.0
 # Official implementations, used only as test oracles (never imported by product code).
 ORACLES = segment-anything==1.0 mobilesam-mirror==1.0.0
 
-.PHONY: run test test-slow lint bench clean
+.PHONY: run test test-slow lint bench dist desktop-install clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,5 +41,14 @@ lint: $(VENV)/.test-installed
 bench: $(VENV)/.test-installed
 	$(PY) bench/image_models.py
 
+# Wheel and sdist into dist/ (packaging/README.md). `build` is a packaging tool, not a runtime need.
+dist: $(VENV)/.installed
+	$(PIP) install -q build
+	$(PY) -m build --outdir dist
+
+# Desktop entry, MIME type and icon for this user under ~/.local/share (no root).
+desktop-install: $(VENV)/.installed
+	SAMDESK_BIN="$(abspath $(VENV))/bin/samdesk" packaging/linux/install.sh
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info
