@@ -27,8 +27,16 @@ REPO = Path(__file__).resolve().parents[1]
 LINUX = REPO / "packaging" / "linux"
 APP_ID = resources.DESKTOP_ID
 # What pyproject's build needs; copied so the build never writes into the checkout.
-SOURCE_ITEMS = ("pyproject.toml", "README.md", "MANIFEST.in", "Makefile", "samdesk", "model_runtime",
-                "plugins", "packaging")
+SOURCE_ITEMS = (
+    "pyproject.toml",
+    "README.md",
+    "MANIFEST.in",
+    "Makefile",
+    "samdesk",
+    "model_runtime",
+    "plugins",
+    "packaging",
+)
 ASSETS = [
     *(f"samdesk/assets/samples/{name}" for name in resources.SAMPLE_IMAGE_NAMES),
     f"samdesk/assets/samples/{resources.SAMPLE_VIDEO_NAME}",
@@ -60,8 +68,19 @@ def source_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def wheel(source_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-           "-q", "-w", str(out), str(source_copy)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "-q",
+        "-w",
+        str(out),
+        str(source_copy),
+    ]
     subprocess.run(cmd, check=True, capture_output=True, timeout=120)
     (built,) = out.glob("samdesk-*.whl")
     return built
@@ -85,9 +104,21 @@ def test_installed_wheel_finds_its_samples_and_icon(wheel: Path, tmp_path: Path)
     """
     site = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site),
-         str(wheel)],
-        check=True, capture_output=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "-q",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
@@ -98,8 +129,14 @@ def test_installed_wheel_finds_its_samples_and_icon(wheel: Path, tmp_path: Path)
         "print('\\n'.join(str(p) for p in paths if not p.is_file()) or 'all-present')\n"
         "print('\\n'.join(str(p) for p in paths))\n"
     )
-    done = subprocess.run([sys.executable, "-I", "-c", probe, str(site)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", probe, str(site)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     where, count, missing, *paths = done.stdout.strip().splitlines()
     assert Path(where).is_relative_to(site), f"imported samdesk from {where}, not the installed wheel"
     assert int(count) == len(resources.SAMPLE_IMAGE_NAMES)
@@ -110,15 +147,27 @@ def test_installed_wheel_finds_its_samples_and_icon(wheel: Path, tmp_path: Path)
 
 def test_sdist_carries_assets_and_desktop_files(source_copy: Path, tmp_path: Path) -> None:
     # The PEP 517 hook directly: `python -m build` is not installed, the hook is what it calls.
-    code = ("import sys, os; os.chdir(sys.argv[1]); from setuptools import build_meta; "
-            "print(build_meta.build_sdist(sys.argv[2]))")
-    done = subprocess.run([sys.executable, "-c", code, str(source_copy), str(tmp_path)],
-                          capture_output=True, text=True, timeout=120, check=True)
+    code = (
+        "import sys, os; os.chdir(sys.argv[1]); from setuptools import build_meta; "
+        "print(build_meta.build_sdist(sys.argv[2]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(source_copy), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     name = done.stdout.strip().splitlines()[-1]
     with tarfile.open(tmp_path / name) as tar:
         members = {m.name.split("/", 1)[1] for m in tar.getmembers() if "/" in m.name}
-    wanted = [*ASSETS, "packaging/linux/install.sh", f"packaging/linux/{APP_ID}.desktop",
-              f"packaging/linux/{APP_ID}.metainfo.xml", f"packaging/linux/{APP_ID}.mime.xml"]
+    wanted = [
+        *ASSETS,
+        "packaging/linux/install.sh",
+        f"packaging/linux/{APP_ID}.desktop",
+        f"packaging/linux/{APP_ID}.metainfo.xml",
+        f"packaging/linux/{APP_ID}.mime.xml",
+    ]
     assert not [w for w in wanted if w not in members]
 
 
@@ -201,8 +250,9 @@ def test_install_script_installs_for_the_user_and_uninstalls(tmp_path: Path) -> 
     assert entry["Exec"] == f'"{binary}" %F'
     assert entry["TryExec"] == str(binary)
 
-    subprocess.run([str(LINUX / "install.sh"), "--uninstall"], env=env, check=True, capture_output=True,
-                   timeout=60)
+    subprocess.run(
+        [str(LINUX / "install.sh"), "--uninstall"], env=env, check=True, capture_output=True, timeout=60
+    )
     assert [p for p in installed if p.exists()] == []
 
 
