@@ -26,9 +26,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-# A window counts as all-positive only above this, so that no weight × value product can
-# underflow to 0 in float32 (the smallest weight that matters is ≥ 0.25, see module docstring).
+# A window counts as all-positive only above this, so that the official float32 value cannot
+# underflow to 0: each step's larger weight is ≥ 1/2 and all terms are positive, so the result is
+# ≥ 1/4 of the window's minimum (≥ 1/9 for the composed weights), far above float32's 1e-38.
 POSITIVE_EPS = 1e-30
+# Exact evaluations per batch: bounds the temporaries (about 20 bytes per evaluation) on huge
+# images while keeping batches large enough that numpy's per-call overhead does not matter.
+EVALUATIONS_PER_BATCH = 1 << 18
 # Exact evaluations per output pixel above which interpolating everything is cheaper. Measured
 # with ``bench/mask_upsampling.py --sweep`` (1 thread): the exact path costs about 35 ns per
 # evaluation, the full interpolation 6-8 ns per pixel, so they break even at 0.14-0.16 of the
@@ -322,7 +326,11 @@ def upsample_masks(
         within = np.arange(cell.size) - np.repeat(np.cumsum(n_blocks) - n_blocks, n_blocks)
         block_r = rows.cell_block[st.s[cell]] + within // st.blocks_c[cell]
         block_c = cols.cell_block[st.t[cell]] + within % st.blocks_c[cell]
-        _evaluate_blocks(low, plan, (st.k[cell], st.s[cell], st.t[cell]), block_r, block_c, masks)
+        k, s, t = st.k[cell], st.s[cell], st.t[cell]
+        batch = max(1, EVALUATIONS_PER_BATCH // (rows.block * cols.block))
+        for i in range(0, cell.size, batch):
+            part = slice(i, i + batch)
+            _evaluate_blocks(low, plan, (k[part], s[part], t[part]), block_r[part], block_c[part], masks)
     return masks.reshape(*lead, height, width)
 
 
