@@ -124,6 +124,14 @@ def test_noise_falls_back_and_matches(chain) -> None:  # noqa: ANN001
         plan = chain(size)
         assert mu.exact_work_fraction(low, plan) > mu.DEFAULT_MIXED_LIMIT
         assert_signs_match(low, plan, (mu.DEFAULT_MIXED_LIMIT, EXACT))
+    # The fall-back goes mask by mask on one thread, batched on several: both must match.
+    threads = torch.get_num_threads()
+    try:
+        for count in {1, 2}:
+            torch.set_num_threads(count)
+            assert_signs_match(low, chain((300, 200)), (FULL,))
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("chain", [sam2, sam1])

@@ -33,6 +33,8 @@ POSITIVE_EPS = 1e-30
 # Exact evaluations per batch: bounds the temporaries (about 20 bytes per evaluation) on huge
 # images while keeping batches large enough that numpy's per-call overhead does not matter.
 EVALUATIONS_PER_BATCH = 1 << 18
+# Cap on the float32 full-size logits the fall-back holds at once (see _interpolate_all).
+FALLBACK_BATCH_BYTES = 256 << 20
 # Exact evaluations per output pixel above which interpolating everything is cheaper. Measured
 # with ``bench/mask_upsampling.py --sweep`` (1 thread): the exact path costs about 35 ns per
 # evaluation, the full interpolation 6-8 ns per pixel, so they break even at 0.14-0.16 of the
@@ -205,15 +207,22 @@ def _needed_prefix(n: int, size: int, keep: int) -> int:
 def _interpolate_all(low: torch.Tensor, plan: Plan) -> np.ndarray:
     """(N, n, m) -> bool (N, H, W): ``reference_logits > 0`` with nothing skipped but the cropped-off.
 
-    One mask at a time because (measured, bench/mask_upsampling.py) PyTorch's CPU kernel is
-    faster per single-channel image than on an (N, ...) batch, NCHW or channels-last, and the
-    float32 intermediate stays one image large (92 MB for 8000×6000 instead of three times that).
+    Masks go through PyTorch's kernel together (NCHW) when it runs multi-threaded, one at a time
+    on one thread: measured (bench/mask_upsampling.py), the single-threaded kernel is ~3× slower
+    per pixel on a multi-channel NCHW input than on single-channel ones (channels-last is in
+    between), while with 2 threads the batch is fastest. Batches are also capped so the float32
+    intermediate stays below FALLBACK_BATCH_BYTES (one 8000×6000 mask alone is 192 MB).
     A step followed by a crop only resizes the input rows / columns the crop needs
     (see _needed_prefix): up to 44 % less work in SAM 1's 1024² step for non-square images.
     """
-    out = np.empty((low.shape[0], *plan.out_size), dtype=np.bool_)
-    for i in range(low.shape[0]):
-        x = low[i][None, None]
+    count = low.shape[0]
+    height, width = plan.out_size
+    out = np.empty((count, height, width), dtype=np.bool_)
+    group = 1
+    if torch.get_num_threads() > 1:
+        group = max(1, min(count, FALLBACK_BATCH_BYTES // (4 * height * width)))
+    for i in range(0, count, group):
+        x = low[i : i + group][:, None]
         for step in plan.steps:
             size = step.size
             if step.keep is not None:
@@ -224,7 +233,8 @@ def _interpolate_all(low: torch.Tensor, plan: Plan) -> np.ndarray:
             x = F.interpolate(x, size, mode="bilinear", align_corners=False)
             if step.keep is not None:
                 x = x[..., : step.keep[0], : step.keep[1]]
-        out[i] = (x[0, 0] > 0).numpy()
+        # Threshold straight into the result: no bool temporary.
+        torch.gt(x[:, 0], 0.0, out=torch.from_numpy(out[i : i + group]))
     return out
 
 
@@ -267,10 +277,20 @@ class _Straddling:
     work: int
 
 
-def _straddling(low: np.ndarray, plan: Plan) -> _Straddling:
-    """Classify the windows of low (N, n, m) float32 for ``plan``."""
+def _straddling(low: np.ndarray, plan: Plan, give_up_above: float = float("inf")) -> _Straddling | None:
+    """Classify the windows of low (N, n, m) float32 for ``plan``.
+
+    None as soon as the exact path would certainly need more than ``give_up_above`` evaluations:
+    every straddling window some output uses costs at least one whole block, and counting them is
+    much cheaper than listing them (which noisy logits would make the fall-back pay for).
+    """
     rows, cols = plan.rows, plan.cols
     positive, mixed = _window_codes(low, rows.window, cols.window)
+    used_r, used_c = np.diff(rows.cell_block) > 0, np.diff(cols.cell_block) > 0
+    if not (used_r.all() and used_c.all()):
+        mixed &= used_r[None, :, None] & used_c[None, None, :]
+    if int(np.count_nonzero(mixed)) * rows.block * cols.block > give_up_above:
+        return None
     k, s, t = np.nonzero(mixed)
     # Windows no output pixel uses (where a map downsamples) own no blocks and cost nothing.
     blocks_r = rows.cell_block[s + 1] - rows.cell_block[s]
@@ -293,7 +313,9 @@ def exact_work_fraction(low_res: torch.Tensor, plan: Plan) -> float:
     """
     low = _as_cpu_stack(low_res, plan)
     height, width = plan.out_size
-    return _straddling(low.numpy(), plan).work / max(1, low.shape[0] * height * width)
+    straddling = _straddling(low.numpy(), plan)
+    assert straddling is not None  # no limit given
+    return straddling.work / max(1, low.shape[0] * height * width)
 
 
 def upsample_masks(
@@ -313,8 +335,9 @@ def upsample_masks(
     if low.shape[0] == 0:
         return np.zeros((*lead, height, width), dtype=np.bool_)
     rows, cols = plan.rows, plan.cols
-    st = _straddling(low, plan)
-    if st.work > mixed_limit * low.shape[0] * height * width:
+    limit = mixed_limit * low.shape[0] * height * width
+    st = _straddling(low, plan, give_up_above=limit)
+    if st is None or st.work > limit:
         return _interpolate_all(low_t, plan).reshape(*lead, height, width)
     # Expand the per-window code to full size: repeat columns on the small grid, then gather
     # whole rows, so no per-element gather runs at full size.
