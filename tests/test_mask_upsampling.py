@@ -35,7 +35,7 @@ def official(low: torch.Tensor, steps: Sequence[mu.Step]) -> torch.Tensor:
 
 
 def assert_signs_match(
-    low: torch.Tensor, plan: mu.Plan, limits: Sequence[float] = (mu.DEFAULT_MIXED_LIMIT,), max_differ: int = 8
+    low: torch.Tensor, plan: mu.Plan, limits: Sequence[float | None] = (None,), max_differ: int = 8
 ) -> None:
     """upsample_masks(low, plan) with each mixed_limit vs the official chain on (..., 256, 256) low."""
     ref = official(low.reshape(-1, 1, *low.shape[-2:]), plan.steps).reshape(*low.shape[:-2], *plan.out_size)
@@ -100,7 +100,7 @@ SMOOTH_SIZES = [(534, 800), (800, 534), (256, 256), (300, 500), (37, 1000), (999
 def test_smooth_logits_match_official_on_both_paths(chain, size: tuple[int, int]) -> None:  # noqa: ANN001
     plan = chain(size)
     for low in (ellipses(3), holes_and_thin_parts(), ellipses(1)):
-        assert_signs_match(low, plan, (mu.DEFAULT_MIXED_LIMIT, EXACT, FULL))
+        assert_signs_match(low, plan, (None, EXACT, FULL))
 
 
 @pytest.mark.parametrize("chain", [sam2, sam1])
@@ -110,10 +110,12 @@ def test_photo_size(chain) -> None:  # noqa: ANN001
 
 @pytest.mark.parametrize("chain", [sam2, sam1])
 def test_smooth_logits_take_the_exact_path(chain) -> None:  # noqa: ANN001
-    # Real masks have one border: few straddling windows, far below the fall-back cut-over.
+    # Real masks have one border: few straddling windows, well below the fall-back cut-over even
+    # with two threads (this project's target machine, where the cut-over is half the 1-thread
+    # one). The busier set (blurred noise: many borders) stays below the 1-thread cut-over.
     for size in [(1200, 1800), (3000, 4000)]:
-        assert mu.exact_work_fraction(ellipses(3), chain(size)) < mu.DEFAULT_MIXED_LIMIT / 3
-        assert mu.exact_work_fraction(holes_and_thin_parts(), chain(size)) < mu.DEFAULT_MIXED_LIMIT
+        assert mu.exact_work_fraction(ellipses(3), chain(size)) < mu.MIXED_LIMIT_ONE_THREAD / 4
+        assert mu.exact_work_fraction(holes_and_thin_parts(), chain(size)) < mu.MIXED_LIMIT_ONE_THREAD
 
 
 @pytest.mark.parametrize("chain", [sam2, sam1])
@@ -122,8 +124,8 @@ def test_noise_falls_back_and_matches(chain) -> None:  # noqa: ANN001
     low[0, 1, 100:120, 50:60] = 0.0  # exact zeros must stay False
     for size in [(534, 800), (61, 37)]:
         plan = chain(size)
-        assert mu.exact_work_fraction(low, plan) > mu.DEFAULT_MIXED_LIMIT
-        assert_signs_match(low, plan, (mu.DEFAULT_MIXED_LIMIT, EXACT))
+        assert mu.exact_work_fraction(low, plan) > mu.MIXED_LIMIT_ONE_THREAD
+        assert_signs_match(low, plan, (None, EXACT))
     # The fall-back goes mask by mask on one thread, batched on several: both must match.
     threads = torch.get_num_threads()
     try:

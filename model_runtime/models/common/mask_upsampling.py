@@ -35,11 +35,12 @@ POSITIVE_EPS = 1e-30
 EVALUATIONS_PER_BATCH = 1 << 18
 # Cap on the float32 full-size logits the fall-back holds at once (see _interpolate_all).
 FALLBACK_BATCH_BYTES = 256 << 20
-# Exact evaluations per output pixel above which interpolating everything is cheaper. Measured
-# with ``bench/mask_upsampling.py --sweep`` (1 thread): the exact path costs about 35 ns per
-# evaluation, the full interpolation 6-8 ns per pixel, so they break even at 0.14-0.16 of the
-# pixels at 1800×1200 and at 0.2-0.3 at 4000×3000; realistic smooth masks need 0.01-0.03.
-DEFAULT_MIXED_LIMIT = 0.15
+# Exact evaluations per output pixel above which interpolating everything is cheaper, for one
+# torch thread. Measured with ``bench/mask_upsampling.py --sweep``: the exact path (numpy, one
+# thread) costs ~20-35 ns per evaluation, the full interpolation 3.5-7 ns per pixel on one thread
+# and about half that on two; break-even is at 0.14-0.16 (1 thread) / 0.07-0.1 (2 threads) at
+# 1800×1200 and about twice that at 4000×3000. Realistic smooth masks need 0.01-0.03.
+MIXED_LIMIT_ONE_THREAD = 0.15
 
 
 @dataclass(frozen=True)
@@ -318,15 +319,19 @@ def exact_work_fraction(low_res: torch.Tensor, plan: Plan) -> float:
     return straddling.work / max(1, low.shape[0] * height * width)
 
 
-def upsample_masks(
-    low_res: torch.Tensor, plan: Plan, mixed_limit: float = DEFAULT_MIXED_LIMIT
-) -> np.ndarray:
+def default_mixed_limit() -> float:
+    """The exact path's cut-over for the current torch thread count (only the fall-back scales)."""
+    return MIXED_LIMIT_ONE_THREAD / max(1, torch.get_num_threads())
+
+
+def upsample_masks(low_res: torch.Tensor, plan: Plan, mixed_limit: float | None = None) -> np.ndarray:
     """(..., n, m) logits -> bool (..., H, W) numpy: ``reference_logits(...) > 0``, computed fast.
 
     Pixels whose whole interpolation window is positive / non-positive are set from a per-window
     code; the rest are evaluated exactly. If the exact evaluations (padded to whole blocks)
     exceed ``mixed_limit`` per output pixel (noisy logits), everything is interpolated instead
-    (same result, cheaper then). Works on the CPU whatever the input's device.
+    (same result, cheaper then); None means ``default_mixed_limit()``. Works on the CPU whatever
+    the input's device.
     """
     lead = tuple(low_res.shape[:-2])
     low_t = _as_cpu_stack(low_res, plan)
@@ -335,6 +340,8 @@ def upsample_masks(
     if low.shape[0] == 0:
         return np.zeros((*lead, height, width), dtype=np.bool_)
     rows, cols = plan.rows, plan.cols
+    if mixed_limit is None:
+        mixed_limit = default_mixed_limit()
     limit = mixed_limit * low.shape[0] * height * width
     st = _straddling(low, plan, give_up_above=limit)
     if st is None or st.work > limit:
