@@ -182,16 +182,6 @@ def sam1_plan(
     return make_plan(low_size, [Step((size, size), keep=input_size), Step(original_size)])
 
 
-def reference_logits(low_res: torch.Tensor, steps: Sequence[Step]) -> torch.Tensor:
-    """(B, K, n, m) -> (B, K, H, W) float32: the official F.interpolate chain, nothing skipped."""
-    x = low_res.float()
-    for step in steps:
-        x = F.interpolate(x, step.size, mode="bilinear", align_corners=False)
-        if step.keep is not None:
-            x = x[..., : step.keep[0], : step.keep[1]]
-    return x
-
-
 def _needed_prefix(n: int, size: int, keep: int) -> int:
     """How many leading input samples suffice for the first ``keep`` outputs of an n -> size resize.
 
@@ -206,7 +196,7 @@ def _needed_prefix(n: int, size: int, keep: int) -> int:
 
 
 def _interpolate_all(low: torch.Tensor, plan: Plan) -> np.ndarray:
-    """(N, n, m) -> bool (N, H, W): ``reference_logits > 0`` with nothing skipped but the cropped-off.
+    """(N, n, m) -> bool (N, H, W): every step interpolated in full (bar cropped-off parts), > 0.
 
     Masks go through PyTorch's kernel together (NCHW) when it runs multi-threaded, one at a time
     on one thread: measured (bench/mask_upsampling.py), the single-threaded kernel is ~3× slower
@@ -325,7 +315,7 @@ def default_mixed_limit() -> float:
 
 
 def upsample_masks(low_res: torch.Tensor, plan: Plan, mixed_limit: float | None = None) -> np.ndarray:
-    """(..., n, m) logits -> bool (..., H, W) numpy: ``reference_logits(...) > 0``, computed fast.
+    """(..., n, m) logits -> bool (..., H, W) numpy: the ``plan.steps`` bilinear chain, then > 0.
 
     Pixels whose whole interpolation window is positive / non-positive are set from a per-window
     code; the rest are evaluated exactly. If the exact evaluations (padded to whole blocks)
