@@ -3,7 +3,7 @@
 Behaves like the official ``SAM2ImagePredictor`` (same numbers). Where it is faster: the
 image-independent tensors (the decoder's dense positional encoding, Hiera's interpolated position
 embedding) are computed once; the decoder's upscaling head runs without pixel shuffles
-(``common.mask_upscaling``); and masks are upsampled and thresholded straight into a bool array,
+(``common.upscaling_head``); and masks are upsampled and thresholded straight into a bool array,
 interpolating only the pixels near the mask border (``common.mask_upsampling``; the official
 predictor interpolates every pixel and also converts every full-size mask to float32 on the
 way out).
@@ -29,8 +29,8 @@ from model_runtime.api import (
 from model_runtime.checkpoints import CheckpointError, load_strict
 from model_runtime.devices import resolve_device
 from model_runtime.models.common.mask_upsampling import sam2_plan, upsample_masks
-from model_runtime.models.common.mask_upscaling import SkipFeatures
 from model_runtime.models.common.two_way_transformer import ImageSide
+from model_runtime.models.common.upscaling_head import SkipFeatures
 from model_runtime.models.sam2.config import SAM2, SAM2_1, Sam2Config, detect_variant, make_config
 from model_runtime.models.sam2.network import Sam2Network
 from model_runtime.models.sam2.transforms import preprocess_image, transform_points
