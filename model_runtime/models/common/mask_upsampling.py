@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 # A window counts as all-positive only above this, so that the official float32 value cannot
 # underflow to 0: each step's larger weight is ≥ 1/2 and all terms are positive, so the result is
@@ -33,14 +33,13 @@ POSITIVE_EPS = 1e-30
 # Exact evaluations per batch: bounds the temporaries (about 20 bytes per evaluation) on huge
 # images while keeping batches large enough that numpy's per-call overhead does not matter.
 EVALUATIONS_PER_BATCH = 1 << 18
-# Cap on the float32 full-size logits the fall-back holds at once (see _interpolate_all).
-FALLBACK_BATCH_BYTES = 256 << 20
-# Exact evaluations per output pixel above which interpolating everything is cheaper, for one
-# torch thread. Measured with ``bench/mask_upsampling.py --sweep``: the exact path (numpy, one
-# thread) costs ~20-35 ns per evaluation, the full interpolation 3.5-7 ns per pixel on one thread
-# and about half that on two; break-even is at 0.14-0.16 (1 thread) / 0.07-0.1 (2 threads) at
-# 1800×1200 and about twice that at 4000×3000. Realistic smooth masks need 0.01-0.03.
-MIXED_LIMIT_ONE_THREAD = 0.15
+# Exact evaluations per output pixel above which interpolating everything is cheaper. Measured
+# with ``bench/mask_upsampling.py --sweep`` (2 cores): the exact path (numpy) costs ~20-35 ns per
+# evaluation plus the code expansion, the OpenCV fall-back ~0.8 ns per pixel; break-even is at
+# ~0.01 of a pixel at 1800×1200 and ~0.045 at 4000×3000. Smooth masks of real objects need
+# 0.008-0.03, so large photos (where it matters: 15 vs 33 ms) take the exact path and small
+# ones lose at most a few ms either way.
+MIXED_LIMIT = 0.02
 
 
 @dataclass(frozen=True)
@@ -198,34 +197,30 @@ def _needed_prefix(n: int, size: int, keep: int) -> int:
 def _interpolate_all(low: torch.Tensor, plan: Plan) -> np.ndarray:
     """(N, n, m) -> bool (N, H, W): every step interpolated in full (bar cropped-off parts), > 0.
 
-    Masks go through PyTorch's kernel together (NCHW) when it runs multi-threaded, one at a time
-    on one thread: measured (bench/mask_upsampling.py), the single-threaded kernel is ~3× slower
-    per pixel on a multi-channel NCHW input than on single-channel ones (channels-last is in
-    between), while with 2 threads the batch is fastest. Batches are also capped so the float32
-    intermediate stays below FALLBACK_BATCH_BYTES (one 8000×6000 mask alone is 192 MB).
+    OpenCV's bilinear resize (same half-pixel rule as ``align_corners=False``) runs 3-4× faster
+    than PyTorch's CPU kernel here, mask by mask, and thresholding into the result array avoids
+    a bool temporary (measured: bench/mask_upsampling.py). It places source coordinates in double
+    precision where PyTorch uses float32, so its values differ from the official ones by the
+    official rounding (~1e-5 relative): signs can differ only within that of zero.
     A step followed by a crop only resizes the input rows / columns the crop needs
     (see _needed_prefix): up to 44 % less work in SAM 1's 1024² step for non-square images.
     """
     count = low.shape[0]
     height, width = plan.out_size
     out = np.empty((count, height, width), dtype=np.bool_)
-    group = 1
-    if torch.get_num_threads() > 1:
-        group = max(1, min(count, FALLBACK_BATCH_BYTES // (4 * height * width)))
-    for i in range(0, count, group):
-        x = low[i : i + group][:, None]
+    for i in range(count):
+        x = low[i].numpy()
         for step in plan.steps:
             size = step.size
             if step.keep is not None:
                 rows = _needed_prefix(x.shape[-2], size[0], step.keep[0])
                 cols = _needed_prefix(x.shape[-1], size[1], step.keep[1])
                 size = (size[0] * rows // x.shape[-2], size[1] * cols // x.shape[-1])
-                x = x[..., :rows, :cols]
-            x = F.interpolate(x, size, mode="bilinear", align_corners=False)
+                x = x[:rows, :cols]
+            x = cv2.resize(np.ascontiguousarray(x), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
             if step.keep is not None:
-                x = x[..., : step.keep[0], : step.keep[1]]
-        # Threshold straight into the result: no bool temporary.
-        torch.gt(x[:, 0], 0.0, out=torch.from_numpy(out[i : i + group]))
+                x = x[: step.keep[0], : step.keep[1]]
+        np.greater(x, 0.0, out=out[i])
     return out
 
 
@@ -309,18 +304,13 @@ def exact_work_fraction(low_res: torch.Tensor, plan: Plan) -> float:
     return straddling.work / max(1, low.shape[0] * height * width)
 
 
-def default_mixed_limit() -> float:
-    """The exact path's cut-over for the current torch thread count (only the fall-back scales)."""
-    return MIXED_LIMIT_ONE_THREAD / max(1, torch.get_num_threads())
-
-
 def upsample_masks(low_res: torch.Tensor, plan: Plan, mixed_limit: float | None = None) -> np.ndarray:
     """(..., n, m) logits -> bool (..., H, W) numpy: the ``plan.steps`` bilinear chain, then > 0.
 
     Pixels whose whole interpolation window is positive / non-positive are set from a per-window
     code; the rest are evaluated exactly. If the exact evaluations (padded to whole blocks)
     exceed ``mixed_limit`` per output pixel (noisy logits), everything is interpolated instead
-    (same result, cheaper then); None means ``default_mixed_limit()``. Works on the CPU whatever
+    (same result, cheaper then); None means ``MIXED_LIMIT``. Works on the CPU whatever
     the input's device.
     """
     lead = tuple(low_res.shape[:-2])
@@ -331,7 +321,7 @@ def upsample_masks(low_res: torch.Tensor, plan: Plan, mixed_limit: float | None 
         return np.zeros((*lead, height, width), dtype=np.bool_)
     rows, cols = plan.rows, plan.cols
     if mixed_limit is None:
-        mixed_limit = default_mixed_limit()
+        mixed_limit = MIXED_LIMIT
     limit = mixed_limit * low.shape[0] * height * width
     st = _straddling(low, plan, give_up_above=limit)
     if st is None or st.work > limit:
