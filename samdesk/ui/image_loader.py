@@ -110,8 +110,9 @@ class ImageLoader(QObject):
         self._pool.clear()  # queued prefetches (or scrub positions) the user has moved past
         with self._running_lock:
             running = set(self._running)
-        # Cleared jobs never report: forget them, so asking for them again starts a decode.
-        self._in_flight &= running | {key}
+        # Cleared jobs never report: forget them (the wanted key too, when it was a queued
+        # prefetch), so asking for them starts a decode again.
+        self._in_flight &= running
         self._start(key)
 
     def prefetch(self, paths: list[str]) -> None:

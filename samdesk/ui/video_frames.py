@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model_runtime.media import VideoReader
+if TYPE_CHECKING:  # imported when a video is first read: PyAV adds ~0.1 s to start-up
+    from model_runtime.media import VideoReader
 
 # Frames kept decoded per video: 32 frames of 720p RGB are 88 MB, enough to step back across a
 # short stretch (and for the model's prefetch of the next frame) without re-seeking.
@@ -44,6 +46,8 @@ class VideoFrames:
             if entry is not None:
                 self._readers.move_to_end(path)
                 return entry
+        from model_runtime.media import VideoReader
+
         # Opening scans the container (no decoding): done outside the table lock.
         reader = VideoReader(path, cache_size=self._cache_frames)
         with self._lock:

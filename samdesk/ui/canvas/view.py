@@ -48,8 +48,17 @@ class CanvasView(QGraphicsView):
         self._fitted = True
 
     # --- image ------------------------------------------------------------------------------
-    def set_image(self, image: QImage | None) -> None:
+    def set_image(self, image: QImage | None, keep_view: bool = False) -> None:
+        """Show ``image``; ``keep_view`` keeps zoom and pan when its size matches the one on
+        screen (the next frame of a video), instead of fitting the new image."""
+        same_size = (
+            image is not None
+            and not self._image_item.pixmap().isNull()
+            and self._image_item.pixmap().size() == image.size()
+        )
         self._image_item.setPixmap(QPixmap() if image is None else QPixmap.fromImage(image))
+        if keep_view and same_size:
+            return
         rect = QRectF(0, 0, image.width(), image.height()) if image is not None else QRectF()
         # A margin lets the user pan an edge object to the middle of the screen.
         self.scene().setSceneRect(rect.adjusted(-rect.width(), -rect.height(), rect.width(), rect.height()))
