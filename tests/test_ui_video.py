@@ -246,6 +246,25 @@ def test_corrupt_and_empty_videos_are_reported_and_the_others_open(
     assert len(problems) == 2
     assert str(empty) in problems[0] and str(broken) in problems[1]
     assert [m.name for m in window.document.project.media] == ["dog.jpg", sample_video().name]
+    # Images and videos side by side: the navigator only on the video, which comes back at the
+    # frame it was left at.
+    dog, video = window.document.project.media
+    settle(qtbot, window)
+    assert not window.navigator.isVisible()
+    key(qtbot, window, Qt.Key.Key_D)  # next image: the video
+    settle(qtbot, window)
+    assert window.controller.media_id == video.id and window.navigator.isVisible()
+    goto(qtbot, window, 7)
+    key(qtbot, window, Qt.Key.Key_A)
+    settle(qtbot, window)
+    assert window.controller.frame == 0 and not window.navigator.isVisible()
+    assert window.current_image.width() == dog.width
+    key(qtbot, window, Qt.Key.Key_Period)  # no video on screen: nothing happens
+    assert window.controller.frame == 0
+    key(qtbot, window, Qt.Key.Key_D)
+    settle(qtbot, window)
+    assert window.controller.frame == 7 and window.navigator.frame == 7
+    assert np.array_equal(shown_pixels(window), expected_frame(7))
     # A folder holding videos opens them too (the broken ones reported, not added).
     folder = tmp_path / "clips"
     folder.mkdir()

@@ -161,7 +161,8 @@ class AnnotationController:
         self.service = service
         self.media_id: int | None = None
         self.frame = 0  # the frame on screen: always 0 for images
-        self._last_frame: dict[int, int] = {}  # video media id -> frame to come back to
+        # Video path -> the frame to come back to. By path, not id: ids restart in every project.
+        self._last_frame: dict[str, int] = {}
         self.pending: Pending | None = None
         self.selected_object: int | None = None
         self.current_category: int | None = None  # the "last used" category for quick accepts
@@ -197,11 +198,13 @@ class AnnotationController:
         self._set_pending(None, record=False)
         self._undo.clear()
         self._redo.clear()
-        if self.media_id is not None and self.frame:
-            self._last_frame[self.media_id] = self.frame
+        if (previous := self.media) is not None and previous.frame_count > 1:
+            self._last_frame[previous.path] = self.frame
         self.media_id = media_id
         # Back on a video: the frame the user left it at, not its start.
-        self.frame = self._last_frame.get(media_id, 0) if media_id is not None else 0
+        media = self.media
+        last = self._last_frame.get(media.path, 0) if media is not None else 0
+        self.frame = min(last, media.frame_count - 1) if media is not None else 0
         # Refinement logits are kept for the image being worked on only (256 KB per object).
         self._logits_by_object.clear()
         self.select_object(None)

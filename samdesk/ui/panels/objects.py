@@ -30,17 +30,13 @@ COL_NAME, COL_CATEGORY, COL_LOCK, COL_FRAMES = 0, 1, 2, 3
 
 def frame_ranges(frames: Iterable[int]) -> str:
     """Compact list of frame numbers: [2, 5, 6, 7, 9] -> "2, 5–7, 9"."""
-    parts: list[str] = []
-    ordered = sorted(frames)
-    start = prev = None
-    for f in [*ordered, None]:
-        if start is not None and (f is None or f != prev + 1):
-            parts.append(str(start) if start == prev else f"{start}–{prev}")
-            start = None
-        if f is not None and start is None:
-            start = f
-        prev = f
-    return ", ".join(parts)
+    runs: list[list[int]] = []  # [first, last] of each run of consecutive frames
+    for f in sorted(frames):
+        if runs and f == runs[-1][1] + 1:
+            runs[-1][1] = f
+        else:
+            runs.append([f, f])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
 
 
 class ObjectsPanel(QWidget):
