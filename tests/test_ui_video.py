@@ -112,6 +112,11 @@ def test_video_opens_with_navigator_and_frame_keys(window: MainWindow, qtbot) ->
         assert window.controller.frame == frame and window.navigator.frame == frame
     key(qtbot, window, Qt.Key.Key_Right, SHIFT)
     assert window.controller.frame == 10
+    qtbot.mouseClick(window.navigator.next_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.navigator.next_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.navigator.prev_button, Qt.MouseButton.LeftButton)
+    assert window.controller.frame == 11
+    key(qtbot, window, Qt.Key.Key_Left)
     assert window.navigator.frame_label.text() == "frame 10 of 36"
     goto(qtbot, window, 23)
     assert np.array_equal(shown_pixels(window), expected_frame(23))
@@ -122,6 +127,13 @@ def test_video_opens_with_navigator_and_frame_keys(window: MainWindow, qtbot) ->
     key(qtbot, window, Qt.Key.Key_Comma)
     settle(qtbot, window)
     assert np.array_equal(shown_pixels(window), expected_frame(22))
+
+
+def test_frame_ranges_are_compact() -> None:
+    from samdesk.ui.panels.objects import frame_ranges
+
+    assert frame_ranges([9, 2, 5, 6, 7]) == "2, 5–7, 9"
+    assert frame_ranges([]) == "" and frame_ranges([0]) == "0" and frame_ranges([3, 4]) == "3–4"
 
 
 def test_frame_shortcuts_are_listed_and_do_not_clash(window: MainWindow) -> None:
@@ -158,6 +170,7 @@ def test_annotate_two_frames_save_reopen_undo_and_export(window: MainWindow, qtb
     assert window.objects_panel.tree.topLevelItem(0).text(3) == "2"  # its frames column
     assert window.objects_panel.tree.topLevelItem(0).font(0).italic()  # no mask on this frame
     c.select_object(cat.id)
+    assert "press R" in window.statusBar().currentMessage()
     key(qtbot, window, Qt.Key.Key_R)
     assert c.pending is not None and c.pending.target_object == cat.id
     click(window, 200, 120)

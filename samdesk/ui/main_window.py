@@ -158,6 +158,7 @@ class MainWindow(QMainWindow):
         self.controller.status_changed.append(self._update_status)
         self.controller.pending_changed.append(self._update_status)
         self.controller.frame_changed.append(self._frame_changed)
+        self.controller.selection_changed.append(self._hint_missing_frame_mask)
         self.document.events.subscribe(self._document_changed)
         self.canvas.cursor_moved.connect(self._cursor_moved)
         self.set_tool("click")
@@ -617,6 +618,7 @@ class MainWindow(QMainWindow):
         self.layer.rebuild()
         self.objects_panel.rebuild()
         self._load_frame(item)
+        self._hint_missing_frame_mask()
 
     def _load_frame(self, item: MediaItem) -> None:
         frame = self.controller.frame
@@ -625,6 +627,20 @@ class MainWindow(QMainWindow):
             # The next frame decodes in a few ms right after this one (the decoder is there).
             self.loader.prefetch_frames(item.path, [frame + 1])
         self.navigator.set_decoding(self.loader.busy)
+
+    def _hint_missing_frame_mask(self) -> None:
+        """Selecting a video object that has no mask on this frame: say how to give it one
+        (R starts a pending mask for that object, rather than a new object)."""
+        c = self.controller
+        if not c.is_video or c.selected_object is None:
+            return
+        with contextlib.suppress(KeyError):
+            obj = self.document.project.object(c.selected_object)
+            if c.frame not in obj.frames:
+                name = obj.name or f"#{obj.id}"
+                self.statusBar().showMessage(
+                    f"Object {name} has no mask on frame {c.frame}: press R, then click to add one", 8000
+                )
 
     def _document_changed(self, event: DocumentEvent) -> None:
         """Keep the timeline ticks in step with the masks of the video on screen."""
