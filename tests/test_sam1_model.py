@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from model_runtime.api import ImageModel, PromptError
 from model_runtime.checkpoints import MOBILESAM
@@ -50,11 +51,15 @@ def test_contract(model, embedding) -> None:
 
 
 def test_masks_are_the_thresholded_logits(model, embedding) -> None:
-    from model_runtime.models.sam1 import transforms
-
+    # The official post-processing of the (unclamped) returned logits: 1024², crop, original size.
     pred = model.predict(embedding, points=[[250, 150], [50, 50]], labels=[1, 0])
-    logits = transforms.upscale_logits(torch.from_numpy(pred.low_res_logits)[None], (614, 1024), (300, 500))
-    assert np.array_equal(pred.masks, (logits[0] > 0).numpy())
+    low = torch.from_numpy(pred.low_res_logits)[None]
+    logits = F.interpolate(low, (1024, 1024), mode="bilinear", align_corners=False)[..., :614, :1024]
+    logits = F.interpolate(logits, (300, 500), mode="bilinear", align_corners=False)[0]
+    differ = pred.masks != (logits > 0).numpy()
+    # Only where the official float32 value is within rounding of 0 (see test_mask_upsampling).
+    assert (logits.numpy()[differ].__abs__() <= 1e-5 * max(1.0, float(low.abs().max()))).all()
+    assert int(differ.sum()) <= 8
 
 
 def test_cached_image_side_gives_the_uncached_answer(model, embedding) -> None:

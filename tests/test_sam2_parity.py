@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from model_runtime.models.common.mask_upscaling import SkipFeatures, from_block_order
+from model_runtime.models.common.upscaling_head import SkipFeatures, from_block_order
 
 pytestmark = pytest.mark.oracle
 

@@ -16,7 +16,7 @@ from model_runtime.checkpoints import CheckpointError
 from model_runtime.models.sam2.config import HIERA_CONFIGS, detect_variant, make_config
 from model_runtime.models.sam2.hiera import window_partition, window_unpartition
 from model_runtime.models.sam2.mask_decoder import MaskDecoder, MaskDecoderConfig
-from model_runtime.models.sam2.model import Sam2ImageModel, from_state_dict, upsample_and_threshold
+from model_runtime.models.sam2.model import LOW_RES_CLAMP, Sam2ImageModel, from_state_dict
 from model_runtime.models.sam2.network import Sam2Network
 from model_runtime.models.sam2.position_encoding import sine_position_encoding
 from model_runtime.models.sam2.transforms import preprocess_image
@@ -81,19 +81,6 @@ def test_window_partition_round_trip_with_padding() -> None:
     assert torch.equal(window_unpartition(windows, 4, padded, (13, 10)), x)
 
 
-def test_upsample_and_threshold_equals_interpolate_then_compare() -> None:
-    torch.manual_seed(0)
-    low = torch.randn(1, 3, 256, 256) * 3
-    low[0, 1, 100:120, 50:60] = 0.0  # exact zeros must stay False
-    for size in [(1200, 1800), (534, 800), (37, 1000), (256, 256), (1500, 2250), (999, 3)]:
-        for k in (1, 3):
-            ref = F.interpolate(low[:, :k], size, mode="bilinear", align_corners=False)[0] > 0
-            out = upsample_and_threshold(low[:, :k], size)
-            assert out.dtype == np.bool_
-            assert out.flags.c_contiguous
-            assert np.array_equal(out, ref.numpy()), (size, k)
-
-
 @pytest.fixture(scope="module")
 def tiny_model() -> Sam2ImageModel:
     torch.manual_seed(0)
@@ -108,6 +95,33 @@ def test_predict_rejects_foreign_embeddings_and_empty_prompts(tiny_model: Sam2Im
     own = ImageEmbedding(model_id=tiny_model.info.model_id, original_size=(10, 10), input_size=(1024, 1024))
     with pytest.raises(PromptError):
         tiny_model.predict(own)
+
+
+def test_predict_masks_are_the_official_upsampling_of_the_decoder_logits(
+    tiny_model: Sam2ImageModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The decoder is replaced by known logits (beyond the ±32 clamp, with exact zeros) so this
+    # checks predict's post-processing alone: the official F.interpolate to the image size, > 0,
+    # on the *unclamped* logits (clamping first could flip signs between large values).
+    torch.manual_seed(0)
+    y, x = torch.meshgrid(torch.arange(256.0), torch.arange(256.0), indexing="ij")
+    smooth = 60 - torch.sqrt((y - 100) ** 2 + (x - 150) ** 2)  # −150 .. 60
+    low = torch.stack([smooth, -smooth, torch.randn(256, 256) * 3])[None]
+    low[0, 2, 100:120, 50:60] = 0.0  # exact zeros must stay False
+    scores = torch.tensor([[0.5, 0.25, 0.125]])
+    monkeypatch.setattr(tiny_model, "_decode", lambda *args: (low, scores))
+    for size in [(1200, 1800), (37, 61)]:
+        model_id = tiny_model.info.model_id
+        embedding = ImageEmbedding(model_id=model_id, original_size=size, input_size=(1024, 1024))
+        pred = tiny_model.predict(embedding, points=np.array([[1, 1]]), labels=np.array([1]))
+        ref = F.interpolate(low, size, mode="bilinear", align_corners=False)[0]
+        differ = pred.masks != (ref > 0).numpy()
+        # Only where the official float32 value is within rounding of 0 (see test_mask_upsampling).
+        assert (ref.numpy()[differ].__abs__() <= 1e-5 * float(low.abs().max())).all()
+        assert int(differ.sum()) <= 8
+        assert pred.masks.dtype == np.bool_ and pred.masks.flags.c_contiguous
+        assert np.array_equal(pred.low_res_logits, low[0].clamp(-LOW_RES_CLAMP, LOW_RES_CLAMP).numpy())
+        assert np.array_equal(pred.scores, scores[0].numpy())
 
 
 def test_encode_rejects_bad_images(tiny_model: Sam2ImageModel) -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from model_runtime.api import PromptError
-from model_runtime.models.common.mask_upscaling import SkipFeatures
+from model_runtime.models.common.upscaling_head import SkipFeatures
 from model_runtime.models.sam2.config import make_config
 from model_runtime.models.sam2.network import Sam2Network
 from model_runtime.models.sam2.video import FrameFeatures, FrameOutput, VideoConfig, VideoSession

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from model_runtime.models.common.layers import MLP, LayerNorm2d
-from model_runtime.models.common.mask_upscaling import upscale_and_predict_masks
 from model_runtime.models.common.two_way_transformer import ImageSide, TwoWayTransformer
+from model_runtime.models.common.upscaling_head import upscale_and_predict_masks
 
 
 class MaskDecoder(nn.Module):

@@ -27,6 +27,7 @@ from model_runtime.api import (
 )
 from model_runtime.checkpoints import MOBILESAM, SAM1, CheckpointError, load_strict
 from model_runtime.devices import resolve_device
+from model_runtime.models.common.mask_upsampling import sam1_plan, upsample_masks
 from model_runtime.models.common.prompt_encoder import PromptEncoder
 from model_runtime.models.common.two_way_transformer import ImageSide
 from model_runtime.models.sam1 import transforms
@@ -157,10 +158,11 @@ class Sam1Model:
             low_res, scores = self.sam.mask_decoder(
                 features, self._dense_pe, sparse, dense, multimask_output=multimask, image_side=side
             )
-            logits = transforms.upscale_logits(low_res, embedding.input_size, embedding.original_size)
-            masks = (logits[0] > 0.0).contiguous()
+        # Sign-exact, interpolating only near the mask border (see common.mask_upsampling).
+        low_size = (low_res.shape[-2], low_res.shape[-1])
+        plan = sam1_plan(low_size, embedding.input_size, embedding.original_size, IMAGE_SIZE)
         return Prediction(
-            masks=masks.cpu().numpy(),
+            masks=upsample_masks(low_res[0], plan),
             scores=scores[0].float().cpu().numpy(),
             low_res_logits=low_res[0].float().cpu().numpy(),
         )

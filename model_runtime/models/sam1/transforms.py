@@ -3,7 +3,8 @@
 Image: uint8 RGB -> PIL bilinear resize so the longest side is 1024 -> float, normalise with
 ImageNet statistics in 0-255 units -> zero-pad bottom/right to 1024² (after normalising, so the
 padding is 0, not the mean colour). Prompts: pixel coordinates scaled by new/old size in float64.
-Masks: 256² logits -> bilinear 1024² -> crop to the resized size -> bilinear to the original size.
+Masks (official): 256² logits -> bilinear 1024² -> crop to the resized size -> bilinear to the
+original size; ours compute the same signs via ``common.mask_upsampling.sam1_plan``.
 """
 
 from __future__ import annotations
@@ -53,26 +54,3 @@ def scale_coords(
     out[..., 0] = out[..., 0] * (new_w / old_w)
     out[..., 1] = out[..., 1] * (new_h / old_h)
     return out.astype(np.float32)
-
-
-def upscale_logits(
-    low_res: torch.Tensor, input_size: tuple[int, int], original_size: tuple[int, int], size: int = 1024
-) -> torch.Tensor:
-    """(B, K, 256, 256) logits -> (B, K, H, W) logits at the original size.
-
-    Identical to upsampling to ``size``², cropping to ``input_size`` and resizing to
-    ``original_size``, but the first upsampling only produces the rows and columns the crop keeps
-    (plus one): bilinear output pixel i reads source pixels floor(i/4 − 3/8) and the next one, so
-    output rows below ``input_size`` never touch the cut-off source rows, and the scale factor
-    (rows / (4·rows)) is exactly the same 0.25. That saves up to 44 % of the first pass for
-    non-square images. The result is channels-last (call ``.contiguous()`` for NCHW).
-    """
-    factor = size // low_res.shape[-1]
-    rows = min(low_res.shape[-2], -(-input_size[0] // factor) + 1)
-    cols = min(low_res.shape[-1], -(-input_size[1] // factor) + 1)
-    # Channels-last runs PyTorch's kernel vectorised over the K masks instead of along rows:
-    # the same per-pixel arithmetic (bit-identical, see tests), several times faster on CPU.
-    x = low_res[..., :rows, :cols].contiguous(memory_format=torch.channels_last)
-    x = F.interpolate(x, (rows * factor, cols * factor), mode="bilinear", align_corners=False)
-    x = x[..., : input_size[0], : input_size[1]].contiguous(memory_format=torch.channels_last)
-    return F.interpolate(x, original_size, mode="bilinear", align_corners=False)

@@ -3,9 +3,10 @@
 Behaves like the official ``SAM2ImagePredictor`` (same numbers). Where it is faster: the
 image-independent tensors (the decoder's dense positional encoding, Hiera's interpolated position
 embedding) are computed once; the decoder's upscaling head runs without pixel shuffles
-(:mod:`model_runtime.models.common.mask_upscaling`); and
-masks are upsampled and thresholded straight into a bool array (the official predictor also
-converts every full-size mask to float32 on the way out).
+(``common.upscaling_head``); and masks are upsampled and thresholded straight into a bool array,
+interpolating only the pixels near the mask border (``common.mask_upsampling``; the official
+predictor interpolates every pixel and also converts every full-size mask to float32 on the
+way out).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from contextlib import nullcontext
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from model_runtime.api import (
     ImageEmbedding,
@@ -28,15 +28,15 @@ from model_runtime.api import (
 )
 from model_runtime.checkpoints import CheckpointError, load_strict
 from model_runtime.devices import resolve_device
-from model_runtime.models.common.mask_upscaling import SkipFeatures
+from model_runtime.models.common.mask_upsampling import sam2_plan, upsample_masks
 from model_runtime.models.common.two_way_transformer import ImageSide
+from model_runtime.models.common.upscaling_head import SkipFeatures
 from model_runtime.models.sam2.config import SAM2, SAM2_1, Sam2Config, detect_variant, make_config
 from model_runtime.models.sam2.network import Sam2Network
 from model_runtime.models.sam2.transforms import preprocess_image, transform_points
 from model_runtime.models.sam2.video import VideoConfig, VideoSession
 
 LOW_RES_CLAMP = 32.0  # the official predictor clamps the returned 256² logits to ±32
-MASK_THRESHOLD = 0.0
 BOX_LABELS = (2, 3)  # top-left and bottom-right corner labels in SAM 2's prompt encoder
 
 
@@ -149,7 +149,8 @@ class Sam2ImageModel:
         check_embedding(embedding, self.info)
         points, labels, box, mask_input = validate_prompts(points, labels, box, mask_input)
         low_res, scores = self._decode(embedding, points, labels, box, mask_input, multimask)
-        masks = upsample_and_threshold(low_res, embedding.original_size)
+        plan = sam2_plan((low_res.shape[-2], low_res.shape[-1]), embedding.original_size)
+        masks = upsample_masks(low_res[0], plan)
         low_res = low_res.clamp(-LOW_RES_CLAMP, LOW_RES_CLAMP)
         return Prediction(
             masks=masks,
@@ -200,22 +201,6 @@ class Sam2ImageModel:
             image_side=self._image_side(features) if mask is None else None,
         )
         return out.masks, out.iou
-
-
-def upsample_and_threshold(low_res: torch.Tensor, original_size: tuple[int, int]) -> np.ndarray:
-    """(1, K, 256, 256) logits -> bool (K, H, W): bilinear (align_corners=False) to the original
-    size, then ``> 0`` — the official post-processing, without materialising a float copy of
-    the result on the host.
-
-    With several masks the input is made channels-last: PyTorch's CPU kernel then vectorises
-    over the K masks instead of along rows, with the same per-pixel arithmetic (bit-identical,
-    see tests/test_sam2_units.py) and about twice as fast.
-    """
-    x = low_res.float()
-    if x.shape[1] > 1:
-        x = x.contiguous(memory_format=torch.channels_last)
-    full = F.interpolate(x, original_size, mode="bilinear", align_corners=False)
-    return np.ascontiguousarray((full[0] > MASK_THRESHOLD).cpu().numpy())
 
 
 def from_state_dict(

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from model_runtime.api import PromptError
-from model_runtime.models.common.mask_upscaling import SkipFeatures
+from model_runtime.models.common.upscaling_head import SkipFeatures
 from model_runtime.models.sam2.memory_attention import MemoryInputs, ProjectedMemory
 from model_runtime.models.sam2.network import Sam2Network
 from model_runtime.models.sam2.position_encoding import sine_position_encoding
