@@ -129,6 +129,22 @@ def test_video_opens_with_navigator_and_frame_keys(window: MainWindow, qtbot) ->
     assert np.array_equal(shown_pixels(window), expected_frame(22))
 
 
+def test_clicks_wait_for_the_frame_to_show(window: MainWindow, qtbot, monkeypatch) -> None:
+    """While the frame on screen is still the previous one, a click would annotate pixels the
+    user cannot see: it is refused with a message, and works once the frame is shown."""
+    from samdesk.ui.image_loader import ImageLoader
+
+    goto(qtbot, window, 4)
+    monkeypatch.setattr(ImageLoader, "busy", property(lambda self: True))
+    window.canvas.setFocus()
+    click(window, 160, 110)
+    assert window.controller.pending is None and window.service.requests == []
+    assert "still decoding" in window.statusBar().currentMessage()
+    monkeypatch.undo()
+    click(window, 160, 110)
+    assert window.service.requests[-1][1].frame == 4
+
+
 def test_frame_ranges_are_compact() -> None:
     from samdesk.ui.panels.objects import frame_ranges
 

@@ -119,6 +119,8 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
 
         self.canvas = CanvasView(self)
+        self.canvas.input_gate = self._input_gate
+        self.canvas.input_refused = lambda message: self.statusBar().showMessage(message, 3000)
         # The frame navigator sits under the canvas, shown only while a video is on screen.
         self.navigator = FrameNavigator()
         self.navigator.setVisible(False)
@@ -627,6 +629,12 @@ class MainWindow(QMainWindow):
             # The next frame decodes in a few ms right after this one (the decoder is there).
             self.loader.prefetch_frames(item.path, [frame + 1])
         self.navigator.set_decoding(self.loader.busy)
+
+    def _input_gate(self) -> str | None:
+        """Refuse canvas gestures while the frame they would annotate is not on screen yet."""
+        if self.controller.is_video and self.loader.busy:
+            return f"Frame {self.controller.frame} is still decoding: click again when it shows"
+        return None
 
     def _hint_missing_frame_mask(self) -> None:
         """Selecting a video object that has no mask on this frame: say how to give it one
