@@ -42,6 +42,7 @@ class RecordingService:
 
     requests: list[tuple[int, PredictRequest]] = field(default_factory=list)
     prefetched: list[list[int]] = field(default_factory=list)
+    prefetched_frames: list[tuple[int, list[int]]] = field(default_factory=list)
     model_id: str | None = "double-disc"
 
     def predict(self, request: PredictRequest) -> int:
@@ -51,6 +52,9 @@ class RecordingService:
 
     def prefetch(self, media) -> None:
         self.prefetched.append([m.id for m in media])
+
+    def prefetch_frames(self, media, frames: list[int]) -> None:
+        self.prefetched_frames.append((media.id, list(frames)))
 
 
 class AsyncDiscService(RecordingService):

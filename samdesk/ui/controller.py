@@ -64,6 +64,11 @@ class PredictionService(Protocol):
         """Encode these images in the background, nearest first, so later clicks are fast."""
         ...
 
+    # Optional: ``prefetch_frames(media: MediaItem, frames: list[int]) -> None`` encodes frames
+    # of one video, the first now and the others in the background. A service without it gets
+    # ``prefetch([video])`` instead (frame 0 only); looked up with getattr so older services
+    # (benchmark doubles) keep working.
+
     @property
     def model_id(self) -> str | None: ...
 
@@ -155,7 +160,9 @@ class AnnotationController:
         self.document = document
         self.service = service
         self.media_id: int | None = None
-        self.frame = 0
+        self.frame = 0  # the frame on screen: always 0 for images
+        # Video path -> the frame to come back to. By path, not id: ids restart in every project.
+        self._last_frame: dict[str, int] = {}
         self.pending: Pending | None = None
         self.selected_object: int | None = None
         self.current_category: int | None = None  # the "last used" category for quick accepts
@@ -172,6 +179,7 @@ class AnnotationController:
         self.pending_changed: list[Listener] = []
         self.selection_changed: list[Listener] = []
         self.status_changed: list[Listener] = []
+        self.frame_changed: list[Listener] = []
 
     # --- current image --------------------------------------------------------------------
     @property
@@ -190,12 +198,67 @@ class AnnotationController:
         self._set_pending(None, record=False)
         self._undo.clear()
         self._redo.clear()
+        if (previous := self.media) is not None and previous.frame_count > 1:
+            self._last_frame[previous.path] = self.frame
         self.media_id = media_id
+        # Back on a video: the frame the user left it at, not its start.
+        media = self.media
+        last = self._last_frame.get(media.path, 0) if media is not None else 0
+        self.frame = min(last, media.frame_count - 1) if media is not None else 0
         # Refinement logits are kept for the image being worked on only (256 KB per object).
         self._logits_by_object.clear()
         self.select_object(None)
-        if self.service is not None and media_id is not None:
-            self.service.prefetch(self._neighbours(media_id))
+        self.prefetch()
+
+    @property
+    def is_video(self) -> bool:
+        media = self.media
+        return media is not None and media.frame_count > 1
+
+    def set_frame(self, frame: int) -> bool:
+        """Show another frame of the video on screen; returns whether the frame changed.
+
+        Like switching images, the pending object (never accepted) is dropped: its prompts and
+        candidates belong to the frame they were made on. Accepted masks stay on their frames,
+        and the document's undo history spans all frames.
+        """
+        media = self.media
+        if media is None:
+            return False
+        frame = max(0, min(media.frame_count - 1, frame))
+        if frame == self.frame:
+            return False
+        self._set_pending(None, record=False)
+        self._undo.clear()
+        self._redo.clear()
+        self.frame = frame
+        # Refinement logits describe one frame's mask: stale on any other frame.
+        self._logits_by_object.clear()
+        self.prefetch()
+        self._emit(self.frame_changed)
+        return True
+
+    def prefetch(self) -> None:
+        """Ask the model side to encode what is on screen now and what comes next: the
+        neighbouring images, or on a video the next and previous frames."""
+        media = self.media
+        if self.service is None or media is None:
+            return
+        prefetch_frames = getattr(self.service, "prefetch_frames", None)
+        if media.frame_count > 1 and prefetch_frames is not None:
+            frames = [self.frame, self.frame + 1, self.frame - 1, self.frame + 2]
+            prefetch_frames(media, [f for f in frames if 0 <= f < media.frame_count])
+        else:
+            self.service.prefetch(self._neighbours(media.id))
+
+    def annotated_frames(self) -> set[int]:
+        """Frames of the media on screen where at least one object has a mask (timeline ticks)."""
+        if self.media_id is None:
+            return set()
+        frames: set[int] = set()
+        for obj in self.document.project.objects_of(self.media_id):
+            frames.update(obj.frames)
+        return frames
 
     def _neighbours(self, media_id: int) -> list[MediaItem]:
         """The current image first, then the next and previous ones (prefetch order)."""
@@ -248,12 +311,17 @@ class AnnotationController:
         return Pending()
 
     def refine_selected(self) -> None:
-        """Reopen the selected accepted object as the pending one; clicks then refine it."""
+        """Reopen the selected accepted object as the pending one; clicks then refine it.
+
+        On a video frame where the object has no mask yet, the pending object starts empty but
+        targets that object: the prompts that follow give it its mask on this frame.
+        """
         obj = self._selected_obj()
-        if obj is None or obj.locked:
+        if obj is None or obj.locked or obj.media_id != self.media_id:
             return
         annotation = obj.frames.get(self.frame)
         if annotation is None:
+            self._set_pending(Pending(target_object=obj.id), record=True)
             return
         mask = rle.decode(annotation.rle)
         logits = self._logits_by_object.get(obj.id)
@@ -456,19 +524,23 @@ class AnnotationController:
         if len(objs) < 2:
             return None
         keep = objs[0]
-        merged: np.ndarray | None = None
-        for o in objs:
-            annotation = o.frames.get(self.frame)
-            if annotation is not None:
-                m = rle.decode(annotation.rle)
-                merged = m if merged is None else merged | m
-        if merged is None:
+        commands: list[Command] = []
+        # Every frame any of them has a mask on: on a video, the removed objects' masks on
+        # other frames than the one on screen must survive the merge too.
+        for frame in sorted({f for o in objs[1:] for f in o.frames}):
+            merged: np.ndarray | None = None
+            for o in objs:
+                annotation = o.frames.get(frame)
+                if annotation is not None:
+                    m = rle.decode(annotation.rle)
+                    merged = m if merged is None else merged | m
+            assert merged is not None
+            base = keep.frames.get(frame)
+            prompts = copy.deepcopy(base.prompts) if base else Prompts()
+            annotation = FrameAnnotation(rle.encode(merged), Provenance.EDITED, None, prompts)
+            commands.append(SetFrame(keep.id, frame, annotation))
+        if not commands:
             return None
-        base = keep.frames.get(self.frame)
-        annotation = FrameAnnotation(
-            rle.encode(merged), Provenance.EDITED, None, copy.deepcopy(base.prompts) if base else Prompts()
-        )
-        commands: list[Command] = [SetFrame(keep.id, self.frame, annotation)]
         commands += [RemoveObject(o.id) for o in objs[1:]]
         self.document.execute(Batch(commands, text="merge objects"))
         self.select_object(keep.id)

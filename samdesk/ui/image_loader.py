@@ -1,85 +1,142 @@
-"""Decodes images for display on a pool thread so big photos never freeze the GUI thread.
+"""Decodes images and video frames for display on a pool thread, so the GUI thread never waits.
 
 QImage decoding is thread-safe (QPixmap is not), so the worker returns a QImage and the GUI
 thread turns it into a pixmap. Only the latest request is delivered; the neighbours of the image
 on screen are decoded ahead into a small cache, so Next/Previous shows the photo at once.
+
+A video frame is addressed as (path, frame index) and decoded through :class:`VideoFrames`
+(shared with the model's image provider). Seeking in a video with few keyframes can take most
+of a second: while the user scrubs, requests the worker has not started yet are dropped, so it
+only ever decodes the frame in flight and the newest one asked for.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 
+import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage, QImageReader
 
+from samdesk.ui.video_frames import VideoFrames
+
 CACHE_SIZE = 5  # the image on screen, two ahead, one behind, one spare
+FRAME_CACHE_SIZE = 12  # video frames converted for display (the reader keeps more as arrays)
+
+Key = tuple[str, int | None]  # (path, frame index or None for a still image)
+
+
+def rgb_to_qimage(rgb: np.ndarray) -> QImage:
+    """(H, W, 3) uint8 RGB -> an RGB32 QImage that owns its pixels (safe across threads)."""
+    rgb = np.ascontiguousarray(rgb)
+    h, w = rgb.shape[:2]
+    wrapped = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+    # convertToFormat copies, so the QImage no longer points into the numpy buffer.
+    return wrapped.convertToFormat(QImage.Format.Format_RGB32)
 
 
 class _Signals(QObject):
-    done = Signal(str, object, str)  # path, QImage | None, error message
+    done = Signal(object, object, str)  # key, QImage | None, error message
 
 
 class _DecodeJob(QRunnable):
-    def __init__(self, path: str, signals: _Signals) -> None:
+    def __init__(self, key: Key, signals: _Signals, frames: VideoFrames, loader: ImageLoader) -> None:
         super().__init__()
-        self.path, self.signals = path, signals
+        self.key, self.signals, self.frames, self.loader = key, signals, frames, loader
 
     def run(self) -> None:
-        reader = QImageReader(self.path)
+        with self.loader._running_lock:
+            self.loader._running.add(self.key)
+        try:
+            self._decode()
+        finally:
+            with self.loader._running_lock:
+                self.loader._running.discard(self.key)
+
+    def _decode(self) -> None:
+        path, frame = self.key
+        if frame is not None:
+            try:
+                image = rgb_to_qimage(self.frames.read(path, frame))
+            except Exception as exc:  # MediaError names the file; anything else must not kill the pool
+                self.signals.done.emit(self.key, None, str(exc) or type(exc).__name__)
+                return
+            self.signals.done.emit(self.key, image, "")
+            return
+        reader = QImageReader(path)
         reader.setAutoTransform(True)  # honour EXIF orientation, as the model side does
         image = reader.read()
         if image.isNull():
-            self.signals.done.emit(self.path, None, f"{self.path}: {reader.errorString()}")
+            self.signals.done.emit(self.key, None, f"{path}: {reader.errorString()}")
             return
-        self.signals.done.emit(self.path, image.convertToFormat(QImage.Format.Format_RGB32), "")
+        self.signals.done.emit(self.key, image.convertToFormat(QImage.Format.Format_RGB32), "")
 
 
 class ImageLoader(QObject):
-    """``load(media_id, path)`` -> ``loaded(media_id, QImage)`` or ``failed(media_id, message)``;
-    ``prefetch(paths)`` warms the cache."""
+    """``load(media_id, path, frame)`` -> ``loaded(media_id, QImage)`` or ``failed(media_id,
+    message)``; ``prefetch(paths)`` / ``prefetch_frames(path, frames)`` warm the cache."""
 
     loaded = Signal(int, QImage)
     failed = Signal(int, str)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, frames: VideoFrames | None = None) -> None:
         super().__init__(parent)
+        self.frames = frames or VideoFrames()
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)  # one decoder: the model's workers need the cores more
         self._signals = _Signals()
         self._signals.done.connect(self._done)
-        self._cache: OrderedDict[str, QImage] = OrderedDict()
-        self._in_flight: set[str] = set()
-        self._wanted: tuple[int, str] | None = None
+        self._cache: OrderedDict[Key, QImage] = OrderedDict()
+        self._in_flight: set[Key] = set()
+        self._wanted: tuple[int, Key] | None = None
+        # Keys whose decode has started on the pool thread (pool.clear() cannot drop those).
+        self._running: set[Key] = set()
+        self._running_lock = threading.Lock()
 
-    def load(self, media_id: int, path: str) -> None:
-        self._wanted = (media_id, path)
-        cached = self._cache.get(path)
+    @property
+    def busy(self) -> bool:
+        """True while the image asked for last is still being decoded."""
+        return self._wanted is not None and self._wanted[1] in self._in_flight
+
+    def load(self, media_id: int, path: str, frame: int | None = None) -> None:
+        key = (path, frame)
+        self._wanted = (media_id, key)
+        cached = self._cache.get(key)
         if cached is not None:
-            self._cache.move_to_end(path)
+            self._cache.move_to_end(key)
             self.loaded.emit(media_id, cached)
             return
-        self._pool.clear()  # queued prefetches of images the user skipped past
-        self._in_flight &= {path}
-        self._start(path)
+        self._pool.clear()  # queued prefetches (or scrub positions) the user has moved past
+        with self._running_lock:
+            running = set(self._running)
+        # Cleared jobs never report: forget them (the wanted key too, when it was a queued
+        # prefetch), so asking for them starts a decode again.
+        self._in_flight &= running
+        self._start(key)
 
     def prefetch(self, paths: list[str]) -> None:
         for path in paths:
-            if path not in self._cache:
-                self._start(path)
+            if (path, None) not in self._cache:
+                self._start((path, None))
 
-    def _start(self, path: str) -> None:
-        if path not in self._in_flight:
-            self._in_flight.add(path)
-            self._pool.start(_DecodeJob(path, self._signals))
+    def prefetch_frames(self, path: str, frames: list[int]) -> None:
+        for frame in frames:
+            if (path, frame) not in self._cache:
+                self._start((path, frame))
 
-    def _done(self, path: str, image: QImage | None, error: str) -> None:
-        self._in_flight.discard(path)
+    def _start(self, key: Key) -> None:
+        if key not in self._in_flight:
+            self._in_flight.add(key)
+            self._pool.start(_DecodeJob(key, self._signals, self.frames, self))
+
+    def _done(self, key: Key, image: QImage | None, error: str) -> None:
+        self._in_flight.discard(key)
         if image is not None:
-            self._cache[path] = image
-            self._cache.move_to_end(path)
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
-        if self._wanted is None or self._wanted[1] != path:
+            self._cache[key] = image
+            self._cache.move_to_end(key)
+            self._trim()
+        if self._wanted is None or self._wanted[1] != key:
             return  # a prefetch, or an image the user has moved away from
         media_id = self._wanted[0]
         if image is None:
@@ -87,5 +144,14 @@ class ImageLoader(QObject):
         else:
             self.loaded.emit(media_id, image)
 
+    def _trim(self) -> None:
+        stills = [k for k in self._cache if k[1] is None]
+        frames = [k for k in self._cache if k[1] is not None]
+        excess = stills[: max(0, len(stills) - CACHE_SIZE)]
+        excess += frames[: max(0, len(frames) - FRAME_CACHE_SIZE)]
+        for k in excess:
+            del self._cache[k]
+
     def wait(self) -> None:
         self._pool.waitForDone()
+        self.frames.close()

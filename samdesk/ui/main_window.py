@@ -24,10 +24,21 @@ from PySide6.QtWidgets import (
     QSlider,
     QSpinBox,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
-from samdesk.document import AddMedia, Batch, Document, EditMedia, MediaItem, MediaKind, MediaStatus
+from samdesk.document import (
+    AddMedia,
+    Batch,
+    Change,
+    Document,
+    DocumentEvent,
+    EditMedia,
+    MediaItem,
+    MediaKind,
+    MediaStatus,
+)
 from samdesk.ui import mask_ops
 from samdesk.ui.canvas.layers import AnnotationLayer
 from samdesk.ui.canvas.view import CanvasView
@@ -36,6 +47,7 @@ from samdesk.ui.dialogs.category_picker import CategoryPicker
 from samdesk.ui.dialogs.shortcuts import ShortcutsDialog
 from samdesk.ui.image_loader import ImageLoader
 from samdesk.ui.panels.categories import CategoriesPanel
+from samdesk.ui.panels.frame_navigator import FrameNavigator
 from samdesk.ui.panels.media_list import MediaListPanel
 from samdesk.ui.panels.objects import ObjectsPanel
 from samdesk.ui.qt_compat import install_none_guard
@@ -44,6 +56,18 @@ from samdesk.ui.tools.base import Tool, discover_tools
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 PROJECT_SUFFIX = ".samdesk.json"
+FRAME_JUMP = 10  # Shift+Left/Right
+
+
+def media_suffixes() -> tuple[frozenset[str], frozenset[str]]:
+    """(image suffixes, video suffixes) the app opens: model_runtime.media's, the one list the
+    decoders and the document share. Imported on demand: it pulls in PyAV (slow to import)."""
+    try:
+        from model_runtime.media import IMAGE_SUFFIXES as images
+        from model_runtime.media import VIDEO_SUFFIXES as videos
+    except ImportError:  # a build without the runtime: images only, as Qt decodes them
+        return frozenset(IMAGE_SUFFIXES), frozenset()
+    return images, videos
 
 
 def is_project_path(path: Path) -> bool:
@@ -95,7 +119,19 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
 
         self.canvas = CanvasView(self)
-        self.setCentralWidget(self.canvas)
+        self.canvas.input_gate = self._input_gate
+        self.canvas.input_refused = lambda message: self.statusBar().showMessage(message, 3000)
+        # The frame navigator sits under the canvas, shown only while a video is on screen.
+        self.navigator = FrameNavigator()
+        self.navigator.setVisible(False)
+        self.navigator.frame_requested.connect(self.show_frame)
+        central = QWidget(self)
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.canvas, 1)
+        column.addWidget(self.navigator)
+        self.setCentralWidget(central)
         self.scene = self.canvas.scene()
         self.layer = AnnotationLayer(self.scene, self.document, self.controller)
         self.layer.opacity = self.settings.mask_opacity
@@ -123,6 +159,9 @@ class MainWindow(QMainWindow):
 
         self.controller.status_changed.append(self._update_status)
         self.controller.pending_changed.append(self._update_status)
+        self.controller.frame_changed.append(self._frame_changed)
+        self.controller.selection_changed.append(self._hint_missing_frame_mask)
+        self.document.events.subscribe(self._document_changed)
         self.canvas.cursor_moved.connect(self._cursor_moved)
         self.set_tool("click")
         self._restore_geometry()
@@ -174,7 +213,8 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         a = self._action
         file = bar.addMenu("&File")
-        a("open_images", "Open images…", [QKeySequence.StandardKey.Open], self.ask_open_images, file)
+        open_key = [QKeySequence.StandardKey.Open]
+        a("open_images", "Open images or videos…", open_key, self.ask_open_images, file)
         a("open_folder", "Open folder…", ["Ctrl+Shift+O"], self.ask_open_folder, file)
         a("open_project", "Open project…", ["Ctrl+Alt+O"], self.ask_open_project, file)
         file.addSeparator()
@@ -189,8 +229,8 @@ class MainWindow(QMainWindow):
         a("quit", "Quit", [QKeySequence.StandardKey.Quit], self.close, file)
 
         edit = bar.addMenu("&Edit")
-        a("undo", "Undo", ["Ctrl+Z"], self.controller.undo, edit)
-        a("redo", "Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], self.controller.redo, edit)
+        a("undo", "Undo", ["Ctrl+Z"], self.undo, edit)
+        a("redo", "Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], self.redo, edit)
         edit.addSeparator()
         a("accept", "Accept object (last category)", ["Return", "Enter"], self.accept_pending, edit)
         a(
@@ -275,6 +315,30 @@ class MainWindow(QMainWindow):
         a("next_image", "Next image", ["D", "PgDown"], lambda: self.step_media(+1), image)
         a("prev_image", "Previous image", ["A", "PgUp"], lambda: self.step_media(-1), image)
         a("mark_done", "Mark done and go to next", ["Ctrl+D"], self.mark_done_and_next, image)
+
+        # Frame keys: , and . as in video editors, and the arrows (the canvas does not scroll
+        # with them: its scroll bars are off and panning is mouse-driven).
+        video = bar.addMenu("&Video")
+        a("next_frame", "Next frame", [".", "Right"], lambda: self.step_frame(+1), video)
+        a("prev_frame", "Previous frame", [",", "Left"], lambda: self.step_frame(-1), video)
+        a(
+            "next_frames",
+            f"Forward {FRAME_JUMP} frames",
+            ["Shift+Right", ">"],
+            lambda: self.step_frame(+FRAME_JUMP),
+            video,
+        )
+        a(
+            "prev_frames",
+            f"Back {FRAME_JUMP} frames",
+            ["Shift+Left", "<"],
+            lambda: self.step_frame(-FRAME_JUMP),
+            video,
+        )
+        a("first_frame", "First frame", ["Home"], lambda: self.show_frame(0), video)
+        a("last_frame", "Last frame", ["End"], lambda: self.show_frame(self.navigator.frame_count - 1), video)
+        a("next_marked", "Next annotated frame", ["Ctrl+Right"], lambda: self.step_marked(+1), video)
+        a("prev_marked", "Previous annotated frame", ["Ctrl+Left"], lambda: self.step_marked(-1), video)
 
         self.model_menu = bar.addMenu("&Model")
         a("load_checkpoint", "Load checkpoint file…", ["Ctrl+L"], self.ask_load_checkpoint, self.model_menu)
@@ -362,6 +426,11 @@ class MainWindow(QMainWindow):
         self.layer.set_objects_shown(not self.layer.objects_shown)
 
     def center_on_object(self, object_id: int) -> None:
+        with contextlib.suppress(KeyError):
+            frames = self.document.project.object(object_id).frames
+            if frames and self.controller.frame not in frames:
+                # A video object without a mask here: go to its nearest annotated frame.
+                self.show_frame(min(frames, key=lambda f: (abs(f - self.controller.frame), f)))
         mask = self.controller.object_mask(object_id)
         bounds = None if mask is None else mask_ops.bounding_box(mask)
         if bounds is not None:
@@ -381,25 +450,29 @@ class MainWindow(QMainWindow):
 
     # --- opening --------------------------------------------------------------------------------
     def open_paths(self, paths: Sequence[str | Path]) -> list[str]:
-        """Open images, folders of images and projects; returns readable problems (not raised)."""
+        """Open images, videos, folders of them and projects; returns readable problems (not
+        raised): a file that cannot be read is named in them, and the others still open."""
         problems: list[str] = []
-        images: list[Path] = []
+        media: list[Path] = []
+        image_suffixes, video_suffixes = media_suffixes()
+        known = image_suffixes | video_suffixes
         for raw in paths:
             path = Path(raw).expanduser()
             if is_project_path(path):
                 problems += self.open_project(path)
             elif path.is_dir():
-                images += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                media += sorted(p for p in path.iterdir() if p.suffix.lower() in known and p.is_file())
             elif not path.exists():
                 problems.append(f"{path}: no such file")
-            elif path.suffix.lower() in IMAGE_SUFFIXES:
-                images.append(path)
+            elif path.suffix.lower() in known:
+                media.append(path)
             else:
-                problems.append(f"{path}: not an image, folder or {PROJECT_SUFFIX} project")
-        problems += self.add_images(images)
+                problems.append(f"{path}: not an image, video, folder or {PROJECT_SUFFIX} project")
+        problems += self.add_images(media)
         return problems
 
     def add_images(self, paths: Sequence[Path]) -> list[str]:
+        """Add image and video files (probed: a corrupt one is reported, not added)."""
         problems: list[str] = []
         known = {m.path for m in self.document.project.media}
         commands = []
@@ -411,7 +484,7 @@ class MainWindow(QMainWindow):
             except Exception as exc:  # MediaError & co name the file: report it, open the others
                 problems.append(str(exc))
         if commands:
-            self.document.execute(Batch(commands, text="add images"))
+            self.document.execute(Batch(commands, text="add media"))
             first = commands[0].item.id
             self.show_media(first)
             self.set_tool("click")  # a first left click on a fresh image starts an object
@@ -505,19 +578,125 @@ class MainWindow(QMainWindow):
         self.current_image = None
         self.layer.rebuild()
         self.objects_panel.rebuild()
-        self.loader.load(media_id, item.path)
+        video = self.controller.is_video
+        self.navigator.setVisible(video)
+        if video:
+            self.navigator.set_video(item.frame_count)
+            self.navigator.set_frame(self.controller.frame)
+            self.navigator.set_marked(self.controller.annotated_frames())
+            self._load_frame(item)
+        else:
+            self.loader.load(media_id, item.path)
+            self.navigator.set_decoding(False)
         neighbours = self.controller.display_neighbours(media_id)
-        self.loader.prefetch([m.path for m in neighbours])
+        # Neighbouring videos are not decoded ahead: opening one costs a container scan.
+        self.loader.prefetch([m.path for m in neighbours if m.frame_count == 1 and m.kind != "video"])
         self.setWindowTitle(f"{item.name} — samdesk")
+
+    # --- video frames ------------------------------------------------------------------------------
+    def show_frame(self, frame: int) -> None:
+        """Show ``frame`` of the video on screen (clamped to its range)."""
+        self.controller.set_frame(frame)  # fires _frame_changed when it moved
+
+    def step_frame(self, step: int) -> None:
+        if self.controller.is_video:
+            self.show_frame(self.controller.frame + step)
+
+    def step_marked(self, step: int) -> None:
+        """Jump to the next (step > 0) or previous annotated frame."""
+        here = self.controller.frame
+        marked = sorted(self.controller.annotated_frames())
+        ahead = [f for f in marked if f > here] if step > 0 else [f for f in reversed(marked) if f < here]
+        if ahead:
+            self.show_frame(ahead[0])
+
+    def _frame_changed(self) -> None:
+        item = self.controller.media
+        if item is None:
+            return
+        self.navigator.set_frame(self.controller.frame)
+        # Masks follow the frame at once; the picture follows when decoded (the old one stays
+        # on screen meanwhile, with the "decoding…" hint, rather than a blank canvas).
+        self.layer.rebuild()
+        self.objects_panel.rebuild()
+        self._load_frame(item)
+        self._hint_missing_frame_mask()
+
+    def _load_frame(self, item: MediaItem) -> None:
+        frame = self.controller.frame
+        self.loader.load(item.id, item.path, frame)
+        if frame + 1 < item.frame_count:
+            # The next frame decodes in a few ms right after this one (the decoder is there).
+            self.loader.prefetch_frames(item.path, [frame + 1])
+        self.navigator.set_decoding(self.loader.busy)
+
+    def _input_gate(self) -> str | None:
+        """Refuse canvas gestures while the frame they would annotate is not on screen yet."""
+        if self.controller.is_video and self.loader.busy:
+            return f"Frame {self.controller.frame} is still decoding: click again when it shows"
+        return None
+
+    def _hint_missing_frame_mask(self) -> None:
+        """Selecting a video object that has no mask on this frame: say how to give it one
+        (R starts a pending mask for that object, rather than a new object)."""
+        c = self.controller
+        if not c.is_video or c.selected_object is None:
+            return
+        with contextlib.suppress(KeyError):
+            obj = self.document.project.object(c.selected_object)
+            if c.frame not in obj.frames:
+                name = obj.name or f"#{obj.id}"
+                self.statusBar().showMessage(
+                    f"Object {name} has no mask on frame {c.frame}: press R, then click to add one", 8000
+                )
+
+    def _document_changed(self, event: DocumentEvent) -> None:
+        """Keep the timeline ticks in step with the masks of the video on screen."""
+        if not self.navigator.isVisible():
+            return
+        if event.change == Change.RESET or (
+            event.media_id == self.controller.media_id
+            and event.change in (Change.OBJECT_ADDED, Change.OBJECT_REMOVED, Change.MASK_CHANGED)
+        ):
+            self.navigator.set_marked(self.controller.annotated_frames())
+
+    def undo(self) -> None:
+        self._jump_to_changed_frame(self.controller.undo)
+
+    def redo(self) -> None:
+        self._jump_to_changed_frame(self.controller.redo)
+
+    def _jump_to_changed_frame(self, action: Callable[[], None]) -> None:
+        """Run undo/redo; when it changed masks only on other frames of this video, go to the
+        first of them, so the user sees what was taken back instead of nothing happening."""
+        if not self.controller.is_video:
+            action()
+            return
+        before = self._frame_masks()
+        action()
+        after = self._frame_masks()
+        changed = {key[1] for key in before.keys() | after.keys() if before.get(key) is not after.get(key)}
+        if changed and self.controller.frame not in changed:
+            self.show_frame(min(changed))
+
+    def _frame_masks(self) -> dict[tuple[int, int], object]:
+        """(object id, frame) -> that frame's annotation, for the video on screen. Commands
+        replace annotations rather than edit them in place, so identity tells what changed."""
+        media_id = self.controller.media_id
+        objects = self.document.project.objects_of(media_id) if media_id is not None else []
+        return {(o.id, f): a for o in objects for f, a in o.frames.items()}
 
     def _image_loaded(self, media_id: int, image: QImage) -> None:
         if media_id != self.controller.media_id:
             return
         self.current_image = image
-        self.canvas.set_image(image)
+        # Same-sized frames of a video keep the user's zoom and pan.
+        self.canvas.set_image(image, keep_view=self.controller.is_video)
+        self.navigator.set_decoding(self.loader.busy)
 
     def _image_failed(self, media_id: int, message: str) -> None:
-        self.show_error("Cannot show image", message)
+        self.navigator.set_decoding(False)
+        self.show_error("Cannot show frame" if self.controller.is_video else "Cannot show image", message)
 
     def step_media(self, step: int) -> None:
         target = self.controller.neighbour_id(step)
@@ -536,11 +715,13 @@ class MainWindow(QMainWindow):
             self.step_media(+1)
 
     def ask_open_images(self) -> None:
+        image_suffixes, video_suffixes = media_suffixes()
+        patterns = " ".join(f"*{s}" for s in sorted(image_suffixes | video_suffixes))
         files, _ = QFileDialog.getOpenFileNames(
             self,
-            "Open images",
+            "Open images or videos",
             self.settings.last_open_dir,
-            "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ")",
+            f"Images and videos ({patterns});;All files (*)",
         )
         if files:
             self.settings.last_open_dir = str(Path(files[0]).parent)
@@ -614,9 +795,8 @@ class MainWindow(QMainWindow):
         """Attach the model side (the runtime bridge adapter) and show what it is."""
         self.controller.service = service
         self.model_label.setText(description)
-        media = self.controller.media
-        if service is not None and media is not None:
-            service.prefetch(self.controller._neighbours(media.id))
+        if service is not None:
+            self.controller.prefetch()
 
     def set_encoding(self, busy: bool, text: str = "") -> None:
         """Non-blocking indicator for the embedding of the image on screen."""
@@ -805,7 +985,7 @@ class MainWindow(QMainWindow):
         """For tests and benchmarks: wait for the image decode in flight."""
         deadline = time.monotonic() + timeout
         while (
-            self.current_image is None
+            (self.current_image is None or self.loader.busy)
             and self.controller.media_id is not None
             and time.monotonic() < deadline
         ):

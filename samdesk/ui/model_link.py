@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject
 from samdesk.document import MediaItem
 from samdesk.runtime_bridge import RuntimeBridge
 from samdesk.ui.controller import PredictRequest
+from samdesk.ui.video_frames import VideoFrames
 
 PENDING_OBJECT = "pending"  # one pending object at a time: newer prompts supersede older ones
 
@@ -25,8 +26,18 @@ def media_key(media: MediaItem) -> str:
     return media.content_hash or f"path:{media.path}"
 
 
-def image_provider(path: str):
-    """A function the runtime calls on its worker thread to get RGB uint8 (H, W, 3) pixels."""
+def image_provider(path: str, frame: int | None = None, frames: VideoFrames | None = None):
+    """A function the runtime calls on its worker thread to get RGB uint8 (H, W, 3) pixels:
+    the image at ``path``, or with ``frame`` that frame of the video (through ``frames``, the
+    window's shared readers, so the frame the display just decoded is not decoded again)."""
+
+    if frame is not None:
+        source = frames if frames is not None else VideoFrames()
+
+        def read_frame() -> np.ndarray:
+            return source.read(path, frame)
+
+        return read_frame
 
     def read() -> np.ndarray:
         try:
@@ -58,7 +69,7 @@ class ModelLink(QObject):
         self.bridge.modelLoaded.connect(self._loaded)
         self.bridge.failed.connect(self._failed)
         self._kinds: dict[int, str] = {}
-        self._encode_media: dict[int, int] = {}  # encode request id -> media id
+        self._encode_media: dict[int, tuple[int, int]] = {}  # encode request id -> (media id, frame)
         self._loading: str | None = None
         self._quiet_failure = False
         window.closing.append(self.bridge.shutdown)
@@ -80,21 +91,47 @@ class ModelLink(QObject):
             box=request.box,
             mask_input=request.mask_input,
             multimask=request.multimask,
-            image_provider=image_provider(media.path),
+            image_provider=self._provider(media, request.frame),
         )
         self._kinds[request_id] = "predict"
         return request_id
 
     def prefetch(self, media: list[MediaItem]) -> None:
         """Encode the image on screen now and its neighbours in the background."""
+        self._encode([(item, 0) for item in media])
+
+    def prefetch_frames(self, media: MediaItem, frames: list[int]) -> None:
+        """Encode frame ``frames[0]`` of a video now and the following ones in the background
+        (the runtime keys embeddings by content hash and frame)."""
+        # Encodes are never superseded by the runtime: while the user scrubs, the frames passed
+        # over would queue up in front of the one they stop at. Drop those not started yet.
+        wanted = {(media.id, frame) for frame in frames}
+        for rid, target in list(self._encode_media.items()):
+            if target[0] == media.id and target not in wanted:
+                self.bridge.cancel(rid)
+                self._kinds.pop(rid, None)
+                del self._encode_media[rid]
+        self._encode([(media, frame) for frame in frames])
+
+    def _encode(self, targets: list[tuple[MediaItem, int]]) -> None:
         if self.bridge.runtime.model_info is None:
             return
-        for index, item in enumerate(media):
-            rid = self.bridge.encode(media_key(item), 0, image_provider(item.path), prefetch=index > 0)
+        for index, (item, frame) in enumerate(targets):
+            provider = self._provider(item, frame)
+            rid = self.bridge.encode(media_key(item), frame, provider, prefetch=index > 0)
             self._kinds[rid] = "encode"
-            self._encode_media[rid] = item.id
+            self._encode_media[rid] = (item.id, frame)
             if index == 0:
                 self.window.set_encoding(True, "encoding…")
+
+    def _provider(self, media: MediaItem, frame: int):
+        if media.frame_count > 1 or media.kind == "video":
+            return image_provider(media.path, frame, self.window.loader.frames)
+        return image_provider(media.path)
+
+    def _on_screen(self, target: tuple[int, int] | None) -> bool:
+        controller = self.window.controller
+        return target is not None and target == (controller.media_id, controller.frame)
 
     # --- model loading -------------------------------------------------------------------------
     def load(self, source: str, quiet: bool = False) -> None:
@@ -122,8 +159,7 @@ class ModelLink(QObject):
 
     def _encoded(self, request_id: int, result: Any) -> None:
         self._kinds.pop(request_id, None)
-        media_id = self._encode_media.pop(request_id, None)
-        if media_id is not None and media_id == self.window.controller.media_id:
+        if self._on_screen(self._encode_media.pop(request_id, None)):
             where = "cached" if result.source != "computed" else f"encoded in {result.seconds:.1f} s"
             self.window.set_encoding(False, where)
 
@@ -145,8 +181,6 @@ class ModelLink(QObject):
                     self.load("classical", quiet=True)
             else:
                 self.window.show_error("Model", text)
-        elif kind == "encode":
-            media_id = self._encode_media.pop(request_id, None)
-            if media_id == self.window.controller.media_id:
-                self.window.set_encoding(False, "encoding failed")
-                self.window.statusBar().showMessage(f"Encoding failed: {message}", 15000)
+        elif kind == "encode" and self._on_screen(self._encode_media.pop(request_id, None)):
+            self.window.set_encoding(False, "encoding failed")
+            self.window.statusBar().showMessage(f"Encoding failed: {message}", 15000)

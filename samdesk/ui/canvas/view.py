@@ -7,6 +7,8 @@ viewport): it works offscreen, under Xvfb and over remote desktops.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPixmap, QWheelEvent
 from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
@@ -42,14 +44,28 @@ class CanvasView(QGraphicsView):
         self._image_item.setCacheMode(QGraphicsPixmapItem.CacheMode.DeviceCoordinateCache)
         self.scene().addItem(self._image_item)
         self.tool: Tool | None = None
+        # Asked before a tool gets a press: a refusal message (shown in the status bar by the
+        # owner) or None. The window refuses while a video frame is still decoding, so a click
+        # never lands on a frame whose picture is not on screen yet. Pan and zoom stay free.
+        self.input_gate: Callable[[], str | None] | None = None
+        self.input_refused: Callable[[str], None] | None = None
         self._pan_from: QPoint | None = None
         self._space_down = False
         self._pressed = False
         self._fitted = True
 
     # --- image ------------------------------------------------------------------------------
-    def set_image(self, image: QImage | None) -> None:
+    def set_image(self, image: QImage | None, keep_view: bool = False) -> None:
+        """Show ``image``; ``keep_view`` keeps zoom and pan when its size matches the one on
+        screen (the next frame of a video), instead of fitting the new image."""
+        same_size = (
+            image is not None
+            and not self._image_item.pixmap().isNull()
+            and self._image_item.pixmap().size() == image.size()
+        )
         self._image_item.setPixmap(QPixmap() if image is None else QPixmap.fromImage(image))
+        if keep_view and same_size:
+            return
         rect = QRectF(0, 0, image.width(), image.height()) if image is not None else QRectF()
         # A margin lets the user pan an edge object to the middle of the screen.
         self.scene().setSceneRect(rect.adjusted(-rect.width(), -rect.height(), rect.width(), rect.height()))
@@ -115,6 +131,11 @@ class CanvasView(QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             return
         if self.tool is not None:
+            refusal = self.input_gate() if self.input_gate is not None else None
+            if refusal is not None:
+                if self.input_refused is not None:
+                    self.input_refused(refusal)
+                return
             self._pressed = True
             self.tool.press(self._tool_event(event))
 

@@ -46,8 +46,13 @@ class MediaListPanel(QWidget):
         item = self.document.project.media_item(media_id)
         count = len(self.document.project.objects_of(media_id))
         suffix = f"  ({count})" if count else ""
-        row.setText(f"{STATUS_MARK[item.status]}  {item.name}{suffix}")
-        row.setToolTip(f"{item.path}\n{item.width}×{item.height} · {STATUS_TEXT[item.status]}")
+        frames = f"  · {item.frame_count} frames" if item.frame_count > 1 else ""
+        row.setText(f"{STATUS_MARK[item.status]}  {item.name}{frames}{suffix}")
+        size = f"{item.width}×{item.height}"
+        if item.frame_count > 1:
+            rate = f" at {item.fps:.3g} fps" if item.fps else ""
+            size += f" · video, {item.frame_count} frames{rate}"
+        row.setToolTip(f"{item.path}\n{size} · {STATUS_TEXT[item.status]}")
 
     def _row(self, media_id: int) -> QListWidgetItem | None:
         for i in range(self.list.count()):

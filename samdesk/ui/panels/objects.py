@@ -6,7 +6,10 @@ through a document command, so it is undoable.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QMenu,
@@ -22,7 +25,18 @@ from samdesk.document import masks as rle
 from samdesk.ui.controller import AnnotationController
 from samdesk.ui.panels.categories import swatch
 
-COL_NAME, COL_CATEGORY, COL_LOCK = 0, 1, 2
+COL_NAME, COL_CATEGORY, COL_LOCK, COL_FRAMES = 0, 1, 2, 3
+
+
+def frame_ranges(frames: Iterable[int]) -> str:
+    """Compact list of frame numbers: [2, 5, 6, 7, 9] -> "2, 5–7, 9"."""
+    runs: list[list[int]] = []  # [first, last] of each run of consecutive frames
+    for f in sorted(frames):
+        if runs and f == runs[-1][1] + 1:
+            runs[-1][1] = f
+        else:
+            runs.append([f, f])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
 
 
 class ObjectsPanel(QWidget):
@@ -33,7 +47,7 @@ class ObjectsPanel(QWidget):
         self.document = document
         self.controller = controller
         self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["Object", "Category", "Lock"])
+        self.tree.setHeaderLabels(["Object", "Category", "Lock", "Frames"])
         self.tree.setRootIsDecorated(False)
         self.tree.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -70,6 +84,11 @@ class ObjectsPanel(QWidget):
         self.tree.clear()
         project = self.document.project
         media_id = self.controller.media_id
+        # On a video every object of it is listed, with the frames it has masks on; objects
+        # without a mask on the frame on screen are shown in italics (select one and press R
+        # to give it a mask here).
+        video = self.controller.is_video
+        self.tree.setColumnHidden(COL_FRAMES, not video)
         if media_id is not None:
             for obj in reversed(project.objects_of(media_id)):
                 row = QTreeWidgetItem()
@@ -86,6 +105,13 @@ class ObjectsPanel(QWidget):
                 row.setText(COL_NAME, obj.name or f"#{obj.id}")
                 row.setToolTip(COL_NAME, f"object {obj.id} · {area} px")
                 row.setText(COL_CATEGORY, category.name if category else "—")
+                if video:
+                    row.setText(COL_FRAMES, frame_ranges(obj.frames))
+                    row.setToolTip(COL_FRAMES, f"{len(obj.frames)} annotated frames")
+                    if annotation is None:
+                        font = QFont(row.font(COL_NAME))
+                        font.setItalic(True)
+                        row.setFont(COL_NAME, font)
                 if category is not None:
                     row.setIcon(COL_CATEGORY, swatch(category.color))
                 row.setCheckState(COL_NAME, Qt.CheckState.Checked if obj.visible else Qt.CheckState.Unchecked)
