@@ -111,22 +111,25 @@ class Attention(nn.Module):
         self,
         token_k: torch.Tensor,
         token_v: torch.Tensor,
+        residual: torch.Tensor,
         image_q: torch.Tensor | None = None,
         projected_image_q: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``forward(image_q, token_k, token_v)`` for many queries over few keys: token_k,
-        token_v (B, N, kv_in_dim); the image queries either raw, image_q (B or 1, HW, D), or
-        already projected, projected_image_q (B or 1, heads, HW, c) -> (B, HW, D).
+        """``residual + forward(image_q, token_k, token_v)`` for many queries over few keys:
+        token_k, token_v (B, N, kv_in_dim); residual (B, HW, D); the image queries either raw,
+        image_q (B or 1, HW, D), or already projected, projected_image_q (B or 1, heads, HW, c)
+        -> (B, HW, D).
 
-        The output projection is folded into the N values (out = Σₕ Pₕ (Vₕ Wₒₕᵀ) + bₒ), and raw
-        queries meet the keys through Wqₕᵀ kₕ, a (D × N) matrix per head.
+        The output projection is folded into the N values (out = Σₕ Pₕ (Vₕ Wₒₕᵀ + bₒ / heads), as
+        each head's probabilities sum to 1), raw queries meet the keys through Wqₕᵀ kₕ, a (D × N)
+        matrix per head, and the residual is added by the same fused product.
         """
         kh = self.project_k(token_k)  # (B, h, N, c)
         vh = self.project_v(token_v)
         b, h, n, c = kh.shape
         scale = c**-0.5
         out_heads = self.out_proj.weight.t().reshape(h, c, -1)  # (h, c, D)
-        values = (vh @ out_heads).reshape(b, h * n, -1)  # (B, h·N, D)
+        values = (vh @ out_heads + self.out_proj.bias / h).reshape(b, h * n, -1)  # (B, h·N, D)
         # Scores are laid out (B, h, N, HW): softmax over N then runs along contiguous HW rows
         # (over a last axis of only N it is several times slower).
         if projected_image_q is not None:
@@ -141,7 +144,7 @@ class Attention(nn.Module):
         else:
             raise ValueError("give image_q or projected_image_q")
         probs = torch.softmax(scores, dim=2).reshape(b, h * n, -1).transpose(1, 2)  # (B, HW, h·N)
-        return torch.baddbmm(self.out_proj.bias.expand(b, 1, -1), probs, values)
+        return torch.baddbmm(residual, probs, values)
 
 
 @dataclass(frozen=True)
@@ -226,8 +229,9 @@ class TwoWayAttentionBlock(nn.Module):
         queries = self.norm1(queries)
 
         q = queries + query_pe
-        if image_side is None:
-            attn = self.cross_attn_token_to_image.tokens_to_image(q, keys + key_pe, keys)
+        image_in = keys + key_pe if image_side is None else None  # the keys and queries below
+        if image_in is not None:
+            attn = self.cross_attn_token_to_image.tokens_to_image(q, image_in, keys)
             queries = self.norm2(queries + attn)
         else:
             t2i = self.cross_attn_token_to_image
@@ -239,10 +243,10 @@ class TwoWayAttentionBlock(nn.Module):
         q = queries + query_pe
         i2t = self.cross_attn_image_to_token
         if image_side is None:
-            attn = i2t.image_to_tokens(q, queries, image_q=keys + key_pe)
+            updated = i2t.image_to_tokens(q, queries, keys, image_q=image_in)
         else:
-            attn = i2t.image_to_tokens(q, queries, projected_image_q=image_side.image_to_token_q)
-        keys = self.norm4(keys + attn)
+            updated = i2t.image_to_tokens(q, queries, keys, projected_image_q=image_side.image_to_token_q)
+        keys = self.norm4(updated)
         return queries, keys
 
 

@@ -103,6 +103,12 @@ class SkipFeatures:
         return self.s0 - upscaling[3].bias, self.s1 - upscaling[0].bias
 
 
+def hypernetwork_inputs(mlps: nn.ModuleList, mask_tokens: torch.Tensor, wanted: slice) -> torch.Tensor:
+    """Each wanted mask token (B, T, D) through its own hypernetwork MLP -> (B, K, D/8)."""
+    indices = range(mask_tokens.shape[1])[wanted]
+    return torch.stack([mlps[i](mask_tokens[:, i]) for i in indices], dim=1)
+
+
 def upscale_and_predict_masks(
     image_tokens: torch.Tensor,
     grid: tuple[int, int],

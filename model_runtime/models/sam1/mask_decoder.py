@@ -17,7 +17,7 @@ from torch import nn
 
 from model_runtime.models.common.layers import MLP, LayerNorm2d
 from model_runtime.models.common.two_way_transformer import ImageSide, TwoWayTransformer
-from model_runtime.models.common.upscaling_head import upscale_and_predict_masks
+from model_runtime.models.common.upscaling_head import hypernetwork_inputs, upscale_and_predict_masks
 
 
 class MaskDecoder(nn.Module):
@@ -67,11 +67,11 @@ class MaskDecoder(nn.Module):
 
         ``image_side``: :meth:`precompute` of the same image and dense prompt; saves the
         prompt-independent work (the image and dense arguments are then not read)."""
-        masks, iou = self.predict_masks(
-            image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings, image_side
-        )
         select = slice(1, None) if multimask_output else slice(0, 1)
-        return masks[:, select], iou[:, select]
+        masks, iou = self.predict_masks(
+            image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings, image_side, select
+        )
+        return masks, iou[:, select]
 
     def precompute(
         self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, dense_prompt_embeddings: torch.Tensor
@@ -86,8 +86,10 @@ class MaskDecoder(nn.Module):
         sparse_prompt_embeddings: torch.Tensor,
         dense_prompt_embeddings: torch.Tensor,
         image_side: ImageSide | None = None,
+        mask_tokens: slice = slice(None),
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """All 4 masks (B, 4, 256, 256) and IoU predictions (B, 4)."""
+        """The masks of ``mask_tokens`` (B, K ≤ 4, 256, 256) and all IoU predictions (B, 4);
+        only the masks asked for are computed."""
         b = sparse_prompt_embeddings.shape[0]
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         tokens = torch.cat([output_tokens[None].expand(b, -1, -1), sparse_prompt_embeddings], dim=1)
@@ -99,9 +101,7 @@ class MaskDecoder(nn.Module):
             hs, src = self.transformer(None, None, tokens, image_side=image_side)
         iou_token_out = hs[:, 0]
         mask_tokens_out = hs[:, 1 : 1 + self.num_mask_tokens]
-        hyper_in = torch.stack(
-            [mlp(mask_tokens_out[:, i]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
-        )
+        hyper_in = hypernetwork_inputs(self.output_hypernetworks_mlps, mask_tokens_out, mask_tokens)
         masks = upscale_and_predict_masks(src, (h, w), self.output_upscaling, hyper_in)
         return masks, self.iou_prediction_head(iou_token_out)
 

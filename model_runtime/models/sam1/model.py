@@ -160,7 +160,9 @@ class Sam1Model:
             )
         # Sign-exact, interpolating only near the mask border (see common.mask_upsampling).
         low_size = (low_res.shape[-2], low_res.shape[-1])
-        plan = sam1_plan(low_size, embedding.input_size, embedding.original_size, IMAGE_SIZE)
+        plan = sam1_plan(
+            low_size, tuple(embedding.input_size), tuple(embedding.original_size), IMAGE_SIZE
+        )
         return Prediction(
             masks=upsample_masks(low_res[0], plan),
             scores=scores[0].float().cpu().numpy(),

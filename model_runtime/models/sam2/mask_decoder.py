@@ -15,7 +15,11 @@ from torch import nn
 
 from model_runtime.models.common.layers import MLP, LayerNorm2d
 from model_runtime.models.common.two_way_transformer import ImageSide, TwoWayTransformer
-from model_runtime.models.common.upscaling_head import SkipFeatures, upscale_and_predict_masks
+from model_runtime.models.common.upscaling_head import (
+    SkipFeatures,
+    hypernetwork_inputs,
+    upscale_and_predict_masks,
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,9 @@ class MaskDecoder(nn.Module):
     ) -> DecoderOutput:
         """``image_side``: :meth:`precompute_image` of these image embeddings with *these* dense
         embeddings (the no-mask embedding); it replaces the prompt-independent work."""
+        dynamic = self.config.dynamic_multimask_via_stability and not self.training
+        # Only the masks that can be returned are computed (the stability rule needs all four).
+        wanted = slice(1, None) if multimask_output else slice(None) if dynamic else slice(0, 1)
         masks, iou, mask_tokens_out, object_score_logits = self.predict_masks(
             image_embeddings,
             image_pe,
@@ -112,13 +119,14 @@ class MaskDecoder(nn.Module):
             repeat_image,
             high_res_features,
             image_side,
+            wanted,
         )
         if multimask_output:
-            masks, iou = masks[:, 1:], iou[:, 1:]
-        elif self.config.dynamic_multimask_via_stability and not self.training:
+            iou = iou[:, 1:]
+        elif dynamic:
             masks, iou = self._dynamic_multimask_via_stability(masks, iou)
         else:
-            masks, iou = masks[:, 0:1], iou[:, 0:1]
+            iou = iou[:, 0:1]
         if multimask_output and self.config.use_multimask_token_for_obj_ptr:
             sam_tokens = mask_tokens_out[:, 1:]
         else:
@@ -136,8 +144,10 @@ class MaskDecoder(nn.Module):
         repeat_image: bool,
         high_res_features: SkipFeatures | None,
         image_side: ImageSide | None = None,
+        mask_tokens: slice = slice(None),
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """All 4 candidates: masks (B, 4, 256, 256), iou (B, 4), mask tokens (B, 4, D), obj (B, 1)."""
+        """The masks of ``mask_tokens`` (B, K ≤ 4, 256, 256), and for all 4 candidates iou (B, 4),
+        mask tokens (B, 4, D); obj (B, 1). Only the masks asked for are computed."""
         token_weights = [self.iou_token.weight, self.mask_tokens.weight]
         first = 0
         if self.config.pred_obj_scores:
@@ -164,9 +174,7 @@ class MaskDecoder(nn.Module):
         iou_token_out = hs[:, first, :]
         mask_tokens_out = hs[:, first + 1 : first + 1 + self.num_mask_tokens, :]
 
-        hyper_in = torch.stack(
-            [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
-        )
+        hyper_in = hypernetwork_inputs(self.output_hypernetworks_mlps, mask_tokens_out, mask_tokens)
         if self.config.use_high_res_features and high_res_features is None:
             raise ValueError("this decoder needs the high-resolution skip features")
         skips = high_res_features if self.config.use_high_res_features else None

@@ -149,7 +149,7 @@ class Sam2ImageModel:
         check_embedding(embedding, self.info)
         points, labels, box, mask_input = validate_prompts(points, labels, box, mask_input)
         low_res, scores = self._decode(embedding, points, labels, box, mask_input, multimask)
-        plan = sam2_plan((low_res.shape[-2], low_res.shape[-1]), embedding.original_size)
+        plan = sam2_plan((low_res.shape[-2], low_res.shape[-1]), tuple(embedding.original_size))
         masks = upsample_masks(low_res[0], plan)
         low_res = low_res.clamp(-LOW_RES_CLAMP, LOW_RES_CLAMP)
         return Prediction(
