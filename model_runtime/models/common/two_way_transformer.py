@@ -86,6 +86,11 @@ class Attention(nn.Module):
     # Projecting the image side (HW × D × D/2 per projection) dominates the decoder; by
     # associativity those projections can be folded into the few-token side instead, which
     # halves the work of each cross-attention. Same maths as ``forward``, summed in another order.
+    # Folded, each image token meets heads × N vectors instead of one internal-width projection:
+    # it pays while heads × N < internal width (N < 16 tokens here: up to ~10 clicks and a box).
+
+    def _folding_pays(self, num_tokens: int) -> bool:
+        return self.num_heads * num_tokens < self.internal_dim
 
     def _head_weights(self, linear: nn.Linear) -> torch.Tensor:
         """A projection's weight (internal, in) split by head: (heads, internal / heads, in)."""
@@ -98,6 +103,8 @@ class Attention(nn.Module):
         Scores qₕ·(Wₖₕ x + bₖₕ) = (Wₖₕᵀ qₕ)·x + qₕ·bₖₕ, and the last term is the same for every
         key, so softmax drops it; values Σ pᵢ(Wᵥₕ xᵢ + bᵥₕ) = Wᵥₕ(Σ pᵢ xᵢ) + bᵥₕ as Σ pᵢ = 1.
         """
+        if not self._folding_pays(q.shape[1]):
+            return self.forward(q, image_k, image_v)
         qh = self.project_q(q)  # (B, h, N, c)
         b, h, n, c = qh.shape
         q_in = (qh @ self._head_weights(self.k_proj)) * c**-0.5  # (B, h, N, kv_in_dim)
@@ -126,6 +133,12 @@ class Attention(nn.Module):
         """
         kh = self.project_k(token_k)  # (B, h, N, c)
         vh = self.project_v(token_v)
+        if not self._folding_pays(token_k.shape[1]):
+            if projected_image_q is None:
+                if image_q is None:
+                    raise ValueError("give image_q or projected_image_q")
+                projected_image_q = self.project_q(image_q)
+            return residual + self.attend(projected_image_q, kh, vh)
         b, h, n, c = kh.shape
         scale = c**-0.5
         out_heads = self.out_proj.weight.t().reshape(h, c, -1)  # (h, c, D)
