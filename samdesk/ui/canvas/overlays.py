@@ -28,14 +28,27 @@ def mask_to_image(mask: np.ndarray, color: tuple[int, int, int]) -> QImage:
     return image.copy()  # detach from the numpy buffer, which dies with this function
 
 
+# Outline budget per mask. Building a Qt path costs ~40 µs per contour from Python: a speckled
+# mask (thousands of one-pixel islands, as random or badly prompted models give) would stall the
+# GUI thread for a second. The fill still shows every pixel; only the largest outlines are drawn.
+MAX_OUTLINE_CONTOURS = 100
+MAX_OUTLINE_POINTS = 12_000
+
+
 def contour_path(mask: np.ndarray, offset: tuple[int, int]) -> QPainterPath:
-    """Outer and hole contours of a bool mask as one path, in image coordinates."""
+    """Outer and hole contours of a bool mask as one path, in image coordinates (the longest
+    ones, within :data:`MAX_OUTLINE_CONTOURS` / :data:`MAX_OUTLINE_POINTS`)."""
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    contours = [c for c in contours if len(c) >= 2]
+    if len(contours) > MAX_OUTLINE_CONTOURS:
+        contours = sorted(contours, key=len, reverse=True)[:MAX_OUTLINE_CONTOURS]
     path = QPainterPath()
     ox, oy = offset
+    points = 0
     for contour in contours:
-        if len(contour) < 2:
-            continue
+        points += len(contour)
+        if points > MAX_OUTLINE_POINTS:
+            break
         # One addPolygon per contour instead of a lineTo per vertex: far fewer Qt calls (each
         # costs a Python->C++ round trip; see qt_compat.py for why call counts matter on 6.12).
         pts = (contour.reshape(-1, 2).astype(np.float64) + (ox + 0.5, oy + 0.5)).tolist()
