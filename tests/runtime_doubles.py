@@ -52,6 +52,7 @@ class DoubleModel:
         self.predict_error: BaseException | None = None
         self.encode_threads: set[str] = set()
         self.predict_threads: set[str] = set()
+        self.predict_torch_threads: list[int] = []  # torch.get_num_threads() seen by each predict
         self._lock = threading.Lock()
 
     def encode_image(self, image: np.ndarray) -> ImageEmbedding:
@@ -92,6 +93,7 @@ class DoubleModel:
             first = (float(points[0, 0]), float(points[0, 1])) if points is not None else (-1.0, -1.0)
             self.predict_log.append(first)
             self.predict_threads.add(threading.current_thread().name)
+            self.predict_torch_threads.append(torch.get_num_threads())
         if self.predict_gate is not None:
             self.predict_gate.pass_through()
         if self.predict_error is not None:

@@ -397,6 +397,26 @@ def test_runtime_threads_use_their_planned_thread_counts_and_priority(models, tm
         rt.close()
 
 
+def test_interactive_thread_keeps_its_count_when_the_background_one_sets_its_own_later(models):
+    # PyTorch fills a thread's count lazily at its first op from the last value set on any
+    # thread: a background set_num_threads(1) after the interactive thread's set(2) used to win.
+    config = RuntimeConfig(disk_cache=False, interactive_threads=2, background_threads=1)
+    rt = Runtime(config, loader=lambda s, d: models[s])
+    try:
+        rt.load_model("a").result(WAIT)
+
+        def late_background_configuration(ctx):
+            torch.set_num_threads(1)
+            yield 1, 1
+
+        rt.run_job(late_background_configuration).result(WAIT)
+        rt.encode("m", 0, provider(7)).result(WAIT)
+        rt.predict("obj", "m", 0, points=[[5, 5]], labels=[1]).result(WAIT)
+        assert models["a"].predict_torch_threads == [2]
+    finally:
+        rt.close()
+
+
 def test_importing_the_runtime_and_bridge_does_not_import_torch():
     # torch takes seconds to import; the GUI imports these at start, the runtime threads import
     # torch later, off the GUI thread.

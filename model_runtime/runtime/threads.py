@@ -45,9 +45,17 @@ def plan_threads(budget: int | None = None) -> ThreadPlan:
 
 
 def configure_current_thread(num_threads: int) -> None:
-    """Set the calling thread's intra-op thread count (must run on that thread)."""
+    """Set the calling thread's intra-op thread count (must run on that thread).
+
+    PyTorch initialises a thread's OpenMP count lazily, at its first parallel op, from the
+    process-wide value the *last* ``set_num_threads`` call on any thread stored. Without forcing
+    that initialisation first, the background thread's later ``set_num_threads(1)`` silently
+    became the interactive thread's count too (measured: clicks ran on 1 thread, ~1.5× slower).
+    ``get_num_threads`` runs the lazy initialisation; the ``set`` after it then sticks.
+    """
     import torch
 
+    torch.get_num_threads()
     torch.set_num_threads(max(1, num_threads))
 
 
