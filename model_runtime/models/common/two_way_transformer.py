@@ -242,14 +242,13 @@ class TwoWayAttentionBlock(nn.Module):
         queries = self.norm1(queries)
 
         q = queries + query_pe
-        image_in = keys + key_pe if image_side is None else None  # the keys and queries below
-        if image_in is not None:
-            attn = self.cross_attn_token_to_image.tokens_to_image(q, image_in, keys)
-            queries = self.norm2(queries + attn)
+        t2i = self.cross_attn_token_to_image
+        if image_side is None:
+            image_in = keys + key_pe  # the token-to-image keys and, below, image-to-token queries
+            attn = t2i.tokens_to_image(q, image_in, keys)
         else:
-            t2i = self.cross_attn_token_to_image
             attn = t2i.attend(t2i.project_q(q), image_side.token_to_image_k, image_side.token_to_image_v)
-            queries = self.norm2(queries + attn)
+        queries = self.norm2(queries + attn)
 
         queries = self.norm3(queries + self.mlp(queries))
 
