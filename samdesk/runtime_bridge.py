@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from model_runtime.runtime import Callbacks, RequestHandle, Runtime, RuntimeConfig
 from model_runtime.runtime.service import JobFactory, ModelLoader
 
-_RESULT, _ERROR, _PROGRESS = "result", "error", "progress"
+_RESULT, _ERROR, _PROGRESS, _PARTIAL = "result", "error", "progress", "partial"
 
 
 class RuntimeBridge(QObject):
@@ -35,6 +35,7 @@ class RuntimeBridge(QObject):
     jobFinished = Signal(int, object)  # request id, the job's return value
     failed = Signal(int, object)  # request id, exception
     progressed = Signal(int, int, int)  # request id, done, total (-1 when unknown)
+    partial = Signal(int, object)  # request id, a piece of a job's result (a tracked frame)
 
     _delivery = Signal(object)  # (what, request id, payload, total); crosses threads, queued
 
@@ -122,6 +123,7 @@ class RuntimeBridge(QObject):
             on_result=lambda rid, value: emit((_RESULT, rid, value, None)),
             on_error=lambda rid, exc: emit((_ERROR, rid, exc, None)),
             on_progress=lambda rid, done, total: emit((_PROGRESS, rid, done, total)),
+            on_partial=lambda rid, value: emit((_PARTIAL, rid, value, None)),
         )
 
     @Slot(object)
@@ -132,6 +134,9 @@ class RuntimeBridge(QObject):
             return  # cancelled, superseded or stale
         if what == _PROGRESS:
             self.progressed.emit(rid, int(payload), -1 if total is None else int(total))
+            return
+        if what == _PARTIAL:
+            self.partial.emit(rid, payload)
             return
         del self._handles[rid]
         self._forget_predict(rid)

@@ -133,6 +133,7 @@ class Recorder:
     results: dict[int, Any] = field(default_factory=dict)
     errors: dict[int, BaseException] = field(default_factory=dict)
     progress: list[tuple[int, int, int | None]] = field(default_factory=list)
+    partials: list[tuple[int, Any]] = field(default_factory=list)
     order: list[int] = field(default_factory=list)
     threads: set[str] = field(default_factory=set)
 
@@ -140,7 +141,7 @@ class Recorder:
         self._cv = threading.Condition()
 
     def callbacks(self) -> Callbacks:
-        return Callbacks(self._on_result, self._on_error, self._on_progress)
+        return Callbacks(self._on_result, self._on_error, self._on_progress, self._on_partial)
 
     def _on_result(self, rid: int, value: Any) -> None:
         with self._cv:
@@ -159,6 +160,17 @@ class Recorder:
         with self._cv:
             self.progress.append((rid, done, total))
             self._cv.notify_all()
+
+    def _on_partial(self, rid: int, value: Any) -> None:
+        with self._cv:
+            self.partials.append((rid, value))
+            self._cv.notify_all()
+
+    def wait_for(self, condition, timeout: float = WAIT) -> None:
+        """Block until ``condition()`` (checked whenever a callback arrives) holds."""
+        with self._cv:
+            if not self._cv.wait_for(condition, timeout):
+                raise AssertionError("the runtime never reported what the test waits for")
 
     def wait(self, rid: int, timeout: float = WAIT) -> None:
         with self._cv:

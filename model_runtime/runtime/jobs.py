@@ -1,17 +1,20 @@
 """Reusable long jobs for :meth:`Runtime.run_job <model_runtime.runtime.service.Runtime.run_job>`.
 
 A job is a function of a :class:`~model_runtime.runtime.service.JobContext` returning a
-generator: one ``next()`` is one step (one image, one frame), yielding ``(done, total)``.
-The GUI and the command line run the same jobs.
+generator: one ``next()`` is one step (one image, one frame), yielding ``(done, total)`` or
+``(done, total, partial)``. The GUI and the command line run the same jobs.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from model_runtime.runtime.requests import ModelCapabilityError
 from model_runtime.runtime.service import JobContext, JobFactory, JobSteps
 
 
@@ -53,6 +56,88 @@ def encode_many(items: Sequence[EncodeItem]) -> JobFactory:
                 else:
                     summary.cached += 1
             yield done, len(items)
+        return summary
+
+    return job
+
+
+# --- tracking objects through a video ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrackPrompt:
+    """What one object is on one frame: a mask (bool H×W at video resolution), or points
+    (N, 2) with labels (N,) and/or a box (x0, y0, x1, y1), in video pixels."""
+
+    obj_id: int
+    frame: int
+    mask: np.ndarray | None = None
+    points: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    box: tuple[float, float, float, float] | None = None
+
+
+@dataclass(frozen=True)
+class TrackedFrame:
+    """One propagated frame: ``masks`` maps object id to its mask (bool H×W, or whatever the
+    job's ``convert`` made of it; an absent object has an empty mask) and ``scores`` to the
+    object-presence logit (> 0: the model sees the object)."""
+
+    frame: int
+    masks: dict[int, Any]
+    scores: dict[int, float]
+
+
+@dataclass
+class TrackingSummary:
+    frames: int = 0  # frames propagated
+    objects: list[int] = field(default_factory=list)
+
+
+def track_video(
+    source: str | os.PathLike[str] | Sequence[np.ndarray],
+    prompts: Sequence[TrackPrompt],
+    *,
+    start_frame: int | None = None,
+    direction: str = "forward",
+    max_frames: int | None = None,
+    convert: Callable[[np.ndarray], Any] | None = None,
+) -> JobFactory:
+    """Track the prompted objects through the video ``source`` with the loaded video model
+    (SAM 2): one step per prompt (encoding its frame), then one step per propagated frame,
+    each handing a :class:`TrackedFrame` to ``on_partial``. ``convert`` runs on each mask on
+    the background thread (e.g. RLE-encode it, so the GUI thread gets small objects).
+    The result is a :class:`TrackingSummary`. Stopping (cancel) is possible between any two steps.
+    """
+    prompts = list(prompts)
+    if not prompts:
+        raise ValueError("nothing to track: no object has a prompt")
+
+    def job(ctx: JobContext) -> JobSteps:
+        open_video = getattr(ctx.model, "open_video", None)
+        if open_video is None:
+            raise ModelCapabilityError(
+                f"{ctx.model.info.display_name} cannot track objects through a video; "
+                "load a SAM 2 model to track"
+            )
+        video = ctx.call(open_video, source)
+        for done, prompt in enumerate(prompts, start=1):
+            ctx.call(
+                video.add_prompt, prompt.frame, prompt.obj_id,
+                points=prompt.points, labels=prompt.labels, box=prompt.box, mask=prompt.mask,
+            )
+            yield done, None
+        summary = TrackingSummary(objects=sorted({p.obj_id for p in prompts}))
+        steps = ctx.call(video.propagate, start_frame, direction, max_frames)
+        try:
+            while (step := ctx.call(next, steps, None)) is not None:
+                masks = {
+                    obj: convert(mask) if convert is not None else mask for obj, mask in step.masks.items()
+                }
+                summary.frames += 1
+                yield step.done, step.total, TrackedFrame(step.frame_index, masks, dict(step.object_scores))
+        finally:
+            steps.close()
         return summary
 
     return job

@@ -8,7 +8,8 @@ a runtime thread (never the caller's). Delivery rules, which the GUI bridge reli
 - a request that was cancelled (``handle.cancel()`` returned True) or superseded by a newer
   predict for the same object gets **no callback at all**, not even a "cancelled" notice: the
   caller already knows, and the handle's :attr:`RequestHandle.state` says which it was;
-- ``on_progress`` is called only while the request runs and never after a terminal callback.
+- ``on_progress`` and ``on_partial`` are called only while the request runs and never after a
+  terminal callback.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class RequestState(StrEnum):
 ResultCallback = Callable[[int, Any], None]
 ErrorCallback = Callable[[int, BaseException], None]
 ProgressCallback = Callable[[int, int, int | None], None]
+PartialCallback = Callable[[int, Any], None]
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,14 @@ class Callbacks:
     """Called on a runtime thread; keep them short and non-blocking (emit a signal, set a flag).
 
     ``on_progress(request_id, done, total)``: ``total`` is None when a job cannot know it.
+    ``on_partial(request_id, value)``: a piece of a long job's result as soon as it exists (one
+    tracked video frame), delivered right after that step's progress.
     """
 
     on_result: ResultCallback | None = None
     on_error: ErrorCallback | None = None
     on_progress: ProgressCallback | None = None
+    on_partial: PartialCallback | None = None
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -122,6 +127,10 @@ class WorkerCrashedError(RuntimeServiceError):
 
 class ModelOutOfMemoryError(RuntimeServiceError):
     """The device ran out of memory; the runtime freed what it could and keeps working."""
+
+
+class ModelCapabilityError(RuntimeServiceError):
+    """The loaded model cannot do what was asked (e.g. track objects through a video with SAM 1)."""
 
 
 class EmbeddingUnavailableError(RuntimeServiceError):
@@ -242,6 +251,12 @@ class _RequestCore:
             if self.state is not RequestState.RUNNING or self.callbacks.on_progress is None:
                 return
             _call_safely(report, "on_progress", self.callbacks.on_progress, self.request_id, done, total)
+
+    def deliver_partial(self, value: Any, report: Callable[[str, BaseException], None]) -> None:
+        with self.lock:
+            if self.state is not RequestState.RUNNING or self.callbacks.on_partial is None:
+                return
+            _call_safely(report, "on_partial", self.callbacks.on_partial, self.request_id, value)
 
 
 def _call_safely(

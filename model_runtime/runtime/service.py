@@ -340,7 +340,8 @@ class Runtime:
         self, job: JobFactory, *, name: str = "job", callbacks: Callbacks | None = None
     ) -> RequestHandle:
         """Run a long job: ``job(ctx)`` returns a generator; each ``next()`` is one step and
-        yields ``(done, total)`` (total may be None) for ``on_progress``; its return value is the
+        yields ``(done, total)`` (total may be None) for ``on_progress``, or ``(done, total,
+        partial)`` to hand ``partial`` to ``on_partial`` as well; its return value is the
         result. Between steps the background thread serves encodes of the image on screen and
         checks cancellation (a cancelled job's generator is closed, so ``finally`` blocks run)."""
         return self._submit(
@@ -749,10 +750,12 @@ class Runtime:
             work.steps.close()
             return
         if progress is not None:
-            done, total = progress
+            done, total, *partial = progress
             work.core.deliver_progress(
                 int(done), None if total is None else int(total), self._report_callback_error
             )
+            if partial:
+                work.core.deliver_partial(partial[0], self._report_callback_error)
         with self._cv:
             if self._closing:
                 return

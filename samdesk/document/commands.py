@@ -47,6 +47,21 @@ class History:
         self._clean_depth: int | None = 0
 
     def push(self, command: Command) -> None:
+        """Record an executed command. A :class:`Batch` with a ``merge_key`` equal to that of
+        the newest command joins it instead (one undo step for a run that lands piece by piece,
+        such as tracking a video frame by frame)."""
+        top = self._done[-1] if self._done else None
+        if (
+            isinstance(command, Batch)
+            and command.merge_key is not None
+            and isinstance(top, Batch)
+            and top.merge_key == command.merge_key
+            and not self._undone
+        ):
+            top.commands += command.commands
+            if self._clean_depth == len(self._done):
+                self._clean_depth = None  # the saved state is now inside the grown step
+            return
         if self._clean_depth is not None and self._clean_depth > len(self._done):
             self._clean_depth = None  # the saved state was in the redo branch we are discarding
         self._done.append(command)
@@ -486,6 +501,7 @@ class Batch(Command):
 
     commands: list[Command]
     text: str = "changes"
+    merge_key: object = None  # see History.push
 
     def do(self, project: Project) -> list[DocumentEvent]:
         events: list[DocumentEvent] = []

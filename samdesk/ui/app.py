@@ -35,8 +35,11 @@ def attach_model(window, source: str) -> None:
     except ImportError as exc:
         window.set_service(None, f"no model runtime ({exc.name or exc})")
         return
+    from samdesk.ui.tracking import Tracker
+
     link = ModelLink(window)
     window.model_requested = link.load
+    window.tracker = Tracker(window, link)
     link.load(source, quiet=True)
 
 

@@ -53,6 +53,7 @@ from samdesk.ui.panels.objects import ObjectsPanel
 from samdesk.ui.qt_compat import install_none_guard
 from samdesk.ui.settings import Settings
 from samdesk.ui.tools.base import Tool, discover_tools
+from samdesk.ui.tracking import Tracker
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 PROJECT_SUFFIX = ".samdesk.json"
@@ -140,6 +141,7 @@ class MainWindow(QMainWindow):
         self.loader.failed.connect(self._image_failed)
         self.current_image: QImage | None = None
         self.closing: list[Callable[[], None]] = []  # run when the window closes (stop workers)
+        self.tracker: Tracker | None = None  # set with the model runtime (ui.app.attach_model)
 
         self.media_panel = MediaListPanel(self.document)
         self.objects_panel = ObjectsPanel(self.document, self.controller)
@@ -339,6 +341,11 @@ class MainWindow(QMainWindow):
         a("last_frame", "Last frame", ["End"], lambda: self.show_frame(self.navigator.frame_count - 1), video)
         a("next_marked", "Next annotated frame", ["Ctrl+Right"], lambda: self.step_marked(+1), video)
         a("prev_marked", "Previous annotated frame", ["Ctrl+Left"], lambda: self.step_marked(-1), video)
+        video.addSeparator()
+        a("track_forward", "Track objects forward", ["Ctrl+T"], lambda: self.track("forward"), video)
+        a("track_backward", "Track objects backward", ["Ctrl+Shift+T"], lambda: self.track("backward"), video)
+        a("track_both", "Track objects both ways", ["Ctrl+Alt+T"], lambda: self.track("both"), video)
+        a("stop_tracking", "Stop tracking", [], self.stop_tracking, video)
 
         self.model_menu = bar.addMenu("&Model")
         a("load_checkpoint", "Load checkpoint file…", ["Ctrl+L"], self.ask_load_checkpoint, self.model_menu)
@@ -601,6 +608,17 @@ class MainWindow(QMainWindow):
     def step_frame(self, step: int) -> None:
         if self.controller.is_video:
             self.show_frame(self.controller.frame + step)
+
+    def track(self, direction: str) -> None:
+        """Follow the video's keyframed objects from the frame on screen (see ``ui.tracking``)."""
+        if self.tracker is None:
+            self.show_error("Track", "Tracking needs the model runtime, which this build lacks.")
+            return
+        self.tracker.start(direction)
+
+    def stop_tracking(self) -> None:
+        if self.tracker is not None:
+            self.tracker.stop()
 
     def step_marked(self, step: int) -> None:
         """Jump to the next (step > 0) or previous annotated frame."""

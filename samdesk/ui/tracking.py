@@ -1,0 +1,139 @@
+"""Video ▸ Track: follow the video's objects from their keyframes through the other frames.
+
+Runs :func:`model_runtime.runtime.jobs.track_video` on the runtime's background thread (clicks
+are still answered while it runs). Each tracked frame lands in the document as soon as it
+arrives, so the timeline fills in and the user can watch or stop; the whole run is one undo
+step (``samdesk.document.tracking``). Progress and a Stop button sit in the status bar.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QProgressBar, QToolButton
+
+from samdesk.document import masks
+from samdesk.document.tracking import keyframes, tracked_frame_command
+
+DIRECTIONS = {"forward": "forward", "backward": "backward", "both": "both ways"}
+
+
+class Tracker(QObject):
+    """One tracking run at a time for a window, over its :class:`~samdesk.ui.model_link.ModelLink`."""
+
+    def __init__(self, window, link) -> None:
+        super().__init__(window)
+        self.window = window
+        self.link = link
+        self.request_id: int | None = None
+        self._media_id: int | None = None
+        self._model_id: str | None = None
+        self._frames_done = 0
+        self.bar = QProgressBar()
+        self.bar.setFixedWidth(140)
+        self.bar.setFormat("tracking %v/%m")
+        self.bar.setVisible(False)
+        self.stop_button = QToolButton()
+        self.stop_button.setText("Stop")
+        self.stop_button.setToolTip("Stop tracking (tracked frames are kept)")
+        self.stop_button.setVisible(False)
+        self.stop_button.clicked.connect(self.stop)
+        window.statusBar().addPermanentWidget(self.bar)
+        window.statusBar().addPermanentWidget(self.stop_button)
+        bridge = link.bridge
+        bridge.partial.connect(self._tracked)
+        bridge.progressed.connect(self._progressed)
+        bridge.jobFinished.connect(self._finished)
+        bridge.failed.connect(self._failed)
+
+    @property
+    def running(self) -> bool:
+        return self.request_id is not None
+
+    def start(self, direction: str) -> bool:
+        """Track every keyframed object of the video on screen from the frame on screen, in
+        ``direction`` ("forward", "backward" or "both"). Returns whether a run started."""
+        from model_runtime.runtime.jobs import TrackPrompt, track_video
+
+        window = self.window
+        controller = window.controller
+        if self.running:
+            window.statusBar().showMessage("Already tracking: stop it first (Video ▸ Stop tracking)", 5000)
+            return False
+        media = controller.media
+        if media is None or not controller.is_video:
+            window.show_error("Track", "Tracking follows objects through a video: open a video first.")
+            return False
+        if self.link.model_id is None:
+            window.show_error("Track", "No model is loaded: load a SAM 2 model (Model menu) to track.")
+            return False
+        found = keyframes(window.document.project, media.id)
+        if not found:
+            window.show_error(
+                "Track",
+                "Nothing to track yet: give an object a mask on some frame first (click it, draw "
+                "it, or brush it), then track from there.",
+            )
+            return False
+        prompts = [TrackPrompt(k.object_id, k.frame, mask=masks.decode(k.rle)) for k in found]
+        job = track_video(
+            media.path, prompts, start_frame=controller.frame, direction=direction, convert=masks.encode
+        )
+        self.request_id = self.link.bridge.run_job(job, name="track")
+        self._media_id, self._model_id, self._frames_done = media.id, self.link.model_id, 0
+        objects = len({k.object_id for k in found})
+        self.bar.setRange(0, 0)
+        self.bar.setVisible(True)
+        self.stop_button.setVisible(True)
+        window.statusBar().showMessage(
+            f"Tracking {objects} object{'s' * (objects != 1)} {DIRECTIONS[direction]} from frame "
+            f"{controller.frame + 1}…",
+            5000,
+        )
+        return True
+
+    def stop(self) -> None:
+        """Stop after the frame being tracked; the frames tracked so far stay."""
+        if self.request_id is None:
+            return
+        self.link.bridge.cancel(self.request_id)
+        self._end(f"Tracking stopped: {self._frames_done} frames tracked (Ctrl+Z undoes them)")
+
+    # --- answers from the runtime ------------------------------------------------------------
+    def _tracked(self, request_id: int, tracked: Any) -> None:
+        if request_id != self.request_id:
+            return
+        project = self.window.document.project
+        if not any(m.id == self._media_id for m in project.media):
+            self.stop()  # the video was removed from the project
+            return
+        command = tracked_frame_command(
+            project, self._media_id, tracked.frame, tracked.masks,
+            model_id=self._model_id, merge_key=("track", request_id),
+        )
+        if command is not None:
+            self.window.document.execute(command)
+        self._frames_done += 1
+
+    def _progressed(self, request_id: int, done: int, total: int) -> None:
+        if request_id != self.request_id or total < 0:
+            return  # before the first frame: the keyframes are being encoded (busy bar)
+        self.bar.setRange(0, total)
+        self.bar.setValue(done)
+
+    def _finished(self, request_id: int, summary: Any) -> None:
+        if request_id == self.request_id:
+            self._end(f"Tracked {len(summary.objects)} objects through {summary.frames} frames")
+
+    def _failed(self, request_id: int, error: BaseException) -> None:
+        if request_id != self.request_id:
+            return
+        self._end("Tracking failed")
+        self.window.show_error("Track", str(error) or type(error).__name__)
+
+    def _end(self, message: str) -> None:
+        self.request_id = None
+        self.bar.setVisible(False)
+        self.stop_button.setVisible(False)
+        self.window.statusBar().showMessage(message, 10000)

@@ -1,0 +1,152 @@
+"""Tracking objects through a video as a runtime job (``jobs.track_video``) with a real SAM 2.1
+network (random weights, 256² input so a frame takes a fraction of a second): frames arrive one
+by one as partial results, equal to what the video session computes on its own; clicks are
+answered while it runs; it stops when cancelled; a model without video support says so."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from model_runtime.models.sam2.model import Sam2ImageModel
+from model_runtime.runtime import ModelCapabilityError, Runtime, RuntimeConfig
+from model_runtime.runtime.jobs import TrackedFrame, TrackingSummary, TrackPrompt, track_video
+from tests.runtime_doubles import WAIT, DoubleModel, Recorder, provider
+from tests.tiny_models import small_sam2_model
+
+SLOW_WAIT = 120.0
+
+
+@pytest.fixture(scope="module")
+def small_sam2() -> Sam2ImageModel:
+    return small_sam2_model()
+
+
+def moving_square(count: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(1)
+    background = rng.integers(0, 80, size=(96, 128, 3), dtype=np.uint8)
+    frames = []
+    for i in range(count):
+        frame = background.copy()
+        frame[30:70, 10 + 6 * i : 50 + 6 * i] = 230
+        frames.append(frame)
+    return frames
+
+
+def square_mask(frame: np.ndarray) -> np.ndarray:
+    return frame[..., 0] > 200
+
+
+@pytest.fixture
+def runtime(small_sam2, tmp_path):
+    config = RuntimeConfig(disk_cache=False, interactive_threads=1, background_threads=1)
+    rt = Runtime(config, loader=lambda source, device: small_sam2 if source == "sam2" else DoubleModel())
+    rt.load_model("sam2").result(SLOW_WAIT)
+    yield rt
+    rt.close()
+
+
+def test_frames_arrive_as_partials_equal_to_the_session_computing_alone(runtime, small_sam2):
+    frames = moving_square(5)
+    prompts = [
+        TrackPrompt(obj_id=1, frame=0, mask=square_mask(frames[0])),
+        TrackPrompt(obj_id=2, frame=1, points=np.array([[20.0, 20.0]]), labels=np.array([1])),
+    ]
+    converted = []
+
+    def convert(mask: np.ndarray) -> tuple[int, bytes]:
+        converted.append(threading.current_thread().name)
+        return int(mask.sum()), np.packbits(mask).tobytes()
+
+    rec = Recorder()
+    handle = runtime.run_job(track_video(frames, prompts, convert=convert), callbacks=rec.callbacks())
+    rec.wait(handle.request_id, SLOW_WAIT)
+    summary = rec.results[handle.request_id]
+    assert isinstance(summary, TrackingSummary)
+    assert summary == TrackingSummary(frames=5, objects=[1, 2])
+    tracked = [value for rid, value in rec.partials if rid == handle.request_id]
+    assert [t.frame for t in tracked] == [0, 1, 2, 3, 4]
+    assert all(isinstance(t, TrackedFrame) and set(t.masks) == {1, 2} for t in tracked)
+    assert set(converted) == {"samdesk-runtime-background"}
+    # One progress report per prompt (total unknown yet), then per frame (done of 5).
+    steps = [(done, total) for rid, done, total in rec.progress if rid == handle.request_id]
+    assert steps == [(1, None), (2, None), (1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+
+    # The same prompts on a session of its own give the same masks and scores.
+    with torch.no_grad():
+        video = small_sam2.open_video(frames)
+        for p in prompts:
+            video.add_prompt(p.frame, p.obj_id, points=p.points, labels=p.labels, box=p.box, mask=p.mask)
+        for step, got in zip(video.propagate(), tracked, strict=True):
+            assert step.frame_index == got.frame
+            for obj in (1, 2):
+                assert got.masks[obj] == convert(step.masks[obj])
+                assert got.scores[obj] == pytest.approx(step.object_scores[obj])
+    # The conditioning mask itself comes back on its frame (as the official predictor does).
+    assert tracked[0].masks[1][0] > 0
+
+
+def test_clicks_are_answered_while_tracking_runs(runtime):
+    frames = moving_square(40)
+    rec = Recorder()
+    job = runtime.run_job(
+        track_video(frames, [TrackPrompt(1, 0, mask=square_mask(frames[0]))]), callbacks=rec.callbacks()
+    )
+    rec.wait_for(lambda: len(rec.partials) >= 1, SLOW_WAIT)
+    image = frames[7]
+    click = runtime.predict(
+        "obj", "still", 0, points=[[60.0, 50.0]], labels=[1],
+        image_provider=lambda: image, callbacks=rec.callbacks(),
+    )
+    rec.wait(click.request_id, SLOW_WAIT)
+    assert click.request_id in rec.results
+    # The click (and the encode it needed) went ahead of the remaining frames.
+    assert not rec.reported(job.request_id)
+    assert len(rec.partials) < 40
+    assert job.cancel()
+
+
+def test_cancelled_tracking_stops_and_reports_nothing_more(runtime):
+    frames = moving_square(40)
+    rec = Recorder()
+    converts = []
+    job = runtime.run_job(
+        track_video(frames, [TrackPrompt(1, 0, mask=square_mask(frames[0]))], convert=converts.append),
+        callbacks=rec.callbacks(),
+    )
+    rec.wait_for(lambda: len(rec.partials) >= 2, SLOW_WAIT)
+    assert job.cancel()
+    seen = len(rec.partials)
+    # The next request runs only after the job's current step ends: by then it is closed.
+    after = runtime.run_job(lambda ctx: iter(()), callbacks=rec.callbacks())
+    rec.wait(after.request_id, SLOW_WAIT)
+    assert len(rec.partials) == seen
+    assert len(converts) <= seen + 1  # at most the frame that was running when cancelled
+    assert not rec.reported(job.request_id)
+
+
+def test_a_model_without_video_support_fails_with_a_clear_error(runtime):
+    runtime.load_model("double").result(WAIT)
+    rec = Recorder()
+    handle = runtime.run_job(
+        track_video(moving_square(2), [TrackPrompt(1, 0, mask=np.ones((96, 128), bool))]),
+        callbacks=rec.callbacks(),
+    )
+    rec.wait(handle.request_id)
+    error = rec.errors[handle.request_id]
+    assert isinstance(error, ModelCapabilityError)
+    assert "cannot track" in str(error) and "SAM 2" in str(error)
+    # The runtime keeps working.
+    rec2 = Recorder()
+    click = runtime.predict("o", "m1", 0, points=[[5, 5]], labels=[1], image_provider=provider(1),
+                            callbacks=rec2.callbacks())
+    rec2.wait(click.request_id)
+    assert click.request_id in rec2.results
+
+
+def test_tracking_needs_a_prompt():
+    with pytest.raises(ValueError, match="nothing to track"):
+        track_video(moving_square(2), [])
