@@ -7,6 +7,7 @@ the peak RSS and per-object state after N synthetic frames (``--rss-frames``), w
 whether memory grows with video length.
 
     /work/venv/bin/python bench/video_propagation.py --frames 10 --rss-frames 100 1000
+    /work/venv/bin/python bench/video_propagation.py --frames 10 --count-flops
     /work/venv/bin/python bench/video_propagation.py --frames 0 \
         --rss-frames 100 1000 10000 --rss-image-size 256
 
@@ -60,9 +61,40 @@ def write_frames(media: Path, count: int, out: Path) -> Path:
     return out
 
 
-def time_both(ckpt: Path, frames: Path, click: np.ndarray, official: bool) -> tuple[list[float], list[float]]:
+def count_flops(step) -> dict[str, float]:
+    """Run ``step()`` under the PyTorch profiler -> GFLOP by operator, plus "total".
+
+    The profiler's own FLOP formulas cover matrix products and convolutions; fused attention
+    (``scaled_dot_product_attention``, which the official code uses) is counted here from its
+    recorded shapes: the score product q·kᵀ plus the mixing of the values. (``FlopCounterMode``
+    cannot be used: it sees nothing under the official predictor's ``inference_mode``.)"""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True, with_flops=True) as prof:
+        step()
+    counts: dict[str, float] = {}
+    for event in prof.events():
+        name = event.name.removeprefix("aten::")
+        flops = event.flops or 0
+        if name.startswith("_scaled_dot_product") and event.input_shapes:
+            q, k, v = event.input_shapes[:3]
+            flops = 2 * q[0] * q[1] * q[2] * k[2] * (q[3] + v[3])
+        if flops:
+            counts[name] = counts.get(name, 0.0) + flops / 1e9
+    by_op = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+    return {**by_op, "total": sum(by_op.values())}
+
+
+def time_both(
+    ckpt: Path,
+    frames: Path,
+    click: np.ndarray,
+    official: bool,
+    flops: dict[str, dict[str, float]] | None = None,
+) -> tuple[list[float], list[float]]:
     """Per-frame seconds of ours and of the official predictor, stepped alternately frame by frame
-    so both see the same machine load (this CPU is shared)."""
+    so both see the same machine load (this CPU is shared). With ``flops`` (a dict to fill), the
+    last frame is not timed but its arithmetic is counted, for "ours" and "official"."""
     model = from_state_dict(read_state_dict(ckpt), family="sam2.1", path=ckpt, device="cpu")
     session = VideoSession(model.network, model.device, frames)
     session.add_prompt(0, 1, points=click, labels=[1])
@@ -78,7 +110,13 @@ def time_both(ckpt: Path, frames: Path, click: np.ndarray, official: bool) -> tu
         official_steps = predictor.propagate_in_video(state)
     ours_times: list[float] = []
     official_times: list[float] = []
-    for _ in range(session.num_frames):
+    for index in range(session.num_frames):
+        if flops is not None and index == session.num_frames - 1:
+            flops["ours"] = count_flops(lambda: next(ours_steps))
+            if official:
+                with torch.inference_mode():
+                    flops["official"] = count_flops(lambda: next(official_steps))
+            break
         start = time.perf_counter()
         next(ours_steps)
         ours_times.append(time.perf_counter() - start)
@@ -142,6 +180,10 @@ def main() -> None:
     parser.add_argument("--retain-radius", type=int, default=VideoConfig.retain_radius)
     parser.add_argument("--skip-official", action="store_true")
     parser.add_argument(
+        "--count-flops", action="store_true",
+        help="count the arithmetic of the last (steady) frame of both instead of timing it",
+    )
+    parser.add_argument(
         "--rss-image-size", type=int, default=1024,
         help="model input size for the --rss-frames runs (e.g. 256 for 10,000 frames in ~1 h)",
     )
@@ -156,7 +198,11 @@ def main() -> None:
         frames = write_frames(args.media, args.frames, tmp_path / "frames")
         click = np.array([[250.0, 160.0]], dtype=np.float32)
         if args.frames > STEADY_FROM:
-            ours, official = time_both(ckpt, frames, click, not args.skip_official)
+            flops: dict[str, dict[str, float]] | None = {} if args.count_flops else None
+            ours, official = time_both(ckpt, frames, click, not args.skip_official, flops)
+            for who, counts in (flops or {}).items():
+                ops = ", ".join(f"{op} {g:.1f}" for op, g in counts.items() if op != "total" and g >= 0.05)
+                print(f"{who} GFLOP on the last frame: {counts['total']:.1f} ({ops})")
             gc.collect()
             ours_steady = statistics.median(ours[STEADY_FROM:])
             print(f"ours:     s/frame {[round(t, 2) for t in ours]}  steady median {ours_steady:.2f} s "

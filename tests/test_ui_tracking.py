@@ -51,7 +51,8 @@ def add_keyframe(window, frame: int) -> int:
     project = window.document.project
     object_id = project.next_ids["object"]
     window.document.execute(AddObject(AnnotationObject(object_id, media.id)))
-    window.document.execute(SetFrame(object_id, frame, FrameAnnotation(masks.encode(mask), Provenance.MANUAL)))
+    keyframe = FrameAnnotation(masks.encode(mask), Provenance.MANUAL)
+    window.document.execute(SetFrame(object_id, frame, keyframe))
     return object_id
 
 
@@ -77,7 +78,9 @@ def test_tracking_forward_fills_the_video_and_is_one_undo_step(qtbot, tmp_path, 
     assert obj.frames[30] is keyframe
     tracked = {f: a for f, a in obj.frames.items() if f != 30}
     assert set(tracked) <= {31, 32, 33, 34, 35}
-    assert all(a.provenance is Provenance.PROPAGATED and a.model_id == model.info.model_id for a in tracked.values())
+    for annotation in tracked.values():
+        assert annotation.provenance is Provenance.PROPAGATED
+        assert annotation.model_id == model.info.model_id
     # What landed is exactly what the model computes for these prompts on its own.
     with torch.no_grad():
         video = model.open_video(str(sample_video()))

@@ -34,8 +34,9 @@ from torch import nn
 
 from model_runtime.models.sam2.rope import RopeTables, apply_rope, axial_rope_tables
 
-# Query rows per block in :meth:`RoPEAttention.attend_memory` (measured: 256 fastest on 2 cores).
-ATTENTION_ROWS = 256
+# Query rows per block in :meth:`RoPEAttention.attend_memory` (measured on 2 cores, 28k keys:
+# 128 rows 0.54 s, 256 0.61 s, 64 0.75 s per layer).
+ATTENTION_ROWS = 128
 
 
 @dataclass(frozen=True)
@@ -87,11 +88,24 @@ class RoPEAttention(nn.Module):
         # Scale the queries, not the ~7× more keys (d = 256: a power of two, so exact either way).
         q = q * d**-0.5
         keys_t = k.transpose(-1, -2)
-        # Row chunks keep each (rows × Nk) score block in cache-friendly size (~30 MB at 28k keys).
-        for start in range(0, n, ATTENTION_ROWS):
-            rows = slice(start, start + ATTENTION_ROWS)
-            probs = torch.softmax(q[:, :, rows] @ keys_t, dim=-1)
-            torch.matmul(probs, values, out=mixed[:, :, rows])
+        # Row blocks of scores (~15 MB at 28k keys) in one reused buffer: fresh blocks of that
+        # size would be mapped and page-faulted anew each time. Softmax in place, normalised
+        # after mixing (what fused attention kernels do): measured 15 % faster than
+        # ``softmax(q kᵀ) @ m`` per block, same values to float rounding.
+        rows = min(ATTENTION_ROWS, n)
+        scores = q.new_empty(b, h, rows, k.shape[2])
+        peak = q.new_empty(b, h, rows, 1)
+        total = q.new_empty(b, h, rows, 1)
+        for start in range(0, n, rows):
+            span = slice(start, start + rows)
+            count = min(rows, n - start)
+            block, block_peak, block_total = scores[:, :, :count], peak[:, :, :count], total[:, :, :count]
+            torch.matmul(q[:, :, span], keys_t, out=block)
+            torch.amax(block, dim=-1, keepdim=True, out=block_peak)
+            block.sub_(block_peak).exp_()
+            torch.sum(block, dim=-1, keepdim=True, out=block_total)
+            torch.matmul(block, values, out=mixed[:, :, span])
+            mixed[:, :, span].div_(block_total)
         weight = self.v_proj.weight.reshape(h, d, -1)  # (h, d, kv_dim)
         out = mixed @ weight.transpose(1, 2) + self.v_proj.bias.view(h, 1, d)
         return self.out_proj(out.transpose(1, 2).reshape(b, n, h * d))
