@@ -52,7 +52,7 @@ def runtime(small_sam2, tmp_path):
 def test_frames_arrive_as_partials_equal_to_the_session_computing_alone(runtime, small_sam2):
     frames = moving_square(5)
     prompts = [
-        TrackPrompt(obj_id=1, frame=0, mask=square_mask(frames[0])),
+        TrackPrompt(obj_id=1, frame=0, mask=lambda: square_mask(frames[0])),
         TrackPrompt(obj_id=2, frame=1, points=np.array([[20.0, 20.0]]), labels=np.array([1])),
     ]
     converted = []
@@ -78,8 +78,8 @@ def test_frames_arrive_as_partials_equal_to_the_session_computing_alone(runtime,
     # The same prompts on a session of its own give the same masks and scores.
     with torch.no_grad():
         video = small_sam2.open_video(frames)
-        for p in prompts:
-            video.add_prompt(p.frame, p.obj_id, points=p.points, labels=p.labels, box=p.box, mask=p.mask)
+        video.add_prompt(0, 1, mask=square_mask(frames[0]))
+        video.add_prompt(1, 2, points=prompts[1].points, labels=prompts[1].labels)
         for step, got in zip(video.propagate(), tracked, strict=True):
             assert step.frame_index == got.frame
             for obj in (1, 2):

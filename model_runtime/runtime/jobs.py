@@ -66,12 +66,13 @@ def encode_many(items: Sequence[EncodeItem]) -> JobFactory:
 
 @dataclass(frozen=True)
 class TrackPrompt:
-    """What one object is on one frame: a mask (bool H×W at video resolution), or points
-    (N, 2) with labels (N,) and/or a box (x0, y0, x1, y1), in video pixels."""
+    """What one object is on one frame: a mask (bool H×W at video resolution, or a function
+    returning it, called on the background thread), or points (N, 2) with labels (N,) and/or a
+    box (x0, y0, x1, y1), in video pixels."""
 
     obj_id: int
     frame: int
-    mask: np.ndarray | None = None
+    mask: np.ndarray | Callable[[], np.ndarray] | None = None
     points: np.ndarray | None = None
     labels: np.ndarray | None = None
     box: tuple[float, float, float, float] | None = None
@@ -122,9 +123,10 @@ def track_video(
             )
         video = ctx.call(open_video, source)
         for done, prompt in enumerate(prompts, start=1):
+            mask = prompt.mask() if callable(prompt.mask) else prompt.mask
             ctx.call(
                 video.add_prompt, prompt.frame, prompt.obj_id,
-                points=prompt.points, labels=prompt.labels, box=prompt.box, mask=prompt.mask,
+                points=prompt.points, labels=prompt.labels, box=prompt.box, mask=mask,
             )
             yield done, None
         summary = TrackingSummary(objects=sorted({p.obj_id for p in prompts}))

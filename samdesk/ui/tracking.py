@@ -8,6 +8,7 @@ step (``samdesk.document.tracking``). Progress and a Stop button sit in the stat
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QObject
@@ -76,18 +77,19 @@ class Tracker(QObject):
                 "it, or brush it), then track from there.",
             )
             return False
-        prompts = [TrackPrompt(k.object_id, k.frame, mask=masks.decode(k.rle)) for k in found]
+        # Masks are decoded on the runtime's thread: many keyframes of a long video would stall here.
+        prompts = [TrackPrompt(k.object_id, k.frame, mask=partial(masks.decode, k.rle)) for k in found]
         job = track_video(
             media.path, prompts, start_frame=controller.frame, direction=direction, convert=masks.encode
         )
         self.request_id = self.link.bridge.run_job(job, name="track")
         self._media_id, self._model_id, self._frames_done = media.id, self.link.model_id, 0
-        objects = len({k.object_id for k in found})
+        objects = plural(len({k.object_id for k in found}), "object")
         self.bar.setRange(0, 0)
         self.bar.setVisible(True)
         self.stop_button.setVisible(True)
         window.statusBar().showMessage(
-            f"Tracking {objects} object{'s' * (objects != 1)} {DIRECTIONS[direction]} from frame "
+            f"Tracking {objects} {DIRECTIONS[direction]} from frame "
             f"{controller.frame + 1}…",
             5000,
         )
@@ -98,7 +100,7 @@ class Tracker(QObject):
         if self.request_id is None:
             return
         self.link.bridge.cancel(self.request_id)
-        self._end(f"Tracking stopped: {self._frames_done} frames tracked (Ctrl+Z undoes them)")
+        self._end(f"Tracking stopped: {plural(self._frames_done, 'frame')} tracked (Ctrl+Z undoes them)")
 
     # --- answers from the runtime ------------------------------------------------------------
     def _tracked(self, request_id: int, tracked: Any) -> None:
@@ -124,7 +126,8 @@ class Tracker(QObject):
 
     def _finished(self, request_id: int, summary: Any) -> None:
         if request_id == self.request_id:
-            self._end(f"Tracked {len(summary.objects)} objects through {summary.frames} frames")
+            objects, frames = plural(len(summary.objects), "object"), plural(summary.frames, "frame")
+            self._end(f"Tracked {objects} through {frames}")
 
     def _failed(self, request_id: int, error: BaseException) -> None:
         if request_id != self.request_id:
@@ -137,3 +140,7 @@ class Tracker(QObject):
         self.bar.setVisible(False)
         self.stop_button.setVisible(False)
         self.window.statusBar().showMessage(message, 10000)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
