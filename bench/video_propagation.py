@@ -85,6 +85,21 @@ def count_flops(step) -> dict[str, float]:
     return {**by_op, "total": sum(by_op.values())}
 
 
+def sgemm_peak(size: int = 4096, repeats: int = 5) -> float:
+    """This machine's float32 matrix-product rate (GFLOP/s, best of ``repeats``): the ceiling
+    for any exact implementation's arithmetic."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = min(_seconds(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def time_both(
     ckpt: Path,
     frames: Path,
@@ -203,6 +218,11 @@ def main() -> None:
             for who, counts in (flops or {}).items():
                 ops = ", ".join(f"{op} {g:.1f}" for op, g in counts.items() if op != "total" and g >= 0.05)
                 print(f"{who} GFLOP on the last frame: {counts['total']:.1f} ({ops})")
+            if flops:
+                peak = sgemm_peak()
+                floor = flops["ours"]["total"] / peak
+                print(f"float32 matrix product peak {peak:.0f} GFLOP/s: "
+                      f"ours cannot go below {floor:.2f} s/frame")
             gc.collect()
             ours_steady = statistics.median(ours[STEADY_FROM:])
             print(f"ours:     s/frame {[round(t, 2) for t in ours]}  steady median {ours_steady:.2f} s "
