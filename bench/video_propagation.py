@@ -132,14 +132,10 @@ def time_both(
                 with torch.inference_mode():
                     flops["official"] = count_flops(lambda: next(official_steps))
             break
-        start = time.perf_counter()
-        next(ours_steps)
-        ours_times.append(time.perf_counter() - start)
+        ours_times.append(_seconds(lambda: next(ours_steps)))
         if official:
-            start = time.perf_counter()
             with torch.inference_mode():
-                next(official_steps)
-            official_times.append(time.perf_counter() - start)
+                official_times.append(_seconds(lambda: next(official_steps)))
     return ours_times, official_times
 
 

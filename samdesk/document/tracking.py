@@ -17,6 +17,8 @@ from samdesk.document.commands import Batch, Command, SetFrame
 from samdesk.document.masks import Rle
 from samdesk.document.model import FrameAnnotation, Project, Provenance
 
+UNDO_TEXT = "track objects"
+
 
 @dataclass(frozen=True)
 class Keyframe:
@@ -29,8 +31,8 @@ def keyframes(project: Project, media_id: int) -> list[Keyframe]:
     """The user's non-empty masks on the objects of ``media_id`` that may be tracked, by object
     then frame."""
     found = []
-    for obj in project.objects:
-        if obj.media_id != media_id or obj.locked:
+    for obj in project.objects_of(media_id):
+        if obj.locked:
             continue
         for frame in sorted(obj.frames):
             annotation = obj.frames[frame]
@@ -52,7 +54,7 @@ def tracked_frame_command(
     when it changes nothing. Objects deleted, locked or moved off the video since tracking
     started are left out, as are frames where the user has a mask of their own."""
     commands: list[Command] = []
-    objects = {obj.id: obj for obj in project.objects if obj.media_id == media_id and not obj.locked}
+    objects = {obj.id: obj for obj in project.objects_of(media_id) if not obj.locked}
     for object_id, rle in tracked.items():
         obj = objects.get(object_id)
         if obj is None:
@@ -62,10 +64,10 @@ def tracked_frame_command(
             continue
         if masks.area(rle) == 0:
             if current is not None:
-                commands.append(SetFrame(object_id, frame, None, text="track objects"))
+                commands.append(SetFrame(object_id, frame, None, text=UNDO_TEXT))
             continue
         annotation = FrameAnnotation(rle, Provenance.PROPAGATED, model_id=model_id)
-        commands.append(SetFrame(object_id, frame, annotation, text="track objects"))
+        commands.append(SetFrame(object_id, frame, annotation, text=UNDO_TEXT))
     if not commands:
         return None
-    return Batch(commands, text="track objects", merge_key=merge_key)
+    return Batch(commands, text=UNDO_TEXT, merge_key=merge_key)
