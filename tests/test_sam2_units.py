@@ -124,6 +124,22 @@ def test_predict_masks_are_the_official_upsampling_of_the_decoder_logits(
         assert np.array_equal(pred.scores, scores[0].numpy())
 
 
+def test_decoder_image_side_is_contiguous_even_from_an_older_cache(tiny_model: Sam2ImageModel) -> None:
+    # Disk-cache entries written before the fix hold transposed views; predicting from them
+    # must not pay the strided-access cost (~10 ms per click) on every prompt.
+    heads = torch.randn(1, 4, 4096, 16)
+    features = {
+        "decoder_keys": torch.randn(1, 256, 64, 64).flatten(2).transpose(1, 2),
+        "decoder_t2i_k": heads,
+        "decoder_t2i_v": heads,
+        "decoder_i2t_q": heads,
+    }
+    side = tiny_model._image_side(features)
+    assert side is not None
+    assert side.keys.is_contiguous() and side.key_pe.is_contiguous()
+    assert torch.equal(side.keys, features["decoder_keys"])
+
+
 def test_encode_rejects_bad_images(tiny_model: Sam2ImageModel) -> None:
     with pytest.raises(ValueError, match="uint8"):
         tiny_model.encode_image(np.zeros((8, 8, 3), dtype=np.float32))
