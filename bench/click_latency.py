@@ -157,6 +157,11 @@ def main() -> int:
     parser.add_argument("--background-threads", type=int, default=None, help="override the runtime's plan")
     parser.add_argument("--interactive-threads", type=int, default=None, help="override the runtime's plan")
     parser.add_argument("--background-nice", type=int, default=None, help="override (0 = no priority drop)")
+    parser.add_argument(
+        "--no-background-idle",
+        action="store_true",
+        help="keep the background thread out of SCHED_IDLE (nice only), to compare",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -169,6 +174,7 @@ def main() -> int:
     )
     if args.background_nice is not None:
         config.background_nice = args.background_nice
+    config.background_idle = not args.no_background_idle
     runtime = Runtime(config)
     try:
         info = runtime.load_model(build_model(args.model, args.device)).result()
@@ -198,6 +204,7 @@ def main() -> int:
             clicks=args.clicks,
             threads=runtime.thread_counts(),
             background_nice=config.background_nice,
+            background_idle=config.background_idle,
             encode_s=round(encode.seconds, 2),
             cpu_count=os.cpu_count(),
             load_average=[round(x, 1) for x in os.getloadavg()],

@@ -392,7 +392,31 @@ def test_runtime_threads_use_their_planned_thread_counts_and_priority(models, tm
         if hasattr(os, "getpriority"):
             base = os.getpriority(os.PRIO_PROCESS, 0)
             assert os.getpriority(os.PRIO_PROCESS, native_id) == min(19, base + 5)
+        if hasattr(os, "SCHED_IDLE"):
+            assert os.sched_getscheduler(native_id) == os.SCHED_IDLE
         assert rt.thread_counts() == {"interactive": 2, "background": 1}
+    finally:
+        rt.close()
+
+
+def _runtime_thread_policies() -> dict[str, int]:
+    return {
+        t.name: os.sched_getscheduler(t.native_id)
+        for t in threading.enumerate()
+        if t.name.startswith("samdesk-runtime-") and t.native_id is not None
+    }
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux-only")
+@pytest.mark.parametrize("idle", [True, False])
+def test_only_the_background_thread_runs_under_sched_idle_and_only_if_asked(models, idle):
+    rt = Runtime(RuntimeConfig(disk_cache=False, background_idle=idle), loader=lambda s, d: models[s])
+    try:
+        rt.load_model("a").result(WAIT)
+        assert _runtime_thread_policies() == {
+            "samdesk-runtime-interactive": os.SCHED_OTHER,
+            "samdesk-runtime-background": os.SCHED_IDLE if idle else os.SCHED_OTHER,
+        }
     finally:
         rt.close()
 

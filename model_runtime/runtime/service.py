@@ -63,6 +63,7 @@ from model_runtime.runtime.requests import (
 from model_runtime.runtime.threads import (
     configure_current_thread,
     lower_current_thread_priority,
+    make_current_thread_idle,
     plan_threads,
 )
 
@@ -90,6 +91,9 @@ class RuntimeConfig:
     interactive_threads: int | None = None
     background_threads: int | None = None
     background_nice: int = 10
+    # Linux: run the background thread under SCHED_IDLE (see threads.make_current_thread_idle);
+    # right for an interactive app, wrong for a batch run that should keep its share of the CPU.
+    background_idle: bool = True
     interactive_nice: int = 0
     cuda_bf16: bool = True  # bf16 autocast for model calls on CUDA devices that support it
 
@@ -143,10 +147,11 @@ class _JobWork(_Work):
 
 
 class _Lane:
-    def __init__(self, name: str, threads: int | None, nice: int):
+    def __init__(self, name: str, threads: int | None, nice: int, idle: bool = False):
         self.name = name
         self.threads = threads
         self.nice = nice
+        self.idle = idle
         self.thread: threading.Thread | None = None
         self.current: _Work | None = None
         self.restarts = 0
@@ -217,7 +222,10 @@ class Runtime:
                 INTERACTIVE_LANE, self.config.interactive_threads, self.config.interactive_nice
             ),
             BACKGROUND_LANE: _Lane(
-                BACKGROUND_LANE, self.config.background_threads, self.config.background_nice
+                BACKGROUND_LANE,
+                self.config.background_threads,
+                self.config.background_nice,
+                idle=self.config.background_idle,
             ),
         }
         self._cv = threading.Condition()
@@ -440,9 +448,13 @@ class Runtime:
                 self._start_lane(lane)
 
     def _lane_main(self, lane: _Lane) -> None:
-        configure_current_thread(self._resolve_threads(lane))
+        # Priority first: OpenMP worker threads, created at the first parallel operator,
+        # inherit the creating thread's nice value and scheduling policy.
         if lane.nice:
             lower_current_thread_priority(lane.nice)
+        if lane.idle:
+            make_current_thread_idle()
+        configure_current_thread(self._resolve_threads(lane))
         try:
             if lane.name == INTERACTIVE_LANE:
                 self._interactive_loop(lane)

@@ -75,3 +75,27 @@ def lower_current_thread_priority(nice: int) -> bool:
         return True
     log.debug("could not lower the priority of thread %s", tid)
     return False
+
+
+def make_current_thread_idle() -> bool:
+    """Put the calling thread under Linux's ``SCHED_IDLE`` policy: the kernel then runs it only
+    on a core that no other runnable thread wants, and preempts it as soon as one does.
+
+    A raised nice value alone is not enough for the background encode: its thread still gets a
+    full time slice whenever it is picked, and a click's two OpenMP threads meet at a barrier
+    after every operator, so one of them waiting out that slice stalls the whole predict.
+    Measured with ``bench/click_latency.py`` (SAM 2.1 tiny, 2 cores, clicks while an encode
+    runs): p95 150-160 ms at nice 10 or 19, ~50 ms under ``SCHED_IDLE``.
+    The price: other processes on the machine come first too, so a busy machine slows encodes.
+    An unprivileged thread cannot leave ``SCHED_IDLE`` again, so this is for the thread's life.
+    Returns False where not supported.
+    """
+    policy = getattr(os, "SCHED_IDLE", None)
+    if policy is None or not hasattr(os, "sched_setscheduler"):
+        return False
+    try:
+        os.sched_setscheduler(threading.get_native_id(), policy, os.sched_param(0))
+    except OSError as exc:
+        log.debug("could not put thread %s under SCHED_IDLE: %s", threading.get_native_id(), exc)
+        return False
+    return True

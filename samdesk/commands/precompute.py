@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"samdesk precompute: no images found in {args.target}", file=sys.stderr)
         return 1
     config = RuntimeConfig(
+        # A batch run with no clicks to make way for: it keeps its share of a busy machine.
+        background_idle=False,
         disk_cache_dir=args.cache_dir,
         disk_cache_bytes=int(args.cache_size_gb * 1e9) if args.cache_size_gb else DEFAULT_DISK_BYTES,
     )
