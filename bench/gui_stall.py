@@ -80,6 +80,9 @@ def main() -> int:
     parser.add_argument("--background-nice", type=int, default=None, help="override (0 = no priority drop)")
     parser.add_argument("--interactive-nice", type=int, default=None, help="override (default 0)")
     parser.add_argument("--no-clicks", action="store_true", help="encode only, no clicks meanwhile")
+    parser.add_argument(
+        "--no-background-idle", action="store_true", help="background thread at nice only, no SCHED_IDLE"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.switch_interval_ms is not None:
@@ -94,6 +97,7 @@ def main() -> int:
         config.background_nice = args.background_nice
     if args.interactive_nice is not None:
         config.interactive_nice = args.interactive_nice
+    config.background_idle = not args.no_background_idle
     bridge = RuntimeBridge(config=config)
     errors: list[object] = []
     bridge.failed.connect(lambda rid, exc: errors.append(exc))
@@ -151,6 +155,7 @@ def main() -> int:
         "idle": idle,
         "encoding": busy,
         "threads": bridge.runtime.thread_counts(),
+        "background_idle": config.background_idle,
         "load_average": [round(x, 1) for x in os.getloadavg()],
     }
     print(f"idle: {idle}\nwhile encoding: {busy}", file=sys.stderr)
