@@ -85,7 +85,7 @@ def make_current_thread_idle() -> bool:
     full time slice whenever it is picked, and a click's two OpenMP threads meet at a barrier
     after every operator, so one of them waiting out that slice stalls the whole predict.
     Measured with ``bench/click_latency.py`` (SAM 2.1 tiny, 2 cores, clicks while an encode
-    runs): p95 150-160 ms at nice 10 or 19, ~50 ms under ``SCHED_IDLE``.
+    runs): p95 140-170 ms at nice 10 (141 ms at nice 19), 49-65 ms under ``SCHED_IDLE``.
     The price: other processes on the machine come first too, so a busy machine slows encodes.
     An unprivileged thread cannot leave ``SCHED_IDLE`` again, so this is for the thread's life.
     Returns False where not supported.
