@@ -247,16 +247,23 @@ class _RequestCore:
     def deliver_progress(
         self, done: int, total: int | None, report: Callable[[str, BaseException], None]
     ) -> None:
-        with self.lock:
-            if self.state is not RequestState.RUNNING or self.callbacks.on_progress is None:
-                return
-            _call_safely(report, "on_progress", self.callbacks.on_progress, self.request_id, done, total)
+        self._deliver_while_running(report, "on_progress", self.callbacks.on_progress, done, total)
 
     def deliver_partial(self, value: Any, report: Callable[[str, BaseException], None]) -> None:
+        self._deliver_while_running(report, "on_partial", self.callbacks.on_partial, value)
+
+    def _deliver_while_running(
+        self,
+        report: Callable[[str, BaseException], None],
+        what: str,
+        callback: Callable[..., Any] | None,
+        *args: Any,
+    ) -> None:
+        """Call ``callback(request_id, *args)`` only while the request runs: never after a
+        cancel or a terminal callback (the lock orders it against both)."""
         with self.lock:
-            if self.state is not RequestState.RUNNING or self.callbacks.on_partial is None:
-                return
-            _call_safely(report, "on_partial", self.callbacks.on_partial, self.request_id, value)
+            if self.state is RequestState.RUNNING and callback is not None:
+                _call_safely(report, what, callback, self.request_id, *args)
 
 
 def _call_safely(
