@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from model_runtime.api import ImageEmbedding, ModelInfo, Prediction, validate_prompts
+from model_runtime.api import CandidateMasks, ImageEmbedding, ModelInfo, Prediction, validate_prompts
 from model_runtime.runtime import Callbacks
 
 WAIT = 20.0  # generous upper bound for "should happen"; tests never assert on durations
@@ -53,6 +53,12 @@ class DoubleModel:
         self.encode_threads: set[str] = set()
         self.predict_threads: set[str] = set()
         self.predict_torch_threads: list[int] = []  # torch.get_num_threads() seen by each predict
+        # With ``lazy_masks`` a prediction makes only candidate 0 (the best: scores are equal)
+        # before answering, like the SAM backends; the others log (index, thread) when made,
+        # and the next candidate 1 made waits at ``mask_gate`` if one is set.
+        self.lazy_masks = False
+        self.mask_gate: Gate | None = None
+        self.mask_log: list[tuple[int, str]] = []
         self._lock = threading.Lock()
 
     def encode_image(self, image: np.ndarray) -> ImageEmbedding:
@@ -107,11 +113,27 @@ class DoubleModel:
         full = torch.nn.functional.interpolate(logits[None, None], size=(h, w), mode="nearest")[0, 0]
         low = torch.nn.functional.interpolate(logits[None, None], size=(256, 256), mode="bilinear")[0]
         k = 3 if multimask else 1
+        mask = (full > 5.0).numpy()
+        masks = CandidateMasks((k, h, w), self._mask_maker(mask), ready=[0]) if self.lazy_masks else None
         return Prediction(
-            masks=np.repeat((full > 5.0).numpy()[None], k, axis=0),
+            masks=masks if masks is not None else np.repeat(mask[None], k, axis=0),
             scores=np.full((k,), float(centre), dtype=np.float32),
             low_res_logits=np.repeat(low.numpy(), k, axis=0).astype(np.float32),
         )
+
+
+    def _mask_maker(self, mask: np.ndarray):
+        def make(index: int) -> np.ndarray:
+            with self._lock:
+                self.mask_log.append((index, threading.current_thread().name))
+                gate = self.mask_gate if index == 1 else None
+                if gate is not None:
+                    self.mask_gate = None
+            if gate is not None:
+                gate.pass_through()
+            return mask
+
+        return make
 
 
 def image_with_marker(marker: int, size: tuple[int, int] = (48, 64)) -> np.ndarray:

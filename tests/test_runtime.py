@@ -79,6 +79,37 @@ def test_predict_after_encode_runs_on_the_interactive_thread(runtime, models):
     assert p.state is RequestState.DONE
 
 
+def test_the_other_candidates_are_made_on_the_runtime_thread_after_the_answer(runtime, models):
+    models["a"].lazy_masks = True
+    rec = Recorder()
+    rec.wait(encode(runtime, rec, 1).request_id)
+    p = click(runtime, rec, "obj", 1)
+    rec.wait(p.request_id)
+    masks = rec.results[p.request_id].prediction.masks
+    runtime.close()  # joins the interactive thread: whatever it does after answering is done
+    # 0, the best, before answering; the others after it, all on the runtime's thread.
+    assert models["a"].mask_log == [(i, "samdesk-runtime-interactive") for i in range(3)]
+    assert all(masks.is_made(i) for i in range(3))
+
+
+def test_a_waiting_click_comes_before_the_previous_answers_other_candidates(runtime, models):
+    model = models["a"]
+    model.lazy_masks = True
+    rec = Recorder()
+    rec.wait(encode(runtime, rec, 1).request_id)
+    gate = model.mask_gate = Gate()
+    first = click(runtime, rec, "obj", 1, x=1)
+    rec.wait(first.request_id)
+    assert gate.entered.wait(WAIT)  # the runtime is making candidate 1 of the first answer
+    second = click(runtime, rec, "obj", 1, x=2)
+    gate.release()
+    rec.wait(second.request_id)
+    masks = rec.results[first.request_id].prediction.masks
+    assert masks.is_made(1) and not masks.is_made(2)
+    assert masks[2].shape == (48, 64)  # made when read, by the reader
+    assert (2, threading.current_thread().name) in model.mask_log
+
+
 def test_click_is_answered_while_a_long_encode_runs(runtime, models):
     rec = Recorder()
     rec.wait(encode(runtime, rec, 1).request_id)

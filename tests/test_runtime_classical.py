@@ -28,7 +28,7 @@ def test_predict_from_a_disk_restored_embedding_equals_a_fresh_one(media_dir, tm
         finally:
             rt.close()
     fresh, restored = outputs
-    assert fresh.masks.any()
+    assert np.asarray(fresh.masks).any()
     assert np.array_equal(fresh.masks, restored.masks)
     assert np.array_equal(fresh.scores, restored.scores)
     assert np.array_equal(fresh.low_res_logits, restored.low_res_logits)

@@ -43,7 +43,10 @@ def test_contract(model, embedding) -> None:
     assert embedding.features["image_embed"].shape == (1, 256, 64, 64)
     pred = model.predict(embedding, points=[[250, 150]], labels=[1])
     assert pred.masks.shape == (3, 300, 500) and pred.masks.dtype == np.bool_
-    assert pred.masks.flags["C_CONTIGUOUS"]
+    # Only the best candidate is made before answering; the others when first read.
+    best = int(np.argmax(pred.scores))
+    assert [pred.masks.is_made(i) for i in range(3)] == [i == best for i in range(3)]
+    assert all(m.dtype == np.bool_ and m.shape == (300, 500) and m.flags["C_CONTIGUOUS"] for m in pred.masks)
     assert pred.scores.shape == (3,) and pred.scores.dtype == np.float32
     assert pred.low_res_logits.shape == (3, 256, 256) and pred.low_res_logits.dtype == np.float32
     single = model.predict(embedding, box=[10, 20, 400, 280], multimask=False)

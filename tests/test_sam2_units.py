@@ -119,7 +119,7 @@ def test_predict_masks_are_the_official_upsampling_of_the_decoder_logits(
         # Only where the official float32 value is within rounding of 0 (see test_mask_upsampling).
         assert (ref.numpy()[differ].__abs__() <= 1e-5 * float(low.abs().max())).all()
         assert int(differ.sum()) <= 8
-        assert pred.masks.dtype == np.bool_ and pred.masks.flags.c_contiguous
+        assert all(m.dtype == np.bool_ and m.flags.c_contiguous for m in pred.masks)
         assert np.array_equal(pred.low_res_logits, low[0].clamp(-LOW_RES_CLAMP, LOW_RES_CLAMP).numpy())
         assert np.array_equal(pred.scores, scores[0].numpy())
 

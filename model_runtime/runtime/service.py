@@ -35,7 +35,15 @@ from typing import Any
 
 import numpy as np
 
-from model_runtime.api import ImageEmbedding, ImageModel, ModelInfo, validate_image, validate_prompts
+from model_runtime.api import (
+    CandidateMasks,
+    ImageEmbedding,
+    ImageModel,
+    ModelInfo,
+    Prediction,
+    validate_image,
+    validate_prompts,
+)
 from model_runtime.runtime.cache import (
     DEFAULT_DISK_BYTES,
     DEFAULT_MEMORY_BYTES,
@@ -583,6 +591,24 @@ class Runtime:
             seconds=time.perf_counter() - start,
         )
         work.core.deliver_result(result, self._report_callback_error)
+        self._make_remaining_candidates(prediction)
+
+    def _make_remaining_candidates(self, prediction: Prediction) -> None:
+        """Make the candidate masks the answer left for later (see ``CandidateMasks``) while the
+        user looks at the best one, so that switching candidates never waits on the GUI thread.
+        A newer click waiting comes first: its answer supersedes these anyway, and a mask not
+        made here is made when read."""
+        masks = getattr(prediction, "masks", None)
+        if not isinstance(masks, CandidateMasks):
+            return
+        try:
+            masks.make_all(stop=self._interactive_waiting)
+        except Exception:  # raised again, to whoever reads that mask, when it is read
+            log.warning("could not make the remaining candidate masks", exc_info=True)
+
+    def _interactive_waiting(self) -> bool:
+        with self._cv:
+            return any(w.lane == INTERACTIVE_LANE and not w.core.state.terminal for w in self._queue)
 
     # --- background thread -----------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
+from model_runtime.api import CandidateMasks
 from samdesk.document import (
     AddObject,
     AnnotationObject,
@@ -75,14 +76,15 @@ class PredictionService(Protocol):
 
 @dataclass
 class Candidates:
-    """A model answer as the model gave it: masks bool (K, H, W), low-res logits (K, 256, 256).
+    """A model answer as the model gave it: K masks bool (H, W), low-res logits (K, 256, 256).
 
     ``order`` ranks them best score first; ``selected`` is a rank (0 = best), so keys 1/2/3
-    always mean best/second/third. The arrays are never reordered or copied: at full
-    resolution that would cost more than the rest of a click's GUI work.
+    always mean best/second/third. The masks are never reordered or copied: at full
+    resolution that would cost more than the rest of a click's GUI work. They are read one at
+    a time only, so candidates the runtime has not made yet cost nothing until shown.
     """
 
-    masks: np.ndarray
+    masks: CandidateMasks
     raw_scores: np.ndarray
     logits: np.ndarray | None
     selected: int = 0
@@ -328,7 +330,7 @@ class AnnotationController:
         pending = Pending(
             prompts=copy.deepcopy(annotation.prompts),
             candidates=Candidates(
-                mask[None],
+                CandidateMasks.of(mask),
                 np.array([annotation.score or 1.0], np.float32),
                 None if logits is None else logits[None],
             ),
@@ -364,9 +366,14 @@ class AnnotationController:
         self._emit(self.status_changed)
 
     def prediction_ready(
-        self, request_id: int, masks: np.ndarray, scores: np.ndarray, logits: np.ndarray | None
+        self,
+        request_id: int,
+        masks: CandidateMasks | np.ndarray,
+        scores: np.ndarray,
+        logits: np.ndarray | None,
     ) -> None:
-        """The model's answer: masks bool (K, H, W), scores (K,), logits (K, 256, 256) or None.
+        """The model's answer: K masks (``CandidateMasks``, or bool (K, H, W) / (H, W) arrays),
+        scores (K,), logits (K, 256, 256) or None.
 
         Answers to superseded requests are dropped: only the latest prompt set counts.
         """
@@ -376,10 +383,9 @@ class AnnotationController:
         if started is not None:
             self.last_click_ms = (time.perf_counter() - started) * 1000.0
         self.waiting = False
-        masks = np.asarray(masks, dtype=bool)
+        if not isinstance(masks, CandidateMasks):
+            masks = CandidateMasks.of(masks)
         scores = np.asarray(scores, dtype=np.float32).reshape(-1)
-        if masks.ndim == 2:
-            masks = masks[None]
         candidates = Candidates(masks, scores, None if logits is None else np.asarray(logits))
         # The answer belongs to the pending state already on the undo stack (the prompt that
         # asked for it), so it replaces that state instead of adding an undo step of its own.

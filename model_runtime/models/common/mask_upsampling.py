@@ -27,6 +27,8 @@ import cv2
 import numpy as np
 import torch
 
+from model_runtime.api import CandidateMasks
+
 # A window counts as all-positive only above this, so that the official float32 value cannot
 # underflow to 0: each step's larger weight is ≥ 1/2 and all terms are positive, so the result is
 # ≥ 1/4 of the window's minimum (≥ 1/9 for the composed weights), far above float32's 1e-38.
@@ -346,6 +348,16 @@ def upsample_masks(low_res: torch.Tensor, plan: Plan, mixed_limit: float | None 
             part = slice(i, i + batch)
             _evaluate_blocks(low, plan, (k[part], s[part], t[part]), block_r[part], block_c[part], masks)
     return masks.reshape(*lead, height, width)
+
+
+def candidate_masks(low_res: torch.Tensor, plan: Plan, scores: np.ndarray) -> CandidateMasks:
+    """(K, n, m) logits -> the K masks of :func:`upsample_masks`, the best-scoring one made now
+    and the others when first read (see :class:`~model_runtime.api.CandidateMasks`)."""
+    low = _as_cpu_stack(low_res, plan).clone()  # a caller may reuse the logits' memory
+    if low.shape[0] != len(scores):
+        raise ValueError(f"{low.shape[0]} logit maps but {len(scores)} scores")
+    ready = [int(np.argmax(scores))] if len(scores) else []
+    return CandidateMasks((low.shape[0], *plan.out_size), lambda i: upsample_masks(low[i], plan), ready)
 
 
 def _evaluate_blocks(

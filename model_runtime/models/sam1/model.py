@@ -27,7 +27,7 @@ from model_runtime.api import (
 )
 from model_runtime.checkpoints import MOBILESAM, SAM1, CheckpointError, load_strict
 from model_runtime.devices import resolve_device
-from model_runtime.models.common.mask_upsampling import sam1_plan, upsample_masks
+from model_runtime.models.common.mask_upsampling import candidate_masks, sam1_plan
 from model_runtime.models.common.prompt_encoder import PromptEncoder
 from model_runtime.models.common.two_way_transformer import ImageSide
 from model_runtime.models.sam1 import transforms
@@ -163,9 +163,10 @@ class Sam1Model:
         plan = sam1_plan(
             low_size, tuple(embedding.input_size), tuple(embedding.original_size), IMAGE_SIZE
         )
+        scores_np = scores[0].float().cpu().numpy()
         return Prediction(
-            masks=upsample_masks(low_res[0], plan),
-            scores=scores[0].float().cpu().numpy(),
+            masks=candidate_masks(low_res[0], plan, scores_np),
+            scores=scores_np,
             low_res_logits=low_res[0].float().cpu().numpy(),
         )
 

@@ -28,7 +28,7 @@ from model_runtime.api import (
 )
 from model_runtime.checkpoints import CheckpointError, load_strict
 from model_runtime.devices import resolve_device
-from model_runtime.models.common.mask_upsampling import sam2_plan, upsample_masks
+from model_runtime.models.common.mask_upsampling import candidate_masks, sam2_plan
 from model_runtime.models.common.two_way_transformer import ImageSide
 from model_runtime.models.common.upscaling_head import SkipFeatures
 from model_runtime.models.sam2.config import SAM2, SAM2_1, Sam2Config, detect_variant, make_config
@@ -151,13 +151,10 @@ class Sam2ImageModel:
         points, labels, box, mask_input = validate_prompts(points, labels, box, mask_input)
         low_res, scores = self._decode(embedding, points, labels, box, mask_input, multimask)
         plan = sam2_plan((low_res.shape[-2], low_res.shape[-1]), tuple(embedding.original_size))
-        masks = upsample_masks(low_res[0], plan)
+        scores_np = scores[0].float().cpu().numpy()
+        masks = candidate_masks(low_res[0], plan, scores_np)  # from the logits before the clamp
         low_res = low_res.clamp(-LOW_RES_CLAMP, LOW_RES_CLAMP)
-        return Prediction(
-            masks=masks,
-            scores=scores[0].float().cpu().numpy(),
-            low_res_logits=low_res[0].float().cpu().numpy(),
-        )
+        return Prediction(masks=masks, scores=scores_np, low_res_logits=low_res[0].float().cpu().numpy())
 
     def _decode(
         self,
