@@ -146,7 +146,8 @@ class Sam2ImageModel:
         mask_input: np.ndarray | None = None,
         multimask: bool = True,
     ) -> Prediction:
-        """See ``ImageModel.predict``. Masks (K, H, W) bool, K = 3 with ``multimask`` else 1."""
+        """See ``ImageModel.predict``. K = 3 candidate masks with ``multimask``, else 1; the best
+        one is made before returning, the others when read (``CandidateMasks``)."""
         check_embedding(embedding, self.info)
         points, labels, box, mask_input = validate_prompts(points, labels, box, mask_input)
         low_res, scores = self._decode(embedding, points, labels, box, mask_input, multimask)
