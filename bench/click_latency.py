@@ -239,7 +239,10 @@ def main() -> int:
             load_average=[round(x, 1) for x in os.getloadavg()],
         )
     finally:
-        runtime.close()
+        # Waits for the last background encode (a running model call is never interrupted):
+        # with the default 10 s a ViT-B encode (~20 s) outlived the join, and the interpreter
+        # then exited under it ("terminate called without an active exception").
+        runtime.close(timeout=None)
     if args.json:
         print(json.dumps(report))
     return 0
