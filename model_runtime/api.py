@@ -103,9 +103,7 @@ class CandidateMasks:
             array = array[None]
         if array.ndim != 3:
             raise ValueError(f"candidate masks must be (K, H, W), got shape {array.shape}")
-        made = cls(array.shape, lambda i: array[i])
-        made._masks = list(array)
-        return made
+        return cls(array.shape, array.__getitem__, ready=range(len(array)))
 
     @property
     def shape(self) -> tuple[int, int, int]:
