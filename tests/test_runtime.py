@@ -305,11 +305,14 @@ def test_queued_work_survives_a_thread_crash(runtime, models):
     gate = models["a"].encode_gates["1"] = Gate()
     crashing = encode(runtime, rec, 1)
     assert gate.entered.wait(WAIT)
+    # The restarted thread may take the queued encode before the test clears the error: hold it.
+    queued_gate = models["a"].encode_gates["2"] = Gate()
     queued = encode(runtime, rec, 2)
     models["a"].encode_error = Boom()
     gate.release()
     rec.wait(crashing.request_id)
     models["a"].encode_error = None
+    queued_gate.release()
     rec.wait(queued.request_id)
     assert isinstance(rec.errors[crashing.request_id], WorkerCrashedError)
     assert queued.request_id in rec.results
