@@ -1,5 +1,3 @@
-import sys
+from samdesk.cli import run
 
-from samdesk.cli import main
-
-sys.exit(main())
+run()

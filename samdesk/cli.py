@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -65,5 +67,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The ``samdesk`` program: :func:`main`, then leave the process with its exit status.
+
+    If a model call outlived the runtime's close (quitting during a long encode, Ctrl+C during
+    ``precompute``), the normal exit would abort under it (see
+    ``model_runtime.runtime.model_calls_running``); everything the user made is saved by then,
+    so the process leaves at once, after flushing what Python would have flushed.
+    """
+    code = main()
+    from model_runtime.runtime import model_calls_running  # does not import torch
+
+    if model_calls_running():
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -104,7 +104,8 @@ class RuntimeBridge(QObject):
     def shutdown(self, timeout: float = 2.0) -> None:
         """Cancel everything pending; close a runtime created here, waiting at most ``timeout``
         seconds for a running model call (the runtime threads are daemons: quitting does not
-        wait for a long encode)."""
+        wait for a long encode; ``samdesk.cli.run`` then leaves the process without the exit
+        steps that would abort under it)."""
         for request_id in list(self._handles):
             self.cancel(request_id)
         if self._owns_runtime:

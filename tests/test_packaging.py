@@ -49,7 +49,7 @@ ASSETS = [
 def console_script() -> str:
     """The one console script pyproject declares for the GUI/CLI (``samdesk``)."""
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts == {"samdesk": "samdesk.cli:main"}
+    assert scripts == {"samdesk": "samdesk.cli:run"}
     return "samdesk"
 
 

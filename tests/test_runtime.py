@@ -24,6 +24,7 @@ from model_runtime.runtime import (
     RuntimeClosedError,
     RuntimeConfig,
     WorkerCrashedError,
+    model_calls_running,
     plan_threads,
 )
 from tests.runtime_doubles import WAIT, DoubleModel, Gate, Recorder, provider
@@ -277,6 +278,17 @@ def test_out_of_memory_becomes_a_clear_error(runtime, models):
     models["a"].encode_error = None
     rec.wait((again := encode(runtime, rec, 1)).request_id)
     assert again.request_id in rec.results
+
+
+def test_close_says_whether_a_running_model_call_outlived_it(runtime, models):
+    rec = Recorder()
+    gate = models["a"].encode_gates["1"] = Gate()
+    encode(runtime, rec, 1)
+    assert gate.entered.wait(WAIT)
+    assert runtime.close(timeout=0.05) is False  # the encode cannot be interrupted
+    assert model_calls_running()
+    gate.release()
+    assert runtime.close(timeout=WAIT) is True  # a second close waits for it again
 
 
 @pytest.mark.parametrize("lane", ["background", "interactive"])

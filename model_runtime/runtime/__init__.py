@@ -23,7 +23,7 @@ from model_runtime.runtime.requests import (
     RuntimeServiceError,
     WorkerCrashedError,
 )
-from model_runtime.runtime.service import JobContext, Runtime, RuntimeConfig
+from model_runtime.runtime.service import JobContext, Runtime, RuntimeConfig, model_calls_running
 from model_runtime.runtime.threads import ThreadPlan, plan_threads
 
 __all__ = [
@@ -50,5 +50,6 @@ __all__ = [
     "RuntimeServiceError",
     "ThreadPlan",
     "WorkerCrashedError",
+    "model_calls_running",
     "plan_threads",
 ]

@@ -77,6 +77,20 @@ from model_runtime.runtime.threads import (
 
 log = logging.getLogger(__name__)
 
+THREAD_NAME_PREFIX = "samdesk-runtime-"
+
+
+def model_calls_running() -> bool:
+    """Whether a runtime thread of this process is alive. After every runtime is closed, only
+    one that is still inside a model call (an encode cannot be interrupted) is.
+
+    A process must not run its normal exit under such a call: C++ static destructors then run
+    under the torch operator in flight and abort the process (SIGABRT, "terminate called without
+    an active exception", exit status 134) — after the user's work was saved, but it reads as a
+    crash. Entry points check this and leave with ``os._exit`` instead (``samdesk.cli.run``).
+    """
+    return any(t.name.startswith(THREAD_NAME_PREFIX) and t.is_alive() for t in threading.enumerate())
+
 ImageProvider = Callable[[], np.ndarray]
 ModelLoader = Callable[[Any, str | None], ImageModel]
 JobSteps = Generator[Any, None, Any]
@@ -368,11 +382,12 @@ class Runtime:
             callbacks,
         )
 
-    def close(self, timeout: float | None = 10.0) -> None:
-        """Stop the threads; queued requests are cancelled without callbacks."""
+    def close(self, timeout: float | None = 10.0) -> bool:
+        """Stop the threads; queued requests are cancelled without callbacks. Waits up to
+        ``timeout`` seconds (None: for ever) for a running model call, which cannot be
+        interrupted. True when every runtime thread has stopped (see :func:`model_calls_running`);
+        calling it again waits again."""
         with self._cv:
-            if self._closing:
-                return
             self._closing = True
             dropped = list(self._queue)
             self._queue.clear()
@@ -386,6 +401,10 @@ class Runtime:
         for work in dropped:
             if isinstance(work, _JobWork) and work.steps is not None:
                 work.steps.close()
+        return self._stopped()
+
+    def _stopped(self) -> bool:
+        return not any(lane.thread is not None and lane.thread.is_alive() for lane in self._lanes.values())
 
     def __enter__(self) -> Runtime:
         return self
@@ -441,7 +460,7 @@ class Runtime:
 
     def _start_lane(self, lane: _Lane) -> None:
         thread = threading.Thread(
-            target=self._lane_main, args=(lane,), name=f"samdesk-runtime-{lane.name}", daemon=True
+            target=self._lane_main, args=(lane,), name=f"{THREAD_NAME_PREFIX}{lane.name}", daemon=True
         )
         lane.thread = thread
         thread.start()
