@@ -121,7 +121,6 @@ class DoubleModel:
             low_res_logits=np.repeat(low.numpy(), k, axis=0).astype(np.float32),
         )
 
-
     def _mask_maker(self, mask: np.ndarray):
         def make(index: int) -> np.ndarray:
             with self._lock:

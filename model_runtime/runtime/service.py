@@ -91,6 +91,7 @@ def model_calls_running() -> bool:
     """
     return any(t.name.startswith(THREAD_NAME_PREFIX) and t.is_alive() for t in threading.enumerate())
 
+
 ImageProvider = Callable[[], np.ndarray]
 ModelLoader = Callable[[Any, str | None], ImageModel]
 JobSteps = Generator[Any, None, Any]
