@@ -1,18 +1,77 @@
-"""The contract every image-segmentation backend fulfils.
+"""The contract every segmentation backend fulfils.
 
-A backend (SAM 1, MobileSAM, SAM 2/2.1, the classical GrabCut default, a plugin) turns an RGB
-image into an :class:`ImageEmbedding` once (the heavy part) and then answers prompts against it
-with a :class:`Prediction` (the cheap part). Nothing here imports Qt or knows about documents.
+A backend (SAM 1, MobileSAM, SAM 2/2.1, SAM 3, the classical GrabCut default, a plugin) turns an
+RGB image into an :class:`ImageEmbedding` once (the heavy part) and then answers prompts against
+it (the cheap part). What it can answer is declared in ``ModelInfo.capabilities``:
+
+=================  =============================================  ==============================
+capability         method                                         answer
+=================  =============================================  ==============================
+``click``          ``predict(embedding, points=, labels=, ...)``  :class:`Prediction`: one
+                                                                  object, K candidate masks
+``concept``        ``find_all(embedding, prompts, threshold)``    :class:`Instances` (one per
+                                                                  phrase for several phrases)
+``everything``     ``segment_everything(image, embedding)``       :class:`Instances`
+``video``          ``open_video(source) -> VideoSession``         tracked masks per frame
+``concept_video``  ``open_concept_video(source)``                 tracked instances per frame
+=================  =============================================  ==============================
+
+``predict_batch(embedding, [Prompts, ...])`` is optional for ``click`` models: many prompts in
+one decoder pass (segment everything asks ~1,000 per image). Prompts of every kind travel as one
+:class:`Prompts` value. Nothing here imports Qt or torch, or knows about documents.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from model_runtime.candidate_masks import CandidateMasks
+from model_runtime.instances import Instances
+from model_runtime.prompts import Exemplar, PromptError, Prompts, validate_exemplar_box
+
+__all__ = [
+    "BatchPredictor",
+    "CandidateMasks",
+    "Capability",
+    "ConceptModel",
+    "EverythingModel",
+    "Exemplar",
+    "ImageEmbedding",
+    "ImageModel",
+    "Instances",
+    "ModelCapabilityError",
+    "ModelInfo",
+    "Prediction",
+    "PromptError",
+    "Prompts",
+    "VideoModel",
+    "VideoSession",
+    "check_embedding",
+    "require_capability",
+    "validate_exemplar_box",
+    "validate_image",
+    "validate_prompts",
+]
+
+
+class Capability(StrEnum):
+    """What a loaded model can do; the runtime and the GUI enable features from these."""
+
+    CLICK = "click"  # predict(): clicks, a box, a previous mask -> one object's candidates
+    CONCEPT = "concept"  # find_all(): a noun phrase and/or exemplar boxes -> every instance
+    EVERYTHING = "everything"  # segment_everything(): every object of an image
+    VIDEO = "video"  # open_video(): track prompted objects through a video
+    CONCEPT_VIDEO = "concept_video"  # open_concept_video(): track every instance of a concept
+
+
+class ModelCapabilityError(Exception):
+    """The loaded model cannot serve this request (e.g. track a video with SAM 1, find all with
+    SAM 2); the message names what the request needs and which models have it."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +85,10 @@ class ModelInfo:
     parameter_count: int
     device: str = "cpu"
     source: str = ""  # the checkpoint path, or "" for models without weights
+    capabilities: frozenset[str] = frozenset({Capability.CLICK})
+
+    def can(self, capability: str) -> bool:
+        return capability in self.capabilities
 
     @property
     def model_id(self) -> str:
@@ -53,108 +116,20 @@ class ImageEmbedding:
 
     def nbytes(self) -> int:
         """Approximate memory held, for byte-bounded caches."""
-        total = 0
-        for value in self.features.values():
-            if hasattr(value, "element_size") and hasattr(value, "nelement"):
-                total += value.element_size() * value.nelement()
-            elif isinstance(value, np.ndarray):
-                total += value.nbytes
-            elif isinstance(value, (list, tuple)):
-                for item in value:
-                    if hasattr(item, "element_size"):
-                        total += item.element_size() * item.nelement()
-                    elif isinstance(item, np.ndarray):
-                        total += item.nbytes
-        return total
+        return _nbytes(self.features)
 
 
-class CandidateMasks:
-    """K candidate masks, bool (H, W) each at the original image size, each made on first read.
-
-    A single click asks for three candidates, but its answer shows only the best one, and
-    making a full-size mask from its 256² logits is a real share of a click (SAM 1 ViT-B on a
-    2 MP photo: ~2 ms of ~40 per mask when the logits are noisy, more on a 12 MP photo). So a
-    backend makes the masks it must (``ready``: the best-scoring one) before answering, and the
-    rest when first read; the runtime reads them right after delivering the answer, unless a
-    newer click waits. Indexing, ``len``, iteration and ``np.asarray`` work as on the (K, H, W)
-    array; a mask is made once, by whichever thread reads it first.
-    """
-
-    def __init__(
-        self,
-        shape: tuple[int, int, int],
-        make: Callable[[int], np.ndarray],
-        ready: Iterable[int] = (),
-    ) -> None:
-        """shape: (K, H, W); make(i) -> mask i, bool-like (H, W); ``ready``: made right away."""
-        count, height, width = (int(n) for n in shape)
-        self._shape = (count, height, width)
-        self._make = make
-        self._masks: list[np.ndarray | None] = [None] * count
-        self._lock = threading.Lock()
-        for index in ready:
-            self[index]
-
-    @classmethod
-    def of(cls, masks: np.ndarray) -> CandidateMasks:
-        """Masks already made: bool-like (K, H, W), or (H, W) for one."""
-        array = np.asarray(masks, dtype=np.bool_)
-        if array.ndim == 2:
-            array = array[None]
-        if array.ndim != 3:
-            raise ValueError(f"candidate masks must be (K, H, W), got shape {array.shape}")
-        return cls(array.shape, array.__getitem__, ready=range(len(array)))
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return self._shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return np.dtype(np.bool_)
-
-    def __len__(self) -> int:
-        return self._shape[0]
-
-    def __getitem__(self, index: int) -> np.ndarray:
-        count = self._shape[0]
-        i = int(index)
-        if not -count <= i < count:
-            raise IndexError(f"candidate {index} of {count}")
-        i %= count
-        mask = self._masks[i]
-        if mask is None:
-            with self._lock:
-                mask = self._masks[i]
-                if mask is None:
-                    mask = np.asarray(self._make(i), dtype=np.bool_)
-                    if mask.shape != self._shape[1:]:
-                        raise ValueError(f"candidate {i} was made {mask.shape}, expected {self._shape[1:]}")
-                    self._masks[i] = mask
-        return mask
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        return (self[i] for i in range(len(self)))
-
-    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        stacked = np.stack(list(self)) if len(self) else np.zeros(self._shape, dtype=np.bool_)
-        return stacked if dtype is None else stacked.astype(dtype, copy=False)
-
-    def is_made(self, index: int) -> bool:
-        return self._masks[int(index)] is not None
-
-    def make_all(self, stop: Callable[[], bool] | None = None) -> bool:
-        """Make every mask not made yet; ``stop()`` is asked before each. True when all are made."""
-        for i in range(len(self)):
-            if self._masks[i] is None:
-                if stop is not None and stop():
-                    return False
-                self[i]
-        return True
-
-    def __repr__(self) -> str:
-        made = sum(m is not None for m in self._masks)
-        return f"CandidateMasks(shape={self._shape}, made={made})"
+def _nbytes(value: Any) -> int:
+    """Bytes of the tensors and arrays in ``value``, through nested dicts, lists and tuples."""
+    if hasattr(value, "element_size") and hasattr(value, "nelement"):
+        return int(value.element_size() * value.nelement())
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, dict):
+        return sum(_nbytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_nbytes(v) for v in value)
+    return 0
 
 
 @dataclass
@@ -175,10 +150,6 @@ class Prediction:
     def __post_init__(self) -> None:
         if not isinstance(self.masks, CandidateMasks):
             self.masks = CandidateMasks.of(self.masks)
-
-
-class PromptError(ValueError):
-    """A prompt that cannot be answered (no prompt at all, mismatched points/labels, ...)."""
 
 
 @runtime_checkable
@@ -203,6 +174,105 @@ class ImageModel(Protocol):
         """points: (N, 2) pixel x, y in the original image; labels: (N,) 1 = fg, 0 = bg;
         box: (4,) x0, y0, x1, y1; mask_input: (1, 256, 256) low-res logits of a previous call."""
         ...
+
+
+@runtime_checkable
+class BatchPredictor(Protocol):
+    """Optional for ``click`` models: many prompt sets on one embedding in one decoder pass."""
+
+    def predict_batch(
+        self, embedding: ImageEmbedding, prompts: Sequence[Prompts], multimask: bool = True
+    ) -> list[Prediction]:
+        """One :class:`Prediction` per prompt set, in order; each set has clicks and/or a box."""
+        ...
+
+
+@runtime_checkable
+class ConceptModel(Protocol):
+    """``concept`` models (SAM 3): every instance of a noun phrase and/or exemplar boxes."""
+
+    info: ModelInfo
+
+    def encode_image(self, image: np.ndarray) -> ImageEmbedding: ...
+
+    def find_all(
+        self, embedding: ImageEmbedding, prompts: Prompts, threshold: float = 0.5
+    ) -> Instances | list[Instances]:
+        """Instances scoring above ``threshold`` (``.above(t)`` re-filters without the model).
+        With several phrases (``Prompts(text=(...))``), one :class:`Instances` per phrase."""
+        ...
+
+
+@runtime_checkable
+class EverythingModel(Protocol):
+    """``everything`` models: every object of an image proposed at once."""
+
+    info: ModelInfo
+
+    def segment_everything(
+        self, image: np.ndarray, embedding: ImageEmbedding | None = None, **settings: Any
+    ) -> Instances:
+        """image: uint8 (H, W, 3); ``embedding``: the cached full-image one, reused if given."""
+        ...
+
+
+@runtime_checkable
+class VideoSession(Protocol):
+    """One video being tracked; holds per-object memory. Close it to free that memory."""
+
+    num_frames: int
+
+    def add_prompt(
+        self,
+        frame_index: int,
+        obj_id: int,
+        points: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+        mask: np.ndarray | None = None,
+    ) -> dict[int, np.ndarray]:
+        """Prompt one object on one frame; returns every object's bool (H, W) mask there."""
+        ...
+
+    def propagate(
+        self, start_frame: int | None = None, direction: str = "forward", max_frames: int | None = None
+    ) -> Iterator[Any]:
+        """One step per frame, each with the frame index and every object's mask."""
+        ...
+
+    def close(self) -> None:
+        """Free the session's memory and its frame reader; the session is unusable after."""
+        ...
+
+
+@runtime_checkable
+class VideoModel(Protocol):
+    """``video`` models (SAM 2/2.1, SAM 3's tracker)."""
+
+    info: ModelInfo
+
+    def open_video(self, source: Any, config: Any = None) -> VideoSession: ...
+
+
+def require_capability(info: ModelInfo, capability: str, what: str) -> None:
+    """Raise :class:`ModelCapabilityError` unless the model has ``capability``.
+
+    ``what`` says what was asked, for the message ("track objects through a video")."""
+    if capability not in info.capabilities:
+        needed = _MODELS_WITH.get(capability, "a model with the capability")
+        raise ModelCapabilityError(
+            f"{info.display_name} cannot {what}: that needs {needed} (this model can: "
+            f"{', '.join(sorted(info.capabilities)) or 'nothing'})"
+        )
+
+
+_MODELS_WITH = {
+    Capability.CLICK: "a click model (SAM 1, MobileSAM, SAM 2/2.1, SAM 3, GrabCut)",
+    Capability.CONCEPT: "a SAM 3 model",
+    Capability.EVERYTHING: "a SAM 1, MobileSAM or SAM 2/2.1 model",
+    Capability.VIDEO: "a SAM 2/2.1 or SAM 3 model",
+    Capability.CONCEPT_VIDEO: "a SAM 3 model",
+}
 
 
 def check_embedding(embedding: ImageEmbedding, info: ModelInfo) -> None:

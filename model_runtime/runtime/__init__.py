@@ -3,6 +3,7 @@
 See :mod:`model_runtime.runtime.service` and docs/adr/0003-runtime-threading.md.
 """
 
+from model_runtime.api import ModelCapabilityError
 from model_runtime.runtime.cache import DiskEmbeddingCache, MemoryEmbeddingCache
 from model_runtime.runtime.requests import (
     Callbacks,
@@ -11,7 +12,6 @@ from model_runtime.runtime.requests import (
     EncodeResult,
     LoadResult,
     MediaReadError,
-    ModelCapabilityError,
     ModelChangedError,
     ModelNotLoadedError,
     ModelOutOfMemoryError,

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from model_runtime.runtime.requests import ModelCapabilityError
+from model_runtime.api import Capability, require_capability
 from model_runtime.runtime.service import JobContext, JobFactory, JobSteps
 
 
@@ -115,13 +115,8 @@ def track_video(
         raise ValueError("nothing to track: no object has a prompt")
 
     def job(ctx: JobContext) -> JobSteps:
-        open_video = getattr(ctx.model, "open_video", None)
-        if open_video is None:
-            raise ModelCapabilityError(
-                f"{ctx.model.info.display_name} cannot track objects through a video; "
-                "load a SAM 2 model to track"
-            )
-        video = ctx.call(open_video, source)
+        require_capability(ctx.model.info, Capability.VIDEO, "track objects through a video")
+        video = ctx.call(ctx.model.open_video, source)
         for done, prompt in enumerate(prompts, start=1):
             mask = prompt.mask() if callable(prompt.mask) else prompt.mask
             ctx.call(

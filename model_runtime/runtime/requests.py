@@ -129,10 +129,6 @@ class ModelOutOfMemoryError(RuntimeServiceError):
     """The device ran out of memory; the runtime freed what it could and keeps working."""
 
 
-class ModelCapabilityError(RuntimeServiceError):
-    """The loaded model cannot do what was asked (e.g. track objects through a video with SAM 1)."""
-
-
 class EmbeddingUnavailableError(RuntimeServiceError):
     """A predict needs an embedding that is not cached and no image was given to compute it."""
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from model_runtime.api import (
+    Capability,
     ImageEmbedding,
     ModelInfo,
     Prediction,
@@ -66,6 +67,7 @@ class Sam2ImageModel:
             parameter_count=sum(p.numel() for p in network.parameters()),
             device=str(device),
             source=source,
+            capabilities=frozenset({Capability.CLICK, Capability.VIDEO}),
         )
         with torch.no_grad():
             self._dense_pe = network.sam_prompt_encoder.get_dense_pe().to(device)
