@@ -6,17 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
+from model_runtime.api import Exemplar, Prompts
 from samdesk.document import masks
 from samdesk.document.model import (
     AnnotationObject,
     Category,
-    Exemplar,
     FrameAnnotation,
     MediaItem,
     MediaKind,
     MediaStatus,
     Project,
-    Prompts,
     Provenance,
 )
 

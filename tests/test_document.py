@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model_runtime.api import Prompts
 from samdesk.document import (
     AddCategory,
     AddMedia,
@@ -30,7 +31,6 @@ from samdesk.document import (
     MediaStatus,
     MoveObject,
     Project,
-    Prompts,
     Provenance,
     RemoveCategory,
     RemoveMedia,
@@ -125,7 +125,7 @@ def test_commands_do_not_alias_caller_data(tmp_path: Path) -> None:
     mine = annotation(3)
     document.execute(SetFrame(1, 0, mine))
     stored = copy.deepcopy(document.project.object(1).frames[0])
-    mine.prompts.points.append((0.0, 0.0))
+    mine.rle["counts"] = masks.encode(np.ones((48, 64), bool))["counts"]
     mine.score = 0.0
     assert document.project.object(1).frames[0] == stored
 

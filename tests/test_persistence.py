@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model_runtime.api import Prompts
 from samdesk.document import Document, masks
-from samdesk.document.model import SCHEMA_VERSION, Project
+from samdesk.document.model import SCHEMA_VERSION, FrameAnnotation, Project, Provenance
 from samdesk.document.persistence import (
     ProjectFileError,
     find_media_in_folder,
@@ -96,6 +97,54 @@ def test_nan_score_is_saved_as_unknown(tmp_path: Path) -> None:
     assert load_project(tmp_path / "p.samdesk.json").project.objects[1].frames[0].score is None
 
 
+def test_prompts_are_stored_without_mask_input_and_with_several_phrases(tmp_path: Path) -> None:
+    project = make_project(tmp_path, n_objects=2)
+    prompts = Prompts(
+        points=[(1.5, 2.0)], labels=[0], box=(0, 1, 30, 40), text=("car", "person"),
+        exemplars=[((1, 2, 3, 4), False)], mask_input=np.ones((256, 256), np.float32),
+    )
+    frame = FrameAnnotation(masks.encode(np.ones((48, 64), bool)), Provenance.MODEL, 0.5, prompts, "m")
+    assert frame.prompts.mask_input is None  # the document never holds the refinement logits
+    project.objects[0].frames[0] = frame
+    path = tmp_path / "p.samdesk.json"
+    stored = _save_and_read_json(project, path)["objects"][0]["frames"][0]["prompts"]
+    assert stored == {
+        "points": [[1.5, 2.0]], "labels": [0], "box": [0.0, 1.0, 30.0, 40.0],
+        "exemplars": [{"box": [1.0, 2.0, 3.0, 4.0], "positive": False}], "text": ["car", "person"],
+    }
+    loaded = load_project(path).project.objects[0].frames[0].prompts
+    assert loaded == prompts and isinstance(loaded, Prompts) and loaded.text == ("car", "person")
+
+
+def test_frames_without_prompts_store_none(tmp_path: Path) -> None:
+    project = make_project(tmp_path, n_objects=3)  # object 3 has empty prompts
+    data = _save_and_read_json(project, tmp_path / "p.samdesk.json")
+    assert "prompts" not in data["objects"][2]["frames"][0]
+    assert load_project(tmp_path / "p.samdesk.json").project.objects[2].frames[0].prompts == Prompts()
+
+
+# tests/data/v1/project.samdesk.json was written by samdesk at commit 257dce0 (format version 1,
+# its own mutable Prompts class) from make_project(folder, seed=3, n_objects=6, image_size=(12, 16));
+# its media files were left out on purpose.
+_V1_FILE = Path(__file__).parent / "data" / "v1" / "project.samdesk.json"
+
+
+def test_a_version_1_file_opens_as_the_same_project(tmp_path: Path) -> None:
+    assert json.loads(_V1_FILE.read_text("utf-8"))["schema_version"] == 1
+    result = load_project(_V1_FILE)
+    expected = make_project(tmp_path, seed=3, n_objects=6, image_size=(12, 16))
+    for item in expected.media:  # same layout, another folder
+        item.path = str(_V1_FILE.parent / Path(item.path).relative_to(tmp_path))
+    assert result.project == expected
+    assert [m.id for m in result.missing_media] == [1, 2] and result.repairs == []
+    exemplars = result.project.objects[1].frames[0].prompts
+    assert isinstance(exemplars, Prompts) and exemplars.text == "red cup" and len(exemplars.exemplars) == 2
+    # Saved again, it is a current-version file that loads to the same project.
+    again = tmp_path / "again.samdesk.json"
+    assert _save_and_read_json(result.project, again)["schema_version"] == SCHEMA_VERSION == 2
+    assert load_project(again).project == result.project
+
+
 # --- loading errors ---------------------------------------------------------------------------
 
 
@@ -168,6 +217,8 @@ _RLE_10x10 = masks.encode(np.ones((10, 10), dtype=bool))
         (lambda d: d["objects"][0]["frames"][0]["rle"].update(counts=[1, 2]), ["RLE"]),
         (lambda d: d["objects"][0]["frames"][0].update(rle=_RLE_10x10), ["mask on frame 0 is 10x10"]),
         (lambda d: d["objects"][0]["frames"][0]["prompts"].update(labels=[1]), ["2 points but 1 labels"]),
+        (lambda d: d["objects"][0]["frames"][0]["prompts"].update(text=["a", 2]), ["prompts.text", "phrase"]),
+        (lambda d: d["objects"][0]["frames"][0]["prompts"].update(box=[1, 2]), ["prompts.box"]),
         (lambda d: d["objects"][0].update(media_id=99), ["refers to media 99"]),
         (lambda d: d["objects"][1].update(category_id=42), ["refers to category 42"]),
         (lambda d: d["objects"][1].update(id=d["objects"][0]["id"]), ["two object entries have id 1"]),

@@ -100,7 +100,7 @@ def test_accept_creates_an_undoable_object_with_category_and_provenance(session)
     frame = obj.frames[0]
     assert obj.category_id == 1 and frame.provenance == Provenance.MODEL
     assert frame.model_id == "double-disc" and frame.score == pytest.approx(0.9)
-    assert frame.prompts.points == [(100.0, 75.0)]
+    assert frame.prompts.points == ((100.0, 75.0),)
     assert rle.decode(frame.rle)[75, 100]
     assert media.status == MediaStatus.IN_PROGRESS
     assert controller.pending is None and controller.selected_object == object_id
@@ -127,10 +127,10 @@ def test_undo_takes_back_prompts_before_document_commands(session) -> None:
     controller.add_point(110, 75, False)
     answer(controller, service)
     controller.undo()
-    assert controller.pending.prompts.labels == [1]
+    assert controller.pending.prompts.labels == (1,)
     assert controller.pending.candidates is not None  # the first answer comes back with it
     controller.redo()
-    assert controller.pending.prompts.labels == [1, 0]
+    assert controller.pending.prompts.labels == (1, 0)
     controller.undo()
     controller.undo()
     assert controller.pending is None

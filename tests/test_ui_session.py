@@ -71,7 +71,7 @@ def test_full_session(qtbot, media_dir: Path, tmp_path: Path, monkeypatch) -> No
     wait_answer(qtbot, window)
     drag(window, (5, 215), (430, 530))
     wait_answer(qtbot, window)
-    assert c.pending.prompts.labels == [1, 0] and c.pending.prompts.box is not None
+    assert c.pending.prompts.labels == (1, 0) and c.pending.prompts.box is not None
     dog_mask = c.pending.mask()
     assert dog_mask[320, 300] and not dog_mask[200, 560]
 

@@ -54,7 +54,7 @@ def test_click_box_cycle_accept_brush_undo_redo(window: MainWindow, qtbot) -> No
     window.canvas.setFocus()
     click(window, 300, 200)
     qtbot.waitUntil(lambda: c.pending is not None and c.pending.candidates is not None)
-    assert c.pending.prompts.points == [pytest.approx((300, 200), abs=1.5)]
+    assert list(c.pending.prompts.points) == [pytest.approx((300, 200), abs=1.5)]
     assert window.layer._pending.isVisible() and len(window.layer._markers) == 1
     assert "candidates" in window.candidates_label.text()
     key(qtbot, window, Qt.Key.Key_Tab)
@@ -64,7 +64,7 @@ def test_click_box_cycle_accept_brush_undo_redo(window: MainWindow, qtbot) -> No
     # A right click excludes; then a box drag is added to the same object.
     click(window, 330, 200, Qt.MouseButton.RightButton)
     qtbot.waitUntil(lambda: not c.waiting)
-    assert c.pending.prompts.labels == [1, 0]
+    assert c.pending.prompts.labels == (1, 0)
     drag(window, (250, 150), (420, 300))
     qtbot.waitUntil(lambda: not c.waiting)
     assert c.pending.prompts.box == pytest.approx((250, 150, 420, 300), abs=1.5)

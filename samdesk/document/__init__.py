@@ -1,6 +1,7 @@
 """The document: projects, media, objects and masks, changed only through undoable commands.
 
-Knows nothing of Qt or of models; views subscribe to ``Document.events``.
+Knows nothing of Qt or of models; views subscribe to ``Document.events``. A frame's prompts are
+``model_runtime.api.Prompts`` (the one prompt value of the whole app), imported from there.
 """
 
 from samdesk.document.commands import (
@@ -27,13 +28,11 @@ from samdesk.document.model import (
     SCHEMA_VERSION,
     AnnotationObject,
     Category,
-    Exemplar,
     FrameAnnotation,
     MediaItem,
     MediaKind,
     MediaStatus,
     Project,
-    Prompts,
     Provenance,
     file_content_hash,
 )
@@ -53,7 +52,6 @@ __all__ = [
     "EditMedia",
     "EditObject",
     "EventBus",
-    "Exemplar",
     "FrameAnnotation",
     "History",
     "MediaItem",
@@ -61,7 +59,6 @@ __all__ = [
     "MediaStatus",
     "MoveObject",
     "Project",
-    "Prompts",
     "Provenance",
     "RemoveCategory",
     "RemoveMedia",

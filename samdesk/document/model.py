@@ -1,5 +1,8 @@
 """The document's data: categories, media, annotation objects and their per-frame masks.
 
+A frame's prompts are :class:`model_runtime.prompts.Prompts`, the same immutable value the GUI
+and the runtime pass to a model (stored without its transient ``mask_input``).
+
 Plain dataclasses with no behaviour beyond lookups. They change only through the commands in
 ``commands.py`` (so every change is undoable) and never import Qt or a model.
 Images are media with one frame (frame 0); videos have ``frame_count`` frames.
@@ -13,9 +16,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from model_runtime.prompts import Prompts
 from samdesk.document.masks import Rle
 
-SCHEMA_VERSION = 1
+# 2: prompts are model_runtime's Prompts: ``text`` may be a list of phrases (see
+# docs/project-format.md). Version 1 files are read unchanged.
+SCHEMA_VERSION = 2
 
 
 class MediaKind(StrEnum):
@@ -65,36 +71,19 @@ class MediaItem:
 
 
 @dataclass
-class Exemplar:
-    """A box marking an example (positive) or counter-example (negative) of a concept (SAM 3)."""
-
-    box: tuple[float, float, float, float]
-    positive: bool = True
-
-
-@dataclass
-class Prompts:
-    """What the user gave the model on one frame, kept so results can be reproduced and refined."""
-
-    points: list[tuple[float, float]] = field(default_factory=list)
-    labels: list[int] = field(default_factory=list)  # 1 foreground, 0 background
-    box: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1
-    exemplars: list[Exemplar] = field(default_factory=list)
-    text: str | None = None
-
-    def is_empty(self) -> bool:
-        return not self.points and self.box is None and not self.exemplars and not self.text
-
-
-@dataclass
 class FrameAnnotation:
     """One object's mask on one frame, with how it came to be."""
 
     rle: Rle
     provenance: Provenance = Provenance.MANUAL
     score: float | None = None
-    prompts: Prompts = field(default_factory=Prompts)
+    prompts: Prompts = Prompts()
     model_id: str | None = None
+
+    def __post_init__(self) -> None:
+        # A previous answer's low-res logits (256 KB) steer one refinement chain; they are not
+        # part of what the user gave the model, and the document never stores them.
+        self.prompts = self.prompts.without_mask_input()
 
 
 @dataclass

@@ -27,19 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import samdesk
+from model_runtime.prompts import Exemplar, PromptError, Prompts
 from samdesk.document import masks
 from samdesk.document.commands import Batch, EditMedia
 from samdesk.document.model import (
     SCHEMA_VERSION,
     AnnotationObject,
     Category,
-    Exemplar,
     FrameAnnotation,
     MediaItem,
     MediaKind,
     MediaStatus,
     Project,
-    Prompts,
     Provenance,
     file_content_hash,
 )
@@ -213,24 +212,34 @@ def _object_to_json(obj: AnnotationObject) -> dict[str, Any]:
 
 
 def _frame_to_json(index: int, frame: FrameAnnotation) -> dict[str, Any]:
-    prompts = frame.prompts
-    return {
+    data: dict[str, Any] = {
         "frame": index,
         "rle": {"size": [int(v) for v in frame.rle["size"]], "counts": _counts_str(frame.rle["counts"])},
         "provenance": Provenance(frame.provenance).value,
         # A model may report NaN; "unknown" is the honest thing to store and keeps the file JSON.
         "score": _finite_or_none(frame.score),
         "model_id": frame.model_id,
-        "prompts": {
-            "points": [[float(x), float(y)] for x, y in prompts.points],
-            "labels": [int(v) for v in prompts.labels],
-            "box": None if prompts.box is None else [float(v) for v in prompts.box],
-            "exemplars": [
-                {"box": [float(v) for v in e.box], "positive": bool(e.positive)} for e in prompts.exemplars
-            ],
-            "text": prompts.text,
-        },
     }
+    if not frame.prompts.is_empty():  # most frames (tracked, drawn, imported) have none
+        data["prompts"] = _prompts_to_json(frame.prompts)
+    return data
+
+
+def _prompts_to_json(prompts: Prompts) -> dict[str, Any]:
+    """The prompts' non-empty fields; ``mask_input`` is never stored."""
+    data: dict[str, Any] = {}
+    if prompts.points:
+        data["points"] = [[float(x), float(y)] for x, y in prompts.points]
+        data["labels"] = [int(v) for v in prompts.labels]
+    if prompts.box is not None:
+        data["box"] = [float(v) for v in prompts.box]
+    if prompts.exemplars:
+        data["exemplars"] = [
+            {"box": [float(v) for v in e.box], "positive": bool(e.positive)} for e in prompts.exemplars
+        ]
+    if prompts.text is not None:
+        data["text"] = prompts.text if isinstance(prompts.text, str) else list(prompts.text)
+    return data
 
 
 def _counts_str(counts: object) -> str:
@@ -490,15 +499,21 @@ def _prompts(value: object, where: str) -> Prompts:
             )
         )
     text = d.get("text")
-    if text is not None and not isinstance(text, str):
-        raise _Invalid(f"{where}.text", "must be a string or null")
-    return Prompts(
-        points=[(p[0], p[1]) for p in points],
-        labels=list(labels),
-        box=None if box is None else _box(box, f"{where}.box"),
-        exemplars=exemplars,
-        text=text,
-    )
+    # Version 1 stores one phrase or null; version 2 also a list of phrases.
+    if text is not None and not isinstance(text, str) and not (
+        isinstance(text, list) and all(isinstance(t, str) for t in text)
+    ):
+        raise _Invalid(f"{where}.text", "must be a phrase, a list of phrases or null")
+    try:
+        return Prompts(
+            points=tuple((p[0], p[1]) for p in points),
+            labels=tuple(labels),
+            box=None if box is None else _box(box, f"{where}.box"),
+            exemplars=tuple(exemplars),
+            text=text,
+        )
+    except PromptError as exc:  # the checks above should leave nothing for it to refuse
+        raise _Invalid(where, str(exc)) from exc
 
 
 def _box(value: object, where: str) -> tuple[float, float, float, float]:

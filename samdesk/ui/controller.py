@@ -11,15 +11,14 @@ accepted) lives here, with its own small undo stack so Ctrl+Z first takes back t
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 
-from model_runtime.api import CandidateMasks
+from model_runtime.api import CandidateMasks, Prompts
 from samdesk.document import (
     AddObject,
     AnnotationObject,
@@ -31,7 +30,6 @@ from samdesk.document import (
     FrameAnnotation,
     MediaItem,
     MediaStatus,
-    Prompts,
     Provenance,
     RemoveObject,
     SetFrame,
@@ -118,7 +116,7 @@ class Candidates:
 class Pending:
     """The object being built: its prompts, the model's candidates and any hand edits on them."""
 
-    prompts: Prompts = field(default_factory=Prompts)
+    prompts: Prompts = Prompts()  # immutable: a new prompt makes a new value
     candidates: Candidates | None = None
     edited_mask: np.ndarray | None = None  # a brush-edited copy of the selected candidate
     target_object: int | None = None  # refining an accepted object instead of making a new one
@@ -129,11 +127,7 @@ class Pending:
         modified in place (edits always produce new arrays), and copying 3 full-size masks
         per click would cost more than the rest of the click's GUI work."""
         cands = self.candidates
-        return replace(
-            self,
-            prompts=copy.deepcopy(self.prompts),
-            candidates=None if cands is None else replace(cands),
-        )
+        return replace(self, candidates=None if cands is None else replace(cands))
 
     def mask_identity(self) -> tuple[int, int, int]:
         """Changes exactly when ``mask()`` would return different pixels (for repaint skipping)."""
@@ -289,8 +283,12 @@ class AnnotationController:
         pending = self._editable_pending()
         if pending is None:
             return
-        pending.prompts.points.append((float(x), float(y)))
-        pending.prompts.labels.append(1 if positive else 0)
+        prompts = pending.prompts
+        pending.prompts = replace(
+            prompts,
+            points=(*prompts.points, (float(x), float(y))),
+            labels=(*prompts.labels, 1 if positive else 0),
+        )
         self._commit_pending(pending)
         self._request(pending)
 
@@ -299,7 +297,7 @@ class AnnotationController:
         pending = self._editable_pending()
         if pending is None:
             return
-        pending.prompts.box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        pending.prompts = replace(pending.prompts, box=(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
         self._commit_pending(pending)
         self._request(pending)
 
@@ -328,7 +326,7 @@ class AnnotationController:
         mask = rle.decode(annotation.rle)
         logits = self._logits_by_object.get(obj.id)
         pending = Pending(
-            prompts=copy.deepcopy(annotation.prompts),
+            prompts=annotation.prompts,
             candidates=Candidates(
                 CandidateMasks.of(mask),
                 np.array([annotation.score or 1.0], np.float32),
@@ -345,9 +343,7 @@ class AnnotationController:
             self._emit(self.status_changed)
             return
         prompts = pending.prompts
-        points = np.asarray(prompts.points, np.float32).reshape(-1, 2) if prompts.points else None
-        labels = np.asarray(prompts.labels, np.int32) if prompts.points else None
-        box = np.asarray(prompts.box, np.float32) if prompts.box is not None else None
+        points, labels, box = prompts.points_array(), prompts.labels_array(), prompts.box_array()
         mask_input = None
         cands = pending.candidates
         if cands is not None and (logit := cands.logit()) is not None:
@@ -442,7 +438,7 @@ class AnnotationController:
             provenance = Provenance.MODEL
         model_id = self.service.model_id if self.service is not None and not pending.manual else None
         annotation = FrameAnnotation(
-            rle.encode(mask), provenance, score, copy.deepcopy(pending.prompts), model_id
+            rle.encode(mask), provenance, score, pending.prompts, model_id
         )
         commands: list[Command] = []
         if pending.target_object is None:
@@ -542,7 +538,7 @@ class AnnotationController:
                     merged = m if merged is None else merged | m
             assert merged is not None
             base = keep.frames.get(frame)
-            prompts = copy.deepcopy(base.prompts) if base else Prompts()
+            prompts = base.prompts if base else Prompts()
             annotation = FrameAnnotation(rle.encode(merged), Provenance.EDITED, None, prompts)
             commands.append(SetFrame(keep.id, frame, annotation))
         if not commands:
@@ -561,7 +557,7 @@ class AnnotationController:
             if before is None or before.provenance == Provenance.MANUAL
             else Provenance.EDITED
         )
-        prompts = copy.deepcopy(before.prompts) if before else Prompts()
+        prompts = before.prompts if before else Prompts()
         annotation = FrameAnnotation(
             rle.encode(mask), provenance, None, prompts, before.model_id if before else None
         )
