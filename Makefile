@@ -6,7 +6,7 @@ PIP     = $(PY) -m pip
 # The exact CPU build on our machines; a GPU user installs their CUDA torch first (see README).
 TORCH_PIN ?= torch==2.13.0
 # Official implementations, used only as test oracles (never imported by product code).
-ORACLES = segment-anything==1.0 mobilesam-mirror==1.0.0
+ORACLES = segment-anything==1.0 mobilesam-mirror==1.0.0 sam3==0.1.4
 
 .PHONY: run test test-slow lint bench dist desktop-install clean
 
@@ -21,7 +21,8 @@ $(VENV)/.test-installed: $(VENV)/.installed
 	$(PIP) install -q -e ".[test]"
 	# Oracle recipe (../shared/REFERENCE-FACTS.md): torchvision pinned so no CUDA stack is pulled,
 	# the official packages without their heavy extras, sam2 built without CUDA and isolation.
-	$(PIP) install -q torchvision==0.28.0 hydra-core==1.3.2 iopath==0.1.10 tqdm timm
+	# sam3 imports einops, ftfy, regex and psutil at model-build time (pure Python or small wheels).
+	$(PIP) install -q torchvision==0.28.0 hydra-core==1.3.2 iopath==0.1.10 tqdm timm einops ftfy regex psutil
 	$(PIP) install -q --no-deps $(ORACLES)
 	SAM2_BUILD_CUDA=0 $(PIP) install -q --no-deps --no-build-isolation sam2==1.1.0
 	touch $@

@@ -1,0 +1,17 @@
+"""SAM 3 ("Segment Anything with Concepts"), our own implementation.
+
+Loads the official ``sam3.pt`` unchanged (``detector.*`` and ``tracker.*`` keys) and reproduces
+the official ``Sam3Processor`` (PyPI ``sam3``, a test-only oracle).
+
+Modules, one concept each:
+    features.py          what the encoders hand on: ``VisionFeatures`` (both necks) and
+                         ``TextFeatures``, named as the official ``forward_image``/``forward_text``
+    position_encoding.py sine encodings of feature grids, boxes and points
+    transforms.py        image pre-processing (squash to 1008², antialiased bilinear on uint8)
+    vit.py               the ViT-L/14 trunk (window + global attention, 2-D axial RoPE)
+    neck.py              the dual simple-FPN neck (detector and tracker levels)
+    tokenizer.py         CLIP byte-pair tokenizer, context 32
+    text_encoder.py      causal text transformer + resizer to d_model
+    config.py            dataclass configs; sizes detected from tensor shapes
+    checkpoint.py        reading and splitting ``sam3.pt`` with clear errors per missing part
+"""
