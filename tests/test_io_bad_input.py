@@ -114,10 +114,32 @@ def test_out_of_range_polygon_is_clipped_with_a_warning(
             "id": 1,
             "image_id": 1,
             "category_id": 3,
-            "segmentation": [[700, 400, 5000, 400, 5000, 3000, 700, 3000]],
+            "segmentation": [[700, 400, 1500, 400, 1500, 1000, 700, 1000]],  # dog.jpg is 800×534
         }
     ]
     _warns(document, _coco(tmp_path, annotations=annotations), media_dir, "polygon outside its image", 1)
+
+
+def test_far_outside_polygon_is_skipped_with_a_warning(
+    document: Document, media_dir: Path, tmp_path: Path
+) -> None:
+    """More than an image size away is a broken file (and pycocotools' cost grows with the
+    distance: 1e7 cost 856 MB), not a point a little past the border."""
+    annotations = [
+        {"id": 1, "image_id": 1, "category_id": 3, "segmentation": [[700, 400, 5000, 400, 5000, 3000]]},
+        {"id": 2, "image_id": 1, "category_id": 3, "segmentation": SQUARE},
+    ]
+    _warns(document, _coco(tmp_path, annotations=annotations), media_dir, "outside its image; skipped", 1)
+
+
+def test_polygon_with_a_huge_outline_is_skipped(document: Document, media_dir: Path, tmp_path: Path) -> None:
+    """Many vertices zig-zagging across the image: each edge is in range, the total is not."""
+    zigzag = [v for i in range(2000) for v in (0, i % 534, 800, (i + 1) % 534)]
+    annotations = [
+        {"id": 1, "image_id": 1, "category_id": 3, "segmentation": [zigzag]},
+        {"id": 2, "image_id": 1, "category_id": 3, "segmentation": SQUARE},
+    ]
+    _warns(document, _coco(tmp_path, annotations=annotations), media_dir, "outline longer than", 1)
 
 
 def test_unknown_category_id_is_a_counted_warning(
@@ -148,6 +170,9 @@ def test_unknown_image_id_is_a_counted_warning(document: Document, media_dir: Pa
         ({"size": [534, 800], "counts": "\u00e9not rle"}, "malformed compressed RLE"),
         ({"size": [534, 800], "counts": [1, 2, 3]}, "malformed uncompressed RLE"),
         ([[1, 2, "x", 4, 5, 6]], "malformed polygon"),
+        ([[1, 2, True, 4, 5, 6]], "malformed polygon"),
+        ([[1, 2, 10**400, 4, 5, 6]], "malformed polygon"),  # valid JSON, too large for a float
+        ([[1, 2, float("nan"), 4, 5, 6]], "NaN or infinite"),
     ],
 )
 def test_unusable_masks_are_counted(

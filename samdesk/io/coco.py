@@ -30,7 +30,7 @@ from samdesk.io.common import (
     write_json_atomic,
 )
 from samdesk.io.import_plan import ImportPlan, ImportResult
-from samdesk.io.polygons import DEFAULT_TOLERANCE, polygons_to_mask, rle_to_polygons
+from samdesk.io.polygons import DEFAULT_TOLERANCE, check_polygons, polygons_to_mask, rle_to_polygons
 
 Encoding = Literal["rle", "polygon"]
 # Below this polygon-vs-mask IoU an exported polygon is reported: it no longer says what the mask says.
@@ -271,21 +271,13 @@ def _mask(segmentation: object, height: int, width: int, warnings: Warnings, whe
             return None
         mask = masks.decode({"size": size, "counts": counts})
     elif isinstance(segmentation, list) and segmentation:
-        polygons = []
-        for polygon in segmentation:
-            if not (
-                isinstance(polygon, list)
-                and len(polygon) >= 6
-                and len(polygon) % 2 == 0
-                and all(isinstance(v, int | float) for v in polygon)
-            ):
-                warnings.add("malformed polygon; skipped", where)
-                return None
-            xs, ys = polygon[0::2], polygon[1::2]
-            if min(xs) < -1 or min(ys) < -1 or max(xs) > width + 1 or max(ys) > height + 1:
-                warnings.add("polygon outside its image; clipped", where)
-            polygons.append([float(v) for v in polygon])
-        mask = polygons_to_mask(polygons, height, width)
+        checked = check_polygons(segmentation, height, width)
+        if checked.refused is not None:
+            warnings.add(checked.refused, where)
+            return None
+        if checked.clipped:
+            warnings.add("polygon outside its image; clipped", where)
+        mask = polygons_to_mask(checked.polygons, height, width)
     else:
         warnings.add("annotation without segmentation skipped", where)
         return None

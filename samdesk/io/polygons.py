@@ -9,6 +9,8 @@ cannot be expressed (COCO and YOLO take the union of an object's polygons), so t
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -32,6 +34,17 @@ DEFAULT_TOLERANCE: float | None = None  # None = automatic, as above
 CROP_MARGIN = 2
 
 Polygon2D = list[float]  # flat [x0, y0, x1, y1, ...] in pixels
+
+# Points of imported polygons may lie up to this many image sizes outside the image and are
+# clipped there (annotation tools place points a little past the border); farther out the file
+# is broken (pixels where normalised coordinates belong, garbage), so the annotation is skipped.
+MAX_OUTSIDE = 1.0
+# pycocotools rasterises a polygon by walking its outline in 1/5-pixel steps, with ~16 bytes per
+# step, all allocated at once: a single coordinate of 1e7 costs 856 MB and 1e308 or NaN crash it.
+# One annotation's outline is therefore capped at 2**21 pixels (~170 MB of rasterising work),
+# far beyond any drawn outline, so a crafted file cannot make it allocate without bound.
+MAX_OUTLINE_PIXELS = 1 << 21
+_PYCOCOTOOLS_SCALE = 5  # its sub-pixel steps per pixel
 
 
 @dataclass
@@ -139,9 +152,86 @@ def _outlines(sources: list[tuple[bool, shapely.Geometry]], tolerance: float) ->
     return polygons
 
 
+@dataclass(frozen=True)
+class CheckedPolygons:
+    """Imported polygons after :func:`check_polygons`: ``refused`` says why they must be
+    skipped (a warning text ending in "skipped"), else ``polygons`` are safe to rasterise;
+    ``clipped``: a point lies more than a pixel outside the image (the mask is cut there)."""
+
+    polygons: list[Polygon2D]
+    refused: str | None = None
+    clipped: bool = False
+
+
+def check_polygons(polygons: Sequence[object], height: int, width: int) -> CheckedPolygons:
+    """Validate polygons read from a file before anything rasterises them.
+
+    Each must be a list of at least three (x, y) pairs of finite numbers in pixels, within
+    :data:`MAX_OUTSIDE` image sizes of the image, with a total outline (as pycocotools walks it)
+    under :data:`MAX_OUTLINE_PIXELS`.
+    """
+    checked: list[Polygon2D] = []
+    for polygon in polygons:
+        values = _numbers(polygon)
+        if values is None or len(values) < 6 or len(values) % 2:
+            return CheckedPolygons([], "malformed polygon; skipped")
+        if not all(math.isfinite(v) for v in values):
+            return CheckedPolygons([], "polygon with a NaN or infinite coordinate; skipped")
+        checked.append(values)
+    problem = _refusal(checked, height, width)
+    if problem is not None:
+        return CheckedPolygons([], problem)
+    clipped = any(
+        min(p[0::2]) < -1 or min(p[1::2]) < -1 or max(p[0::2]) > width + 1 or max(p[1::2]) > height + 1
+        for p in checked
+    )
+    return CheckedPolygons(checked, None, clipped)
+
+
+def _numbers(polygon: object) -> list[float] | None:
+    """``polygon`` as floats, or None if it is not a list of numbers (or holds an integer too
+    large for a float: JSON numbers may have any number of digits)."""
+    if not isinstance(polygon, list) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in polygon
+    ):
+        return None
+    try:
+        return [float(v) for v in polygon]
+    except OverflowError:
+        return None
+
+
+def _refusal(polygons: list[Polygon2D], height: int, width: int) -> str | None:
+    """Why finite ``polygons`` must not reach pycocotools, or None when they are safe."""
+    outline = 0.0
+    for polygon in polygons:
+        points = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+        if not (
+            (points[:, 0] >= -MAX_OUTSIDE * width).all()
+            and (points[:, 0] <= (1 + MAX_OUTSIDE) * width).all()
+            and (points[:, 1] >= -MAX_OUTSIDE * height).all()
+            and (points[:, 1] <= (1 + MAX_OUTSIDE) * height).all()
+        ):
+            return f"polygon more than {MAX_OUTSIDE:g} image size outside its image; skipped"
+        closed = np.rint(np.vstack([points, points[:1]]) * _PYCOCOTOOLS_SCALE)
+        outline += float((np.abs(np.diff(closed, axis=0)).max(axis=1) + 1).sum()) / _PYCOCOTOOLS_SCALE
+    if outline > MAX_OUTLINE_PIXELS:
+        return f"polygon outline longer than {MAX_OUTLINE_PIXELS} pixels; skipped"
+    return None
+
+
 def polygons_to_mask(polygons: list[Polygon2D], height: int, width: int) -> np.ndarray:
-    """Rasterise polygons the way pycocotools does (their union) -> bool (H, W)."""
+    """Rasterise polygons the way pycocotools does (their union) -> bool (H, W).
+
+    Raises ValueError for polygons :func:`check_polygons` refuses (pycocotools would crash or
+    exhaust memory on them).
+    """
     valid = [p for p in polygons if len(p) >= 6]
+    if not all(math.isfinite(v) for p in valid for v in p):
+        raise ValueError("polygon with a NaN or infinite coordinate")
+    problem = _refusal(valid, height, width)
+    if problem is not None:
+        raise ValueError(problem.removesuffix("; skipped"))
     if not valid:
         return np.zeros((height, width), dtype=bool)
     rle = mask_utils.merge(mask_utils.frPyObjects(valid, height, width))

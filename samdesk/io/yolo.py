@@ -37,7 +37,7 @@ from samdesk.io.common import (
     write_text_atomic,
 )
 from samdesk.io.import_plan import ImportPlan, ImportResult
-from samdesk.io.polygons import DEFAULT_TOLERANCE, polygons_to_mask, rle_to_polygons
+from samdesk.io.polygons import DEFAULT_TOLERANCE, check_polygons, polygons_to_mask, rle_to_polygons
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # Normalised coordinates this far outside [0, 1] are rounding, not a broken file.
@@ -200,10 +200,14 @@ def import_yolo(
                     "polygon with fewer than 3 points or an odd coordinate count skipped", where
                 )
                 continue
+            pixels = [v * (width if i % 2 == 0 else height) for i, v in enumerate(values)]
+            checked = check_polygons([pixels], height, width)
+            if checked.refused is not None:
+                plan.warnings.add(checked.refused, where)
+                continue
             if min(values) < -_SLACK or max(values) > 1 + _SLACK:
                 plan.warnings.add("polygon outside its image; clipped", where)
-            pixels = [v * (width if i % 2 == 0 else height) for i, v in enumerate(values)]
-            mask = polygons_to_mask([pixels], height, width)
+            mask = polygons_to_mask(checked.polygons, height, width)
             if not mask.any():
                 plan.warnings.add("empty polygon skipped", where)
                 continue

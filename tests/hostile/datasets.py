@@ -1,0 +1,154 @@
+"""Small, valid datasets of every importable format, to be made hostile one field at a time.
+
+Importable from a child process (tests/hostile/limits.py puts the repository on its path), so the
+same builders serve the tests here and the fuzzing that runs under a memory limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+WIDTH, HEIGHT = 64, 48
+VIDEO_FRAMES = 3
+# A square well inside the image, in pixels and normalised (YOLO).
+SQUARE = [10, 10, 30, 10, 30, 30, 10, 30]
+SQUARE_YOLO = [round(v / (WIDTH if i % 2 == 0 else HEIGHT), 6) for i, v in enumerate(SQUARE)]
+
+
+def write_image(folder: Path, name: str = "img.png") -> Path:
+    """A WIDTH×HEIGHT RGB PNG."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ramp = np.linspace(0, 255, WIDTH * HEIGHT * 3).astype(np.uint8).reshape(HEIGHT, WIDTH, 3)
+    path = folder / name
+    Image.fromarray(ramp).save(path)
+    return path
+
+
+def write_video(folder: Path, name: str = "clip.mp4") -> Path:
+    """A WIDTH×HEIGHT MPEG-4 video of VIDEO_FRAMES frames."""
+    import av
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=30)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.time_base = Fraction(1, 30)
+        for i in range(VIDEO_FRAMES):
+            frame = av.VideoFrame.from_ndarray(np.full((HEIGHT, WIDTH, 3), 60 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 30)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def square_labels(value: int = 1, dtype: type = np.uint8) -> np.ndarray:
+    labels = np.zeros((HEIGHT, WIDTH), dtype)
+    labels[10:30, 10:30] = value
+    return labels
+
+
+# --- one builder per import format: (source to import, images folder) ------------------------
+
+
+def coco(folder: Path, annotations: list | None = None, *, data: object = None) -> tuple[Path, Path]:
+    """COCO JSON over one image; ``data`` replaces the whole file's JSON when given."""
+    images = folder / "images"
+    write_image(images)
+    if data is None:
+        data = {
+            "images": [{"id": 1, "file_name": "img.png", "width": WIDTH, "height": HEIGHT}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [SQUARE]}]
+            if annotations is None
+            else annotations,
+            "categories": [{"id": 1, "name": "thing"}],
+        }
+    path = folder / "coco.json"
+    path.write_text(json.dumps(data))
+    return path, images
+
+
+def yolo(
+    folder: Path, label_text: str | bytes | None = None, *, yaml_text: str | bytes | None = None
+) -> tuple[Path, Path]:
+    """A YOLO-seg folder (data.yaml + labels/img.txt) over one image."""
+    images = folder / "images"
+    write_image(images)
+    dataset = folder / "yolo"
+    (dataset / "labels").mkdir(parents=True, exist_ok=True)
+    yaml = "names: [thing]\n" if yaml_text is None else yaml_text
+    label = "0 " + " ".join(str(v) for v in SQUARE_YOLO) + "\n" if label_text is None else label_text
+    for target, content in ((dataset / "data.yaml", yaml), (dataset / "labels" / "img.txt", label)):
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content)
+    return dataset, images
+
+
+def png_instances(folder: Path, legend: object = None, labels: np.ndarray | None = None) -> tuple[Path, Path]:
+    """An instance-PNG folder (legend.json + instances/img.png) over one image."""
+    images = folder / "images"
+    write_image(images)
+    dataset = folder / "masks"
+    (dataset / "instances").mkdir(parents=True, exist_ok=True)
+    Image.fromarray(square_labels() if labels is None else labels).save(dataset / "instances" / "img.png")
+    if legend is None:
+        legend = {
+            "format": "samdesk-masks",
+            "version": 1,
+            "kind": "instance",
+            "categories": [{"id": 1, "name": "thing", "color": [255, 0, 0]}],
+            "media": [
+                {
+                    "file_name": "img.png",
+                    "kind": "image",
+                    "width": WIDTH,
+                    "height": HEIGHT,
+                    "objects": [{"value": 1, "category_id": 1, "name": ""}],
+                    "masks": [{"frame": 0, "file": "instances/img.png"}],
+                }
+            ],
+        }
+    (dataset / "legend.json").write_text(json.dumps(legend))
+    return dataset, images
+
+
+def davis(
+    folder: Path, frames: dict[str, np.ndarray | bytes] | None = None, meta: object = None
+) -> tuple[Path, Path]:
+    """A DAVIS folder (Annotations/clip/<frame>.png, optional meta.json) over one video."""
+    images = folder / "videos"
+    write_video(images)
+    dataset = folder / "davis"
+    annotations = dataset / "Annotations" / "clip"
+    annotations.mkdir(parents=True, exist_ok=True)
+    for name, content in (frames if frames is not None else {"00000.png": square_labels()}).items():
+        if isinstance(content, bytes):
+            (annotations / name).write_bytes(content)
+        else:
+            image = Image.fromarray(content)
+            if content.dtype == np.uint8:
+                image = image.convert("P")
+            image.save(annotations / name)
+    if meta is not None:
+        (dataset / "meta.json").write_text(json.dumps(meta))
+    return dataset, images
+
+
+def fingerprint(*roots: Path) -> dict[str, str]:
+    """sha256 of every file under ``roots``: compare before and after to prove nothing changed."""
+    out = {}
+    for root in roots:
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in files:
+            out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
