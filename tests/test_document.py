@@ -318,14 +318,23 @@ def test_merge_objects(tmp_path: Path) -> None:
     order = [o.id for o in project.objects if o.id not in ids[1:]]
     before = state(project)
 
+    originals = copy.deepcopy(video_objects)
     document.execute(merge_objects(project, ids))
     kept = project.object(ids[0])
     assert [o.id for o in project.objects] == order
     assert set(kept.frames) == expected_frames
     for frame, mask in expected.items():
         assert np.array_equal(masks.decode(kept.frames[frame].rle), mask)
+    for frame in expected_frames:
+        present = [o.frames[frame] for o in originals if frame in o.frames]
+        if len(present) == 1:  # carried over as it was
+            assert kept.frames[frame] == present[0]
+            continue
+        tracked = all(a.provenance is Provenance.PROPAGATED for a in present)
+        assert kept.frames[frame].provenance is (Provenance.PROPAGATED if tracked else Provenance.EDITED)
+        assert kept.frames[frame].score is None
     shared = [f for f in expected_frames if sum(f in o.frames for o in video_objects) > 1]
-    assert shared and all(kept.frames[f].provenance is Provenance.EDITED for f in shared)
+    assert shared
     assert document.history.undo_text == "merge objects"
     document.undo()
     assert state(project) == before

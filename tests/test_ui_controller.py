@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
-from samdesk.document import AddCategory, Document, MediaItem, MediaKind, MediaStatus, Provenance
+from model_runtime.api import Prompts
+from samdesk.document import (
+    AddCategory,
+    AddMedia,
+    AddObject,
+    AnnotationObject,
+    Document,
+    FrameAnnotation,
+    MediaItem,
+    MediaKind,
+    MediaStatus,
+    Provenance,
+)
 from samdesk.document import masks as rle
+from samdesk.document.tracking import keyframes
 from samdesk.ui import mask_ops
 from samdesk.ui.controller import AnnotationController
 from tests.ui_doubles import RecordingService, disc_masks
@@ -17,8 +32,6 @@ W, H = 200, 150
 @pytest.fixture
 def session() -> tuple[AnnotationController, RecordingService, Document]:
     doc = Document()
-    from samdesk.document import AddMedia
-
     for name in ("a.jpg", "b.jpg", "c.jpg"):
         doc.execute(AddMedia(MediaItem(0, MediaKind.IMAGE, f"/data/{name}", W, H)))
     cmd = AddCategory("dog", (255, 0, 0))
@@ -204,6 +217,52 @@ def test_merge_objects_unions_masks_in_one_step(session) -> None:
     assert mask[10, 10] and mask[60, 60]
     controller.undo()
     assert [o.id for o in doc.project.objects] == [a, b]
+
+
+def _square(x: int, y: int, size: int = 10) -> dict:
+    mask = np.zeros((H, W), bool)
+    mask[y : y + size, x : x + size] = True
+    return rle.encode(mask)
+
+
+def test_merging_keeps_each_frames_provenance_so_tracking_keyframes_do_not_change() -> None:
+    """Issue 14, bug 1: a frame only one of the merged objects had keeps its annotation as it
+    was; only frames both had become a union (a keyframe if either mask was the user's)."""
+    doc = Document()
+    doc.execute(AddMedia(MediaItem(0, MediaKind.VIDEO, "/data/clip.mp4", W, H, frame_count=8)))
+    video = doc.project.media[0].id
+    clicked = Prompts(points=[(5, 5)], labels=[1])
+    kept = {
+        0: FrameAnnotation(_square(0, 0), Provenance.MODEL, 0.9, clicked, "m"),
+        2: FrameAnnotation(_square(0, 40), Provenance.PROPAGATED, model_id="m"),
+    }
+    other = {
+        0: FrameAnnotation(_square(50, 0), Provenance.MANUAL),
+        2: FrameAnnotation(_square(50, 40), Provenance.PROPAGATED, model_id="m"),
+        3: FrameAnnotation(_square(50, 50), Provenance.MODEL, 0.8, Prompts(box=(50, 50, 60, 60)), "m"),
+        4: FrameAnnotation(_square(60, 50), Provenance.PROPAGATED, model_id="m"),
+    }
+    doc.execute(AddObject(AnnotationObject(0, video, 1, copy.deepcopy(kept))))
+    doc.execute(AddObject(AnnotationObject(0, video, 1, copy.deepcopy(other))))
+    a, b = (o.id for o in doc.project.objects)
+    controller = AnnotationController(doc, RecordingService())
+    controller.set_media(video)
+    before = copy.deepcopy(doc.project.objects)
+
+    assert controller.merge_objects([b, a]) == a  # the first in drawing order is kept
+    frames = doc.project.object(a).frames
+    assert [o.id for o in doc.project.objects] == [a]
+    assert frames[3] == other[3] and frames[4] == other[4]  # only b had them: as they were
+    assert frames[0].provenance is Provenance.EDITED and frames[0].score is None
+    assert frames[0].prompts == clicked  # the kept object's prompts describe its part
+    assert frames[2].provenance is Provenance.PROPAGATED and frames[2].model_id == "m"
+    for frame in (0, 2):
+        union = rle.decode(kept[frame].rle) | rle.decode(other[frame].rle)
+        assert np.array_equal(rle.decode(frames[frame].rle), union)
+    # What the next tracking run starts from: the user's masks only, never the tracker's.
+    assert [(k.object_id, k.frame) for k in keyframes(doc.project, video)] == [(a, 0), (a, 3)]
+    controller.undo()
+    assert doc.project.objects == before
 
 
 def test_refine_selected_reopens_it_and_accept_updates_in_place(session) -> None:

@@ -33,6 +33,7 @@ from samdesk.document import (
     Provenance,
     RemoveObject,
     SetFrame,
+    merge_objects,
 )
 from samdesk.document import masks as rle
 from samdesk.ui import mask_ops
@@ -520,33 +521,15 @@ class AnnotationController:
             self._drop_stale_selection()
 
     def merge_objects(self, object_ids: list[int]) -> int | None:
-        """Union the masks of several objects into the first (in drawing order); one undo step."""
-        project = self.document.project
-        objs = [o for o in project.objects if o.id in set(object_ids)]
-        if len(objs) < 2:
+        """Merge several objects into the first in drawing order, one undo step; each frame
+        keeps its provenance (see :func:`samdesk.document.merge_objects`)."""
+        wanted = set(object_ids)
+        ordered = [o.id for o in self.document.project.objects if o.id in wanted]
+        if len(ordered) < 2:
             return None
-        keep = objs[0]
-        commands: list[Command] = []
-        # Every frame any of them has a mask on: on a video, the removed objects' masks on
-        # other frames than the one on screen must survive the merge too.
-        for frame in sorted({f for o in objs[1:] for f in o.frames}):
-            merged: np.ndarray | None = None
-            for o in objs:
-                annotation = o.frames.get(frame)
-                if annotation is not None:
-                    m = rle.decode(annotation.rle)
-                    merged = m if merged is None else merged | m
-            assert merged is not None
-            base = keep.frames.get(frame)
-            prompts = base.prompts if base else Prompts()
-            annotation = FrameAnnotation(rle.encode(merged), Provenance.EDITED, None, prompts)
-            commands.append(SetFrame(keep.id, frame, annotation))
-        if not commands:
-            return None
-        commands += [RemoveObject(o.id) for o in objs[1:]]
-        self.document.execute(Batch(commands, text="merge objects"))
-        self.select_object(keep.id)
-        return keep.id
+        self.document.execute(merge_objects(self.document.project, ordered))
+        self.select_object(ordered[0])
+        return ordered[0]
 
     def set_object_mask(self, object_id: int, mask: np.ndarray, text: str) -> None:
         """Replace an accepted object's mask by a hand-edited one (undoable)."""
