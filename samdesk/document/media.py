@@ -5,10 +5,27 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from model_runtime.media import MediaError, probe_media
+from model_runtime.media import DEFAULT_MAX_PIXELS, MediaError, probe_media
 from samdesk.document.model import MediaItem, MediaKind, file_content_hash
 
-__all__ = ["MediaError", "media_item_from_path"]
+__all__ = ["MediaError", "media_item_from_path", "size_problem"]
+
+
+def size_problem(width: int, height: int) -> str | None:
+    """Why no media samdesk reads can be ``width``×``height``, or ``None`` when it can.
+
+    The bound is the pixel limit images are decoded under (``DEFAULT_MAX_PIXELS``), so a project
+    file or dataset that declares a bigger size is refused before anything of that size is
+    allocated (a 100000² mask buffer would need 18.6 GiB).
+    """
+    if width < 1 or height < 1:
+        return f"size must be positive, got {width}x{height}"
+    if width * height > DEFAULT_MAX_PIXELS:
+        return (
+            f"size {width}x{height} ({width * height / 1e6:.0f} megapixels) is over the limit of "
+            f"{DEFAULT_MAX_PIXELS / 1e6:.0f} megapixels per image or video frame"
+        )
+    return None
 
 
 def media_item_from_path(path: str | Path) -> MediaItem:

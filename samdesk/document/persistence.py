@@ -30,6 +30,8 @@ import samdesk
 from model_runtime.prompts import Exemplar, PromptError, Prompts
 from samdesk.document import masks
 from samdesk.document.commands import Batch, EditMedia
+from samdesk.document.files import TEMP_SUFFIX, write_new_file
+from samdesk.document.media import size_problem
 from samdesk.document.model import (
     SCHEMA_VERSION,
     AnnotationObject,
@@ -48,7 +50,6 @@ FORMAT_NAME = "samdesk-project"
 APP_NAME = "samdesk"
 # Temporary files of interrupted saves older than this are removed by the next save.
 _STALE_TEMP_S = 3600.0
-_TEMP_SUFFIX = ".samdesk-tmp"
 
 
 class ProjectFileError(Exception):
@@ -103,15 +104,9 @@ def save_project(project: Project, path: str | Path) -> None:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace ``path`` by ``data`` so that readers only ever see the old or the new content."""
     folder = path.parent
-    temp = folder / f".{path.name}.{uuid.uuid4().hex[:12]}{_TEMP_SUFFIX}"
-    # O_EXCL: never follow or reuse someone else's file; 0o666 lets the umask decide permissions
-    # like any ordinary file save (mkstemp would force 0o600).
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    temp = folder / f".{path.name}.{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}"
+    write_new_file(temp, data, durable=True)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
         if path.exists():
             _copy_mode(path, temp)
         os.replace(temp, path)
@@ -145,7 +140,7 @@ def _remove_stale_temps(path: Path) -> None:
     """Delete temp files that killed saves of this project left behind (old ones only: a temp
     file younger than the threshold may belong to a save still running in another process)."""
     now = time.time()
-    for temp in path.parent.glob(f".{glob_escape(path.name)}.*{_TEMP_SUFFIX}"):
+    for temp in path.parent.glob(f".{glob_escape(path.name)}.*{TEMP_SUFFIX}"):
         try:
             if now - temp.stat().st_mtime > _STALE_TEMP_S:
                 temp.unlink()
@@ -406,8 +401,9 @@ def _media(value: object, where: str, base_folder: Path) -> MediaItem:
         raise _Invalid(f"{where}.path", "must be a non-empty file path")
     path = stored_path if os.path.isabs(stored_path) else os.path.normpath(base_folder / stored_path)
     width, height = _int(d, "width", where), _int(d, "height", where)
-    if width < 1 or height < 1:
-        raise _Invalid(where, f"size must be positive, got {width}x{height}")
+    problem = size_problem(width, height)
+    if problem is not None:
+        raise _Invalid(where, problem)
     frame_count = _int(d, "frame_count", where) if "frame_count" in d else 1
     if frame_count < 1 or (kind is MediaKind.IMAGE and frame_count != 1):
         raise _Invalid(f"{where}.frame_count", f"{frame_count} frames is impossible for {kind.value} media")
