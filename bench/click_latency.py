@@ -35,7 +35,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from model_runtime.api import ImageModel  # noqa: E402
+from model_runtime.api import ImageModel, Prompts  # noqa: E402
 from model_runtime.runtime import Callbacks, PredictResult, Runtime, RuntimeConfig  # noqa: E402
 
 MEDIA_DIR = Path(os.environ.get("SAMDESK_TEST_MEDIA", REPO_ROOT.parent / "shared" / "media"))
@@ -135,8 +135,7 @@ def run_clicks(runtime: Runtime, media_key: str, size: tuple[int, int], n: int, 
             "bench-object",
             media_key,
             0,
-            points=[[x, y]],
-            labels=[1],
+            Prompts(points=[(x, y)], labels=[1]),
             callbacks=Callbacks(on_result=on_result, on_error=on_error),
         )
         if not done.wait(600):

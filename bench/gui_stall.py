@@ -31,6 +31,7 @@ from click_latency import MEDIA_DIR, build_model, read_rgb, stolen_seconds  # no
 from PySide6.QtCore import QEventLoop, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from model_runtime.api import Prompts  # noqa: E402
 from model_runtime.runtime import RuntimeConfig  # noqa: E402
 from samdesk.runtime_bridge import RuntimeBridge  # noqa: E402
 
@@ -143,9 +144,8 @@ def main() -> int:
         h, w = photo.shape[:2]
 
         def click() -> None:
-            bridge.predict(
-                "obj", "gui-stall-photo", 0, points=[[rng.uniform(0, w), rng.uniform(0, h)]], labels=[1]
-            )
+            point = (rng.uniform(0, w), rng.uniform(0, h))
+            bridge.predict("obj", "gui-stall-photo", 0, Prompts(points=[point], labels=[1]))
 
         bridge.encoded.connect(next_encode)
         # The next click 200 ms after each answer: a user clicking steadily, every click shown.

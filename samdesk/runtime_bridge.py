@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
-from model_runtime.runtime import Callbacks, RequestHandle, Runtime, RuntimeConfig
+from model_runtime.api import Prompts
+from model_runtime.runtime import Callbacks, Job, Priority, RequestHandle, Runtime, RuntimeConfig
 from model_runtime.runtime.service import JobFactory, ModelLoader
 
 _RESULT, _ERROR, _PROGRESS, _PARTIAL = "result", "error", "progress", "partial"
@@ -50,7 +51,8 @@ class RuntimeBridge(QObject):
         super().__init__(parent)
         self._owns_runtime = runtime is None
         self.runtime = runtime if runtime is not None else Runtime(config, loader=loader)
-        self._handles: dict[int, RequestHandle] = {}
+        # request id -> its handle and the signal its result is emitted on
+        self._handles: dict[int, tuple[RequestHandle, Any]] = {}
         self._predict_objects: dict[int, Any] = {}  # predict request id -> object key
         self._latest: dict[Any, int] = {}  # object key -> newest predict request id
         self._delivery.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)
@@ -58,7 +60,8 @@ class RuntimeBridge(QObject):
     # --- requests (call from the GUI thread) -----------------------------------------------
 
     def load_model(self, source: Any, device: str | None = None) -> int:
-        return self._track(self.runtime.load_model(source, device, callbacks=self._callbacks()))
+        handle = self.runtime.load_model(source, device, callbacks=self._callbacks())
+        return self._track(handle, self.modelLoaded)
 
     def encode(
         self,
@@ -71,13 +74,26 @@ class RuntimeBridge(QObject):
         return self._track(
             self.runtime.encode(
                 media_key, frame, image_provider, prefetch=prefetch, callbacks=self._callbacks()
-            )
+            ),
+            self.encoded,
         )
 
-    def predict(self, object_key: Any, media_key: str, frame: int, **prompts: Any) -> int:
-        """``prompts``: points, labels, box, mask_input, multimask, image_provider (see
-        :meth:`Runtime.predict`). Raises ``PromptError`` at once for malformed prompts."""
-        handle = self.runtime.predict(object_key, media_key, frame, callbacks=self._callbacks(), **prompts)
+    def predict(
+        self,
+        object_key: Any,
+        media_key: str,
+        frame: int,
+        prompts: Prompts,
+        *,
+        multimask: bool = True,
+        image_provider: Callable[[], np.ndarray] | None = None,
+    ) -> int:
+        """See :meth:`Runtime.predict`. Raises ``PromptError`` at once for prompts without a
+        click, ``ModelCapabilityError`` at once when the model cannot answer clicks."""
+        handle = self.runtime.predict(
+            object_key, media_key, frame, prompts,
+            multimask=multimask, image_provider=image_provider, callbacks=self._callbacks(),
+        )
         previous = self._latest.get(object_key)
         if previous is not None:
             # Superseded or about to be stale: whatever it reports will be dropped anyway.
@@ -85,17 +101,27 @@ class RuntimeBridge(QObject):
             self._predict_objects.pop(previous, None)
         self._latest[object_key] = handle.request_id
         self._predict_objects[handle.request_id] = object_key
-        return self._track(handle)
+        return self._track(handle, self.predicted)
 
-    def run_job(self, job: JobFactory, *, name: str = "job") -> int:
-        return self._track(self.runtime.run_job(job, name=name, callbacks=self._callbacks()))
+    def run_job(
+        self, job: Job | JobFactory, *, name: str | None = None, priority: Priority | None = None
+    ) -> int:
+        """See :meth:`Runtime.run_job` (``ModelCapabilityError`` at once when the model lacks
+        what the job requires); progress, partial results and the result arrive as signals."""
+        handle = self.runtime.run_job(job, name=name, priority=priority, callbacks=self._callbacks())
+        return self._track(handle, self.jobFinished)
 
     def cancel(self, request_id: int) -> None:
         """Nothing is emitted for ``request_id`` after this call."""
-        handle = self._handles.pop(request_id, None)
+        entry = self._handles.pop(request_id, None)
         self._forget_predict(request_id)
-        if handle is not None:
-            handle.cancel()
+        if entry is not None:
+            entry[0].cancel()
+
+    def handle(self, request_id: int) -> RequestHandle | None:
+        """The runtime's handle of a request that will still emit something, else None."""
+        entry = self._handles.get(request_id)
+        return None if entry is None else entry[0]
 
     def pending(self) -> list[int]:
         """Ids of requests that will still emit something."""
@@ -113,8 +139,9 @@ class RuntimeBridge(QObject):
 
     # --- delivery ----------------------------------------------------------------------------
 
-    def _track(self, handle: RequestHandle) -> int:
-        self._handles[handle.request_id] = handle
+    def _track(self, handle: RequestHandle, done: Any) -> int:
+        """Remember ``handle``; its result will be emitted on the signal ``done``."""
+        self._handles[handle.request_id] = (handle, done)
         return handle.request_id
 
     def _callbacks(self) -> Callbacks:
@@ -130,8 +157,8 @@ class RuntimeBridge(QObject):
     @Slot(object)
     def _dispatch(self, message: tuple[str, int, Any, int | None]) -> None:
         what, rid, payload, total = message
-        handle = self._handles.get(rid)
-        if handle is None:
+        entry = self._handles.get(rid)
+        if entry is None:
             return  # cancelled, superseded or stale
         if what == _PROGRESS:
             self.progressed.emit(rid, int(payload), -1 if total is None else int(total))
@@ -143,14 +170,8 @@ class RuntimeBridge(QObject):
         self._forget_predict(rid)
         if what == _ERROR:
             self.failed.emit(rid, payload)
-        elif handle.kind == "predict":
-            self.predicted.emit(rid, payload)
-        elif handle.kind == "encode":
-            self.encoded.emit(rid, payload)
-        elif handle.kind == "load":
-            self.modelLoaded.emit(rid, payload)
         else:
-            self.jobFinished.emit(rid, payload)
+            entry[1].emit(rid, payload)
 
     def _forget_predict(self, request_id: int) -> None:
         object_key = self._predict_objects.pop(request_id, None)

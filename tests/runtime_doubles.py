@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from model_runtime.api import CandidateMasks, ImageEmbedding, ModelInfo, Prediction, validate_prompts
+from model_runtime.api import (
+    CandidateMasks,
+    Capability,
+    ImageEmbedding,
+    ModelInfo,
+    Prediction,
+    validate_prompts,
+)
 from model_runtime.runtime import Callbacks
 
 WAIT = 20.0  # generous upper bound for "should happen"; tests never assert on durations
@@ -40,9 +47,15 @@ class DoubleModel:
     first point; a pure function of (embedding, prompts), so equal inputs give equal outputs.
     """
 
-    def __init__(self, variant: str = "a", device: str = "cpu"):
+    def __init__(
+        self,
+        variant: str = "a",
+        device: str = "cpu",
+        capabilities: frozenset[str] = frozenset({Capability.CLICK}),
+    ):
         self.info = ModelInfo(
-            family="double", variant=variant, image_size=64, parameter_count=0, device=device
+            family="double", variant=variant, image_size=64, parameter_count=0, device=device,
+            capabilities=capabilities,
         )
         self.encode_gates: dict[str, Gate] = {}  # media marker -> gate (marker = image[0, 0, 0])
         self.predict_gate: Gate | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QThread
 
+from model_runtime.api import Prompts
 from model_runtime.runtime import ModelNotLoadedError, RuntimeConfig
 from samdesk.runtime_bridge import RuntimeBridge
 from tests.runtime_doubles import WAIT, DoubleModel, Gate, provider
@@ -27,6 +28,10 @@ def bridge(qtbot, model, tmp_path):
     b.shutdown()
 
 
+def click(x: float, y: float) -> Prompts:
+    return Prompts(points=[(x, y)], labels=[1])
+
+
 def record(signal) -> list[tuple]:
     seen: list[tuple] = []
     signal.connect(lambda *args: seen.append((*args, QThread.currentThread())))
@@ -39,7 +44,7 @@ def test_results_arrive_as_signals_on_the_gui_thread(qtbot, bridge):
     with qtbot.waitSignal(bridge.encoded, timeout=TIMEOUT_MS):
         e = bridge.encode("m1", 0, provider(1))
     with qtbot.waitSignal(bridge.predicted, timeout=TIMEOUT_MS):
-        p = bridge.predict("obj", "m1", 0, points=[[5, 5]], labels=[1])
+        p = bridge.predict("obj", "m1", 0, click(5, 5))
     assert [r[0] for r in encoded] == [e] and [r[0] for r in predicted] == [p]
     assert predicted[0][1].object_key == "obj"
     gui_thread = bridge.thread()
@@ -52,10 +57,10 @@ def test_only_the_latest_predict_of_an_object_is_emitted(qtbot, bridge, model):
         bridge.encode("m1", 0, provider(1))
     predicted = record(bridge.predicted)
     gate = model.predict_gate = Gate()
-    first = bridge.predict("obj", "m1", 0, points=[[1, 1]], labels=[1])
+    first = bridge.predict("obj", "m1", 0, click(1, 1))
     assert gate.entered.wait(WAIT)  # the first is running: it cannot be superseded in the queue
-    second = bridge.predict("obj", "m1", 0, points=[[2, 2]], labels=[1])
-    other = bridge.predict("other", "m1", 0, points=[[3, 3]], labels=[1])
+    second = bridge.predict("obj", "m1", 0, click(2, 2))
+    other = bridge.predict("other", "m1", 0, click(3, 3))
     gate.release()
     qtbot.waitUntil(lambda: {r[0] for r in predicted} == {second, other}, timeout=TIMEOUT_MS)
     # the runtime did answer the first; the bridge dropped it as stale
@@ -67,7 +72,7 @@ def test_cancelled_requests_emit_nothing_even_if_already_finished(qtbot, bridge)
     encoded = record(bridge.encoded)
     rid = bridge.encode("m2", 0, provider(2))
     # Wait until the runtime has finished it (its signal may already sit in the event queue).
-    handle = bridge._handles[rid]
+    handle = bridge.handle(rid)
     assert handle.wait(WAIT)
     bridge.cancel(rid)
     with qtbot.waitSignal(bridge.encoded, timeout=TIMEOUT_MS):

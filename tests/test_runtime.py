@@ -12,13 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-from model_runtime.api import PromptError
+from model_runtime.api import Capability, PromptError, Prompts
 from model_runtime.runtime import (
     EmbeddingUnavailableError,
+    Job,
     MediaReadError,
+    ModelCapabilityError,
     ModelChangedError,
     ModelNotLoadedError,
     ModelOutOfMemoryError,
+    Priority,
     RequestState,
     Runtime,
     RuntimeClosedError,
@@ -28,6 +31,8 @@ from model_runtime.runtime import (
     plan_threads,
 )
 from tests.runtime_doubles import WAIT, DoubleModel, Gate, Recorder, provider
+
+CLICK = Prompts(points=[(1, 1)], labels=[1])
 
 
 class Boom(BaseException):
@@ -53,8 +58,7 @@ def click(rt: Runtime, rec: Recorder, obj: object, marker: int, x: float = 10, y
         obj,
         f"m{marker}",
         0,
-        points=[[x, y]],
-        labels=[1],
+        Prompts(points=[(x, y)], labels=[1]),
         image_provider=provider(marker),
         callbacks=rec.callbacks(),
         **kw,
@@ -146,6 +150,46 @@ def test_encodes_of_the_current_image_go_before_prefetch_and_jobs(runtime, model
     assert rec.order.index(cur.request_id) < rec.order.index(pre.request_id) < rec.order.index(j.request_id)
 
 
+def test_a_job_the_user_waits_for_goes_before_prefetches(runtime, models):
+    rec = Recorder()
+    gate = models["a"].encode_gates["1"] = Gate()
+    first = encode(runtime, rec, 1)
+    assert gate.entered.wait(WAIT)
+    order: list[str] = []
+
+    def query(ctx):
+        order.append("query")
+        yield 1, 1
+
+    pre = encode(runtime, rec, 2, prefetch=True)
+    background = runtime.run_job(query, callbacks=rec.callbacks())
+    waited_for = runtime.run_job(query, priority=Priority.CURRENT, callbacks=rec.callbacks())
+    gate.release()
+    for h in (first, pre, background, waited_for):
+        rec.wait(h.request_id)
+    assert rec.order.index(waited_for.request_id) < rec.order.index(pre.request_id)
+    assert rec.order.index(pre.request_id) < rec.order.index(background.request_id)
+    with pytest.raises(ValueError, match="model loads only"):
+        runtime.run_job(query, priority=Priority.CONTROL)
+
+
+def test_the_load_result_says_what_the_model_can_do(runtime, models):
+    assert runtime.load_model("b").result(WAIT).capabilities == frozenset({Capability.CLICK})
+    models["c"] = DoubleModel("c", capabilities=frozenset({Capability.CONCEPT}))
+    loaded = runtime.load_model("c").result(WAIT)
+    assert loaded.can(Capability.CONCEPT) and not loaded.can(Capability.CLICK)
+
+
+def test_a_request_the_model_cannot_serve_is_refused_at_once(runtime, models):
+    models["c"] = DoubleModel("c", capabilities=frozenset({Capability.CONCEPT}))
+    runtime.load_model("c").result(WAIT)
+    with pytest.raises(ModelCapabilityError, match="cannot answer a click"):
+        runtime.predict("o", "m1", 0, CLICK, image_provider=provider(1))
+    with pytest.raises(ModelCapabilityError, match="cannot track"):
+        runtime.run_job(Job(lambda ctx: iter(()), requires=Capability.VIDEO, purpose="track"))
+    assert models["c"].encode_log == [] and models["c"].predict_log == []
+
+
 def test_parked_clicks_trigger_the_encode_and_are_answered_in_order(runtime, models):
     rec = Recorder()
     gate = models["a"].encode_gates["5"] = Gate()
@@ -166,7 +210,7 @@ def test_prefetch_is_promoted_when_a_click_needs_it(runtime, models):
     assert gate.entered.wait(WAIT)
     later = encode(runtime, rec, 2, prefetch=True)
     needed = encode(runtime, rec, 3, prefetch=True)
-    p = runtime.predict("o", "m3", 0, points=[[1, 1]], labels=[1], callbacks=rec.callbacks())
+    p = runtime.predict("o", "m3", 0, CLICK, callbacks=rec.callbacks())
     gate.release()
     rec.wait(p.request_id)
     rec.wait(later.request_id)
@@ -213,7 +257,7 @@ def test_a_cancelled_encode_still_serves_clicks_waiting_for_it(runtime, models):
     encode(runtime, rec, 1)
     assert gate.entered.wait(WAIT)
     wanted = rt_encode = encode(runtime, rec, 2)
-    p = runtime.predict("o", "m2", 0, points=[[1, 1]], labels=[1], callbacks=rec.callbacks())
+    p = runtime.predict("o", "m2", 0, CLICK, callbacks=rec.callbacks())
     assert rt_encode.cancel()
     gate.release()
     rec.wait(p.request_id)
@@ -378,7 +422,7 @@ def test_requests_without_a_model_fail_clearly(tmp_path):
 
 def test_missing_embedding_without_an_image_is_a_clear_error(runtime):
     rec = Recorder()
-    p = runtime.predict("o", "unknown", 0, points=[[1, 1]], labels=[1], callbacks=rec.callbacks())
+    p = runtime.predict("o", "unknown", 0, CLICK, callbacks=rec.callbacks())
     rec.wait(p.request_id)
     assert isinstance(rec.errors[p.request_id], EmbeddingUnavailableError)
     assert "unknown" in str(rec.errors[p.request_id])
@@ -393,8 +437,10 @@ def test_a_failing_image_provider_is_reported_with_the_media(runtime):
 
 
 def test_malformed_prompts_are_rejected_at_once(runtime):
-    with pytest.raises(PromptError):
-        runtime.predict("o", "m1", 0, points=[[1, 2]], labels=[1, 0])
+    with pytest.raises(PromptError, match="1 points but 2 labels"):
+        runtime.predict("o", "m1", 0, Prompts(points=[(1, 2)], labels=[1, 0]))
+    with pytest.raises(PromptError, match="no prompt"):
+        runtime.predict("o", "m1", 0, Prompts(text="dog"))
 
 
 def test_embeddings_restored_from_disk_give_identical_predictions(models, tmp_path):
@@ -481,7 +527,7 @@ def test_interactive_thread_keeps_its_count_when_the_background_one_sets_its_own
 
         rt.run_job(late_background_configuration).result(WAIT)
         rt.encode("m", 0, provider(7)).result(WAIT)
-        rt.predict("obj", "m", 0, points=[[5, 5]], labels=[1]).result(WAIT)
+        rt.predict("obj", "m", 0, Prompts(points=[(5, 5)], labels=[1])).result(WAIT)
         assert models["a"].predict_torch_threads == [2]
     finally:
         rt.close()

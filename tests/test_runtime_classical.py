@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from model_runtime.api import Prompts
 from model_runtime.runtime import Runtime, RuntimeConfig
 
 WAIT = 300.0
@@ -22,7 +23,7 @@ def test_predict_from_a_disk_restored_embedding_equals_a_fresh_one(media_dir, tm
             rt.load_model("classical").result(WAIT)
             assert rt.encode("dog-hash", 0, lambda: photo).result(WAIT).source == expected
             result = rt.predict(
-                "dog", "dog-hash", 0, points=[[400, 300]], labels=[1], box=[200, 100, 650, 500]
+                "dog", "dog-hash", 0, Prompts(points=[(400, 300)], labels=[1], box=(200, 100, 650, 500))
             )
             outputs.append(result.result(WAIT).prediction)
         finally:

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from model_runtime.api import Prompts
 from model_runtime.runtime import Callbacks, RequestState, Runtime, RuntimeConfig
 from tests.runtime_doubles import WAIT, DoubleModel, Recorder, provider
 
@@ -51,8 +52,7 @@ def test_concurrent_callers_get_exactly_one_outcome_per_live_request(tmp_path, s
                     f"obj{r.randrange(3)}",
                     f"m{marker}",
                     0,
-                    points=[[r.uniform(0, 60), r.uniform(0, 40)]],
-                    labels=[1],
+                    Prompts(points=[(r.uniform(0, 60), r.uniform(0, 40))], labels=[1]),
                     image_provider=provider(marker),
                     callbacks=callbacks,
                 )

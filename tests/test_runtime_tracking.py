@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from model_runtime.api import Prompts
 from model_runtime.models.sam2.model import Sam2ImageModel
 from model_runtime.runtime import ModelCapabilityError, Runtime, RuntimeConfig
 from model_runtime.runtime.jobs import TrackedFrame, TrackingSummary, TrackPrompt, track_video
-from tests.runtime_doubles import WAIT, DoubleModel, Recorder, provider
+from tests.runtime_doubles import WAIT, DoubleModel, Gate, Recorder, provider
 from tests.tiny_models import small_sam2_model
 
 SLOW_WAIT = 120.0
@@ -98,7 +99,7 @@ def test_clicks_are_answered_while_tracking_runs(runtime):
     rec.wait_for(lambda: len(rec.partials) >= 1, SLOW_WAIT)
     image = frames[7]
     click = runtime.predict(
-        "obj", "still", 0, points=[[60.0, 50.0]], labels=[1],
+        "obj", "still", 0, Prompts(points=[(60.0, 50.0)], labels=[1]),
         image_provider=lambda: image, callbacks=rec.callbacks(),
     )
     rec.wait(click.request_id, SLOW_WAIT)
@@ -128,23 +129,37 @@ def test_cancelled_tracking_stops_and_reports_nothing_more(runtime):
     assert not rec.reported(job.request_id)
 
 
-def test_a_model_without_video_support_fails_with_a_clear_error(runtime):
+def test_a_model_without_video_support_is_refused_at_once(runtime):
     runtime.load_model("double").result(WAIT)
-    rec = Recorder()
-    handle = runtime.run_job(
-        track_video(moving_square(2), [TrackPrompt(1, 0, mask=np.ones((96, 128), bool))]),
-        callbacks=rec.callbacks(),
-    )
-    rec.wait(handle.request_id)
-    error = rec.errors[handle.request_id]
-    assert isinstance(error, ModelCapabilityError)
-    assert "cannot track" in str(error) and "SAM 2" in str(error)
+    job = track_video(moving_square(2), [TrackPrompt(1, 0, mask=np.ones((96, 128), bool))])
+    with pytest.raises(ModelCapabilityError, match="cannot track.*SAM 2"):
+        runtime.run_job(job)
     # The runtime keeps working.
-    rec2 = Recorder()
-    click = runtime.predict("o", "m1", 0, points=[[5, 5]], labels=[1], image_provider=provider(1),
-                            callbacks=rec2.callbacks())
-    rec2.wait(click.request_id)
-    assert click.request_id in rec2.results
+    rec = Recorder()
+    click = runtime.predict("o", "m1", 0, Prompts(points=[(5, 5)], labels=[1]), image_provider=provider(1),
+                            callbacks=rec.callbacks())
+    rec.wait(click.request_id)
+    assert click.request_id in rec.results
+
+
+def test_a_job_asked_during_a_load_is_refused_by_the_model_loaded(runtime):
+    # Which model serves it is known only when the load ends: it fails then, through on_error.
+    gate = Gate()
+
+    def hold(ctx):
+        gate.pass_through()  # the background thread is busy: the load below stays queued
+        yield 1, 1
+
+    runtime.run_job(hold)
+    assert gate.entered.wait(WAIT)
+    load = runtime.load_model("double")
+    rec = Recorder()
+    job = track_video(moving_square(2), [TrackPrompt(1, 0, mask=np.ones((96, 128), bool))])
+    handle = runtime.run_job(job, callbacks=rec.callbacks())
+    gate.release()
+    load.result(WAIT)
+    rec.wait(handle.request_id)
+    assert isinstance(rec.errors[handle.request_id], ModelCapabilityError)
 
 
 def test_tracking_needs_a_prompt():

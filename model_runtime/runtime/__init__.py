@@ -23,7 +23,7 @@ from model_runtime.runtime.requests import (
     RuntimeServiceError,
     WorkerCrashedError,
 )
-from model_runtime.runtime.service import JobContext, Runtime, RuntimeConfig, model_calls_running
+from model_runtime.runtime.service import Job, JobContext, Runtime, RuntimeConfig, model_calls_running
 from model_runtime.runtime.threads import ThreadPlan, plan_threads
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "EmbeddingKey",
     "EmbeddingUnavailableError",
     "EncodeResult",
+    "Job",
     "JobContext",
     "LoadResult",
     "MediaReadError",

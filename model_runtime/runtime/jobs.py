@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from model_runtime.api import Capability, require_capability
-from model_runtime.runtime.service import JobContext, JobFactory, JobSteps
+from model_runtime.api import Capability
+from model_runtime.runtime.requests import Priority
+from model_runtime.runtime.service import Job, JobContext, JobSteps
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class EncodeSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (label, message)
 
 
-def encode_many(items: Sequence[EncodeItem]) -> JobFactory:
+def encode_many(items: Sequence[EncodeItem]) -> Job:
     """Fill the caches with the embeddings of ``items``; one step per item.
 
     A failing item (unreadable file, model error) is recorded and the job goes on with the next.
@@ -58,7 +59,7 @@ def encode_many(items: Sequence[EncodeItem]) -> JobFactory:
             yield done, len(items)
         return summary
 
-    return job
+    return Job(job, name="precompute", priority=Priority.BACKGROUND)
 
 
 # --- tracking objects through a video ----------------------------------------------------------
@@ -103,7 +104,7 @@ def track_video(
     direction: str = "forward",
     max_frames: int | None = None,
     convert: Callable[[np.ndarray], Any] | None = None,
-) -> JobFactory:
+) -> Job:
     """Track the prompted objects through the video ``source`` with the loaded video model
     (SAM 2): one step per prompt (encoding its frame), then one step per propagated frame,
     each handing a :class:`TrackedFrame` to ``on_partial``. ``convert`` runs on each mask on
@@ -115,7 +116,6 @@ def track_video(
         raise ValueError("nothing to track: no object has a prompt")
 
     def job(ctx: JobContext) -> JobSteps:
-        require_capability(ctx.model.info, Capability.VIDEO, "track objects through a video")
         video = ctx.call(ctx.model.open_video, source)
         for done, prompt in enumerate(prompts, start=1):
             mask = prompt.mask() if callable(prompt.mask) else prompt.mask
@@ -137,4 +137,4 @@ def track_video(
             steps.close()
         return summary
 
-    return job
+    return Job(job, name="track", requires=Capability.VIDEO, purpose="track objects through a video")

@@ -100,10 +100,17 @@ class PredictResult:
 
 @dataclass(frozen=True)
 class LoadResult:
+    """The model now current. ``capabilities`` (``model_runtime.api.Capability`` values) say
+    which requests it can serve; the GUI enables its features from them."""
+
     model_id: str
     display_name: str
     device: str
     seconds: float
+    capabilities: frozenset[str] = frozenset()
+
+    def can(self, capability: str) -> bool:
+        return capability in self.capabilities
 
 
 # --- errors ----------------------------------------------------------------------------------

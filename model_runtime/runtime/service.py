@@ -37,12 +37,16 @@ import numpy as np
 
 from model_runtime.api import (
     CandidateMasks,
+    Capability,
     ImageEmbedding,
     ImageModel,
+    ModelCapabilityError,
     ModelInfo,
     Prediction,
+    PromptError,
+    Prompts,
+    require_capability,
     validate_image,
-    validate_prompts,
 )
 from model_runtime.runtime.cache import (
     DEFAULT_DISK_BYTES,
@@ -98,6 +102,18 @@ JobSteps = Generator[Any, None, Any]
 JobFactory = Callable[["JobContext"], JobSteps]
 
 
+@dataclass(frozen=True)
+class Job:
+    """A long job for :meth:`Runtime.run_job`: ``steps(ctx)`` makes its generator; ``requires``
+    names the capability the model needs (``purpose`` says what for, in the refusal)."""
+
+    steps: JobFactory
+    name: str = "job"
+    priority: Priority = Priority.BACKGROUND
+    requires: str | None = None
+    purpose: str = ""
+
+
 INTERACTIVE_LANE = "interactive"
 BACKGROUND_LANE = "background"
 
@@ -130,6 +146,7 @@ class _Work:
     priority: Priority
     seq: int
     lane: str
+    requires: tuple[str, str] | None = field(default=None, kw_only=True)  # (capability, what for)
 
     @property
     def order(self) -> tuple[int, int]:
@@ -155,7 +172,8 @@ class _PredictWork(_Work):
     object_key: Any = None
     media_key: str = ""
     frame: int = 0
-    prompts: dict[str, Any] = field(default_factory=dict)
+    prompts: Prompts = field(default_factory=Prompts)
+    multimask: bool = True
     image_provider: ImageProvider | None = None
     embedding: ImageEmbedding | None = None  # pinned once its encode finishes
     model: ImageModel | None = None
@@ -330,27 +348,21 @@ class Runtime:
         object_key: Any,
         media_key: str,
         frame: int,
+        prompts: Prompts,
         *,
-        points: Any = None,
-        labels: Any = None,
-        box: Any = None,
-        mask_input: Any = None,
         multimask: bool = True,
         image_provider: ImageProvider | None = None,
         callbacks: Callbacks | None = None,
     ) -> RequestHandle:
-        """Masks for ``object_key`` from prompts in original-image pixels. Supersedes this
-        object's queued predicts. Malformed prompts raise ``PromptError`` here, at once.
-        ``image_provider`` lets the runtime encode the image if nobody asked for it yet.
-        The result is a :class:`PredictResult`."""
-        points, labels, box, mask_input = validate_prompts(points, labels, box, mask_input)
-        prompts = {
-            "points": points,
-            "labels": labels,
-            "box": box,
-            "mask_input": mask_input,
-            "multimask": multimask,
-        }
+        """Masks for ``object_key`` from click prompts (points, box, mask_input) in
+        original-image pixels. Supersedes this object's queued predicts. Prompts without a click
+        raise ``PromptError`` here, at once; a model without the ``click`` capability raises
+        :class:`ModelCapabilityError` at once. ``image_provider`` lets the runtime encode the
+        image if nobody asked for it yet. The result is a :class:`PredictResult`."""
+        if not isinstance(prompts, Prompts):
+            raise PromptError(f"prompts must be a Prompts value, got {type(prompts).__name__}")
+        if not prompts.has_click:
+            raise PromptError("no prompt: give points, a box or a mask_input")
         return self._submit(
             lambda core, seq: _PredictWork(
                 core,
@@ -361,26 +373,43 @@ class Runtime:
                 media_key=media_key,
                 frame=frame,
                 prompts=prompts,
+                multimask=multimask,
                 image_provider=image_provider,
             ),
             "predict",
             callbacks,
+            requires=(Capability.CLICK, "answer a click"),
         )
 
     def run_job(
-        self, job: JobFactory, *, name: str = "job", callbacks: Callbacks | None = None
+        self,
+        job: Job | JobFactory,
+        *,
+        name: str | None = None,
+        priority: Priority | None = None,
+        callbacks: Callbacks | None = None,
     ) -> RequestHandle:
-        """Run a long job: ``job(ctx)`` returns a generator; each ``next()`` is one step and
-        yields ``(done, total)`` (total may be None) for ``on_progress``, or ``(done, total,
-        partial)`` to hand ``partial`` to ``on_partial`` as well; its return value is the
-        result. Between steps the background thread serves encodes of the image on screen and
-        checks cancellation (a cancelled job's generator is closed, so ``finally`` blocks run)."""
+        """Run a long job (a :class:`Job`, or a bare ``job(ctx)`` function): ``job(ctx)``
+        returns a generator; each ``next()`` is one step and yields ``(done, total)`` (total may
+        be None) for ``on_progress``, or ``(done, total, partial)`` to hand ``partial`` to
+        ``on_partial`` as well; its return value is the result. Between steps the background
+        thread serves more urgent work (by ``priority``, default the job's own: a query the user
+        waits for is ``Priority.CURRENT``, ahead of prefetches) and checks cancellation (a
+        cancelled job's generator is closed, so ``finally`` blocks run). A job that
+        ``requires`` a capability the model lacks is refused at once with
+        :class:`ModelCapabilityError`."""
+        if not isinstance(job, Job):
+            job = Job(job)
+        name = job.name if name is None else name
+        priority = job.priority if priority is None else priority
+        if priority is Priority.CONTROL:
+            raise ValueError("Priority.CONTROL is for model loads only")
+        requires = None if job.requires is None else (job.requires, job.purpose)
         return self._submit(
-            lambda core, seq: _JobWork(
-                core, Priority.BACKGROUND, seq, BACKGROUND_LANE, factory=job, name=name
-            ),
+            lambda core, seq: _JobWork(core, priority, seq, BACKGROUND_LANE, factory=job.steps, name=name),
             "job",
             callbacks,
+            requires=requires,
         )
 
     def close(self, timeout: float | None = 10.0) -> bool:
@@ -416,14 +445,22 @@ class Runtime:
     # --- submission ------------------------------------------------------------------------
 
     def _submit(
-        self, make: Callable[[_RequestCore, int], _Work], kind: str, callbacks: Callbacks | None
+        self,
+        make: Callable[[_RequestCore, int], _Work],
+        kind: str,
+        callbacks: Callbacks | None,
+        requires: tuple[str, str] | None = None,
     ) -> RequestHandle:
         core = _RequestCore(next(self._ids), kind, callbacks or Callbacks(), self._wake)
         superseded: list[_Work] = []
         with self._cv:
             if self._closing:
                 raise RuntimeClosedError("the model runtime has been shut down")
+            if requires is not None and self._model is not None and not self._has_load_queued():
+                # The model that will serve it is known: refuse now, not when its turn comes.
+                require_capability(self._model.info, *requires)
             work = make(core, next(self._seqs))
+            work.requires = requires
             if isinstance(work, _PredictWork):
                 superseded = [
                     w for w in self._queue if isinstance(w, _PredictWork) and w.object_key == work.object_key
@@ -551,6 +588,11 @@ class Runtime:
                 self._queue.remove(work)
                 failures.append((work, ModelNotLoadedError("no model is loaded")))
                 continue
+            refused = _capability_error(work, model)
+            if refused is not None:  # asked while another model was being loaded
+                self._queue.remove(work)
+                failures.append((work, refused))
+                continue
             embedding = work.embedding or self.memory_cache.get(
                 EmbeddingKey(work.media_key, work.frame, model.info.model_id)
             )
@@ -600,7 +642,10 @@ class Runtime:
         assert model is not None and embedding is not None
         start = time.perf_counter()
         try:
-            prediction = self._model_call(model, "predicting", model.predict, embedding, **work.prompts)
+            prediction = self._model_call(
+                model, "predicting", model.predict, embedding,
+                **work.prompts.click_arrays(), multimask=work.multimask,
+            )
         except Exception as exc:
             work.core.deliver_error(exc, self._report_callback_error)
             return
@@ -693,6 +738,11 @@ class Runtime:
                 if isinstance(work, _EncodeWork):
                     failures += [(w, failures[-1][1]) for w in self._take_parked(work.media_key, work.frame)]
                 continue
+            refused = _capability_error(work, self._model)
+            if refused is not None:  # asked while another model was being loaded
+                self._queue.remove(work)
+                failures.append((work, refused))
+                continue
             self._queue.remove(work)
             if isinstance(work, _EncodeWork):
                 work.model = self._model
@@ -730,7 +780,10 @@ class Runtime:
             w.core.deliver_error(error, self._report_callback_error)
         info = model.info
         work.core.deliver_result(
-            LoadResult(info.model_id, info.display_name, info.device, time.perf_counter() - start),
+            LoadResult(
+                info.model_id, info.display_name, info.device, time.perf_counter() - start,
+                frozenset(info.capabilities),
+            ),
             self._report_callback_error,
         )
 
@@ -896,6 +949,16 @@ class Runtime:
     @staticmethod
     def _report_callback_error(what: str, exc: BaseException) -> None:
         log.error("runtime callback %s raised %r (ignored)", what, exc)
+
+
+def _capability_error(work: _Work, model: ImageModel) -> ModelCapabilityError | None:
+    if work.requires is None:
+        return None
+    try:
+        require_capability(model.info, *work.requires)
+    except ModelCapabilityError as exc:
+        return exc
+    return None
 
 
 def _is_model(source: Any) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject
 
+from model_runtime.api import Prompts
 from samdesk.document import MediaItem
 from samdesk.runtime_bridge import RuntimeBridge
 from samdesk.ui.controller import PredictRequest
@@ -68,8 +69,12 @@ class ModelLink(QObject):
         self.bridge.encoded.connect(self._encoded)
         self.bridge.modelLoaded.connect(self._loaded)
         self.bridge.failed.connect(self._failed)
-        self._kinds: dict[int, str] = {}
+        # The requests whose answers this link handles: the newest predict (the bridge emits
+        # nothing for older ones), the load and the encodes still to answer.
+        self._predict_request: int | None = None
+        self._load_request: int | None = None
         self._encode_media: dict[int, tuple[int, int]] = {}  # encode request id -> (media id, frame)
+        self.capabilities: frozenset[str] = frozenset()  # of the loaded model (LoadResult)
         self._loading: str | None = None
         self._quiet_failure = False
         window.closing.append(self.bridge.shutdown)
@@ -82,18 +87,16 @@ class ModelLink(QObject):
 
     def predict(self, request: PredictRequest) -> int:
         media = request.media
+        prompts = Prompts.of_clicks(request.points, request.labels, request.box, request.mask_input)
         request_id = self.bridge.predict(
             PENDING_OBJECT,
             media_key(media),
             request.frame,
-            points=request.points,
-            labels=request.labels,
-            box=request.box,
-            mask_input=request.mask_input,
+            prompts,
             multimask=request.multimask,
             image_provider=self._provider(media, request.frame),
         )
-        self._kinds[request_id] = "predict"
+        self._predict_request = request_id
         return request_id
 
     def prefetch(self, media: list[MediaItem]) -> None:
@@ -109,7 +112,6 @@ class ModelLink(QObject):
         for rid, target in list(self._encode_media.items()):
             if target[0] == media.id and target not in wanted:
                 self.bridge.cancel(rid)
-                self._kinds.pop(rid, None)
                 del self._encode_media[rid]
         self._encode([(media, frame) for frame in frames])
 
@@ -119,7 +121,6 @@ class ModelLink(QObject):
         for index, (item, frame) in enumerate(targets):
             provider = self._provider(item, frame)
             rid = self.bridge.encode(media_key(item), frame, provider, prefetch=index > 0)
-            self._kinds[rid] = "encode"
             self._encode_media[rid] = (item.id, frame)
             if index == 0:
                 self.window.set_encoding(True, "encoding…")
@@ -140,35 +141,37 @@ class ModelLink(QObject):
         self._loading = source
         self._quiet_failure = quiet
         self.window.model_label.setText(f"loading {Path(source).name}…")
-        rid = self.bridge.load_model(source)
-        self._kinds[rid] = "load"
+        self._load_request = self.bridge.load_model(source)
 
     def _loaded(self, request_id: int, result: Any) -> None:
-        self._kinds.pop(request_id, None)
-        self._loading = None
+        if request_id == self._load_request:
+            self._load_request = None
+            self._loading = None
+        self.capabilities = result.capabilities
         self.window.set_service(self, f"{result.display_name} · {result.device}")
 
     # --- answers -------------------------------------------------------------------------------
     def _predicted(self, request_id: int, result: Any) -> None:
-        if self._kinds.pop(request_id, None) != "predict":
+        if request_id != self._predict_request:
             return
+        self._predict_request = None
         prediction = result.prediction
         self.window.controller.prediction_ready(
             request_id, prediction.masks, prediction.scores, prediction.low_res_logits
         )
 
     def _encoded(self, request_id: int, result: Any) -> None:
-        self._kinds.pop(request_id, None)
         if self._on_screen(self._encode_media.pop(request_id, None)):
             where = "cached" if result.source != "computed" else f"encoded in {result.seconds:.1f} s"
             self.window.set_encoding(False, where)
 
     def _failed(self, request_id: int, error: BaseException) -> None:
-        kind = self._kinds.pop(request_id, None)
         message = str(error) or type(error).__name__
-        if kind == "predict":
+        if request_id == self._predict_request:
+            self._predict_request = None
             self.window.controller.prediction_failed(request_id, message)
-        elif kind == "load":
+        elif request_id == self._load_request:
+            self._load_request = None
             source, self._loading = self._loading, None
             info = self.bridge.runtime.model_info
             self.window.model_label.setText(info.display_name if info is not None else "no model")
@@ -181,6 +184,6 @@ class ModelLink(QObject):
                     self.load("classical", quiet=True)
             else:
                 self.window.show_error("Model", text)
-        elif kind == "encode" and self._on_screen(self._encode_media.pop(request_id, None)):
+        elif request_id in self._encode_media and self._on_screen(self._encode_media.pop(request_id)):
             self.window.set_encoding(False, "encoding failed")
             self.window.statusBar().showMessage(f"Encoding failed: {message}", 15000)

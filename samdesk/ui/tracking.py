@@ -55,6 +55,7 @@ class Tracker(QObject):
     def start(self, direction: str) -> bool:
         """Track every keyframed object of the video on screen from the frame on screen, in
         ``direction`` ("forward", "backward" or "both"). Returns whether a run started."""
+        from model_runtime.api import ModelCapabilityError
         from model_runtime.runtime.jobs import TrackPrompt, track_video
 
         window = self.window
@@ -82,7 +83,11 @@ class Tracker(QObject):
         job = track_video(
             media.path, prompts, start_frame=controller.frame, direction=direction, convert=masks.encode
         )
-        self.request_id = self.link.bridge.run_job(job, name="track")
+        try:
+            self.request_id = self.link.bridge.run_job(job)
+        except ModelCapabilityError as exc:  # the model on hand cannot track: said at once
+            window.show_error("Track", str(exc))
+            return False
         self._media_id, self._model_id, self._frames_done = media.id, self.link.model_id, 0
         objects = plural(len({k.object_id for k in found}), "object")
         self.bar.setRange(0, 0)
