@@ -4,18 +4,21 @@ run, delivered frame by frame, is one undo step."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
-from samdesk.document import Document, SetFrame, masks
+from samdesk.document import Document, RemoveCategory, RemoveObject, SetFrame, masks
 from samdesk.document.model import (
     AnnotationObject,
+    Category,
     FrameAnnotation,
     MediaItem,
     MediaKind,
     Project,
     Provenance,
 )
-from samdesk.document.tracking import keyframes, tracked_frame_command
+from samdesk.document.tracking import TrackingRun, keyframes
 
 H, W = 12, 16
 
@@ -27,6 +30,15 @@ def box(x0: int, x1: int) -> masks.Rle:
 
 
 EMPTY = masks.encode(np.zeros((H, W), bool))
+
+
+# The objects the runs below were started from: 3 has since been locked, 4 is on another video,
+# 99 has since been deleted.
+STARTED_FROM = frozenset({1, 2, 3, 4, 99})
+
+
+def run(**kwargs) -> TrackingRun:
+    return TrackingRun(1, STARTED_FROM, model_id="m", **kwargs)
 
 
 def video_document() -> Document:
@@ -46,6 +58,8 @@ def video_document() -> Document:
             AnnotationObject(3, 1, frames={0: FrameAnnotation(box(0, 2), Provenance.MANUAL)}, locked=True),
             AnnotationObject(4, 2, frames={0: FrameAnnotation(box(0, 2), Provenance.MANUAL)}),
         ],
+        next_ids={"category": 2, "media": 3, "object": 5},
+        categories=[Category(1, "bird", (0, 0, 255))],
     )
     return Document(project)
 
@@ -60,24 +74,24 @@ def test_keyframes_are_the_users_own_non_empty_masks_on_unlocked_objects_of_the_
 def test_a_tracked_frame_fills_gaps_replaces_propagated_masks_and_keeps_the_users():
     doc = video_document()
     tracked = {1: box(1, 5), 2: box(9, 13), 3: box(0, 16), 4: box(0, 16), 99: box(0, 3)}
-    doc.execute(tracked_frame_command(doc.project, 1, 3, tracked, model_id="m"))
+    doc.execute(run().frame_command(doc.project, 3, tracked))
     obj1, obj2, obj3, obj4 = doc.project.objects
     assert obj1.frames[3].rle == box(1, 5) and obj1.frames[3].provenance is Provenance.PROPAGATED
     assert obj1.frames[3].model_id == "m"
     assert obj2.frames[3].rle == box(9, 13)
     assert 3 not in obj3.frames  # locked
     assert 3 not in obj4.frames  # another video's object
+    assert len(doc.project.objects) == 4  # 99, deleted since the run started, stays deleted
     # The user's own masks on a frame win over the tracker's.
-    assert tracked_frame_command(doc.project, 1, 0, {1: box(5, 9)}, model_id="m") is None
-    assert tracked_frame_command(doc.project, 1, 2, {2: box(0, 1)}, model_id="m") is None
+    assert run().frame_command(doc.project, 0, {1: box(5, 9)}) is None
+    assert run().frame_command(doc.project, 2, {2: box(0, 1)}) is None
 
 
 def test_an_object_gone_from_a_frame_loses_only_its_propagated_mask_there():
     doc = video_document()
-    command = tracked_frame_command(doc.project, 1, 3, {1: EMPTY}, model_id="m")
-    doc.execute(command)
+    doc.execute(run().frame_command(doc.project, 3, {1: EMPTY}))
     assert 3 not in doc.project.objects[0].frames
-    assert tracked_frame_command(doc.project, 1, 7, {1: EMPTY}, model_id="m") is None
+    assert run().frame_command(doc.project, 7, {1: EMPTY}) is None
     doc.undo()
     assert doc.project.objects[0].frames[3].rle == box(2, 6)
 
@@ -85,9 +99,9 @@ def test_an_object_gone_from_a_frame_loses_only_its_propagated_mask_there():
 def test_a_run_delivered_frame_by_frame_is_one_undo_step():
     doc = video_document()
     before = {f: a.rle for f, a in doc.project.objects[0].frames.items()}
+    one_run = run()
     for frame in (1, 2, 3, 4):
-        doc.execute(tracked_frame_command(doc.project, 1, frame, {1: box(frame, frame + 4)},
-                                          model_id="m", merge_key=("track", 7)))
+        doc.execute(one_run.frame_command(doc.project, frame, {1: box(frame, frame + 4)}))
     assert sorted(doc.project.objects[0].frames) == [0, 1, 2, 3, 4, 5]
     assert doc.history.undo_text == "track objects"
     assert doc.undo()
@@ -99,10 +113,11 @@ def test_a_run_delivered_frame_by_frame_is_one_undo_step():
 
 def test_other_edits_and_other_runs_are_steps_of_their_own():
     doc = video_document()
-    doc.execute(tracked_frame_command(doc.project, 1, 1, {1: box(1, 5)}, model_id="m", merge_key="a"))
+    run_a, run_b = run(), run()
+    doc.execute(run_a.frame_command(doc.project, 1, {1: box(1, 5)}))
     doc.execute(SetFrame(2, 6, FrameAnnotation(box(0, 3), Provenance.MANUAL)))
-    doc.execute(tracked_frame_command(doc.project, 1, 2, {1: box(2, 6)}, model_id="m", merge_key="a"))
-    doc.execute(tracked_frame_command(doc.project, 1, 7, {1: box(3, 7)}, model_id="m", merge_key="b"))
+    doc.execute(run_a.frame_command(doc.project, 2, {1: box(2, 6)}))
+    doc.execute(run_b.frame_command(doc.project, 7, {1: box(3, 7)}))
     steps = 0
     while doc.undo():
         steps += 1
@@ -111,17 +126,64 @@ def test_other_edits_and_other_runs_are_steps_of_their_own():
 
 def test_saving_mid_run_then_receiving_more_frames_leaves_the_document_dirty():
     doc = video_document()
-    doc.execute(tracked_frame_command(doc.project, 1, 1, {1: box(1, 5)}, model_id="m", merge_key="a"))
+    run_a = run()
+    doc.execute(run_a.frame_command(doc.project, 1, {1: box(1, 5)}))
     doc.mark_saved("/tmp/p.samdesk.json")
     assert not doc.dirty
-    doc.execute(tracked_frame_command(doc.project, 1, 2, {1: box(2, 6)}, model_id="m", merge_key="a"))
+    doc.execute(run_a.frame_command(doc.project, 2, {1: box(2, 6)}))
     assert doc.dirty
 
 
 def test_after_an_undo_a_late_frame_starts_a_new_step_instead_of_reviving_the_undone_one():
     doc = video_document()
-    doc.execute(tracked_frame_command(doc.project, 1, 1, {1: box(1, 5)}, model_id="m", merge_key="a"))
+    run_a = run()
+    doc.execute(run_a.frame_command(doc.project, 1, {1: box(1, 5)}))
     doc.undo()
-    doc.execute(tracked_frame_command(doc.project, 1, 2, {1: box(2, 6)}, model_id="m", merge_key="a"))
+    doc.execute(run_a.frame_command(doc.project, 2, {1: box(2, 6)}))
     assert 1 not in doc.project.objects[0].frames and 2 in doc.project.objects[0].frames
     assert doc.undo() and not doc.history.can_undo
+
+
+def test_objects_the_tracker_creates_mid_run_become_document_objects_in_the_runs_undo_step():
+    """Issue 14, bug 2: a tracked id the run did not start from is an object the tracker found
+    (SAM 3 concept tracking does this); it was skipped, so the object vanished."""
+    doc = video_document()
+    before = copy.deepcopy(doc.project.objects)
+    concept = TrackingRun(1, frozenset({1}), model_id="m", category_id=1, name="bird")
+    doc.execute(concept.frame_command(doc.project, 3, {1: box(1, 5), 77: EMPTY}))
+    assert len(doc.project.objects) == 4  # an object starts on its first non-empty frame
+    # 2 was not among the run's objects either: the tracker's 2 is a new object, not this one.
+    doc.execute(concept.frame_command(doc.project, 4, {1: box(2, 6), 77: box(9, 13), 2: box(0, 3)}))
+    doc.execute(concept.frame_command(doc.project, 5, {77: box(10, 14)}))
+    created = doc.project.objects[4:]
+    assert [(o.media_id, o.category_id, o.name) for o in created] == [(1, 1, "bird")] * 2
+    bird, other = created
+    assert bird.id == 5 and other.id == 6  # ids from the project's counter, never the tracker's
+    assert {f: a.rle for f, a in bird.frames.items()} == {4: box(9, 13), 5: box(10, 14)}
+    assert all(a.provenance is Provenance.PROPAGATED and a.model_id == "m" for a in bird.frames.values())
+    assert other.frames[4].rle == box(0, 3) and doc.project.object(2).frames[4].rle == EMPTY
+    # One undo step takes back the run with the objects it created; redo brings them back
+    # with their ids, and later frames of the run still land on them.
+    assert doc.history.undo_text == "track objects"
+    assert doc.undo() and not doc.history.can_undo
+    assert doc.project.objects == before
+    assert doc.redo() and [o.id for o in doc.project.objects[4:]] == [5, 6]
+    doc.execute(concept.frame_command(doc.project, 6, {77: box(11, 15)}))
+    assert sorted(doc.project.object(5).frames) == [4, 5, 6] and len(doc.project.objects) == 6
+
+
+def test_a_created_object_the_user_deletes_mid_run_is_not_revived():
+    doc = video_document()
+    concept = run()
+    doc.execute(concept.frame_command(doc.project, 3, {77: box(9, 13)}))
+    created = doc.project.objects[-1].id
+    doc.execute(RemoveObject(created))
+    assert concept.frame_command(doc.project, 4, {77: box(9, 13)}) is None
+    assert created not in {o.id for o in doc.project.objects}
+
+
+def test_a_removed_category_is_not_given_to_created_objects():
+    doc = video_document()
+    doc.execute(RemoveCategory(1))
+    doc.execute(run(category_id=1).frame_command(doc.project, 3, {77: box(9, 13)}))
+    assert doc.project.objects[-1].category_id is None

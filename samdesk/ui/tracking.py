@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QProgressBar, QToolButton
 
 from samdesk.document import masks
-from samdesk.document.tracking import keyframes, tracked_frame_command
+from samdesk.document.tracking import TrackingRun, keyframes
 
 DIRECTIONS = {"forward": "forward", "backward": "backward", "both": "both ways"}
 
@@ -28,8 +28,7 @@ class Tracker(QObject):
         self.window = window
         self.link = link
         self.request_id: int | None = None
-        self._media_id: int | None = None
-        self._model_id: str | None = None
+        self._run: TrackingRun | None = None
         self._frames_done = 0
         self.bar = QProgressBar()
         self.bar.setFixedWidth(140)
@@ -83,13 +82,15 @@ class Tracker(QObject):
         job = track_video(
             media.path, prompts, start_frame=controller.frame, direction=direction, convert=masks.encode
         )
+        started_from = frozenset(k.object_id for k in found)
+        self._run = TrackingRun(media.id, started_from, model_id=self.link.model_id)
+        self._frames_done = 0
         try:
             self.request_id = self.link.bridge.run_job(job)
         except ModelCapabilityError as exc:  # the model on hand cannot track: said at once
             window.show_error("Track", str(exc))
             return False
-        self._media_id, self._model_id, self._frames_done = media.id, self.link.model_id, 0
-        objects = plural(len({k.object_id for k in found}), "object")
+        objects = plural(len(started_from), "object")
         self.bar.setRange(0, 0)
         self.bar.setVisible(True)
         self.stop_button.setVisible(True)
@@ -109,16 +110,13 @@ class Tracker(QObject):
 
     # --- answers from the runtime ------------------------------------------------------------
     def _tracked(self, request_id: int, tracked: Any) -> None:
-        if request_id != self.request_id:
+        if request_id != self.request_id or self._run is None:
             return
         project = self.window.document.project
-        if not any(m.id == self._media_id for m in project.media):
+        if not any(m.id == self._run.media_id for m in project.media):
             self.stop()  # the video was removed from the project
             return
-        command = tracked_frame_command(
-            project, self._media_id, tracked.frame, tracked.masks,
-            model_id=self._model_id, merge_key=("track", request_id),
-        )
+        command = self._run.frame_command(project, tracked.frame, tracked.masks)
         if command is not None:
             self.window.document.execute(command)
         self._frames_done += 1
