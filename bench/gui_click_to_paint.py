@@ -45,6 +45,9 @@ class InstantService:
     def prefetch(self, media) -> None:
         pass
 
+    def prefetch_frames(self, media, frames) -> None:
+        pass
+
     def predict(self, request) -> int:
         from PySide6.QtCore import QTimer
 

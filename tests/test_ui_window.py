@@ -69,7 +69,8 @@ def test_click_box_cycle_accept_brush_undo_redo(window: MainWindow, qtbot) -> No
     qtbot.waitUntil(lambda: not c.waiting)
     assert c.pending.prompts.box == pytest.approx((250, 150, 420, 300), abs=1.5)
     _, last = window.service.requests[-1]
-    assert last.points.shape == (2, 2) and last.box is not None and last.mask_input is not None
+    assert len(last.prompts.points) == 2 and last.prompts.box is not None
+    assert last.prompts.mask_input is not None
     # Accept with a new category typed into the quick picker.
     window.categories_panel.add("dog")
     key(qtbot, window, Qt.Key.Key_Return)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from samdesk.ui.controller import PredictRequest
+from samdesk.session import PredictRequest
 
 RADII = (20, 40, 60)  # three candidates: small, medium, large discs
 
@@ -23,11 +23,12 @@ def disc_masks(request: PredictRequest) -> tuple[np.ndarray, np.ndarray, np.ndar
     masks = np.zeros((len(RADII), h, w), dtype=bool)
     for k, r in enumerate(RADII):
         m = np.zeros((h, w), dtype=bool)
-        if request.box is not None:
-            x0, y0, x1, y1 = (int(v) for v in request.box)
+        prompts = request.prompts
+        if prompts.box is not None:
+            x0, y0, x1, y1 = (int(v) for v in prompts.box)
             m[max(0, y0) : y1, max(0, x0) : x1] = True
-        if request.points is not None:
-            for (x, y), label in zip(request.points, request.labels, strict=True):
+        if prompts.points:
+            for (x, y), label in zip(prompts.points, prompts.labels, strict=True):
                 disc = (xx - x) ** 2 + (yy - y) ** 2 <= r * r
                 m = m | disc if label == 1 else m & ~disc
         masks[k] = m

@@ -39,10 +39,9 @@ from samdesk.document import (
     MediaKind,
     MediaStatus,
 )
-from samdesk.ui import mask_ops
+from samdesk.session import AnnotationController, PredictionService, mask_ops
 from samdesk.ui.canvas.layers import AnnotationLayer
 from samdesk.ui.canvas.view import CanvasView
-from samdesk.ui.controller import AnnotationController, PredictionService
 from samdesk.ui.dialogs.category_picker import CategoryPicker
 from samdesk.ui.dialogs.shortcuts import ShortcutsDialog
 from samdesk.ui.image_loader import ImageLoader

@@ -13,10 +13,9 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject
 
-from model_runtime.api import Prompts
 from samdesk.document import MediaItem
 from samdesk.runtime_bridge import RuntimeBridge
-from samdesk.ui.controller import PredictRequest
+from samdesk.session import PredictRequest
 from samdesk.ui.video_frames import VideoFrames
 
 PENDING_OBJECT = "pending"  # one pending object at a time: newer prompts supersede older ones
@@ -87,12 +86,11 @@ class ModelLink(QObject):
 
     def predict(self, request: PredictRequest) -> int:
         media = request.media
-        prompts = Prompts.of_clicks(request.points, request.labels, request.box, request.mask_input)
         request_id = self.bridge.predict(
             PENDING_OBJECT,
             media_key(media),
             request.frame,
-            prompts,
+            request.prompts,
             multimask=request.multimask,
             image_provider=self._provider(media, request.frame),
         )

@@ -15,8 +15,8 @@ from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsScene
 
 from samdesk.document import Change, Document, DocumentEvent
 from samdesk.document import masks as rle
+from samdesk.session import AnnotationController
 from samdesk.ui.canvas.overlays import MaskItem, PromptMarker, dashed_pen
-from samdesk.ui.controller import AnnotationController
 
 # Distinct, saturated colours for objects without a category (golden-angle hues).
 PENDING_COLOR = (30, 200, 255)

@@ -12,7 +12,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsItemGroup, QGraphicsPathItem, QGraphicsPixmapItem
 
-from samdesk.ui import mask_ops
+from samdesk.session import mask_ops
 
 
 def mask_to_image(mask: np.ndarray, color: tuple[int, int, int]) -> QImage:

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from samdesk.document import Change, Document, DocumentEvent, EditObject, MoveObject
 from samdesk.document import masks as rle
-from samdesk.ui.controller import AnnotationController
+from samdesk.session import AnnotationController
 from samdesk.ui.panels.categories import swatch
 
 COL_NAME, COL_CATEGORY, COL_LOCK, COL_FRAMES = 0, 1, 2, 3

@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGraphicsScene
 
 if TYPE_CHECKING:
-    from samdesk.ui.controller import AnnotationController
+    from samdesk.session import AnnotationController
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,18 @@ tests drive a whole session without a window. The controller never calls a model
 
 Document changes go through undoable commands; the pending object (prompts and candidates not yet
 accepted) lives here, with its own small undo stack so Ctrl+Z first takes back the last prompt.
+Which image and frame are on screen is :class:`~samdesk.session.navigation.Navigation`'s.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import replace
 
 import numpy as np
 
-from model_runtime.api import CandidateMasks, Prompts
+from model_runtime.api import CandidateMasks, Instances, Prompts
 from samdesk.document import (
     AddObject,
     AnnotationObject,
@@ -36,116 +36,12 @@ from samdesk.document import (
     merge_objects,
 )
 from samdesk.document import masks as rle
-from samdesk.ui import mask_ops
-
-
-@dataclass(frozen=True)
-class PredictRequest:
-    """One prompt set for one image. Arrays follow ``model_runtime.api.ImageModel.predict``:
-    points (N, 2) pixel x, y; labels (N,) 1/0; box (4,) x0, y0, x1, y1; mask_input (1, 256, 256)."""
-
-    media: MediaItem
-    frame: int
-    points: np.ndarray | None
-    labels: np.ndarray | None
-    box: np.ndarray | None
-    mask_input: np.ndarray | None
-    multimask: bool
-
-
-class PredictionService(Protocol):
-    """What the controller needs from the model side (the runtime bridge in the app)."""
-
-    def predict(self, request: PredictRequest) -> int:
-        """Queue a prediction and return its request id; the answer arrives asynchronously."""
-        ...
-
-    def prefetch(self, media: list[MediaItem]) -> None:
-        """Encode these images in the background, nearest first, so later clicks are fast."""
-        ...
-
-    # Optional: ``prefetch_frames(media: MediaItem, frames: list[int]) -> None`` encodes frames
-    # of one video, the first now and the others in the background. A service without it gets
-    # ``prefetch([video])`` instead (frame 0 only); looked up with getattr so older services
-    # (benchmark doubles) keep working.
-
-    @property
-    def model_id(self) -> str | None: ...
-
-
-@dataclass
-class Candidates:
-    """A model answer as the model gave it: K masks bool (H, W), low-res logits (K, 256, 256).
-
-    ``order`` ranks them best score first; ``selected`` is a rank (0 = best), so keys 1/2/3
-    always mean best/second/third. The masks are never reordered or copied: at full
-    resolution that would cost more than the rest of a click's GUI work. They are read one at
-    a time only, so candidates the runtime has not made yet cost nothing until shown.
-    """
-
-    masks: CandidateMasks
-    raw_scores: np.ndarray
-    logits: np.ndarray | None
-    selected: int = 0
-    order: np.ndarray | None = None  # indices into masks, best first
-
-    def __post_init__(self) -> None:
-        if self.order is None:
-            self.order = np.argsort(-self.raw_scores, kind="stable")
-
-    def __len__(self) -> int:
-        return len(self.masks)
-
-    @property
-    def scores(self) -> np.ndarray:
-        """Scores best first (the order the user sees)."""
-        return self.raw_scores[self.order]
-
-    def mask(self, rank: int | None = None) -> np.ndarray:
-        return self.masks[self.order[self.selected if rank is None else rank]]
-
-    def logit(self, rank: int | None = None) -> np.ndarray | None:
-        if self.logits is None or not len(self.logits):
-            return None
-        return self.logits[self.order[self.selected if rank is None else rank]]
-
-    def score(self) -> float:
-        return float(self.raw_scores[self.order[self.selected]])
-
-
-@dataclass
-class Pending:
-    """The object being built: its prompts, the model's candidates and any hand edits on them."""
-
-    prompts: Prompts = Prompts()  # immutable: a new prompt makes a new value
-    candidates: Candidates | None = None
-    edited_mask: np.ndarray | None = None  # a brush-edited copy of the selected candidate
-    target_object: int | None = None  # refining an accepted object instead of making a new one
-    manual: bool = False  # drawn by hand from scratch (no model involved)
-
-    def snapshot(self) -> Pending:
-        """A copy for the undo stack. Mask arrays are shared, not copied: they are never
-        modified in place (edits always produce new arrays), and copying 3 full-size masks
-        per click would cost more than the rest of the click's GUI work."""
-        cands = self.candidates
-        return replace(self, candidates=None if cands is None else replace(cands))
-
-    def mask_identity(self) -> tuple[int, int, int]:
-        """Changes exactly when ``mask()`` would return different pixels (for repaint skipping)."""
-        cands = self.candidates
-        return (
-            id(self.edited_mask),
-            id(cands.masks) if cands is not None else 0,
-            cands.selected if cands is not None else -1,
-        )
-
-    def mask(self) -> np.ndarray | None:
-        if self.edited_mask is not None:
-            return self.edited_mask
-        if self.candidates is not None and len(self.candidates):
-            return self.candidates.mask()
-        return None
-
+from samdesk.session import mask_ops
+from samdesk.session.edits import Stroke, cleaned, hand_edited, topmost_at
+from samdesk.session.instances import PendingInstances
+from samdesk.session.navigation import Navigation
+from samdesk.session.pending import Candidates, Pending, PendingHistory, with_box, with_point
+from samdesk.session.requests import PredictionService, PredictRequest
 
 Listener = Callable[[], None]
 
@@ -156,61 +52,54 @@ class AnnotationController:
     def __init__(self, document: Document, service: PredictionService | None = None) -> None:
         self.document = document
         self.service = service
-        self.media_id: int | None = None
-        self.frame = 0  # the frame on screen: always 0 for images
-        # Video path -> the frame to come back to. By path, not id: ids restart in every project.
-        self._last_frame: dict[str, int] = {}
+        self.navigation = Navigation(document)
         self.pending: Pending | None = None
+        self.pending_instances: PendingInstances | None = None  # many objects proposed at once
         self.selected_object: int | None = None
         self.current_category: int | None = None  # the "last used" category for quick accepts
         self.last_click_ms: float | None = None
         self.waiting = False  # a prediction for the pending object is in flight
         self.error: str | None = None
-        self._undo: list[Pending | None] = []
-        self._redo: list[Pending | None] = []
+        self._history = PendingHistory()
         self._latest_request: int | None = None
         self._request_started: dict[int, float] = {}
         self._logits_by_object: dict[int, np.ndarray] = {}  # refinement input for accepted objects
-        self._stroke_base: np.ndarray | None = None
-        self._stroke_mask: np.ndarray | None = None
+        self._stroke: Stroke | None = None
         self.pending_changed: list[Listener] = []
+        self.pending_instances_changed: list[Listener] = []
         self.selection_changed: list[Listener] = []
         self.status_changed: list[Listener] = []
         self.frame_changed: list[Listener] = []
 
     # --- current image --------------------------------------------------------------------
     @property
+    def media_id(self) -> int | None:
+        return self.navigation.media_id
+
+    @property
+    def frame(self) -> int:
+        """The frame on screen: always 0 for images."""
+        return self.navigation.frame
+
+    @property
     def media(self) -> MediaItem | None:
-        if self.media_id is None:
-            return None
-        try:
-            return self.document.project.media_item(self.media_id)
-        except KeyError:
-            return None
+        return self.navigation.media
+
+    @property
+    def is_video(self) -> bool:
+        return self.navigation.is_video
 
     def set_media(self, media_id: int | None) -> None:
-        """Switch image: the pending object is discarded (it was never accepted)."""
+        """Switch image: the pending object (or proposed ones) is discarded: never accepted."""
         if media_id == self.media_id:
             return
-        self._set_pending(None, record=False)
-        self._undo.clear()
-        self._redo.clear()
-        if (previous := self.media) is not None and previous.frame_count > 1:
-            self._last_frame[previous.path] = self.frame
-        self.media_id = media_id
-        # Back on a video: the frame the user left it at, not its start.
-        media = self.media
-        last = self._last_frame.get(media.path, 0) if media is not None else 0
-        self.frame = min(last, media.frame_count - 1) if media is not None else 0
+        self._drop_pending()
+        self.set_pending_instances(None)
+        self.navigation.go_to_media(media_id)
         # Refinement logits are kept for the image being worked on only (256 KB per object).
         self._logits_by_object.clear()
         self.select_object(None)
         self.prefetch()
-
-    @property
-    def is_video(self) -> bool:
-        media = self.media
-        return media is not None and media.frame_count > 1
 
     def set_frame(self, frame: int) -> bool:
         """Show another frame of the video on screen; returns whether the frame changed.
@@ -220,15 +109,11 @@ class AnnotationController:
         and the document's undo history spans all frames.
         """
         media = self.media
-        if media is None:
+        if media is None or max(0, min(media.frame_count - 1, frame)) == self.frame:
             return False
-        frame = max(0, min(media.frame_count - 1, frame))
-        if frame == self.frame:
-            return False
-        self._set_pending(None, record=False)
-        self._undo.clear()
-        self._redo.clear()
-        self.frame = frame
+        self._drop_pending()
+        self.set_pending_instances(None)
+        self.navigation.go_to_frame(frame)
         # Refinement logits describe one frame's mask: stale on any other frame.
         self._logits_by_object.clear()
         self.prefetch()
@@ -241,42 +126,21 @@ class AnnotationController:
         media = self.media
         if self.service is None or media is None:
             return
-        prefetch_frames = getattr(self.service, "prefetch_frames", None)
-        if media.frame_count > 1 and prefetch_frames is not None:
-            frames = [self.frame, self.frame + 1, self.frame - 1, self.frame + 2]
-            prefetch_frames(media, [f for f in frames if 0 <= f < media.frame_count])
+        if media.frame_count > 1:
+            self.service.prefetch_frames(media, self.navigation.frames_ahead())
         else:
-            self.service.prefetch(self._neighbours(media.id))
+            self.service.prefetch(self.navigation.neighbours(media.id))
 
     def annotated_frames(self) -> set[int]:
         """Frames of the media on screen where at least one object has a mask (timeline ticks)."""
-        if self.media_id is None:
-            return set()
-        frames: set[int] = set()
-        for obj in self.document.project.objects_of(self.media_id):
-            frames.update(obj.frames)
-        return frames
-
-    def _neighbours(self, media_id: int) -> list[MediaItem]:
-        """The current image first, then the next and previous ones (prefetch order)."""
-        media = self.document.project.media
-        index = next((i for i, m in enumerate(media) if m.id == media_id), None)
-        if index is None:
-            return []
-        order = [index, index + 1, index - 1, index + 2]
-        return [media[i] for i in order if 0 <= i < len(media)]
+        return self.navigation.annotated_frames()
 
     def display_neighbours(self, media_id: int) -> list[MediaItem]:
         """The images around ``media_id`` that Next/Previous would show (not itself)."""
-        return [m for m in self._neighbours(media_id) if m.id != media_id]
+        return self.navigation.display_neighbours(media_id)
 
     def neighbour_id(self, step: int) -> int | None:
-        media = self.document.project.media
-        index = next((i for i, m in enumerate(media) if m.id == self.media_id), None)
-        if index is None:
-            return media[0].id if media else None
-        target = index + step
-        return media[target].id if 0 <= target < len(media) else None
+        return self.navigation.neighbour_id(step)
 
     # --- prompts ----------------------------------------------------------------------------
     def add_point(self, x: float, y: float, positive: bool) -> None:
@@ -284,12 +148,7 @@ class AnnotationController:
         pending = self._editable_pending()
         if pending is None:
             return
-        prompts = pending.prompts
-        pending.prompts = replace(
-            prompts,
-            points=(*prompts.points, (float(x), float(y))),
-            labels=(*prompts.labels, 1 if positive else 0),
-        )
+        pending.prompts = with_point(pending.prompts, x, y, positive)
         self._commit_pending(pending)
         self._request(pending)
 
@@ -298,13 +157,14 @@ class AnnotationController:
         pending = self._editable_pending()
         if pending is None:
             return
-        pending.prompts = replace(pending.prompts, box=(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+        pending.prompts = with_box(pending.prompts, (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
         self._commit_pending(pending)
         self._request(pending)
 
     def _editable_pending(self) -> Pending | None:
         if self.media is None:
             return None
+        self.set_pending_instances(None)  # prompting starts one object: proposed ones go
         if self.pending is not None and not self.pending.manual:
             return self.pending.snapshot()
         if self.pending is not None and self.pending.manual:
@@ -344,7 +204,6 @@ class AnnotationController:
             self._emit(self.status_changed)
             return
         prompts = pending.prompts
-        points, labels, box = prompts.points_array(), prompts.labels_array(), prompts.box_array()
         mask_input = None
         cands = pending.candidates
         if cands is not None and (logit := cands.logit()) is not None:
@@ -354,8 +213,8 @@ class AnnotationController:
         # object down, where SAM's single-mask output is the better one.
         n_prompts = len(prompts.points) + (prompts.box is not None)
         multimask = n_prompts == 1 and mask_input is None
-        request = PredictRequest(media, self.frame, points, labels, box, mask_input, multimask)
-        request_id = self.service.predict(request)
+        asked = replace(prompts, mask_input=mask_input)
+        request_id = self.service.predict(PredictRequest(media, self.frame, asked, multimask))
         self._latest_request = request_id
         self._request_started[request_id] = time.perf_counter()
         self.waiting = True
@@ -398,6 +257,48 @@ class AnnotationController:
         self.error = message
         self._emit(self.status_changed)
 
+    # --- many proposed objects ----------------------------------------------------------------
+    def set_pending_instances(
+        self, instances: Instances | None, model_id: str | None = None, prompts: Prompts | None = None
+    ) -> None:
+        """Propose ``instances`` (found on the frame on screen) as new objects, or drop the
+        proposal (None). Proposing drops the pending object: one kind of proposal at a time."""
+        if instances is None:
+            if self.pending_instances is None:
+                return
+            self.pending_instances = None
+        else:
+            media_id = self.media_id
+            if media_id is None:
+                return
+            self._drop_pending()
+            self.pending_instances = PendingInstances(
+                instances, media_id, self.frame, model_id, prompts or Prompts()
+            )
+        self._emit(self.pending_instances_changed)
+
+    def accept_pending_instances(self, category_id: int | None = None) -> list[int]:
+        """Add every proposed instance as an object, in one undoable step; returns their ids."""
+        proposal, media = self.pending_instances, self.media
+        if proposal is None or media is None:
+            return []
+        if category_id is None:
+            category_id = self.current_category
+        adds = proposal.add_commands(category_id)
+        commands: list[Command] = list(adds)
+        if media.status == MediaStatus.NEW and adds:
+            commands.append(EditMedia(media.id, status=MediaStatus.IN_PROGRESS))
+        if commands:
+            self.document.execute(Batch(commands, text=f"accept {len(adds)} objects"))
+        if category_id is not None:
+            self.current_category = category_id
+        self.set_pending_instances(None)
+        return [add.obj.id for add in adds]
+
+    def has_pending(self) -> bool:
+        """Whether something not yet accepted is on screen (a pending object or proposed ones)."""
+        return self.pending is not None or self.pending_instances is not None
+
     # --- candidates ---------------------------------------------------------------------------
     def candidate_count(self) -> int:
         if self.pending is None or self.pending.candidates is None:
@@ -420,7 +321,10 @@ class AnnotationController:
 
     # --- accept / discard ---------------------------------------------------------------------
     def accept(self, category_id: int | None = None) -> int | None:
-        """Turn the pending mask into an object (or update the refined one); returns its id."""
+        """Turn the pending mask into an object (or update the refined one); returns its id.
+        With objects proposed at once instead, accepts them all and returns the first id."""
+        if self.pending is None and self.pending_instances is not None:
+            return next(iter(self.accept_pending_instances(category_id)), None)
         pending, media = self.pending, self.media
         if pending is None or media is None:
             return None
@@ -458,32 +362,27 @@ class AnnotationController:
             self._logits_by_object[obj.id] = logit
         if category_id is not None:
             self.current_category = category_id
-        self._set_pending(None, record=False)
-        self._undo.clear()
-        self._redo.clear()
+        self._drop_pending()
         self.select_object(obj.id)
         return obj.id
 
     def discard(self) -> None:
-        """Esc: drop the pending object (its prompts never reach the document)."""
-        self._set_pending(None, record=False)
-        self._undo.clear()
-        self._redo.clear()
+        """Esc: drop the pending object or the proposed ones (they never reach the document)."""
+        self._drop_pending()
+        self.set_pending_instances(None)
 
     # --- undo ------------------------------------------------------------------------------------
     def undo(self) -> None:
         """Take back the last prompt/edit of the pending object, else the last document command."""
-        if self._undo:
-            self._redo.append(_snap(self.pending))
-            self._restore_pending(self._undo.pop())
+        if self._history.can_undo():
+            self._restore_pending(self._history.undo(self.pending))
         else:
             self.document.undo()
             self._drop_stale_selection()
 
     def redo(self) -> None:
-        if self._redo:
-            self._undo.append(_snap(self.pending))
-            self._restore_pending(self._redo.pop())
+        if self._history.can_redo():
+            self._restore_pending(self._history.redo(self.pending))
         else:
             self.document.redo()
             self._drop_stale_selection()
@@ -533,31 +432,15 @@ class AnnotationController:
 
     def set_object_mask(self, object_id: int, mask: np.ndarray, text: str) -> None:
         """Replace an accepted object's mask by a hand-edited one (undoable)."""
-        obj = self.document.project.object(object_id)
-        before = obj.frames.get(self.frame)
-        provenance = (
-            Provenance.MANUAL
-            if before is None or before.provenance == Provenance.MANUAL
-            else Provenance.EDITED
-        )
-        prompts = before.prompts if before else Prompts()
-        annotation = FrameAnnotation(
-            rle.encode(mask), provenance, None, prompts, before.model_id if before else None
-        )
-        self.document.execute(SetFrame(object_id, self.frame, annotation, text=text))
+        before = self.document.project.object(object_id).frames.get(self.frame)
+        self.document.execute(SetFrame(object_id, self.frame, hand_edited(before, mask), text=text))
         self._logits_by_object.pop(object_id, None)  # the logits no longer describe the mask
 
     def object_at(self, x: float, y: float) -> int | None:
         """The topmost visible object of this image whose mask covers pixel (x, y)."""
-        xi, yi = int(x), int(y)
-        for obj in reversed(self.document.project.objects_of(self.media_id or -1)):
-            annotation = obj.frames.get(self.frame)
-            if not obj.visible or annotation is None:
-                continue
-            h, w = annotation.rle["size"]
-            if 0 <= xi < w and 0 <= yi < h and rle.decode(annotation.rle)[yi, xi]:
-                return obj.id
-        return None
+        if self.media_id is None:
+            return None
+        return topmost_at(self.document.project.objects_of(self.media_id), self.frame, x, y)
 
     def object_mask(self, object_id: int) -> np.ndarray | None:
         annotation = self.document.project.object(object_id).frames.get(self.frame)
@@ -568,10 +451,7 @@ class AnnotationController:
         mask = self._edit_target_mask()
         if mask is None:
             return
-        out = mask_ops.fill_holes(mask) if fill else mask
-        if min_island > 0:
-            out = mask_ops.remove_small_islands(out, min_island)
-        self._store_edit(out, "fill holes" if fill else "remove small islands")
+        self._store_edit(cleaned(mask, fill, min_island), "fill holes" if fill else "remove small islands")
 
     # --- brush -----------------------------------------------------------------------------------
     def begin_stroke(self) -> bool:
@@ -585,28 +465,25 @@ class AnnotationController:
                 mask = np.zeros((media.height, media.width), dtype=bool)
             else:
                 return False
-        self._stroke_base = mask.copy()
-        self._stroke_mask = mask.copy()
+        self._stroke = Stroke(mask)
         return True
 
     def stroke_to(
         self, start: tuple[float, float], end: tuple[float, float], radius: float, erase: bool
     ) -> None:
-        if self._stroke_base is None or self._stroke_mask is None:
+        if self._stroke is None:
             return
-        mask_ops.stamp_segment(self._stroke_mask, start, end, radius, not erase)
+        self._stroke.to(start, end, radius, erase)
         self._emit(self.pending_changed)
 
     def stroke_preview(self) -> np.ndarray | None:
         """The mask as the stroke in progress has it (for the overlay), or None outside a stroke."""
-        return self._stroke_mask if self._stroke_base is not None else None
+        return self._stroke.mask if self._stroke is not None else None
 
     def end_stroke(self, erase: bool) -> None:
-        if self._stroke_base is None:
+        if self._stroke is None:
             return
-        mask = self._stroke_mask
-        self._stroke_base = self._stroke_mask = None
-        assert mask is not None
+        mask, self._stroke = self._stroke.mask, None
         self._store_edit(mask, "erase" if erase else "brush")
 
     def add_polygon(self, points: list[tuple[float, float]], subtract: bool) -> None:
@@ -648,19 +525,19 @@ class AnnotationController:
 
     def _set_pending(self, pending: Pending | None, record: bool) -> None:
         if record:
-            self._undo.append(_snap(self.pending))
-            self._redo.clear()
+            self._history.record(self.pending)
         self.pending = pending
         if pending is None:
             self.waiting = False
             self._latest_request = None
         self._emit(self.pending_changed)
 
+    def _drop_pending(self) -> None:
+        """No pending object, and nothing to undo back to (it was never accepted)."""
+        self._set_pending(None, record=False)
+        self._history.clear()
+
     @staticmethod
     def _emit(listeners: list[Listener]) -> None:
         for listener in list(listeners):
             listener()
-
-
-def _snap(pending: Pending | None) -> Pending | None:
-    return None if pending is None else pending.snapshot()

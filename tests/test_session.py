@@ -1,4 +1,4 @@
-"""The annotation controller without widgets: prompts, candidates, refinement, accept, edits, undo."""
+"""The annotation session without widgets: prompts, candidates, refinement, accept, edits, undo."""
 
 from __future__ import annotations
 
@@ -22,8 +22,7 @@ from samdesk.document import (
 )
 from samdesk.document import masks as rle
 from samdesk.document.tracking import keyframes
-from samdesk.ui import mask_ops
-from samdesk.ui.controller import AnnotationController
+from samdesk.session import AnnotationController, mask_ops
 from tests.ui_doubles import RecordingService, disc_masks
 
 W, H = 200, 150
@@ -58,8 +57,8 @@ def test_first_click_asks_for_three_candidates_best_first_and_tab_cycles(session
     controller, service, _ = session
     controller.add_point(100, 75, positive=True)
     _, request = service.requests[0]
-    assert request.multimask and request.mask_input is None
-    assert request.points.tolist() == [[100, 75]] and request.labels.tolist() == [1]
+    assert request.multimask and request.prompts.mask_input is None
+    assert request.prompts.points == ((100, 75),) and request.prompts.labels == (1,)
     assert controller.waiting
     answer(controller, service)
     assert not controller.waiting
@@ -80,8 +79,9 @@ def test_refinement_click_sends_previous_logits_and_single_mask(session) -> None
     controller.add_point(130, 75, False)
     _, request = service.requests[1]
     assert not request.multimask
-    assert request.mask_input.shape == (1, 256, 256) and float(request.mask_input[0, 0, 0]) == 2.0
-    assert request.labels.tolist() == [1, 0]
+    mask_input = request.prompts.mask_input
+    assert mask_input.shape == (1, 256, 256) and float(mask_input[0, 0, 0]) == 2.0
+    assert request.prompts.labels == (1, 0)
 
 
 def test_box_and_clicks_combine(session) -> None:
@@ -89,8 +89,8 @@ def test_box_and_clicks_combine(session) -> None:
     controller.set_box(80, 100, 10, 20)
     controller.add_point(50, 50, True)
     _, request = service.requests[-1]
-    assert request.box.tolist() == [10, 20, 80, 100]
-    assert request.points.tolist() == [[50, 50]]
+    assert request.prompts.box == (10, 20, 80, 100)
+    assert request.prompts.points == ((50, 50),)
 
 
 def test_stale_answers_are_dropped(session) -> None:
@@ -273,8 +273,8 @@ def test_refine_selected_reopens_it_and_accept_updates_in_place(session) -> None
     controller.refine_selected()
     controller.add_point(160, 75, True)
     _, request = service.requests[-1]
-    assert request.points.tolist() == [[100, 75], [160, 75]]
-    assert request.mask_input is not None  # logits kept from the accepted answer
+    assert request.prompts.points == ((100, 75), (160, 75))
+    assert request.prompts.mask_input is not None  # logits kept from the accepted answer
     answer(controller, service)
     assert controller.accept() == object_id
     assert len(doc.project.objects) == 1
