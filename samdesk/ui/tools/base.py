@@ -2,7 +2,7 @@
 
 A tool subclasses :class:`Tool`, sets ``name``/``label``/``shortcut`` and lives in its own module
 under ``samdesk/ui/tools/``; :func:`discover_tools` finds it, so adding a tool touches one file.
-Tools talk to the :class:`~samdesk.ui.controller.AnnotationController` only, never to the document.
+Tools talk to the :class:`~samdesk.session.AnnotationController` only, never to the document.
 """
 
 from __future__ import annotations
