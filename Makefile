@@ -31,6 +31,7 @@ run: $(VENV)/.installed
 	$(VENV)/bin/samdesk $(ARGS)
 
 test: $(VENV)/.test-installed
+	$(VENV)/bin/lint-imports
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-slow: $(VENV)/.test-installed

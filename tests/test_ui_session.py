@@ -20,10 +20,6 @@ from samdesk.document import masks as rle
 from tests.ui_driver import click, drag
 
 pytestmark = pytest.mark.gui
-pytest.importorskip("samdesk.runtime_bridge", reason="needs the runtime bridge")
-pytest.importorskip("model_runtime.models.classical.grabcut", reason="needs the classical backend")
-pytest.importorskip("samdesk.document.persistence", reason="needs project persistence")
-pytest.importorskip("samdesk.io.formats", reason="needs the dataset exporters")
 
 MODEL_TIMEOUT_MS = 120_000  # GrabCut on a loaded 2-core CI machine
 

@@ -28,7 +28,6 @@ from tests.ui_doubles import AsyncDiscService
 from tests.ui_driver import click
 
 pytestmark = pytest.mark.gui
-pytest.importorskip("samdesk.document.persistence", reason="needs project persistence")
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 SHIFT = Qt.KeyboardModifier.ShiftModifier
@@ -308,7 +307,6 @@ def test_corrupt_and_empty_videos_are_reported_and_the_others_open(
 def test_command_line_video_runs_the_model_on_the_frame(qtbot, tmp_path: Path) -> None:
     """``samdesk clip.mp4``: the app opens it; clicks on frame 3 are encoded and predicted on
     frame 3 by the real runtime (classical backend), and frame 4 is encoded ahead."""
-    pytest.importorskip("model_runtime.models.classical.grabcut", reason="needs the classical backend")
     from model_runtime.runtime.requests import EmbeddingKey
     from samdesk.ui.app import create_window
 

@@ -197,7 +197,6 @@ def test_objects_panel_follows_the_selected_object(window: MainWindow, qtbot) ->
 def test_installed_models_menu_lists_the_models_folder(
     window: MainWindow, tmp_path: Path, monkeypatch
 ) -> None:
-    pytest.importorskip("model_runtime.download")
     folder = tmp_path / "models"
     folder.mkdir()
     (folder / "my_finetune.pt").write_bytes(b"not really a checkpoint")
@@ -212,7 +211,6 @@ def test_installed_models_menu_lists_the_models_folder(
 
 
 def test_a_newer_autosave_is_offered_when_the_project_is_opened(window: MainWindow, tmp_path: Path) -> None:
-    pytest.importorskip("samdesk.document.recovery")
     project_path = tmp_path / "p.samdesk.json"
     window.categories_panel.add("saved")
     assert window._save_to(project_path)
