@@ -573,3 +573,39 @@ def test_clicks_made_while_a_model_loads_wait_for_the_new_model(models, tmp_path
         assert rec.results[after.request_id].key.model_id == "double-b"
     finally:
         rt.close()
+
+
+def test_a_job_that_needs_no_model_runs_without_one_and_survives_a_swap(models, tmp_path):
+    """Opening files, importing and exporting run as jobs on the background thread: they must
+    run before any model is loaded and must not fail because the user switched models."""
+    config = RuntimeConfig(disk_cache_dir=tmp_path / "cache", interactive_threads=1, background_threads=1)
+    rt = Runtime(config, loader=lambda source, device: models[source])
+    rec = Recorder()
+    gate = Gate()
+
+    def read_files(ctx):
+        for i in range(3):
+            if i == 1:
+                gate.pass_through()
+            yield i + 1, 3
+        return ctx.cancelled
+
+    try:
+        first = rt.run_job(Job(read_files, name="open", needs_model=False), callbacks=rec.callbacks())
+        assert gate.entered.wait(WAIT)
+        load = rt.load_model("a", callbacks=rec.callbacks())
+        gate.release()
+        rec.wait(first.request_id)
+        rec.wait(load.request_id)
+        assert rec.results[first.request_id] is False and first.request_id not in rec.errors
+        assert [p[1:] for p in rec.progress if p[0] == first.request_id] == [(1, 3), (2, 3), (3, 3)]
+
+        def asks_the_model(ctx):
+            yield 1, 1
+            return ctx.model_id
+
+        refused = rt.run_job(Job(asks_the_model, needs_model=False), callbacks=rec.callbacks())
+        rec.wait(refused.request_id)
+        assert isinstance(rec.errors[refused.request_id], ModelNotLoadedError)
+    finally:
+        rt.close()

@@ -105,13 +105,20 @@ JobFactory = Callable[["JobContext"], JobSteps]
 @dataclass(frozen=True)
 class Job:
     """A long job for :meth:`Runtime.run_job`: ``steps(ctx)`` makes its generator; ``requires``
-    names the capability the model needs (``purpose`` says what for, in the refusal)."""
+    names the capability the model needs (``purpose`` says what for, in the refusal).
+
+    ``needs_model=False``: the job never touches the model (it reads or writes files: opening
+    media, importing or exporting a dataset). It runs with no model loaded (``ctx.model`` is
+    None) and a model swap does not stop it; it still runs on the background thread, one step
+    at a time, behind model loads and the encode of the image on screen.
+    """
 
     steps: JobFactory
     name: str = "job"
     priority: Priority = Priority.BACKGROUND
     requires: str | None = None
     purpose: str = ""
+    needs_model: bool = True
 
 
 INTERACTIVE_LANE = "interactive"
@@ -185,6 +192,7 @@ class _JobWork(_Work):
     steps: JobSteps | None = None
     context: JobContext | None = None
     name: str = "job"
+    needs_model: bool = True
 
 
 class _Lane:
@@ -203,10 +211,16 @@ class JobContext:
     the runtime serves more urgent work and checks cancellation, so keep each step short
     (one frame, one image)."""
 
-    def __init__(self, runtime: Runtime, model: ImageModel, core: _RequestCore):
+    def __init__(self, runtime: Runtime, model: ImageModel | None, core: _RequestCore):
         self._runtime = runtime
-        self.model = model
+        self._model = model
         self._core = core
+
+    @property
+    def model(self) -> ImageModel:
+        if self._model is None:
+            raise ModelNotLoadedError("this job was started as one that needs no model")
+        return self._model
 
     @property
     def model_id(self) -> str:
@@ -406,7 +420,10 @@ class Runtime:
             raise ValueError("Priority.CONTROL is for model loads only")
         requires = None if job.requires is None else (job.requires, job.purpose)
         return self._submit(
-            lambda core, seq: _JobWork(core, priority, seq, BACKGROUND_LANE, factory=job.steps, name=name),
+            lambda core, seq: _JobWork(
+                core, priority, seq, BACKGROUND_LANE,
+                factory=job.steps, name=name, needs_model=job.needs_model,
+            ),
             "job",
             callbacks,
             requires=requires,
@@ -732,13 +749,13 @@ class Runtime:
                 self._queue.remove(work)
                 self._loading_seq = work.seq
                 return work
-            if self._model is None:
+            if self._model is None and not _model_free(work):
                 self._queue.remove(work)
                 failures.append((work, ModelNotLoadedError("no model is loaded")))
                 if isinstance(work, _EncodeWork):
                     failures += [(w, failures[-1][1]) for w in self._take_parked(work.media_key, work.frame)]
                 continue
-            refused = _capability_error(work, self._model)
+            refused = None if self._model is None else _capability_error(work, self._model)
             if refused is not None:  # asked while another model was being loaded
                 self._queue.remove(work)
                 failures.append((work, refused))
@@ -764,7 +781,11 @@ class Runtime:
             old = self._model
             self._model = model
             self._loading_seq = None
-            stale = [w for w in self._queue if w.seq < work.seq and not isinstance(w, _LoadWork)]
+            stale = [
+                w
+                for w in self._queue
+                if w.seq < work.seq and not isinstance(w, _LoadWork) and not _model_free(w)
+            ]
             for w in stale:
                 self._queue.remove(w)
             self._cv.notify_all()
@@ -841,8 +862,8 @@ class Runtime:
         if work.steps is None:
             if not work.core.mark_running():
                 return
-            model = self._model
-            assert model is not None and work.factory is not None
+            model = self._model if work.needs_model else None
+            assert work.factory is not None and (model is not None or not work.needs_model)
             work.context = JobContext(self, model, work.core)
             try:
                 work.steps = work.factory(work.context)
@@ -949,6 +970,11 @@ class Runtime:
     @staticmethod
     def _report_callback_error(what: str, exc: BaseException) -> None:
         log.error("runtime callback %s raised %r (ignored)", what, exc)
+
+
+def _model_free(work: _Work) -> bool:
+    """A job that never touches the model (see ``Job.needs_model``)."""
+    return isinstance(work, _JobWork) and not work.needs_model
 
 
 def _capability_error(work: _Work, model: ImageModel) -> ModelCapabilityError | None:
