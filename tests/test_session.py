@@ -312,3 +312,21 @@ def test_mask_ops_fill_holes_and_islands() -> None:
     assert not cleaned[0, 0] and cleaned[6, 6]
     assert mask_ops.bounding_box(np.zeros((3, 3), bool)) is None
     assert mask_ops.bounding_box(mask) == (0, 0, 25, 25)
+
+
+def test_superseded_requests_leave_nothing_behind(session) -> None:
+    """Issue 14, bug 4: the runtime drops answers to superseded clicks, so the session must not
+    keep anything per request until an answer comes (it kept a start time per click for ever)."""
+    controller, service, _ = session
+    for i in range(20):
+        controller.add_point(10 + i, 20, positive=True)
+    assert controller.requests_in_flight == {service.requests[-1][0]}
+    answer(controller, service)
+    assert controller.requests_in_flight == set() and controller.last_click_ms is not None
+    controller.add_point(50, 50, True)
+    controller.add_point(60, 60, False)
+    controller.prediction_failed(service.requests[-1][0], "model error")
+    assert controller.requests_in_flight == set() and not controller.waiting
+    controller.add_point(70, 70, True)
+    controller.discard()  # nothing waits for an answer once the pending object is gone
+    assert controller.requests_in_flight == set()

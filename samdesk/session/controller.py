@@ -61,8 +61,10 @@ class AnnotationController:
         self.waiting = False  # a prediction for the pending object is in flight
         self.error: str | None = None
         self._history = PendingHistory()
-        self._latest_request: int | None = None
-        self._request_started: dict[int, float] = {}
+        # The prediction the pending object waits for and when it was asked (for last_click_ms).
+        # Only the newest: the model side drops answers to superseded requests, so anything
+        # kept per request would never be cleared.
+        self._awaited: tuple[int, float] | None = None
         self._logits_by_object: dict[int, np.ndarray] = {}  # refinement input for accepted objects
         self._stroke: Stroke | None = None
         self.pending_changed: list[Listener] = []
@@ -70,6 +72,11 @@ class AnnotationController:
         self.selection_changed: list[Listener] = []
         self.status_changed: list[Listener] = []
         self.frame_changed: list[Listener] = []
+
+    @property
+    def requests_in_flight(self) -> set[int]:
+        """Ids of the predictions whose answers the session still waits for."""
+        return set() if self._awaited is None else {self._awaited[0]}
 
     # --- current image --------------------------------------------------------------------
     @property
@@ -215,8 +222,7 @@ class AnnotationController:
         multimask = n_prompts == 1 and mask_input is None
         asked = replace(prompts, mask_input=mask_input)
         request_id = self.service.predict(PredictRequest(media, self.frame, asked, multimask))
-        self._latest_request = request_id
-        self._request_started[request_id] = time.perf_counter()
+        self._awaited = (request_id, time.perf_counter())
         self.waiting = True
         self.error = None
         self._emit(self.status_changed)
@@ -233,11 +239,10 @@ class AnnotationController:
 
         Answers to superseded requests are dropped: only the latest prompt set counts.
         """
-        started = self._request_started.pop(request_id, None)
-        if request_id != self._latest_request or self.pending is None:
+        if self._awaited is None or request_id != self._awaited[0] or self.pending is None:
             return
-        if started is not None:
-            self.last_click_ms = (time.perf_counter() - started) * 1000.0
+        self.last_click_ms = (time.perf_counter() - self._awaited[1]) * 1000.0
+        self._awaited = None
         self.waiting = False
         if not isinstance(masks, CandidateMasks):
             masks = CandidateMasks.of(masks)
@@ -251,8 +256,8 @@ class AnnotationController:
         self._emit(self.status_changed)
 
     def prediction_failed(self, request_id: int, message: str) -> None:
-        self._request_started.pop(request_id, None)
-        if request_id == self._latest_request:
+        if self._awaited is not None and request_id == self._awaited[0]:
+            self._awaited = None
             self.waiting = False
         self.error = message
         self._emit(self.status_changed)
@@ -388,7 +393,7 @@ class AnnotationController:
             self._drop_stale_selection()
 
     def _restore_pending(self, pending: Pending | None) -> None:
-        self._latest_request = None  # answers to the abandoned state must not land on this one
+        self._awaited = None  # answers to the abandoned state must not land on this one
         self.waiting = False
         self._set_pending(pending, record=False)
         if pending is not None and pending.candidates is None and not pending.prompts.is_empty():
@@ -529,7 +534,7 @@ class AnnotationController:
         self.pending = pending
         if pending is None:
             self.waiting = False
-            self._latest_request = None
+            self._awaited = None
         self._emit(self.pending_changed)
 
     def _drop_pending(self) -> None:
