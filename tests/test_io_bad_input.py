@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from samdesk.document import Document
+from samdesk.document.persistence import save_project
 from samdesk.io.coco import import_coco
 from samdesk.io.common import DatasetError
+from samdesk.io.video_masks import import_davis
+from samdesk.io.yolo import import_yolo
 from tests.io_fixtures import make_project
 
 DOG = {"id": 1, "file_name": "dog.jpg", "width": 800, "height": 534}
@@ -197,3 +200,58 @@ def test_cancelled_import_changes_nothing(document: Document, media_dir: Path, t
     with pytest.raises(Cancelled):
         import_coco(document.project, _coco(tmp_path), media_dir, cancel=lambda: True)
     assert _unchanged(document, before)
+
+
+# --- found by tests/hostile: each of these escaped as a traceback ----------------------------------
+
+
+def test_deeply_nested_or_huge_number_json_is_a_clear_error(document: Document, tmp_path: Path) -> None:
+    path = tmp_path / "nested.json"
+    path.write_text("[" * 100_000)  # RecursionError inside json
+    _fails(document, path, tmp_path, "nested too deeply")
+    path.write_text("[" + "9" * 5000 + "]")  # ValueError: more digits than int() converts
+    _fails(document, path, tmp_path, "not valid JSON")
+
+
+def test_unusable_category_id_and_score_are_counted(
+    document: Document, media_dir: Path, tmp_path: Path
+) -> None:
+    annotations = [
+        {"id": 1, "image_id": 1, "category_id": [3], "segmentation": SQUARE},  # unhashable
+        {"id": 2, "image_id": 1, "category_id": 3, "segmentation": SQUARE, "score": 10**400},
+    ]
+    path = _coco(tmp_path, annotations=annotations)
+    _warns(document, path, media_dir, "unknown category id", 1)
+    (obj,) = [o for o in import_coco(document.project, path, media_dir).command.commands if hasattr(o, "obj")]
+    assert obj.obj.frames[0].score is None  # too large for a float: unknown, not a crash
+
+
+def test_name_that_is_not_unicode_is_replaced_with_a_warning(
+    document: Document, media_dir: Path, tmp_path: Path
+) -> None:
+    path = _coco(tmp_path, categories=[{"id": 3, "name": "dog\ud800"}])  # JSON "\ud800": a lone surrogate
+    result = import_coco(document.project, path, media_dir)
+    assert any("not valid Unicode" in k for k in result.warnings.counts)
+    document.execute(result.command)
+    assert document.project.categories[-1].name == "dog\ufffd"
+    save_project(document.project, tmp_path / "p.samdesk.json")  # it can be saved
+
+
+def test_yolo_files_that_are_not_utf8_are_a_clear_error(document: Document, tmp_path: Path) -> None:
+    from tests.hostile import datasets
+
+    for label, yaml in ((b"\x80 0.1", "names: [thing]\n"), (None, b"names: [\xff]\n")):
+        source, images = datasets.yolo(tmp_path / str(len(str(label))), label, yaml_text=yaml)
+        with pytest.raises(DatasetError, match="not a UTF-8 text file"):
+            import_yolo(document.project, source, images)
+
+
+def test_davis_png_named_with_non_ascii_digits_is_skipped(tmp_path: Path) -> None:
+    from tests.hostile import datasets
+
+    source, images = datasets.davis(
+        tmp_path, {"²³.png": datasets.square_labels(), "00001.png": datasets.square_labels()}
+    )
+    result = import_davis(Document().project, source, images)
+    assert any("not a frame number" in k for k in result.warnings.counts)
+    assert result.objects_added == 1

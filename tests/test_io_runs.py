@@ -7,7 +7,7 @@ import pytest
 
 from samdesk.document import masks
 from samdesk.io.common import DatasetError
-from samdesk.io.runs import decode_crop, paint
+from samdesk.io.runs import decode_crop, label_rles, paint
 from tests.io_fixtures import ring, two_parts
 
 
@@ -54,3 +54,23 @@ def test_empty_and_malformed() -> None:
     assert crop.size == 0
     with pytest.raises(DatasetError, match="malformed RLE"):
         decode_crop({"size": [5, 5], "counts": "\x7f\x7f"})
+
+
+def test_label_rles_equal_encoding_each_label_mask() -> None:
+    rng = np.random.default_rng(3)
+    for trial in range(100):
+        height, width = (int(v) for v in rng.integers(1, 25, 2))
+        labels = rng.integers(0, int(rng.integers(1, 6)), (height, width))
+        if trial % 2:  # large blobs: long runs crossing columns
+            labels = np.kron(rng.integers(0, 4, (4, 4)), np.ones((7, 7), int))[:height, :width]
+        expected = {int(v): masks.encode(labels == v) for v in np.unique(labels) if v > 0}
+        assert label_rles(labels) == expected
+
+
+def test_label_rles_of_a_label_per_pixel() -> None:
+    """A 16-bit PNG may hold 65535 labels: one pass, not one comparison per label."""
+    labels = np.arange(1, 256 * 256, dtype=np.int32).reshape(-1)
+    labels = np.concatenate(([0], labels)).reshape(256, 256)
+    rles = label_rles(labels)
+    assert len(rles) == 65535
+    assert masks.decode(rles[300]).sum() == 1 and masks.decode(rles[300])[1, 44]

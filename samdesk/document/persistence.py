@@ -92,11 +92,12 @@ def save_project(project: Project, path: str | Path) -> None:
     try:
         data = project_to_json(project, path.parent)
         payload = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        encoded = payload.encode("utf-8")  # a lone surrogate (from a file name, say) fails here
     except (TypeError, ValueError) as exc:
         problem = f"cannot save: the project holds a value JSON cannot store ({exc})"
         raise ProjectFileError(path, problem) from exc
     try:
-        atomic_write_bytes(path, payload.encode("utf-8"))
+        atomic_write_bytes(path, encoded)
     except OSError as exc:
         raise ProjectFileError(path, f"cannot save: {exc.strerror or exc}") from exc
 

@@ -7,6 +7,7 @@ same bytes, and RLE export -> import -> export is byte-identical.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -198,7 +199,8 @@ def import_coco(
         media = plan.media(image_path, MediaKind.IMAGE, width, height)
         for ann in by_image[image_id]:
             where = f"{file_name} annotation {ann.get('id')}"
-            if ann.get("category_id") not in categories:
+            category_id = ann.get("category_id")
+            if not isinstance(category_id, int) or category_id not in categories:
                 plan.warnings.add(
                     "unknown category id; annotation skipped", f"{where}: {ann.get('category_id')}"
                 )
@@ -208,15 +210,21 @@ def import_coco(
                 continue
             if ann.get("iscrowd"):
                 plan.warnings.add("crowd region imported as an object", where)
-            score = ann.get("score")
-            frame = FrameAnnotation(
-                masks.encode(mask),
-                Provenance.IMPORTED,
-                score=float(score) if isinstance(score, int | float) else None,
-            )
+            frame = FrameAnnotation(masks.encode(mask), Provenance.IMPORTED, score=_score(ann.get("score")))
             plan.add_object(media, plan.category(categories[ann["category_id"]]), {0: frame})
     report(progress, cancel, total, total)
     return plan.result(f"import {path.name}")
+
+
+def _score(value: object) -> float | None:
+    """A model's confidence if the file gives a usable one (a finite number), else unknown."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        score = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return None
+    return score if math.isfinite(score) else None
 
 
 def _categories(entries: list, path: Path) -> dict[int, str]:

@@ -189,6 +189,20 @@ def read_json(path: Path) -> object:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: cannot read ({exc})") from None
+    except RecursionError:
+        raise DatasetError(f"{path}: not a dataset file (JSON nested too deeply)") from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts
+        raise DatasetError(f"{path}: not valid JSON ({exc})") from None
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 text file of a dataset; any failure becomes one clear :class:`DatasetError`."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not a UTF-8 text file (invalid byte at position {exc.start})") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def image_size(path: Path) -> tuple[int, int]:

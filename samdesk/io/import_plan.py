@@ -84,7 +84,7 @@ class ImportPlan:
 
     def category(self, name: str) -> CategoryRef:
         """The category called ``name``: the project's own, or a new one this import adds."""
-        name = name.strip()
+        name = self.text(name).strip()
         if not name:
             return None
         if name not in self._categories:
@@ -126,8 +126,18 @@ class ImportPlan:
     def add_object(
         self, media: MediaItem, category: CategoryRef, frames: dict[int, FrameAnnotation], name: str = ""
     ) -> None:
-        obj = AnnotationObject(0, 0, frames=frames, name=name)
+        obj = AnnotationObject(0, 0, frames=frames, name=self.text(name))
         self._object_commands.append(AddImportedObject(media, category, obj))
+
+    def text(self, value: str) -> str:
+        """``value`` with what is not Unicode (a lone surrogate, which JSON may spell as
+        ``"\\ud800"``) replaced by U+FFFD, with a warning: the project file could not store it."""
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            self.warnings.add("name that is not valid Unicode; invalid characters replaced", repr(value)[:40])
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
     def result(self, text: str) -> ImportResult:
         commands = self._category_commands + self._media_commands + self._object_commands

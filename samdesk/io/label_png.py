@@ -7,6 +7,7 @@ uint16; palette PNGs are mode "P", whose indices are the labels and whose palett
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import cv2
@@ -36,9 +37,20 @@ def write_palette(path: Path, labels: np.ndarray, palette: list[tuple[int, int, 
 
 
 def read_labels(path: Path, height: int, width: int) -> np.ndarray:
-    """A label PNG (16-bit, 8-bit or palette) -> int32 (H, W); the size must be (height, width)."""
+    """A label PNG (16-bit, 8-bit or palette) -> int32 (H, W); the size must be (height, width).
+
+    The size is checked from the header, before any pixel is decoded: a small file may declare
+    a huge image (a decompression bomb).
+    """
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size check follows
+            image = Image.open(path)
+        with image:
+            if image.size != (width, height):
+                raise DatasetError(
+                    f"{path}: mask is {image.size[0]}×{image.size[1]}, its image is {width}×{height}"
+                )
             if image.mode not in ("P", "L", "I;16", "I;16B", "I"):
                 raise DatasetError(
                     f"{path}: expected a label PNG (palette, 8- or 16-bit grey), got mode {image.mode}"
@@ -48,9 +60,11 @@ def read_labels(path: Path, height: int, width: int) -> np.ndarray:
             )
     except DatasetError:
         raise
-    except (OSError, ValueError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise DatasetError(f"{path}: refused, the image is too large to decode safely ({exc})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise DatasetError(f"{path}: not a readable PNG ({exc})") from None
-    if labels.shape != (height, width):
+    if labels.shape != (height, width):  # a decoder that disagrees with its own header
         raise DatasetError(
             f"{path}: mask is {labels.shape[1]}×{labels.shape[0]}, its image is {width}×{height}"
         )

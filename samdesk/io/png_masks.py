@@ -19,7 +19,6 @@ from typing import Literal
 
 import numpy as np
 
-from samdesk.document import masks
 from samdesk.document.model import FrameAnnotation, MediaKind, Project, Provenance
 from samdesk.io.common import (
     CancelFn,
@@ -41,7 +40,7 @@ from samdesk.io.common import (
 )
 from samdesk.io.import_plan import ImportPlan, ImportResult
 from samdesk.io.label_png import read_labels, write_palette, write_uint16
-from samdesk.io.runs import paint
+from samdesk.io.runs import label_rles, paint
 
 LEGEND = "legend.json"
 FORMAT = "samdesk-masks"
@@ -242,12 +241,15 @@ def _import_entry(
                 f"{legend_path}: {name}: object entry {o!r:.60} needs a value in 1..{MAX_INSTANCES}"
             )
         category = o.get("category_id")
-        if category is not None and category not in names:
-            plan.warnings.add("unknown category id; object kept without category", f"{name}: {category}")
+        if category is not None and (not isinstance(category, int) or category not in names):
+            plan.warnings.add(
+                "unknown category id; object kept without category", f"{name}: {category!r:.40}"
+            )
             category = None
+        object_name = o.get("name")
         objects[o["value"]] = (
             names.get(category) if category is not None else None,
-            str(o.get("name") or ""),
+            object_name if isinstance(object_name, str) else "",
         )
     frames: dict[int, dict[int, FrameAnnotation]] = {value: {} for value in objects}
     for m in entry["masks"]:
@@ -262,13 +264,11 @@ def _import_entry(
         if not mask_path.is_file():
             plan.warnings.add("mask file missing; skipped", m["file"])
             continue
-        labels = read_labels(mask_path, height, width)
-        present = np.unique(labels)
-        for value in present[present > 0].tolist():
+        for value, rle in label_rles(read_labels(mask_path, height, width)).items():
             if value not in objects:
                 plan.warnings.add("mask value not in the legend; ignored", f"{m['file']}: {value}")
                 continue
-            frames[value][m["frame"]] = FrameAnnotation(masks.encode(labels == value), Provenance.IMPORTED)
+            frames[value][m["frame"]] = FrameAnnotation(rle, Provenance.IMPORTED)
     media = plan.media(
         media_path, MediaKind.VIDEO if is_video else MediaKind.IMAGE, width, height, count, fps
     )

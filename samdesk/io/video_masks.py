@@ -34,7 +34,7 @@ from samdesk.io.common import (
 )
 from samdesk.io.import_plan import ImportPlan, ImportResult
 from samdesk.io.label_png import read_labels, write_palette
-from samdesk.io.runs import paint
+from samdesk.io.runs import label_rles, paint
 
 MAX_OBJECTS = 255
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
@@ -229,19 +229,15 @@ def import_davis(
         width, height, count, fps = video_info(media_path)
         frames: dict[int, dict[int, FrameAnnotation]] = {}
         for png in sorted(folder.glob("*.png")):
-            if not png.stem.isdigit():
+            if not (png.stem.isascii() and png.stem.isdigit()):
                 plan.warnings.add("PNG name is not a frame number; skipped", f"{video}/{png.name}")
                 continue
             frame = int(png.stem)
             if frame >= count:
                 plan.warnings.add("mask for a frame past the video's end; skipped", f"{video}/{png.name}")
                 continue
-            labels = read_labels(png, height, width)
-            present = np.unique(labels)
-            for value in present[present > 0].tolist():
-                frames.setdefault(value, {})[frame] = FrameAnnotation(
-                    masks.encode(labels == value), Provenance.IMPORTED
-                )
+            for value, rle in label_rles(read_labels(png, height, width)).items():
+                frames.setdefault(value, {})[frame] = FrameAnnotation(rle, Provenance.IMPORTED)
         media = plan.media(media_path, MediaKind.VIDEO, width, height, count, fps)
         objects_meta = (
             videos_meta.get(video, {}).get("objects", {}) if isinstance(videos_meta.get(video), dict) else {}

@@ -31,6 +31,7 @@ from samdesk.io.common import (
     ProgressFn,
     image_size,
     images_root,
+    read_text,
     relative_name,
     report,
     select,
@@ -180,7 +181,7 @@ def import_yolo(
             continue
         width, height = image_size(image)
         media = plan.media(Path(image), MediaKind.IMAGE, width, height)
-        for line_no, line in enumerate(label.read_text(encoding="utf-8").splitlines(), start=1):
+        for line_no, line in enumerate(read_text(label).splitlines(), start=1):
             where = f"{label.name}:{line_no}"
             fields = line.split()
             if not fields:
@@ -222,7 +223,7 @@ def read_names(yaml_path: Path) -> list[str]:
 
     A deliberately small reader for the one key we need, so samdesk needs no YAML library.
     """
-    text = yaml_path.read_text(encoding="utf-8")
+    text = read_text(yaml_path)
     lines = text.splitlines()
     for i, line in enumerate(lines):
         match = re.match(r"^names:\s*(.*?)\s*$", line)

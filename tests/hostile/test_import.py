@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.hostile import datasets
-from tests.hostile.limits import Outcome, run_cli
+from tests.hostile.limits import Outcome, run_cli, run_python
 
 # An import of these tiny datasets needs ~600 MB of address space (numpy, OpenCV, PyAV);
 # a single runaway polygon wants gigabytes.
@@ -81,3 +83,55 @@ def test_yolo_line_with_non_finite_or_huge_coordinate_is_skipped(tmp_path: Path)
     assert "imported 1 objects" in outcome.stdout, outcome.describe()
     assert _skipped_polygons(outcome.stderr) == len(bad), outcome.describe()
     assert datasets.fingerprint(source, images) == before
+
+
+# --- property-based: generated hostile variants of each format, in one limited child each ---------
+
+FUZZ_EXAMPLES = 40
+
+
+@pytest.mark.parametrize("fmt", ["coco", "yolo-seg", "png-instance", "davis"])
+def test_generated_hostile_datasets(tmp_path: Path, fmt: str) -> None:
+    """Hypothesis mutates a valid dataset (fields replaced by NaN, huge numbers, wrong types,
+    deep nesting; PNGs swapped for decompression-bomb headers, 16-bit or RGB images; names that
+    are not numbers or not UTF-8) and checks each import: exit 0 or 1, an error names the
+    file, nothing but the project changes (see tests/hostile/import_fuzz.py)."""
+    from samdesk.io.formats import IMPORT_FORMATS
+
+    assert fmt in IMPORT_FORMATS
+    outcome = run_python(
+        f"from tests.hostile.import_fuzz import fuzz; fuzz({fmt!r}, {str(tmp_path)!r}, {FUZZ_EXAMPLES})",
+        memory=MEMORY,
+        timeout=300,
+    )
+    assert outcome.returncode == 0 and not outcome.crashed, outcome.describe()
+    assert f"{FUZZ_EXAMPLES} examples passed" in outcome.stdout, outcome.describe()
+
+
+def test_every_import_format_is_fuzzed() -> None:
+    from samdesk.io.formats import IMPORT_FORMATS
+    from tests.hostile.import_fuzz import STRATEGIES
+
+    assert set(STRATEGIES) == set(IMPORT_FORMATS)
+
+
+# --- single hostile files that broke an importer before -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("side", "message"), [(100_000, "too large to decode safely"), (12_000, "mask is 12000×12000")]
+)
+def test_mask_png_declaring_a_huge_size_is_refused_from_its_header(
+    tmp_path: Path, side: int, message: str
+) -> None:
+    """Over Pillow's bomb limit it raised DecompressionBombError (a traceback); under it, the
+    pixels were decoded before the size was compared."""
+    from tests.hostile.import_fuzz import png_header_only
+
+    source, images = datasets.png_instances(tmp_path)
+    (source / "instances" / "img.png").write_bytes(png_header_only(side, side))
+    outcome = _import(source, images, "png-instance", tmp_path / "p.samdesk.json")
+    _clean(outcome)
+    assert outcome.returncode == 1, outcome.describe()
+    assert "instances/img.png: " in outcome.stderr and message in outcome.stderr, outcome.describe()
+    assert not (tmp_path / "p.samdesk.json").exists()
