@@ -196,7 +196,7 @@ def test_subset_only_done_and_categories(media_dir: Path, tmp_path: Path) -> Non
         [o for o in project.objects if o.media_id == 1 and o.category_id == 5]
     )
 
-    export_coco(project, out, CocoExportOptions(media_ids={2}, images_root=media_dir))
+    export_coco(project, out, CocoExportOptions(media_ids={2}, images_root=media_dir, overwrite=True))
     assert [i["file_name"] for i in json.loads(out.read_text())["images"]] == ["dog.jpg"]
     with pytest.raises(DatasetError, match="unknown category"):
         export_coco(project, out, CocoExportOptions(category_ids={99}))

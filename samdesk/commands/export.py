@@ -43,18 +43,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="symlink",
         help="how yolo-seg places the images beside the labels",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace files that already exist at the output (never the project or its media)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from samdesk.document.persistence import ProjectFileError, load_project
-    from samdesk.io.common import Cancelled, DatasetError
+    from samdesk.io.common import MISSING_MEDIA, Cancelled, DatasetError
     from samdesk.io.formats import EXPORT_FORMATS, run_export
 
     try:
         project = load_project(args.project).project
-        options: dict[str, object] = {"only_done": args.only_done, "images_root": args.images_root}
+        options: dict[str, object] = {
+            "only_done": args.only_done,
+            "images_root": args.images_root,
+            "overwrite": args.overwrite,
+            "project_file": args.project,
+        }
         if args.categories:
             options["category_ids"] = category_ids(project, args.categories)
         fmt = EXPORT_FORMATS[args.format_name]
@@ -71,12 +81,16 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"samdesk export: error: {exc.filename or args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    for line in result.warnings.lines():
+    for line in result.warnings.lines(exclude=frozenset({MISSING_MEDIA})):
         print(f"samdesk export: warning: {line}", file=sys.stderr)
+    for path in result.missing_media:
+        print(f"samdesk export: error: {path}: {MISSING_MEDIA}", file=sys.stderr)
     print(
         f"exported {result.media} media, {result.frames} frames, {result.annotations} objects to {args.out}"
+        + (f"; incomplete: {len(result.missing_media)} media files missing" if result.missing_media else "")
     )
-    return 0
+    # Written, but not all that was asked for: a script must notice, and the lines above say why.
+    return 1 if result.missing_media else 0
 
 
 def category_ids(project: Project, wanted: list[str]) -> set[int]:

@@ -22,15 +22,17 @@ from samdesk.io.common import (
     ProgressFn,
     Warnings,
     check_size,
+    exportable,
     image_size,
     images_root,
+    out_of_memory_names,
     read_json,
     relative_name,
     report,
     select,
-    write_json_atomic,
 )
 from samdesk.io.import_plan import ImportPlan, ImportResult
+from samdesk.io.output import open_output
 from samdesk.io.polygons import DEFAULT_TOLERANCE, check_polygons, polygons_to_mask, rle_to_polygons
 
 Encoding = Literal["rle", "polygon"]
@@ -59,16 +61,17 @@ def export_coco(
     """Write ``project`` (its images; videos are reported and skipped) as one COCO JSON file."""
     options = options or CocoExportOptions()
     result = ExportResult()
+    output = open_output(project, out, options, folder=False)
     categories, selected = select(project, options)
+    selected = exportable(
+        selected, MediaKind.IMAGE, "video skipped (COCO holds images; use davis or ytvis)", result
+    )
     root = images_root(selected, options.images_root)
     category_ids = {c.id: i for i, c in enumerate(categories, start=1)}
     images, annotations = [], []
     for done, item in enumerate(selected):
         report(progress, cancel, done, len(selected))
         media = item.media
-        if media.kind == MediaKind.VIDEO:
-            result.warnings.add("video skipped (COCO holds images; use davis or ytvis)", media.name)
-            continue
         image_id = len(images) + 1
         images.append(
             {
@@ -85,9 +88,10 @@ def export_coco(
             if obj.category_id not in category_ids:
                 result.warnings.add("object without a category skipped", f"{media.name} #{obj.id}")
                 continue
-            annotation = _annotation(
-                frame, media.width, media.height, options, result.warnings, f"{media.name} #{obj.id}"
-            )
+            with out_of_memory_names(media):
+                annotation = _annotation(
+                    frame, media.width, media.height, options, result.warnings, f"{media.name} #{obj.id}"
+                )
             if annotation is None:
                 continue
             annotations.append(
@@ -108,8 +112,9 @@ def export_coco(
             for c, i in zip(categories, category_ids.values(), strict=True)
         ],
     }
-    write_json_atomic(Path(out), data)
-    result.files.append(Path(out))
+    with output:
+        output.write_json(output.path(), data)
+    result.files.append(output.path())
     result.media, result.frames, result.annotations = len(images), len(images), len(annotations)
     return result
 

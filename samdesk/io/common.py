@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from model_runtime.media import MediaError, MediaInfo, probe_media
+from samdesk.document.media import size_problem
 from samdesk.document.model import AnnotationObject, Category, MediaItem, MediaKind, MediaStatus, Project
 
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
 
+# The warning for a selected medium whose file is missing (listed in ExportResult.missing_media).
+MISSING_MEDIA = "media file missing; left out of the export"
 # Largest image side we accept from a dataset file. A declared 20000×20000 image would need 400 MB
 # per decoded mask; real training images are far smaller, so this is almost surely a broken file.
 MAX_IMAGE_SIDE = 16384
@@ -50,10 +53,13 @@ class Warnings:
     def __len__(self) -> int:
         return sum(self.counts.values())
 
-    def lines(self) -> list[str]:
-        """One human-readable line per kind, e.g. ``3 × object has holes (e.g. truck.jpg #2)``."""
+    def lines(self, exclude: frozenset[str] = frozenset()) -> list[str]:
+        """One human-readable line per kind (but those in ``exclude``), e.g.
+        ``3 × object has holes (e.g. truck.jpg #2)``."""
         out = []
         for kind, count in self.counts.items():
+            if kind in exclude:
+                continue
             examples = self.examples.get(kind) or []
             suffix = f" (e.g. {', '.join(examples)})" if examples else ""
             out.append(f"{count} × {kind}{suffix}")
@@ -65,22 +71,30 @@ class ExportOptions:
     """Which part of a project to export and where its images live.
 
     ``images_root``: folder that image file names are written relative to; ``None`` uses the
-    deepest folder holding every exported medium.
+    deepest folder holding every exported medium. ``overwrite``: replace files that already exist
+    at the output (never the project or its media). ``project_file``: the project's own file,
+    which the export refuses to write over (as it refuses every media file).
     """
 
     media_ids: set[int] | None = None
     category_ids: set[int] | None = None
     only_done: bool = False
     images_root: Path | None = None
+    overwrite: bool = False
+    project_file: Path | None = None
 
 
 @dataclass
 class ExportResult:
+    """What an export wrote. ``missing_media``: files of selected media that do not exist; those
+    media were left out of the export (the rest was written)."""
+
     files: list[Path] = field(default_factory=list)
     media: int = 0
     frames: int = 0
     annotations: int = 0
     warnings: Warnings = field(default_factory=Warnings)
+    missing_media: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -133,6 +147,48 @@ def _frames(item: MediaItem, only_done: bool) -> list[int]:
     return sorted(f for f in item.done_frames if 0 <= f < count)
 
 
+def exportable(
+    selected: list[SelectedMedia], kind: MediaKind | None, other_kind: str, result: ExportResult
+) -> list[SelectedMedia]:
+    """The selected media a format writes, checked before anything is allocated or written.
+
+    Media not of ``kind`` (``None``: any kind) are skipped with the warning ``other_kind``; media
+    whose file is missing are skipped, warned about and listed in ``result.missing_media`` (an
+    export that names files which are not there breaks the training that reads it). A declared
+    size no real media can have is a :class:`DatasetError` naming the file and the limit; so is
+    a selection whose every file is missing.
+    """
+    out = []
+    for item in selected:
+        media = item.media
+        if kind is not None and media.kind != kind:
+            result.warnings.add(other_kind, media.name)
+            continue
+        problem = size_problem(media.width, media.height)
+        if problem is not None:
+            raise DatasetError(f"{media.path}: the project says its {problem}")
+        if not os.path.isfile(media.path):
+            result.missing_media.append(media.path)
+            result.warnings.add(MISSING_MEDIA, media.path)
+            continue
+        out.append(item)
+    if result.missing_media and not out:
+        shown = ", ".join(result.missing_media[:3]) + (", ..." if len(result.missing_media) > 3 else "")
+        raise DatasetError(f"nothing exported: the file of every selected medium is missing ({shown})")
+    return out
+
+
+@contextmanager
+def out_of_memory_names(media: MediaItem) -> Iterator[None]:
+    """Running out of memory while exporting ``media`` becomes a :class:`DatasetError` naming it."""
+    try:
+        yield
+    except MemoryError:
+        raise DatasetError(
+            f"{media.path}: not enough memory to export its {media.width}x{media.height} masks"
+        ) from None
+
+
 def images_root(selected: list[SelectedMedia], root: Path | None) -> Path:
     """The folder exported file names are relative to (given, or the media's common folder)."""
     if root is not None:
@@ -156,24 +212,6 @@ def report(progress: ProgressFn | None, cancel: CancelFn | None, done: int, tota
         raise Cancelled("cancelled")
     if progress is not None:
         progress(done, total)
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write JSON deterministically (fixed key order, no spaces) via a temp file and rename,
-    so a crash or a cancel never leaves a half-written file where a good one was."""
-    write_text_atomic(path, json.dumps(data, separators=(",", ":"), ensure_ascii=False))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_json(path: Path) -> object:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from samdesk.document.model import Project
 from samdesk.io.coco import CocoExportOptions, export_coco, import_coco
-from samdesk.io.common import CancelFn, ExportOptions, ExportResult, ProgressFn
+from samdesk.io.common import CancelFn, DatasetError, ExportOptions, ExportResult, ProgressFn
 from samdesk.io.import_plan import ImportResult
 from samdesk.io.png_masks import export_png_instance, export_png_semantic, import_png_instances
 from samdesk.io.video_masks import export_davis, export_ytvis, import_davis
@@ -105,7 +105,14 @@ def run_export(
     cancel: CancelFn | None = None,
     **options: object,
 ) -> ExportResult:
-    """Export ``project`` as format ``name``; ``options`` are fields of that format's options class."""
+    """Export ``project`` as format ``name``; ``options`` are fields of that format's options class.
+
+    Raises :class:`DatasetError` (:class:`~samdesk.io.output.OutputExists` when a file is in the
+    way and ``overwrite`` was not given); a failed or cancelled export leaves nothing behind.
+    """
     fmt = EXPORT_FORMATS[name]
     opts = fmt.options(**{**options, **fmt.defaults})
-    return fmt.export(project, Path(out), opts, progress, cancel)
+    try:
+        return fmt.export(project, Path(out), opts, progress, cancel)
+    except MemoryError:  # the exporters name the medium where they can; this is the rest
+        raise DatasetError(f"{out}: not enough memory to write this {name} export") from None

@@ -8,18 +8,20 @@ Layout under ``out``::
     instances/<video path>/<frame:05d>.png
 
 ``<image path>`` is the image's path relative to the images root with its suffix replaced, so
-images with the same name in different folders do not collide. Objects are drawn in drawing
-order; where two overlap the later one wins, and the lost pixels are counted as a warning.
+images with the same name in different folders do not collide; media whose names differ only in
+the suffix (``dog.jpg``, ``dog.png``) keep it (``dog.jpg.png``, ``dog.png.png``), as reported.
+Objects are drawn in drawing order; where two overlap the later one wins, and the lost pixels are
+counted as a warning.
 """
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from samdesk.document.model import FrameAnnotation, MediaKind, Project, Provenance
+from samdesk.document.model import AnnotationObject, FrameAnnotation, MediaKind, Project, Provenance
 from samdesk.io.common import (
     CancelFn,
     DatasetError,
@@ -28,18 +30,20 @@ from samdesk.io.common import (
     ProgressFn,
     SelectedMedia,
     check_size,
+    exportable,
     frame_masks,
     image_size,
     images_root,
+    out_of_memory_names,
     read_json,
     relative_name,
     report,
     select,
     video_info,
-    write_json_atomic,
 )
 from samdesk.io.import_plan import ImportPlan, ImportResult
-from samdesk.io.label_png import read_labels, write_palette, write_uint16
+from samdesk.io.label_png import encode_palette, encode_uint16, read_labels
+from samdesk.io.output import open_output, unique_stems
 from samdesk.io.runs import label_rles, paint
 
 LEGEND = "legend.json"
@@ -80,73 +84,92 @@ def export_png_masks(
 ) -> ExportResult:
     """Write one label PNG per exported image (per frame for videos) plus ``legend.json``."""
     options = options or ExportOptions()
-    out = Path(out)
     result = ExportResult()
+    output = open_output(project, out, options, folder=True)
     categories, selected = select(project, options)
     if kind == "semantic" and len(categories) > MAX_CATEGORIES:
         raise DatasetError(
             f"semantic PNGs hold at most {MAX_CATEGORIES} categories, the export has {len(categories)}"
         )
+    selected = exportable(selected, None, "", result)
     root = images_root(selected, options.images_root)
     values = {c.id: i for i, c in enumerate(categories, start=1)}  # semantic value of each category
     folder = "instances" if kind == "instance" else "semantic"
     palette = [(0, 0, 0)] + [c.color for c in categories]
+    names = [relative_name(item.media, root) for item in selected]
+    stems = unique_stems(names, ".", result.warnings, f"{folder}/{{}}.png")
     entries = []
-    for done, item in enumerate(selected):
-        report(progress, cancel, done, len(selected))
-        media = item.media
-        name = relative_name(media, root)
-        if kind == "instance" and len(item.objects) > MAX_INSTANCES:
-            raise DatasetError(
-                f"{name}: {len(item.objects)} objects, an instance PNG holds at most {MAX_INSTANCES}"
-            )
-        stem = PurePosixPath(folder) / PurePosixPath(name).with_suffix("")
-        by_frame = frame_masks(item)
-        frames = _frames_to_write(item, by_frame, options.only_done)
-        files = []
-        for frame in frames:
-            # Transposed (W, H): its flat order is the RLE's column-major pixel order.
-            columns = np.zeros((media.width, media.height), np.uint16 if kind == "instance" else np.uint8)
-            for index, obj in by_frame.get(frame, []):
-                if kind == "semantic" and obj.category_id not in values:
-                    result.warnings.add("object without a category left out", f"{name} #{obj.id}")
-                    continue
-                value = index if kind == "instance" else values[obj.category_id]
-                _paint(columns, obj.frames[frame], value, result, f"{name} #{obj.id}")
-            rel = f"{stem}.png" if media.kind == MediaKind.IMAGE else f"{stem}/{frame:05d}.png"
+    with output:
+        for done, (item, name, stem) in enumerate(zip(selected, names, stems, strict=True)):
+            report(progress, cancel, done, len(selected))
+            media = item.media
+            if kind == "instance" and len(item.objects) > MAX_INSTANCES:
+                raise DatasetError(
+                    f"{name}: {len(item.objects)} objects, an instance PNG holds at most {MAX_INSTANCES}"
+                )
+            by_frame = frame_masks(item)
+            files = []
+            for frame in _frames_to_write(item, by_frame, options.only_done):
+                painted = [
+                    (index if kind == "instance" else values.get(obj.category_id), obj)
+                    for index, obj in by_frame.get(frame, [])
+                ]
+                with out_of_memory_names(media):
+                    data = _label_png(media.width, media.height, painted, frame, kind, palette, result, name)
+                rel = f"{folder}/{stem}" + (".png" if media.kind == MediaKind.IMAGE else f"/{frame:05d}.png")
+                output.write_bytes(output.path(rel), data)
+                files.append({"frame": frame, "file": rel})
+                result.files.append(output.path(rel))
+            result.frames += len(files)
+            entry: dict = {
+                "file_name": name,
+                "kind": media.kind.value,
+                "width": media.width,
+                "height": media.height,
+            }
             if kind == "instance":
-                write_uint16(out / rel, np.ascontiguousarray(columns.T))
-            else:
-                write_palette(out / rel, np.ascontiguousarray(columns.T), palette)
-            files.append({"frame": frame, "file": rel})
-            result.files.append(out / rel)
-        result.frames += len(files)
-        entry: dict = {
-            "file_name": name,
-            "kind": media.kind.value,
-            "width": media.width,
-            "height": media.height,
+                entry["objects"] = [
+                    {"value": i, "category_id": values.get(o.category_id), "name": o.name}
+                    for i, o in enumerate(item.objects, start=1)
+                ]
+                result.annotations += len(item.objects)
+            entry["masks"] = files
+            entries.append(entry)
+        report(progress, cancel, len(selected), len(selected))
+        legend = {
+            "format": FORMAT,
+            "version": 1,
+            "kind": kind,
+            "categories": [{"id": values[c.id], "name": c.name, "color": list(c.color)} for c in categories],
+            "media": entries,
         }
-        if kind == "instance":
-            entry["objects"] = [
-                {"value": i, "category_id": values.get(o.category_id), "name": o.name}
-                for i, o in enumerate(item.objects, start=1)
-            ]
-            result.annotations += len(item.objects)
-        entry["masks"] = files
-        entries.append(entry)
-    report(progress, cancel, len(selected), len(selected))
-    legend = {
-        "format": FORMAT,
-        "version": 1,
-        "kind": kind,
-        "categories": [{"id": values[c.id], "name": c.name, "color": list(c.color)} for c in categories],
-        "media": entries,
-    }
-    write_json_atomic(out / LEGEND, legend)
-    result.files.append(out / LEGEND)
+        output.write_json(output.path(LEGEND), legend)
+    result.files.append(output.path(LEGEND))
     result.media = len(entries)
     return result
+
+
+def _label_png(
+    width: int,
+    height: int,
+    painted: list[tuple[int | None, AnnotationObject]],
+    frame: int,
+    kind: Literal["instance", "semantic"],
+    palette: list[tuple[int, int, int]],
+    result: ExportResult,
+    name: str,
+) -> bytes:
+    """One frame's label PNG: ``painted`` is (value, object) in drawing order; a ``None`` value
+    (a semantic object without category) is left out and reported."""
+    # Transposed (W, H): its flat order is the RLE's column-major pixel order.
+    columns = np.zeros((width, height), np.uint16 if kind == "instance" else np.uint8)
+    for value, obj in painted:
+        if value is None:
+            result.warnings.add("object without a category left out", f"{name} #{obj.id}")
+            continue
+        _paint(columns, obj.frames[frame], value, result, f"{name} #{obj.id}")
+    labels = np.ascontiguousarray(columns.T)
+    return encode_uint16(labels) if kind == "instance" else encode_palette(labels, palette)
 
 
 def _frames_to_write(item: SelectedMedia, by_frame: dict, only_done: bool) -> list[int]:

@@ -11,29 +11,39 @@ one JSON file: one entry per track with a per-frame RLE list, ``null`` where the
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
 from samdesk.document import masks
-from samdesk.document.model import FrameAnnotation, MediaKind, Project, Provenance
+from samdesk.document.model import (
+    AnnotationObject,
+    FrameAnnotation,
+    MediaItem,
+    MediaKind,
+    Project,
+    Provenance,
+)
 from samdesk.io.common import (
     CancelFn,
     DatasetError,
     ExportOptions,
     ExportResult,
     ProgressFn,
+    SelectedMedia,
+    exportable,
     frame_masks,
     images_root,
+    out_of_memory_names,
     read_json,
     relative_name,
     report,
     select,
     video_info,
-    write_json_atomic,
 )
 from samdesk.io.import_plan import ImportPlan, ImportResult
-from samdesk.io.label_png import read_labels, write_palette
+from samdesk.io.label_png import encode_palette, read_labels
+from samdesk.io.output import open_output, unique_stems
 from samdesk.io.runs import label_rles, paint
 
 MAX_OBJECTS = 255
@@ -66,53 +76,79 @@ def export_davis(
     """Write each selected video as a folder of palette PNGs, one per frame that has masks
     (with ``only_done``, one per done frame, empty or not), plus meta.json."""
     options = options or ExportOptions()
-    out = Path(out)
     result = ExportResult()
+    output = open_output(project, out, options, folder=True)
     categories, selected = select(project, options)
-    root = images_root(selected, options.images_root)
+    selected = exportable(
+        selected, MediaKind.VIDEO, "image skipped (DAVIS holds videos; use png-instance)", result
+    )
+    videos = _video_names(selected, options, result, "Annotations/{}/")
     names = {c.id: c.name for c in categories}
     palette = davis_palette()
     meta: dict = {}
-    for done, item in enumerate(selected):
-        report(progress, cancel, done, len(selected))
-        media = item.media
-        if media.kind != MediaKind.VIDEO:
-            result.warnings.add("image skipped (DAVIS holds videos; use png-instance)", media.name)
-            continue
-        video = str(PurePosixPath(relative_name(media, root)).with_suffix(""))
-        if len(item.objects) > MAX_OBJECTS:
-            raise DatasetError(
-                f"{video}: {len(item.objects)} objects, a palette PNG holds at most {MAX_OBJECTS}"
-            )
-        by_frame = frame_masks(item)
-        frames = item.frames if options.only_done else sorted(by_frame)
-        objects = {
-            str(i): {"category": names.get(o.category_id), "frames": []}
-            for i, o in enumerate(item.objects, start=1)
-        }
-        for frame in frames:
-            columns = np.zeros((media.width, media.height), np.uint8)  # transposed: RLE order
-            for index, obj in by_frame.get(frame, []):
-                rle = obj.frames[frame].rle
-                if list(rle["size"]) != [media.height, media.width]:
-                    result.warnings.add("mask size differs from its video; left out", f"{video} #{obj.id}")
-                    continue
-                if paint(columns.reshape(-1), rle, index):
-                    result.warnings.add(
-                        "objects overlap; the overlap went to the later object", f"{video} frame {frame}"
-                    )
-                objects[str(index)]["frames"].append(f"{frame:05d}")
-            target = out / "Annotations" / video / f"{frame:05d}.png"
-            write_palette(target, np.ascontiguousarray(columns.T), palette)
-            result.files.append(target)
-        result.frames += len(frames)
-        result.annotations += len(item.objects)
-        result.media += 1
-        meta[video] = {"objects": objects}
-    report(progress, cancel, len(selected), len(selected))
-    write_json_atomic(out / "meta.json", {"videos": meta})
-    result.files.append(out / "meta.json")
+    with output:
+        for done, (item, video) in enumerate(zip(selected, videos, strict=True)):
+            report(progress, cancel, done, len(selected))
+            media = item.media
+            if len(item.objects) > MAX_OBJECTS:
+                raise DatasetError(
+                    f"{video}: {len(item.objects)} objects, a palette PNG holds at most {MAX_OBJECTS}"
+                )
+            by_frame = frame_masks(item)
+            frames = item.frames if options.only_done else sorted(by_frame)
+            objects = {
+                str(i): {"category": names.get(o.category_id), "frames": []}
+                for i, o in enumerate(item.objects, start=1)
+            }
+            for frame in frames:
+                with out_of_memory_names(media):
+                    data = _davis_png(media, frame, by_frame.get(frame, []), objects, palette, result, video)
+                target = output.path(f"Annotations/{video}/{frame:05d}.png")
+                output.write_bytes(target, data)
+                result.files.append(target)
+            result.frames += len(frames)
+            result.annotations += len(item.objects)
+            result.media += 1
+            meta[video] = {"objects": objects}
+        report(progress, cancel, len(selected), len(selected))
+        output.write_json(output.path("meta.json"), {"videos": meta})
+    result.files.append(output.path("meta.json"))
     return result
+
+
+def _video_names(
+    selected: list[SelectedMedia], options: ExportOptions, result: ExportResult, shown: str
+) -> list[str]:
+    """Each video's name in the export: its path relative to the images root without suffix,
+    unless another video differs only in the suffix (then ``bedroom.mp4``, ``bedroom.mov``)."""
+    root = images_root(selected, options.images_root)
+    names = [relative_name(item.media, root) for item in selected]
+    return unique_stems(names, ".", result.warnings, shown)
+
+
+def _davis_png(
+    media: MediaItem,
+    frame: int,
+    painted: list[tuple[int, AnnotationObject]],
+    objects: dict[str, dict],
+    palette: list[tuple[int, int, int]],
+    result: ExportResult,
+    video: str,
+) -> bytes:
+    """One frame's palette PNG; ``painted``: (index, object) in drawing order. Each painted
+    object's frame is added to its ``objects`` entry (meta.json)."""
+    columns = np.zeros((media.width, media.height), np.uint8)  # transposed: RLE order
+    for index, obj in painted:
+        rle = obj.frames[frame].rle
+        if list(rle["size"]) != [media.height, media.width]:
+            result.warnings.add("mask size differs from its video; left out", f"{video} #{obj.id}")
+            continue
+        if paint(columns.reshape(-1), rle, index):
+            result.warnings.add(
+                "objects overlap; the overlap went to the later object", f"{video} frame {frame}"
+            )
+        objects[str(index)]["frames"].append(f"{frame:05d}")
+    return encode_palette(np.ascontiguousarray(columns.T), palette)
 
 
 def export_ytvis(
@@ -124,19 +160,18 @@ def export_ytvis(
 ) -> ExportResult:
     """Write selected videos as YouTube-VIS JSON: per track, one RLE (or ``null``) per frame."""
     options = options or ExportOptions()
-    out = Path(out)
     result = ExportResult()
+    output = open_output(project, out, options, folder=False)
     categories, selected = select(project, options)
-    root = images_root(selected, options.images_root)
+    selected = exportable(
+        selected, MediaKind.VIDEO, "image skipped (YouTube-VIS holds videos; use coco)", result
+    )
+    names = _video_names(selected, options, result, "{}/")
     category_ids = {c.id: i for i, c in enumerate(categories, start=1)}
     videos, annotations = [], []
-    for done, item in enumerate(selected):
+    for done, (item, video) in enumerate(zip(selected, names, strict=True)):
         report(progress, cancel, done, len(selected))
         media = item.media
-        if media.kind != MediaKind.VIDEO:
-            result.warnings.add("image skipped (YouTube-VIS holds videos; use coco)", media.name)
-            continue
-        video = str(PurePosixPath(relative_name(media, root)).with_suffix(""))
         video_id = len(videos) + 1
         videos.append(
             {
@@ -186,8 +221,9 @@ def export_ytvis(
         "categories": [{"id": category_ids[c.id], "name": c.name, "supercategory": ""} for c in categories],
         "annotations": annotations,
     }
-    write_json_atomic(out, data)
-    result.files.append(out)
+    with output:
+        output.write_json(output.path(), data)
+    result.files.append(output.path())
     result.media, result.annotations = len(videos), len(annotations)
     return result
 

@@ -7,8 +7,11 @@ Layout under ``out``::
     labels/<image path>.txt   "<class> x1 y1 x2 y2 ..." with coordinates divided by width/height
 
 Ultralytics finds an image's labels by swapping ``images`` for ``labels`` in its path, hence the
-image links. A line holds one polygon without holes: a multi-part object becomes one line per
-part and an object with holes is written filled; both are reported as warnings.
+image links; an image that already is at its place (an export into the dataset's own folder) is
+left alone. Images whose names differ only in the suffix keep it in both names (``dog.jpg`` ->
+``images/dog_jpg.jpg`` and ``labels/dog_jpg.txt``), as reported. A line holds one polygon
+without holes: a multi-part object becomes one line per part and an object with holes is written
+filled; both are reported as warnings.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -29,15 +31,18 @@ from samdesk.io.common import (
     ExportOptions,
     ExportResult,
     ProgressFn,
+    SelectedMedia,
+    exportable,
     image_size,
     images_root,
+    out_of_memory_names,
     read_text,
     relative_name,
     report,
     select,
-    write_text_atomic,
 )
 from samdesk.io.import_plan import ImportPlan, ImportResult
+from samdesk.io.output import open_output, unique_stems
 from samdesk.io.polygons import DEFAULT_TOLERANCE, check_polygons, polygons_to_mask, rle_to_polygons
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -58,58 +63,75 @@ def export_yolo(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> ExportResult:
+    """Write labels, image links (or copies) and data.yaml. An image already at its place in
+    ``images/`` (exporting into the dataset's own folder) is left as it is."""
     options = options or YoloExportOptions()
-    out = Path(out).resolve()
     result = ExportResult()
+    output = open_output(project, out, options, folder=True)
     categories, selected = select(project, options)
+    selected = exportable(
+        selected, MediaKind.IMAGE, "video skipped (YOLO labels are per image; use davis or ytvis)", result
+    )
     root = images_root(selected, options.images_root)
     classes = {c.id: i for i, c in enumerate(categories)}
-    for done, item in enumerate(selected):
-        report(progress, cancel, done, len(selected))
-        media = item.media
-        if media.kind == MediaKind.VIDEO:
-            result.warnings.add("video skipped (YOLO labels are per image; use davis or ytvis)", media.name)
-            continue
-        name = relative_name(media, root)
-        lines = []
-        for obj in item.objects:
-            frame = obj.frames.get(0)
-            where = f"{name} #{obj.id}"
-            if frame is None:
-                continue
-            if obj.category_id not in classes:
-                result.warnings.add("object without a category skipped", where)
-                continue
-            if list(frame.rle["size"]) != [media.height, media.width]:
-                result.warnings.add("mask size differs from its image; skipped", where)
-                continue
-            polygons = rle_to_polygons(frame.rle, options.tolerance)
-            if not polygons.polygons:
-                result.warnings.add("empty mask skipped", where)
-                continue
-            if polygons.has_holes:
-                result.warnings.add("object has holes; YOLO lines cannot, written filled", where)
-            if len(polygons.polygons) > 1:
-                result.warnings.add("multi-part object written as one line per part", where)
-            for polygon in polygons.polygons:
-                coords = [v / (media.width if i % 2 == 0 else media.height) for i, v in enumerate(polygon)]
-                lines.append(
-                    " ".join(
-                        [str(classes[obj.category_id])] + [f"{min(max(v, 0.0), 1.0):.6f}" for v in coords]
-                    )
-                )
-            result.annotations += 1
-        label = out / "labels" / PurePosixPath(name).with_suffix(".txt")
-        write_text_atomic(label, "".join(line + "\n" for line in lines))
-        result.files.append(label)
-        if options.images != "none":
-            _place_image(Path(media.path), out / "images" / name, options.images)
-        result.media += 1
-    result.frames = result.media
-    report(progress, cancel, len(selected), len(selected))
-    write_text_atomic(out / "data.yaml", data_yaml(out, [c.name for c in categories]))
-    result.files.append(out / "data.yaml")
+    names = [relative_name(item.media, root) for item in selected]
+    # Ultralytics pairs images/X.jpg with labels/X.txt: images differing only in the suffix
+    # would share a label file, so both get the suffix in their stem (dog_jpg.jpg, dog_jpg.txt).
+    stems = unique_stems(names, "_", result.warnings, "labels/{}.txt")
+    with output:
+        for done, (item, name, stem) in enumerate(zip(selected, names, stems, strict=True)):
+            report(progress, cancel, done, len(selected))
+            media = item.media
+            with out_of_memory_names(media):
+                lines = _label_lines(item, name, classes, options.tolerance, result)
+            label = output.path(f"labels/{stem}.txt")
+            output.write_text(label, "".join(line + "\n" for line in lines))
+            result.files.append(label)
+            if options.images != "none":
+                image = output.path(f"images/{stem}{PurePosixPath(name).suffix}")
+                if output.place_image(Path(media.path), image, options.images):
+                    result.files.append(image)
+            result.media += 1
+        result.frames = result.media
+        report(progress, cancel, len(selected), len(selected))
+        yaml = data_yaml(Path(os.path.realpath(output.out)), [c.name for c in categories])
+        output.write_text(output.path("data.yaml"), yaml)
+    result.files.append(output.path("data.yaml"))
     return result
+
+
+def _label_lines(
+    item: SelectedMedia, name: str, classes: dict[int, int], tolerance: float | None, result: ExportResult
+) -> list[str]:
+    """One "<class> x1 y1 ..." line per polygon of the image's categorised objects."""
+    media = item.media
+    lines = []
+    for obj in item.objects:
+        frame = obj.frames.get(0)
+        where = f"{name} #{obj.id}"
+        if frame is None:
+            continue
+        if obj.category_id not in classes:
+            result.warnings.add("object without a category skipped", where)
+            continue
+        if list(frame.rle["size"]) != [media.height, media.width]:
+            result.warnings.add("mask size differs from its image; skipped", where)
+            continue
+        polygons = rle_to_polygons(frame.rle, tolerance)
+        if not polygons.polygons:
+            result.warnings.add("empty mask skipped", where)
+            continue
+        if polygons.has_holes:
+            result.warnings.add("object has holes; YOLO lines cannot, written filled", where)
+        if len(polygons.polygons) > 1:
+            result.warnings.add("multi-part object written as one line per part", where)
+        for polygon in polygons.polygons:
+            coords = [v / (media.width if i % 2 == 0 else media.height) for i, v in enumerate(polygon)]
+            lines.append(
+                " ".join([str(classes[obj.category_id])] + [f"{min(max(v, 0.0), 1.0):.6f}" for v in coords])
+            )
+        result.annotations += 1
+    return lines
 
 
 def data_yaml(root: Path, names: list[str]) -> str:
@@ -124,19 +146,6 @@ def data_yaml(root: Path, names: list[str]) -> str:
     ]
     lines += [f"  {i}: {json.dumps(name)}" for i, name in enumerate(names)]
     return "\n".join(lines) + "\n"
-
-
-def _place_image(source: Path, target: Path, how: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.is_symlink() or target.exists():
-        target.unlink()
-    if how == "symlink":
-        try:
-            os.symlink(source.resolve(), target)
-            return
-        except OSError:  # no symlink rights (Windows without developer mode): copy instead
-            pass
-    shutil.copy2(source, target)
 
 
 # --- import ---------------------------------------------------------------------------------

@@ -43,13 +43,18 @@ def progress_dialog(parent: QWidget | None, text: str) -> tuple[QProgressDialog,
     return dialog, progress
 
 
-def run_export(parent: QWidget | None, project: Project, name: str, out: Path, only_done: bool) -> Any:
-    """Export ``project`` as format ``name`` (a key of EXPORT_FORMATS); errors raise."""
+def run_export(
+    parent: QWidget | None, project: Project, name: str, out: Path, only_done: bool, overwrite: bool = False
+) -> Any:
+    """Export ``project`` as format ``name`` (a key of EXPORT_FORMATS); errors raise (an
+    ``OutputExists`` when a file is in the way and ``overwrite`` is False)."""
     from samdesk.io import formats
 
     dialog, progress = progress_dialog(parent, f"Exporting {name}…")
     try:
-        return formats.run_export(name, project, out, progress, dialog.wasCanceled, only_done=only_done)
+        return formats.run_export(
+            name, project, out, progress, dialog.wasCanceled, only_done=only_done, overwrite=overwrite
+        )
     finally:
         dialog.close()
 
@@ -113,17 +118,32 @@ class ExportDialog(QDialog):
             self.path_edit.setText(path)
 
     def _export(self) -> None:
-        try:
-            self.result_info = run_export(
-                self,
-                self.project,
-                self.format_box.currentData(),
-                Path(self.path_edit.text()),
-                self.only_done.isChecked(),
-            )
-        except Exception as exc:  # shown, not raised: a failed export must not close the app
-            QMessageBox.critical(self, "Export failed", str(exc))
-            return
+        from samdesk.io.output import OutputExists
+
+        overwrite = False
+        while self.result_info is None:
+            try:
+                self.result_info = run_export(
+                    self,
+                    self.project,
+                    self.format_box.currentData(),
+                    Path(self.path_edit.text()),
+                    self.only_done.isChecked(),
+                    overwrite,
+                )
+            except OutputExists as exc:  # nothing was written: ask, then export again
+                answer = QMessageBox.question(
+                    self,
+                    "Replace existing files?",
+                    f"{exc.path} already exists (maybe with more files of an earlier export).\n"
+                    "Replace the files this export writes?",
+                )
+                if answer != QMessageBox.StandardButton.Yes:
+                    return
+                overwrite = True
+            except Exception as exc:  # shown, not raised: a failed export must not close the app
+                QMessageBox.critical(self, "Export failed", str(exc))
+                return
         lines = self.result_info.warnings.lines()
         if lines:
             QMessageBox.information(self, "Exported with warnings", "\n".join(lines))
