@@ -19,6 +19,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterable
@@ -278,20 +279,47 @@ def load_project(path: str | Path) -> LoadResult:
     except UnicodeDecodeError as exc:
         raise ProjectFileError(path, f"not a text file (invalid UTF-8 at byte {exc.start})") from exc
     except json.JSONDecodeError as exc:
-        hint = " (the file is truncated)" if exc.pos >= len(exc.doc.rstrip()) else ""
+        hint = " (the file is truncated)" if _is_truncation(exc) else ""
+        # json's messages may end in "at" ("Unterminated string starting at"): say where once.
+        problem = exc.msg.removesuffix(" at")
         raise ProjectFileError(
-            path, f"not valid JSON{hint}: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            path, f"not valid JSON{hint}: {problem} at line {exc.lineno} column {exc.colno}"
         ) from exc
     except RecursionError as exc:
         raise ProjectFileError(path, "not a samdesk project (JSON nested too deeply)") from exc
     except ValueError as exc:  # e.g. an integer literal longer than Python accepts
         raise ProjectFileError(path, f"not valid JSON: {exc}") from exc
+    except MemoryError as exc:
+        raise ProjectFileError(path, _too_large(len(raw))) from exc
     try:
         project, repairs = project_from_json(data, path.parent)
     except _Invalid as exc:
         raise ProjectFileError(path, str(exc)) from exc
+    except MemoryError as exc:  # e.g. validating a mask string of hundreds of megabytes
+        raise ProjectFileError(path, _too_large(len(raw))) from exc
     missing = [m for m in project.media if not _is_file(m.path)]
     return LoadResult(project=project, path=path, missing_media=missing, repairs=repairs)
+
+
+# What may follow the point where a truncated file stopped: the start of a number or a literal.
+_LITERAL_PREFIX = re.compile(
+    r"-?[0-9.eE+-]*|t(r(ue?)?)?|f(a(l(se?)?)?)?|n(u(ll?)?)?|N(aN?)?|-?I(n(f(i(n(i(ty?)?)?)?)?)?)?"
+)
+
+
+def _is_truncation(exc: json.JSONDecodeError) -> bool:
+    """Whether the JSON only lacks its end: the parser failed at the end of the text, inside a
+    string that never closes, or at a number or literal cut short."""
+    rest = exc.doc[exc.pos :].rstrip()
+    if exc.msg.startswith("Unterminated string") or not rest:
+        return True
+    if exc.msg.startswith("Invalid \\uXXXX escape") or exc.msg.startswith("Invalid \\escape"):
+        return len(rest) < 6  # a backslash escape cut short
+    return _LITERAL_PREFIX.fullmatch(rest) is not None
+
+
+def _too_large(size: int) -> str:
+    return f"not enough memory to read it ({size / 1e6:.0f} MB; a project is normally a few MB)"
 
 
 def _reject_constant(name: str) -> float:
