@@ -316,6 +316,33 @@ def test_running_out_of_memory_in_an_export_is_a_clear_error(tmp_path: Path) -> 
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("name", list(EXPORT_FORMATS))
+def test_a_crafted_frame_count_is_refused_before_any_work(name: str, media_dir: Path, tmp_path: Path) -> None:
+    """A video declaring 10¹² frames (a list of them alone is 8 TB) beside a normal image."""
+    shutil.copy(media_dir / "dog.jpg", tmp_path / "dog.jpg")
+    shutil.copy(media_dir / "bedroom.mp4", tmp_path / "bedroom.mp4")
+    data = {
+        "format": "samdesk-project",
+        "schema_version": 1,
+        "categories": [{"id": 1, "name": "thing", "color": [255, 0, 0]}],
+        "media": [
+            {"id": 1, "kind": "image", "path": "dog.jpg", "width": 800, "height": 534},
+            {"id": 2, "kind": "video", "path": "bedroom.mp4", "width": 960, "height": 540,
+             "frame_count": 10**12, "status": "done"},
+        ],
+        "objects": [],
+    }  # fmt: skip
+    path = tmp_path / "frames.samdesk.json"
+    path.write_text(json.dumps(data))
+    outcome = run_cli(
+        "export", str(path), "--format", name, "--out", str(tmp_path / "out"), "--quiet",
+        memory=1 << 30, timeout=60,
+    )  # fmt: skip
+    assert outcome.returncode == 1 and not outcome.traceback and not outcome.crashed, outcome.describe()
+    assert "frames.samdesk.json" in outcome.stderr and "frame" in outcome.stderr, outcome.describe()
+    assert not (tmp_path / "out").exists()
+
+
 # --- also weak: permissions, cleanup, missing media ------------------------------------------
 
 

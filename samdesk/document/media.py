@@ -8,7 +8,11 @@ from pathlib import Path
 from model_runtime.media import DEFAULT_MAX_PIXELS, MediaError, probe_media
 from samdesk.document.model import MediaItem, MediaKind, file_content_hash
 
-__all__ = ["MediaError", "media_item_from_path", "size_problem"]
+__all__ = ["MAX_FRAMES", "MediaError", "frame_count_problem", "media_item_from_path", "size_problem"]
+
+# Most frames a video may have: 46 hours at 60 fps. Per-frame lists (selections, YouTube-VIS
+# tracks, done frames) are built for every frame, so a crafted count must stop at the door.
+MAX_FRAMES = 10_000_000
 
 
 def size_problem(width: int, height: int) -> str | None:
@@ -50,3 +54,10 @@ def media_item_from_path(path: str | Path) -> MediaItem:
         fps=info.fps,
         content_hash=content_hash,
     )
+
+
+def frame_count_problem(frame_count: int) -> str | None:
+    """Why no video samdesk reads can have ``frame_count`` frames, or ``None`` when it can."""
+    if frame_count > MAX_FRAMES:
+        return f"{frame_count} frames is over the limit of {MAX_FRAMES} frames per video"
+    return None

@@ -32,7 +32,7 @@ from model_runtime.prompts import Exemplar, PromptError, Prompts
 from samdesk.document import masks
 from samdesk.document.commands import Batch, EditMedia
 from samdesk.document.files import TEMP_SUFFIX, write_new_file
-from samdesk.document.media import size_problem
+from samdesk.document.media import frame_count_problem, size_problem
 from samdesk.document.model import (
     SCHEMA_VERSION,
     AnnotationObject,
@@ -436,6 +436,9 @@ def _media(value: object, where: str, base_folder: Path) -> MediaItem:
     frame_count = _int(d, "frame_count", where) if "frame_count" in d else 1
     if frame_count < 1 or (kind is MediaKind.IMAGE and frame_count != 1):
         raise _Invalid(f"{where}.frame_count", f"{frame_count} frames is impossible for {kind.value} media")
+    problem = frame_count_problem(frame_count)
+    if problem is not None:
+        raise _Invalid(f"{where}.frame_count", problem)
     fps = _optional_number(d, "fps", where)
     if fps is not None and fps <= 0:
         raise _Invalid(f"{where}.fps", f"must be positive, got {fps}")

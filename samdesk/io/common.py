@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model_runtime.media import MediaError, MediaInfo, probe_media
-from samdesk.document.media import size_problem
+from samdesk.document.media import frame_count_problem, size_problem
 from samdesk.document.model import AnnotationObject, Category, MediaItem, MediaKind, MediaStatus, Project
 
 ProgressFn = Callable[[int, int], None]
@@ -142,6 +142,9 @@ def select(project: Project, options: ExportOptions) -> tuple[list[Category], li
 
 def _frames(item: MediaItem, only_done: bool) -> list[int]:
     count = max(1, item.frame_count if item.kind == MediaKind.VIDEO else 1)
+    problem = frame_count_problem(count)
+    if problem is not None:  # a project built in memory, past the loader's check
+        raise DatasetError(f"{item.path}: the project says {problem}")
     if not only_done or item.status == MediaStatus.DONE:
         return list(range(count))
     return sorted(f for f in item.done_frames if 0 <= f < count)
@@ -166,7 +169,7 @@ def exportable(
             continue
         problem = size_problem(media.width, media.height)
         if problem is not None:
-            raise DatasetError(f"{media.path}: the project says its {problem}")
+            raise DatasetError(f"{media.path}: the project says {problem}")
         if not os.path.isfile(media.path):
             result.missing_media.append(media.path)
             result.warnings.add(MISSING_MEDIA, media.path)
