@@ -88,9 +88,17 @@ def test_import_creates_then_merges(project_file: Path, media_dir: Path, tmp_pat
     assert "imported 17 objects on 3 new and 0 existing media, 3 new categories" in capsys.readouterr().out
     first = load_project(target).project
     assert len(first.objects) == 17 and [c.name for c in first.categories] == ["vehicle", "animal", "thing"]
+    # The same file again: every annotation is already there (same image, same mask), so none is
+    # added twice unless asked.
     assert (
         _run("import", coco, "--format", "coco", "--images", media_dir, "--project", target, "--quiet") == 0
     )
+    captured = capsys.readouterr()
+    assert "imported 0 objects on 0 new and 3 existing media" in captured.out
+    assert "warning: 17 × object already in the project (same media, same mask); skipped" in captured.err
+    assert load_project(target).project == first
+    argv = ["import", coco, "--format", "coco", "--images", media_dir, "--project", target, "--quiet"]
+    assert _run(*argv, "--allow-duplicates") == 0
     merged = load_project(target).project
     assert len(merged.media) == 3 and len(merged.objects) == 34 and len(merged.categories) == 3
 

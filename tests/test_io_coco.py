@@ -16,6 +16,7 @@ from samdesk.document import Document, masks
 from samdesk.document.model import MediaKind, Project
 from samdesk.io.coco import CocoExportOptions, export_coco, import_coco
 from samdesk.io.common import Cancelled, DatasetError
+from samdesk.io.import_plan import DUPLICATE
 from tests.io_fixtures import make_project, object_masks
 
 
@@ -138,11 +139,28 @@ def test_importing_into_a_project_that_has_the_images_adds_objects_to_them(
     out = tmp_path / "coco.json"
     export_coco(project, out, CocoExportOptions(images_root=media_dir))
     document = Document(project.clone())
+    # Its own export: every object is already there, so by default none is added twice.
     result = import_coco(document.project, out, media_dir)
+    assert (result.media_added, result.media_matched, result.objects_added) == (0, 3, 0)
+    assert result.warnings.counts == {DUPLICATE: 17}
+    result = import_coco(document.project, out, media_dir, keep_duplicates=True)
     assert (result.media_added, result.media_matched) == (0, 3)
     document.execute(result.command)
     assert len(document.project.media) == 3
     assert len(document.project.objects) == len(project.objects) + 17
+
+
+def test_only_masks_the_project_already_has_are_skipped(media_dir: Path, tmp_path: Path) -> None:
+    project = make_project(media_dir, with_video=False)
+    out = tmp_path / "coco.json"
+    export_coco(project, out, CocoExportOptions(images_root=media_dir))
+    document = Document(project.clone())
+    removed = document.project.objects.pop(0)  # the project lacks one; another has a moved mask
+    moved = document.project.objects[0].frames[0]
+    moved.rle = masks.encode(np.roll(masks.decode(moved.rle), 3, axis=1))
+    result = import_coco(document.project, out, media_dir)
+    assert result.objects_added == 2 and result.warnings.counts[DUPLICATE] == 15
+    assert removed.id not in {o.id for o in document.project.objects}
 
 
 def test_uncompressed_rle_and_polygons_import(media_dir: Path, tmp_path: Path) -> None:

@@ -29,6 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--images", required=True, type=Path, help="folder the dataset's media paths are relative to"
     )
     parser.add_argument("--project", required=True, type=Path, help="project file to create or merge into")
+    parser.add_argument(
+        "--allow-duplicates",
+        action="store_true",
+        help="also add annotations the project already has (same image, same mask); "
+        "by default they are skipped with a warning, so importing a file twice adds nothing",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -47,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
         project = load_project(args.project).project if args.project.exists() else Project()
         document = Document(project, args.project)
         progress = None if args.quiet else ProgressBar(f"import {args.format_name}")
-        result = IMPORT_FORMATS[args.format_name](document.project, args.source, args.images, progress, None)
+        result = IMPORT_FORMATS[args.format_name](
+            document.project, args.source, args.images, progress, None, keep_duplicates=args.allow_duplicates
+        )
         document.execute(result.command)
         save_project(document.project, args.project)
     except (ProjectFileError, DatasetError, Cancelled) as exc:

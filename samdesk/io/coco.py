@@ -166,6 +166,8 @@ def import_coco(
     images_dir: Path,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
+    *,
+    keep_duplicates: bool = False,
 ) -> ImportResult:
     """Read a COCO instance file into an :class:`ImportResult` (one undoable batch); ``project``
     is only read. Images are looked up as ``images_dir / file_name``."""
@@ -176,7 +178,7 @@ def import_coco(
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise DatasetError(f"{path}: '{key}' is missing or not a list")
-    plan = ImportPlan(project)
+    plan = ImportPlan(project, keep_duplicates=keep_duplicates)
     categories = _categories(data["categories"], path)
     for name in categories.values():  # the file's category order becomes the project's
         plan.category(name)

@@ -1,8 +1,8 @@
 """The format names the CLI and the GUI offer, each bound to its exporter or importer.
 
 Every exporter is ``(project, out, options, progress, cancel) -> ExportResult`` and every importer
-``(project, path, images_dir, progress, cancel) -> ImportResult``, so callers need no per-format code
-beyond choosing the options class.
+``(project, path, images_dir, progress, cancel, *, keep_duplicates) -> ImportResult``, so callers
+need no per-format code beyond choosing the options class.
 
 Exporters only read the project and importers never change it, so a GUI can run either on a
 worker thread, on a ``project.clone()`` (the user may keep editing meanwhile), passing a
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from samdesk.document.model import Project
 from samdesk.io.coco import CocoExportOptions, export_coco, import_coco
@@ -24,7 +25,22 @@ from samdesk.io.video_masks import export_davis, export_ytvis, import_davis
 from samdesk.io.yolo import YoloExportOptions, export_yolo, import_yolo
 
 Exporter = Callable[[Project, Path, ExportOptions, ProgressFn | None, CancelFn | None], ExportResult]
-Importer = Callable[[Project, Path, Path, ProgressFn | None, CancelFn | None], ImportResult]
+
+
+class Importer(Protocol):
+    """``keep_duplicates``: add objects the project already has (same medium, same masks) again
+    instead of skipping them with a warning."""
+
+    def __call__(
+        self,
+        project: Project,
+        path: Path,
+        images_dir: Path,
+        progress: ProgressFn | None = None,
+        cancel: CancelFn | None = None,
+        *,
+        keep_duplicates: bool = False,
+    ) -> ImportResult: ...
 
 
 @dataclass(frozen=True)

@@ -68,12 +68,24 @@ class ImportResult:
     warnings: Warnings = field(default_factory=Warnings)
 
 
-class ImportPlan:
-    """Collects categories, media and objects to add; reads ``project`` but never changes it."""
+DUPLICATE = "object already in the project (same media, same mask); skipped"
 
-    def __init__(self, project: Project, warnings: Warnings | None = None) -> None:
+
+class ImportPlan:
+    """Collects categories, media and objects to add; reads ``project`` but never changes it.
+
+    An object whose medium the project already has, with exactly the masks (same frames, same
+    pixels) of an object there, is a duplicate (the same file imported twice): it is skipped
+    with a warning unless ``keep_duplicates``.
+    """
+
+    def __init__(
+        self, project: Project, warnings: Warnings | None = None, *, keep_duplicates: bool = False
+    ) -> None:
         self.project = project
         self.warnings = warnings if warnings is not None else Warnings()
+        self.keep_duplicates = keep_duplicates
+        self._masks_in_project: dict[int, set[tuple]] = {}  # media id -> masks of its objects
         self._categories: dict[str, CategoryRef] = {c.name: c.id for c in project.categories}
         self._existing_media = {str(Path(m.path).resolve()): m for m in project.media}
         self._media: dict[str, MediaItem] = {}
@@ -126,8 +138,26 @@ class ImportPlan:
     def add_object(
         self, media: MediaItem, category: CategoryRef, frames: dict[int, FrameAnnotation], name: str = ""
     ) -> None:
+        if not self.keep_duplicates and media.id and self._masks_of(frames) in self._existing_masks(media.id):
+            self.warnings.add(DUPLICATE, f"{media.name}")
+            return
         obj = AnnotationObject(0, 0, frames=frames, name=self.text(name))
         self._object_commands.append(AddImportedObject(media, category, obj))
+
+    def _existing_masks(self, media_id: int) -> set[tuple]:
+        if media_id not in self._masks_in_project:
+            self._masks_in_project[media_id] = {
+                self._masks_of(o.frames) for o in self.project.objects if o.media_id == media_id
+            }
+        return self._masks_in_project[media_id]
+
+    @staticmethod
+    def _masks_of(frames: dict[int, FrameAnnotation]) -> tuple:
+        """What makes two objects the same: their masks, frame by frame (RLEs are canonical)."""
+        return tuple(
+            (index, tuple(frames[index].rle["size"]), str(frames[index].rle["counts"]))
+            for index in sorted(frames)
+        )
 
     def text(self, value: str) -> str:
         """``value`` with what is not Unicode (a lone surrogate, which JSON may spell as

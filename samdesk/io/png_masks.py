@@ -201,6 +201,8 @@ def import_png_instances(
     images_dir: Path,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
+    *,
+    keep_duplicates: bool = False,
 ) -> ImportResult:
     """Read an instance-PNG folder written by :func:`export_png_masks` (``path``: the folder or
     its legend.json); ``project`` is only read."""
@@ -219,7 +221,7 @@ def import_png_instances(
         if not (isinstance(c, dict) and isinstance(c.get("id"), int) and isinstance(c.get("name"), str)):
             raise DatasetError(f"{legend_path}: every category needs an integer id and a name, got {c!r:.80}")
         names[c["id"]] = c["name"]
-    plan = ImportPlan(project)
+    plan = ImportPlan(project, keep_duplicates=keep_duplicates)
     for name in names.values():  # the legend's category order becomes the project's
         plan.category(name)
     total = len(legend["media"])

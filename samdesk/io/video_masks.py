@@ -237,6 +237,8 @@ def import_davis(
     images_dir: Path,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
+    *,
+    keep_duplicates: bool = False,
 ) -> ImportResult:
     """Read DAVIS / YouTube-VOS palette PNG folders (``path``: the dataset folder, its
     ``Annotations`` folder, or a folder of per-video folders). Each ``<video>`` folder is matched
@@ -251,7 +253,7 @@ def import_davis(
     videos_meta = meta.get("videos", {}) if isinstance(meta, dict) else {}
     if not isinstance(videos_meta, dict):
         raise DatasetError(f"{meta_path}: 'videos' must be an object")
-    plan = ImportPlan(project)
+    plan = ImportPlan(project, keep_duplicates=keep_duplicates)
     folders = sorted({p.parent for p in annotations.rglob("*.png")})
     for done, folder in enumerate(folders):
         report(progress, cancel, done, len(folders))

@@ -157,6 +157,8 @@ def import_yolo(
     images_dir: Path,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
+    *,
+    keep_duplicates: bool = False,
 ) -> ImportResult:
     """Read YOLO-seg labels (``path``: the dataset folder or its data.yaml; labels under
     ``labels/``, images found under ``images_dir`` by the same relative path)."""
@@ -171,7 +173,7 @@ def import_yolo(
     labels_dir = folder / "labels"
     if not labels_dir.is_dir():
         raise DatasetError(f"{labels_dir}: no labels folder")
-    plan = ImportPlan(project)
+    plan = ImportPlan(project, keep_duplicates=keep_duplicates)
     categories = [plan.category(name) for name in names]
     label_files = sorted(labels_dir.rglob("*.txt"))
     for done, label in enumerate(label_files):
