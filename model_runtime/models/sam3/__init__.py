@@ -14,4 +14,14 @@ Modules, one concept each:
     text_encoder.py      causal text transformer + resizer to d_model
     config.py            dataclass configs; sizes detected from tensor shapes
     checkpoint.py        reading and splitting ``sam3.pt`` with clear errors per missing part
+    attention.py         multi-head attention with nn.MultiheadAttention's weights, through SDPA
+    encoder_layer.py     the pre-norm layer of the fusion and exemplar encoders
+    roi_align.py         RoIAlign (torchvision's maths) in plain PyTorch, for exemplar pooling
+    geometry_encoder.py  exemplar boxes -> prompt tokens
+    fusion_encoder.py    image tokens attend to themselves and to the prompt tokens
+    decoder.py           200 queries + presence token -> refined boxes (box relative-position bias)
+    scoring.py           query logits: queries against the pooled prompt
+    segmentation_head.py pixel decoder and instance masks for chosen queries only
+    detector.py          the detector network (keys under ``detector.``), per-image context
+    postprocess.py       scores, pixel boxes and lazily made masks -> ``Instances``
 """
