@@ -4,6 +4,7 @@ Knows nothing of Qt or of models; views subscribe to ``Document.events``. A fram
 ``model_runtime.api.Prompts`` (the one prompt value of the whole app), imported from there.
 """
 
+from samdesk.document.add_objects import AddObjects, NewObject
 from samdesk.document.commands import (
     AddCategory,
     AddMedia,
@@ -23,7 +24,7 @@ from samdesk.document.commands import (
     SetSetting,
     merge_objects,
 )
-from samdesk.document.events import Change, DocumentEvent, EventBus
+from samdesk.document.events import BatchListener, Change, DocumentEvent, EventBus
 from samdesk.document.model import (
     SCHEMA_VERSION,
     AnnotationObject,
@@ -41,8 +42,10 @@ __all__ = [
     "AddCategory",
     "AddMedia",
     "AddObject",
+    "AddObjects",
     "AnnotationObject",
     "Batch",
+    "BatchListener",
     "Category",
     "Change",
     "Command",
@@ -58,6 +61,7 @@ __all__ = [
     "MediaKind",
     "MediaStatus",
     "MoveObject",
+    "NewObject",
     "Project",
     "Provenance",
     "RemoveCategory",

@@ -24,6 +24,7 @@ from samdesk.document.model import (
     Project,
     Provenance,
 )
+from samdesk.document.records import Records
 
 
 class Command(ABC):
@@ -165,16 +166,15 @@ class Document:
 
     def _changed(self, events: Iterable[DocumentEvent]) -> None:
         self.revision += 1
-        for event in events:
-            self.events.emit(event)
+        self.events.emit_all(tuple(events))
 
 
-def _index_of(items: list, item_id: int, what: str) -> int:
+def _index_of(items: Records, item_id: int, what: str) -> int:
     """Position of the record with ``item_id``; KeyError (like ``Project.object``) if absent."""
-    for index, item in enumerate(items):
-        if item.id == item_id:
-            return index
-    raise KeyError(f"no {what} {item_id}")
+    try:
+        return items.position(item_id)
+    except ValueError:
+        raise KeyError(f"no {what} {item_id}") from None
 
 
 # --- categories -----------------------------------------------------------------------------
@@ -194,7 +194,7 @@ class AddCategory(Command):
         return [DocumentEvent(Change.CATEGORY_ADDED, category_id=self.category_id)]
 
     def undo(self, project: Project) -> list[DocumentEvent]:
-        project.categories = [c for c in project.categories if c.id != self.category_id]
+        project.categories.remove_ids([self.category_id])
         return [DocumentEvent(Change.CATEGORY_REMOVED, category_id=self.category_id)]
 
 
@@ -272,7 +272,7 @@ class AddMedia(Command):
         return [DocumentEvent(Change.MEDIA_ADDED, media_id=self.item.id)]
 
     def undo(self, project: Project) -> list[DocumentEvent]:
-        project.media = [m for m in project.media if m.id != self.item.id]
+        project.media.remove_ids([self.item.id])
         return [DocumentEvent(Change.MEDIA_REMOVED, media_id=self.item.id)]
 
 
@@ -290,7 +290,7 @@ class RemoveMedia(Command):
         self._index = _index_of(project.media, self.media_id, "media")
         self._item = project.media.pop(self._index)
         self._objects = [(i, o) for i, o in enumerate(project.objects) if o.media_id == self.media_id]
-        project.objects = [o for o in project.objects if o.media_id != self.media_id]
+        project.objects.remove_ids([o.id for _, o in self._objects])
         return [
             DocumentEvent(Change.OBJECT_REMOVED, object_id=o.id, media_id=self.media_id)
             for _, o in self._objects
@@ -357,7 +357,7 @@ class AddObject(Command):
         return [DocumentEvent(Change.OBJECT_ADDED, object_id=self.obj.id, media_id=self.obj.media_id)]
 
     def undo(self, project: Project) -> list[DocumentEvent]:
-        project.objects = [o for o in project.objects if o.id != self.obj.id]
+        del project.objects[_index_of(project.objects, self.obj.id, "object")]
         return [DocumentEvent(Change.OBJECT_REMOVED, object_id=self.obj.id, media_id=self.obj.media_id)]
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from model_runtime.prompts import Prompts
 from samdesk.document.masks import Rle
+from samdesk.document.records import ObjectRecords, Records
 
 # 2: prompts are model_runtime's Prompts: ``text`` may be a list of phrases (see
 # docs/project-format.md). Version 1 files are read unchanged.
@@ -101,36 +102,50 @@ class AnnotationObject:
 
 @dataclass
 class Project:
-    categories: list[Category] = field(default_factory=list)
-    media: list[MediaItem] = field(default_factory=list)
-    objects: list[AnnotationObject] = field(default_factory=list)  # order = drawing order
+    """Records in list order (objects: drawing order, last on top), found by id in O(1).
+
+    Assigning a plain list to ``categories``, ``media`` or ``objects`` wraps it in its indexed
+    :mod:`~samdesk.document.records` list; a record's id must not change while it is in one.
+    """
+
+    categories: Records[Category] = field(default_factory=Records)
+    media: Records[MediaItem] = field(default_factory=Records)
+    objects: ObjectRecords[AnnotationObject] = field(default_factory=ObjectRecords)
     settings: dict[str, object] = field(default_factory=dict)
     next_ids: dict[str, int] = field(default_factory=lambda: {"category": 1, "media": 1, "object": 1})
 
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in ("categories", "media") and not isinstance(value, Records):
+            value = Records(value)  # type: ignore[arg-type]
+        elif name == "objects" and not isinstance(value, ObjectRecords):
+            value = ObjectRecords(value)  # type: ignore[arg-type]
+        super().__setattr__(name, value)
+
     # --- lookups -------------------------------------------------------------------------
     def category(self, category_id: int) -> Category:
-        for c in self.categories:
-            if c.id == category_id:
-                return c
-        raise KeyError(f"no category {category_id}")
+        found = self.categories.get(category_id)
+        if found is None:
+            raise KeyError(f"no category {category_id}")
+        return found
 
     def category_by_name(self, name: str) -> Category | None:
         return next((c for c in self.categories if c.name == name), None)
 
     def media_item(self, media_id: int) -> MediaItem:
-        for m in self.media:
-            if m.id == media_id:
-                return m
-        raise KeyError(f"no media {media_id}")
+        found = self.media.get(media_id)
+        if found is None:
+            raise KeyError(f"no media {media_id}")
+        return found
 
     def object(self, object_id: int) -> AnnotationObject:
-        for o in self.objects:
-            if o.id == object_id:
-                return o
-        raise KeyError(f"no object {object_id}")
+        found = self.objects.get(object_id)
+        if found is None:
+            raise KeyError(f"no object {object_id}")
+        return found
 
     def objects_of(self, media_id: int) -> list[AnnotationObject]:
-        return [o for o in self.objects if o.media_id == media_id]
+        """The objects of one media in drawing order (a new list, O(their count))."""
+        return self.objects.of_media(media_id)
 
     def allocate_id(self, kind: str) -> int:
         """Next free id of ``kind`` ("category", "media", "object"); ids are never reused."""
