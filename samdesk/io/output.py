@@ -32,9 +32,9 @@ from types import TracebackType
 
 from samdesk.document.files import TEMP_SUFFIX, write_new_file
 from samdesk.document.model import Project
+from samdesk.document.persistence import PROJECT_SUFFIX
 from samdesk.io.common import DatasetError, ExportOptions, Warnings
 
-PROJECT_SUFFIX = ".samdesk.json"
 # The warning for media whose exported files got a longer name (see unique_stems).
 SAME_STEM = "same name as another medium but for the extension; its files keep the extension"
 
