@@ -279,6 +279,11 @@ class VideoReader:
     cut short, the last few of those may still be undecodable (they reference data past the
     cut); reading them raises :class:`MediaError`, never returns a wrong frame.
 
+    A damaged stretch inside the file costs what a good one does: a packet the codec rejects
+    is skipped and decoding goes on with the next, so the frames after it still come out (the
+    codec conceals what they lose); the frames that never come out are remembered as bad, and
+    reading one again raises at once instead of decoding from the keyframe again.
+
     Not thread-safe: use one reader per thread. Close it (or use ``with``) to free the decoder.
     """
 
@@ -293,6 +298,9 @@ class VideoReader:
         self._stream.thread_type = "AUTO"  # frame-threaded decoding: several frames decode at once
         self._decoder: Iterator[av.VideoFrame] | None = None
         self._position = -1  # index of the last frame the decoder produced; -1 = must seek
+        self._seeked_to = 0  # the keyframe the decoder started from
+        self._bad: dict[int, str] = {}  # frames found undecodable -> why
+        self._last_error = ""  # the codec's last complaint, for the message of a bad frame
         self.decoded_frames = 0  # frames decoded so far (for tests and benchmarks)
 
     # --- public -----------------------------------------------------------------------------
@@ -316,6 +324,8 @@ class VideoReader:
         if cached is not None:
             self._cache.move_to_end(frame_index)
             return cached
+        if frame_index in self._bad:
+            raise MediaError(self.path, self._bad[frame_index])
         keyframe = self._keyframe_before(frame_index)
         sequential = self._decoder is not None and keyframe <= self._position < frame_index
         if not sequential:
@@ -354,35 +364,68 @@ class VideoReader:
             self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise MediaError(self.path, f"cannot seek to frame {keyframe} ({exc})") from exc
-        self._decoder = self._container.decode(self._stream)
+        self._decoder = self._decode_packets()
         self._position = -1
+        self._seeked_to = keyframe
+
+    def _decode_packets(self) -> Iterator[av.VideoFrame]:
+        """Frames from the demuxer's position on, one packet at a time, so that a packet the
+        codec rejects costs that packet only (``container.decode`` would end at the first)."""
+        packets = self._container.demux(self._stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except (av.FFmpegError, OSError, ValueError) as exc:  # the container breaks off here
+                self._last_error = str(exc)
+                return
+            try:
+                frames = packet.decode()
+            except (av.FFmpegError, OSError, ValueError) as exc:
+                self._last_error = str(exc)
+                continue
+            yield from frames
 
     def _decode_until(self, target: int, keep_from: int) -> np.ndarray:
         assert self._decoder is not None
         while True:
-            try:
-                frame = next(self._decoder)
-            except StopIteration:
+            frame = next(self._decoder, None)
+            if frame is None:
+                first = self._next_expected()
                 self._decoder, self._position = None, -1
-                raise MediaError(
-                    self.path, f"frame {target} could not be decoded (the stream ended early)"
-                ) from None
-            except (av.FFmpegError, OSError, ValueError) as exc:
-                self._decoder, self._position = None, -1
-                raise MediaError(self.path, f"corrupt video data near frame {target} ({exc})") from exc
+                reason = self._reason("could not be decoded (the stream ended early)")
+                self._mark_bad(range(first, self.frame_count), reason)
+                raise MediaError(self.path, f"frame {target} {reason}")
             self.decoded_frames += 1
             index = self._frame_index(frame)
             if index is None:
                 continue
+            first = self._next_expected()
             self._position = index
-            if index > target:
-                # The frame we wanted never came out (a gap in the stream): do not guess.
-                self._decoder, self._position = None, -1
-                raise MediaError(self.path, f"frame {target} is missing from the decoded stream")
-            if index >= keep_from:
+            if index >= keep_from or index > target:
                 self._remember(index, frame.to_ndarray(format="rgb24"))
+            if index > target:
+                # The frames from ``first`` up to this one never came out: the file is damaged
+                # there. Say so, never guess; the decoder carries on from here for later frames.
+                reason = self._reason("is missing from the decoded stream (damaged video data)")
+                self._mark_bad(range(first, index), reason)
+                if target in self._bad:
+                    raise MediaError(self.path, self._bad[target])
+                raise MediaError(self.path, f"frame {target} {reason}")
             if index == target:
                 return self._cache[target]
+
+    def _next_expected(self) -> int:
+        return self._position + 1 if self._position >= 0 else self._seeked_to
+
+    def _reason(self, what: str) -> str:
+        return f"{what} ({self._last_error})" if self._last_error else what
+
+    def _mark_bad(self, frames: range, reason: str) -> None:
+        for index in frames:
+            if index not in self._cache:
+                self._bad.setdefault(index, f"frame {index} {reason}")
 
     def _frame_index(self, frame: av.VideoFrame) -> int | None:
         if frame.pts is not None:

@@ -254,6 +254,52 @@ def test_truncated_videos(media_dir: Path, tmp_path: Path) -> None:
                 reader.read(index)
 
 
+def _write_damaged_video(path: Path, frames: int, damaged: range) -> None:
+    """A 64×48 H.264 video with one keyframe (MPEG-4 Part 2 where no H.264 encoder exists),
+    whose packets ``damaged`` (decode order) are overwritten with 0xff bytes."""
+    codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=30, options={"g": "1000", "bf": "0"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 4 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with av.open(str(path)) as container:
+        places = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    data = bytearray(path.read_bytes())
+    for position, size in places[damaged.start : damaged.stop]:
+        data[position : position + size] = b"\xff" * size
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_stretch_costs_one_decode_per_frame(tmp_path: Path) -> None:
+    """Each bad frame used to end the decoder, so every later read decoded again from the
+    keyframe and failed at the same place: 800 decodes (and every frame after the damage lost)
+    for 60 frames, 27 s for a 200-frame 1080p scan."""
+    path = tmp_path / "damaged.mp4"
+    _write_damaged_video(path, 60, range(20, 26))
+    with VideoReader(path) as reader:
+        assert reader.frame_count == 60
+        bad = []
+        for index in range(60):
+            try:
+                reader.read(index)
+            except MediaError as exc:
+                assert "damaged.mp4" in str(exc) and f"frame {index} " in str(exc)
+                bad.append(index)
+        assert bad == list(range(20, 26))  # the frames after the damage are read, not lost
+        assert reader.decoded_frames <= 60  # one decode per frame the file holds, no rescans
+        decoded = reader.decoded_frames
+        with pytest.raises(MediaError, match="frame 22 "):
+            reader.read(22)  # known bad: said at once
+        assert reader.decoded_frames == decoded
+        assert reader.read(40).shape == (48, 64, 3)
+
+
 # --- document media items ------------------------------------------------------------------------
 
 
