@@ -11,7 +11,8 @@ capability         method                                         answer
                                                                   object, K candidate masks
 ``concept``        ``find_all(embedding, prompts, threshold)``    :class:`Instances` (one per
                                                                   phrase for several phrases)
-``everything``     ``segment_everything(image, embedding)``       :class:`Instances`
+``everything``     ``segment_everything(image, embedding)``       :class:`SweepStep` per part,
+                                                                  then :class:`Instances`
 ``video``          ``open_video(source) -> VideoSession``         tracked masks per frame
 ``concept_video``  ``open_concept_video(source)``                 tracked instances per frame
 =================  =============================================  ==============================
@@ -23,7 +24,7 @@ one decoder pass (segment everything asks ~1,000 per image). Prompts of every ki
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -49,6 +50,7 @@ __all__ = [
     "Prediction",
     "PromptError",
     "Prompts",
+    "SweepStep",
     "VideoModel",
     "VideoSession",
     "check_embedding",
@@ -203,6 +205,17 @@ class ConceptModel(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class SweepStep:
+    """One part of a segment-everything sweep (a batch of grid points, one crop): the instances
+    it found (duplicates across parts not removed yet) and how far the sweep is (``total``
+    parts, None when unknown)."""
+
+    instances: Instances
+    done: int
+    total: int | None
+
+
 @runtime_checkable
 class EverythingModel(Protocol):
     """``everything`` models: every object of an image proposed at once."""
@@ -211,8 +224,13 @@ class EverythingModel(Protocol):
 
     def segment_everything(
         self, image: np.ndarray, embedding: ImageEmbedding | None = None, **settings: Any
-    ) -> Instances:
-        """image: uint8 (H, W, 3); ``embedding``: the cached full-image one, reused if given."""
+    ) -> Generator[SweepStep, None, Instances]:
+        """image: uint8 (H, W, 3); ``embedding``: the cached full-image one, reused if given.
+
+        A generator, because a sweep takes seconds to minutes (~1,000 decoder prompts per image,
+        more with crops): it yields a :class:`SweepStep` per part, so the runtime can show what
+        is found as it is found and stop between parts, and returns every object with the
+        duplicates across parts removed."""
         ...
 
 

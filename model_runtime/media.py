@@ -302,6 +302,7 @@ class VideoReader:
         self._bad: dict[int, str] = {}  # frames found undecodable -> why
         self._last_error = ""  # the codec's last complaint, for the message of a bad frame
         self.decoded_frames = 0  # frames decoded so far (for tests and benchmarks)
+        self.closed = False
 
     # --- public -----------------------------------------------------------------------------
 
@@ -320,6 +321,8 @@ class VideoReader:
         """
         if not 0 <= frame_index < self.frame_count:
             raise IndexError(f"{self.path}: frame {frame_index} out of range 0-{self.frame_count - 1}")
+        if self.closed:
+            raise MediaError(self.path, "the video reader was closed")
         cached = self._cache.get(frame_index)
         if cached is not None:
             self._cache.move_to_end(frame_index)
@@ -341,6 +344,10 @@ class VideoReader:
             yield self.read(index)
 
     def close(self) -> None:
+        """Free the decoder and the cached frames; reading afterwards raises MediaError."""
+        if self.closed:
+            return
+        self.closed = True
         self._decoder = None
         self._cache.clear()
         self._container.close()

@@ -4,8 +4,9 @@ The runtime calls back on its own threads; the bridge forwards each callback thr
 connection, so every public signal is emitted on the thread the bridge lives in (the GUI
 thread), where slots may touch widgets and the document. Guarantees, per request id:
 
-- ``predicted`` is emitted only for the newest predict of an object: an older request's result
-  or error that arrives late is dropped (the canvas never flashes a superseded mask);
+- ``predicted`` (``found``) is emitted only for the newest predict (find-all) of an object: an
+  older request's result or error that arrives late is dropped (the canvas never flashes a
+  superseded mask);
 - after :meth:`RuntimeBridge.cancel` nothing at all is emitted for that id, even if the runtime
   had already finished it and its signal was waiting in the event queue;
 - ``failed`` carries the exception; its message is meant for the status bar.
@@ -20,8 +21,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from model_runtime.api import Prompts
-from model_runtime.runtime import Callbacks, Job, Priority, RequestHandle, Runtime, RuntimeConfig
-from model_runtime.runtime.service import JobFactory, ModelLoader
+from model_runtime.runtime import Callbacks, Job, JobFactory, Priority, RequestHandle, Runtime, RuntimeConfig
+from model_runtime.runtime.scheduler import ModelLoader
 
 _RESULT, _ERROR, _PROGRESS, _PARTIAL = "result", "error", "progress", "partial"
 
@@ -33,6 +34,7 @@ class RuntimeBridge(QObject):
     modelLoaded = Signal(int, object)  # request id, LoadResult
     encoded = Signal(int, object)  # request id, EncodeResult
     predicted = Signal(int, object)  # request id, PredictResult (newest per object only)
+    found = Signal(int, object)  # request id, FindAllResult (newest per object only)
     jobFinished = Signal(int, object)  # request id, the job's return value
     failed = Signal(int, object)  # request id, exception
     progressed = Signal(int, int, int)  # request id, done, total (-1 when unknown)
@@ -53,8 +55,9 @@ class RuntimeBridge(QObject):
         self.runtime = runtime if runtime is not None else Runtime(config, loader=loader)
         # request id -> its handle and the signal its result is emitted on
         self._handles: dict[int, tuple[RequestHandle, Any]] = {}
-        self._predict_objects: dict[int, Any] = {}  # predict request id -> object key
-        self._latest: dict[Any, int] = {}  # object key -> newest predict request id
+        # Newest per object: request id -> (signal name, object key), and the reverse.
+        self._superseding: dict[int, tuple[str, Any]] = {}
+        self._latest: dict[tuple[str, Any], int] = {}
         self._delivery.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)
 
     # --- requests (call from the GUI thread) -----------------------------------------------
@@ -94,14 +97,25 @@ class RuntimeBridge(QObject):
             object_key, media_key, frame, prompts,
             multimask=multimask, image_provider=image_provider, callbacks=self._callbacks(),
         )
-        previous = self._latest.get(object_key)
-        if previous is not None:
-            # Superseded or about to be stale: whatever it reports will be dropped anyway.
-            self._handles.pop(previous, None)
-            self._predict_objects.pop(previous, None)
-        self._latest[object_key] = handle.request_id
-        self._predict_objects[handle.request_id] = object_key
-        return self._track(handle, self.predicted)
+        return self._track_newest(handle, "predicted", object_key)
+
+    def find_all(
+        self,
+        object_key: Any,
+        media_key: str,
+        frame: int,
+        prompts: Prompts,
+        *,
+        threshold: float = 0.5,
+        image_provider: Callable[[], np.ndarray] | None = None,
+    ) -> int:
+        """See :meth:`Runtime.find_all`. Raises ``PromptError`` at once for prompts without a
+        concept, ``ModelCapabilityError`` at once when the model has no concepts."""
+        handle = self.runtime.find_all(
+            object_key, media_key, frame, prompts,
+            threshold=threshold, image_provider=image_provider, callbacks=self._callbacks(),
+        )
+        return self._track_newest(handle, "found", object_key)
 
     def run_job(
         self, job: Job | JobFactory, *, name: str | None = None, priority: Priority | None = None
@@ -114,7 +128,7 @@ class RuntimeBridge(QObject):
     def cancel(self, request_id: int) -> None:
         """Nothing is emitted for ``request_id`` after this call."""
         entry = self._handles.pop(request_id, None)
-        self._forget_predict(request_id)
+        self._forget_newest(request_id)
         if entry is not None:
             entry[0].cancel()
 
@@ -144,6 +158,17 @@ class RuntimeBridge(QObject):
         self._handles[handle.request_id] = (handle, done)
         return handle.request_id
 
+    def _track_newest(self, handle: RequestHandle, signal: str, object_key: Any) -> int:
+        """Like :meth:`_track`, forgetting the previous request of the object on ``signal``."""
+        previous = self._latest.get((signal, object_key))
+        if previous is not None:
+            # Superseded or about to be stale: whatever it reports will be dropped anyway.
+            self._handles.pop(previous, None)
+            self._superseding.pop(previous, None)
+        self._latest[(signal, object_key)] = handle.request_id
+        self._superseding[handle.request_id] = (signal, object_key)
+        return self._track(handle, getattr(self, signal))
+
     def _callbacks(self) -> Callbacks:
         # Runtime threads only emit: the queued connection moves the work to the GUI thread.
         emit = self._delivery.emit
@@ -167,13 +192,13 @@ class RuntimeBridge(QObject):
             self.partial.emit(rid, payload)
             return
         del self._handles[rid]
-        self._forget_predict(rid)
+        self._forget_newest(rid)
         if what == _ERROR:
             self.failed.emit(rid, payload)
         else:
             entry[1].emit(rid, payload)
 
-    def _forget_predict(self, request_id: int) -> None:
-        object_key = self._predict_objects.pop(request_id, None)
-        if object_key is not None and self._latest.get(object_key) == request_id:
-            del self._latest[object_key]
+    def _forget_newest(self, request_id: int) -> None:
+        scoped = self._superseding.pop(request_id, None)
+        if scoped is not None and self._latest.get(scoped) == request_id:
+            del self._latest[scoped]

@@ -14,8 +14,11 @@ from model_runtime.api import (
     CandidateMasks,
     Capability,
     ImageEmbedding,
+    Instances,
     ModelInfo,
     Prediction,
+    Prompts,
+    SweepStep,
     validate_prompts,
 )
 from model_runtime.runtime import Callbacks
@@ -146,6 +149,67 @@ class DoubleModel:
             return mask
 
         return make
+
+
+class ConceptDouble(DoubleModel):
+    """A ``concept`` model (stands in for SAM 3): ``find_all`` finds, for each phrase, one
+    instance per letter, scored evenly between 0 and 1 (the last scores 1), each a one-pixel-wide
+    column of the image; exemplars alone count as the phrase "x". ``find_gate`` holds a query."""
+
+    def __init__(self, variant: str = "concept"):
+        super().__init__(variant, capabilities=frozenset({Capability.CLICK, Capability.CONCEPT}))
+        self.find_gate: Gate | None = None
+        self.find_log: list[tuple[tuple[str, ...], str]] = []  # (phrases, thread)
+
+    def find_all(self, embedding: ImageEmbedding, prompts: Prompts, threshold: float = 0.5):
+        with self._lock:
+            self.find_log.append((prompts.phrases, threading.current_thread().name))
+        if self.find_gate is not None:
+            self.find_gate.pass_through()
+        found = [self._instances(embedding, phrase).above(threshold) for phrase in prompts.phrases or ("x",)]
+        return found if len(prompts.phrases) > 1 else found[0]
+
+    @staticmethod
+    def _instances(embedding: ImageEmbedding, phrase: str) -> Instances:
+        h, w = embedding.original_size
+        count = len(phrase)
+        masks = np.zeros((count, h, w), dtype=bool)
+        for i in range(count):
+            masks[i, :, i] = True
+        boxes = np.array([[i, 0, i + 1, h] for i in range(count)], dtype=np.float32)
+        scores = np.arange(1, count + 1, dtype=np.float32) / count
+        return Instances(masks, boxes, scores, presence=1.0, phrase=phrase)
+
+
+class EverythingDouble(DoubleModel):
+    """An ``everything`` model: a sweep of ``parts`` parts, each finding one instance (a row
+    of the image); the final answer drops the last part's instance as a duplicate. Part ``i``
+    waits at ``part_gates[i]`` if one is set; ``sweep_log`` records what happened."""
+
+    def __init__(self, variant: str = "everything", parts: int = 3):
+        super().__init__(variant, capabilities=frozenset({Capability.CLICK, Capability.EVERYTHING}))
+        self.parts = parts
+        self.part_gates: dict[int, Gate] = {}
+        self.sweep_log: list[str] = []
+
+    def segment_everything(self, image: np.ndarray, embedding: ImageEmbedding | None = None, **settings):
+        h, w = image.shape[:2]
+        self.sweep_log.append(f"start embedding={embedding is not None} settings={settings}")
+        rows = np.zeros((self.parts, h, w), dtype=bool)
+        try:
+            for i in range(self.parts):
+                gate = self.part_gates.get(i)
+                if gate is not None:
+                    gate.pass_through()
+                rows[i, i] = True
+                self.sweep_log.append(f"part {i} on {threading.current_thread().name}")
+                part = Instances(rows[i : i + 1], np.array([[0, i, w, i + 1]]), np.array([0.9]))
+                yield SweepStep(part, i + 1, self.parts)
+            keep = self.parts - 1
+            boxes = np.array([[0, i, w, i + 1] for i in range(keep)], dtype=np.float32)
+            return Instances(rows[:keep], boxes, np.full(keep, 0.9))
+        finally:
+            self.sweep_log.append("closed")
 
 
 def image_with_marker(marker: int, size: tuple[int, int] = (48, 64)) -> np.ndarray:

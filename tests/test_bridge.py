@@ -102,3 +102,27 @@ def test_errors_and_progress_are_forwarded(qtbot, model):
         assert [r[:3] for r in progress] == [(jid, 1, 3), (jid, 2, 3), (jid, 3, 3)]
     finally:
         b.shutdown()
+
+
+def test_find_all_answers_arrive_as_found_newest_per_object(qtbot):
+    from tests.runtime_doubles import ConceptDouble
+
+    concept = ConceptDouble()
+    b = RuntimeBridge(config=RuntimeConfig(disk_cache=False), loader=lambda s, d: concept)
+    try:
+        with qtbot.waitSignal(b.modelLoaded, timeout=TIMEOUT_MS) as loaded:
+            b.load_model("concept")
+        assert loaded.args[1].can("concept")
+        with qtbot.waitSignal(b.encoded, timeout=TIMEOUT_MS):
+            b.encode("m1", 0, provider(1))
+        found = record(b.found)
+        gate = concept.find_gate = Gate()
+        first = b.find_all("query", "m1", 0, Prompts(text="cat"))
+        assert gate.entered.wait(WAIT)
+        concept.find_gate = None
+        second = b.find_all("query", "m1", 0, Prompts(text="horse"), threshold=0.0)
+        gate.release()
+        qtbot.waitUntil(lambda: [r[0] for r in found] == [second], timeout=TIMEOUT_MS)
+        assert len(found[0][1].instances) == 5 and first not in b.pending()
+    finally:
+        b.shutdown()

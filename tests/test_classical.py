@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import model_runtime
-from model_runtime.api import ImageModel, PromptError
+from model_runtime.api import Capability, ImageModel, PromptError
 from model_runtime.models.classical.grabcut import GrabCutModel
 
 TRUCK_BOX = np.array([80, 280, 1720, 850])  # the whole pick-up in truck.jpg (1800×1200)
@@ -39,6 +39,7 @@ def test_load_model_classical_is_an_image_model():
     model = model_runtime.load_model("classical")
     assert isinstance(model, ImageModel)
     assert model.info.family == "classical"
+    assert model.info.capabilities == {Capability.CLICK}
     assert "no download" in model.info.display_name and "GrabCut" in model.info.display_name
 
 

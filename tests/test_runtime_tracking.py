@@ -13,8 +13,15 @@ import torch
 
 from model_runtime.api import Prompts
 from model_runtime.models.sam2.model import Sam2ImageModel
-from model_runtime.runtime import ModelCapabilityError, Runtime, RuntimeConfig
-from model_runtime.runtime.jobs import TrackedFrame, TrackingSummary, TrackPrompt, track_video
+from model_runtime.runtime import (
+    ModelCapabilityError,
+    Runtime,
+    RuntimeConfig,
+    TrackedFrame,
+    TrackingSummary,
+    TrackPrompt,
+    track_video,
+)
 from tests.runtime_doubles import WAIT, DoubleModel, Gate, Recorder, provider
 from tests.tiny_models import small_sam2_model
 
@@ -54,7 +61,7 @@ def test_frames_arrive_as_partials_equal_to_the_session_computing_alone(runtime,
     frames = moving_square(5)
     prompts = [
         TrackPrompt(obj_id=1, frame=0, mask=lambda: square_mask(frames[0])),
-        TrackPrompt(obj_id=2, frame=1, points=np.array([[20.0, 20.0]]), labels=np.array([1])),
+        TrackPrompt(obj_id=2, frame=1, prompts=Prompts(points=[(20.0, 20.0)], labels=[1])),
     ]
     converted = []
 
@@ -80,7 +87,7 @@ def test_frames_arrive_as_partials_equal_to_the_session_computing_alone(runtime,
     with torch.no_grad():
         video = small_sam2.open_video(frames)
         video.add_prompt(0, 1, mask=square_mask(frames[0]))
-        video.add_prompt(1, 2, points=prompts[1].points, labels=prompts[1].labels)
+        video.add_prompt(1, 2, points=np.array([[20.0, 20.0]]), labels=np.array([1]))
         for step, got in zip(video.propagate(), tracked, strict=True):
             assert step.frame_index == got.frame
             for obj in (1, 2):

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model_runtime.api import ImageModel, PromptError
+from model_runtime.api import Capability, ImageModel, PromptError
 from model_runtime.checkpoints import MOBILESAM
 from model_runtime.models.sam1.model import Sam, from_state_dict
 from model_runtime.models.sam1.tiny_vit import TINY_VIT_5M, TinyViT
@@ -38,6 +38,7 @@ def embedding(model):
 def test_contract(model, embedding) -> None:
     assert isinstance(model, ImageModel)
     assert model.info.model_id == "mobilesam-tiny_vit_5m"
+    assert model.info.capabilities == {Capability.CLICK}
     assert embedding.original_size == (300, 500)
     assert embedding.input_size == (614, 1024)
     assert embedding.features["image_embed"].shape == (1, 256, 64, 64)

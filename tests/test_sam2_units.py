@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model_runtime.api import ImageEmbedding, PromptError
+from model_runtime.api import Capability, ImageEmbedding, PromptError
 from model_runtime.checkpoints import CheckpointError
 from model_runtime.models.sam2.config import HIERA_CONFIGS, detect_variant, make_config
 from model_runtime.models.sam2.hiera import window_partition, window_unpartition
@@ -86,6 +86,10 @@ def tiny_model() -> Sam2ImageModel:
     torch.manual_seed(0)
     network = Sam2Network(make_config("sam2.1", "hiera_t"))
     return Sam2ImageModel(network, torch.device("cpu"))
+
+
+def test_sam2_declares_clicks_and_video(tiny_model: Sam2ImageModel) -> None:
+    assert tiny_model.info.capabilities == {Capability.CLICK, Capability.VIDEO}
 
 
 def test_predict_rejects_foreign_embeddings_and_empty_prompts(tiny_model: Sam2ImageModel) -> None:

@@ -194,3 +194,44 @@ def test_video_files_open_lazily_and_bad_files_fail_clearly(
         stream.width, stream.height = 64, 48
     with pytest.raises(VideoError, match="empty.mp4"):
         VideoSession(network, torch.device("cpu"), empty)
+
+
+def test_close_frees_the_objects_features_and_the_video_reader(network: Sam2Network, media_dir: Path) -> None:
+    session = VideoSession(network, torch.device("cpu"), media_dir / "bedroom.mp4")
+    fake = _FakeTracker()
+    session._infer = fake.infer  # type: ignore[method-assign]
+    session._encode_memory = fake.encode_memory  # type: ignore[method-assign]
+    frames = session.frames
+    assert frames.read(1).shape == (540, 960, 3)
+    session._features = fake.features  # type: ignore[method-assign]
+    session.add_prompt(0, 1, points=[[5, 5]], labels=[1])
+    propagation = session.propagate(max_frames=5)
+    next(propagation)
+    assert session.state_nbytes() > 0
+
+    session.close()
+    assert session.closed and session.state_nbytes() == 0 and session.feature_cache_nbytes == 0
+    with pytest.raises(VideoError, match="closed"):
+        frames.read(2)  # the decoder is released
+    with pytest.raises(VideoError, match="closed"):
+        session.add_prompt(0, 1, points=[[5, 5]], labels=[1])
+    with pytest.raises(VideoError, match="closed"):
+        next(session.propagate())
+    with pytest.raises(VideoError, match="closed"):
+        next(propagation)  # one that was running stops too
+    session.close()  # again: nothing happens
+
+
+def test_close_leaves_a_frame_source_the_caller_made_open(network: Sam2Network) -> None:
+    from model_runtime.models.sam2.video_frames import ArrayFrames
+
+    class Source(ArrayFrames):
+        closes = 0
+
+        def close(self) -> None:
+            Source.closes += 1
+
+    source = Source(_frames(3))
+    with VideoSession(network, torch.device("cpu"), source) as session:
+        assert session.frames is source
+    assert session.closed and Source.closes == 0

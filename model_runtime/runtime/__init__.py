@@ -1,6 +1,7 @@
 """The model runtime service: model calls off the GUI thread, by priority, with cached embeddings.
 
-See :mod:`model_runtime.runtime.service` and docs/adr/0003-runtime-threading.md.
+See :mod:`model_runtime.runtime.service` and docs/adr/0003-runtime-threading.md. Importing this
+package does not import torch (the runtime threads do, when they start working).
 """
 
 from model_runtime.api import ModelCapabilityError
@@ -23,17 +24,28 @@ from model_runtime.runtime.requests import (
     RuntimeServiceError,
     WorkerCrashedError,
 )
-from model_runtime.runtime.service import Job, JobContext, Runtime, RuntimeConfig, model_calls_running
+from model_runtime.runtime.scheduler import model_calls_running
+from model_runtime.runtime.service import Runtime, RuntimeConfig
 from model_runtime.runtime.threads import ThreadPlan, plan_threads
+from model_runtime.runtime.work.find_all import FindAllResult
+from model_runtime.runtime.work.job import Job, JobContext, JobFactory, JobSteps
+from model_runtime.runtime.work.precompute import EncodeItem, EncodeSummary, encode_many
+from model_runtime.runtime.work.segment_everything import segment_everything
+from model_runtime.runtime.work.track import TrackedFrame, TrackingSummary, TrackPrompt, track_video
 
 __all__ = [
     "Callbacks",
     "DiskEmbeddingCache",
     "EmbeddingKey",
     "EmbeddingUnavailableError",
+    "EncodeItem",
     "EncodeResult",
+    "EncodeSummary",
+    "FindAllResult",
     "Job",
     "JobContext",
+    "JobFactory",
+    "JobSteps",
     "LoadResult",
     "MediaReadError",
     "MemoryEmbeddingCache",
@@ -50,7 +62,13 @@ __all__ = [
     "RuntimeConfig",
     "RuntimeServiceError",
     "ThreadPlan",
+    "TrackPrompt",
+    "TrackedFrame",
+    "TrackingSummary",
     "WorkerCrashedError",
+    "encode_many",
     "model_calls_running",
     "plan_threads",
+    "segment_everything",
+    "track_video",
 ]

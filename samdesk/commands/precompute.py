@@ -2,7 +2,7 @@
 
 Encodes every image of a folder, an image file, or a project's media ahead of time so that the
 GUI answers the first click on each at once. It runs the very job the GUI uses
-(:func:`model_runtime.runtime.jobs.encode_many`) on a :class:`~model_runtime.runtime.Runtime`,
+(:func:`model_runtime.runtime.work.precompute.encode_many`) on a :class:`~model_runtime.runtime.Runtime`,
 keyed by the same content hash as the document, so the GUI finds the entries.
 """
 
@@ -22,7 +22,7 @@ from samdesk.document import file_content_hash
 
 if TYPE_CHECKING:  # the runtime (and torch) is imported only when the command runs
     from model_runtime.runtime import RuntimeConfig
-    from model_runtime.runtime.service import ModelLoader
+    from model_runtime.runtime.scheduler import ModelLoader
 
 PROJECT_SUFFIX = ".samdesk.json"
 
@@ -79,8 +79,7 @@ def precompute(
 ) -> int:
     """Encode ``paths`` into the disk cache, drawing a progress bar on ``out``; the exit code.
     ``loader`` replaces ``model_runtime.load_model`` (tests)."""
-    from model_runtime.runtime import Callbacks, Runtime
-    from model_runtime.runtime.jobs import EncodeItem, encode_many
+    from model_runtime.runtime import Callbacks, EncodeItem, Runtime, encode_many
 
     runtime = Runtime(config, loader=loader)
     try:

@@ -1,6 +1,6 @@
 """Video ▸ Track: follow the video's objects from their keyframes through the other frames.
 
-Runs :func:`model_runtime.runtime.jobs.track_video` on the runtime's background thread (clicks
+Runs :func:`model_runtime.runtime.work.track.track_video` on the runtime's background thread (clicks
 are still answered while it runs). Each tracked frame lands in the document as soon as it
 arrives, so the timeline fills in and the user can watch or stop; the whole run is one undo
 step (``samdesk.document.tracking``). Progress and a Stop button sit in the status bar.
@@ -55,7 +55,7 @@ class Tracker(QObject):
         """Track every keyframed object of the video on screen from the frame on screen, in
         ``direction`` ("forward", "backward" or "both"). Returns whether a run started."""
         from model_runtime.api import ModelCapabilityError
-        from model_runtime.runtime.jobs import TrackPrompt, track_video
+        from model_runtime.runtime import TrackPrompt, track_video
 
         window = self.window
         controller = window.controller

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from model_runtime.api import (
+    Capability,
     ImageEmbedding,
     ModelInfo,
     Prediction,
@@ -82,6 +83,7 @@ class GrabCutModel:
             parameter_count=0,
             device="cpu",
             source="",
+            capabilities=frozenset({Capability.CLICK}),
         )
 
     def encode_image(self, image: np.ndarray) -> ImageEmbedding:

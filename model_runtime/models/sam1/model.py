@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from model_runtime.api import (
+    Capability,
     ImageEmbedding,
     ModelInfo,
     Prediction,
@@ -213,5 +214,6 @@ def from_state_dict(
         parameter_count=_parameter_count(sam),
         device=str(dev),
         source=str(path),
+        capabilities=frozenset({Capability.CLICK}),
     )
     return Sam1Model(sam, info, dev)

@@ -188,6 +188,10 @@ class VideoSession:
         self.device = device
         self.config = config or VideoConfig()
         self.frames = open_frames(source)
+        # A reader opened here from a path is closed with the session; a frame source the
+        # caller built stays theirs.
+        self._owns_frames = self.frames is not source
+        self._closed = False
         self.num_frames = len(self.frames)
         if self.num_frames == 0:
             raise VideoError("the video has no frames")
@@ -288,6 +292,7 @@ class VideoSession:
             raise ValueError(f"direction must be 'forward', 'backward' or 'both', got {direction!r}")
         if max_frames is not None and max_frames < 1:
             raise ValueError(f"max_frames must be at least 1, got {max_frames}")
+        self._check_open()
         with torch.no_grad():
             self._preflight()
         tracks = [t for t in self._objects.values() if t.cond]
@@ -308,11 +313,33 @@ class VideoSession:
         done = 0
         for order, reverse in orders:
             for frame in order:
+                self._check_open()  # closed while propagating: stop here
                 with torch.no_grad():
                     step = self._propagate_frame(frame, tracks, reverse, start_frame)
                 done += 1
                 step.done, step.total = done, total
                 yield step
+
+    def close(self) -> None:
+        """Free the objects' memory, the cached frame features and the frame reader (a video
+        file's decoder). The session is unusable afterwards; closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        self._objects.clear()
+        self._cache.clear()
+        if self._owns_frames:
+            self.frames.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> VideoSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def state_nbytes(self) -> int:
         """Bytes held by per-object state (memories, pointers, low-res masks, prompts)."""
@@ -324,7 +351,12 @@ class VideoSession:
 
     # -- prompts ---------------------------------------------------------------------------------
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise VideoError("this video session was closed")
+
     def _check_frame(self, frame_index: int) -> None:
+        self._check_open()
         if not isinstance(frame_index, (int, np.integer)) or not 0 <= frame_index < self.num_frames:
             raise IndexError(f"frame {frame_index} is outside the video (0..{self.num_frames - 1})")
 
@@ -462,6 +494,7 @@ class VideoSession:
     # -- one frame -------------------------------------------------------------------------------
 
     def _features(self, frame: int) -> FrameFeatures:
+        self._check_open()  # a propagation still running after close() stops here
         cached = self._cache.get(frame)
         if cached is not None:
             return cached

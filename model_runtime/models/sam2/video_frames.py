@@ -42,6 +42,10 @@ class FrameSource(Protocol):
         """uint8 (H, W, 3) RGB of frame ``index``."""
         ...
 
+    def close(self) -> None:
+        """Release what reading holds (a decoder, open files); reading afterwards fails."""
+        ...
+
 
 class ArrayFrames:
     """Frames the caller already holds (a list of uint8 RGB arrays, or a (N, H, W, 3) array)."""
@@ -69,6 +73,9 @@ class ArrayFrames:
             raise VideoError(f"frame {index} is {frame.shape[1]}×{frame.shape[0]}, frame 0 is "
                              f"{self._size[1]}×{self._size[0]}; all frames must have one size")
         return frame
+
+    def close(self) -> None:
+        self._frames = ()  # the caller's frames are theirs: only the reference goes
 
 
 def _frame_sort_key(path: Path) -> tuple[int, int | str, str]:
@@ -110,6 +117,9 @@ class FolderFrames:
                              f"{self._size[1]}×{self._size[0]}; all frames must have one size")
         return frame
 
+    def close(self) -> None:
+        """Nothing stays open between reads."""
+
 
 class ReaderFrames:
     """A video file through :class:`model_runtime.media.VideoReader` (keyframe-aware seeking,
@@ -144,6 +154,9 @@ class ReaderFrames:
             return self._reader.read(index)
         except MediaError as exc:
             raise VideoError(str(exc)) from exc
+
+    def close(self) -> None:
+        self._reader.close()
 
 
 VideoSource = str | os.PathLike[str] | Sequence[np.ndarray] | np.ndarray | FrameSource

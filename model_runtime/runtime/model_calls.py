@@ -1,0 +1,104 @@
+"""How the runtime calls a model: without autograd, with clear out-of-memory errors, and with
+embeddings through the memory and disk caches. Used from the runtime threads only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from model_runtime.api import ImageEmbedding, ImageModel, validate_image
+from model_runtime.runtime.cache import DiskEmbeddingCache, MemoryEmbeddingCache
+from model_runtime.runtime.requests import (
+    EmbeddingKey,
+    EmbeddingUnavailableError,
+    MediaReadError,
+    ModelOutOfMemoryError,
+)
+
+ImageProvider = Callable[[], np.ndarray]
+
+
+class ModelCalls:
+    """The model calls of one runtime, and the embedding caches they fill.
+
+    ``cuda_bf16``: wrap calls on CUDA devices that support it in bf16 autocast.
+    """
+
+    def __init__(
+        self,
+        memory_cache: MemoryEmbeddingCache,
+        disk_cache: DiskEmbeddingCache | None,
+        cuda_bf16: bool = True,
+    ) -> None:
+        self.memory_cache = memory_cache
+        self.disk_cache = disk_cache
+        self.cuda_bf16 = cuda_bf16
+
+    def call(self, model: ImageModel, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` without autograd; out of memory becomes
+        :class:`ModelOutOfMemoryError` (saying ``what`` was being done) after the caches are freed."""
+        import torch  # runtime threads only: importing torch takes seconds, never on the GUI thread
+
+        device = str(model.info.device)
+        try:
+            with torch.no_grad(), self._autocast(device):
+                return fn(*args, **kwargs)
+        except torch.cuda.OutOfMemoryError as exc:  # the same class as torch.OutOfMemoryError (any device)
+            self._free_device_memory(device)
+            raise ModelOutOfMemoryError(
+                f"out of memory on {device} while {what} with {model.info.display_name}; cached "
+                "embeddings were freed — try again, or use a smaller model or another device"
+            ) from exc
+        except MemoryError as exc:
+            self.memory_cache.clear()
+            raise ModelOutOfMemoryError(
+                f"out of memory while {what} with {model.info.display_name}; cached embeddings were freed"
+            ) from exc
+
+    def embedding(
+        self, model: ImageModel, media_key: str, frame: int, image_provider: ImageProvider | None
+    ) -> tuple[ImageEmbedding, str]:
+        """The embedding of ``media_key``/``frame`` by ``model`` and where it came from:
+        "memory", "disk", or "computed" (then stored in both caches)."""
+        key = EmbeddingKey(media_key, frame, model.info.model_id)
+        embedding = self.memory_cache.get(key)
+        if embedding is not None:
+            return embedding, "memory"
+        if self.disk_cache is not None:
+            embedding = self.disk_cache.get(key, device=model.info.device)
+            if embedding is not None:
+                self.memory_cache.put(key, embedding)
+                return embedding, "disk"
+        if image_provider is None:
+            raise EmbeddingUnavailableError(
+                f"no embedding of media {media_key} frame {frame} for {model.info.display_name} "
+                "is cached, and no image was given to compute it"
+            )
+        try:
+            image = validate_image(image_provider())
+        except Exception as exc:
+            raise MediaReadError(f"could not read media {media_key} frame {frame}: {exc}") from exc
+        embedding = self.call(model, f"encoding media {media_key} frame {frame}", model.encode_image, image)
+        self.memory_cache.put(key, embedding)
+        if self.disk_cache is not None:
+            self.disk_cache.put(key, embedding)
+        return embedding, "computed"
+
+    def _autocast(self, device: str) -> contextlib.AbstractContextManager[Any]:
+        import torch
+
+        # bf16 halves activation memory and runs on tensor cores; only where the GPU supports it.
+        if self.cuda_bf16 and device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _free_device_memory(self, device: str) -> None:
+        self.memory_cache.clear()
+        if device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()

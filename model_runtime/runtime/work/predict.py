@@ -1,0 +1,66 @@
+"""Predict: one object's candidate masks from clicks, a box or a previous mask (``click``).
+
+Interactive lane; a newer predict for the same object supersedes the queued ones. It parks
+until its image's embedding exists. Only the best candidate mask is made before the answer;
+the others right after it, unless a newer click waits (``CandidateMasks``, ADR 0006).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from model_runtime.api import CandidateMasks, Capability, Prompts
+from model_runtime.runtime.requests import PredictResult, Priority
+from model_runtime.runtime.work.base import ImageWork, Lane, WorkSpec, report_callback_error
+
+if TYPE_CHECKING:
+    from model_runtime.runtime.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+
+PREDICT = WorkSpec(
+    "predict", Lane.INTERACTIVE, Priority.INTERACTIVE, supersedes=True,
+    requires=Capability.CLICK, purpose="answer a click",
+)
+
+
+@dataclass(eq=False, kw_only=True)
+class PredictWork(ImageWork):
+    spec = PREDICT
+    prompts: Prompts = field(repr=False)
+    multimask: bool = True
+
+    def run(self, scheduler: Scheduler) -> bool:
+        if not self.core.mark_running():
+            return False
+        model, embedding = self.model, self.embedding
+        assert model is not None and embedding is not None
+        start = time.perf_counter()
+        try:
+            prediction = scheduler.calls.call(
+                model, "predicting", model.predict, embedding,
+                **self.prompts.click_arrays(), multimask=self.multimask,
+            )
+        except Exception as exc:
+            self.core.deliver_error(exc, report_callback_error)
+            return False
+        result = PredictResult(
+            object_key=self.object_key,
+            key=self.embedding_key(),
+            prediction=prediction,
+            seconds=time.perf_counter() - start,
+        )
+        self.core.deliver_result(result, report_callback_error)
+        # Make the candidate masks the answer left for later while the user looks at the best
+        # one, so that switching candidates never waits on the GUI thread. A newer click waiting
+        # comes first: its answer supersedes these anyway, and a mask not made here is made when read.
+        masks = getattr(prediction, "masks", None)
+        if isinstance(masks, CandidateMasks):
+            try:
+                masks.make_all(stop=scheduler.interactive_waiting)
+            except Exception:  # raised again, to whoever reads that mask, when it is read
+                log.warning("could not make the remaining candidate masks", exc_info=True)
+        return False

@@ -1,0 +1,104 @@
+"""Track: follow prompted objects through a video with the loaded video model (``video``).
+
+A long job on the background lane: one step per prompt (encoding its frame), then one step per
+propagated frame, each handing a :class:`TrackedFrame` to ``on_partial``. The video session —
+its per-object memory and its frame reader — is closed when the job ends, fails or is stopped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from model_runtime.api import Capability, PromptError, Prompts
+from model_runtime.runtime.work.job import Job, JobContext, JobSteps
+
+
+@dataclass(frozen=True)
+class TrackPrompt:
+    """What one object is on one frame, in video pixels: a ``mask`` (bool H×W at video
+    resolution, or a function returning it, called on the background thread), or click
+    ``prompts`` (points with labels and/or a box)."""
+
+    obj_id: int
+    frame: int
+    mask: np.ndarray | Callable[[], np.ndarray] | None = None
+    prompts: Prompts | None = None
+
+    def __post_init__(self) -> None:
+        if (self.mask is None) == (self.prompts is None):
+            raise PromptError(f"object {self.obj_id} frame {self.frame}: give a mask or prompts, not both")
+        if self.prompts is not None:
+            if self.prompts.mask_input is not None or self.prompts.has_concept:
+                raise PromptError("tracking takes points, a box or a mask, not low-res logits or a concept")
+            if not self.prompts.has_click:
+                raise PromptError(f"object {self.obj_id} frame {self.frame}: the prompts are empty")
+
+    def session_arguments(self) -> dict[str, Any]:
+        """Keyword arguments of ``VideoSession.add_prompt``: points, labels, box, mask."""
+        if self.prompts is None:
+            return {"mask": self.mask() if callable(self.mask) else self.mask}
+        arrays = self.prompts.click_arrays()
+        return {"points": arrays["points"], "labels": arrays["labels"], "box": arrays["box"]}
+
+
+@dataclass(frozen=True)
+class TrackedFrame:
+    """One propagated frame: ``masks`` maps object id to its mask (bool H×W, or whatever the
+    job's ``convert`` made of it; an absent object has an empty mask) and ``scores`` to the
+    object-presence logit (> 0: the model sees the object)."""
+
+    frame: int
+    masks: dict[int, Any]
+    scores: dict[int, float]
+
+
+@dataclass
+class TrackingSummary:
+    frames: int = 0  # frames propagated
+    objects: list[int] = field(default_factory=list)
+
+
+def track_video(
+    source: str | os.PathLike[str] | Sequence[np.ndarray],
+    prompts: Sequence[TrackPrompt],
+    *,
+    start_frame: int | None = None,
+    direction: str = "forward",
+    max_frames: int | None = None,
+    convert: Callable[[np.ndarray], Any] | None = None,
+) -> Job:
+    """Track the prompted objects through the video ``source`` with the loaded video model
+    (SAM 2). ``convert`` runs on each mask on the background thread (e.g. RLE-encode it, so
+    the GUI thread gets small objects). The result is a :class:`TrackingSummary`. Stopping
+    (cancel) is possible between any two steps.
+    """
+    prompts = list(prompts)
+    if not prompts:
+        raise ValueError("nothing to track: no object has a prompt")
+
+    def steps(ctx: JobContext) -> JobSteps:
+        video = ctx.call(ctx.model.open_video, source)  # type: ignore[attr-defined]
+        try:
+            for done, prompt in enumerate(prompts, start=1):
+                ctx.call(video.add_prompt, prompt.frame, prompt.obj_id, **prompt.session_arguments())
+                yield done, None
+            summary = TrackingSummary(objects=sorted({p.obj_id for p in prompts}))
+            propagation = ctx.call(video.propagate, start_frame, direction, max_frames)
+            try:
+                while (step := ctx.call(next, propagation, None)) is not None:
+                    masks = {o: m if convert is None else convert(m) for o, m in step.masks.items()}
+                    summary.frames += 1
+                    tracked = TrackedFrame(step.frame_index, masks, dict(step.object_scores))
+                    yield step.done, step.total, tracked
+            finally:
+                propagation.close()
+            return summary
+        finally:
+            video.close()
+
+    return Job(steps, name="track", requires=Capability.VIDEO, purpose="track objects through a video")
