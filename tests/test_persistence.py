@@ -15,11 +15,10 @@ from samdesk.document import Document, masks
 from samdesk.document.model import SCHEMA_VERSION, FrameAnnotation, Project, Provenance
 from samdesk.document.persistence import (
     ProjectFileError,
-    find_media_in_folder,
     load_project,
-    relocate_command,
     save_project,
 )
+from samdesk.document.relocate import find_media_in_folder, relocate_command
 from tests.document_factory import make_project
 
 

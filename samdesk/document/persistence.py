@@ -8,7 +8,7 @@ moment leaves either the old or the new file.
 Loading checks every field before building anything and reports the first problem as a
 :class:`ProjectFileError` naming the file and the JSON location. It never writes to the file.
 Media files that are not where the project says are *reported* (``LoadResult.missing_media``),
-not dropped: the user relocates them (see :func:`find_media_in_folder`) with ``EditMedia``.
+not dropped: the user relocates them (``samdesk.document.relocate``).
 
 The format is described in ``docs/project-format.md``.
 """
@@ -22,7 +22,6 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,21 @@ from typing import Any
 import samdesk
 from model_runtime.prompts import Exemplar, PromptError, Prompts
 from samdesk.document import masks
-from samdesk.document.commands import Batch, EditMedia
 from samdesk.document.files import TEMP_SUFFIX, write_new_file
+from samdesk.document.json_fields import (
+    Invalid,
+    as_dict,
+    get_bool,
+    get_enum,
+    get_id,
+    get_int,
+    get_list,
+    get_optional_number,
+    get_str,
+    is_int,
+    numbers,
+    unique,
+)
 from samdesk.document.media import frame_count_problem, size_problem
 from samdesk.document.model import (
     SCHEMA_VERSION,
@@ -43,7 +55,6 @@ from samdesk.document.model import (
     MediaStatus,
     Project,
     Provenance,
-    file_content_hash,
 )
 
 PROJECT_SUFFIX = ".samdesk.json"
@@ -87,7 +98,7 @@ def save_project(project: Project, path: str | Path) -> None:
     path = Path(path).absolute()
     try:
         _check_consistency(project.categories, project.media, project.objects)
-    except _Invalid as exc:
+    except Invalid as exc:
         # Writing it would produce a file that cannot be opened again; keep the last good one.
         raise ProjectFileError(path, f"cannot save: the project is inconsistent: {exc}") from exc
     try:
@@ -254,13 +265,6 @@ def _finite_or_none(value: float | None) -> float | None:
 # --- loading --------------------------------------------------------------------------------
 
 
-class _Invalid(Exception):
-    """A problem at a JSON location; turned into ProjectFileError with the file's path."""
-
-    def __init__(self, where: str, problem: str) -> None:
-        super().__init__(f"{where}: {problem}" if where else problem)
-
-
 def load_project(path: str | Path) -> LoadResult:
     """Read and validate a project file. Raises :class:`ProjectFileError`; never writes the file."""
     path = Path(path).absolute()
@@ -293,7 +297,7 @@ def load_project(path: str | Path) -> LoadResult:
         raise ProjectFileError(path, _too_large(len(raw))) from exc
     try:
         project, repairs = project_from_json(data, path.parent)
-    except _Invalid as exc:
+    except Invalid as exc:
         raise ProjectFileError(path, str(exc)) from exc
     except MemoryError as exc:  # e.g. validating a mask string of hundreds of megabytes
         raise ProjectFileError(path, _too_large(len(raw))) from exc
@@ -342,24 +346,24 @@ def _is_file(path: str) -> bool:
 
 def project_from_json(data: object, base_folder: Path) -> tuple[Project, list[str]]:
     """Validate the file's JSON object and build the project; relative paths resolve against
-    ``base_folder``. Returns the project and a list of repairs made. Raises ``_Invalid``."""
-    top = _dict(data, "", "the file")
+    ``base_folder``. Returns the project and a list of repairs made. Raises ``Invalid``."""
+    top = as_dict(data, "", "the file")
     if "format" in top and top["format"] != FORMAT_NAME:
-        raise _Invalid("format", f"is {top['format']!r}, not a samdesk project")
-    version = _int(top, "schema_version", "")
+        raise Invalid("format", f"is {top['format']!r}, not a samdesk project")
+    version = get_int(top, "schema_version", "")
     if version > SCHEMA_VERSION:
-        raise _Invalid(
+        raise Invalid(
             "",
             f"saved by a newer samdesk (project format {version}; this version reads up to "
             f"{SCHEMA_VERSION}). Update samdesk to open it.",
         )
     if version < 1:
-        raise _Invalid("schema_version", f"must be at least 1, got {version}")
-    settings = _dict(top.get("settings", {}), "settings", "settings")
+        raise Invalid("schema_version", f"must be at least 1, got {version}")
+    settings = as_dict(top.get("settings", {}), "settings", "settings")
 
-    categories = [_category(c, f"categories[{i}]") for i, c in enumerate(_list(top, "categories", ""))]
-    media = [_media(m, f"media[{i}]", base_folder) for i, m in enumerate(_list(top, "media", ""))]
-    objects = [_object(o, f"objects[{i}]") for i, o in enumerate(_list(top, "objects", ""))]
+    categories = [_category(c, f"categories[{i}]") for i, c in enumerate(get_list(top, "categories", ""))]
+    media = [_media(m, f"media[{i}]", base_folder) for i, m in enumerate(get_list(top, "media", ""))]
+    objects = [_object(o, f"objects[{i}]") for i, o in enumerate(get_list(top, "objects", ""))]
 
     _check_consistency(categories, media, objects)
     next_ids, repairs = _next_ids(top.get("next_ids", {}), categories, media, objects)
@@ -374,24 +378,24 @@ def _check_consistency(
 ) -> None:
     """Rules that span records: unique ids, references that resolve, masks that fit their media.
     Shared by loading and saving, so that a saved file always loads again."""
-    _unique((c.id for c in categories), "categories", "category")
-    _unique((m.id for m in media), "media", "media")
-    _unique((o.id for o in objects), "objects", "object")
+    unique((c.id for c in categories), "categories", "category")
+    unique((m.id for m in media), "media", "media")
+    unique((o.id for o in objects), "objects", "object")
     category_ids = {c.id for c in categories}
     media_by_id = {m.id: m for m in media}
     for i, obj in enumerate(objects):
         where = f"objects[{i}] (id {obj.id})"
         item = media_by_id.get(obj.media_id)
         if item is None:
-            raise _Invalid(where, f"refers to media {obj.media_id}, which the project does not have")
+            raise Invalid(where, f"refers to media {obj.media_id}, which the project does not have")
         if obj.category_id is not None and obj.category_id not in category_ids:
-            raise _Invalid(where, f"refers to category {obj.category_id}, which the project does not have")
+            raise Invalid(where, f"refers to category {obj.category_id}, which the project does not have")
         for index, frame in obj.frames.items():
             if not 0 <= index < item.frame_count:
                 problem = f"has a mask on frame {index} but {item.name} has {item.frame_count} frames"
-                raise _Invalid(where, problem)
+                raise Invalid(where, problem)
             if [int(v) for v in frame.rle["size"]] != [item.height, item.width]:
-                raise _Invalid(
+                raise Invalid(
                     where,
                     f"mask on frame {index} is {frame.rle['size'][1]}x{frame.rle['size'][0]} "
                     f"but {item.name} is {item.width}x{item.height}",
@@ -401,12 +405,12 @@ def _check_consistency(
 def _next_ids(
     value: object, categories: list[Category], media: list[MediaItem], objects: list[AnnotationObject]
 ) -> tuple[dict[str, int], list[str]]:
-    stored = _dict(value, "next_ids", "next_ids")
+    stored = as_dict(value, "next_ids", "next_ids")
     result: dict[str, int] = {}
     repairs: list[str] = []
     for kind, ids in (("category", categories), ("media", media), ("object", objects)):
         in_use = max((x.id for x in ids), default=0) + 1
-        wanted = _int(stored, kind, "next_ids") if kind in stored else in_use
+        wanted = get_int(stored, kind, "next_ids") if kind in stored else in_use
         # A counter behind the ids in use would hand out an id twice; moving it forward is lossless.
         if wanted < in_use:
             repairs.append(f"next {kind} id moved from {wanted} to {in_use}")
@@ -415,40 +419,41 @@ def _next_ids(
 
 
 def _category(value: object, where: str) -> Category:
-    d = _dict(value, where, "a category")
-    color = _list(d, "color", where)
-    if len(color) != 3 or not all(_is_int(v) and 0 <= v <= 255 for v in color):
-        raise _Invalid(f"{where}.color", "must be three integers 0-255")
-    return Category(id=_id(d, "id", where), name=_str(d, "name", where), color=(color[0], color[1], color[2]))
+    d = as_dict(value, where, "a category")
+    color = get_list(d, "color", where)
+    if len(color) != 3 or not all(is_int(v) and 0 <= v <= 255 for v in color):
+        raise Invalid(f"{where}.color", "must be three integers 0-255")
+    name = get_str(d, "name", where)
+    return Category(id=get_id(d, "id", where), name=name, color=(color[0], color[1], color[2]))
 
 
 def _media(value: object, where: str, base_folder: Path) -> MediaItem:
-    d = _dict(value, where, "a media item")
-    kind = _enum(d, "kind", where, MediaKind)
-    stored_path = _str(d, "path", where)
+    d = as_dict(value, where, "a media item")
+    kind = get_enum(d, "kind", where, MediaKind)
+    stored_path = get_str(d, "path", where)
     if not stored_path or "\x00" in stored_path:
-        raise _Invalid(f"{where}.path", "must be a non-empty file path")
+        raise Invalid(f"{where}.path", "must be a non-empty file path")
     path = stored_path if os.path.isabs(stored_path) else os.path.normpath(base_folder / stored_path)
-    width, height = _int(d, "width", where), _int(d, "height", where)
+    width, height = get_int(d, "width", where), get_int(d, "height", where)
     problem = size_problem(width, height)
     if problem is not None:
-        raise _Invalid(where, problem)
-    frame_count = _int(d, "frame_count", where) if "frame_count" in d else 1
+        raise Invalid(where, problem)
+    frame_count = get_int(d, "frame_count", where) if "frame_count" in d else 1
     if frame_count < 1 or (kind is MediaKind.IMAGE and frame_count != 1):
-        raise _Invalid(f"{where}.frame_count", f"{frame_count} frames is impossible for {kind.value} media")
+        raise Invalid(f"{where}.frame_count", f"{frame_count} frames is impossible for {kind.value} media")
     problem = frame_count_problem(frame_count)
     if problem is not None:
-        raise _Invalid(f"{where}.frame_count", problem)
-    fps = _optional_number(d, "fps", where)
+        raise Invalid(f"{where}.frame_count", problem)
+    fps = get_optional_number(d, "fps", where)
     if fps is not None and fps <= 0:
-        raise _Invalid(f"{where}.fps", f"must be positive, got {fps}")
-    content_hash = _str(d, "content_hash", where) if "content_hash" in d else ""
-    done = _list(d, "done_frames", where) if "done_frames" in d else []
-    if not all(_is_int(v) and 0 <= v < frame_count for v in done):
-        raise _Invalid(f"{where}.done_frames", f"must be frame numbers 0-{frame_count - 1}")
-    status = _enum(d, "status", where, MediaStatus) if "status" in d else MediaStatus.NEW
+        raise Invalid(f"{where}.fps", f"must be positive, got {fps}")
+    content_hash = get_str(d, "content_hash", where) if "content_hash" in d else ""
+    done = get_list(d, "done_frames", where) if "done_frames" in d else []
+    if not all(is_int(v) and 0 <= v < frame_count for v in done):
+        raise Invalid(f"{where}.done_frames", f"must be frame numbers 0-{frame_count - 1}")
+    status = get_enum(d, "status", where, MediaStatus) if "status" in d else MediaStatus.NEW
     return MediaItem(
-        id=_id(d, "id", where),
+        id=get_id(d, "id", where),
         kind=kind,
         path=str(path),
         width=width,
@@ -462,42 +467,42 @@ def _media(value: object, where: str, base_folder: Path) -> MediaItem:
 
 
 def _object(value: object, where: str) -> AnnotationObject:
-    d = _dict(value, where, "an object")
+    d = as_dict(value, where, "an object")
     category_id = d.get("category_id")
-    if category_id is not None and not _is_int(category_id):
-        raise _Invalid(f"{where}.category_id", "must be an integer or null")
+    if category_id is not None and not is_int(category_id):
+        raise Invalid(f"{where}.category_id", "must be an integer or null")
     frames: dict[int, FrameAnnotation] = {}
-    for i, f in enumerate(_list(d, "frames", where)):
+    for i, f in enumerate(get_list(d, "frames", where)):
         index, annotation = _frame(f, f"{where}.frames[{i}]")
         if index in frames:
-            raise _Invalid(f"{where}.frames[{i}]", f"frame {index} appears twice")
+            raise Invalid(f"{where}.frames[{i}]", f"frame {index} appears twice")
         frames[index] = annotation
     return AnnotationObject(
-        id=_id(d, "id", where),
-        media_id=_id(d, "media_id", where),
+        id=get_id(d, "id", where),
+        media_id=get_id(d, "media_id", where),
         category_id=category_id,
         frames=frames,
-        name=_str(d, "name", where) if "name" in d else "",
-        visible=_bool(d, "visible", where) if "visible" in d else True,
-        locked=_bool(d, "locked", where) if "locked" in d else False,
+        name=get_str(d, "name", where) if "name" in d else "",
+        visible=get_bool(d, "visible", where) if "visible" in d else True,
+        locked=get_bool(d, "locked", where) if "locked" in d else False,
     )
 
 
 def _frame(value: object, where: str) -> tuple[int, FrameAnnotation]:
-    d = _dict(value, where, "a frame annotation")
-    index = _int(d, "frame", where)
+    d = as_dict(value, where, "a frame annotation")
+    index = get_int(d, "frame", where)
     if index < 0:
-        raise _Invalid(f"{where}.frame", f"must be >= 0, got {index}")
+        raise Invalid(f"{where}.frame", f"must be >= 0, got {index}")
     if "rle" not in d:
-        raise _Invalid(where, "missing field 'rle'")
+        raise Invalid(where, "missing field 'rle'")
     rle = d["rle"]
     if not masks.is_valid(rle):
-        raise _Invalid(f"{where}.rle", "is not a valid compressed RLE mask")
+        raise Invalid(f"{where}.rle", "is not a valid compressed RLE mask")
     model_id = d.get("model_id")
     if model_id is not None and not isinstance(model_id, str):
-        raise _Invalid(f"{where}.model_id", "must be a string or null")
-    score = _optional_number(d, "score", where)
-    provenance = _enum(d, "provenance", where, Provenance) if "provenance" in d else Provenance.MANUAL
+        raise Invalid(f"{where}.model_id", "must be a string or null")
+    score = get_optional_number(d, "score", where)
+    provenance = get_enum(d, "provenance", where, Provenance) if "provenance" in d else Provenance.MANUAL
     prompts = _prompts(d.get("prompts", {}), f"{where}.prompts")
     return index, FrameAnnotation(
         rle={"size": list(rle["size"]), "counts": rle["counts"]},
@@ -509,21 +514,21 @@ def _frame(value: object, where: str) -> tuple[int, FrameAnnotation]:
 
 
 def _prompts(value: object, where: str) -> Prompts:
-    d = _dict(value, where, "prompts")
-    points = [_numbers(p, f"{where}.points[{i}]", 2) for i, p in enumerate(_list(d, "points", where, []))]
-    labels = _list(d, "labels", where, [])
-    if not all(_is_int(v) and v in (0, 1) for v in labels):
-        raise _Invalid(f"{where}.labels", "must be 0 (background) or 1 (foreground)")
+    d = as_dict(value, where, "prompts")
+    points = [numbers(p, f"{where}.points[{i}]", 2) for i, p in enumerate(get_list(d, "points", where, []))]
+    labels = get_list(d, "labels", where, [])
+    if not all(is_int(v) and v in (0, 1) for v in labels):
+        raise Invalid(f"{where}.labels", "must be 0 (background) or 1 (foreground)")
     if len(labels) != len(points):
-        raise _Invalid(where, f"{len(points)} points but {len(labels)} labels")
+        raise Invalid(where, f"{len(points)} points but {len(labels)} labels")
     box = d.get("box")
     exemplars = []
-    for i, e in enumerate(_list(d, "exemplars", where, [])):
-        ed = _dict(e, f"{where}.exemplars[{i}]", "an exemplar")
+    for i, e in enumerate(get_list(d, "exemplars", where, [])):
+        ed = as_dict(e, f"{where}.exemplars[{i}]", "an exemplar")
         exemplars.append(
             Exemplar(
                 box=_box(ed.get("box"), f"{where}.exemplars[{i}].box"),
-                positive=_bool(ed, "positive", f"{where}.exemplars[{i}]") if "positive" in ed else True,
+                positive=get_bool(ed, "positive", f"{where}.exemplars[{i}]") if "positive" in ed else True,
             )
         )
     text = d.get("text")
@@ -531,7 +536,7 @@ def _prompts(value: object, where: str) -> Prompts:
     if text is not None and not isinstance(text, str) and not (
         isinstance(text, list) and all(isinstance(t, str) for t in text)
     ):
-        raise _Invalid(f"{where}.text", "must be a phrase, a list of phrases or null")
+        raise Invalid(f"{where}.text", "must be a phrase, a list of phrases or null")
     try:
         return Prompts(
             points=tuple((p[0], p[1]) for p in points),
@@ -541,164 +546,9 @@ def _prompts(value: object, where: str) -> Prompts:
             text=text,
         )
     except PromptError as exc:  # the checks above should leave nothing for it to refuse
-        raise _Invalid(where, str(exc)) from exc
+        raise Invalid(where, str(exc)) from exc
 
 
 def _box(value: object, where: str) -> tuple[float, float, float, float]:
-    x0, y0, x1, y1 = _numbers(value, where, 4)
+    x0, y0, x1, y1 = numbers(value, where, 4)
     return (x0, y0, x1, y1)
-
-
-# --- field checks -----------------------------------------------------------------------------
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)  # type: ignore[arg-type]
-
-
-def _type_name(value: object) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(
-        type(value), "a number"
-    )
-
-
-def _dict(value: object, where: str, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _Invalid(where, f"{what} must be a JSON object, found {_type_name(value)}")
-    return value
-
-
-def _field(d: dict[str, Any], key: str, where: str) -> object:
-    if key not in d:
-        raise _Invalid(where, f"missing field '{key}'")
-    return d[key]
-
-
-def _at(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def _int(d: dict[str, Any], key: str, where: str) -> int:
-    value = _field(d, key, where)
-    if not _is_int(value):
-        raise _Invalid(_at(where, key), f"must be an integer, found {_type_name(value)}")
-    return value  # type: ignore[return-value]
-
-
-def _id(d: dict[str, Any], key: str, where: str) -> int:
-    value = _int(d, key, where)
-    if value < 1:
-        raise _Invalid(_at(where, key), f"ids start at 1, got {value}")
-    return value
-
-
-def _str(d: dict[str, Any], key: str, where: str) -> str:
-    value = _field(d, key, where)
-    if not isinstance(value, str):
-        raise _Invalid(_at(where, key), f"must be a string, found {_type_name(value)}")
-    return value
-
-
-def _bool(d: dict[str, Any], key: str, where: str) -> bool:
-    value = _field(d, key, where)
-    if not isinstance(value, bool):
-        raise _Invalid(_at(where, key), f"must be true or false, found {_type_name(value)}")
-    return value
-
-
-def _list(d: dict[str, Any], key: str, where: str, default: list | None = None) -> list:
-    if key not in d and default is not None:
-        return default
-    value = _field(d, key, where)
-    if not isinstance(value, list):
-        raise _Invalid(_at(where, key), f"must be a list, found {_type_name(value)}")
-    return value
-
-
-def _optional_number(d: dict[str, Any], key: str, where: str) -> float | None:
-    value = d.get(key)
-    if value is None:
-        return None
-    if not _is_number(value):
-        raise _Invalid(_at(where, key), f"must be a number or null, found {_type_name(value)}")
-    return float(value)
-
-
-def _numbers(value: object, where: str, count: int) -> list[float]:
-    if not isinstance(value, list) or len(value) != count or not all(_is_number(v) for v in value):
-        raise _Invalid(where, f"must be a list of {count} numbers")
-    return [float(v) for v in value]
-
-
-def _enum(d: dict[str, Any], key: str, where: str, enum: type) -> Any:
-    value = _field(d, key, where)
-    allowed = [e.value for e in enum]
-    if value not in allowed or not isinstance(value, str):
-        raise _Invalid(_at(where, key), f"must be one of {', '.join(allowed)}; found {value!r}"[:300])
-    return enum(value)
-
-
-def _unique(ids: Iterable[int], where: str, what: str) -> None:
-    seen: set[int] = set()
-    for value in ids:
-        if value in seen:
-            raise _Invalid(where, f"two {what} entries have id {value}")
-        seen.add(value)
-
-
-# --- relocating missing media -------------------------------------------------------------------
-
-
-def find_media_in_folder(
-    missing: Iterable[MediaItem], folder: str | Path, *, by_content: bool = True, max_files: int = 100_000
-) -> dict[int, str]:
-    """Search ``folder`` (recursively) for moved media; returns media id -> found path.
-
-    A file with the same name is taken when its content hash matches (or the item has none).
-    With ``by_content``, files of the same extension whose hash matches are found too (a
-    renamed file); only files of those extensions are hashed, so the cost stays bounded.
-    At most ``max_files`` files are examined so a huge folder cannot hang the caller.
-    """
-    wanted = list(missing)
-    found: dict[int, str] = {}
-    by_name: dict[str, list[Path]] = {}
-    by_suffix: dict[str, list[Path]] = {}
-    for count, candidate in enumerate(Path(folder).rglob("*")):
-        if count >= max_files:
-            break
-        if candidate.is_file():
-            by_name.setdefault(candidate.name, []).append(candidate)
-            by_suffix.setdefault(candidate.suffix.lower(), []).append(candidate)
-    hashes: dict[Path, str] = {}
-
-    def digest(candidate: Path) -> str:
-        if candidate not in hashes:
-            try:
-                hashes[candidate] = file_content_hash(candidate)
-            except OSError:
-                hashes[candidate] = ""
-        return hashes[candidate]
-
-    for item in wanted:
-        for candidate in by_name.get(item.name, []):
-            if not item.content_hash or digest(candidate) == item.content_hash:
-                found[item.id] = str(candidate.absolute())
-                break
-    if by_content:
-        for item in wanted:
-            if item.id in found or not item.content_hash:
-                continue
-            for candidate in by_suffix.get(Path(item.path).suffix.lower(), []):
-                if digest(candidate) == item.content_hash:
-                    found[item.id] = str(candidate.absolute())
-                    break
-    return found
-
-
-def relocate_command(found: dict[int, str]) -> Batch:
-    """One undoable step that points each found media item at its new path."""
-    return Batch([EditMedia(media_id, path=path) for media_id, path in found.items()], text="relocate media")
