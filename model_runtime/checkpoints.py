@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
+import struct
+import warnings
 import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -35,38 +39,203 @@ class CheckpointError(Exception):
 
 
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Load a checkpoint's tensors on the CPU, unwrapping SAM 2's ``{"model": ...}`` container."""
+    """Load a checkpoint's tensors on the CPU, unwrapping SAM 2's ``{"model": ...}`` container.
+
+    Every failure is a CheckpointError naming the file and saying what it is: missing, empty,
+    another format (safetensors, ONNX, a zip archive, text, an image...), a pickle that would
+    need to run code to load (refused), damaged or truncated, or not a dict of named tensors.
+    """
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(path, "file does not exist")
-    if path.is_dir():
-        raise CheckpointError(path, "is a folder, not a checkpoint file")
-    if path.stat().st_size == 0:
-        raise CheckpointError(path, "file is empty")
+    kind = _identify(path)
+    if kind.refused is not None:
+        raise CheckpointError(path, kind.refused)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=_can_mmap(path))
-    except pickle.UnpicklingError as exc:
+        with warnings.catch_warnings():
+            # e.g. "Detected pickle protocol 67": a symptom of damage, reported below instead.
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=kind.name == _TORCH_ZIP)
+    except MemoryError as exc:
         raise CheckpointError(
-            path, f"refused: the file needs to run code to load, which samdesk never allows ({exc})"
+            path, "not enough free memory to read it (a damaged file can also claim huge tensors)"
         ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise CheckpointError(path, f"truncated or not a PyTorch checkpoint ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - a hostile file can make the unpickler raise anything
+        raise CheckpointError(path, _load_problem(kind, exc)) from exc
+    return _tensors(path, obj)
+
+
+def _tensors(path: Path, obj: object) -> dict[str, torch.Tensor]:
+    """The ``{name: tensor}`` dict a loaded object holds; CheckpointError for anything else."""
     if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
         obj = obj["model"]
     if not isinstance(obj, Mapping) or not obj:
         raise CheckpointError(path, f"holds a {type(obj).__name__}, not a state dict of tensors")
+    not_text = [k for k in obj if not isinstance(k, str)]
+    if not_text:
+        raise CheckpointError(path, f"its keys are not text (first: {not_text[:5]}), so not a state dict")
     bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointError(path, f"entries that are not tensors: {bad[:5]}")
+    unusual = [k for k, v in obj.items() if v.layout != torch.strided or v.is_quantized]
+    if unusual:
+        raise CheckpointError(path, f"sparse or quantized tensors samdesk cannot use: {unusual[:5]}")
     return dict(obj)
 
 
-def _can_mmap(path: Path) -> bool:
-    # mmap avoids a second in-memory copy of multi-GB files; only the zip format supports it.
+# --- telling what a file is -------------------------------------------------------------------
+
+_TORCH_ZIP = "PyTorch zip checkpoint"
+_PICKLE = "pickle"  # PyTorch's legacy format, or a plain pickle
+_OTHER = "other"
+_HEAD_BYTES = 512
+
+
+@dataclass(frozen=True)
+class _FileKind:
+    """What a file looks like from its first bytes. ``refused``: the whole problem, when the file
+    is not worth handing to torch.load; ``looks_like``: a description for unknown formats."""
+
+    name: str
+    refused: str | None = None
+    looks_like: str = ""
+    protocol: int = 0  # of a pickle
+
+    @property
+    def failed(self) -> str:
+        if self.name in (_TORCH_ZIP, _PICKLE):
+            return "damaged or truncated PyTorch checkpoint"
+        if self.looks_like:
+            return f"not a PyTorch checkpoint: it looks like {self.looks_like}"
+        return "not a PyTorch checkpoint (unknown format)"
+
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"\x1f\x8b", "a gzip-compressed file"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"\x93NUMPY", "a NumPy array file"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file (e.g. Keras weights)"),
+)
+
+
+def _identify(path: Path) -> _FileKind:
+    """Open ``path`` (CheckpointError if it cannot be) and tell what kind of file it is."""
     try:
-        return zipfile.is_zipfile(path)
-    except OSError:
+        with open(path, "rb") as handle:
+            head = handle.read(_HEAD_BYTES)
+            size = os.fstat(handle.fileno()).st_size
+    except FileNotFoundError:
+        raise CheckpointError(path, "file does not exist") from None
+    except IsADirectoryError:
+        raise CheckpointError(path, "is a folder, not a checkpoint file") from None
+    except PermissionError:
+        raise CheckpointError(path, "permission denied") from None
+    except OSError as exc:
+        raise CheckpointError(path, f"cannot be read ({exc.strerror or exc})") from exc
+    if not head:
+        raise CheckpointError(path, "file is empty")
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return _identify_zip(path)
+    if len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5:  # pickle protocol 2-5
+        return _FileKind(_PICKLE, protocol=head[1])
+    if _is_safetensors(head, size):
+        return _FileKind(_OTHER, refused="a safetensors file, not a PyTorch checkpoint; samdesk reads "
+                         "the official .pt/.pth files")
+    if _is_onnx(head):
+        return _FileKind(_OTHER, refused="an ONNX model, not a PyTorch checkpoint; samdesk runs its own "
+                         "PyTorch models from the official .pt/.pth files")
+    return _FileKind(_OTHER, looks_like=_looks_like(head))
+
+
+def _identify_zip(path: Path) -> _FileKind:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except Exception as exc:  # noqa: BLE001 - zipfile raises many types on damaged archives
+        problem = f"truncated or damaged: its zip structure cannot be read ({_short(exc)})"
+        return _FileKind(_OTHER, refused=problem)
+    if any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
+        return _FileKind(_TORCH_ZIP)
+    return _FileKind(_OTHER, refused=f"a zip archive that is not a PyTorch checkpoint (it holds "
+                     f"{', '.join(names[:3]) or 'nothing'}{', ...' if len(names) > 3 else ''})")
+
+
+def _is_safetensors(head: bytes, size: int) -> bool:
+    # An 8-byte little-endian header length, then the JSON header itself.
+    if len(head) < 10 or head[8:9] != b"{":
         return False
+    (length,) = struct.unpack("<Q", head[:8])
+    return 2 <= length <= size - 8
+
+
+def _is_onnx(head: bytes) -> bool:
+    # A protobuf ModelProto starts with field 1 (ir_version, a small varint), then another field
+    # of the model: producer_name, producer_version, domain, model_version, doc_string, graph,
+    # opset_import.
+    next_fields = b"\x12\x1a\x22\x28\x32\x3a\x42"
+    return len(head) > 3 and head[0] == 0x08 and 1 <= head[1] <= 15 and head[2] in next_fields
+
+
+def _looks_like(head: bytes) -> str:
+    for magic, description in _MAGIC:
+        if head.startswith(magic):
+            return description
+    if b"\x00" in head:
+        return ""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not just a character cut in two at the end
+            return ""
+        text = head[: exc.start].decode("utf-8")
+    start = text.lstrip().lower()
+    if start.startswith(("<!doctype html", "<html")):
+        return "an HTML page, perhaps a web page saved instead of the file"
+    if start.startswith("version https://git-lfs"):
+        return "a Git LFS pointer: the real file was not downloaded"
+    return "a text file"
+
+
+# --- why torch.load failed -------------------------------------------------------------------
+
+# How PyTorch's safe unpickler says that a file needs code to load (a function it would call).
+_NEEDS_CODE = re.compile(
+    r"GLOBAL (?P<name>\S+) (?:was not an allowed global|whose module)"
+    r"|reduce for unrecognized function|Can only create new object|Can only build"
+)
+
+
+def _load_problem(kind: _FileKind, exc: BaseException) -> str:
+    """The reason torch.load failed, as one line without PyTorch's advice to load it unsafely
+    (``weights_only=False`` would run whatever code the file holds)."""
+    found = _NEEDS_CODE.search(str(exc)) if isinstance(exc, pickle.UnpicklingError) else None
+    if found:
+        what = f" ({found.group('name')})" if found.group("name") else ""
+        return f"refused: loading it would run code from the file{what}, which samdesk never does"
+    if kind.name == _OTHER:
+        return kind.failed  # what torch.load said about a text file or an image is noise
+    if kind.name == _PICKLE and kind.protocol > 2:
+        # PyTorch writes protocol 2, and its safe unpickler reads nothing newer.
+        return (f"a Python pickle (protocol {kind.protocol}), not a PyTorch checkpoint; refused, "
+                "because unpickling it could run code, which samdesk never does")
+    return f"{kind.failed} ({_short(_unpickler_error(exc))})"
+
+
+def _unpickler_error(exc: BaseException) -> BaseException:
+    # torch.load replaces the unpickler's own error by a long message with advice ("raise ...
+    # from None"); the original stays as the context.
+    context = exc.__context__
+    if isinstance(exc, pickle.UnpicklingError) and isinstance(context, Exception):
+        return context
+    return exc
+
+
+def _short(exc: BaseException, limit: int = 160) -> str:
+    text = " ".join(str(exc).split()) or "no details"
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"{type(exc).__name__}: {text}"
 
 
 def detect_family(state_dict: Mapping[str, torch.Tensor]) -> str | None:
@@ -97,7 +266,8 @@ def load_strict(
     family: str,
     ignore_prefixes: tuple[str, ...] = (),
 ) -> None:
-    """Copy weights into ``module``; any missing or unexpected key is a CheckpointError.
+    """Copy weights into ``module``; any missing or unexpected key, a tensor of the wrong shape
+    or kind, or a weight that is not finite (NaN, inf) is a CheckpointError naming it.
 
     ``ignore_prefixes`` lists keys the official file carries that inference never uses
     (e.g. MobileSAM's TinyViT classifier head); they are dropped, not silently accepted elsewhere.
@@ -120,4 +290,20 @@ def load_strict(
     ]
     if wrong_shape:
         raise CheckpointError(path, f"tensor shapes do not match: {wrong_shape[:5]}", family)
+    wrong_kind = [
+        f"{k}: file {filtered[k].dtype} vs model {own[k].dtype}"
+        for k in own
+        if filtered[k].is_complex() or filtered[k].is_floating_point() != own[k].is_floating_point()
+    ]
+    if wrong_kind:
+        raise CheckpointError(path, f"tensor types do not match: {wrong_kind[:5]}", family)
+    for k in own:
+        if filtered[k].is_floating_point():
+            finite = torch.isfinite(filtered[k])
+            if not bool(finite.all()):
+                bad = int(finite.numel() - finite.sum())
+                raise CheckpointError(
+                    path, f"weights are not finite: {k} holds {bad} NaN or infinite values "
+                    "(the file is damaged)", family
+                )
     module.load_state_dict(filtered, strict=True)

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from model_runtime import registry
-from model_runtime.checkpoints import CheckpointError, detect_family, read_state_dict
+from model_runtime.checkpoints import CheckpointError
+from model_runtime.loader import check_model_file
 from model_runtime.registry import CheckpointSpec
 
 ENV_MODELS_DIR = "SAMDESK_MODELS_DIR"
@@ -218,16 +219,13 @@ def add(
 ) -> InstalledModel:
     """Install a checkpoint the user already has (e.g. downloaded by hand) into the models folder.
 
-    The file must load safely and be a known SAM family. If its file name or digest is an
-    official one, the sha256 must match the registry. ``link`` makes a symbolic link instead
-    of a copy (saves disk; the original must then stay where it is).
+    The file must load exactly as ``load_model`` would load it (safely, strictly, with finite
+    weights) before anything is copied: a broken file is refused now, not when first used.
+    If its file name or digest is an official one, the sha256 must match the registry. ``link``
+    makes a symbolic link instead of a copy (saves disk; the original must then stay where it is).
     """
     source = Path(file).expanduser()
-    state_dict = read_state_dict(source)  # CheckpointError names the file and the problem
-    family = detect_family(state_dict)
-    del state_dict
-    if family is None:
-        raise CheckpointError(source, "not a known SAM checkpoint, so it cannot be added")
+    family = check_model_file(source)  # CheckpointError names the file and the problem
     digest = sha256_file(source)
     spec = registry.by_sha256(digest)
     named = registry.by_filename(source.name)

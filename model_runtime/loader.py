@@ -12,7 +12,6 @@ from model_runtime.checkpoints import (
     SAM1,
     SAM2,
     SAM2_1,
-    SAM3,
     CheckpointError,
     detect_family,
     read_state_dict,
@@ -60,11 +59,39 @@ def load_model(source: str | os.PathLike[str], device: str | None = None) -> Ima
         sample = list(state_dict)[:5]
         unknown = CheckpointError(path, f"not a known SAM checkpoint (first keys: {sample})")
         return _load_with_plugins(str(path), device, unknown)
-    if family == SAM3:
-        raise CheckpointError(path, "SAM 3 checkpoints are not supported yet", family)
+    return _build(state_dict, family, path, device)
+
+
+def check_model_file(path: str | os.PathLike[str]) -> str:
+    """Load ``path`` exactly as :func:`load_model` would (strictly, on the CPU) and discard the
+    model; return its family. CheckpointError when the file is not a usable built-in model."""
+    state_dict = read_state_dict(path)
+    family = detect_family(state_dict)
+    if family is None:
+        raise CheckpointError(path, f"not a known SAM checkpoint (first keys: {list(state_dict)[:5]})")
+    _build(state_dict, family, Path(path), "cpu")
+    return family
+
+
+def _build(state_dict: dict, family: str, path: Path, device: str | None) -> ImageModel:
+    """The family's builder on ``state_dict``; whatever a malformed file makes it raise becomes a
+    CheckpointError naming the file."""
+    if family not in _FAMILY_BUILDERS:
+        raise CheckpointError(path, f"{family} checkpoints are not supported yet", family)
     module_name, func_name = _FAMILY_BUILDERS[family].split(":")
     builder = getattr(importlib.import_module(module_name), func_name)
-    return builder(state_dict, family=family, path=path, device=device)
+    try:
+        return builder(state_dict, family=family, path=path, device=device)
+    except CheckpointError:
+        raise
+    except MemoryError as exc:
+        raise CheckpointError(path, "not enough free memory to build the model", family) from exc
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError, RuntimeError) as exc:
+        raise CheckpointError(path, f"cannot build the model from it ({_describe(exc)})", family) from exc
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:200]}" if str(exc) else type(exc).__name__
 
 
 def _load_with_plugins(source: str, device: str | None, error: CheckpointError) -> ImageModel:

@@ -150,3 +150,26 @@ def test_vit_size_from_shapes_with_misleading_name(
     state = torch.load(source, map_location="cpu", weights_only=True, mmap=True)
     # Every tensor is a parameter except the prompt encoder's random-Fourier matrix (a buffer).
     assert model.info.parameter_count == sum(t.numel() for t in state.values()) - 2 * 128
+
+
+def test_infinite_weight_is_named(tmp_path: Path, mobile_sam_state: dict[str, torch.Tensor]) -> None:
+    state = dict(mobile_sam_state)
+    weight = state["mask_decoder.iou_prediction_head.layers.0.weight"].clone()
+    weight[3, 7] = float("inf")
+    state["mask_decoder.iou_prediction_head.layers.0.weight"] = weight
+    path = tmp_path / "mobile_sam.pt"
+    torch.save(state, path)
+    problem = _load_error(path).problem
+    assert "not finite" in problem and "mask_decoder.iou_prediction_head.layers.0.weight" in problem
+    assert "1 NaN or infinite" in problem
+
+
+def test_integer_tensor_for_a_weight_is_named(
+    tmp_path: Path, mobile_sam_state: dict[str, torch.Tensor]
+) -> None:
+    state = dict(mobile_sam_state)
+    state["mask_decoder.iou_token.weight"] = torch.zeros(1, 256, dtype=torch.int64)
+    path = tmp_path / "mobile_sam.pt"
+    torch.save(state, path)
+    problem = _load_error(path).problem
+    assert "types do not match" in problem and "mask_decoder.iou_token.weight" in problem

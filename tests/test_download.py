@@ -18,8 +18,9 @@ import pytest
 import torch
 
 from model_runtime import download as dl
-from model_runtime.checkpoints import SAM1, CheckpointError
+from model_runtime.checkpoints import MOBILESAM, SAM1, CheckpointError
 from model_runtime.registry import CheckpointSpec
+from tests.tiny_models import save_mobile_sam_checkpoint
 
 PAYLOAD = os.urandom(300_000)
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -255,23 +256,11 @@ def test_models_dir_precedence(tmp_path, monkeypatch):
     assert dl.models_dir().parts[-2:] == ("samdesk", "models")
 
 
-def _tiny_sam1_checkpoint(path: Path) -> Path:
-    # Key names alone decide the family; tiny tensors keep the test fast.
-    torch.save(
-        {
-            "image_encoder.patch_embed.proj.weight": torch.zeros(2, 3, 1, 1),
-            "image_encoder.blocks.0.norm1.weight": torch.ones(2),
-        },
-        path,
-    )
-    return path
-
-
 def test_add_custom_checkpoint_then_resolve(tmp_path):
-    source = _tiny_sam1_checkpoint(tmp_path / "my_finetune.pth")
+    source = save_mobile_sam_checkpoint(tmp_path / "my_finetune.pth")
     models = tmp_path / "models"
     result = dl.add(source, models)
-    assert result.verification == dl.CUSTOM and result.family == SAM1
+    assert result.verification == dl.CUSTOM and result.family == MOBILESAM
     assert result.path == models / "my_finetune.pth" and result.path.read_bytes() == source.read_bytes()
     assert dl.resolve("my_finetune", models) == result.path
     assert [m.name for m in dl.installed(models)] == ["my_finetune"]
@@ -280,7 +269,7 @@ def test_add_custom_checkpoint_then_resolve(tmp_path):
 
 
 def test_add_refuses_official_name_with_wrong_digest(tmp_path):
-    source = _tiny_sam1_checkpoint(tmp_path / "sam_vit_b_01ec64.pth")
+    source = save_mobile_sam_checkpoint(tmp_path / "sam_vit_b_01ec64.pth")
     with pytest.raises(dl.ChecksumError, match="sam_vit_b"):
         dl.add(source, tmp_path / "models")
     assert not (tmp_path / "models" / "sam_vit_b_01ec64.pth").exists()

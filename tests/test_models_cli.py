@@ -16,6 +16,7 @@ from model_runtime import download as dl
 from model_runtime import registry
 from model_runtime.checkpoints import CheckpointError
 from samdesk.cli import main
+from tests.tiny_models import save_mobile_sam_checkpoint
 
 PAYLOAD = bytes(range(256)) * 1000
 
@@ -49,14 +50,6 @@ def local_registry(monkeypatch):
     yield spec
     httpd.shutdown()
     httpd.server_close()
-
-
-def _tiny_sam1(path):
-    torch.save(
-        {"image_encoder.patch_embed.proj.weight": torch.zeros(1), "image_encoder.blocks.0.x": torch.zeros(1)},
-        path,
-    )
-    return path
 
 
 def test_list_shows_registry_and_builtin(tmp_path, capsys):
@@ -103,10 +96,10 @@ def test_unknown_and_not_installed_names_fail_clearly(tmp_path, capsys):
 
 
 def test_add_then_list_and_path(tmp_path, capsys):
-    source = _tiny_sam1(tmp_path / "finetuned_sam.pth")
+    source = save_mobile_sam_checkpoint(tmp_path / "finetuned_sam.pth")
     models = tmp_path / "models"
     assert main(["models", "--dir", str(models), "add", str(source)]) == 0
-    assert "added finetuned_sam (sam1, custom)" in capsys.readouterr().out
+    assert "added finetuned_sam (mobilesam, custom)" in capsys.readouterr().out
     assert main(["models", "--dir", str(models), "list"]) == 0
     assert "finetuned_sam" in capsys.readouterr().out
     assert main(["models", "--dir", str(models), "path", "finetuned_sam"]) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import torch
 
@@ -25,3 +26,15 @@ def small_sam2_model(seed: int = 0, present: bool = True) -> Sam2ImageModel:
         with torch.no_grad():
             network.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.fill_(20.0)
     return Sam2ImageModel(network, torch.device("cpu"))
+
+
+def save_mobile_sam_checkpoint(path: str | Path, seed: int = 0) -> Path:
+    """A MobileSAM file in the official layout (a plain state dict) with our own network's
+    random weights: it loads strictly like the real file, without the official package."""
+    from model_runtime.models.sam1.model import Sam
+    from model_runtime.models.sam1.tiny_vit import TINY_VIT_5M, TinyViT
+
+    torch.manual_seed(seed)
+    path = Path(path)
+    torch.save(Sam(TinyViT(TINY_VIT_5M)).state_dict(), path)
+    return path
