@@ -14,7 +14,9 @@ from model_runtime.api import Prompts
 from samdesk.document import Document, masks
 from samdesk.document.model import SCHEMA_VERSION, FrameAnnotation, Project, Provenance
 from samdesk.document.persistence import (
+    ProjectChangedOnDisk,
     ProjectFileError,
+    changed_on_disk,
     load_project,
     save_project,
 )
@@ -342,3 +344,40 @@ def test_round_trip_after_random_editing(tmp_path: Path, seed: int) -> None:
     path = tmp_path / "edited.samdesk.json"
     save_project(document.project, path)
     assert load_project(path).project == document.project
+
+
+def test_a_save_never_overwrites_a_file_changed_on_disk_unasked(tmp_path: Path) -> None:
+    path = tmp_path / "p.samdesk.json"
+    save_project(make_project(tmp_path, n_objects=3), path)
+    loaded = load_project(path)
+    assert loaded.stamp is not None
+
+    # Only touched, or rewritten with the same bytes: no change.
+    os.utime(path, (1, 1))
+    path.write_bytes(path.read_bytes())
+    stamp = save_project(loaded.project, path, expected=loaded.stamp)
+    assert not changed_on_disk(path, stamp)
+
+    # Another window saves its own version: ours must ask first.
+    other = load_project(path).project
+    other.objects[0].name = "the other window's work"
+    save_project(other, path)
+    theirs = path.read_bytes()
+    with pytest.raises(ProjectChangedOnDisk, match="changed on disk since it was opened"):
+        save_project(loaded.project, path, expected=stamp)
+    assert path.read_bytes() == theirs
+    save_project(loaded.project, path)  # the user said overwrite
+    assert load_project(path).project == loaded.project
+
+    path.unlink()  # deleted meanwhile: saving overwrites nobody's work
+    save_project(loaded.project, path, expected=stamp)
+
+
+def test_the_stamp_of_a_save_is_the_next_saves_reference(tmp_path: Path) -> None:
+    path = tmp_path / "p.samdesk.json"
+    project = make_project(tmp_path, n_objects=2)
+    stamp = save_project(project, path)
+    for name in ("a", "b", "c"):  # saves within one clock tick still compare by content
+        project.objects[0].name = name
+        stamp = save_project(project, path, expected=stamp)
+    assert stamp == load_project(path).stamp

@@ -1,4 +1,4 @@
-"""Autosave and crash recovery."""
+"""Autosave and crash recovery, one recovery file per instance (several windows on one project)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,27 @@ from pathlib import Path
 import pytest
 
 from samdesk.document import AddCategory, Document, EditObject
+from samdesk.document.instances import Instance, this_host
 from samdesk.document.persistence import load_project, save_project
 from samdesk.document.recovery import (
     RecoveryManager,
     discard_recovery,
+    find_recoveries,
     find_recovery,
     find_unsaved_recoveries,
     recovery_path_for,
     restore_recovery,
 )
 from tests.document_factory import make_project
+
+# Linux never hands out process ids above 2**22, and other systems have none this large either:
+# an instance with such an id is one that no longer runs (a crashed window).
+_NO_SUCH_PID = 1 << 22
+
+
+def crashed(n: int = 0) -> Instance:
+    """An instance that ran on this host and died."""
+    return Instance(_NO_SUCH_PID + n, 1, this_host())
 
 
 class FakeClock:
@@ -45,14 +56,15 @@ def _age(path: Path, seconds: float) -> None:
 def test_recovery_file_beside_project(saved: tuple[Document, Path], tmp_path: Path) -> None:
     document, path = saved
     clock = FakeClock()
-    manager = RecoveryManager(document, 30, recovery_dir=tmp_path / "user", clock=clock)
+    instance = crashed()
+    manager = RecoveryManager(document, 30, recovery_dir=tmp_path / "user", clock=clock, instance=instance)
     assert manager.tick() is None  # clean: nothing to protect
-    assert manager.recovery_path == tmp_path / ".work.samdesk.json.recovery"
+    assert manager.recovery_path == tmp_path / f".work.samdesk.json.{instance.tag}.recovery"
 
     project_bytes = path.read_bytes()
     document.execute(EditObject(1, name="renamed"))
     written = manager.tick()
-    assert written == recovery_path_for(path)
+    assert written == recovery_path_for(path, instance)
     assert load_project(written).project == document.project
     assert path.read_bytes() == project_bytes  # autosave never touches the project file
     assert document.dirty  # and does not count as saving
@@ -102,7 +114,14 @@ def test_unsaved_project_goes_to_user_data_dir(tmp_path: Path) -> None:
     written = manager.tick()
     assert written is not None and written.parent == tmp_path / "user"
     assert written.name.endswith(".samdesk.json.recovery")
-    assert [info.path for info in find_unsaved_recoveries(tmp_path / "user")] == [written]
+    # This (running) instance's file is never offered, not even to itself; once it has died it is.
+    assert find_unsaved_recoveries(tmp_path / "user") == []
+    dead = RecoveryManager(Document(), 0, recovery_dir=tmp_path / "user", instance=crashed())
+    dead.document.execute(AddCategory("lost", (1, 1, 1)))
+    left = dead.tick()
+    assert [info.path for info in find_unsaved_recoveries(tmp_path / "user")] == [left]
+    assert find_unsaved_recoveries(tmp_path / "user", me=crashed()) == []
+    left.unlink()
 
     # "Save As": the recovery file follows the project, the untitled one goes.
     project_path = tmp_path / "named.samdesk.json"
@@ -110,7 +129,7 @@ def test_unsaved_project_goes_to_user_data_dir(tmp_path: Path) -> None:
     document.mark_saved(project_path)
     document.execute(AddCategory("more", (4, 5, 6)))
     moved = manager.tick()
-    assert moved == recovery_path_for(project_path)
+    assert moved == recovery_path_for(project_path, manager.instance)
     assert not written.exists()
 
 
@@ -120,24 +139,46 @@ def test_a_second_manager_never_shares_the_untitled_file(tmp_path: Path) -> None
     assert first.recovery_path != second.recovery_path
 
 
-def test_find_recovery_only_offers_newer_files(saved: tuple[Document, Path]) -> None:
+def test_a_crashed_instance_file_is_offered_even_when_the_project_is_newer(
+    saved: tuple[Document, Path],
+) -> None:
+    """The project may have been saved after the autosave by another window, which did not have
+    the crashed window's work: the file is still offered, marked as older than the project."""
     document, path = saved
     assert find_recovery(path) is None
-    manager = RecoveryManager(document, 0)
+    manager = RecoveryManager(document, 0, instance=crashed())
     document.execute(EditObject(1, name="renamed"))
     written = manager.tick()
     assert written is not None
     _age(path, 60)
     info = find_recovery(path)
     assert info is not None and info.path == written and info.project_path == path.absolute()
+    assert info.owner == crashed() and info.newer_than_project
 
-    _age(written, 120)  # the project was saved after the autosave: stale, not offered
-    assert find_recovery(path) is None
+    _age(written, 120)
+    info = find_recovery(path)
+    assert info is not None and not info.newer_than_project
+
+
+def test_a_running_instance_file_is_not_offered(saved: tuple[Document, Path]) -> None:
+    document, path = saved
+    manager = RecoveryManager(document, 0)  # this process: running
+    document.execute(EditObject(1, name="mine, still open"))
+    assert manager.tick() is not None
+    assert find_recoveries(path) == []
+
+
+def test_a_file_of_an_older_samdesk_is_offered(saved: tuple[Document, Path]) -> None:
+    _, path = saved
+    legacy = path.with_name(f".{path.name}.recovery")
+    legacy.write_bytes(path.read_bytes())
+    (info,) = find_recoveries(path)
+    assert info.path == legacy and info.owner is None
 
 
 def test_crash_then_restore(saved: tuple[Document, Path]) -> None:
     document, path = saved
-    manager = RecoveryManager(document, 0)
+    manager = RecoveryManager(document, 0, instance=crashed())
     document.execute(EditObject(3, name="precious work"))
     manager.tick()
     expected = document.project.clone()
@@ -155,7 +196,7 @@ def test_crash_then_restore(saved: tuple[Document, Path]) -> None:
     assert fresh.undo() is False
 
     # Saving the restored work, then a clean tick, removes the recovery file.
-    new_manager = RecoveryManager(fresh, 0)
+    new_manager = RecoveryManager(fresh, 0, instance=crashed(1))
     new_manager.adopt(info)
     new_manager.tick()
     save_project(fresh.project, path)
@@ -167,7 +208,7 @@ def test_crash_then_restore(saved: tuple[Document, Path]) -> None:
 
 def test_declined_recovery_is_discarded(saved: tuple[Document, Path]) -> None:
     document, path = saved
-    manager = RecoveryManager(document, 0)
+    manager = RecoveryManager(document, 0, instance=crashed())
     document.execute(EditObject(1, name="x"))
     manager.tick()
     _age(path, 60)

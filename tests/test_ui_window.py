@@ -13,6 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from samdesk.document import MediaStatus, Provenance
+from samdesk.document.instances import Instance, this_host
 from samdesk.ui.main_window import MainWindow
 from samdesk.ui.settings import Settings
 from tests.ui_doubles import AsyncDiscService
@@ -216,6 +217,7 @@ def test_a_newer_autosave_is_offered_when_the_project_is_opened(window: MainWind
     assert window._save_to(project_path)
     window.categories_panel.add("unsaved")  # a change the crash would lose...
     window.recovery.interval_s = 0
+    window.recovery.instance = Instance(1 << 22, 1, this_host())  # a process that then dies
     window.recovery.tick()  # ...but the autosave has it
     window.recovery = None  # the "crash": nothing cleans up
     offered: list[str] = []

@@ -16,6 +16,7 @@ The format is described in ``docs/project-format.md``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -73,27 +74,71 @@ class ProjectFileError(Exception):
         super().__init__(f"{self.path}: {problem}")
 
 
+class ProjectChangedOnDisk(ProjectFileError):
+    """The project file was changed on disk (by another window or program) since this document
+    read or wrote it; saving would overwrite that change, so the user must be asked first."""
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """A project file as samdesk last read or wrote it: size, modification time and content hash.
+
+    A later save compares it with the file on disk (:func:`changed_on_disk`): the size and time
+    make the check cheap, the hash makes it exact (a file rewritten with the same bytes, or only
+    touched, has not changed; one rewritten within the same clock tick has).
+    """
+
+    size: int
+    mtime_ns: int
+    sha256: str
+
+    @classmethod
+    def of(cls, stat: os.stat_result, content: bytes) -> FileStamp:
+        """The stamp of a file whose status was ``stat`` and bytes ``content``. Take the status
+        before reading (a change in between then shows as a change, never hides as none)."""
+        return cls(stat.st_size, stat.st_mtime_ns, hashlib.sha256(content).hexdigest())
+
+
+def changed_on_disk(path: str | Path, stamp: FileStamp) -> bool:
+    """Whether the file at ``path`` differs from ``stamp`` (a file since deleted has not changed:
+    saving then overwrites nobody's work)."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+        if (stat.st_size, stat.st_mtime_ns) == (stamp.size, stamp.mtime_ns):
+            return False
+        return hashlib.sha256(path.read_bytes()).hexdigest() != stamp.sha256
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # cannot tell: ask rather than overwrite
+
+
 @dataclass
 class LoadResult:
-    """A loaded project and what the user should be told about it."""
+    """A loaded project and what the user should be told about it. ``stamp``: the file as read,
+    for :func:`save_project`'s ``expected``."""
 
     project: Project
     path: Path
     missing_media: list[MediaItem] = field(default_factory=list)
     # Harmless inconsistencies fixed while loading (e.g. an id counter behind the ids in use).
     repairs: list[str] = field(default_factory=list)
+    stamp: FileStamp | None = None  # None only for results built by hand
 
 
 # --- saving ---------------------------------------------------------------------------------
 
 
-def save_project(project: Project, path: str | Path) -> None:
-    """Write ``project`` to ``path`` atomically (temp file + fsync + ``os.replace`` + folder fsync).
+def save_project(project: Project, path: str | Path, *, expected: FileStamp | None = None) -> FileStamp:
+    """Write ``project`` to ``path`` atomically (temp file + fsync + ``os.replace`` + folder fsync);
+    returns the written file's stamp.
 
     Raises :class:`ProjectFileError` when the project is inconsistent (a mask that does not fit
     its media, a reference to a removed category: a file that would not load again), cannot be
     encoded (a setting that is not JSON) or the file cannot be written; the previous file is
-    then untouched.
+    then untouched. With ``expected`` (the stamp from loading or the last save), a file changed
+    on disk since then raises :class:`ProjectChangedOnDisk` instead of being overwritten.
     """
     path = Path(path).absolute()
     try:
@@ -108,26 +153,33 @@ def save_project(project: Project, path: str | Path) -> None:
     except (TypeError, ValueError) as exc:
         problem = f"cannot save: the project holds a value JSON cannot store ({exc})"
         raise ProjectFileError(path, problem) from exc
+    if expected is not None and changed_on_disk(path, expected):
+        raise ProjectChangedOnDisk(
+            path, "changed on disk since it was opened (by another window or program); not overwritten"
+        )
     try:
-        atomic_write_bytes(path, encoded)
+        return FileStamp.of(atomic_write_bytes(path, encoded), encoded)
     except OSError as exc:
         raise ProjectFileError(path, f"cannot save: {exc.strerror or exc}") from exc
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace ``path`` by ``data`` so that readers only ever see the old or the new content."""
+def atomic_write_bytes(path: Path, data: bytes) -> os.stat_result:
+    """Replace ``path`` by ``data`` so that readers only ever see the old or the new content.
+    Returns the new file's status as it was put in place (a rename keeps size and mtime)."""
     folder = path.parent
     temp = folder / f".{path.name}.{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}"
     write_new_file(temp, data, durable=True)
     try:
         if path.exists():
             _copy_mode(path, temp)
+        written = temp.stat()
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
     _fsync_folder(folder)
     _remove_stale_temps(path)
+    return written
 
 
 def _copy_mode(source: Path, target: Path) -> None:
@@ -269,6 +321,7 @@ def load_project(path: str | Path) -> LoadResult:
     """Read and validate a project file. Raises :class:`ProjectFileError`; never writes the file."""
     path = Path(path).absolute()
     try:
+        status = path.stat()
         raw = path.read_bytes()
     except FileNotFoundError as exc:
         raise ProjectFileError(path, "no such file") from exc
@@ -302,7 +355,8 @@ def load_project(path: str | Path) -> LoadResult:
     except MemoryError as exc:  # e.g. validating a mask string of hundreds of megabytes
         raise ProjectFileError(path, _too_large(len(raw))) from exc
     missing = [m for m in project.media if not _is_file(m.path)]
-    return LoadResult(project=project, path=path, missing_media=missing, repairs=repairs)
+    stamp = FileStamp.of(status, raw)
+    return LoadResult(project=project, path=path, missing_media=missing, repairs=repairs, stamp=stamp)
 
 
 # What may follow the point where a truncated file stopped: the start of a number or a literal.
