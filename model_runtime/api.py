@@ -71,6 +71,9 @@ class Capability(StrEnum):
     CONCEPT_VIDEO = "concept_video"  # open_concept_video(): track every instance of a concept
 
 
+WEIGHTS_ID_CHARS = 12  # of the weights fingerprint in a model id (48 bits)
+
+
 class ModelCapabilityError(Exception):
     """The loaded model cannot serve this request (e.g. track a video with SAM 1, find all with
     SAM 2); the message names what the request needs and which models have it."""
@@ -79,7 +82,9 @@ class ModelCapabilityError(Exception):
 @dataclass(frozen=True)
 class ModelInfo:
     """What a loaded model is. ``family`` is one of "sam1", "mobilesam", "sam2", "sam2.1",
-    "classical" (or a plugin's own name); ``variant`` names the size ("vit_b", "hiera_t", ...)."""
+    "classical" (or a plugin's own name); ``variant`` names the size ("vit_b", "hiera_t", ...);
+    ``weights`` fingerprints the weights (``model_runtime.fingerprint``; "" for a model
+    without weights), so two checkpoints of one size have different ids."""
 
     family: str
     variant: str
@@ -88,14 +93,20 @@ class ModelInfo:
     device: str = "cpu"
     source: str = ""  # the checkpoint path, or "" for models without weights
     capabilities: frozenset[str] = frozenset({Capability.CLICK})
+    weights: str = ""
 
     def can(self, capability: str) -> bool:
         return capability in self.capabilities
 
     @property
     def model_id(self) -> str:
-        """Stable id used to key embedding caches: embeddings of different models never mix."""
-        return f"{self.family}-{self.variant}"
+        """Stable id of what computes the numbers — architecture and weights — used to key the
+        embedding caches and written into projects: embeddings of different models never mix.
+        E.g. "sam2.1-hiera_t-1f0c2a9b7d3e"."""
+        parts = [self.family, self.variant]
+        if self.weights:
+            parts.append(self.weights[:WEIGHTS_ID_CHARS])
+        return "-".join(parts)
 
     @property
     def display_name(self) -> str:

@@ -37,7 +37,7 @@ def embedding(model):
 
 def test_contract(model, embedding) -> None:
     assert isinstance(model, ImageModel)
-    assert model.info.model_id == "mobilesam-tiny_vit_5m"
+    assert model.info.model_id == f"mobilesam-tiny_vit_5m-{model.info.weights[:12]}"
     assert model.info.capabilities == {Capability.CLICK}
     assert embedding.original_size == (300, 500)
     assert embedding.input_size == (614, 1024)

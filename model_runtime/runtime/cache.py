@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 
 # Bump when the on-disk layout of an entry or the features a model stores change; old entries
 # are then simply never read. 2: SAM 2 skip features stored in the decoder's block order.
-FORMAT_VERSION = 2
+# 3: model ids name the weights (ModelInfo.weights), so a fine-tuned checkpoint of one size no
+# longer reads the official one's entries; entries of format 2 may hold either.
+FORMAT_VERSION = 3
 
 DEFAULT_MEMORY_BYTES = 1 << 30  # ~64 SAM 1 or ~60 SAM 2 embeddings
 DEFAULT_DISK_BYTES = 10 << 30

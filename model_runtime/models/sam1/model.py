@@ -28,6 +28,7 @@ from model_runtime.api import (
 )
 from model_runtime.checkpoints import MOBILESAM, SAM1, CheckpointError, load_strict
 from model_runtime.devices import resolve_device
+from model_runtime.fingerprint import weights_fingerprint
 from model_runtime.models.common.mask_upsampling import candidate_masks, sam1_plan
 from model_runtime.models.common.prompt_encoder import PromptEncoder
 from model_runtime.models.common.two_way_transformer import ImageSide
@@ -207,6 +208,7 @@ def from_state_dict(
     if isinstance(encoder, TinyViT):
         encoder.fuse()
     dev = resolve_device(device)
+    weights = weights_fingerprint(sam.state_dict())
     info = ModelInfo(
         family=family,
         variant=variant,
@@ -215,5 +217,6 @@ def from_state_dict(
         device=str(dev),
         source=str(path),
         capabilities=frozenset({Capability.CLICK}),
+        weights=weights,
     )
     return Sam1Model(sam, info, dev)

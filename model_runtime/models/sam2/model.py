@@ -29,6 +29,7 @@ from model_runtime.api import (
 )
 from model_runtime.checkpoints import CheckpointError, load_strict
 from model_runtime.devices import resolve_device
+from model_runtime.fingerprint import weights_fingerprint
 from model_runtime.models.common.mask_upsampling import candidate_masks, sam2_plan
 from model_runtime.models.common.two_way_transformer import ImageSide
 from model_runtime.models.common.upscaling_head import SkipFeatures
@@ -56,6 +57,7 @@ class Sam2ImageModel:
         source: str = "",
         bf16_on_cuda: bool = True,
     ) -> None:
+        weights = weights_fingerprint(network.state_dict())  # before .to(device): read on the CPU
         self.network = network.eval().to(device)
         self.config: Sam2Config = network.config
         self.device = device
@@ -68,6 +70,7 @@ class Sam2ImageModel:
             device=str(device),
             source=source,
             capabilities=frozenset({Capability.CLICK, Capability.VIDEO}),
+            weights=weights,
         )
         with torch.no_grad():
             self._dense_pe = network.sam_prompt_encoder.get_dense_pe().to(device)
