@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,33 @@ def test_progress_bar_writes_lines_off_a_terminal() -> None:
     quiet = io.StringIO()
     ProgressBar("x", stream=quiet, min_total=10)(1, 5)
     assert quiet.getvalue() == ""
+
+
+def test_import_warns_when_the_project_is_open_and_never_overwrites_a_save_made_meanwhile(
+    project_file: Path, media_dir: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    from samdesk.document.instances import Instance, ProjectLock
+    from samdesk.io import formats
+
+    coco = tmp_path / "c.json"
+    assert _run("export", project_file, "--format", "coco", "--out", coco, "--quiet") == 0
+    lock = ProjectLock(Instance.current())  # a samdesk window has the project open
+    assert lock.claim(project_file) is None
+    real = formats.IMPORT_FORMATS["coco"]
+
+    def import_while_the_window_saves(project, *args, **kwargs):
+        other = load_project(project_file).project
+        other.categories[0].name = "renamed in the window"
+        save_project(other, project_file)  # the window saves while the import runs
+        return real(project, *args, **kwargs)
+
+    monkeypatch.setitem(formats.IMPORT_FORMATS, "coco", import_while_the_window_saves)
+    before = len(load_project(project_file).project.objects)
+    argv = ["import", coco, "--format", "coco", "--images", media_dir, "--project", project_file, "--quiet"]
+    assert _run(*argv, "--allow-duplicates") == 1
+    err = capsys.readouterr().err
+    assert f"warning: {project_file} is open in samdesk (process {os.getpid()}" in err
+    assert f"error: {project_file}: changed on disk since it was opened" in err
+    kept = load_project(project_file).project  # the window's save, not the import over it
+    assert kept.categories[0].name == "renamed in the window" and len(kept.objects) == before
+    lock.release()

@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from samdesk.document import Document, Project
+    from samdesk.document.instances import read_lock
     from samdesk.document.persistence import ProjectFileError, load_project, save_project
     from samdesk.io.common import Cancelled, DatasetError
     from samdesk.io.formats import IMPORT_FORMATS
@@ -50,14 +51,22 @@ def run(args: argparse.Namespace) -> int:
             raise DatasetError(f"{args.source}: no such file or folder")
         if not args.images.is_dir():
             raise DatasetError(f"{args.images}: no such folder (--images)")
-        project = load_project(args.project).project if args.project.exists() else Project()
-        document = Document(project, args.project)
+        loaded = load_project(args.project) if args.project.exists() else None
+        document = Document(loaded.project if loaded else Project(), args.project)
+        holder = read_lock(args.project)
+        if holder is not None:
+            print(
+                f"samdesk import: warning: {args.project} is open in samdesk (process {holder.instance.pid} "
+                f"on {holder.instance.host}); that window will ask before saving over this import",
+                file=sys.stderr,
+            )
         progress = None if args.quiet else ProgressBar(f"import {args.format_name}")
         result = IMPORT_FORMATS[args.format_name](
             document.project, args.source, args.images, progress, None, keep_duplicates=args.allow_duplicates
         )
         document.execute(result.command)
-        save_project(document.project, args.project)
+        # A project saved by someone else meanwhile is not overwritten (ProjectChangedOnDisk).
+        save_project(document.project, args.project, expected=loaded.stamp if loaded else None)
     except (ProjectFileError, DatasetError, Cancelled) as exc:
         print(f"samdesk import: error: {exc}", file=sys.stderr)
         return 1
