@@ -38,6 +38,7 @@ class Setup:
     fpn: list[torch.Tensor]
     pos: list[torch.Tensor]
     texts: dict[str, tuple[torch.Tensor, torch.Tensor]]  # name -> (features (32, 1, D), mask (1, 32))
+    image: Any  # our ImageContext of fpn
 
 
 def _text(gen: torch.Generator, d_model: int, tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,7 +66,9 @@ def setup() -> Iterator[Setup]:
     fpn = [torch.randn(1, d, COARSE * s, COARSE * s, generator=gen) for s in (4, 2, 1)]
     pos = [PositionEmbeddingSine(d, normalize=True)(level) for level in fpn]
     texts = {"red car": _text(gen, d, 5), "visual": _text(gen, d, 3), "a dog": _text(gen, d, 4)}
-    yield Setup(official, ours, fpn, pos, texts)
+    with torch.inference_mode():
+        image = ours.prepare_image(fpn)
+    yield Setup(official, ours, fpn, pos, texts, image)
 
 
 # Exemplar boxes as (x0, y0, x1, y1) pixels of ORIGINAL_SIZE and positive / negative.
@@ -90,7 +93,7 @@ def _normalised(box: tuple[float, float, float, float]) -> list[float]:
     return [(x0 + x1) / 2 / width, (y0 + y1) / 2 / height, (x1 - x0) / width, (y1 - y0) / height]
 
 
-def _official(setup: Setup, phrase: str, exemplars: list) -> tuple[dict, dict]:
+def _official(setup: Setup, phrase: str, exemplars: list, threshold: float = THRESHOLD) -> tuple[dict, dict]:
     """Run the official detector and processor: (raw forward_grounding output, processor state)."""
     from sam3.model.sam3_image_processor import Sam3Processor
 
@@ -99,7 +102,7 @@ def _official(setup: Setup, phrase: str, exemplars: list) -> tuple[dict, dict]:
     features, mask = setup.texts[phrase]
     with cpu_patches(), torch.inference_mode():
         processor = Sam3Processor(
-            setup.official, resolution=COARSE * 14, device="cpu", confidence_threshold=THRESHOLD
+            setup.official, resolution=COARSE * 14, device="cpu", confidence_threshold=threshold
         )
         state: dict[str, Any] = {
             "original_height": ORIGINAL_SIZE[0],
@@ -140,8 +143,8 @@ def _ours(setup: Setup, phrases: list[str], exemplars: list) -> tuple[Any, Any, 
         positive = torch.tensor([p for _, p in exemplars])
     text = torch.cat([setup.texts[p][0] for p in phrases], dim=1).transpose(0, 1)
     padding = torch.cat([setup.texts[p][1] for p in phrases], dim=0)
+    image = setup.image
     with torch.inference_mode():
-        image = setup.ours.prepare_image(setup.fpn)
         found = setup.ours.detect(image, text, padding, boxes, positive)
         answers = detections_to_instances(setup.ours, image, found, ORIGINAL_SIZE, THRESHOLD, list(phrases))
     return image, found, answers
@@ -193,3 +196,72 @@ def test_every_stage_matches_the_official_detector(setup: Setup, case: str) -> N
     assert 0 < int((scores > THRESHOLD).sum()) < len(scores)
     assert float((scores - THRESHOLD).abs().min()) > 1e-4  # no query sits on the threshold
     _assert_same_instances(answer, state)
+
+
+def test_several_phrases_in_one_pass_match_one_at_a_time(setup: Setup) -> None:
+    exemplars = CASES["text, positive and negative box"][1]
+    phrases = ["red car", "a dog", "visual"]
+    _, batched, answers = _ours(setup, phrases, exemplars)
+    assert [a.phrase for a in answers] == phrases
+    for index, phrase in enumerate(phrases):
+        _, single, (alone,) = _ours(setup, [phrase], exemplars)
+        torch.testing.assert_close(batched.logits[index], single.logits[0], atol=1e-5, rtol=0)
+        torch.testing.assert_close(batched.boxes[index], single.boxes[0], atol=1e-6, rtol=0)
+        torch.testing.assert_close(batched.presence[index], single.presence[0], atol=1e-5, rtol=0)
+        assert answers[index].pool_indices.tolist() == alone.pool_indices.tolist()
+        np.testing.assert_allclose(answers[index].scores, alone.scores, atol=1e-6)
+        for ours_mask, single_mask in zip(answers[index].masks, alone.masks, strict=True):
+            assert _iou(ours_mask, single_mask) >= 0.9999
+
+
+class _Counted:
+    """Counts calls of one method of our detector (the test's spy)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, target: Any, name: str) -> None:
+        self.calls = 0
+        method = getattr(target, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return method(*args, **kwargs)
+
+        monkeypatch.setattr(target, name, counted)
+
+
+def test_masks_are_made_on_first_read_and_other_thresholds_reuse_the_answer(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    detect = _Counted(monkeypatch, setup.ours, "detect")
+    pixels = _Counted(monkeypatch, setup.ours, "pixel_features")
+    _, _, (answer,) = _ours(setup, ["red car"], [])
+    assert detect.calls == 1 and pixels.calls == 1  # something was kept: its masks' logits are ready
+    assert len(answer) > 0 and not any(answer.masks.is_made(i) for i in range(len(answer)))
+    list(answer.masks)
+    assert pixels.calls == 1
+
+    lower = answer.above(0.1)
+    assert len(lower) > len(answer) and detect.calls == 1
+    assert set(answer.pool_indices) <= set(lower.pool_indices)
+    _, state = _official(setup, "red car", [], threshold=0.1)
+    _assert_same_instances(lower, state)
+    assert pixels.calls == 2  # queries that were not kept: the pixel decoder once more, for all
+    list(answer.above(0.05).masks)
+    assert pixels.calls == 2 and detect.calls == 1
+    assert len(answer.above(0.999)) == 0
+
+
+def test_nothing_kept_runs_no_mask_work_until_a_mask_is_read(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pixels = _Counted(monkeypatch, setup.ours, "pixel_features")
+    boxes = torch.tensor([_normalised(CASES["exemplar alone"][1][0][0])])
+    text, padding = setup.texts["visual"]
+    image = setup.image
+    with torch.inference_mode():
+        found = setup.ours.detect(image, text.transpose(0, 1), padding, boxes, torch.tensor([True]))
+        (answer,) = detections_to_instances(setup.ours, image, found, ORIGINAL_SIZE, 0.9999, ["visual"])
+    assert len(answer) == 0 and answer.threshold == 0.9999 and pixels.calls == 0
+    assert answer.presence is not None and 0 < answer.presence < 1
+    again = answer.above(THRESHOLD)
+    assert len(again) > 0 and pixels.calls == 0
+    assert again.masks[0].shape == ORIGINAL_SIZE and pixels.calls == 1

@@ -29,10 +29,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from model_runtime.models.common.layers import MLP
 from model_runtime.models.sam3.attention import MultiheadAttention
 from model_runtime.models.sam3.geometry_encoder import box_xyxy
 
@@ -79,6 +77,24 @@ def sine_embed_boxes(boxes: torch.Tensor, d_model: int) -> torch.Tensor:
     return torch.cat(parts, dim=-1)
 
 
+class MLP(nn.Module):
+    """Linear layers with ReLU between them (applied in place). Keys: ``layers.{i}``."""
+
+    def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int) -> None:
+        super().__init__()
+        dims = [input_dim] + [hidden_dim] * (num_layers - 1) + [output_dim]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (..., input_dim) -> (..., output_dim)."""
+        last = len(self.layers) - 1
+        for index, layer in enumerate(self.layers):
+            x = layer(x)
+            if index < last:
+                x = x.relu_()
+        return x
+
+
 class DecoderLayer(nn.Module):
     """Keys: ``self_attn``, ``norm2``, ``ca_text``, ``catext_norm``, ``cross_attn``, ``norm1``,
     ``linear1``, ``linear2``, ``norm3``."""
@@ -107,15 +123,24 @@ class DecoderLayer(nn.Module):
     ) -> torch.Tensor:
         """tokens (B, 1 + Q, D) [presence, queries], pos (B, 1 + Q, D) (zero for presence),
         prompt (B, P, D), prompt_padding bool (B, P), image_projected: ``cross_attn``'s keys and
-        values of the image tokens, image_bias (B, heads, 1 + Q, HW) -> (B, 1 + Q, D)."""
+        values of the image tokens, image_bias (B, heads, Q, HW) for the queries -> (B, 1 + Q, D)."""
         qk = tokens + pos
         tokens = self.norm2(tokens + self.self_attn(qk, qk, tokens))
         tokens = self.catext_norm(
             tokens + self.ca_text(tokens + pos, prompt, prompt, key_padding_mask=prompt_padding)
         )
-        attended = self.cross_attn(tokens + pos, attn_bias=image_bias, projected=image_projected)
+        # The presence token has no box, hence no bias: it attends on its own (rows of an
+        # attention are independent), so the queries' bias needs no zero row for it.
+        query = tokens + pos
+        attended = torch.cat(
+            [
+                self.cross_attn(query[:, :1], projected=image_projected),
+                self.cross_attn(query[:, 1:], attn_bias=image_bias, projected=image_projected),
+            ],
+            dim=1,
+        )
         tokens = self.norm1(tokens + attended)
-        return self.norm3(tokens + self.linear2(F.relu(self.linear1(tokens))))
+        return self.norm3(tokens + self.linear2(self.linear1(tokens).relu_()))
 
 
 class Decoder(nn.Module):
@@ -156,12 +181,11 @@ class Decoder(nn.Module):
         boxes = self.reference_points.weight.sigmoid()[None].expand(batch, -1, -1)
         keys = image + image_pos
         no_pos = tokens.new_zeros((batch, 1, self.config.d_model))
-        no_bias = tokens.new_zeros((batch, self.config.num_heads, 1, image.shape[1]))
         for layer in self.layers:
             pos = torch.cat(
                 [no_pos, self.ref_point_head(sine_embed_boxes(boxes, self.config.d_model))], dim=1
             )
-            bias = torch.cat([no_bias, self.box_bias(boxes, size)], dim=2)
+            bias = self.box_bias(boxes, size)
             projected = layer.cross_attn.project_key_value(keys, image)
             tokens = layer(tokens, pos, prompt, prompt_padding, projected, bias)
             offsets = self.bbox_embed(self.norm(tokens[:, 1:]))
@@ -181,7 +205,9 @@ class Decoder(nn.Module):
         dx = _log_offsets(cols[None, None, :, None] - corners[:, :, None, 0:3:2])  # (B, Q, W, 2)
         by = self.boxRPB_embed_y(dy).permute(0, 3, 1, 2)  # (B, heads, Q, H)
         bx = self.boxRPB_embed_x(dx).permute(0, 3, 1, 2)  # (B, heads, Q, W)
-        return (by[..., :, None] + bx[..., None, :]).flatten(-2)
+        bias = by.new_empty((*by.shape, width))
+        torch.add(by[..., :, None], bx[..., None, :], out=bias)
+        return bias.flatten(-2)
 
 
 def _log_offsets(delta: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from model_runtime.models.sam3.attention import MultiheadAttention
@@ -91,7 +90,7 @@ class EncoderLayer(nn.Module):
             x, key_padding_mask=memory_padding, projected=memory_projected
         )
         x = self.norm3(tokens)
-        return tokens + self.linear2(F.relu(self.linear1(x)))
+        return tokens + self.linear2(self.linear1(x).relu_())
 
     def project_memory(
         self, memory: torch.Tensor, memory_pos: torch.Tensor | None = None
