@@ -20,9 +20,11 @@ LOW_RES = 256
 
 
 def resized_shape(height: int, width: int, long_side: int = 1024) -> tuple[int, int]:
-    """(H, W) after scaling so the longest side is ``long_side``, rounded half up like the official code."""
+    """(H, W) after scaling so the longest side is ``long_side``, rounded half up like the official
+    code, but never below 1 pixel: the official rounding makes the short side of a 1×5000 image
+    0 pixels, which no resize can produce (PIL: "height and width must be > 0")."""
     scale = long_side * 1.0 / max(height, width)
-    return int(height * scale + 0.5), int(width * scale + 0.5)
+    return max(1, int(height * scale + 0.5)), max(1, int(width * scale + 0.5))
 
 
 def resize_image(image: np.ndarray, long_side: int = 1024) -> np.ndarray:
