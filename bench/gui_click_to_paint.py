@@ -104,21 +104,23 @@ def main() -> int:
         double = InstantService(window)
         window.set_service(double, "bench double")
     else:
-        from samdesk.ui.app import attach_model
-
-        attach_model(window, args.model)
-    problems = window.open_paths([args.image])
-    if problems:
-        print("\n".join(problems), file=sys.stderr)
+        window.model_link.load(args.model, quiet=True)
+    window.files.open_paths([args.image])
+    while window.files.busy:
+        app.processEvents()
+        time.sleep(0.01)
+    if window.last_error:
+        print(window.last_error, file=sys.stderr)
         return 1
-    window.wait_idle()
+    window.navigation.wait_idle()
     app.processEvents()
     deadline = time.monotonic() + 300
     while controller_service(window) is None and time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.01)
     if controller_service(window) is None:
-        print(f"no model: {window.model_label.text()} {window.statusBar().currentMessage()}", file=sys.stderr)
+        model = window.status.model_label.text()
+        print(f"no model: {model} {window.statusBar().currentMessage()}", file=sys.stderr)
         return 1
     painted = []
     window.layer.painted.append(lambda: painted.append(True))
@@ -182,7 +184,7 @@ def main() -> int:
     p95 = samples[int(round(0.95 * (len(samples) - 1)))]
     print(
         f"image {Path(args.image).name} {media.width}x{media.height}, service={args.service}, "
-        f"model={window.model_label.text()}"
+        f"model={window.status.model_label.text()}"
     )
     print(
         f"click -> painted mask over {len(samples)} clicks: median {statistics.median(samples):.1f} ms, "

@@ -42,9 +42,12 @@ def main() -> int:
     window.errors_as_status = True
     window.resize(1400, 900)
     window.show()
-    problems = window.open_paths([args.video])
-    if problems:
-        print("\n".join(problems))
+    window.files.open_paths([args.video])
+    while window.files.busy:
+        app.processEvents()
+        time.sleep(0.01)
+    if window.last_error:
+        print(window.last_error)
         return 1
 
     def settle() -> None:
@@ -57,10 +60,10 @@ def main() -> int:
     count = window.controller.media.frame_count
 
     def sample(key: Qt.Key | None, frame: int = 0) -> tuple[float, float]:
-        window.current_image = None
+        window.navigation.current_image = None
         start = time.perf_counter()
         if key is None:
-            window.show_frame(frame)  # as the timeline slider does
+            window.navigation.show_frame(frame)  # as the timeline slider does
         else:
             QTest.keyClick(window.canvas, key)
         handler = time.perf_counter() - start  # GUI thread busy inside the key press
@@ -68,14 +71,14 @@ def main() -> int:
         return (time.perf_counter() - start) * 1000, handler * 1000
 
     results: dict[str, list[tuple[float, float]]] = {"forward": [], "back": [], "seek back": []}
-    window.show_frame(count // 2)
+    window.navigation.show_frame(count // 2)
     settle()
     for _ in range(args.steps):
         results["forward"].append(sample(Qt.Key.Key_Period))
     for _ in range(args.steps):
         results["back"].append(sample(Qt.Key.Key_Comma))
     for i in range(max(3, args.steps // 5)):
-        window.show_frame(count - 1 - i)
+        window.navigation.show_frame(count - 1 - i)
         settle()
         # A frame far back that neither the display cache nor the reader holds.
         results["seek back"].append(sample(None, count // 4 + 3 * i))  # 3 apart: not the prefetched next

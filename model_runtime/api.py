@@ -54,6 +54,7 @@ __all__ = [
     "VideoModel",
     "VideoSession",
     "check_embedding",
+    "models_with",
     "require_capability",
     "validate_exemplar_box",
     "validate_image",
@@ -288,7 +289,7 @@ def require_capability(info: ModelInfo, capability: str, what: str) -> None:
 
     ``what`` says what was asked, for the message ("track objects through a video")."""
     if capability not in info.capabilities:
-        needed = _MODELS_WITH.get(capability, "a model with the capability")
+        needed = models_with(capability)
         raise ModelCapabilityError(
             f"{info.display_name} cannot {what}: that needs {needed} (this model can: "
             f"{', '.join(sorted(info.capabilities)) or 'nothing'})"
@@ -302,6 +303,11 @@ _MODELS_WITH = {
     Capability.VIDEO: "a SAM 2/2.1 or SAM 3 model",
     Capability.CONCEPT_VIDEO: "a SAM 3 model",
 }
+
+
+def models_with(capability: str) -> str:
+    """Which models have ``capability``, in words, for messages and tooltips."""
+    return _MODELS_WITH.get(capability, "a model with the capability")
 
 
 def check_embedding(embedding: ImageEmbedding, info: ModelInfo) -> None:

@@ -27,12 +27,13 @@ MODEL_TIMEOUT_MS = 120_000  # GrabCut on a loaded 2-core CI machine
 def open_window(qtbot, paths, settings_path: Path):
     from samdesk.ui.app import create_window
 
-    window, problems = create_window([str(p) for p in paths], "classical", settings_path=settings_path)
+    window = create_window([str(p) for p in paths], "classical", settings_path=settings_path)
     window.errors_as_status = True
     qtbot.addWidget(window)
     window.resize(1200, 800)
     window.show()
-    assert problems == []
+    qtbot.waitUntil(lambda: not window.files.busy, timeout=20_000)
+    assert window.last_error == ""
     qtbot.waitUntil(lambda: window.current_image is not None, timeout=20_000)
     qtbot.waitUntil(lambda: window.controller.service is not None, timeout=MODEL_TIMEOUT_MS)
     return window
@@ -52,7 +53,7 @@ def test_full_session(qtbot, media_dir: Path, tmp_path: Path, monkeypatch) -> No
     window = open_window(qtbot, [media_dir / "dog.jpg", media_dir / "groceries.jpg"], settings_path)
     c = window.controller
     doc = window.document
-    assert "Classical" in window.model_label.text() or "classical" in window.model_label.text()
+    assert "classical" in window.status.model_label.text().lower()
     assert window.canvas.tool is window.tools["click"]
 
     # --- image 1: click, cycle candidates, negative click, box, accept with a new category ---
@@ -130,13 +131,12 @@ def test_full_session(qtbot, media_dir: Path, tmp_path: Path, monkeypatch) -> No
     assert {o.id: rle.decode(o.frames[0].rle).sum() for o in project.objects} == {
         i: m.sum() for i, m in masks_before.items()
     }
-    assert reopened.layer._items  # the first image's objects are drawn
+    assert reopened.layer.object_items  # the first image's objects are drawn
 
     # --- export COCO and read it back ---
-    from samdesk.ui.dialogs.export import run_export
-
     out = tmp_path / "coco.json"
-    run_export(reopened, project, "coco", out, only_done=False)
+    with qtbot.waitSignal(reopened.bridge.jobFinished, timeout=MODEL_TIMEOUT_MS):
+        reopened.files.export("coco", out)
     data = json.loads(out.read_text())
     assert [cat["name"] for cat in data["categories"]] == ["dog"]
     assert sorted(img["file_name"] for img in data["images"]) == ["dog.jpg", "groceries.jpg"]
@@ -150,16 +150,16 @@ def test_full_session(qtbot, media_dir: Path, tmp_path: Path, monkeypatch) -> No
     reopened.document.history.mark_clean()
 
     # --- import it into an empty window: one undoable step ---
-    from samdesk.ui.dialogs.export import run_import
     from samdesk.ui.main_window import MainWindow
     from samdesk.ui.settings import Settings
 
     fresh = MainWindow(Settings(), settings_path=settings_path)
     fresh.errors_as_status = True
     qtbot.addWidget(fresh)
-    result = run_import(fresh, fresh.document, "coco", out, media_dir)
+    with qtbot.waitSignal(fresh.bridge.jobFinished, timeout=MODEL_TIMEOUT_MS):
+        fresh.files.import_dataset("coco", out, media_dir)
     imported = fresh.document.project
-    assert result.objects_added == 2 and len(imported.media) == 2
+    assert "2 objects" in fresh.status.current_message() and len(imported.media) == 2
     assert sorted(rle.decode(o.frames[0].rle).sum() for o in imported.objects) == sorted(
         m.sum() for m in masks_before.values()
     )

@@ -31,14 +31,14 @@ def model():
 def open_window(qtbot, tmp_path: Path, model, paths):
     from samdesk.ui.app import create_window
 
-    window, problems = create_window([str(p) for p in paths], "classical", settings_path=tmp_path / "s.json")
-    assert problems == []
+    window = create_window([str(p) for p in paths], "classical", settings_path=tmp_path / "s.json")
     window.errors_as_status = True
     qtbot.addWidget(window)
     window.show()
-    link = window.tracker.link
-    link.bridge.load_model(model)
-    qtbot.waitUntil(lambda: link.model_id == model.info.model_id, timeout=SLOW)
+    window.bridge.load_model(model)
+    qtbot.waitUntil(lambda: window.model_link.model_id == model.info.model_id, timeout=SLOW)
+    qtbot.waitUntil(lambda: not window.files.busy, timeout=SLOW)
+    assert window.last_error == ""
     qtbot.waitUntil(lambda: window.current_image is not None and not window.loader.busy, timeout=SLOW)
     return window
 
@@ -105,8 +105,8 @@ def test_stop_keeps_the_frames_tracked_so_far(qtbot, tmp_path, model) -> None:
     window.navigator.slider.setValue(0)
     press(qtbot, window, Qt.Key.Key_T, CTRL)
     tracker = window.tracker
-    qtbot.waitUntil(lambda: tracker._frames_done >= 2, timeout=SLOW)
-    window.stop_tracking()
+    qtbot.waitUntil(lambda: tracker.frames_done >= 2, timeout=SLOW)
+    window.tracker.stop()
     assert not tracker.running
     message = window.statusBar().currentMessage()
     assert message.startswith("Tracking stopped:") and "Ctrl+Z" in message
@@ -121,5 +121,5 @@ def test_tracking_explains_what_is_missing(qtbot, tmp_path, model) -> None:
     press(qtbot, window, Qt.Key.Key_T, CTRL | SHIFT)
     assert not window.tracker.running and "Nothing to track yet" in window.last_error
     photo = open_window(qtbot, tmp_path / "p", model, sample_images()[:1])
-    photo.track("forward")
+    photo.tracker.start("forward")
     assert not photo.tracker.running and "open a video first" in photo.last_error

@@ -25,7 +25,7 @@ from samdesk.ui.dialogs.shortcuts import shortcut_rows
 from samdesk.ui.main_window import MainWindow
 from samdesk.ui.settings import Settings
 from tests.ui_doubles import AsyncDiscService
-from tests.ui_driver import click
+from tests.ui_driver import click, open_paths
 
 pytestmark = pytest.mark.gui
 
@@ -47,7 +47,7 @@ def make_window(qtbot, tmp_path: Path) -> MainWindow:
 @pytest.fixture
 def window(qtbot, tmp_path: Path) -> MainWindow:
     win = make_window(qtbot, tmp_path)
-    assert win.open_paths([sample_video()]) == []
+    assert open_paths(qtbot, win, [sample_video()]) == []
     settle(qtbot, win)
     assert win.current_image is not None
     return win
@@ -152,10 +152,10 @@ def test_frame_ranges_are_compact() -> None:
 
 
 def test_frame_shortcuts_are_listed_and_do_not_clash(window: MainWindow) -> None:
-    rows = dict((text, keys) for keys, text in shortcut_rows(list(window.actions_by_name.values())))
+    rows = dict((text, keys) for keys, text in shortcut_rows(list(window.menu_actions.by_id.values())))
     assert "." in rows["Next frame"] and "Right" in rows["Next frame"]
     assert "," in rows["Previous frame"] and "Home" in rows["First frame"] and "End" in rows["Last frame"]
-    keys = [s.toString() for a in window.actions_by_name.values() for s in a.shortcuts()]
+    keys = [s.toString() for a in window.menu_actions.by_id.values() for s in a.shortcuts()]
     assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
 
 
@@ -208,7 +208,7 @@ def test_annotate_two_frames_save_reopen_undo_and_export(window: MainWindow, qtb
 
     # Switching frames shows each frame's masks.
     def painted(object_id: int) -> bool:
-        return not window.layer._items[object_id]._fill.pixmap().isNull()
+        return window.layer.object_items[object_id].has_mask
 
     key(qtbot, window, Qt.Key.Key_Home)
     assert not painted(cat.id) and not painted(second.id)
@@ -219,10 +219,10 @@ def test_annotate_two_frames_save_reopen_undo_and_export(window: MainWindow, qtb
 
     # --- save, reopen: the per-frame masks are back ---
     path = tmp_path / "video.samdesk.json"
-    assert window._save_to(path)
+    assert window.files.save_to(path)
     saved = {(o.id, f): rle.decode(a.rle) for o in doc.project.objects for f, a in o.frames.items()}
     reopened = make_window(qtbot, tmp_path)
-    assert reopened.open_paths([path]) == []
+    assert open_paths(qtbot, reopened, [path]) == []
     settle(qtbot, reopened)
     project = reopened.document.project
     loaded = {(o.id, f): rle.decode(a.rle) for o in project.objects for f, a in o.frames.items()}
@@ -270,7 +270,7 @@ def test_corrupt_and_empty_videos_are_reported_and_the_others_open(
     empty.write_bytes(b"")
     broken = tmp_path / "broken.mov"
     broken.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    problems = window.open_paths([empty, broken, media_dir / "dog.jpg", sample_video()])
+    problems = open_paths(qtbot, window, [empty, broken, media_dir / "dog.jpg", sample_video()])
     assert len(problems) == 2
     assert str(empty) in problems[0] and str(broken) in problems[1]
     assert [m.name for m in window.document.project.media] == ["dog.jpg", sample_video().name]
@@ -299,7 +299,7 @@ def test_corrupt_and_empty_videos_are_reported_and_the_others_open(
     (folder / "clip.mp4").write_bytes(sample_video().read_bytes())
     (folder / "bad.mp4").write_bytes(b"not a video")
     other = make_window(qtbot, tmp_path)
-    problems = other.open_paths([folder])
+    problems = open_paths(qtbot, other, [folder])
     assert len(problems) == 1 and "bad.mp4" in problems[0]
     assert [m.name for m in other.document.project.media] == ["clip.mp4"]
 
@@ -310,11 +310,12 @@ def test_command_line_video_runs_the_model_on_the_frame(qtbot, tmp_path: Path) -
     from model_runtime.runtime.requests import EmbeddingKey
     from samdesk.ui.app import create_window
 
-    window, problems = create_window([str(sample_video())], "classical", settings_path=tmp_path / "s.json")
+    window = create_window([str(sample_video())], "classical", settings_path=tmp_path / "s.json")
     window.errors_as_status = True
     qtbot.addWidget(window)
     window.show()
-    assert problems == []
+    qtbot.waitUntil(lambda: not window.files.busy, timeout=60_000)
+    assert window.last_error == ""
     qtbot.waitUntil(lambda: window.controller.service is not None, timeout=60_000)
     goto(qtbot, window, 3)
     window.canvas.setFocus()

@@ -17,7 +17,7 @@ from samdesk.document.instances import Instance, this_host
 from samdesk.ui.main_window import MainWindow
 from samdesk.ui.settings import Settings
 from tests.ui_doubles import AsyncDiscService
-from tests.ui_driver import click, drag
+from tests.ui_driver import click, drag, open_paths
 
 pytestmark = pytest.mark.gui
 
@@ -31,7 +31,7 @@ def window(qtbot, media_dir: Path, tmp_path: Path):
     win.set_service(service, "double (discs)")
     win.resize(1200, 800)
     win.show()
-    problems = win.open_paths([media_dir / "dog.jpg", media_dir / "groceries.jpg"])
+    problems = open_paths(qtbot, win, [media_dir / "dog.jpg", media_dir / "groceries.jpg"])
     assert problems == []
     qtbot.waitUntil(lambda: win.current_image is not None, timeout=10000)
     win.service = service
@@ -56,7 +56,7 @@ def test_click_box_cycle_accept_brush_undo_redo(window: MainWindow, qtbot) -> No
     click(window, 300, 200)
     qtbot.waitUntil(lambda: c.pending is not None and c.pending.candidates is not None)
     assert list(c.pending.prompts.points) == [pytest.approx((300, 200), abs=1.5)]
-    assert window.layer._pending.isVisible() and len(window.layer._markers) == 1
+    assert window.layer.pending_item.isVisible() and len(window.layer.markers) == 1
     assert "candidates" in window.candidates_label.text()
     key(qtbot, window, Qt.Key.Key_Tab)
     assert c.pending.candidates.selected == 1
@@ -124,7 +124,8 @@ def test_navigation_keys_switch_images_and_drop_the_pending_object(window: MainW
     c = window.controller
     first, second = (m.id for m in window.document.project.media)
     click(window, 300, 200)
-    qtbot.waitUntil(lambda: len(window.loader._cache) == 2)  # the next image is decoded ahead
+    second_path = window.document.project.media[1].path
+    qtbot.waitUntil(lambda: window.loader.is_cached(second_path))  # the next image is decoded ahead
     key(qtbot, window, Qt.Key.Key_D)
     assert c.media_id == second and c.pending is None
     assert window.current_image is not None  # shown at once, from the prefetch cache
@@ -162,7 +163,7 @@ def test_wheel_zooms_around_the_cursor(window: MainWindow, qtbot) -> None:
 def test_shortcut_overlay_lists_every_tool(window: MainWindow) -> None:
     from samdesk.ui.dialogs.shortcuts import ShortcutsDialog
 
-    dialog = ShortcutsDialog(list(window.actions_by_name.values()), window)
+    dialog = ShortcutsDialog(list(window.menu_actions.by_id.values()), window)
     texts = {text for _, text in dialog.rows}
     for tool in window.tools.values():
         assert tool.label in texts
@@ -203,28 +204,30 @@ def test_installed_models_menu_lists_the_models_folder(
     (folder / "my_finetune.pt").write_bytes(b"not really a checkpoint")
     monkeypatch.setenv("SAMDESK_MODELS_DIR", str(folder))
     requested: list[str] = []
-    window.model_requested = requested.append
-    window._fill_installed_menu()
+    window.model_requested.connect(requested.append)
+    window.installed_menu.aboutToShow.emit()
     actions = [a for a in window.installed_menu.actions() if "my_finetune" in a.text()]
     assert len(actions) == 1
     actions[0].trigger()
     assert requested == [str(folder / "my_finetune.pt")]
 
 
-def test_a_newer_autosave_is_offered_when_the_project_is_opened(window: MainWindow, tmp_path: Path) -> None:
+def test_a_newer_autosave_is_offered_when_the_project_is_opened(
+    window: MainWindow, qtbot, tmp_path: Path
+) -> None:
     project_path = tmp_path / "p.samdesk.json"
     window.categories_panel.add("saved")
-    assert window._save_to(project_path)
+    assert window.files.save_to(project_path)
     window.categories_panel.add("unsaved")  # a change the crash would lose...
-    window.recovery.interval_s = 0
-    window.recovery.instance = Instance(1 << 22, 1, this_host())  # a process that then dies
-    window.recovery.tick()  # ...but the autosave has it
-    window.recovery = None  # the "crash": nothing cleans up
+    window.files.recovery.interval_s = 0
+    window.files.recovery.instance = Instance(1 << 22, 1, this_host())  # a process that then dies
+    window.files.recovery.tick()  # ...but the autosave has it
     offered: list[str] = []
     other = MainWindow(Settings(), settings_path=tmp_path / "s.json")
     other.errors_as_status = True
-    other.ask_restore = lambda when: offered.append(when) or True
-    assert other.open_paths([project_path]) == []
+    qtbot.addWidget(other)
+    other.files.ask_restore = lambda when: offered.append(when) or True
+    assert open_paths(qtbot, other, [project_path]) == []
     assert len(offered) == 1
     assert [c.name for c in other.document.project.categories] == ["saved", "unsaved"]
     assert other.document.dirty  # restored work is unsaved until the user saves it
@@ -237,10 +240,11 @@ def test_no_arguments_opens_the_bundled_sample_image(qtbot, tmp_path: Path, monk
     from samdesk.ui.app import create_window
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # no autosaves of earlier sessions
-    window, problems = create_window([], settings_path=tmp_path / "settings.json")
+    window = create_window([], settings_path=tmp_path / "settings.json")
     window.errors_as_status = True
     qtbot.addWidget(window)
-    assert problems == []
+    qtbot.waitUntil(lambda: not window.files.busy, timeout=10000)
+    assert window.last_error == ""
     first = sample_images()[0]
     assert window.controller.media is not None and window.controller.media.name == first.name
     assert window.canvas.tool is window.tools["click"]
@@ -268,11 +272,11 @@ def test_middle_drag_pans_without_touching_the_tool(window: MainWindow) -> None:
 
 
 def test_unreadable_files_are_reported_and_the_others_open(
-    window: MainWindow, tmp_path: Path, media_dir: Path
+    window: MainWindow, qtbot, tmp_path: Path, media_dir: Path
 ) -> None:
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not a jpeg")
-    problems = window.open_paths([broken, tmp_path / "missing.png", media_dir / "truck.jpg"])
+    problems = open_paths(qtbot, window, [broken, tmp_path / "missing.png", media_dir / "truck.jpg"])
     assert len(problems) == 2
     assert any("broken.jpg" in p for p in problems) and any("missing.png" in p for p in problems)
     assert [m.name for m in window.document.project.media][-1] == "truck.jpg"
@@ -286,7 +290,7 @@ def test_h_hides_accepted_masks_and_double_click_centres_an_object(window: MainW
     key(qtbot, window, Qt.Key.Key_Return)
     key(qtbot, window, Qt.Key.Key_Return)
     (obj,) = window.document.project.objects
-    item = window.layer._items[obj.id]
+    item = window.layer.object_items[obj.id]
     assert item.isVisible()
     key(qtbot, window, Qt.Key.Key_H)
     assert not item.isVisible()

@@ -53,3 +53,11 @@ def drag(
         y = start[1] + (end[1] - start[1]) * i / steps
         mouse(window, QEvent.Type.MouseMove, to_view(window, x, y), Qt.MouseButton.NoButton, button)
     mouse(window, QEvent.Type.MouseButtonRelease, to_view(window, *end), button, Qt.MouseButton.NoButton)
+
+
+def open_paths(qtbot, window: MainWindow, paths, timeout: int = 30_000) -> list[str]:
+    """Open ``paths`` as File ▸ Open does (on the runtime's background thread) and wait until
+    the opening is over; returns the problems it reported."""
+    with qtbot.waitSignal(window.files.opened, timeout=timeout) as blocker:
+        window.files.open_paths([str(p) for p in paths])
+    return blocker.args[0]

@@ -30,7 +30,7 @@ def main() -> int:
 
     app = QApplication.instance() or QApplication([])
     settings = Path(tempfile.mkdtemp()) / "settings.json"
-    window, problems = create_window(
+    window = create_window(
         [str(samples_dir() / n) for n in ("coffee.jpg", "cat.jpg", "astronaut.jpg")],
         "classical",
         settings_path=settings,
@@ -48,7 +48,7 @@ def main() -> int:
             raise SystemExit(f"timed out; status: {window.statusBar().currentMessage()}")
 
     c = window.controller
-    pump(lambda: window.current_image is not None and c.service is not None)
+    pump(lambda: window.current_image is not None and c.service is not None and not window.files.busy)
     viewport = window.canvas.viewport()
 
     def mouse(kind, x, y, button=Qt.MouseButton.LeftButton):
@@ -91,26 +91,23 @@ def main() -> int:
     app.processEvents()
     window.grab().save(str(OUT / "main_window.png"))
 
-    dialog = ShortcutsDialog(list(window.actions_by_name.values()), window)
+    dialog = ShortcutsDialog(list(window.menu_actions.by_id.values()), window)
     dialog.show()
     app.processEvents()
     dialog.grab().save(str(OUT / "shortcuts.png"))
     dialog.close()
 
-    try:
-        from samdesk.ui.dialogs.models import ModelsDialog
+    from samdesk.ui.dialogs.models import ModelsDialog
 
-        models = ModelsDialog(window)
-        models.show()
-        app.processEvents()
-        models.grab().save(str(OUT / "models.png"))
-        models.close()
-    except ImportError as exc:
-        print(f"models dialog skipped: {exc}")
+    models = ModelsDialog(window)
+    models.show()
+    app.processEvents()
+    models.grab().save(str(OUT / "models.png"))
+    models.close()
     window.document.history.mark_clean()
     c.discard()
     window.close()
-    print("problems:", problems)
+    print("problems:", window.last_error or "none")
     return 0
 
 

@@ -72,6 +72,7 @@ class AnnotationController:
         self.selection_changed: list[Listener] = []
         self.status_changed: list[Listener] = []
         self.frame_changed: list[Listener] = []
+        self.media_changed: list[Listener] = []
 
     @property
     def requests_in_flight(self) -> set[int]:
@@ -107,6 +108,7 @@ class AnnotationController:
         self._logits_by_object.clear()
         self.select_object(None)
         self.prefetch()
+        self._emit(self.media_changed)
 
     def set_frame(self, frame: int) -> bool:
         """Show another frame of the video on screen; returns whether the frame changed.

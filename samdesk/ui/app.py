@@ -8,9 +8,10 @@ from pathlib import Path
 
 
 def create_window(paths: Sequence[str], model: str | None = None, settings_path: Path | None = None):
-    """Build the main window on ``paths`` (the samples when empty) and attach the model side.
+    """Build the main window on ``paths`` (the samples when empty) and load the model.
 
-    Returns ``(window, problems)``; a QApplication must exist.
+    Files open on the runtime's background thread: the first shows as soon as it is read, and
+    the ones that cannot be read are reported when the opening is over. A QApplication must exist.
     """
     from samdesk.resources import sample_images
     from samdesk.ui.main_window import MainWindow
@@ -19,28 +20,13 @@ def create_window(paths: Sequence[str], model: str | None = None, settings_path:
     settings = Settings.load(settings_path)
     window = MainWindow(settings, settings_path=settings_path)
     if paths:
-        problems = window.open_paths(list(paths))
+        window.files.open_paths(list(paths))
     else:
-        window.recover_unsaved()  # offers the autosave of a session that crashed before saving
-        restored = bool(window.document.project.media)
-        problems = [] if restored else window.open_paths([str(p) for p in sample_images()])
-    attach_model(window, model or settings.last_model or "classical")
-    return window, problems
-
-
-def attach_model(window, source: str) -> None:
-    """Connect the window to the model runtime through the Qt bridge, if this build has it."""
-    try:
-        from samdesk.ui.model_link import ModelLink
-    except ImportError as exc:
-        window.set_service(None, f"no model runtime ({exc.name or exc})")
-        return
-    from samdesk.ui.tracking import Tracker
-
-    link = ModelLink(window)
-    window.model_requested = link.load
-    window.tracker = Tracker(window, link)
-    link.load(source, quiet=True)
+        window.files.recover_unsaved()  # offers the autosave of a session that crashed before saving
+        if not window.document.project.media:
+            window.files.open_paths([str(p) for p in sample_images()])
+    window.model_link.load(model or settings.last_model or "classical", quiet=True)
+    return window
 
 
 def configure_application(app) -> None:
@@ -62,8 +48,6 @@ def run_gui(paths: Sequence[str], model: str | None = None) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     configure_application(app)
-    window, problems = create_window(paths, model)
+    window = create_window(paths, model)
     window.show()
-    if problems:
-        window.show_error("Some files could not be opened", "\n".join(problems[:20]))
     return int(app.exec())

@@ -99,6 +99,10 @@ class ImageLoader(QObject):
         """True while the image asked for last is still being decoded."""
         return self._wanted is not None and self._wanted[1] in self._in_flight
 
+    def is_cached(self, path: str, frame: int | None = None) -> bool:
+        """Whether that image (or video frame) is decoded and kept, ready to show at once."""
+        return (path, frame) in self._cache
+
     def load(self, media_id: int, path: str, frame: int | None = None) -> None:
         key = (path, frame)
         self._wanted = (media_id, key)

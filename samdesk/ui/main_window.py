@@ -1,18 +1,25 @@
-"""The main window: canvas in the middle, image list on the left, objects and categories on the right.
+"""The main window: a shell that assembles the parts and connects their signals.
 
-It wires widgets to the :class:`AnnotationController` and the document; it holds no annotation
-logic of its own. Every action has a shortcut, and the shortcut overlay (F1 / ?) lists them all.
+Canvas in the middle with the frame navigator under it, images on the left, objects and
+categories on the right. The parts, each in its own module:
+
+- ``actions``: every menu item and shortcut, as one table (what enables each, what handles it)
+- ``project_files``: open, save, recover, autosave, import and export (file work off the GUI
+  thread through ``background``)
+- ``media_navigation``: which image or frame is on the canvas, the timeline, undo that shows
+  the frame it changed
+- ``status_bar``; ``model_link`` (the model side of the session); ``tracking`` (Video ▸ Track)
+
+The session itself (``samdesk.session``) is Qt-free; this window holds no annotation logic.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QImage, QImageReader, QKeySequence
+from PySide6.QtCore import QByteArray, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QImage
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -20,7 +27,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
     QSlider,
     QSpinBox,
     QToolBar,
@@ -28,76 +34,38 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from samdesk.document import (
-    AddMedia,
-    Batch,
-    Change,
-    Document,
-    DocumentEvent,
-    EditMedia,
-    MediaItem,
-    MediaKind,
-    MediaStatus,
-)
+from model_runtime import download
+from model_runtime.api import Capability
+from samdesk.document import Document, EditMedia, MediaStatus
+from samdesk.runtime_bridge import RuntimeBridge
 from samdesk.session import AnnotationController, PredictionService, mask_ops
+from samdesk.ui.actions import ACTIONS, Actions, tool_actions
+from samdesk.ui.background import BackgroundJobs
 from samdesk.ui.canvas.layers import AnnotationLayer
 from samdesk.ui.canvas.view import CanvasView
 from samdesk.ui.dialogs.category_picker import CategoryPicker
+from samdesk.ui.dialogs.models import ModelsDialog
 from samdesk.ui.dialogs.shortcuts import ShortcutsDialog
 from samdesk.ui.image_loader import ImageLoader
+from samdesk.ui.media_navigation import MediaNavigation
+from samdesk.ui.model_link import ModelLink
 from samdesk.ui.panels.categories import CategoriesPanel
 from samdesk.ui.panels.frame_navigator import FrameNavigator
 from samdesk.ui.panels.media_list import MediaListPanel
 from samdesk.ui.panels.objects import ObjectsPanel
+from samdesk.ui.project_files import ProjectFiles
 from samdesk.ui.qt_compat import install_none_guard
 from samdesk.ui.settings import Settings
-from samdesk.ui.tools.base import Tool, discover_tools
+from samdesk.ui.status_bar import StatusBar
+from samdesk.ui.tools.base import Tool, ToolHost, discover_tools
 from samdesk.ui.tracking import Tracker
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-PROJECT_SUFFIX = ".samdesk.json"
-FRAME_JUMP = 10  # Shift+Left/Right
-
-
-def media_suffixes() -> tuple[frozenset[str], frozenset[str]]:
-    """(image suffixes, video suffixes) the app opens: model_runtime.media's, the one list the
-    decoders and the document share. Imported on demand: it pulls in PyAV (slow to import)."""
-    try:
-        from model_runtime.media import IMAGE_SUFFIXES as images
-        from model_runtime.media import VIDEO_SUFFIXES as videos
-    except ImportError:  # a build without the runtime: images only, as Qt decodes them
-        return frozenset(IMAGE_SUFFIXES), frozenset()
-    return images, videos
-
-
-def is_project_path(path: Path) -> bool:
-    return path.name.endswith(PROJECT_SUFFIX)
-
-
-def new_media_item(path: Path) -> MediaItem:
-    """The document's media item for ``path`` (probed, content-hashed), or a header-only one
-    when this build lacks ``samdesk.document.media``."""
-    try:
-        from samdesk.document.media import media_item_from_path
-    except ImportError:
-        return image_media_item(path)
-    return media_item_from_path(path)
-
-
-def image_media_item(path: Path) -> MediaItem:
-    """A media item for an image file, sized from its header (no pixel decoding)."""
-    reader = QImageReader(str(path))
-    reader.setAutoTransform(True)
-    size = reader.size()
-    if not size.isValid():
-        raise ValueError(f"{path}: not a readable image ({reader.errorString()})")
-    # EXIF rotation by 90° swaps width and height: report the size the user sees.
-    if reader.transformation().value & 0x4:  # QImageIOHandler.TransformationRotate90 bit
-        size.transpose()
-    return MediaItem(0, MediaKind.IMAGE, str(path.resolve()), size.width(), size.height())
+CLICK_ONLY = frozenset({Capability.CLICK})  # what a prediction double given to set_service can do
 
 
 class MainWindow(QMainWindow):
+    model_requested = Signal(str)  # a checkpoint path or "classical": the model link loads it
+
     # Tests, benchmarks and screenshot scripts set this: errors go to the status bar and
     # ``last_error`` instead of modal message boxes that would block an unattended run.
     errors_as_status = False
@@ -108,6 +76,7 @@ class MainWindow(QMainWindow):
         settings: Settings | None = None,
         service: PredictionService | None = None,
         settings_path: Path | None = None,
+        bridge: RuntimeBridge | None = None,
     ) -> None:
         super().__init__()
         install_none_guard(QApplication.instance())
@@ -117,30 +86,32 @@ class MainWindow(QMainWindow):
         self.controller = AnnotationController(self.document, service)
         self.setWindowTitle("samdesk")
         self.resize(1400, 900)
+        self.capabilities: frozenset[str] | None = None  # of the loaded model; None: no model yet
+        self.model_name = "no model"
 
+        # --- the canvas, its overlays and the parts around it --------------------------------
         self.canvas = CanvasView(self)
-        self.canvas.input_gate = self._input_gate
-        self.canvas.input_refused = lambda message: self.statusBar().showMessage(message, 3000)
-        # The frame navigator sits under the canvas, shown only while a video is on screen.
-        self.navigator = FrameNavigator()
-        self.navigator.setVisible(False)
-        self.navigator.frame_requested.connect(self.show_frame)
+        self.scene = self.canvas.scene()
+        self.layer = AnnotationLayer(self.scene, self.document, self.controller)
+        self.layer.opacity = self.settings.mask_opacity
+        self.navigation = MediaNavigation(self.document, self.controller, self.canvas)
         central = QWidget(self)
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
         column.addWidget(self.canvas, 1)
-        column.addWidget(self.navigator)
+        column.addWidget(self.navigation.navigator)
         self.setCentralWidget(central)
-        self.scene = self.canvas.scene()
-        self.layer = AnnotationLayer(self.scene, self.document, self.controller)
-        self.layer.opacity = self.settings.mask_opacity
-        self.loader = ImageLoader(self)
-        self.loader.loaded.connect(self._image_loaded)
-        self.loader.failed.connect(self._image_failed)
-        self.current_image: QImage | None = None
-        self.closing: list[Callable[[], None]] = []  # run when the window closes (stop workers)
-        self.tracker: Tracker | None = None  # set with the model runtime (ui.app.attach_model)
+        self.status = StatusBar(self.statusBar(), self.controller)
+        self.canvas.input_refused = lambda message: self.status.show_message(message, 3000)
+
+        self.bridge = bridge or RuntimeBridge(parent=self)
+        self.jobs = BackgroundJobs(self.bridge, self)
+        self.files = ProjectFiles(self.document, self.controller, self.settings, self.jobs, self)
+        self.model_link = ModelLink(self.bridge, self.controller, self.navigation.loader.frames)
+        self.tracker = Tracker(self.bridge, self.document, self.controller)
+        self.status.add_permanent(self.tracker.bar)
+        self.status.add_permanent(self.tracker.stop_button)
 
         self.media_panel = MediaListPanel(self.document)
         self.objects_panel = ObjectsPanel(self.document, self.controller)
@@ -148,227 +119,40 @@ class MainWindow(QMainWindow):
         self._dock("Images", self.media_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Objects", self.objects_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("Categories", self.categories_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.media_panel.media_activated.connect(self.show_media)
-        self.objects_panel.object_activated.connect(self.center_on_object)
-        self.categories_panel.category_selected.connect(self._category_selected)
 
-        self.tools: dict[str, Tool] = {cls.name: cls(self) for cls in discover_tools()}
-        self.actions_by_name: dict[str, QAction] = {}
-        self._build_status_bar()
-        self._build_actions()
+        brush = lambda: self.settings.brush_radius  # noqa: E731 (read at each stroke: it changes)
+        host = ToolHost(self.controller, self.scene, self.canvas.transform, brush)
+        self.tools: dict[str, Tool] = {cls.name: cls(host) for cls in discover_tools()}
+        self.menu_actions = Actions(self, self._ordered_actions())
+        self.installed_menu = self.menu_actions.menus["&Model"].addMenu("Installed models")
+        self.installed_menu.aboutToShow.connect(self.fill_installed_menu)
         self._build_toolbar()
-
-        self.controller.status_changed.append(self._update_status)
-        self.controller.pending_changed.append(self._update_status)
-        self.controller.frame_changed.append(self._frame_changed)
-        self.controller.selection_changed.append(self._hint_missing_frame_mask)
-        self.document.events.subscribe(self._document_changed)
-        self.canvas.cursor_moved.connect(self._cursor_moved)
+        self._connect_parts()
         self.set_tool("click")
+        self._update_actions()
         self._restore_geometry()
-        self._start_autosave()
 
-    # --- construction ------------------------------------------------------------------------
+    def _ordered_actions(self):
+        """The table, with the tool actions where the Tools menu starts."""
+        tools = tool_actions(self.tools.values())
+        first = next(i for i, spec in enumerate(ACTIONS) if spec.menu == "&Tools")
+        return [*ACTIONS[:first], *tools, *ACTIONS[first:]]
+
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock-{title}")
         dock.setWidget(widget)
-        dock.setFeatures(
-            QDockWidget.DockWidgetFeature.DockWidgetMovable
-            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-        )
+        features = QDockWidget.DockWidgetFeature
+        dock.setFeatures(features.DockWidgetMovable | features.DockWidgetFloatable)
         self.addDockWidget(area, dock)
         return dock
-
-    @property
-    def brush_radius(self) -> float:
-        return self.settings.brush_radius
-
-    def _action(
-        self,
-        name: str,
-        text: str,
-        shortcuts: Sequence[str | QKeySequence.StandardKey],
-        slot: Callable[[], object],
-        menu=None,
-        checkable: bool = False,
-    ) -> QAction:
-        action = QAction(text, self)
-        keys: list[QKeySequence] = []
-        for s in shortcuts:
-            # A standard key's first binding is the platform's usual one (Ctrl+S); the others are
-            # dedicated keys (the "Save" key) that only clutter the shortcut overlay.
-            standard = isinstance(s, QKeySequence.StandardKey)
-            keys += QKeySequence.keyBindings(s)[:1] if standard else [QKeySequence(s)]
-        action.setShortcuts(keys)
-        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        action.setCheckable(checkable)
-        action.triggered.connect(lambda _checked=False: slot())
-        self.addAction(action)
-        if menu is not None:
-            menu.addAction(action)
-        self.actions_by_name[name] = action
-        return action
-
-    def _build_actions(self) -> None:
-        bar = self.menuBar()
-        a = self._action
-        file = bar.addMenu("&File")
-        open_key = [QKeySequence.StandardKey.Open]
-        a("open_images", "Open images or videos…", open_key, self.ask_open_images, file)
-        a("open_folder", "Open folder…", ["Ctrl+Shift+O"], self.ask_open_folder, file)
-        a("open_project", "Open project…", ["Ctrl+Alt+O"], self.ask_open_project, file)
-        file.addSeparator()
-        a("save", "Save", [QKeySequence.StandardKey.Save], self.save, file)
-        a("save_as", "Save as…", ["Ctrl+Shift+S"], self.save_as, file)
-        file.addSeparator()
-        a("recover", "Recover unsaved work…", [], self.recover_unsaved, file)
-        file.addSeparator()
-        a("export", "Export…", ["Ctrl+E"], self.ask_export, file)
-        a("import", "Import dataset…", ["Ctrl+I"], self.ask_import, file)
-        file.addSeparator()
-        a("quit", "Quit", [QKeySequence.StandardKey.Quit], self.close, file)
-
-        edit = bar.addMenu("&Edit")
-        a("undo", "Undo", ["Ctrl+Z"], self.undo, edit)
-        a("redo", "Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], self.redo, edit)
-        edit.addSeparator()
-        a("accept", "Accept object (last category)", ["Return", "Enter"], self.accept_pending, edit)
-        a(
-            "accept_pick",
-            "Accept object, choose category…",
-            ["Shift+Return", "Shift+Enter"],
-            lambda: self.accept_pending(pick=True),
-            edit,
-        )
-        a("discard", "Discard pending object", ["Esc"], self.discard_pending, edit)
-        a("next_candidate", "Next candidate mask", ["Tab"], self.controller.cycle_candidate, edit)
-        for i in range(3):
-            a(
-                f"candidate_{i + 1}",
-                f"Candidate {i + 1}",
-                [str(i + 1)],
-                lambda i=i: self.controller.select_candidate(i),
-                edit,
-            )
-        a("refine", "Refine selected object", ["R"], self.controller.refine_selected, edit)
-        edit.addSeparator()
-        a("delete", "Delete selected objects", ["Delete"], self.delete_selected, edit)
-        a("fill_holes", "Fill holes", ["Shift+F"], lambda: self.controller.cleanup_selected(True), edit)
-        a(
-            "remove_islands",
-            "Remove small islands",
-            ["Shift+I"],
-            lambda: self.controller.cleanup_selected(False, self.settings.min_island_area),
-            edit,
-        )
-
-        view = bar.addMenu("&View")
-        a("fit", "Fit image", ["F"], self.canvas.fit, view)
-        a("zoom_in", "Zoom in", ["Ctrl+=", "Ctrl++"], lambda: self.canvas.zoom(1.25), view)
-        a("zoom_out", "Zoom out", ["Ctrl+-"], lambda: self.canvas.zoom(0.8), view)
-        a(
-            "opacity_up",
-            "More mask opacity",
-            ["Ctrl+]"],
-            lambda: self.set_opacity(self.layer.opacity + 0.1),
-            view,
-        )
-        a(
-            "opacity_down",
-            "Less mask opacity",
-            ["Ctrl+["],
-            lambda: self.set_opacity(self.layer.opacity - 0.1),
-            view,
-        )
-        a("toggle_masks", "Show/hide accepted masks", ["H"], self.toggle_masks, view)
-
-        tools = bar.addMenu("&Tools")
-        group = QActionGroup(self)
-        for name, tool in self.tools.items():
-            action = a(
-                f"tool_{name}",
-                tool.label,
-                [tool.shortcut] if tool.shortcut else [],
-                lambda n=name: self.set_tool(n),
-                tools,
-                checkable=True,
-            )
-            action.setToolTip(f"{tool.label} ({tool.shortcut}): {tool.help}")
-            group.addAction(action)
-        tools.addSeparator()
-        a(
-            "brush_bigger",
-            "Bigger brush",
-            ["]"],
-            lambda: self.set_brush_radius(self.settings.brush_radius * 1.25),
-            tools,
-        )
-        a(
-            "brush_smaller",
-            "Smaller brush",
-            ["["],
-            lambda: self.set_brush_radius(self.settings.brush_radius / 1.25),
-            tools,
-        )
-
-        image = bar.addMenu("&Image")
-        a("next_image", "Next image", ["D", "PgDown"], lambda: self.step_media(+1), image)
-        a("prev_image", "Previous image", ["A", "PgUp"], lambda: self.step_media(-1), image)
-        a("mark_done", "Mark done and go to next", ["Ctrl+D"], self.mark_done_and_next, image)
-
-        # Frame keys: , and . as in video editors, and the arrows (the canvas does not scroll
-        # with them: its scroll bars are off and panning is mouse-driven).
-        video = bar.addMenu("&Video")
-        a("next_frame", "Next frame", [".", "Right"], lambda: self.step_frame(+1), video)
-        a("prev_frame", "Previous frame", [",", "Left"], lambda: self.step_frame(-1), video)
-        a(
-            "next_frames",
-            f"Forward {FRAME_JUMP} frames",
-            ["Shift+Right", ">"],
-            lambda: self.step_frame(+FRAME_JUMP),
-            video,
-        )
-        a(
-            "prev_frames",
-            f"Back {FRAME_JUMP} frames",
-            ["Shift+Left", "<"],
-            lambda: self.step_frame(-FRAME_JUMP),
-            video,
-        )
-        a("first_frame", "First frame", ["Home"], lambda: self.show_frame(0), video)
-        a("last_frame", "Last frame", ["End"], lambda: self.show_frame(self.navigator.frame_count - 1), video)
-        a("next_marked", "Next annotated frame", ["Ctrl+Right"], lambda: self.step_marked(+1), video)
-        a("prev_marked", "Previous annotated frame", ["Ctrl+Left"], lambda: self.step_marked(-1), video)
-        video.addSeparator()
-        a("track_forward", "Track objects forward", ["Ctrl+T"], lambda: self.track("forward"), video)
-        a("track_backward", "Track objects backward", ["Ctrl+Shift+T"], lambda: self.track("backward"), video)
-        a("track_both", "Track objects both ways", ["Ctrl+Alt+T"], lambda: self.track("both"), video)
-        a("stop_tracking", "Stop tracking", [], self.stop_tracking, video)
-
-        self.model_menu = bar.addMenu("&Model")
-        a("load_checkpoint", "Load checkpoint file…", ["Ctrl+L"], self.ask_load_checkpoint, self.model_menu)
-        a(
-            "use_classical",
-            "Use classical (GrabCut, no download)",
-            [],
-            lambda: self.request_model("classical"),
-            self.model_menu,
-        )
-        a("download_manager", "Download manager…", ["Ctrl+M"], self.open_models_dialog, self.model_menu)
-        self.model_menu.addSeparator()
-        self.installed_menu = self.model_menu.addMenu("Installed models")
-        self.installed_menu.aboutToShow.connect(self._fill_installed_menu)
-
-        help_menu = bar.addMenu("&Help")
-        a("shortcuts", "Keyboard shortcuts", ["F1", "?"], self.show_shortcuts, help_menu)
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Tools", self)
         bar.setObjectName("toolbar-tools")
         bar.setMovable(False)
         for name in self.tools:
-            bar.addAction(self.actions_by_name[f"tool_{name}"])
+            bar.addAction(self.menu_actions[f"tool_{name}"])
         bar.addSeparator()
         bar.addWidget(QLabel(" Opacity "))
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
@@ -391,34 +175,47 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.candidates_label)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
 
-    def _build_status_bar(self) -> None:
-        status = self.statusBar()
-        self.hint_label = QLabel("")
-        self.model_label = QLabel("no model")
-        self.encode_bar = QProgressBar()
-        self.encode_bar.setFixedWidth(90)
-        self.encode_bar.setRange(0, 0)
-        self.encode_bar.setTextVisible(False)
-        self.encode_bar.setVisible(False)
-        self.encode_label = QLabel("")
-        self.click_label = QLabel("click → mask: –")
-        self.cursor_label = QLabel("")
-        status.addWidget(self.hint_label, 1)
-        for widget in (
-            self.cursor_label,
-            self.encode_label,
-            self.encode_bar,
-            self.click_label,
-            self.model_label,
-        ):
-            status.addPermanentWidget(widget)
+    def _connect_parts(self) -> None:
+        c, status = self.controller, self.status
+        c.pending_changed.append(self._show_candidates)
+        c.media_changed.append(self.objects_panel.rebuild)
+        c.frame_changed.append(self.objects_panel.rebuild)
+        self.canvas.cursor_moved.connect(status.set_cursor)
+        self.media_panel.media_activated.connect(self.navigation.show_media)
+        self.objects_panel.object_activated.connect(self.center_on_object)
+        self.categories_panel.category_selected.connect(self._category_selected)
+        self.navigation.media_shown.connect(self._media_shown)
+        self.files.media_opened.connect(self._media_opened)
+        self.files.opened.connect(self._report_problems)
+        self.model_requested.connect(self.model_link.load)
+        self.model_link.loading.connect(status.set_model)
+        self.model_link.loaded.connect(self._model_loaded)
+        self.model_link.load_failed.connect(status.set_model)
+        self.model_link.encoding.connect(status.set_encoding)
+        self.tracker.running_changed.connect(lambda _running: self._update_actions())
+        for part in (self.files, self.navigation, self.model_link, self.tracker):
+            part.message.connect(status.show_message)
+            part.error.connect(self.show_error)
+
+    # --- what the parts hold -----------------------------------------------------------------
+    @property
+    def navigator(self) -> FrameNavigator:
+        return self.navigation.navigator
+
+    @property
+    def loader(self) -> ImageLoader:
+        return self.navigation.loader
+
+    @property
+    def current_image(self) -> QImage | None:
+        return self.navigation.current_image
 
     # --- tools and view settings ---------------------------------------------------------------
     def set_tool(self, name: str) -> None:
         tool = self.tools[name]
         self.canvas.set_tool(tool)
-        self.actions_by_name[f"tool_{name}"].setChecked(True)
-        self.hint_label.setText(f"{tool.label}: {tool.help}")
+        self.menu_actions[f"tool_{name}"].setChecked(True)
+        self.status.set_hint(f"{tool.label}: {tool.help}")
 
     def set_opacity(self, value: float) -> None:
         value = max(0.0, min(1.0, value))
@@ -427,21 +224,12 @@ class MainWindow(QMainWindow):
         if self.opacity_slider.value() != round(value * 100):
             self.opacity_slider.setValue(round(value * 100))
 
+    def change_opacity(self, step: float) -> None:
+        self.set_opacity(self.layer.opacity + step)
+
     def toggle_masks(self) -> None:
         """A quick look at the bare photo: hides the accepted objects (the pending one stays)."""
         self.layer.set_objects_shown(not self.layer.objects_shown)
-
-    def center_on_object(self, object_id: int) -> None:
-        with contextlib.suppress(KeyError):
-            frames = self.document.project.object(object_id).frames
-            if frames and self.controller.frame not in frames:
-                # A video object without a mask here: go to its nearest annotated frame.
-                self.show_frame(min(frames, key=lambda f: (abs(f - self.controller.frame), f)))
-        mask = self.controller.object_mask(object_id)
-        bounds = None if mask is None else mask_ops.bounding_box(mask)
-        if bounds is not None:
-            x0, y0, x1, y1 = bounds
-            self.canvas.centerOn((x0 + x1) / 2, (y0 + y1) / 2)
 
     def set_brush_radius(self, value: float) -> None:
         value = max(1.0, min(500.0, value))
@@ -451,311 +239,65 @@ class MainWindow(QMainWindow):
             self.brush_spin.setValue(round(value))
             self.brush_spin.blockSignals(False)
 
-    def show_shortcuts(self) -> None:
-        ShortcutsDialog(list(self.actions_by_name.values()), self).exec()
+    def scale_brush(self, factor: float) -> None:
+        self.set_brush_radius(self.settings.brush_radius * factor)
 
-    # --- opening --------------------------------------------------------------------------------
-    def open_paths(self, paths: Sequence[str | Path]) -> list[str]:
-        """Open images, videos, folders of them and projects; returns readable problems (not
-        raised): a file that cannot be read is named in them, and the others still open."""
-        problems: list[str] = []
-        media: list[Path] = []
-        image_suffixes, video_suffixes = media_suffixes()
-        known = image_suffixes | video_suffixes
-        for raw in paths:
-            path = Path(raw).expanduser()
-            if is_project_path(path):
-                problems += self.open_project(path)
-            elif path.is_dir():
-                media += sorted(p for p in path.iterdir() if p.suffix.lower() in known and p.is_file())
-            elif not path.exists():
-                problems.append(f"{path}: no such file")
-            elif path.suffix.lower() in known:
-                media.append(path)
-            else:
-                problems.append(f"{path}: not an image, video, folder or {PROJECT_SUFFIX} project")
-        problems += self.add_images(media)
-        return problems
-
-    def add_images(self, paths: Sequence[Path]) -> list[str]:
-        """Add image and video files (probed: a corrupt one is reported, not added)."""
-        problems: list[str] = []
-        known = {m.path for m in self.document.project.media}
-        commands = []
-        for path in paths:
-            if str(path.resolve()) in known:
-                continue
-            try:
-                commands.append(AddMedia(new_media_item(path)))
-            except Exception as exc:  # MediaError & co name the file: report it, open the others
-                problems.append(str(exc))
-        if commands:
-            self.document.execute(Batch(commands, text="add media"))
-            first = commands[0].item.id
-            self.show_media(first)
-            self.set_tool("click")  # a first left click on a fresh image starts an object
-        return problems
-
-    def open_project(self, path: Path) -> list[str]:
-        try:
-            from samdesk.document.persistence import load_project
-        except ImportError:
-            return [f"{path}: opening projects needs samdesk.document.persistence, missing in this build"]
-        try:
-            result = load_project(path)
-        except Exception as exc:  # ProjectFileError and friends: tell the user, keep the window
-            return [str(exc)]
-        self.controller.set_media(None)
-        self.document.replace_project(result.project, path)
-        self.settings.remember_project(str(path))
-        self._offer_recovery(path)
-        media = self.document.project.media
-        if media:
-            self.show_media(media[0].id)
-        missing = getattr(result, "missing_media", [])
-        return [f"missing media file: {m.path}" for m in missing]
-
-    # --- autosave and recovery --------------------------------------------------------------------
-    def _start_autosave(self) -> None:
-        try:
-            from samdesk.document.recovery import RecoveryManager
-        except ImportError:
-            self.recovery = None
-            return
-        self.recovery = RecoveryManager(self.document, float(self.settings.autosave_seconds))
-        # tick() decides whether an autosave is due; polling often keeps it close to the interval.
-        self._autosave_timer = make_timer(self, 5, self._autosave)
-
-    def _autosave(self) -> None:
-        if self.recovery is not None and self.recovery.tick() is None and self.recovery.last_error:
-            self.statusBar().showMessage(f"Autosave failed: {self.recovery.last_error}", 8000)
-
-    def ask_restore(self, when: str) -> bool:
-        """Whether to restore an autosave; tests replace this with a policy."""
-        answer = QMessageBox.question(
-            self,
-            "Recover unsaved work",
-            f"An autosave from {when} is newer than the project file.\nRestore it?",
-        )
-        return answer == QMessageBox.StandardButton.Yes
-
-    def _offer_recovery(self, project_path: Path | None) -> None:
-        """Offer a recovery file newer than the project (or, with no project, the newest
-        autosave of a never-saved session)."""
-        try:
-            from samdesk.document import recovery
-        except ImportError:
-            return
-        if project_path is not None:
-            info = recovery.find_recovery(project_path)
-        else:
-            found = recovery.find_unsaved_recoveries()
-            info = found[0] if found else None
-        if info is None:
-            return
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
-        if not self.ask_restore(when):
-            recovery.discard_recovery(info)
-            return
-        try:
-            recovery.restore_recovery(self.document, info)
-        except Exception as exc:  # a damaged autosave: say so, keep what is open
-            self.show_error("Recovery failed", str(exc))
-            return
-        if self.recovery is not None:
-            self.recovery.adopt(info)
-        self.statusBar().showMessage("Restored unsaved work from the autosave", 8000)
-
-    def recover_unsaved(self) -> None:
-        """File ▸ Recover: restore the newest autosave of a session that was never saved."""
-        self.controller.set_media(None)
-        self._offer_recovery(None)
-        media = self.document.project.media
-        if media:
-            self.show_media(media[0].id)
-
-    def show_media(self, media_id: int) -> None:
-        try:
-            item = self.document.project.media_item(media_id)
-        except KeyError:
-            return
-        self.controller.set_media(media_id)
-        self.media_panel.select(media_id)
-        self.current_image = None
-        self.layer.rebuild()
-        self.objects_panel.rebuild()
-        video = self.controller.is_video
-        self.navigator.setVisible(video)
-        if video:
-            self.navigator.set_video(item.frame_count)
-            self.navigator.set_frame(self.controller.frame)
-            self.navigator.set_marked(self.controller.annotated_frames())
-            self._load_frame(item)
-        else:
-            self.loader.load(media_id, item.path)
-            self.navigator.set_decoding(False)
-        neighbours = self.controller.display_neighbours(media_id)
-        # Neighbouring videos are not decoded ahead: opening one costs a container scan.
-        self.loader.prefetch([m.path for m in neighbours if m.frame_count == 1 and m.kind != "video"])
-        self.setWindowTitle(f"{item.name} — samdesk")
-
-    # --- video frames ------------------------------------------------------------------------------
-    def show_frame(self, frame: int) -> None:
-        """Show ``frame`` of the video on screen (clamped to its range)."""
-        self.controller.set_frame(frame)  # fires _frame_changed when it moved
-
-    def step_frame(self, step: int) -> None:
-        if self.controller.is_video:
-            self.show_frame(self.controller.frame + step)
-
-    def track(self, direction: str) -> None:
-        """Follow the video's keyframed objects from the frame on screen (see ``ui.tracking``)."""
-        if self.tracker is None:
-            self.show_error("Track", "Tracking needs the model runtime, which this build lacks.")
-            return
-        self.tracker.start(direction)
-
-    def stop_tracking(self) -> None:
-        if self.tracker is not None:
-            self.tracker.stop()
-
-    def step_marked(self, step: int) -> None:
-        """Jump to the next (step > 0) or previous annotated frame."""
-        here = self.controller.frame
-        marked = sorted(self.controller.annotated_frames())
-        ahead = [f for f in marked if f > here] if step > 0 else [f for f in reversed(marked) if f < here]
-        if ahead:
-            self.show_frame(ahead[0])
-
-    def _frame_changed(self) -> None:
-        item = self.controller.media
-        if item is None:
-            return
-        self.navigator.set_frame(self.controller.frame)
-        # Masks follow the frame at once; the picture follows when decoded (the old one stays
-        # on screen meanwhile, with the "decoding…" hint, rather than a blank canvas).
-        self.layer.rebuild()
-        self.objects_panel.rebuild()
-        self._load_frame(item)
-        self._hint_missing_frame_mask()
-
-    def _load_frame(self, item: MediaItem) -> None:
-        frame = self.controller.frame
-        self.loader.load(item.id, item.path, frame)
-        if frame + 1 < item.frame_count:
-            # The next frame decodes in a few ms right after this one (the decoder is there).
-            self.loader.prefetch_frames(item.path, [frame + 1])
-        self.navigator.set_decoding(self.loader.busy)
-
-    def _input_gate(self) -> str | None:
-        """Refuse canvas gestures while the frame they would annotate is not on screen yet."""
-        if self.controller.is_video and self.loader.busy:
-            return f"Frame {self.controller.frame} is still decoding: click again when it shows"
-        return None
-
-    def _hint_missing_frame_mask(self) -> None:
-        """Selecting a video object that has no mask on this frame: say how to give it one
-        (R starts a pending mask for that object, rather than a new object)."""
-        c = self.controller
-        if not c.is_video or c.selected_object is None:
-            return
+    def center_on_object(self, object_id: int) -> None:
         with contextlib.suppress(KeyError):
-            obj = self.document.project.object(c.selected_object)
-            if c.frame not in obj.frames:
-                name = obj.name or f"#{obj.id}"
-                self.statusBar().showMessage(
-                    f"Object {name} has no mask on frame {c.frame}: press R, then click to add one", 8000
-                )
+            frames = self.document.project.object(object_id).frames
+            if frames and self.controller.frame not in frames:
+                # A video object without a mask here: go to its nearest annotated frame.
+                here = self.controller.frame
+                self.navigation.show_frame(min(frames, key=lambda f: (abs(f - here), f)))
+        mask = self.controller.object_mask(object_id)
+        bounds = None if mask is None else mask_ops.bounding_box(mask)
+        if bounds is not None:
+            x0, y0, x1, y1 = bounds
+            self.canvas.centerOn((x0 + x1) / 2, (y0 + y1) / 2)
 
-    def _document_changed(self, event: DocumentEvent) -> None:
-        """Keep the timeline ticks in step with the masks of the video on screen."""
-        if not self.navigator.isVisible():
+    def show_shortcuts(self) -> None:
+        ShortcutsDialog(list(self.menu_actions.by_id.values()), self).exec()
+
+    # --- what the parts report ---------------------------------------------------------------
+    def _media_opened(self, media_id: int) -> None:
+        self.navigation.show_media(media_id)
+        self.set_tool("click")  # a first left click on a fresh image starts an object
+
+    def _media_shown(self, media_id: int) -> None:
+        self.media_panel.select(media_id)
+        with contextlib.suppress(KeyError):
+            self.setWindowTitle(f"{self.document.project.media_item(media_id).name} — samdesk")
+        self._update_actions()
+
+    def _model_loaded(self, description: str, capabilities: frozenset[str]) -> None:
+        self.status.set_model(description)
+        self.model_name = description.split(" · ")[0]
+        self.capabilities = capabilities
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        conditions = {"video": self.controller.is_video, "tracking": self.tracker.running}
+        self.menu_actions.update(self.capabilities, self.model_name, conditions)
+
+    def _show_candidates(self) -> None:
+        c = self.controller
+        cands = c.pending.candidates if c.pending is not None else None
+        if cands is None or len(cands) < 2:
+            self.candidates_label.setText("")
             return
-        if event.change == Change.RESET or (
-            event.media_id == self.controller.media_id
-            and event.change in (Change.OBJECT_ADDED, Change.OBJECT_REMOVED, Change.MASK_CHANGED)
-        ):
-            self.navigator.set_marked(self.controller.annotated_frames())
+        parts = [f"{'▶' if i == cands.selected else ''}{i + 1}: {s:.2f}" for i, s in enumerate(cands.scores)]
+        self.candidates_label.setText("  candidates (Tab)  " + "   ".join(parts))
 
-    def undo(self) -> None:
-        self._jump_to_changed_frame(self.controller.undo)
-
-    def redo(self) -> None:
-        self._jump_to_changed_frame(self.controller.redo)
-
-    def _jump_to_changed_frame(self, action: Callable[[], None]) -> None:
-        """Run undo/redo; when it changed masks only on other frames of this video, go to the
-        first of them, so the user sees what was taken back instead of nothing happening."""
-        if not self.controller.is_video:
-            action()
+    def show_error(self, title: str, message: str) -> None:
+        if self.errors_as_status:
+            self.status.show_message(f"{title}: {message}", 10000)
+            self.last_error = message
             return
-        before = self._frame_masks()
-        action()
-        after = self._frame_masks()
-        changed = {key[1] for key in before.keys() | after.keys() if before.get(key) is not after.get(key)}
-        if changed and self.controller.frame not in changed:
-            self.show_frame(min(changed))
+        QMessageBox.warning(self, title, message)
 
-    def _frame_masks(self) -> dict[tuple[int, int], object]:
-        """(object id, frame) -> that frame's annotation, for the video on screen. Commands
-        replace annotations rather than edit them in place, so identity tells what changed."""
-        media_id = self.controller.media_id
-        objects = self.document.project.objects_of(media_id) if media_id is not None else []
-        return {(o.id, f): a for o in objects for f, a in o.frames.items()}
-
-    def _image_loaded(self, media_id: int, image: QImage) -> None:
-        if media_id != self.controller.media_id:
-            return
-        self.current_image = image
-        # Same-sized frames of a video keep the user's zoom and pan.
-        self.canvas.set_image(image, keep_view=self.controller.is_video)
-        self.navigator.set_decoding(self.loader.busy)
-
-    def _image_failed(self, media_id: int, message: str) -> None:
-        self.navigator.set_decoding(False)
-        self.show_error("Cannot show frame" if self.controller.is_video else "Cannot show image", message)
-
-    def step_media(self, step: int) -> None:
-        target = self.controller.neighbour_id(step)
-        if target is not None:
-            self.show_media(target)
-
-    def mark_done_and_next(self) -> None:
-        media = self.controller.media
-        if media is None:
-            return
-        if self.controller.pending is not None:
-            self.accept_pending()
-        status = MediaStatus.IN_PROGRESS if media.status == MediaStatus.DONE else MediaStatus.DONE
-        self.document.execute(EditMedia(media.id, status=status, text="mark image done"))
-        if status == MediaStatus.DONE:
-            self.step_media(+1)
-
-    def ask_open_images(self) -> None:
-        image_suffixes, video_suffixes = media_suffixes()
-        patterns = " ".join(f"*{s}" for s in sorted(image_suffixes | video_suffixes))
-        files, _ = QFileDialog.getOpenFileNames(
-            self,
-            "Open images or videos",
-            self.settings.last_open_dir,
-            f"Images and videos ({patterns});;All files (*)",
-        )
-        if files:
-            self.settings.last_open_dir = str(Path(files[0]).parent)
-            self._report(self.open_paths(files))
-
-    def ask_open_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open folder", self.settings.last_open_dir)
-        if folder:
-            self.settings.last_open_dir = folder
-            self._report(self.open_paths([folder]))
-
-    def ask_open_project(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open project", self.settings.last_open_dir, f"samdesk project (*{PROJECT_SUFFIX})"
-        )
-        if path:
-            self._report(self.open_paths([path]))
+    def _report_problems(self, problems: list[str]) -> None:
+        if problems:
+            self.show_error("Some files could not be opened", "\n".join(problems[:20]))
 
     # --- annotation actions -----------------------------------------------------------------------
     def _tool_consumes(self, key: Qt.Key) -> bool:
@@ -763,9 +305,7 @@ class MainWindow(QMainWindow):
         return tool is not None and tool.key(key)
 
     def accept_pending(self, pick: bool = False) -> int | None:
-        if self._tool_consumes(Qt.Key.Key_Return):
-            return None
-        if self.controller.pending is None:
+        if self._tool_consumes(Qt.Key.Key_Return) or not self.controller.has_pending():
             return None
         category = self.controller.current_category
         if pick or category is None:
@@ -791,7 +331,7 @@ class MainWindow(QMainWindow):
 
     def discard_pending(self) -> None:
         if not self._tool_consumes(Qt.Key.Key_Escape):
-            if self.controller.pending is not None:
+            if self.controller.has_pending():
                 self.controller.discard()
             else:
                 self.controller.select_object(None)
@@ -802,42 +342,47 @@ class MainWindow(QMainWindow):
         )
         self.controller.delete_objects(ids)
 
+    def remove_islands(self) -> None:
+        self.controller.cleanup_selected(False, self.settings.min_island_area)
+
+    def mark_done_and_next(self) -> None:
+        media = self.controller.media
+        if media is None:
+            return
+        if self.controller.has_pending():
+            self.accept_pending()
+        status = MediaStatus.IN_PROGRESS if media.status == MediaStatus.DONE else MediaStatus.DONE
+        self.document.execute(EditMedia(media.id, status=status, text="mark image done"))
+        if status == MediaStatus.DONE:
+            self.navigation.step_media(+1)
+
     def _category_selected(self, category_id: int | None) -> None:
         if category_id is not None:
             self.controller.current_category = category_id
             self.layer.refresh_pending()
 
     # --- model ------------------------------------------------------------------------------------
-    def set_service(self, service: PredictionService | None, description: str) -> None:
-        """Attach the model side (the runtime bridge adapter) and show what it is."""
+    def set_service(
+        self, service: PredictionService | None, description: str, capabilities: frozenset[str] = CLICK_ONLY
+    ) -> None:
+        """Use ``service`` for predictions instead of the model link (a test or benchmark
+        double), shown as ``description``."""
         self.controller.service = service
-        self.model_label.setText(description)
+        self._model_loaded(description, capabilities)
         if service is not None:
             self.controller.prefetch()
 
-    def set_encoding(self, busy: bool, text: str = "") -> None:
-        """Non-blocking indicator for the embedding of the image on screen."""
-        self.encode_bar.setVisible(busy)
-        self.encode_label.setText(text)
-        self._update_status()
-
     def request_model(self, source: str) -> None:
-        """Ask for a model by checkpoint path or "classical"; the app's model link loads it."""
+        """Ask for a model by checkpoint path or "classical"."""
         self.settings.last_model = source
-        handler = getattr(self, "model_requested", None)
-        if handler is None:
-            self.show_error("Model", "No model runtime is available in this build.")
-            return
-        handler(source)
+        self.model_requested.emit(source)
 
-    def _fill_installed_menu(self) -> None:
+    def fill_installed_menu(self) -> None:
         """List the checkpoints in the models folder (listed when opened: downloads may land)."""
         self.installed_menu.clear()
         try:
-            from model_runtime import download
-
             found = download.installed()
-        except Exception as exc:  # registry missing or models folder unreadable: say so in the menu
+        except OSError as exc:  # the models folder is unreadable: say so in the menu
             self.installed_menu.addAction(f"(unavailable: {exc})").setEnabled(False)
             return
         if not found:
@@ -857,112 +402,9 @@ class MainWindow(QMainWindow):
             self.request_model(path)
 
     def open_models_dialog(self) -> None:
-        try:
-            from samdesk.ui.dialogs.models import ModelsDialog
-
-            dialog = ModelsDialog(self)
-        except ImportError as exc:
-            self.show_error("Models", f"The model registry is not available in this build ({exc}).")
-            return
+        dialog = ModelsDialog(self)
         dialog.use_model.connect(self.request_model)
         dialog.exec()
-
-    # --- saving and export --------------------------------------------------------------------------
-    def save(self) -> bool:
-        if self.document.path is None:
-            return self.save_as()
-        return self._save_to(self.document.path)
-
-    def save_as(self) -> bool:
-        start = self.settings.last_open_dir or str(Path.home())
-        path, _ = QFileDialog.getSaveFileName(
-            self,
-            "Save project",
-            str(Path(start) / f"project{PROJECT_SUFFIX}"),
-            f"samdesk project (*{PROJECT_SUFFIX})",
-        )
-        if not path:
-            return False
-        if not path.endswith(PROJECT_SUFFIX):
-            path = str(Path(path).with_suffix("")) + PROJECT_SUFFIX
-        return self._save_to(Path(path))
-
-    def _save_to(self, path: Path) -> bool:
-        try:
-            from samdesk.document.persistence import save_project
-
-            save_project(self.document.project, path)
-        except Exception as exc:  # ProjectFileError, or persistence missing: never lose work silently
-            self.show_error("Save failed", str(exc))
-            return False
-        self.document.mark_saved(path)
-        self._autosave()  # the document is clean now: this removes the recovery file
-        self.settings.remember_project(str(path))
-        self.statusBar().showMessage(f"Saved {path}", 4000)
-        return True
-
-    def ask_export(self) -> None:
-        try:
-            from samdesk.ui.dialogs.export import ExportDialog
-
-            dialog = ExportDialog(self.document.project, self._default_dir(), self)
-        except ImportError as exc:
-            self.show_error("Export", f"Exporters are not available in this build ({exc}).")
-            return
-        dialog.exec()
-
-    def ask_import(self) -> None:
-        try:
-            from samdesk.ui.dialogs.export import ImportDialog
-
-            dialog = ImportDialog(self.document, self._default_dir(), self)
-        except ImportError as exc:
-            self.show_error("Import", f"Importers are not available in this build ({exc}).")
-            return
-        if dialog.exec() and self.controller.media is None and self.document.project.media:
-            self.show_media(self.document.project.media[0].id)
-
-    def _default_dir(self) -> str:
-        if self.document.path is not None:
-            return str(self.document.path.parent)
-        return self.settings.last_open_dir or str(Path.home())
-
-    # --- status and errors --------------------------------------------------------------------------
-    def _update_status(self) -> None:
-        c = self.controller
-        if c.last_click_ms is not None:
-            self.click_label.setText(f"click → mask: {c.last_click_ms:.0f} ms")
-        count = c.candidate_count()
-        if count > 1 and c.pending is not None and c.pending.candidates is not None:
-            cands = c.pending.candidates
-            parts = [
-                f"{'▶' if i == cands.selected else ''}{i + 1}: {s:.2f}" for i, s in enumerate(cands.scores)
-            ]
-            self.candidates_label.setText("  candidates (Tab)  " + "   ".join(parts))
-        else:
-            self.candidates_label.setText("")
-        if c.waiting and self.encode_bar.isVisible():
-            self.encode_label.setText("encoding… click queued")  # answered once the embedding is ready
-        elif c.waiting:
-            self.encode_label.setText("predicting…")
-        elif self.encode_label.text() in ("predicting…", "encoding… click queued"):
-            self.encode_label.setText("")
-        if c.error:
-            self.statusBar().showMessage(c.error, 8000)
-
-    def _cursor_moved(self, x: float, y: float) -> None:
-        self.cursor_label.setText(f"{int(x)}, {int(y)}")
-
-    def show_error(self, title: str, message: str) -> None:
-        if self.errors_as_status:
-            self.statusBar().showMessage(f"{title}: {message}", 10000)
-            self.last_error = message
-            return
-        QMessageBox.warning(self, title, message)
-
-    def _report(self, problems: list[str]) -> None:
-        if problems:
-            self.show_error("Some files could not be opened", "\n".join(problems[:20]))
 
     # --- window state ---------------------------------------------------------------------------------
     def _restore_geometry(self) -> None:
@@ -982,7 +424,7 @@ class MainWindow(QMainWindow):
                 | QMessageBox.StandardButton.Cancel,
             )
             if answer == QMessageBox.StandardButton.Cancel or (
-                answer == QMessageBox.StandardButton.Save and not self.save()
+                answer == QMessageBox.StandardButton.Save and not self.files.save()
             ):
                 event.ignore()
                 return
@@ -991,30 +433,7 @@ class MainWindow(QMainWindow):
         # Settings are a convenience: failing to save them must not block closing.
         with contextlib.suppress(OSError):
             self.settings.save(self.settings_path)
-        self.loader.wait()
-        if self.recovery is not None:
-            self.recovery.close()  # a clean exit: saved, or the user chose to discard
-        for callback in self.closing:
-            callback()
+        self.files.close()  # a clean exit: saved, or the user chose to discard
+        self.navigation.close()
+        self.bridge.shutdown()
         event.accept()
-
-    def wait_idle(self, timeout: float = 10.0) -> None:
-        """For tests and benchmarks: wait for the image decode in flight."""
-        deadline = time.monotonic() + timeout
-        while (
-            (self.current_image is None or self.loader.busy)
-            and self.controller.media_id is not None
-            and time.monotonic() < deadline
-        ):
-            from PySide6.QtWidgets import QApplication
-
-            QApplication.processEvents()
-            time.sleep(0.005)
-
-
-def make_timer(parent: QWidget, seconds: int, slot: Callable[[], None]) -> QTimer:
-    timer = QTimer(parent)
-    timer.setInterval(max(5, seconds) * 1000)
-    timer.timeout.connect(slot)
-    timer.start()
-    return timer

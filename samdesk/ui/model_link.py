@@ -1,8 +1,12 @@
-"""Connects the main window to the model runtime through :class:`samdesk.runtime_bridge.RuntimeBridge`.
+"""The session's model side in the app: predictions, encodes and model loads through
+:class:`samdesk.runtime_bridge.RuntimeBridge`.
 
-Implements the controller's ``PredictionService``: predictions and encodes are requests to the
+Implements the session's ``PredictionService``: predictions and encodes are requests to the
 bridge, answers come back as queued signals on the GUI thread. Images for the model are decoded
 by an ``image_provider`` that the runtime calls on its background thread, never here.
+
+It knows no window: what the user should see (the model, the encode in progress, failures)
+leaves as signals.
 """
 
 from __future__ import annotations
@@ -11,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 
 from samdesk.document import MediaItem
 from samdesk.runtime_bridge import RuntimeBridge
-from samdesk.session import PredictRequest
+from samdesk.session import AnnotationController, PredictRequest
 from samdesk.ui.video_frames import VideoFrames
 
 PENDING_OBJECT = "pending"  # one pending object at a time: newer prompts supersede older ones
@@ -40,34 +44,32 @@ def image_provider(path: str, frame: int | None = None, frames: VideoFrames | No
         return read_frame
 
     def read() -> np.ndarray:
-        try:
-            from model_runtime.media import read_image  # the shared decoder, when present
-        except ImportError:
-            read_image = _read_with_pillow
+        from model_runtime.media import read_image  # imports PyAV: not at start-up
+
         return read_image(path)
 
     return read
 
 
-def _read_with_pillow(path: str | Path) -> np.ndarray:
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as image:
-        # EXIF orientation applied, as the display decoder does, so clicks land on the same pixels.
-        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
-
-
 class ModelLink(QObject):
-    """Owns the bridge for one window; ``load(source)`` switches model (path or "classical")."""
+    """The loaded model for one window's session; ``load(source)`` switches model."""
 
-    def __init__(self, window, bridge: RuntimeBridge | None = None) -> None:
-        super().__init__(window)
-        self.window = window
-        self.bridge = bridge or RuntimeBridge(parent=self)
-        self.bridge.predicted.connect(self._predicted)
-        self.bridge.encoded.connect(self._encoded)
-        self.bridge.modelLoaded.connect(self._loaded)
-        self.bridge.failed.connect(self._failed)
+    loading = Signal(str)  # what is being loaded, for the status bar
+    loaded = Signal(str, object)  # "name · device", the model's capabilities (frozenset[str])
+    load_failed = Signal(str)  # what is loaded now ("no model" when nothing is)
+    encoding = Signal(bool, str)  # the image on screen: being encoded?, how it went
+    message = Signal(str, int)  # status bar text, milliseconds
+    error = Signal(str, str)  # title, message
+
+    def __init__(self, bridge: RuntimeBridge, controller: AnnotationController, frames: VideoFrames) -> None:
+        super().__init__(bridge)
+        self.bridge = bridge
+        self.controller = controller
+        self.frames = frames  # the display's video readers, shared with the model's provider
+        bridge.predicted.connect(self._predicted)
+        bridge.encoded.connect(self._encoded)
+        bridge.modelLoaded.connect(self._loaded)
+        bridge.failed.connect(self._failed)
         # The requests whose answers this link handles: the newest predict (the bridge emits
         # nothing for older ones), the load and the encodes still to answer.
         self._predict_request: int | None = None
@@ -76,7 +78,13 @@ class ModelLink(QObject):
         self.capabilities: frozenset[str] = frozenset()  # of the loaded model (LoadResult)
         self._loading: str | None = None
         self._quiet_failure = False
-        window.closing.append(self.bridge.shutdown)
+
+    @property
+    def requests_in_flight(self) -> set[int]:
+        """Ids of the requests whose answers this link still waits for."""
+        ids = set(self._encode_media)
+        ids.update(r for r in (self._predict_request, self._load_request) if r is not None)
+        return ids
 
     # --- PredictionService -------------------------------------------------------------------
     @property
@@ -121,16 +129,15 @@ class ModelLink(QObject):
             rid = self.bridge.encode(media_key(item), frame, provider, prefetch=index > 0)
             self._encode_media[rid] = (item.id, frame)
             if index == 0:
-                self.window.set_encoding(True, "encoding…")
+                self.encoding.emit(True, "encoding…")
 
     def _provider(self, media: MediaItem, frame: int):
         if media.frame_count > 1 or media.kind == "video":
-            return image_provider(media.path, frame, self.window.loader.frames)
+            return image_provider(media.path, frame, self.frames)
         return image_provider(media.path)
 
     def _on_screen(self, target: tuple[int, int] | None) -> bool:
-        controller = self.window.controller
-        return target is not None and target == (controller.media_id, controller.frame)
+        return target is not None and target == (self.controller.media_id, self.controller.frame)
 
     # --- model loading -------------------------------------------------------------------------
     def load(self, source: str, quiet: bool = False) -> None:
@@ -138,15 +145,17 @@ class ModelLink(QObject):
         status bar instead of a dialog (used for the automatic default at start-up)."""
         self._loading = source
         self._quiet_failure = quiet
-        self.window.model_label.setText(f"loading {Path(source).name}…")
+        self.loading.emit(f"loading {Path(source).name}…")
         self._load_request = self.bridge.load_model(source)
 
     def _loaded(self, request_id: int, result: Any) -> None:
         if request_id == self._load_request:
             self._load_request = None
             self._loading = None
-        self.capabilities = result.capabilities
-        self.window.set_service(self, f"{result.display_name} · {result.device}")
+        self.capabilities = frozenset(result.capabilities)
+        self.controller.service = self
+        self.loaded.emit(f"{result.display_name} · {result.device}", self.capabilities)
+        self.controller.prefetch()
 
     # --- answers -------------------------------------------------------------------------------
     def _predicted(self, request_id: int, result: Any) -> None:
@@ -154,34 +163,34 @@ class ModelLink(QObject):
             return
         self._predict_request = None
         prediction = result.prediction
-        self.window.controller.prediction_ready(
+        self.controller.prediction_ready(
             request_id, prediction.masks, prediction.scores, prediction.low_res_logits
         )
 
     def _encoded(self, request_id: int, result: Any) -> None:
         if self._on_screen(self._encode_media.pop(request_id, None)):
             where = "cached" if result.source != "computed" else f"encoded in {result.seconds:.1f} s"
-            self.window.set_encoding(False, where)
+            self.encoding.emit(False, where)
 
     def _failed(self, request_id: int, error: BaseException) -> None:
         message = str(error) or type(error).__name__
         if request_id == self._predict_request:
             self._predict_request = None
-            self.window.controller.prediction_failed(request_id, message)
+            self.controller.prediction_failed(request_id, message)
         elif request_id == self._load_request:
             self._load_request = None
             source, self._loading = self._loading, None
             info = self.bridge.runtime.model_info
-            self.window.model_label.setText(info.display_name if info is not None else "no model")
+            self.load_failed.emit(info.display_name if info is not None else "no model")
             text = f"Could not load {source}:\n{message}"
             if self._quiet_failure:
-                self.window.statusBar().showMessage(text.replace("\n", " "), 15000)
+                self.message.emit(text.replace("\n", " "), 15000)
                 if source != "classical" and info is None:
                     # The remembered model is gone (file moved, deleted): start with the
                     # zero-download default rather than with no model at all.
                     self.load("classical", quiet=True)
             else:
-                self.window.show_error("Model", text)
+                self.error.emit("Model", text)
         elif request_id in self._encode_media and self._on_screen(self._encode_media.pop(request_id)):
-            self.window.set_encoding(False, "encoding failed")
-            self.window.statusBar().showMessage(f"Encoding failed: {message}", 15000)
+            self.encoding.emit(False, "encoding failed")
+            self.message.emit(f"Encoding failed: {message}", 15000)

@@ -34,12 +34,12 @@ class AnnotationLayer:
         self.controller = controller
         self.opacity = 0.45
         self.objects_shown = True
-        self._items: dict[int, MaskItem] = {}
-        self._pending = MaskItem(z=500)
+        self.object_items: dict[int, MaskItem] = {}
+        self.pending_item = MaskItem(z=500)
         self._pending_key: tuple | None = None
         self._pending_mask: object = None
-        scene.addItem(self._pending)
-        self._markers: list[PromptMarker] = []
+        scene.addItem(self.pending_item)
+        self.markers: list[PromptMarker] = []
         self._box = QGraphicsRectItem()
         self._box.setPen(dashed_pen(QColor(255, 210, 0), 2.0))
         self._box.setZValue(999)
@@ -49,15 +49,17 @@ class AnnotationLayer:
         self._unsubscribe = document.events.subscribe(self._on_event)
         controller.pending_changed.append(self.refresh_pending)
         controller.selection_changed.append(self.refresh_styles)
+        controller.media_changed.append(self.rebuild)
+        controller.frame_changed.append(self.rebuild)
 
     def close(self) -> None:
         self._unsubscribe()
 
     # --- document ----------------------------------------------------------------------------
     def rebuild(self) -> None:
-        for item in self._items.values():
+        for item in self.object_items.values():
             self.scene.removeItem(item)
-        self._items.clear()
+        self.object_items.clear()
         media_id = self.controller.media_id
         if media_id is not None:
             for obj in self.document.project.objects_of(media_id):
@@ -76,7 +78,7 @@ class AnnotationLayer:
         if event.object_id is None:
             return
         if event.change == Change.OBJECT_REMOVED:
-            item = self._items.pop(event.object_id, None)
+            item = self.object_items.pop(event.object_id, None)
             if item is not None:
                 self.scene.removeItem(item)
             return
@@ -102,11 +104,11 @@ class AnnotationLayer:
             return
         if obj.media_id != self.controller.media_id:
             return
-        item = self._items.get(object_id)
+        item = self.object_items.get(object_id)
         if item is None:
             item = MaskItem(z=0)
             self.scene.addItem(item)
-            self._items[object_id] = item
+            self.object_items[object_id] = item
             self._restack()
         annotation = obj.frames.get(self.controller.frame)
         mask = None if annotation is None else rle.decode(annotation.rle)
@@ -122,12 +124,12 @@ class AnnotationLayer:
 
     def _restack(self) -> None:
         order = {o.id: i for i, o in enumerate(self.document.project.objects)}
-        for object_id, item in self._items.items():
+        for object_id, item in self.object_items.items():
             item.setZValue(order.get(object_id, 0))
 
     def refresh_styles(self) -> None:
         project = self.document.project
-        for object_id, item in self._items.items():
+        for object_id, item in self.object_items.items():
             try:
                 obj = project.object(object_id)
             except KeyError:
@@ -157,7 +159,7 @@ class AnnotationLayer:
         if stroke is not None and pending is None and controller.selected_object is not None:
             # Brushing an accepted object: draw the live stroke over it in its own colour.
             color = self._color(controller.selected_object)
-            self._items.get(controller.selected_object, MaskItem(0)).setVisible(False)
+            self.object_items.get(controller.selected_object, MaskItem(0)).setVisible(False)
         elif stroke is None:
             self.refresh_styles()
         identity = pending.mask_identity() if pending is not None else None
@@ -165,22 +167,23 @@ class AnnotationLayer:
         if stroke is not None or key != self._pending_key or identity is None:
             # A new prompt keeps showing the previous answer until its own arrives: skip the
             # conversion when the very same mask is already on screen.
-            self._pending.set_mask(mask, color, min(1.0, self.opacity + 0.15), selected=False, dashed=True)
+            opacity = min(1.0, self.opacity + 0.15)
+            self.pending_item.set_mask(mask, color, opacity, selected=False, dashed=True)
             # The key holds ids: keep the arrays alive so an id is not reused while cached.
             self._pending_key, self._pending_mask = (
                 key,
                 (pending.edited_mask, pending.candidates) if pending else None,
             )
-        self._pending.setVisible(mask is not None)
-        for marker in self._markers:
+        self.pending_item.setVisible(mask is not None)
+        for marker in self.markers:
             self.scene.removeItem(marker)
-        self._markers.clear()
+        self.markers.clear()
         prompts = pending.prompts if pending is not None else None
         if prompts is not None:
             for (x, y), label in zip(prompts.points, prompts.labels, strict=False):
                 marker = PromptMarker(x, y, label == 1)
                 self.scene.addItem(marker)
-                self._markers.append(marker)
+                self.markers.append(marker)
         if prompts is not None and prompts.box is not None:
             x0, y0, x1, y1 = prompts.box
             self._box.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))

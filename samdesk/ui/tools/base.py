@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import ClassVar
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QGraphicsScene
 
-if TYPE_CHECKING:
-    from samdesk.session import AnnotationController
+from samdesk.session import AnnotationController
 
 
 @dataclass(frozen=True)
@@ -38,14 +39,15 @@ class ToolEvent:
         return bool(self.modifiers & Qt.KeyboardModifier.AltModifier)
 
 
-class ToolHost(Protocol):
-    """What a tool may use: the session controller, the scene for previews, the brush size."""
+@dataclass(frozen=True)
+class ToolHost:
+    """All a tool may use: the session, the scene (for its previews), the view's transform
+    (image -> screen pixels, for sizes that must look the same at any zoom) and the brush size."""
 
     controller: AnnotationController
     scene: QGraphicsScene
-
-    @property
-    def brush_radius(self) -> float: ...
+    view_transform: Callable[[], QTransform]
+    brush_radius: Callable[[], float]
 
 
 class Tool:

@@ -51,14 +51,14 @@ class BrushTool(Tool):
         if not self.controller.begin_stroke():
             return
         self._last = (event.x, event.y)
-        self.controller.stroke_to(self._last, self._last, self.host.brush_radius, self._erase)
+        self.controller.stroke_to(self._last, self._last, self.host.brush_radius(), self._erase)
 
     def move(self, event: ToolEvent, pressed: bool) -> None:
         self._show_ring(event)
         if self._last is None:
             return
         point = (event.x, event.y)
-        self.controller.stroke_to(self._last, point, self.host.brush_radius, self._erase)
+        self.controller.stroke_to(self._last, point, self.host.brush_radius(), self._erase)
         self._last = point
 
     def release(self, event: ToolEvent) -> None:
@@ -70,7 +70,7 @@ class BrushTool(Tool):
     def _show_ring(self, event: ToolEvent) -> None:
         if self._ring is None:
             return
-        r = self.host.brush_radius
+        r = self.host.brush_radius()
         self._ring.setRect(-r, -r, 2 * r, 2 * r)
         self._ring.setPos(QPointF(event.x, event.y))
         self._ring.setVisible(True)

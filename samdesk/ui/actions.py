@@ -1,0 +1,214 @@
+"""Every menu item and shortcut of the main window, as one table.
+
+An :class:`ActionSpec` names the action, its text, shortcuts, menu, the window method that
+handles it (a dotted path from the window: ``"files.save"``, with ``args``), and what enables it:
+a model capability (``needs``: tracking needs a ``video`` model) and/or a condition of the
+window (``when``: a video on screen, a tracking run going). An action the loaded model cannot
+serve is disabled, and its tooltip says which models can. The shortcut overlay (F1) lists the
+actions built from this table, so it cannot go stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMenu
+
+from model_runtime.api import Capability, models_with
+
+Key = str | QKeySequence.StandardKey
+FRAME_JUMP = 10  # Shift+Left/Right
+
+MENUS = ("&File", "&Edit", "&View", "&Tools", "&Image", "&Video", "&Model", "&Help")
+
+# Conditions of the window that enable actions (``ActionSpec.when``), with the tooltip shown
+# while they do not hold.
+CONDITIONS = {
+    "video": "Open a video first",
+    "tracking": "No tracking run is going",
+}
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    id: str
+    text: str
+    menu: str  # one of MENUS
+    handler: str  # a method of the window, or of one of its parts ("files.save")
+    shortcuts: tuple[Key, ...] = ()
+    args: tuple[Any, ...] = ()
+    needs: str | None = None  # a model capability (model_runtime.api.Capability)
+    when: str | None = None  # a key of CONDITIONS
+    separator_before: bool = False
+    checkable: bool = False
+    group: str | None = None  # checkable actions of one group are exclusive (the tools)
+    tip: str = ""
+
+
+def _a(id: str, text: str, menu: str, handler: str, *shortcuts: Key, **options: Any) -> ActionSpec:
+    return ActionSpec(id, text, menu, handler, shortcuts, **options)
+
+
+S = QKeySequence.StandardKey
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    _a("open_images", "Open images or videos…", "&File", "files.ask_open_images", S.Open),
+    _a("open_folder", "Open folder…", "&File", "files.ask_open_folder", "Ctrl+Shift+O"),
+    _a("open_project", "Open project…", "&File", "files.ask_open_project", "Ctrl+Alt+O"),
+    _a("save", "Save", "&File", "files.save", S.Save, separator_before=True),
+    _a("save_as", "Save as…", "&File", "files.save_as", "Ctrl+Shift+S"),
+    _a("recover", "Recover unsaved work…", "&File", "files.recover_unsaved", separator_before=True),
+    _a("export", "Export…", "&File", "files.ask_export", "Ctrl+E", separator_before=True),
+    _a("import", "Import dataset…", "&File", "files.ask_import", "Ctrl+I"),
+    _a("quit", "Quit", "&File", "close", S.Quit, separator_before=True),
+    _a("undo", "Undo", "&Edit", "navigation.undo", "Ctrl+Z"),
+    _a("redo", "Redo", "&Edit", "navigation.redo", "Ctrl+Shift+Z", "Ctrl+Y"),
+    _a("accept", "Accept object (last category)", "&Edit", "accept_pending", "Return", "Enter",
+       separator_before=True),
+    _a("accept_pick", "Accept object, choose category…", "&Edit", "accept_pending",
+       "Shift+Return", "Shift+Enter", args=(True,)),
+    _a("discard", "Discard pending object", "&Edit", "discard_pending", "Esc"),
+    _a("next_candidate", "Next candidate mask", "&Edit", "controller.cycle_candidate", "Tab"),
+    *(
+        _a(f"candidate_{i + 1}", f"Candidate {i + 1}", "&Edit", "controller.select_candidate", str(i + 1),
+           args=(i,))
+        for i in range(3)
+    ),
+    _a("refine", "Refine selected object", "&Edit", "controller.refine_selected", "R"),
+    _a("delete", "Delete selected objects", "&Edit", "delete_selected", "Delete", separator_before=True),
+    _a("fill_holes", "Fill holes", "&Edit", "controller.cleanup_selected", "Shift+F", args=(True,)),
+    _a("remove_islands", "Remove small islands", "&Edit", "remove_islands", "Shift+I"),
+    _a("fit", "Fit image", "&View", "canvas.fit", "F"),
+    _a("zoom_in", "Zoom in", "&View", "canvas.zoom", "Ctrl+=", "Ctrl++", args=(1.25,)),
+    _a("zoom_out", "Zoom out", "&View", "canvas.zoom", "Ctrl+-", args=(0.8,)),
+    _a("opacity_up", "More mask opacity", "&View", "change_opacity", "Ctrl+]", args=(0.1,)),
+    _a("opacity_down", "Less mask opacity", "&View", "change_opacity", "Ctrl+[", args=(-0.1,)),
+    _a("toggle_masks", "Show/hide accepted masks", "&View", "toggle_masks", "H"),
+    _a("brush_bigger", "Bigger brush", "&Tools", "scale_brush", "]", args=(1.25,), separator_before=True),
+    _a("brush_smaller", "Smaller brush", "&Tools", "scale_brush", "[", args=(1 / 1.25,)),
+    _a("next_image", "Next image", "&Image", "navigation.step_media", "D", "PgDown", args=(+1,)),
+    _a("prev_image", "Previous image", "&Image", "navigation.step_media", "A", "PgUp", args=(-1,)),
+    _a("mark_done", "Mark done and go to next", "&Image", "mark_done_and_next", "Ctrl+D"),
+    # Frame keys: , and . as in video editors, and the arrows (the canvas does not scroll with
+    # them: its scroll bars are off and panning is mouse-driven).
+    _a("next_frame", "Next frame", "&Video", "navigation.step_frame", ".", "Right", args=(+1,)),
+    _a("prev_frame", "Previous frame", "&Video", "navigation.step_frame", ",", "Left", args=(-1,)),
+    _a("next_frames", f"Forward {FRAME_JUMP} frames", "&Video", "navigation.step_frame",
+       "Shift+Right", ">", args=(FRAME_JUMP,)),
+    _a("prev_frames", f"Back {FRAME_JUMP} frames", "&Video", "navigation.step_frame",
+       "Shift+Left", "<", args=(-FRAME_JUMP,)),
+    _a("first_frame", "First frame", "&Video", "navigation.show_frame", "Home", args=(0,)),
+    _a("last_frame", "Last frame", "&Video", "navigation.show_last_frame", "End"),
+    _a("next_marked", "Next annotated frame", "&Video", "navigation.step_marked", "Ctrl+Right", args=(+1,)),
+    _a("prev_marked", "Previous annotated frame", "&Video", "navigation.step_marked", "Ctrl+Left",
+       args=(-1,)),
+    *(
+        _a(f"track_{direction}", f"Track objects {words}", "&Video", "tracker.start", *keys,
+           args=(direction,), needs=Capability.VIDEO, when="video", separator_before=direction == "forward")
+        for direction, words, keys in (
+            ("forward", "forward", ("Ctrl+T",)),
+            ("backward", "backward", ("Ctrl+Shift+T",)),
+            ("both", "both ways", ("Ctrl+Alt+T",)),
+        )
+    ),
+    _a("stop_tracking", "Stop tracking", "&Video", "tracker.stop", when="tracking"),
+    _a("load_checkpoint", "Load checkpoint file…", "&Model", "ask_load_checkpoint", "Ctrl+L"),
+    _a("use_classical", "Use classical (GrabCut, no download)", "&Model", "request_model",
+       args=("classical",)),
+    _a("download_manager", "Download manager…", "&Model", "open_models_dialog", "Ctrl+M"),
+    _a("shortcuts", "Keyboard shortcuts", "&Help", "show_shortcuts", "F1", "?"),
+)
+
+
+def tool_actions(tools: Iterable[Any]) -> list[ActionSpec]:
+    """One checkable action per canvas tool (``samdesk.ui.tools``), in toolbar order."""
+    return [
+        ActionSpec(
+            f"tool_{tool.name}", tool.label, "&Tools", "set_tool",
+            (tool.shortcut,) if tool.shortcut else (), args=(tool.name,), checkable=True, group="tools",
+            tip=f"{tool.label} ({tool.shortcut}): {tool.help}",
+        )
+        for tool in tools
+    ]
+
+
+def resolve(owner: object, handler: str) -> Callable[..., Any]:
+    """``owner.a.b`` for handler ``"a.b"``; raises AttributeError naming the handler."""
+    target: Any = owner
+    for part in handler.split("."):
+        target = getattr(target, part)
+    if not callable(target):
+        raise AttributeError(f"action handler {handler!r} is not callable")
+    return target
+
+
+def key_sequences(keys: Iterable[Key]) -> list[QKeySequence]:
+    sequences: list[QKeySequence] = []
+    for key in keys:
+        # A standard key's first binding is the platform's usual one (Ctrl+S); the others are
+        # dedicated keys (the "Save" key) that only clutter the shortcut overlay.
+        if isinstance(key, QKeySequence.StandardKey):
+            sequences += QKeySequence.keyBindings(key)[:1]
+        else:
+            sequences.append(QKeySequence(key))
+    return sequences
+
+
+class Actions:
+    """The window's QActions built from specs: ``by_id``, menus by title, and enabling."""
+
+    def __init__(self, window: QMainWindow, specs: Iterable[ActionSpec]) -> None:
+        self.window = window
+        self.specs: dict[str, ActionSpec] = {}
+        self.by_id: dict[str, QAction] = {}
+        self.menus: dict[str, QMenu] = {}
+        self._groups: dict[str, QActionGroup] = {}
+        for title in MENUS:
+            menu = window.menuBar().addMenu(title)
+            menu.setToolTipsVisible(True)  # disabled items say why
+            self.menus[title] = menu
+        for spec in specs:
+            self.add(spec)
+
+    def add(self, spec: ActionSpec) -> QAction:
+        handler = resolve(self.window, spec.handler)  # a typo fails at start-up, not on use
+        action = QAction(spec.text, self.window)
+        action.setShortcuts(key_sequences(spec.shortcuts))
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.setCheckable(spec.checkable)
+        if spec.tip:
+            action.setToolTip(spec.tip)
+        action.triggered.connect(lambda _checked=False: handler(*spec.args))
+        self.window.addAction(action)
+        menu = self.menus[spec.menu]
+        if spec.separator_before:
+            menu.addSeparator()
+        menu.addAction(action)
+        if spec.group is not None:
+            self._groups.setdefault(spec.group, QActionGroup(self.window)).addAction(action)
+        self.specs[spec.id] = spec
+        self.by_id[spec.id] = action
+        return action
+
+    def __getitem__(self, action_id: str) -> QAction:
+        return self.by_id[action_id]
+
+    def update(
+        self, capabilities: frozenset[str] | None, model_name: str, conditions: Mapping[str, bool]
+    ) -> None:
+        """Enable what the loaded model (``capabilities``; None while none is loaded) and the
+        window's ``conditions`` allow; a disabled action's tooltip says what it needs."""
+        for action_id, spec in self.specs.items():
+            reason = ""
+            if spec.needs is not None and (capabilities is None or spec.needs not in capabilities):
+                loaded = "no model is loaded" if capabilities is None else f"{model_name} is loaded"
+                reason = f"Needs {models_with(spec.needs)} ({loaded})"
+            elif spec.when is not None and not conditions.get(spec.when, False):
+                reason = CONDITIONS[spec.when]
+            action = self.by_id[action_id]
+            action.setEnabled(not reason)
+            action.setToolTip(reason or spec.tip or spec.text)

@@ -1,0 +1,208 @@
+"""Media navigation: which image or video frame is on the canvas, and getting its pixels there.
+
+Next/Previous image, frame steps and jumps on a video, the timeline under the canvas, undo/redo
+that shows the frame it changed, and the display decoding (``ImageLoader``, off the GUI thread).
+The session (``controller.navigation``) decides what is on screen; this part shows it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication
+
+from samdesk.document import Change, Document, DocumentEvent, MediaItem
+from samdesk.session import AnnotationController
+from samdesk.ui.canvas.view import CanvasView
+from samdesk.ui.image_loader import ImageLoader
+from samdesk.ui.panels.frame_navigator import FrameNavigator
+
+
+class MediaNavigation(QObject):
+    media_shown = Signal(int)  # media id, once its item is on screen (the picture may follow)
+    message = Signal(str, int)  # status bar text, milliseconds
+    error = Signal(str, str)  # title, message
+
+    def __init__(self, document: Document, controller: AnnotationController, canvas: CanvasView) -> None:
+        super().__init__(canvas)
+        self.document = document
+        self.controller = controller
+        self.canvas = canvas
+        self.current_image: QImage | None = None
+        # The frame navigator sits under the canvas, shown only while a video is on screen.
+        self.navigator = FrameNavigator()
+        self.navigator.setVisible(False)
+        self.navigator.frame_requested.connect(self.show_frame)
+        self.loader = ImageLoader(self)
+        self.loader.loaded.connect(self._image_loaded)
+        self.loader.failed.connect(self._image_failed)
+        canvas.input_gate = self.input_refusal
+        controller.frame_changed.append(self._frame_changed)
+        controller.selection_changed.append(self._hint_missing_frame_mask)
+        document.events.subscribe(self._document_changed)
+
+    # --- images ----------------------------------------------------------------------------
+    def show_media(self, media_id: int) -> None:
+        try:
+            item = self.document.project.media_item(media_id)
+        except KeyError:
+            return
+        self.controller.set_media(media_id)
+        self.current_image = None
+        video = self.controller.is_video
+        self.navigator.setVisible(video)
+        if video:
+            self.navigator.set_video(item.frame_count)
+            self.navigator.set_frame(self.controller.frame)
+            self.navigator.set_marked(self.controller.annotated_frames())
+            self._load_frame(item)
+        else:
+            self.loader.load(media_id, item.path)
+            self.navigator.set_decoding(False)
+        self._decode_neighbours(media_id)
+        self.media_shown.emit(media_id)
+
+    def _decode_neighbours(self, media_id: int) -> None:
+        neighbours = self.controller.display_neighbours(media_id)
+        # Neighbouring videos are not decoded ahead: opening one costs a container scan.
+        self.loader.prefetch([m.path for m in neighbours if m.frame_count == 1 and m.kind != "video"])
+
+    def step_media(self, step: int) -> None:
+        target = self.controller.neighbour_id(step)
+        if target is not None:
+            self.show_media(target)
+
+    def _image_loaded(self, media_id: int, image: QImage) -> None:
+        if media_id != self.controller.media_id:
+            return
+        self.current_image = image
+        # Same-sized frames of a video keep the user's zoom and pan.
+        self.canvas.set_image(image, keep_view=self.controller.is_video)
+        self.navigator.set_decoding(self.loader.busy)
+
+    def _image_failed(self, media_id: int, message: str) -> None:
+        self.navigator.set_decoding(False)
+        self.error.emit("Cannot show frame" if self.controller.is_video else "Cannot show image", message)
+
+    # --- video frames ------------------------------------------------------------------------
+    def show_frame(self, frame: int) -> None:
+        """Show ``frame`` of the video on screen (clamped to its range)."""
+        self.controller.set_frame(frame)  # fires _frame_changed when it moved
+
+    def show_last_frame(self) -> None:
+        media = self.controller.media
+        if media is not None:
+            self.show_frame(media.frame_count - 1)
+
+    def step_frame(self, step: int) -> None:
+        if self.controller.is_video:
+            self.show_frame(self.controller.frame + step)
+
+    def step_marked(self, step: int) -> None:
+        """Jump to the next (step > 0) or previous annotated frame."""
+        frame = self.controller.navigation.marked_frame(step)
+        if frame is not None:
+            self.show_frame(frame)
+
+    def _frame_changed(self) -> None:
+        item = self.controller.media
+        if item is None:
+            return
+        self.navigator.set_frame(self.controller.frame)
+        # Masks follow the frame at once (the layer listens too); the picture follows when
+        # decoded (the old one stays on screen meanwhile, with the "decoding…" hint).
+        self._load_frame(item)
+        self._hint_missing_frame_mask()
+
+    def _load_frame(self, item: MediaItem) -> None:
+        frame = self.controller.frame
+        self.loader.load(item.id, item.path, frame)
+        if frame + 1 < item.frame_count:
+            # The next frame decodes in a few ms right after this one (the decoder is there).
+            self.loader.prefetch_frames(item.path, [frame + 1])
+        self.navigator.set_decoding(self.loader.busy)
+
+    def input_refusal(self) -> str | None:
+        """Refuse canvas gestures while the frame they would annotate is not on screen yet."""
+        if self.controller.is_video and self.loader.busy:
+            return f"Frame {self.controller.frame} is still decoding: click again when it shows"
+        return None
+
+    def _hint_missing_frame_mask(self) -> None:
+        """Selecting a video object that has no mask on this frame: say how to give it one
+        (R starts a pending mask for that object, rather than a new object)."""
+        c = self.controller
+        if not c.is_video or c.selected_object is None:
+            return
+        with contextlib.suppress(KeyError):
+            obj = self.document.project.object(c.selected_object)
+            if c.frame not in obj.frames:
+                name = obj.name or f"#{obj.id}"
+                self.message.emit(
+                    f"Object {name} has no mask on frame {c.frame}: press R, then click to add one", 8000
+                )
+
+    def _document_changed(self, event: DocumentEvent) -> None:
+        """Decode and encode ahead the images that arrive next to the one on screen (files
+        still opening), and keep the timeline ticks in step with the masks of the video."""
+        here = self.controller.media_id
+        if (
+            event.change == Change.MEDIA_ADDED
+            and here is not None
+            and any(m.id == event.media_id for m in self.controller.display_neighbours(here))
+        ):
+            self._decode_neighbours(here)
+            self.controller.prefetch()
+        if self.navigator.isHidden():  # no video on screen
+            return
+        if event.change == Change.RESET or (
+            event.media_id == self.controller.media_id
+            and event.change in (Change.OBJECT_ADDED, Change.OBJECT_REMOVED, Change.MASK_CHANGED)
+        ):
+            self.navigator.set_marked(self.controller.annotated_frames())
+
+    # --- undo that shows what it changed -----------------------------------------------------
+    def undo(self) -> None:
+        self._jump_to_changed_frame(self.controller.undo)
+
+    def redo(self) -> None:
+        self._jump_to_changed_frame(self.controller.redo)
+
+    def _jump_to_changed_frame(self, action: Callable[[], None]) -> None:
+        """Run undo/redo; when it changed masks only on other frames of this video, go to the
+        first of them, so the user sees what was taken back instead of nothing happening."""
+        if not self.controller.is_video:
+            action()
+            return
+        before = self._frame_masks()
+        action()
+        after = self._frame_masks()
+        changed = {key[1] for key in before.keys() | after.keys() if before.get(key) is not after.get(key)}
+        if changed and self.controller.frame not in changed:
+            self.show_frame(min(changed))
+
+    def _frame_masks(self) -> dict[tuple[int, int], object]:
+        """(object id, frame) -> that frame's annotation, for the video on screen. Commands
+        replace annotations rather than edit them in place, so identity tells what changed."""
+        media_id = self.controller.media_id
+        objects = self.document.project.objects_of(media_id) if media_id is not None else []
+        return {(o.id, f): a for o in objects for f, a in o.frames.items()}
+
+    # --- waiting -----------------------------------------------------------------------------
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """For tests and benchmarks: wait for the image decode in flight."""
+        deadline = time.monotonic() + timeout
+        while (
+            (self.current_image is None or self.loader.busy)
+            and self.controller.media_id is not None
+            and time.monotonic() < deadline
+        ):
+            QApplication.processEvents()
+            time.sleep(0.005)
+
+    def close(self) -> None:
+        self.loader.wait()

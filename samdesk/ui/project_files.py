@@ -1,0 +1,333 @@
+"""Project files for one window: open, save, recover, autosave, import and export.
+
+Opening (probe and hash every file, read a project), importing and exporting run as jobs on
+the runtime's background thread (``samdesk.session.file_jobs``) behind a progress dialog with
+Cancel; their results become undoable commands here, on the GUI thread. Saving stays on the
+GUI thread: it is one atomic write the user waits for.
+
+Talks to the rest of the window through signals: ``media_opened`` when an open adds or loads
+something to show, ``opened`` with the problems once an open is over, ``message`` for the status
+bar and ``error`` for things the user must read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from samdesk.document import AddMedia, Batch, Document
+from samdesk.document import recovery as autosaves
+from samdesk.document.persistence import PROJECT_SUFFIX, save_project
+from samdesk.io.output import OutputExists
+from samdesk.session import AnnotationController
+from samdesk.session.file_jobs import (
+    OpenedMedia,
+    OpenedProject,
+    OpenProblem,
+    export_dataset,
+    import_dataset,
+    media_suffixes,
+    open_files,
+)
+from samdesk.ui.background import BackgroundJobs
+from samdesk.ui.dialogs.export import ExportDialog, ImportDialog
+from samdesk.ui.settings import Settings
+
+AUTOSAVE_POLL_S = 5  # tick() decides whether an autosave is due; polling often keeps it close
+
+
+class ProjectFiles(QObject):
+    media_opened = Signal(int)  # a media id to show: the first one an open added or loaded
+    opened = Signal(list)  # an open is over: the problems to report (readable lines)
+    message = Signal(str, int)  # status bar text, milliseconds
+    error = Signal(str, str)  # title, message
+
+    def __init__(
+        self,
+        document: Document,
+        controller: AnnotationController,
+        settings: Settings,
+        jobs: BackgroundJobs,
+        parent: QWidget,
+    ) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.controller = controller
+        self.settings = settings
+        self.jobs = jobs
+        self._parent = parent
+        self._opening: deque[Any] = deque()  # partial results waiting their turn (see _apply)
+        self._applying = False
+        self.recovery = autosaves.RecoveryManager(document, float(settings.autosave_seconds))
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setInterval(AUTOSAVE_POLL_S * 1000)
+        self._autosave_timer.timeout.connect(self.autosave)
+        self._autosave_timer.start()
+
+    # --- opening ---------------------------------------------------------------------------
+    def open_paths(self, paths: Sequence[str | Path]) -> int:
+        """Open images, videos, folders of them and projects on the background thread; returns
+        the job's request id. ``opened`` reports the files that could not be read (named in
+        the problems) once it is over; the others open, the first one shown at once."""
+        known = {m.path for m in self.document.project.media}
+        merge_key = object()  # every file of this open lands in one undo step
+        problems: list[str] = []
+        first: list[int] = []
+
+        def arrived(what: Any) -> None:
+            self._opening.append((what, merge_key, problems, first))
+            self._apply()
+
+        def finished(_result: Any = None) -> None:
+            self._opening.append((None, merge_key, problems, first))
+            self._apply()
+
+        def failed(error: BaseException) -> None:
+            problems.append(str(error) or type(error).__name__)
+            finished()
+
+        def cancelled() -> None:
+            self.message.emit("Opening stopped: the files opened so far stay", 5000)
+            finished()
+
+        text = f"Opening {len(paths)} {'item' if len(paths) == 1 else 'items'}…"
+        return self.jobs.run(
+            open_files(list(paths), known), text, finished, failed, on_partial=arrived, on_cancelled=cancelled
+        )
+
+    @property
+    def busy(self) -> bool:
+        """Whether an open, import or export is still running (tests and benchmarks wait)."""
+        return self.jobs.busy or bool(self._opening) or self._applying
+
+    def _apply(self) -> None:
+        """Apply opened files in the order they came. A project's recovery question runs a
+        nested event loop: files arriving meanwhile wait here instead of landing in the middle."""
+        if self._applying:
+            return
+        self._applying = True
+        try:
+            while self._opening:
+                what, merge_key, problems, first = self._opening.popleft()
+                if what is None:
+                    self.opened.emit(list(problems))
+                elif isinstance(what, OpenProblem):
+                    problems.append(what.message)
+                elif isinstance(what, OpenedProject):
+                    problems += self._use_project(what)
+                    first[:] = [-1]  # the project's own first image is on screen
+                elif isinstance(what, OpenedMedia):
+                    self._add_media(what, merge_key, first)
+        finally:
+            self._applying = False
+
+    def _add_media(self, opened: OpenedMedia, merge_key: object, first: list[int]) -> None:
+        if any(m.path == opened.item.path for m in self.document.project.media):
+            return
+        add = AddMedia(opened.item)
+        self.document.execute(Batch([add], text="add media", merge_key=merge_key))
+        if not first:
+            first.append(add.item.id)
+            self.media_opened.emit(add.item.id)
+
+    def _use_project(self, opened: OpenedProject) -> list[str]:
+        result = opened.result
+        self.controller.set_media(None)
+        self.document.replace_project(result.project, result.path)
+        self.settings.remember_project(str(result.path))
+        self.offer_recovery(result.path)
+        self._show_first()
+        return [f"missing media file: {m.path}" for m in result.missing_media]
+
+    def _show_first(self) -> None:
+        media = self.document.project.media
+        if media:
+            self.media_opened.emit(media[0].id)
+
+    def ask_open_images(self) -> None:
+        patterns = " ".join(f"*{s}" for s in sorted(media_suffixes()))
+        files, _ = QFileDialog.getOpenFileNames(
+            self._parent,
+            "Open images or videos",
+            self.settings.last_open_dir,
+            f"Images and videos ({patterns});;All files (*)",
+        )
+        if files:
+            self.settings.last_open_dir = str(Path(files[0]).parent)
+            self.open_paths(files)
+
+    def ask_open_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self._parent, "Open folder", self.settings.last_open_dir)
+        if folder:
+            self.settings.last_open_dir = folder
+            self.open_paths([folder])
+
+    def ask_open_project(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self._parent, "Open project", self.settings.last_open_dir, f"samdesk project (*{PROJECT_SUFFIX})"
+        )
+        if path:
+            self.open_paths([path])
+
+    # --- autosave and recovery ---------------------------------------------------------------
+    def autosave(self) -> None:
+        if self.recovery.tick() is None and self.recovery.last_error:
+            self.message.emit(f"Autosave failed: {self.recovery.last_error}", 8000)
+
+    def ask_restore(self, when: str) -> bool:
+        """Whether to restore an autosave; tests replace this with a policy."""
+        answer = QMessageBox.question(
+            self._parent,
+            "Recover unsaved work",
+            f"An autosave from {when} is newer than the project file.\nRestore it?",
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def offer_recovery(self, project_path: Path | None) -> None:
+        """Offer a recovery file newer than the project (or, with no project, the newest
+        autosave of a never-saved session)."""
+        if project_path is not None:
+            info = autosaves.find_recovery(project_path)
+        else:
+            found = autosaves.find_unsaved_recoveries()
+            info = found[0] if found else None
+        if info is None:
+            return
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
+        if not self.ask_restore(when):
+            autosaves.discard_recovery(info)
+            return
+        try:
+            autosaves.restore_recovery(self.document, info)
+        except Exception as exc:  # a damaged autosave: say so, keep what is open
+            self.error.emit("Recovery failed", str(exc))
+            return
+        self.recovery.adopt(info)
+        self.message.emit("Restored unsaved work from the autosave", 8000)
+
+    def recover_unsaved(self) -> None:
+        """File ▸ Recover: restore the newest autosave of a session that was never saved."""
+        self.controller.set_media(None)
+        self.offer_recovery(None)
+        self._show_first()
+
+    def close(self) -> None:
+        """A clean exit (saved, or the user chose to discard): no recovery file outlives it."""
+        self._autosave_timer.stop()
+        self.jobs.cancel_all()
+        self.recovery.close()
+
+    # --- saving ----------------------------------------------------------------------------
+    def save(self) -> bool:
+        if self.document.path is None:
+            return self.save_as()
+        return self.save_to(self.document.path)
+
+    def save_as(self) -> bool:
+        start = self.settings.last_open_dir or str(Path.home())
+        path, _ = QFileDialog.getSaveFileName(
+            self._parent,
+            "Save project",
+            str(Path(start) / f"project{PROJECT_SUFFIX}"),
+            f"samdesk project (*{PROJECT_SUFFIX})",
+        )
+        if not path:
+            return False
+        if not path.endswith(PROJECT_SUFFIX):
+            path = str(Path(path).with_suffix("")) + PROJECT_SUFFIX
+        return self.save_to(Path(path))
+
+    def save_to(self, path: Path) -> bool:
+        try:
+            save_project(self.document.project, path)
+        except Exception as exc:  # ProjectFileError, OSError: never lose work silently
+            self.error.emit("Save failed", str(exc))
+            return False
+        self.document.mark_saved(path)
+        self.autosave()  # the document is clean now: this removes the recovery file
+        self.settings.remember_project(str(path))
+        self.message.emit(f"Saved {path}", 4000)
+        return True
+
+    # --- datasets ----------------------------------------------------------------------------
+    def default_dir(self) -> str:
+        if self.document.path is not None:
+            return str(self.document.path.parent)
+        return self.settings.last_open_dir or str(Path.home())
+
+    def ask_export(self) -> None:
+        dialog = ExportDialog(self.document.project, self.default_dir(), self._parent)
+        if dialog.exec():
+            self.export(dialog.format_name(), dialog.destination(), only_done=dialog.only_done_images())
+
+    def export(self, name: str, out: Path, *, only_done: bool = False, overwrite: bool = False) -> int:
+        """Export the project as it is now (a copy: editing goes on) as format ``name``. A file
+        in the way is replaced only when ``overwrite`` or the user says so (``ask_overwrite``)."""
+        project = self.document.project.clone()
+
+        def done(result: Any) -> None:
+            lines = result.warnings.lines()
+            if lines:
+                self.error.emit("Exported with warnings", "\n".join(lines))
+            self.message.emit(f"Exported {name} to {out}", 8000)
+
+        def failed(error: BaseException) -> None:
+            if isinstance(error, OutputExists) and not overwrite and self.ask_overwrite(error.path):
+                self.export(name, out, only_done=only_done, overwrite=True)  # nothing was written yet
+                return
+            self.error.emit("Export failed", str(error) or type(error).__name__)
+
+        options = {"only_done": only_done, "overwrite": overwrite}
+        return self.jobs.run(
+            lambda report: export_dataset(name, project, out, report, **options),
+            f"Exporting {name}…",
+            done,
+            failed,
+            on_cancelled=lambda: self.message.emit("Export cancelled", 5000),
+        )
+
+    def ask_overwrite(self, path: Path) -> bool:
+        """Whether an export may replace ``path`` (and the other files it writes); tests
+        replace this with a policy."""
+        answer = QMessageBox.question(
+            self._parent,
+            "Replace existing files?",
+            f"{path} already exists (maybe with more files of an earlier export).\n"
+            "Replace the files this export writes?",
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def ask_import(self) -> None:
+        dialog = ImportDialog(self.default_dir(), self._parent)
+        if dialog.exec():
+            self.import_dataset(dialog.format_name(), dialog.dataset_path(), dialog.images_dir())
+
+    def import_dataset(self, name: str, path: Path, images_dir: Path) -> int:
+        """Read a dataset on the background thread; it lands as one undoable step."""
+        project = self.document.project.clone()
+
+        def done(result: Any) -> None:
+            self.document.execute(result.command)
+            summary = [
+                f"{result.media_added} images added ({result.media_matched} already here), "
+                f"{result.objects_added} objects, {result.categories_added} new categories"
+            ] + result.warnings.lines()
+            self.message.emit(summary[0], 10000)
+            if len(summary) > 1:
+                self.error.emit("Imported with warnings", "\n".join(summary))
+            if self.controller.media is None:
+                self._show_first()
+
+        return self.jobs.run(
+            lambda report: import_dataset(name, project, path, images_dir, report),
+            f"Importing {name}…",
+            done,
+            lambda error: self.error.emit("Import failed", str(error) or type(error).__name__),
+            on_cancelled=lambda: self.message.emit("Import cancelled: the project is unchanged", 5000),
+        )
