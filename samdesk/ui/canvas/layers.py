@@ -1,7 +1,8 @@
 """Keeps the canvas overlays in step with the document and the annotation controller.
 
 Listens to document events and repaints only the object that changed; the pending object (the
-one being prompted) is drawn on top with a dashed outline and its prompt markers.
+one being prompted) is drawn on top with a dashed outline and its prompt markers, and objects
+proposed at once (find-all, segment everything) each in their own colour with their score.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsScene
 from samdesk.document import Change, Document, DocumentEvent
 from samdesk.document import masks as rle
 from samdesk.session import AnnotationController
+from samdesk.ui.canvas.instances import InstancesItem
 from samdesk.ui.canvas.overlays import MaskItem, PromptMarker, dashed_pen
 
 # Distinct, saturated colours for objects without a category (golden-angle hues).
@@ -45,9 +47,12 @@ class AnnotationLayer:
         self._box.setZValue(999)
         self._box.setVisible(False)
         scene.addItem(self._box)
+        self.instances = InstancesItem()
+        scene.addItem(self.instances)
         self.painted: list[Callable[[], None]] = []  # after the pending overlay changed (benchmarks)
         self._unsubscribe = document.events.subscribe(self._on_event)
         controller.pending_changed.append(self.refresh_pending)
+        controller.pending_instances_changed.append(self.refresh_instances)
         controller.selection_changed.append(self.refresh_styles)
         controller.media_changed.append(self.rebuild)
         controller.frame_changed.append(self.rebuild)
@@ -65,6 +70,7 @@ class AnnotationLayer:
             for obj in self.document.project.objects_of(media_id):
                 self._update_object(obj.id)
         self.refresh_pending()
+        self.refresh_instances()
 
     def _on_event(self, event: DocumentEvent) -> None:
         if event.change in (
@@ -145,6 +151,7 @@ class AnnotationLayer:
         self.opacity = opacity
         self.refresh_styles()
         self.refresh_pending()
+        self.instances.set_opacity(self.opacity)
 
     # --- pending object ----------------------------------------------------------------------
     def refresh_pending(self) -> None:
@@ -192,3 +199,11 @@ class AnnotationLayer:
             self._box.setVisible(False)
         for listener in list(self.painted):
             listener()
+
+    # --- objects proposed at once ------------------------------------------------------------
+    def refresh_instances(self) -> None:
+        proposal = self.controller.pending_instances
+        if proposal is None:
+            self.instances.clear()
+            return
+        self.instances.show(proposal.masks(), proposal.instances.scores.tolist(), self.opacity)

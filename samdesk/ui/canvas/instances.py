@@ -1,0 +1,116 @@
+"""Many objects proposed at once on the canvas: each in its own colour, outlined, with its score.
+
+A find-all or segment-everything answer has N instances (``samdesk.session.PendingInstances``).
+Their fills are painted into one image (later instances over earlier ones), so a thousand
+proposals cost one pixmap rather than a thousand items; each keeps its own dashed outline (within
+the overlays' contour budget) and a score label at the top-left of its box that stays the same
+size at any zoom.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsItemGroup,
+    QGraphicsPathItem,
+    QGraphicsPixmapItem,
+    QGraphicsSimpleTextItem,
+)
+
+from samdesk.session import mask_ops
+from samdesk.ui.canvas.overlays import contour_path, dashed_pen
+
+
+def instance_color(index: int) -> tuple[int, int, int]:
+    """Distinct, saturated colours for the proposals, in their order (golden-angle hues)."""
+    color = QColor.fromHsvF((0.13 + index * 0.618034) % 1.0, 0.8, 1.0)
+    return color.red(), color.green(), color.blue()
+
+
+def paint_instances(masks: Sequence[np.ndarray], colors: Sequence[tuple[int, int, int]]) -> tuple[
+    np.ndarray, tuple[int, int] | None
+]:
+    """One premultiplied ARGB32 (h, w) uint32 image of every mask in its colour, cropped to the
+    masks' union, and its top-left (x, y) in the image; (empty, None) when all are empty."""
+    boxes = [mask_ops.bounding_box(m) for m in masks]
+    present = [b for b in boxes if b is not None]
+    if not present:
+        return np.zeros((0, 0), np.uint32), None
+    x0 = min(b[0] for b in present)
+    y0 = min(b[1] for b in present)
+    x1 = max(b[2] for b in present)
+    y1 = max(b[3] for b in present)
+    argb = np.zeros((y1 - y0, x1 - x0), dtype=np.uint32)
+    for mask, box, (r, g, b) in zip(masks, boxes, colors, strict=True):
+        if box is None:
+            continue
+        bx0, by0, bx1, by1 = box
+        region = argb[by0 - y0 : by1 - y0, bx0 - x0 : bx1 - x0]
+        region[mask[by0:by1, bx0:bx1]] = np.uint32((0xFF << 24) | (r << 16) | (g << 8) | b)
+    return argb, (x0, y0)
+
+
+class InstancesItem(QGraphicsItemGroup):
+    """The proposed instances of one image: ``show(masks, scores)``, ``clear()``."""
+
+    def __init__(self, z: float = 600) -> None:
+        super().__init__()
+        self.setZValue(z)
+        self.setHandlesChildEvents(False)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self._fill = QGraphicsPixmapItem()
+        self.addToGroup(self._fill)
+        self._parts: list[QGraphicsItem] = []
+        self.colors: list[tuple[int, int, int]] = []
+        self.labels: list[QGraphicsSimpleTextItem] = []
+
+    def show(self, masks: Sequence[np.ndarray], scores: Sequence[float], opacity: float) -> None:
+        """Draw ``masks`` (bool (H, W) each) with their ``scores``, instance i in
+        :func:`instance_color` (i)."""
+        self.clear()
+        self.colors = [instance_color(i) for i in range(len(masks))]
+        argb, origin = paint_instances(masks, self.colors)
+        if origin is None:
+            return
+        h, w = argb.shape
+        image = QImage(argb.data, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied).copy()
+        self._fill.setPixmap(QPixmap.fromImage(image))
+        self._fill.setOffset(float(origin[0]), float(origin[1]))
+        self._fill.setOpacity(opacity)
+        font = QFont()
+        font.setBold(True)
+        for mask, score, color in zip(masks, scores, self.colors, strict=True):
+            box = mask_ops.bounding_box(mask)
+            if box is None:
+                continue
+            x0, y0, x1, y1 = box
+            outline = QGraphicsPathItem(contour_path(mask[y0:y1, x0:x1], (x0, y0)))
+            outline.setPen(dashed_pen(QColor(*color).lighter(135)))
+            label = QGraphicsSimpleTextItem(f"{float(score):.2f}")
+            label.setFont(font)
+            label.setBrush(QBrush(QColor(*color)))
+            label.setPen(QColor(0, 0, 0))
+            label.setPos(QPointF(x0, y0))
+            label.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+            for part in (outline, label):
+                self.addToGroup(part)
+                self._parts.append(part)
+            self.labels.append(label)
+
+    def clear(self) -> None:
+        self._fill.setPixmap(QPixmap())
+        for part in self._parts:
+            self.removeFromGroup(part)
+            if part.scene() is not None:
+                part.scene().removeItem(part)
+        self._parts.clear()
+        self.labels.clear()
+        self.colors = []
+
+    def set_opacity(self, opacity: float) -> None:
+        self._fill.setOpacity(opacity)

@@ -1,0 +1,89 @@
+"""Many objects proposed at once on the canvas (find-all, segment everything): each drawn in its
+own colour with its score, rendered offscreen and checked pixel by pixel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QImage, QPainter
+
+from model_runtime.api import Instances
+from samdesk.ui.canvas.instances import instance_color
+from samdesk.ui.main_window import MainWindow
+from samdesk.ui.settings import Settings
+from tests.ui_doubles import AsyncDiscService
+from tests.ui_driver import open_paths
+
+pytestmark = pytest.mark.gui
+
+W, H = 800, 534  # dog.jpg
+
+
+@pytest.fixture
+def window(qtbot, media_dir: Path, tmp_path: Path) -> MainWindow:
+    win = MainWindow(Settings(mask_opacity=1.0), settings_path=tmp_path / "settings.json")
+    win.errors_as_status = True
+    qtbot.addWidget(win)
+    win.set_service(AsyncDiscService(lambda: win.controller), "double (discs)")
+    win.resize(1000, 700)
+    win.show()
+    assert open_paths(qtbot, win, [media_dir / "dog.jpg"]) == []
+    qtbot.waitUntil(lambda: win.current_image is not None, timeout=10_000)
+    return win
+
+
+def three_instances() -> Instances:
+    masks = np.zeros((3, H, W), bool)
+    masks[0, 50:150, 50:200] = True
+    masks[1, 300:450, 500:700] = True
+    masks[2, 120:220, 150:260] = True  # overlaps the first: drawn over it
+    boxes = np.array([[50, 50, 200, 150], [500, 300, 700, 450], [150, 120, 260, 220]])
+    return Instances(masks, boxes, np.array([0.91, 0.62, 0.48]))
+
+
+def render_overlays(window: MainWindow) -> np.ndarray:
+    """The scene's overlays over black at image resolution, RGB uint8 (H, W, 3): the photo is
+    hidden so that only what the layer drew is left."""
+    image = QImage(W, H, QImage.Format.Format_RGB32)
+    image.fill(QColor(0, 0, 0))
+    window.canvas.set_image(None)
+    painter = QPainter(image)
+    window.scene.render(painter, QRectF(0, 0, W, H), QRectF(0, 0, W, H))
+    painter.end()
+    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
+    rows = np.frombuffer(rgb.constBits(), np.uint8).reshape(H, rgb.bytesPerLine())
+    return rows[:, : 3 * W].reshape(H, W, 3).copy()
+
+
+def close_to(pixel: np.ndarray, color: tuple[int, int, int], tolerance: int = 6) -> bool:
+    return bool(np.all(np.abs(pixel.astype(int) - np.array(color)) <= tolerance))
+
+
+def test_proposed_instances_are_drawn_each_in_its_colour_with_its_score(window: MainWindow, qtbot) -> None:
+    window.controller.set_pending_instances(three_instances(), model_id="double")
+    item = window.layer.instances
+    colors = [instance_color(i) for i in range(3)]
+    assert len(set(colors)) == 3 and item.colors == colors
+    assert [label.text() for label in item.labels] == ["0.91", "0.62", "0.48"]
+    pixels = render_overlays(window)
+    assert close_to(pixels[100, 100], colors[0])  # only the first instance here
+    assert close_to(pixels[400, 600], colors[1])
+    assert close_to(pixels[200, 200], colors[2])  # the third, over the first where they overlap
+    assert close_to(pixels[140, 180], colors[2])
+    assert close_to(pixels[500, 20], (0, 0, 0))  # outside every instance: nothing drawn
+    # Enter accepts all of them at once; the proposals leave the canvas for three objects.
+    window.categories_panel.add("thing")
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return)
+    assert len(window.document.project.objects) == 3 and window.controller.pending_instances is None
+    assert item.labels == [] and len(window.layer.object_items) == 3
+
+
+def test_escape_takes_the_proposed_instances_off_the_canvas(window: MainWindow, qtbot) -> None:
+    window.controller.set_pending_instances(three_instances())
+    assert close_to(render_overlays(window)[100, 100], instance_color(0))
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
+    assert window.controller.pending_instances is None and window.document.project.objects == []
+    assert close_to(render_overlays(window)[100, 100], (0, 0, 0))
