@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from model_runtime import download
 from model_runtime.api import Capability
 from samdesk.document import Document, EditMedia, MediaStatus
 from samdesk.runtime_bridge import RuntimeBridge
@@ -379,6 +378,8 @@ class MainWindow(QMainWindow):
 
     def fill_installed_menu(self) -> None:
         """List the checkpoints in the models folder (listed when opened: downloads may land)."""
+        from model_runtime import download  # imports torch (seconds): not at start-up
+
         self.installed_menu.clear()
         try:
             found = download.installed()
