@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
@@ -43,7 +43,7 @@ class MediaNavigation(QObject):
         canvas.input_gate = self.input_refusal
         controller.frame_changed.append(self._frame_changed)
         controller.selection_changed.append(self._hint_missing_frame_mask)
-        document.events.subscribe(self._document_changed)
+        document.events.subscribe_batch(self._document_changed)
 
     # --- images ----------------------------------------------------------------------------
     def show_media(self, media_id: int) -> None:
@@ -146,23 +146,20 @@ class MediaNavigation(QObject):
                     f"Object {name} has no mask on frame {c.frame}: press R, then click to add one", 8000
                 )
 
-    def _document_changed(self, event: DocumentEvent) -> None:
+    def _document_changed(self, events: Sequence[DocumentEvent]) -> None:
         """Decode and encode ahead the images that arrive next to the one on screen (files
         still opening), and keep the timeline ticks in step with the masks of the video."""
         here = self.controller.media_id
-        if (
-            event.change == Change.MEDIA_ADDED
-            and here is not None
-            and any(m.id == event.media_id for m in self.controller.display_neighbours(here))
-        ):
+        if here is None:
+            return
+        added = {e.media_id for e in events if e.change == Change.MEDIA_ADDED}
+        if added and any(m.id in added for m in self.controller.display_neighbours(here)):
             self._decode_neighbours(here)
             self.controller.prefetch()
         if self.navigator.isHidden():  # no video on screen
             return
-        if event.change == Change.RESET or (
-            event.media_id == self.controller.media_id
-            and event.change in (Change.OBJECT_ADDED, Change.OBJECT_REMOVED, Change.MASK_CHANGED)
-        ):
+        marks = (Change.OBJECT_ADDED, Change.OBJECT_REMOVED, Change.MASK_CHANGED)
+        if any(e.change == Change.RESET or (e.media_id == here and e.change in marks) for e in events):
             self.navigator.set_marked(self.controller.annotated_frames())
 
     # --- undo that shows what it changed -----------------------------------------------------

@@ -8,7 +8,7 @@ proposed at once (find-all, segment everything) each in their own colour with th
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor
@@ -19,6 +19,11 @@ from samdesk.document import masks as rle
 from samdesk.session import AnnotationController
 from samdesk.ui.canvas.instances import InstancesItem
 from samdesk.ui.canvas.overlays import MaskItem, PromptMarker, dashed_pen
+
+# Changes that recolour or replace every object: the layer is rebuilt.
+REBUILD_ON = frozenset(
+    {Change.RESET, Change.CATEGORY_CHANGED, Change.CATEGORY_REMOVED, Change.CATEGORY_ADDED}
+)
 
 # Distinct, saturated colours for objects without a category (golden-angle hues).
 PENDING_COLOR = (30, 200, 255)
@@ -50,7 +55,7 @@ class AnnotationLayer:
         self.instances = InstancesItem()
         scene.addItem(self.instances)
         self.painted: list[Callable[[], None]] = []  # after the pending overlay changed (benchmarks)
-        self._unsubscribe = document.events.subscribe(self._on_event)
+        self._unsubscribe = document.events.subscribe_batch(self._on_events)
         controller.pending_changed.append(self.refresh_pending)
         controller.pending_instances_changed.append(self.refresh_instances)
         controller.selection_changed.append(self.refresh_styles)
@@ -69,29 +74,29 @@ class AnnotationLayer:
         if media_id is not None:
             for obj in self.document.project.objects_of(media_id):
                 self._update_object(obj.id)
+        self._restack()
         self.refresh_pending()
         self.refresh_instances()
 
-    def _on_event(self, event: DocumentEvent) -> None:
-        if event.change in (
-            Change.RESET,
-            Change.CATEGORY_CHANGED,
-            Change.CATEGORY_REMOVED,
-            Change.CATEGORY_ADDED,
-        ):
+    def _on_events(self, events: Sequence[DocumentEvent]) -> None:
+        """Once per change: repaint each object it touched, then restack once (a command that
+        adds a thousand objects must not restack a thousand times)."""
+        if any(event.change in REBUILD_ON for event in events):
             self.rebuild()
             return
-        if event.object_id is None:
-            return
-        if event.change == Change.OBJECT_REMOVED:
-            item = self.object_items.pop(event.object_id, None)
-            if item is not None:
-                self.scene.removeItem(item)
-            return
-        if event.change in (Change.OBJECT_ADDED, Change.OBJECT_CHANGED, Change.MASK_CHANGED):
-            if event.change == Change.OBJECT_CHANGED:
-                self._restack()
-            self._update_object(event.object_id)
+        restack = False
+        for event in events:
+            if event.object_id is None:
+                continue
+            if event.change == Change.OBJECT_REMOVED:
+                item = self.object_items.pop(event.object_id, None)
+                if item is not None:
+                    self.scene.removeItem(item)
+            elif event.change in (Change.OBJECT_ADDED, Change.OBJECT_CHANGED, Change.MASK_CHANGED):
+                restack |= event.change != Change.MASK_CHANGED
+                self._update_object(event.object_id)
+        if restack:
+            self._restack()
 
     def _color(self, object_id: int) -> tuple[int, int, int]:
         project = self.document.project
@@ -112,10 +117,9 @@ class AnnotationLayer:
             return
         item = self.object_items.get(object_id)
         if item is None:
-            item = MaskItem(z=0)
+            item = MaskItem(z=0)  # stacked by the caller's _restack
             self.scene.addItem(item)
             self.object_items[object_id] = item
-            self._restack()
         annotation = obj.frames.get(self.controller.frame)
         mask = None if annotation is None else rle.decode(annotation.rle)
         hidden = self._is_hidden_for_pending(object_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QVBoxLayout, QWidget
@@ -26,21 +27,27 @@ class MediaListPanel(QWidget):
         layout.addWidget(self.list)
         self.list.currentItemChanged.connect(self._current_changed)
         self._syncing = False
-        document.events.subscribe(self._on_event)
+        self._rows: dict[int, QListWidgetItem] = {}  # media id -> its row
+        document.events.subscribe_batch(self._on_events)
         self.rebuild()
 
     def rebuild(self) -> None:
         self._syncing = True
         current = self.current_media_id()
         self.list.clear()
+        self._rows.clear()
         for item in self.document.project.media:
-            row = QListWidgetItem()
-            row.setData(Qt.ItemDataRole.UserRole, item.id)
-            self._fill(row, item.id)
-            self.list.addItem(row)
+            self._append(item.id)
         if current is not None:
             self.select(current)
         self._syncing = False
+
+    def _append(self, media_id: int) -> None:
+        row = QListWidgetItem()
+        row.setData(Qt.ItemDataRole.UserRole, media_id)
+        self._fill(row, media_id)
+        self.list.addItem(row)
+        self._rows[media_id] = row
 
     def _fill(self, row: QListWidgetItem, media_id: int) -> None:
         item = self.document.project.media_item(media_id)
@@ -55,18 +62,26 @@ class MediaListPanel(QWidget):
         row.setToolTip(f"{item.path}\n{size} · {STATUS_TEXT[item.status]}")
 
     def _row(self, media_id: int) -> QListWidgetItem | None:
-        for i in range(self.list.count()):
-            row = self.list.item(i)
-            if row.data(Qt.ItemDataRole.UserRole) == media_id:
-                return row
-        return None
+        return self._rows.get(media_id)
 
-    def _on_event(self, event: DocumentEvent) -> None:
-        if event.change in (Change.RESET, Change.MEDIA_ADDED, Change.MEDIA_REMOVED):
+    def _on_events(self, events: Sequence[DocumentEvent]) -> None:
+        """Once per change. Media added at the end (files still opening, an import) get rows
+        appended; anything else that reorders the list rebuilds it; other changes refill the
+        rows of the media they touch, each once."""
+        changes = {event.change for event in events}
+        media = self.document.project.media
+        added = [e.media_id for e in events if e.change == Change.MEDIA_ADDED]
+        appended = len(added) <= len(media) and [m.id for m in media[len(media) - len(added):]] == added
+        if Change.RESET in changes or Change.MEDIA_REMOVED in changes or (added and not appended):
             self.rebuild()
-        elif event.media_id is not None and (row := self._row(event.media_id)) is not None:
-            with contextlib.suppress(KeyError):
-                self._fill(row, event.media_id)
+            return
+        for media_id in added:
+            self._append(media_id)
+        touched = {e.media_id for e in events if e.media_id is not None and e.change != Change.MEDIA_ADDED}
+        for media_id in touched:
+            if (row := self._row(media_id)) is not None:
+                with contextlib.suppress(KeyError):
+                    self._fill(row, media_id)
 
     def current_media_id(self) -> int | None:
         row = self.list.currentItem()

@@ -6,7 +6,7 @@ through a document command, so it is undoable.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
@@ -26,6 +26,15 @@ from samdesk.session import AnnotationController
 from samdesk.ui.panels.categories import swatch
 
 COL_NAME, COL_CATEGORY, COL_LOCK, COL_FRAMES = 0, 1, 2, 3
+REBUILD_ON = frozenset({
+    Change.RESET,
+    Change.OBJECT_ADDED,
+    Change.OBJECT_REMOVED,
+    Change.OBJECT_CHANGED,
+    Change.MASK_CHANGED,
+    Change.CATEGORY_CHANGED,
+    Change.CATEGORY_REMOVED,
+})
 
 
 def frame_ranges(frames: Iterable[int]) -> str:
@@ -76,7 +85,7 @@ class ObjectsPanel(QWidget):
         layout.addWidget(self.tree)
         layout.addLayout(buttons)
         self._syncing = False
-        document.events.subscribe(self._on_event)
+        document.events.subscribe_batch(self._on_events)
         controller.selection_changed.append(self._sync_selection)
 
     def rebuild(self) -> None:
@@ -120,16 +129,9 @@ class ObjectsPanel(QWidget):
         self._syncing = False
         self._sync_selection()
 
-    def _on_event(self, event: DocumentEvent) -> None:
-        if event.change in (
-            Change.RESET,
-            Change.OBJECT_ADDED,
-            Change.OBJECT_REMOVED,
-            Change.OBJECT_CHANGED,
-            Change.MASK_CHANGED,
-            Change.CATEGORY_CHANGED,
-            Change.CATEGORY_REMOVED,
-        ):
+    def _on_events(self, events: Sequence[DocumentEvent]) -> None:
+        """Once per change: a command adding a thousand objects rebuilds the list once."""
+        if any(event.change in REBUILD_ON for event in events):
             self.rebuild()
 
     def selected_ids(self) -> list[int]:
