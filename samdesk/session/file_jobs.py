@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model_runtime.runtime import Job, Priority
-from model_runtime.runtime.service import JobContext, JobSteps
+from model_runtime.runtime import Job, JobContext, JobSteps, Priority
 from samdesk.document import MediaItem, Project
 from samdesk.document.persistence import PROJECT_SUFFIX, LoadResult, load_project
 
