@@ -238,10 +238,21 @@ def _short(exc: BaseException, limit: int = 160) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+# Key prefixes of SAM 3's parts (image and text encoders, detector, tracker): no other family has them.
+_SAM3_PARTS = (
+    "detector.backbone.vision_backbone.",
+    "detector.backbone.language_backbone.",
+    "detector.transformer.",
+    "tracker.sam_mask_decoder.",
+    "tracker.sam_prompt_encoder.",
+)
+
+
 def detect_family(state_dict: Mapping[str, torch.Tensor]) -> str | None:
     """Tell the model family from key names alone; None when no known family matches."""
     keys = state_dict.keys()
-    if any(k.startswith("detector.") for k in keys) and any(k.startswith("tracker.") for k in keys):
+    # SAM 3 as soon as one of its parts is there, so that its loader can say which are missing.
+    if any(k.startswith(_SAM3_PARTS) for k in keys):
         return SAM3
     if "image_encoder.trunk.patch_embed.proj.weight" in state_dict:
         # SAM 2.1 added the spatial no-object embedding and the temporal pointer projection.
@@ -265,12 +276,15 @@ def load_strict(
     path: str | os.PathLike[str],
     family: str,
     ignore_prefixes: tuple[str, ...] = (),
+    assign: bool = False,
 ) -> None:
     """Copy weights into ``module``; any missing or unexpected key, a tensor of the wrong shape
     or kind, or a weight that is not finite (NaN, inf) is a CheckpointError naming it.
 
     ``ignore_prefixes`` lists keys the official file carries that inference never uses
     (e.g. MobileSAM's TinyViT classifier head); they are dropped, not silently accepted elsewhere.
+    ``assign``: the module takes the given tensors themselves instead of copies (for a module
+    built on the meta device over memory-mapped weights: no second copy is ever made).
     """
     filtered = {k: v for k, v in state_dict.items() if not k.startswith(ignore_prefixes)}
     own = module.state_dict()
@@ -293,7 +307,8 @@ def load_strict(
     wrong_kind = [
         f"{k}: file {filtered[k].dtype} vs model {own[k].dtype}"
         for k in own
-        if filtered[k].is_complex() or filtered[k].is_floating_point() != own[k].is_floating_point()
+        if filtered[k].is_complex() != own[k].is_complex()
+        or filtered[k].is_floating_point() != own[k].is_floating_point()
     ]
     if wrong_kind:
         raise CheckpointError(path, f"tensor types do not match: {wrong_kind[:5]}", family)
@@ -306,4 +321,4 @@ def load_strict(
                     path, f"weights are not finite: {k} holds {bad} NaN or infinite values "
                     "(the file is damaged)", family
                 )
-    module.load_state_dict(filtered, strict=True)
+    module.load_state_dict(filtered, strict=True, assign=assign)

@@ -43,6 +43,8 @@ ASSETS = [
     "samdesk/assets/samples/LICENSES.md",
     *(f"samdesk/assets/icons/{name}" for name in resources.ICON_NAMES.values()),
     "samdesk/assets/icons/LICENSES.md",
+    "model_runtime/models/sam3/assets/bpe_simple_vocab_16e6.txt.gz",
+    "model_runtime/models/sam3/assets/LICENSES.md",
 ]
 
 

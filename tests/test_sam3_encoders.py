@@ -6,8 +6,14 @@ The official modules are built at reduced width with the official classes and ra
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from model_runtime.models.sam3.features import NeckFeatures, TextFeatures, VisionFeatures
 
@@ -74,3 +80,278 @@ def test_text_features_select_and_concat_are_inverse() -> None:
         features.select(3)
     with pytest.raises(ValueError):
         TextFeatures.concat([])
+
+
+def _official_processor_transform(image: np.ndarray) -> torch.Tensor:
+    from tests.oracles.sam3_official import import_official
+
+    import_official()
+    from sam3.model.sam3_image_processor import Sam3Processor
+    from torchvision.transforms import v2
+
+    processor = Sam3Processor(model=None, device="cpu")
+    return processor.transform(v2.functional.to_image(image)).unsqueeze(0)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("name", ["truck.jpg", "dog.jpg", "groceries.jpg", "cars.jpg"])
+def test_preprocessing_is_bit_exact_on_real_photos(name: str, media_dir: Path) -> None:
+    from model_runtime.models.sam3.transforms import preprocess_image
+
+    image = np.array(Image.open(media_dir / name).convert("RGB"))
+    expected = _official_processor_transform(image)
+    ours = preprocess_image(image)
+    assert ours.dtype == expected.dtype == torch.float32
+    assert ours.shape == expected.shape == (1, 3, 1008, 1008)
+    assert torch.equal(ours, expected)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("hw", [(1, 1), (7, 3000), (1008, 1008), (1500, 20)])
+def test_preprocessing_is_bit_exact_on_odd_sizes(hw: tuple[int, int]) -> None:
+    from model_runtime.models.sam3.transforms import preprocess_image
+
+    image = np.random.default_rng(hw[0] * 7 + hw[1]).integers(0, 256, (*hw, 3), dtype=np.uint8)
+    assert torch.equal(preprocess_image(image), _official_processor_transform(image))
+
+
+def test_the_float_branch_rounds_back_to_uint8_levels() -> None:
+    from model_runtime.models.sam3.transforms import resize_uint8
+
+    image = np.random.default_rng(0).integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    native = resize_uint8(image, 32, native_uint8=True)
+    via_float = resize_uint8(image, 32, native_uint8=False)
+    assert native.dtype == via_float.dtype == torch.uint8
+    assert (native.int() - via_float.int()).abs().max() <= 1
+
+
+# --- the encoders against the official modules, reduced width ---------------------------------
+
+
+@dataclass
+class Pair:
+    official: Any  # the official Sam3Image (with its interactive predictor), checkpoint loaded
+    ours: Any  # our Sam3Encoders from the same file
+    path: Path
+    state_dict: dict[str, torch.Tensor]
+
+
+@pytest.fixture(scope="module")
+def reduced(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    from model_runtime.checkpoints import read_state_dict
+    from model_runtime.models.sam3.checkpoint import load_encoders
+    from tests.oracles import sam3_official as oracle
+
+    path = oracle.make_checkpoint(tmp_path_factory.mktemp("sam3") / "sam3.pt", seed=3)
+    state_dict = read_state_dict(path)
+    return Pair(oracle.load_official(path), load_encoders(state_dict, path), path, state_dict)
+
+
+def _close(ours: torch.Tensor, expected: torch.Tensor, rel: float = 1e-5) -> None:
+    assert ours.shape == expected.shape
+    scale = expected.abs().max().item()
+    assert scale > 0
+    err = (ours - expected).abs().max().item()
+    assert err <= rel * scale, f"max error {err:.3g} against a scale of {scale:.3g}"
+
+
+@pytest.fixture(scope="module")
+def truck_pixels(media_dir: Path) -> tuple[np.ndarray, torch.Tensor]:
+    from model_runtime.models.sam3.transforms import preprocess_image
+
+    image = np.array(Image.open(media_dir / "truck.jpg").convert("RGB"))
+    return image, preprocess_image(image)
+
+
+@pytest.mark.oracle
+def test_detected_sizes_match_the_reduced_official_build(reduced: Pair) -> None:
+    cfg = reduced.ours.config
+    assert (cfg.vit.embed_dim, cfg.vit.depth, cfg.vit.num_heads, cfg.vit.mlp_dim) == (64, 4, 2, 296)
+    assert (cfg.vit.global_blocks, cfg.vit.window_size, cfg.vit.grid) == ((1, 3), 24, 72)
+    assert cfg.vit.pretrain_grid == 24
+    assert (cfg.neck.d_model, cfg.neck.used_scales, cfg.neck.with_tracker) == (32, (4.0, 2.0, 1.0), True)
+    assert cfg.text is not None and (cfg.text.width, cfg.text.layers, cfg.text.context_length) == (64, 2, 32)
+
+
+@pytest.mark.oracle
+def test_vit_matches_official(reduced: Pair, truck_pixels: tuple[np.ndarray, torch.Tensor]) -> None:
+    _, pixels = truck_pixels
+    with torch.inference_mode():
+        expected = reduced.official.backbone.vision_backbone.trunk(pixels)[-1]
+        ours = reduced.ours.vision_backbone.trunk(pixels)
+    _close(ours, expected)
+
+
+@pytest.mark.oracle
+def test_both_necks_and_position_encodings_match_official(
+    reduced: Pair, truck_pixels: tuple[np.ndarray, torch.Tensor]
+) -> None:
+    image, pixels = truck_pixels
+    with torch.inference_mode():
+        expected = reduced.official.backbone.forward_image(pixels)
+        ours = reduced.ours.encode_image(image)
+    assert len(ours.backbone_fpn) == len(expected["backbone_fpn"]) == 3
+    for mine, theirs in zip(ours.backbone_fpn, expected["backbone_fpn"], strict=True):
+        _close(mine, theirs)
+    for mine, theirs in zip(ours.vision_pos_enc, expected["vision_pos_enc"], strict=True):
+        assert torch.equal(mine, theirs)
+    _close(ours.vision_features, expected["vision_features"])
+    tracker, official_tracker = ours.sam2_backbone_out, expected["sam2_backbone_out"]
+    assert tracker is not None
+    for mine, theirs in zip(tracker.backbone_fpn, official_tracker["backbone_fpn"], strict=True):
+        _close(mine, theirs)
+    for mine, theirs in zip(tracker.vision_pos_enc, official_tracker["vision_pos_enc"], strict=True):
+        assert torch.equal(mine, theirs)
+
+
+@pytest.mark.oracle
+def test_tracker_levels_with_the_decoder_projections_match_official_set_image(
+    reduced: Pair, truck_pixels: tuple[np.ndarray, torch.Tensor]
+) -> None:
+    from tests.oracles import sam3_official as oracle
+
+    image, pixels = truck_pixels
+    state = oracle.processor(reduced.official).set_image(image)
+    decoder = reduced.official.inst_interactive_predictor.model.sam_mask_decoder
+    with torch.inference_mode():
+        ours = reduced.ours.vision_backbone(pixels, tracker_heads=(decoder.conv_s0, decoder.conv_s1))
+    assert ours.sam2_backbone_out is not None
+    expected = state["backbone_out"]["sam2_backbone_out"]["backbone_fpn"]
+    assert [t.shape[1] for t in ours.sam2_backbone_out.backbone_fpn] == [4, 8, 32]
+    for mine, theirs in zip(ours.sam2_backbone_out.backbone_fpn, expected, strict=True):
+        _close(mine, theirs)
+
+
+PHRASES = ["yellow school bus", "dog", "visual", "a " * 40, "café crème", "<start_of_text>x", "!"]
+
+
+@pytest.mark.oracle
+def test_text_features_and_mask_match_official(reduced: Pair) -> None:
+    with pytest.warns(UserWarning, match="SAM 3 reads only the first 30"):
+        reduced.ours.clear_text_cache()
+        ours = reduced.ours.forward_text(PHRASES)
+    with torch.inference_mode():
+        expected = reduced.official.backbone.forward_text(PHRASES, device="cpu")
+    assert ours.language_features.shape == (32, len(PHRASES), 32)
+    _close(ours.language_features, expected["language_features"])
+    assert torch.equal(ours.language_mask, expected["language_mask"])
+    assert torch.equal(ours.language_embeds, expected["language_embeds"])
+
+
+@pytest.mark.oracle
+def test_cached_phrases_give_the_same_features_alone_or_batched(reduced: Pair) -> None:
+    encoders = reduced.ours
+    encoders.clear_text_cache()
+    batch = encoders.forward_text(["red car", "dog", "red car"])
+    alone = encoders.forward_text(["dog"])
+    assert torch.equal(batch.select(1).language_features, alone.language_features)
+    assert torch.equal(batch.select(0).language_features, batch.select(2).language_features)
+    encoders.clear_text_cache()
+    fresh = encoders.forward_text(["dog"])
+    _close(fresh.language_features, alone.language_features, rel=1e-6)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("grid", [30, 20])
+def test_vit_with_padded_windows_matches_official(grid: int) -> None:
+    """A token grid that is not a multiple of the window (30 = 24 + 6 padded; 20 < 24)."""
+    from tests.oracles.sam3_official import import_official
+
+    import_official()
+    from sam3.model.vitdet import ViT as OfficialViT
+
+    from model_runtime.models.sam3.config import detect_vit
+    from model_runtime.models.sam3.vit import ViT
+
+    torch.manual_seed(grid)
+    official = OfficialViT(
+        img_size=14 * grid, pretrain_img_size=336, patch_size=14, embed_dim=32, depth=3, num_heads=2,
+        mlp_ratio=4.625, norm_layer="LayerNorm", drop_path_rate=0.1, global_att_blocks=(1, 2),
+        rel_pos_blocks=(), use_rope=True, use_interp_rope=True, window_size=24, pretrain_use_cls_token=True,
+        retain_cls_token=False, ln_pre=True, ln_post=False, bias_patch_embed=False, use_abs_pos=True,
+        tile_abs_pos=True,
+    ).eval()
+    state = {f"detector.backbone.vision_backbone.trunk.{k}": v for k, v in official.state_dict().items()}
+    config = detect_vit(state)
+    assert (config.grid, config.window_size, config.global_blocks) == (grid, 24, (1, 2))
+    ours = ViT(config).eval()
+    ours.load_state_dict(official.state_dict())
+    x = torch.randn(1, 3, 14 * grid, 14 * grid)
+    with torch.inference_mode():
+        _close(ours(x), official(x)[-1])
+
+
+# --- reading sam3.pt ------------------------------------------------------------------------
+
+
+@pytest.mark.oracle
+def test_reduced_builder_is_the_official_architecture_at_full_size() -> None:
+    """The oracle's builder (sizes as parameters) at the released sizes gives exactly the keys,
+    shapes and dtypes of the official ``build_sam3_image_model``: 1,156 detector + 309 tracker."""
+    from tests.oracles import sam3_official as oracle
+
+    mirror = oracle.file_layout_shapes(lambda: oracle.build_official(oracle.full_spec()))
+    official = oracle.file_layout_shapes(oracle.build_official_released)
+    assert mirror == official
+    assert sum(k.startswith("detector.") for k in official) == 1156
+    assert sum(k.startswith("tracker.") for k in official) == 309
+
+
+@pytest.mark.oracle
+def test_loading_uses_the_files_tensors_without_copies(reduced: Pair) -> None:
+    trunk = reduced.ours.vision_backbone.trunk
+    key = "detector.backbone.vision_backbone.trunk.blocks.0.mlp.fc1.weight"
+    assert trunk.blocks[0].mlp.fc1.weight.data_ptr() == reduced.state_dict[key].data_ptr()
+    assert not any(p.requires_grad for p in reduced.ours.parameters())
+    assert not any(t.is_meta for t in reduced.ours.state_dict().values())
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize(
+    ("dropped", "part"),
+    [
+        ("detector.backbone.language_backbone.", "no text encoder"),
+        ("tracker.", "no tracker"),
+        ("detector.backbone.vision_backbone.sam2_convs.", "no tracker"),
+        ("detector.backbone.vision_backbone.trunk.", "no image encoder"),
+    ],
+)
+def test_a_partial_file_names_the_missing_part(reduced: Pair, dropped: str, part: str) -> None:
+    from model_runtime.checkpoints import SAM3, CheckpointError, detect_family
+    from model_runtime.models.sam3.checkpoint import load_encoders
+
+    partial = {k: v for k, v in reduced.state_dict.items() if not k.startswith(dropped)}
+    assert detect_family(partial) == SAM3
+    with pytest.raises(CheckpointError, match=part) as caught:
+        load_encoders(partial, reduced.path)
+    assert str(reduced.path) in str(caught.value) and "download it again" in str(caught.value)
+
+
+@pytest.mark.oracle
+def test_the_text_encoder_or_the_tracker_neck_can_be_left_out(reduced: Pair) -> None:
+    from model_runtime.models.sam3.checkpoint import load_encoders
+
+    no_text = {k: v for k, v in reduced.state_dict.items() if "language_backbone" not in k}
+    clicks_only = load_encoders(no_text, reduced.path, with_text=False)
+    assert clicks_only.language_backbone is None
+    with pytest.raises(RuntimeError, match="without its text encoder"):
+        clicks_only.forward_text(["dog"])
+    concepts_only = load_encoders(reduced.state_dict, reduced.path, with_tracker=False)
+    assert concepts_only.vision_backbone.sam2_convs is None
+    image = np.zeros((20, 30, 3), dtype=np.uint8)
+    assert concepts_only.encode_image(image).sam2_backbone_out is None
+
+
+@pytest.mark.oracle
+def test_a_tensor_of_the_wrong_shape_is_named(reduced: Pair) -> None:
+    from model_runtime.checkpoints import CheckpointError
+    from model_runtime.models.sam3.checkpoint import load_encoders
+
+    key = "detector.backbone.vision_backbone.convs.1.conv_3x3.weight"
+    broken = dict(reduced.state_dict)
+    broken[key] = torch.zeros(32, 16, 3, 3)
+    with pytest.raises(CheckpointError, match="convs.1.conv_3x3.weight"):
+        load_encoders(broken, reduced.path)
+    no_table = {k: v for k, v in reduced.state_dict.items() if not k.endswith("blocks.2.attn.freqs_cis")}
+    with pytest.raises(CheckpointError, match="blocks.2.attn.freqs_cis"):
+        load_encoders(no_table, reduced.path)

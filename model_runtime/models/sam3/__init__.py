@@ -12,6 +12,9 @@ Modules, one concept each:
     neck.py              the dual simple-FPN neck (detector and tracker levels)
     tokenizer.py         CLIP byte-pair tokenizer, context 32
     text_encoder.py      causal text transformer + resizer to d_model
+    encoders.py          ``Sam3Encoders``: both encoders under the official ``backbone`` key names,
+                         ``encode_image`` and ``forward_text`` (features cached per phrase)
+    assets/              the CLIP merges file (bundled; MIT, see assets/LICENSES.md)
     config.py            dataclass configs; sizes detected from tensor shapes
     checkpoint.py        reading and splitting ``sam3.pt`` with clear errors per missing part
     attention.py         multi-head attention with nn.MultiheadAttention's weights, through SDPA
