@@ -350,13 +350,16 @@ def upsample_masks(low_res: torch.Tensor, plan: Plan, mixed_limit: float | None 
     return masks.reshape(*lead, height, width)
 
 
-def candidate_masks(low_res: torch.Tensor, plan: Plan, scores: np.ndarray) -> CandidateMasks:
+def candidate_masks(
+    low_res: torch.Tensor, plan: Plan, scores: np.ndarray, make_best: bool = True
+) -> CandidateMasks:
     """(K, n, m) logits -> the K masks of :func:`upsample_masks`, the best-scoring one made now
-    and the others when first read (see :class:`~model_runtime.api.CandidateMasks`)."""
+    (unless not ``make_best``) and the others when first read (see
+    :class:`~model_runtime.api.CandidateMasks`)."""
     low = _as_cpu_stack(low_res, plan).clone()  # a caller may reuse the logits' memory
     if low.shape[0] != len(scores):
         raise ValueError(f"{low.shape[0]} logit maps but {len(scores)} scores")
-    ready = [int(np.argmax(scores))] if len(scores) else []
+    ready = [int(np.argmax(scores))] if len(scores) and make_best else []
     return CandidateMasks((low.shape[0], *plan.out_size), lambda i: upsample_masks(low[i], plan), ready)
 
 

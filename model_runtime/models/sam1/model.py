@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,7 @@ from model_runtime.api import (
     ModelInfo,
     Prediction,
     PromptError,
+    Prompts,
     check_embedding,
     validate_image,
     validate_prompts,
@@ -29,7 +31,8 @@ from model_runtime.api import (
 from model_runtime.checkpoints import MOBILESAM, SAM1, CheckpointError, load_strict
 from model_runtime.devices import resolve_device
 from model_runtime.fingerprint import weights_fingerprint
-from model_runtime.models.common.mask_upsampling import candidate_masks, sam1_plan
+from model_runtime.models.common.mask_upsampling import Plan, candidate_masks, sam1_plan
+from model_runtime.models.common.prompt_batches import shape_groups
 from model_runtime.models.common.prompt_encoder import PromptEncoder
 from model_runtime.models.common.two_way_transformer import ImageSide
 from model_runtime.models.sam1 import transforms
@@ -40,6 +43,7 @@ from model_runtime.models.sam1.vit import ImageEncoderViT, vit_config_from_state
 IMAGE_SIZE = 1024
 EMBED_DIM = 256
 EMBED_GRID = IMAGE_SIZE // 16
+LOW_RES = 4 * EMBED_GRID  # the mask decoder's logits are LOW_RES² (256²)
 # The name of the image features in ImageEmbedding.features.
 FEATURES = "image_embed"
 
@@ -147,30 +151,62 @@ class Sam1Model:
         multimask: bool = True,
     ) -> Prediction:
         """Masks for one prompt set: 3 candidates with ``multimask``, else 1 (SAM 1 semantics)."""
+        prompts = self._prompts(embedding, points, labels, box, mask_input)
+        low_res, scores = self._decode(embedding, [prompts], multimask)
+        return self._prediction(embedding, low_res[0], scores[0], make_best=True)
+
+    def predict_batch(
+        self, embedding: ImageEmbedding, prompts: Sequence[Prompts], multimask: bool = True
+    ) -> list[Prediction]:
+        """One :class:`Prediction` per prompt set, as ``predict`` gives, from one decoder pass per
+        group of equally shaped prompt sets. No mask is made until it is read."""
+        results: list[Prediction | None] = [None] * len(prompts)
+        for group in shape_groups(prompts):
+            encoded = [self._prompts(embedding, **prompts[i].click_arrays()) for i in group]
+            low_res, scores = self._decode(embedding, encoded, multimask)
+            for j, i in enumerate(group):
+                results[i] = self._prediction(embedding, low_res[j], scores[j], make_best=False)
+        return [r for r in results if r is not None]
+
+    def _decode(
+        self, embedding: ImageEmbedding, prompts: Sequence[_Prompts], multimask: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt sets of one shape -> low-res logits (B, K, 256, 256) and scores (B, K)."""
         check_embedding(embedding, self.info)
         features = embedding.features.get(FEATURES)
         if features is None:
             raise PromptError(f"embedding has no {FEATURES!r} features")
-        prompts = self._prompts(embedding, points, labels, box, mask_input)
+        first = prompts[0]
+        points = None
+        if first.points is not None:
+            points = (torch.cat([p.points[0] for p in prompts]), torch.cat([p.points[1] for p in prompts]))
+        box = torch.cat([p.box for p in prompts]) if first.box is not None else None
+        mask = torch.cat([p.mask for p in prompts]) if first.mask is not None else None
         with torch.inference_mode():
             features = features.to(self.device)
-            sparse, dense = self.sam.prompt_encoder(prompts.points, prompts.box, prompts.mask)
+            sparse, dense = self.sam.prompt_encoder(points, box, mask)
             # Without a mask input the dense prompt is a constant, so the image side is reusable.
-            side = self._image_side(features) if prompts.mask is None else None
-            low_res, scores = self.sam.mask_decoder(
+            side = self._image_side(features) if mask is None else None
+            return self.sam.mask_decoder(
                 features, self._dense_pe, sparse, dense, multimask_output=multimask, image_side=side
             )
-        # Sign-exact, interpolating only near the mask border (see common.mask_upsampling).
-        low_size = (low_res.shape[-2], low_res.shape[-1])
-        plan = sam1_plan(
-            low_size, tuple(embedding.input_size), tuple(embedding.original_size), IMAGE_SIZE
-        )
-        scores_np = scores[0].float().cpu().numpy()
+
+    def _prediction(
+        self, embedding: ImageEmbedding, low_res: torch.Tensor, scores: torch.Tensor, make_best: bool
+    ) -> Prediction:
+        """(K, 256, 256) logits and (K,) scores -> masks made sign-exactly, interpolating only
+        near the mask border (see common.mask_upsampling), on first read."""
+        scores_np = scores.float().cpu().numpy()
         return Prediction(
-            masks=candidate_masks(low_res[0], plan, scores_np),
+            masks=candidate_masks(low_res, self.mask_plan(embedding), scores_np, make_best),
             scores=scores_np,
-            low_res_logits=low_res[0].float().cpu().numpy(),
+            low_res_logits=low_res.float().cpu().numpy(),
         )
+
+    def mask_plan(self, embedding: ImageEmbedding) -> Plan:
+        """How this model's low-res logits become masks of the encoded image's size."""
+        input_size, original_size = tuple(embedding.input_size), tuple(embedding.original_size)
+        return sam1_plan((LOW_RES, LOW_RES), input_size, original_size, IMAGE_SIZE)
 
 
 def _parameter_count(module: nn.Module) -> int:

@@ -12,8 +12,9 @@ way out).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from model_runtime.api import (
     ImageEmbedding,
     ModelInfo,
     Prediction,
+    Prompts,
     check_embedding,
     validate_image,
     validate_prompts,
@@ -30,7 +32,8 @@ from model_runtime.api import (
 from model_runtime.checkpoints import CheckpointError, load_strict
 from model_runtime.devices import resolve_device
 from model_runtime.fingerprint import weights_fingerprint
-from model_runtime.models.common.mask_upsampling import candidate_masks, sam2_plan
+from model_runtime.models.common.mask_upsampling import Plan, candidate_masks, sam2_plan
+from model_runtime.models.common.prompt_batches import shape_groups
 from model_runtime.models.common.two_way_transformer import ImageSide
 from model_runtime.models.common.upscaling_head import SkipFeatures
 from model_runtime.models.sam2.config import SAM2, SAM2_1, Sam2Config, detect_variant, make_config
@@ -154,24 +157,51 @@ class Sam2ImageModel:
         """See ``ImageModel.predict``. K = 3 candidate masks with ``multimask``, else 1; the best
         one is made before returning, the others when read (``CandidateMasks``)."""
         check_embedding(embedding, self.info)
-        points, labels, box, mask_input = validate_prompts(points, labels, box, mask_input)
-        low_res, scores = self._decode(embedding, points, labels, box, mask_input, multimask)
-        plan = sam2_plan((low_res.shape[-2], low_res.shape[-1]), tuple(embedding.original_size))
-        scores_np = scores[0].float().cpu().numpy()
-        masks = candidate_masks(low_res[0], plan, scores_np)  # from the logits before the clamp
-        low_res = low_res.clamp(-LOW_RES_CLAMP, LOW_RES_CLAMP)
-        return Prediction(masks=masks, scores=scores_np, low_res_logits=low_res[0].float().cpu().numpy())
+        prompt = self._prompt_tensors(embedding, *validate_prompts(points, labels, box, mask_input))
+        low_res, scores = self._decode(embedding, [prompt], multimask)
+        return self._prediction(embedding, low_res[0], scores[0], make_best=True)
 
-    def _decode(
+    @torch.no_grad()
+    def predict_batch(
+        self, embedding: ImageEmbedding, prompts: Sequence[Prompts], multimask: bool = True
+    ) -> list[Prediction]:
+        """One :class:`Prediction` per prompt set, as ``predict`` gives, from one decoder pass per
+        group of equally shaped prompt sets. No mask is made until it is read."""
+        check_embedding(embedding, self.info)
+        results: list[Prediction | None] = [None] * len(prompts)
+        for group in shape_groups(prompts):
+            encoded = [
+                self._prompt_tensors(embedding, *validate_prompts(**prompts[i].click_arrays())) for i in group
+            ]
+            low_res, scores = self._decode(embedding, encoded, multimask)
+            for j, i in enumerate(group):
+                results[i] = self._prediction(embedding, low_res[j], scores[j], make_best=False)
+        return [r for r in results if r is not None]
+
+    def _prediction(
+        self, embedding: ImageEmbedding, low_res: torch.Tensor, scores: torch.Tensor, make_best: bool
+    ) -> Prediction:
+        """(K, 256, 256) unclamped logits and (K,) scores -> the Prediction (masks on first read)."""
+        scores_np = scores.float().cpu().numpy()
+        masks = candidate_masks(low_res, self.mask_plan(embedding), scores_np, make_best)  # before the clamp
+        clamped = low_res.clamp(-LOW_RES_CLAMP, LOW_RES_CLAMP)
+        return Prediction(masks=masks, scores=scores_np, low_res_logits=clamped.float().cpu().numpy())
+
+    def mask_plan(self, embedding: ImageEmbedding) -> Plan:
+        """How this model's low-res logits become masks of the encoded image's size."""
+        low = self.config.image_size // 4
+        return sam2_plan((low, low), tuple(embedding.original_size))
+
+
+    def _prompt_tensors(
         self,
         embedding: ImageEmbedding,
         points: np.ndarray | None,
         labels: np.ndarray | None,
         box: np.ndarray | None,
         mask_input: np.ndarray | None,
-        multimask: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> low-res logits (1, K, 256, 256) (unclamped) and scores (1, K)."""
+    ) -> _PromptTensors:
+        """One prompt set in the model's input frame: coords (1, N, 2), labels (1, N), mask."""
         size = self.config.image_size
         original = embedding.original_size
         coords_parts: list[torch.Tensor] = []
@@ -185,13 +215,25 @@ class Sam2ImageModel:
             pts = torch.as_tensor(points, dtype=torch.float32, device=self.device)[None]
             coords_parts.append(transform_points(pts, original, size))
             label_parts.append(torch.as_tensor(labels, dtype=torch.int32, device=self.device)[None])
-        prompt = (torch.cat(coords_parts, dim=1), torch.cat(label_parts, dim=1)) if coords_parts else None
         mask = (
             torch.as_tensor(mask_input, dtype=torch.float32, device=self.device)[None]
             if mask_input is not None
             else None
         )
-        sparse, dense = self.network.sam_prompt_encoder(points=prompt, boxes=None, masks=mask)
+        if not coords_parts:
+            return _PromptTensors(None, None, mask)
+        return _PromptTensors(torch.cat(coords_parts, dim=1), torch.cat(label_parts, dim=1), mask)
+
+    def _decode(
+        self, embedding: ImageEmbedding, prompts: Sequence[_PromptTensors], multimask: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt sets of one shape -> low-res logits (B, K, 256, 256) (unclamped), scores (B, K)."""
+        first = prompts[0]
+        points = None
+        if first.coords is not None:
+            points = (torch.cat([p.coords for p in prompts]), torch.cat([p.labels for p in prompts]))
+        mask = torch.cat([p.mask for p in prompts]) if first.mask is not None else None
+        sparse, dense = self.network.sam_prompt_encoder(points=points, boxes=None, masks=mask)
         features = embedding.features
         out = self.network.sam_mask_decoder(
             image_embeddings=features["image_embed"],
@@ -199,13 +241,21 @@ class Sam2ImageModel:
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
             multimask_output=multimask,
-            repeat_image=False,
+            repeat_image=len(prompts) > 1,
             high_res_features=SkipFeatures(s0=features["skip_s0"], s1=features["skip_s1"]),
             # The cached first-block tensors assume the no-mask dense prompt.
             image_side=self._image_side(features) if mask is None else None,
         )
         return out.masks, out.iou
 
+
+@dataclass(frozen=True)
+class _PromptTensors:
+    """One prompt set in the model's input frame (box corners first, then clicks)."""
+
+    coords: torch.Tensor | None  # (1, N, 2)
+    labels: torch.Tensor | None  # (1, N)
+    mask: torch.Tensor | None  # (1, 1, 256, 256)
 
 def from_state_dict(
     state_dict: Mapping[str, torch.Tensor],

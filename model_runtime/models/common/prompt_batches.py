@@ -1,0 +1,24 @@
+"""Many prompt sets on one image in few decoder passes (``predict_batch``).
+
+The decoder takes a batch of prompt sets whose tensors have the same shape: the same number of
+clicks, a box or not, a mask input or not. :func:`shape_groups` splits a list of prompt sets into
+such groups (in their original order within a group), each at most ``max_batch`` long so that
+the decoder's temporaries stay bounded (~0.5 MB per prompt set at 256² logits and 4 tokens).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from model_runtime.prompts import Prompts
+
+MAX_BATCH = 256
+
+
+def shape_groups(prompts: Sequence[Prompts], max_batch: int = MAX_BATCH) -> list[list[int]]:
+    """Indices of ``prompts`` grouped by tensor shape, each group at most ``max_batch`` long."""
+    by_shape: dict[tuple[int, bool, bool], list[int]] = {}
+    for i, p in enumerate(prompts):
+        by_shape.setdefault((len(p.points), p.box is not None, p.mask_input is not None), []).append(i)
+    return [indices[start:start + max_batch] for indices in by_shape.values()
+            for start in range(0, len(indices), max_batch)]
