@@ -11,10 +11,10 @@ from samdesk.document import AddCategory, Document, EditObject
 from samdesk.document.instances import Instance, this_host
 from samdesk.document.persistence import load_project, save_project
 from samdesk.document.recovery import (
+    RecoveryInfo,
     RecoveryManager,
     discard_recovery,
     find_recoveries,
-    find_recovery,
     find_unsaved_recoveries,
     recovery_path_for,
     restore_recovery,
@@ -24,6 +24,12 @@ from tests.document_factory import make_project
 # Linux never hands out process ids above 2**22, and other systems have none this large either:
 # an instance with such an id is one that no longer runs (a crashed window).
 _NO_SUCH_PID = 1 << 22
+
+
+def find_recovery(path: Path) -> RecoveryInfo | None:
+    """The newest recovery file offered for ``path``, if any."""
+    found = find_recoveries(path)
+    return found[0] if found else None
 
 
 def crashed(n: int = 0) -> Instance:

@@ -7,13 +7,16 @@ The end-to-end session with the real runtime is in test_ui_session.py.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 
-from samdesk.document import MediaStatus, Provenance
-from samdesk.document.instances import Instance, this_host
+from samdesk.document import AddCategory, Document, MediaStatus, Provenance
+from samdesk.document.instances import Instance, ProjectLock, read_lock, this_host
+from samdesk.document.persistence import load_project, save_project
+from samdesk.document.recovery import RecoveryManager
 from samdesk.ui.main_window import MainWindow
 from samdesk.ui.settings import Settings
 from tests.ui_doubles import AsyncDiscService
@@ -233,6 +236,61 @@ def test_a_newer_autosave_is_offered_when_the_project_is_opened(
     assert other.document.dirty  # restored work is unsaved until the user saves it
     other.document.history.mark_clean()
     window.document.history.mark_clean()
+
+
+def test_every_crashed_windows_autosave_is_offered_until_one_is_restored(
+    window: MainWindow, qtbot, tmp_path: Path
+) -> None:
+    project_path = tmp_path / "p.samdesk.json"
+    assert window.files.save_to(project_path)
+    left = []
+    for n, name in enumerate(["older crash", "newer crash"]):
+        crashed = Document(load_project(project_path).project, project_path)
+        manager = RecoveryManager(crashed, 0, instance=Instance((1 << 22) + n, 1, this_host()))
+        crashed.execute(AddCategory(name, (1, 2, 3)))
+        left.append(manager.tick())
+        os.utime(left[-1], (1000 + n, 1000 + n))
+    asked: list[str] = []
+    window.files.ask_restore = lambda when: asked.append(when) or len(asked) == 2  # no, then yes
+    assert open_paths(qtbot, window, [project_path]) == []
+    assert len(asked) == 2 and "saved after it" in asked[0]  # both predate the project's last save
+    assert [c.name for c in window.document.project.categories][-1] == "older crash"
+    assert not left[1].exists() and left[0].exists()  # declined: deleted; restored: adopted
+    assert window.files.save()
+    assert not left[0].exists()
+
+
+def test_opening_a_project_open_in_another_window_warns(window: MainWindow, qtbot, tmp_path: Path) -> None:
+    project_path = tmp_path / "p.samdesk.json"
+    assert window.files.save_to(project_path)
+    window.files.recovery.close()  # this window lets go of it...
+    elsewhere = Instance(1234, 5678, "another-host")  # ...and a window on another host opens it
+    assert ProjectLock(elsewhere).claim(project_path) is None
+    assert open_paths(qtbot, window, [project_path]) == []
+    assert "also open in another samdesk window (process 1234 on another-host" in window.last_error
+    assert read_lock(project_path).instance == elsewhere  # its lock stays its own
+
+
+def test_saving_over_a_project_changed_on_disk_asks_first(window: MainWindow, tmp_path: Path) -> None:
+    path = tmp_path / "p.samdesk.json"
+    window.categories_panel.add("mine")
+    assert window.files.save_to(path)
+    theirs = load_project(path).project  # another window saves its own version
+    theirs.categories[0].name = "theirs"
+    save_project(theirs, path)
+    their_bytes = path.read_bytes()
+    window.categories_panel.add("more of mine")
+    asked: list[str] = []
+    window.files.ask_save_over_change = lambda problem: asked.append(problem) or False
+    assert not window.files.save()
+    assert path.read_bytes() == their_bytes and window.document.dirty
+    assert len(asked) == 1 and "changed on disk since it was opened" in asked[0]
+    window.files.ask_save_over_change = lambda problem: True
+    assert window.files.save()
+    assert "more of mine" in [c.name for c in load_project(path).project.categories]
+    window.categories_panel.add("again")  # compared with what this window wrote: no question
+    window.files.ask_save_over_change = lambda problem: pytest.fail(f"asked: {problem}")
+    assert window.files.save()
 
 
 def test_no_arguments_opens_the_bundled_sample_image(qtbot, tmp_path: Path, monkeypatch) -> None:

@@ -94,12 +94,6 @@ def find_recoveries(project_path: str | Path, me: Instance | None = None) -> lis
     return sorted(found, key=lambda info: info.modified, reverse=True)
 
 
-def find_recovery(project_path: str | Path, me: Instance | None = None) -> RecoveryInfo | None:
-    """The newest of :func:`find_recoveries`, or None."""
-    found = find_recoveries(project_path, me)
-    return found[0] if found else None
-
-
 def find_unsaved_recoveries(
     recovery_dir: str | Path | None = None, me: Instance | None = None
 ) -> list[RecoveryInfo]:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from samdesk.document import AddMedia, Batch, Document
 from samdesk.document import recovery as autosaves
-from samdesk.document.persistence import PROJECT_SUFFIX, save_project
+from samdesk.document.persistence import PROJECT_SUFFIX, FileStamp, ProjectChangedOnDisk, save_project
 from samdesk.io.output import OutputExists
 from samdesk.session import AnnotationController
 from samdesk.session.file_jobs import (
@@ -65,6 +65,7 @@ class ProjectFiles(QObject):
         self._opening: deque[Any] = deque()  # partial results waiting their turn (see _apply)
         self._applying = False
         self.recovery = autosaves.RecoveryManager(document, float(settings.autosave_seconds))
+        self._disk_stamp: FileStamp | None = None  # the project file as last read or written here
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setInterval(AUTOSAVE_POLL_S * 1000)
         self._autosave_timer.timeout.connect(self.autosave)
@@ -141,6 +142,8 @@ class ProjectFiles(QObject):
         self.controller.set_media(None)
         self.document.replace_project(result.project, result.path)
         self.settings.remember_project(str(result.path))
+        self._disk_stamp = result.stamp
+        self._warn_if_open_elsewhere(result.path)
         self.offer_recovery(result.path)
         self._show_first()
         return [f"missing media file: {m.path}" for m in result.missing_media]
@@ -185,31 +188,47 @@ class ProjectFiles(QObject):
         answer = QMessageBox.question(
             self._parent,
             "Recover unsaved work",
-            f"An autosave from {when} is newer than the project file.\nRestore it?",
+            f"A samdesk window ended without saving; its autosave from {when} holds its unsaved work."
+            "\nRestore it? (No deletes this autosave.)",
         )
         return answer == QMessageBox.StandardButton.Yes
 
     def offer_recovery(self, project_path: Path | None) -> None:
-        """Offer a recovery file newer than the project (or, with no project, the newest
-        autosave of a never-saved session)."""
+        """Offer, newest first, each autosave of ``project_path`` (or, with no project, of a
+        never-saved session) left by a window that no longer runs, until one is restored; a
+        declined one is deleted, the others stay for the next time."""
+        me = self.recovery.instance
         if project_path is not None:
-            info = autosaves.find_recovery(project_path)
+            found = autosaves.find_recoveries(project_path, me)
         else:
-            found = autosaves.find_unsaved_recoveries()
-            info = found[0] if found else None
-        if info is None:
+            found = autosaves.find_unsaved_recoveries(me=me)
+        for info in found:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
+            if not info.newer_than_project:
+                when += " (the project file was saved after it, perhaps by another window)"
+            if not self.ask_restore(when):
+                autosaves.discard_recovery(info)
+                continue
+            try:
+                autosaves.restore_recovery(self.document, info)
+            except Exception as exc:  # a damaged autosave: say so, keep what is open
+                self.error.emit("Recovery failed", str(exc))
+                return
+            self.recovery.adopt(info)
+            self.message.emit("Restored unsaved work from the autosave", 8000)
             return
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
-        if not self.ask_restore(when):
-            autosaves.discard_recovery(info)
+
+    def _warn_if_open_elsewhere(self, project_path: Path) -> None:
+        holder = self.recovery.claim(project_path)
+        if holder is None:
             return
-        try:
-            autosaves.restore_recovery(self.document, info)
-        except Exception as exc:  # a damaged autosave: say so, keep what is open
-            self.error.emit("Recovery failed", str(exc))
-            return
-        self.recovery.adopt(info)
-        self.message.emit("Restored unsaved work from the autosave", 8000)
+        since = time.strftime("%H:%M", time.localtime(holder.opened))
+        self.error.emit(
+            "Project open in another window",
+            f"{project_path} is also open in another samdesk window (process {holder.instance.pid} "
+            f"on {holder.instance.host}, since {since}).\nBoth can edit it; before saving over a save "
+            "made by the other window, samdesk asks.",
+        )
 
     def recover_unsaved(self) -> None:
         """File ▸ Recover: restore the newest autosave of a session that was never saved."""
@@ -243,12 +262,33 @@ class ProjectFiles(QObject):
             path = str(Path(path).with_suffix("")) + PROJECT_SUFFIX
         return self.save_to(Path(path))
 
+    def ask_save_over_change(self, problem: str) -> bool:
+        """Whether to save over a project file changed on disk; tests replace this with a policy."""
+        answer = QMessageBox.question(
+            self._parent,
+            "Project changed on disk",
+            f"{problem}.\nSave anyway, replacing those changes with yours?",
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
     def save_to(self, path: Path) -> bool:
+        """Save the project to ``path``. Over the file this window opened or last saved, a change
+        made meanwhile by another window or program is not overwritten unless the user says so."""
+        same_file = self.document.path is not None and Path(path).absolute() == self.document.path.absolute()
         try:
-            save_project(self.document.project, path)
+            try:
+                stamp = save_project(
+                    self.document.project, path, expected=self._disk_stamp if same_file else None
+                )
+            except ProjectChangedOnDisk as exc:
+                if not self.ask_save_over_change(str(exc)):
+                    self.message.emit("Not saved: the project file changed on disk", 8000)
+                    return False
+                stamp = save_project(self.document.project, path)
         except Exception as exc:  # ProjectFileError, OSError: never lose work silently
             self.error.emit("Save failed", str(exc))
             return False
+        self._disk_stamp = stamp
         self.document.mark_saved(path)
         self.autosave()  # the document is clean now: this removes the recovery file
         self.settings.remember_project(str(path))
