@@ -191,3 +191,18 @@ def test_an_import_runs_off_the_gui_thread_and_cancel_leaves_the_project_unchang
     assert [c.name for c in window.document.project.categories] == ["dog"]
     window.controller.undo()
     assert window.document.project.categories == []
+
+
+def test_superseded_clicks_leave_nothing_behind_on_the_model_side(
+    window: MainWindow, qtbot, media_dir: Path
+) -> None:
+    """Issue 14, bug 4: the bridge drops answers to superseded clicks, so whatever the model
+    link and the session keep per request must not wait for them."""
+    assert open_paths(qtbot, window, [media_dir / "dog.jpg"]) == []
+    load(qtbot, window, DoubleModel("clicks"))
+    c = window.controller
+    for i in range(20):
+        c.add_point(100 + i, 100, True)
+    qtbot.waitUntil(lambda: not c.waiting and c.pending.candidates is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: not window.bridge.pending(), timeout=30_000)  # prefetches answered too
+    assert window.model_link.requests_in_flight == set() and c.requests_in_flight == set()

@@ -95,17 +95,19 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _a("mark_done", "Mark done and go to next", "&Image", "mark_done_and_next", "Ctrl+D"),
     # Frame keys: , and . as in video editors, and the arrows (the canvas does not scroll with
     # them: its scroll bars are off and panning is mouse-driven).
-    _a("next_frame", "Next frame", "&Video", "navigation.step_frame", ".", "Right", args=(+1,)),
-    _a("prev_frame", "Previous frame", "&Video", "navigation.step_frame", ",", "Left", args=(-1,)),
+    _a("next_frame", "Next frame", "&Video", "navigation.step_frame", ".", "Right", args=(+1,), when="video"),
+    _a("prev_frame", "Previous frame", "&Video", "navigation.step_frame", ",", "Left", args=(-1,),
+       when="video"),
     _a("next_frames", f"Forward {FRAME_JUMP} frames", "&Video", "navigation.step_frame",
-       "Shift+Right", ">", args=(FRAME_JUMP,)),
+       "Shift+Right", ">", args=(FRAME_JUMP,), when="video"),
     _a("prev_frames", f"Back {FRAME_JUMP} frames", "&Video", "navigation.step_frame",
-       "Shift+Left", "<", args=(-FRAME_JUMP,)),
-    _a("first_frame", "First frame", "&Video", "navigation.show_frame", "Home", args=(0,)),
-    _a("last_frame", "Last frame", "&Video", "navigation.show_last_frame", "End"),
-    _a("next_marked", "Next annotated frame", "&Video", "navigation.step_marked", "Ctrl+Right", args=(+1,)),
+       "Shift+Left", "<", args=(-FRAME_JUMP,), when="video"),
+    _a("first_frame", "First frame", "&Video", "navigation.show_frame", "Home", args=(0,), when="video"),
+    _a("last_frame", "Last frame", "&Video", "navigation.show_last_frame", "End", when="video"),
+    _a("next_marked", "Next annotated frame", "&Video", "navigation.step_marked", "Ctrl+Right",
+       args=(+1,), when="video"),
     _a("prev_marked", "Previous annotated frame", "&Video", "navigation.step_marked", "Ctrl+Left",
-       args=(-1,)),
+       args=(-1,), when="video"),
     *(
         _a(f"track_{direction}", f"Track objects {words}", "&Video", "tracker.start", *keys,
            args=(direction,), needs=Capability.VIDEO, when="video", separator_before=direction == "forward")
