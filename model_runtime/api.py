@@ -85,7 +85,10 @@ class ModelInfo:
     """What a loaded model is. ``family`` is one of "sam1", "mobilesam", "sam2", "sam2.1",
     "classical" (or a plugin's own name); ``variant`` names the size ("vit_b", "hiera_t", ...);
     ``weights`` fingerprints the weights (``model_runtime.fingerprint``; "" for a model
-    without weights), so two checkpoints of one size have different ids."""
+    without weights), so two checkpoints of one size have different ids. ``compute_dtype`` is
+    the precision the model computes its embeddings in ("float32", or "bfloat16" where the
+    model chose reduced precision, e.g. on a GPU): the model decides and applies it itself
+    (the runtime adds no autocast), and it is part of the id, so caches never mix the two."""
 
     family: str
     variant: str
@@ -95,6 +98,7 @@ class ModelInfo:
     source: str = ""  # the checkpoint path, or "" for models without weights
     capabilities: frozenset[str] = frozenset({Capability.CLICK})
     weights: str = ""
+    compute_dtype: str = "float32"
 
     def can(self, capability: str) -> bool:
         return capability in self.capabilities
@@ -103,10 +107,13 @@ class ModelInfo:
     def model_id(self) -> str:
         """Stable id of what computes the numbers — architecture and weights — used to key the
         embedding caches and written into projects: embeddings of different models never mix.
-        E.g. "sam2.1-hiera_t-1f0c2a9b7d3e"."""
+        E.g. "sam2.1-hiera_t-1f0c2a9b7d3e", "sam2.1-hiera_t-1f0c2a9b7d3e-bfloat16". The device
+        is not in it: float32 on a CPU and on a GPU differ by rounding only."""
         parts = [self.family, self.variant]
         if self.weights:
             parts.append(self.weights[:WEIGHTS_ID_CHARS])
+        if self.compute_dtype != "float32":
+            parts.append(self.compute_dtype)
         return "-".join(parts)
 
     @property

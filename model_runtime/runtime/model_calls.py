@@ -1,10 +1,12 @@
 """How the runtime calls a model: without autograd, with clear out-of-memory errors, and with
 embeddings through the memory and disk caches. Used from the runtime threads only.
+
+No autocast: what runs in reduced precision is the model's decision (``ModelInfo.compute_dtype``,
+part of the cache key), never a blanket one here.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -23,20 +25,11 @@ ImageProvider = Callable[[], np.ndarray]
 
 
 class ModelCalls:
-    """The model calls of one runtime, and the embedding caches they fill.
+    """The model calls of one runtime, and the embedding caches they fill."""
 
-    ``cuda_bf16``: wrap calls on CUDA devices that support it in bf16 autocast.
-    """
-
-    def __init__(
-        self,
-        memory_cache: MemoryEmbeddingCache,
-        disk_cache: DiskEmbeddingCache | None,
-        cuda_bf16: bool = True,
-    ) -> None:
+    def __init__(self, memory_cache: MemoryEmbeddingCache, disk_cache: DiskEmbeddingCache | None) -> None:
         self.memory_cache = memory_cache
         self.disk_cache = disk_cache
-        self.cuda_bf16 = cuda_bf16
 
     def call(self, model: ImageModel, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` without autograd; out of memory becomes
@@ -45,7 +38,7 @@ class ModelCalls:
 
         device = str(model.info.device)
         try:
-            with torch.no_grad(), self._autocast(device):
+            with torch.no_grad():
                 return fn(*args, **kwargs)
         except torch.cuda.OutOfMemoryError as exc:  # the same class as torch.OutOfMemoryError (any device)
             self._free_device_memory(device)
@@ -87,14 +80,6 @@ class ModelCalls:
         if self.disk_cache is not None:
             self.disk_cache.put(key, embedding)
         return embedding, "computed"
-
-    def _autocast(self, device: str) -> contextlib.AbstractContextManager[Any]:
-        import torch
-
-        # bf16 halves activation memory and runs on tensor cores; only where the GPU supports it.
-        if self.cuda_bf16 and device.startswith("cuda") and torch.cuda.is_bf16_supported():
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
     def _free_device_memory(self, device: str) -> None:
         self.memory_cache.clear()

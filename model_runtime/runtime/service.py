@@ -57,7 +57,6 @@ class RuntimeConfig:
     # right for an interactive app, wrong for a batch run that should keep its share of the CPU.
     background_idle: bool = True
     interactive_nice: int = 0
-    cuda_bf16: bool = True  # bf16 autocast for model calls on CUDA devices that support it
 
 
 class Runtime:
@@ -88,7 +87,7 @@ class Runtime:
                 idle=config.background_idle,
             ),
         ]
-        calls = ModelCalls(self.memory_cache, self.disk_cache, cuda_bf16=config.cuda_bf16)
+        calls = ModelCalls(self.memory_cache, self.disk_cache)
         self._scheduler = Scheduler(calls, loader or _default_loader, lanes)
 
     @property

@@ -41,6 +41,7 @@ from model_runtime.models.sam2.network import Sam2Network
 from model_runtime.models.sam2.transforms import preprocess_image, transform_points
 from model_runtime.models.sam2.video import VideoConfig, VideoSession
 
+ENCODER_DTYPES = ("float32", "bfloat16")
 LOW_RES_CLAMP = 32.0  # the official predictor clamps the returned 256² logits to ±32
 BOX_LABELS = (2, 3)  # top-left and bottom-right corner labels in SAM 2's prompt encoder
 
@@ -48,9 +49,13 @@ BOX_LABELS = (2, 3)  # top-left and bottom-right corner labels in SAM 2's prompt
 class Sam2ImageModel:
     """SAM 2 / 2.1 image segmentation over one :class:`Sam2Network`.
 
-    ``bf16_on_cuda``: run the image encoder under bfloat16 autocast on CUDA (the official demos
-    do); features are returned as float32 either way. Off on CPU/MPS, where fp32 is exact and
-    bf16 brings no speed.
+    Precision (``info.compute_dtype``), decided here, not by the runtime: ``encoder_dtype``
+    "bfloat16" runs the image encoder under bf16 autocast (the official demos do, on GPUs) and
+    returns its features as float32; "float32" runs it exactly. The default
+    (:func:`default_encoder_dtype`) is bf16 on a CUDA GPU that supports it, float32 elsewhere
+    (on CPU/MPS bf16 brings no speed). The mask decoder always runs in float32; a video
+    session stores its memory features in bf16 (as the official code does) and computes the
+    rest in float32.
     """
 
     def __init__(
@@ -58,13 +63,16 @@ class Sam2ImageModel:
         network: Sam2Network,
         device: torch.device,
         source: str = "",
-        bf16_on_cuda: bool = True,
+        encoder_dtype: str | None = None,
     ) -> None:
+        encoder_dtype = default_encoder_dtype(device) if encoder_dtype is None else encoder_dtype
+        if encoder_dtype not in ENCODER_DTYPES:
+            raise ValueError(f"SAM 2 encodes in float32 or bfloat16, not {encoder_dtype!r}")
         weights = weights_fingerprint(network.state_dict())  # before .to(device): read on the CPU
         self.network = network.eval().to(device)
         self.config: Sam2Config = network.config
         self.device = device
-        self.bf16_on_cuda = bf16_on_cuda
+        self.encoder_dtype = encoder_dtype
         self.info = ModelInfo(
             family=self.config.family,
             variant=self.config.variant,
@@ -74,6 +82,7 @@ class Sam2ImageModel:
             source=source,
             capabilities=frozenset({Capability.CLICK, Capability.VIDEO}),
             weights=weights,
+            compute_dtype=encoder_dtype,
         )
         with torch.no_grad():
             self._dense_pe = network.sam_prompt_encoder.get_dense_pe().to(device)
@@ -92,8 +101,8 @@ class Sam2ImageModel:
         image = validate_image(image)
         size = self.config.image_size
         x = preprocess_image(image, size).to(self.device)
-        use_bf16 = self.bf16_on_cuda and self.device.type == "cuda"
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else nullcontext()
+        reduced = self.encoder_dtype == "bfloat16"
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if reduced else nullcontext()
         with autocast:
             features = self.network.encode(x)
         image_embed = features["image_embed"].float()
@@ -256,6 +265,15 @@ class _PromptTensors:
     coords: torch.Tensor | None  # (1, N, 2)
     labels: torch.Tensor | None  # (1, N)
     mask: torch.Tensor | None  # (1, 1, 256, 256)
+
+
+def default_encoder_dtype(device: torch.device) -> str:
+    """bfloat16 on a CUDA GPU that supports it (tensor cores, half the activation memory),
+    float32 elsewhere."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bfloat16"
+    return "float32"
+
 
 def from_state_dict(
     state_dict: Mapping[str, torch.Tensor],
