@@ -38,6 +38,50 @@ def decode(rle: Rle) -> np.ndarray:
     return np.ascontiguousarray(mask_utils.decode(coco_rle).astype(bool))
 
 
+def decode_box(rle: Rle) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """The mask cropped to its bounding box: bool (h, w), C order, and its top-left (x0, y0) in
+    the full image; None for an empty mask. Equal to ``decode(rle)[y0:y0+h, x0:x0+w]``.
+
+    Only the bounding box is expanded, straight from the runs, so showing a small object of a
+    large photo costs a small fraction of :func:`decode`: for segment everything's objects on an
+    1800×1200 image, ~0.1 ms of CPU instead of ~3 ms each (the masks of ``bench/add_objects.py``).
+    """
+    height = int(rle["size"][0])
+    counts = rle["counts"]
+    runs = counts_to_runs(counts if isinstance(counts, str) else bytes(counts).decode("ascii"))
+    if runs is None:
+        raise ValueError("not a valid compressed RLE mask")
+    ends = np.cumsum(runs)
+    starts = ends - runs
+    # Runs alternate background, foreground, background, ... starting with background.
+    starts, ends = starts[1::2], ends[1::2]
+    keep = ends > starts
+    starts, ends = starts[keep], ends[keep]
+    if not len(starts):
+        return None
+    x0, x1 = int(starts[0]) // height, int(ends[-1] - 1) // height + 1
+    columns, rows, last_rows = starts // height, starts % height, (ends - 1) % height
+    wraps = not (columns == (ends - 1) // height).all()
+    # Lay the runs out column by column over the rows y0..y1 only, or over whole columns when a
+    # run wraps from one column's bottom into the next one's top (the mask touches both image
+    # borders), and expand them with one repeat of alternating background/foreground values.
+    y0, y1 = (0, height) if wraps else (int(rows.min()), int(last_rows.max()) + 1)
+    rows_kept = y1 - y0
+    first = (columns - x0) * rows_kept + (rows - y0)  # where each run starts in that layout
+    bounds = np.empty(2 * len(first) + 2, dtype=np.int64)
+    bounds[0], bounds[-1] = 0, (x1 - x0) * rows_kept
+    bounds[1:-1:2] = first
+    bounds[2:-1:2] = first + (ends - starts)
+    values = np.zeros(len(bounds) - 1, dtype=bool)
+    values[1::2] = True
+    crop = np.repeat(values, np.diff(bounds)).reshape(x1 - x0, rows_kept).T
+    if wraps:
+        covered = np.flatnonzero(crop.any(axis=1))
+        y0 = int(covered[0])
+        crop = crop[y0 : int(covered[-1]) + 1]
+    return np.ascontiguousarray(crop), (x0, y0)
+
+
 def area(rle: Rle) -> int:
     return int(mask_utils.area(_to_coco(rle)))
 

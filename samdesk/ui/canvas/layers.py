@@ -121,10 +121,13 @@ class AnnotationLayer:
             self.scene.addItem(item)
             self.object_items[object_id] = item
         annotation = obj.frames.get(self.controller.frame)
-        mask = None if annotation is None else rle.decode(annotation.rle)
+        # Only the mask's bounding box is expanded: most objects are a small part of the image,
+        # and a full-size decode per object is most of what adding a thousand of them costs.
+        box = None if annotation is None else rle.decode_box(annotation.rle)
+        crop, offset = box if box is not None else (None, (0, 0))
         hidden = self._is_hidden_for_pending(object_id)
-        item.set_mask(
-            mask, self._color(object_id), self.opacity, object_id == self.controller.selected_object
+        item.set_crop(
+            crop, offset, self._color(object_id), self.opacity, object_id == self.controller.selected_object
         )
         item.setVisible(obj.visible and not hidden and self.objects_shown)
 

@@ -18,14 +18,18 @@ from samdesk.session import mask_ops
 def mask_to_image(mask: np.ndarray, color: tuple[int, int, int]) -> QImage:
     """bool (h, w) -> premultiplied ARGB32 QImage, opaque ``color`` where the mask is set.
 
-    Transparency is applied by the item's opacity, so changing opacity never re-converts.
+    Transparency is applied by the item's opacity, so changing opacity never re-converts. The
+    mask's bytes are read as an 8-bit indexed image with a two-colour table, which Qt expands
+    in C (about a tenth of the time of building the 32-bit pixels in numpy: it matters when
+    segment everything adds a thousand objects at once).
     """
     h, w = mask.shape
-    argb = np.zeros((h, w), dtype=np.uint32)
+    indices = np.ascontiguousarray(mask, dtype=bool).view(np.uint8)
+    image = QImage(indices.data, w, h, w, QImage.Format.Format_Indexed8)
     r, g, b = color
-    argb[mask] = np.uint32((0xFF << 24) | (r << 16) | (g << 8) | b)
-    image = QImage(argb.data, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied)
-    return image.copy()  # detach from the numpy buffer, which dies with this function
+    image.setColorTable([0, (0xFF << 24) | (r << 16) | (g << 8) | b])
+    # A converted image owns its pixels: detached from the numpy buffer, which dies with this function.
+    return image.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
 
 
 # Outline budget per mask. Building a Qt path costs ~40 µs per contour from Python: a speckled
@@ -82,12 +86,28 @@ class MaskItem(QGraphicsItemGroup):
     ) -> None:
         bounds = None if mask is None else mask_ops.bounding_box(mask)
         if bounds is None:
+            self.set_crop(None, (0, 0), color, opacity, selected, dashed)
+            return
+        x0, y0, x1, y1 = bounds
+        self.set_crop(mask[y0:y1, x0:x1], (x0, y0), color, opacity, selected, dashed)
+
+    def set_crop(
+        self,
+        crop: np.ndarray | None,
+        offset: tuple[int, int],
+        color: tuple[int, int, int],
+        opacity: float,
+        selected: bool = False,
+        dashed: bool = False,
+    ) -> None:
+        """Like :meth:`set_mask` for a mask already cropped to its bounding box (bool (h, w)
+        whose top-left pixel is ``offset`` (x0, y0) of the image), or None for no mask."""
+        if crop is None:
             self._fill.setPixmap(QPixmap())
             self._outline.setPath(QPainterPath())
             self.has_mask = False
             return
-        x0, y0, x1, y1 = bounds
-        crop = mask[y0:y1, x0:x1]
+        x0, y0 = offset
         self._fill.setPixmap(QPixmap.fromImage(mask_to_image(crop, color)))
         self._fill.setOffset(float(x0), float(y0))
         self._outline.setPath(contour_path(crop, (x0, y0)))

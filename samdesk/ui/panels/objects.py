@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QIcon
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QMenu,
@@ -98,6 +98,8 @@ class ObjectsPanel(QWidget):
         # to give it a mask here).
         video = self.controller.is_video
         self.tree.setColumnHidden(COL_FRAMES, not video)
+        rows: list[QTreeWidgetItem] = []
+        icons: dict[int, QIcon] = {}  # one swatch per category, not one per row
         if media_id is not None:
             for obj in reversed(project.objects_of(media_id)):
                 row = QTreeWidgetItem()
@@ -122,10 +124,13 @@ class ObjectsPanel(QWidget):
                         font.setItalic(True)
                         row.setFont(COL_NAME, font)
                 if category is not None:
-                    row.setIcon(COL_CATEGORY, swatch(category.color))
+                    if category.id not in icons:
+                        icons[category.id] = swatch(category.color)
+                    row.setIcon(COL_CATEGORY, icons[category.id])
                 row.setCheckState(COL_NAME, Qt.CheckState.Checked if obj.visible else Qt.CheckState.Unchecked)
                 row.setCheckState(COL_LOCK, Qt.CheckState.Checked if obj.locked else Qt.CheckState.Unchecked)
-                self.tree.addTopLevelItem(row)
+                rows.append(row)
+        self.tree.addTopLevelItems(rows)  # one insertion for the whole list
         self._syncing = False
         self._sync_selection()
 
