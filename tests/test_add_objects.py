@@ -54,8 +54,11 @@ def items() -> list[NewObject]:
 def test_adds_every_object_on_top_in_one_undo_step() -> None:
     doc = document()
     before = copy.deepcopy(doc.project.objects)
-    doc.execute(AddObjects(items()))
+    command = AddObjects(items())
+    assert command.object_ids == []
+    doc.execute(command)
     added = doc.project.objects[1:]
+    assert command.object_ids == [o.id for o in added]
     assert [(o.id, o.media_id, o.category_id) for o in added] == [(2, 1, 1), (3, 2, None), (4, 1, None)]
     first = added[0].frames[0]
     assert (first.provenance, first.score, first.model_id) == (Provenance.MODEL, 0.9, "m")

@@ -51,6 +51,11 @@ class AddObjects(Command):
     text: str = "add objects"
     _objects: list[AnnotationObject] = field(default_factory=list, repr=False)
 
+    @property
+    def object_ids(self) -> list[int]:
+        """The ids of the added objects, in the items' order (empty until first executed)."""
+        return [o.id for o in self._objects]
+
     def do(self, project: Project) -> list[DocumentEvent]:
         if not self._objects:
             for index, item in enumerate(self.items):
