@@ -91,3 +91,32 @@ def test_projects_wrap_plain_lists_and_copies_have_their_own_index() -> None:
     assert clone == project
     assert clone.object(3) is clone.objects[0] and clone.object(3) is not project.object(3)
     assert clone.category(1) is clone.categories[0]
+
+
+class _CountedObject(AnnotationObject):
+    """An object that counts how often its id is read: how many records a lookup looks at."""
+
+    reads = 0
+
+    def __getattribute__(self, name: str):
+        if name == "id":
+            _CountedObject.reads += 1
+        return super().__getattribute__(name)
+
+
+def test_adding_looking_up_and_undoing_n_objects_reads_each_a_bounded_number_of_times() -> None:
+    """Issue 14, bug 5: every lookup scanned the lists, so N objects cost O(N²) reads."""
+    from samdesk.document import AddObject, Batch, Document
+
+    count = 2000
+    document = Document(Project(next_ids={"category": 1, "media": 1, "object": 1}))
+    _CountedObject.reads = 0
+    document.execute(Batch([AddObject(_CountedObject(0, i % 2)) for i in range(count)]))
+    ids = [o.id for o in document.project.objects]
+    for object_id in ids:
+        document.project.object(object_id)
+    for _ in range(count // 100):
+        document.project.objects_of(1)
+    document.undo()
+    assert document.project.objects == []
+    assert _CountedObject.reads < 20 * count  # a scan per lookup: ~count² / 2
