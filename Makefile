@@ -7,6 +7,9 @@ PIP     = $(PY) -m pip
 TORCH_PIN ?= torch==2.13.0
 # Official implementations, used only as test oracles (never imported by product code).
 ORACLES = segment-anything==1.0 mobilesam-mirror==1.0.0 sam3==0.1.4
+# Dataset readers as export oracles (tests/readers.py). Ultralytics without its dependencies: they
+# would pull the GUI OpenCV build, a CUDA torchvision and more; reading labels needs none of them.
+DATASET_READERS = ultralytics==8.4.190
 
 .PHONY: run test test-slow lint bench dist desktop-install clean
 
@@ -23,7 +26,7 @@ $(VENV)/.test-installed: $(VENV)/.installed
 	# the official packages without their heavy extras, sam2 built without CUDA and isolation.
 	# sam3 imports einops, ftfy, regex and psutil at model-build time (pure Python or small wheels).
 	$(PIP) install -q torchvision==0.28.0 hydra-core==1.3.2 iopath==0.1.10 tqdm timm einops ftfy regex psutil
-	$(PIP) install -q --no-deps $(ORACLES)
+	$(PIP) install -q --no-deps $(ORACLES) $(DATASET_READERS)
 	SAM2_BUILD_CUDA=0 $(PIP) install -q --no-deps --no-build-isolation sam2==1.1.0
 	touch $@
 

@@ -43,6 +43,20 @@ def test_every_format_exports(name: str, project_file: Path, tmp_path: Path, cap
             assert len(COCO(str(out)).dataset["annotations"]) == 17
 
 
+@pytest.mark.parametrize(
+    ("name", "objects"),
+    # 18 objects on images and 2 on the video; one image object has no category, so
+    # png-semantic paints 19 of them, and COCO (images only) holds 17.
+    [("png-instance", 20), ("png-semantic", 19), ("coco", 17)],
+)
+def test_the_summary_counts_the_objects_written(
+    name: str, objects: int, project_file: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / ("out.json" if EXPORT_FORMATS[name].single_file else "out")
+    assert _run("export", project_file, "--format", name, "--out", out, "--quiet") == 0
+    assert f", {objects} objects to " in capsys.readouterr().out
+
+
 def test_export_subset_by_category_name_and_done(project_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "c.json"
     assert (

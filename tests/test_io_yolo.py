@@ -20,15 +20,14 @@ def test_export_writes_normalised_polygons_data_yaml_and_image_links(media_dir: 
     assert "train: images" in (tmp_path / "data.yaml").read_text()
     assert (tmp_path / "images/truck.jpg").resolve() == (media_dir / "truck.jpg").resolve()
     lines = (tmp_path / "labels/truck.txt").read_text().splitlines()
-    assert len(lines) == 6  # 5 shapes + the ring (written filled, reported)
+    assert len(lines) == 6  # 5 shapes + the ring (its hole cut in by a link)
     for line in lines:
         fields = line.split()
         assert 0 <= int(fields[0]) < 3
         values = [float(v) for v in fields[1:]]
         assert len(values) >= 6 and len(values) % 2 == 0 and min(values) >= 0 and max(values) <= 1
-    assert len((tmp_path / "labels/dog.txt").read_text().splitlines()) == 7  # two-part object: 2 lines
-    assert result.warnings.counts["object has holes; YOLO lines cannot, written filled"] == 1
-    assert result.warnings.counts["multi-part object written as one line per part"] == 1
+    assert len((tmp_path / "labels/dog.txt").read_text().splitlines()) == 6  # two-part object: one line
+    assert result.warnings.counts["object in several parts: joined into one outline by lines"] == 1
     assert result.warnings.counts["object without a category skipped"] == 1
 
 

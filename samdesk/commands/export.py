@@ -44,6 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="how yolo-seg places the images beside the labels",
     )
     parser.add_argument(
+        "--min-part-area",
+        type=int,
+        metavar="PIXELS",
+        help="yolo-seg: parts and holes of an object smaller than this are specks, left out "
+        "(islands) or filled (holes), and counted (default: 16; 0 keeps them all)",
+    )
+    parser.add_argument(
         "--overwrite",
         action="store_true",
         help="replace files that already exist at the output (never the project or its media)",
@@ -73,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
             options["tolerance"] = args.tolerance
         if "images" in fields:
             options["images"] = args.yolo_images
+        if args.min_part_area is not None and "min_part_area" in fields:
+            options["min_part_area"] = args.min_part_area
         progress = None if args.quiet else ProgressBar(f"export {args.format_name}")
         result = run_export(args.format_name, project, args.out, progress=progress, **options)
     except (ProjectFileError, DatasetError, Cancelled) as exc:
@@ -83,10 +92,14 @@ def run(args: argparse.Namespace) -> int:
         return 1
     for line in result.warnings.lines(exclude=frozenset({MISSING_MEDIA})):
         print(f"samdesk export: warning: {line}", file=sys.stderr)
+    for line in result.approximations:
+        print(f"samdesk export: inexact: {line}", file=sys.stderr)
     for path in result.missing_media:
         print(f"samdesk export: error: {path}: {MISSING_MEDIA}", file=sys.stderr)
     print(
         f"exported {result.media} media, {result.frames} frames, {result.annotations} objects to {args.out}"
+        + "".join(f"; {phrase}" for phrase in result.summary)
+        + (f"; {len(result.approximations)} objects inexact (listed above)" if result.approximations else "")
         + (f"; incomplete: {len(result.missing_media)} media files missing" if result.missing_media else "")
     )
     # Written, but not all that was asked for: a script must notice, and the lines above say why.

@@ -44,8 +44,9 @@ class Warnings:
     examples: dict[str, list[str]] = field(default_factory=dict)
     max_examples: int = 3
 
-    def add(self, kind: str, example: str = "") -> None:
-        self.counts[kind] = self.counts.get(kind, 0) + 1
+    def add(self, kind: str, example: str = "", count: int = 1) -> None:
+        """Count ``count`` more of ``kind`` (e.g. the specks one object lost), shown by ``example``."""
+        self.counts[kind] = self.counts.get(kind, 0) + count
         shown = self.examples.setdefault(kind, [])
         if example and len(shown) < self.max_examples:
             shown.append(example)
@@ -87,7 +88,10 @@ class ExportOptions:
 @dataclass
 class ExportResult:
     """What an export wrote. ``missing_media``: files of selected media that do not exist; those
-    media were left out of the export (the rest was written)."""
+    media were left out of the export (the rest was written). ``summary``: what a one-line
+    summary must say beyond the counts (e.g. which frames of a video were exported).
+    ``approximations``: every object the format holds only approximately, one line each
+    (``"dog.jpg #17: ..."``), all of them, for the user to check."""
 
     files: list[Path] = field(default_factory=list)
     media: int = 0
@@ -95,6 +99,8 @@ class ExportResult:
     annotations: int = 0
     warnings: Warnings = field(default_factory=Warnings)
     missing_media: list[str] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)
+    approximations: list[str] = field(default_factory=list)
 
 
 @dataclass

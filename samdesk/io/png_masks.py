@@ -109,11 +109,13 @@ def export_png_masks(
                 )
             by_frame = frame_masks(item)
             files = []
+            painted_objects: set[int] = set()
             for frame in _frames_to_write(item, by_frame, options.only_done):
                 painted = [
                     (index if kind == "instance" else values.get(obj.category_id), obj)
                     for index, obj in by_frame.get(frame, [])
                 ]
+                painted_objects.update(obj.id for value, obj in painted if value is not None)
                 with out_of_memory_names(media):
                     data = _label_png(media.width, media.height, painted, frame, kind, palette, result, name)
                 rel = f"{folder}/{stem}" + (".png" if media.kind == MediaKind.IMAGE else f"/{frame:05d}.png")
@@ -133,6 +135,8 @@ def export_png_masks(
                     for i, o in enumerate(item.objects, start=1)
                 ]
                 result.annotations += len(item.objects)
+            else:  # the objects that have a category and a mask on a written frame
+                result.annotations += len(painted_objects)
             entry["masks"] = files
             entries.append(entry)
         report(progress, cancel, len(selected), len(selected))

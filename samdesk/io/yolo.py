@@ -1,4 +1,4 @@
-"""YOLO segmentation labels (Ultralytics layout): one ``.txt`` per image, one polygon per line.
+"""YOLO segmentation labels (Ultralytics layout): one ``.txt`` per image, one line per object.
 
 Layout under ``out``::
 
@@ -9,9 +9,13 @@ Layout under ``out``::
 Ultralytics finds an image's labels by swapping ``images`` for ``labels`` in its path, hence the
 image links; an image that already is at its place (an export into the dataset's own folder) is
 left alone. Images whose names differ only in the suffix keep it in both names (``dog.jpg`` ->
-``images/dog_jpg.jpg`` and ``labels/dog_jpg.txt``), as reported. A line holds one polygon
-without holes: a multi-part object becomes one line per part and an object with holes is written
-filled; both are reported as warnings.
+``images/dog_jpg.jpg`` and ``labels/dog_jpg.txt``), as reported.
+
+A line holds one polygon, so each object becomes one outline (``samdesk/io/yolo_polygons.py``):
+specks under ``min_part_area`` pixels are left out (counted), parts and holes are joined by
+links as Ultralytics joins COCO parts, and points follow Ultralytics' rasterising convention.
+Every object whose mask Ultralytics' reader would get back with an IoU under
+:data:`LISTED_BELOW_IOU` is listed in ``ExportResult.approximations``.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+import numpy as np
+
 from samdesk.document import masks
-from samdesk.document.model import FrameAnnotation, MediaKind, Project, Provenance
+from samdesk.document.model import AnnotationObject, FrameAnnotation, MediaKind, Project, Provenance
 from samdesk.io.common import (
     CancelFn,
     DatasetError,
@@ -43,17 +49,33 @@ from samdesk.io.common import (
 )
 from samdesk.io.import_plan import ImportPlan, ImportResult
 from samdesk.io.output import open_output, unique_stems
-from samdesk.io.polygons import DEFAULT_TOLERANCE, check_polygons, polygons_to_mask, rle_to_polygons
+from samdesk.io.polygons import DEFAULT_TOLERANCE, check_polygons
+from samdesk.io.yolo_polygons import (
+    DEFAULT_MIN_PART_AREA,
+    Outline,
+    as_read,
+    fill,
+    label_values,
+    mask_outline,
+    read_back_iou,
+    resample_count,
+)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # Normalised coordinates this far outside [0, 1] are rounding, not a broken file.
 _SLACK = 1e-3
+# An object whose mask comes back from Ultralytics' reader less exactly than this is listed.
+LISTED_BELOW_IOU = 0.95
 
 
 @dataclass
 class YoloExportOptions(ExportOptions):
+    """``tolerance``: outline simplification in pixels (None: automatic); ``min_part_area``:
+    parts and holes smaller than this many pixels are specks (left out, filled)."""
+
     tolerance: float | None = DEFAULT_TOLERANCE
     images: Literal["symlink", "copy", "none"] = "symlink"
+    min_part_area: int = DEFAULT_MIN_PART_AREA
 
 
 def export_yolo(
@@ -83,7 +105,7 @@ def export_yolo(
             report(progress, cancel, done, len(selected))
             media = item.media
             with out_of_memory_names(media):
-                lines = _label_lines(item, name, classes, options.tolerance, result)
+                lines = _label_lines(item, name, classes, options, result)
             label = output.path(f"labels/{stem}.txt")
             output.write_text(label, "".join(line + "\n" for line in lines))
             result.files.append(label)
@@ -101,11 +123,12 @@ def export_yolo(
 
 
 def _label_lines(
-    item: SelectedMedia, name: str, classes: dict[int, int], tolerance: float | None, result: ExportResult
+    item: SelectedMedia, name: str, classes: dict[int, int], options: YoloExportOptions, result: ExportResult
 ) -> list[str]:
-    """One "<class> x1 y1 ..." line per polygon of the image's categorised objects."""
+    """One "<class> x1 y1 ..." line per categorised object of the image, in drawing order."""
     media = item.media
-    lines = []
+    width, height = media.width, media.height
+    written: list[tuple[AnnotationObject, Outline, list[str]]] = []  # (object, outline, numbers)
     for obj in item.objects:
         frame = obj.frames.get(0)
         where = f"{name} #{obj.id}"
@@ -114,24 +137,60 @@ def _label_lines(
         if obj.category_id not in classes:
             result.warnings.add("object without a category skipped", where)
             continue
-        if list(frame.rle["size"]) != [media.height, media.width]:
+        if list(frame.rle["size"]) != [height, width]:
             result.warnings.add("mask size differs from its image; skipped", where)
             continue
-        polygons = rle_to_polygons(frame.rle, tolerance)
-        if not polygons.polygons:
+        outline = mask_outline(frame.rle, options.min_part_area, options.tolerance)
+        if outline is None:
             result.warnings.add("empty mask skipped", where)
             continue
-        if polygons.has_holes:
-            result.warnings.add("object has holes; YOLO lines cannot, written filled", where)
-        if len(polygons.polygons) > 1:
-            result.warnings.add("multi-part object written as one line per part", where)
-        for polygon in polygons.polygons:
-            coords = [v / (media.width if i % 2 == 0 else media.height) for i, v in enumerate(polygon)]
-            lines.append(
-                " ".join([str(classes[obj.category_id])] + [f"{min(max(v, 0.0), 1.0):.6f}" for v in coords])
+        if outline.islands_left_out:
+            result.warnings.add(
+                f"island under {options.min_part_area} px left out", where, outline.islands_left_out
             )
+        if outline.holes_filled:
+            result.warnings.add(f"hole under {options.min_part_area} px filled", where, outline.holes_filled)
+        if outline.parts > 1:
+            result.warnings.add("object in several parts: joined into one outline by lines", where)
+        written.append((obj, outline, label_values(outline.points, width, height)))
         result.annotations += 1
-    return lines
+    for obj, outline, iou in _read_back(written, width, height, options):
+        if iou < LISTED_BELOW_IOU:
+            why = f"{outline.parts} parts joined by lines" if outline.parts > 1 else "thin or tiny shape"
+            result.approximations.append(f"{name} #{obj.id}: IoU {iou:.3f} as Ultralytics reads it ({why})")
+    return [" ".join([str(classes[obj.category_id]), *values]) for obj, _, values in written]
+
+
+def _read_back(
+    written: list[tuple[AnnotationObject, Outline, list[str]]],
+    width: int,
+    height: int,
+    options: YoloExportOptions,
+) -> list[tuple[AnnotationObject, Outline, float]]:
+    """Each written object's IoU as Ultralytics' reader gets it back. Its resampling moves points
+    of a simplified outline off the pixels (a thin line may come back beside itself), so with an
+    automatic tolerance an object under :data:`LISTED_BELOW_IOU` is outlined again unsimplified;
+    ``written`` is updated in place. The reader resamples every outline of an image to one
+    count, so all are measured again after a change."""
+    refined: set[int] = set()
+    while True:
+        count = resample_count([len(values) // 2 for _, _, values in written])
+        ious = [
+            read_back_iou(obj.frames[0].rle, as_read(values, width, height, count), width, height)
+            for obj, _, values in written
+        ]
+        again = [
+            i for i, iou in enumerate(ious)
+            if iou < LISTED_BELOW_IOU and options.tolerance is None and i not in refined
+        ]  # fmt: skip
+        if not again:
+            return [(obj, outline, iou) for (obj, outline, _), iou in zip(written, ious, strict=True)]
+        for i in again:
+            obj = written[i][0]
+            outline = mask_outline(obj.frames[0].rle, options.min_part_area, 0.0)
+            assert outline is not None  # the same non-empty mask as before
+            written[i] = (obj, outline, label_values(outline.points, width, height))
+            refined.add(i)
 
 
 def data_yaml(root: Path, names: list[str]) -> str:
@@ -219,7 +278,8 @@ def import_yolo(
                 continue
             if min(values) < -_SLACK or max(values) > 1 + _SLACK:
                 plan.warnings.add("polygon outside its image; clipped", where)
-            mask = polygons_to_mask(checked.polygons, height, width)
+            # Read as Ultralytics reads it: what a model trains on is what the project gets.
+            mask = fill([_pixel_points(checked.polygons[0])], (height, width))
             if not mask.any():
                 plan.warnings.add("empty polygon skipped", where)
                 continue
@@ -227,6 +287,11 @@ def import_yolo(
             plan.add_object(media, categories[cls], {0: frame})
     report(progress, cancel, len(label_files), len(label_files))
     return plan.result(f"import {folder.name}")
+
+
+def _pixel_points(polygon: list[float]) -> np.ndarray:
+    """Flat pixel coordinates -> int (N, 2), truncated as Ultralytics' ``polygon2mask`` does."""
+    return np.asarray(polygon, np.float64).reshape(-1, 2).astype(np.int64)
 
 
 def read_names(yaml_path: Path) -> list[str]:
