@@ -160,8 +160,8 @@ class Prediction:
     masks:          K candidates, bool (H, W) each at the original image size (see
                     :class:`CandidateMasks`; a plain bool (K, H, W) array given here is wrapped)
     scores:         float32 (K,) predicted IoU (or the backend's confidence)
-    low_res_logits: float32 (K, 256, 256); one of them, as (1, 256, 256), is the next call's
-                    ``mask_input`` when refining the same object
+    low_res_logits: float32 (K, 256, 256) (SAM 3: (K, 288, 288)); one of them, as (1, h, w),
+                    is the next call's ``mask_input`` when refining the same object
     """
 
     masks: CandidateMasks
@@ -343,8 +343,11 @@ def validate_prompts(
     labels: np.ndarray | None,
     box: np.ndarray | None,
     mask_input: np.ndarray | None,
+    mask_size: int = 256,
 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-    """Normalise prompt arrays to float32/int32 and raise PromptError on malformed input."""
+    """Normalise prompt arrays to float32/int32 and raise PromptError on malformed input.
+
+    ``mask_size``: the side of the model's low-res logits (256; SAM 3's interactive head: 288)."""
     if points is not None or labels is not None:
         if points is None or labels is None:
             raise PromptError("points and labels must be given together")
@@ -364,10 +367,13 @@ def validate_prompts(
             raise PromptError("box contains NaN or infinity")
     if mask_input is not None:
         mask_input = np.asarray(mask_input, dtype=np.float32)
-        if mask_input.shape == (256, 256):
+        if mask_input.shape == (mask_size, mask_size):
             mask_input = mask_input[None]
-        if mask_input.shape != (1, 256, 256):
-            raise PromptError(f"mask_input must be (1, 256, 256) low-res logits, got {mask_input.shape}")
+        if mask_input.shape != (1, mask_size, mask_size):
+            raise PromptError(
+                f"mask_input must be (1, {mask_size}, {mask_size}) low-res logits of this model, "
+                f"got {mask_input.shape}"
+            )
     if points is None and box is None and mask_input is None:
         raise PromptError("no prompt: give points, a box or a mask_input")
     return points, labels, box, mask_input

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 Box = tuple[float, float, float, float]
+# Low-res logits of a previous answer, as models return them: SAM 1/2 (256²), SAM 3 (288²).
+LOW_RES_SHAPES = ((256, 256), (288, 288))
 
 
 class PromptError(ValueError):
@@ -48,7 +50,8 @@ class Prompts:
 
     points:     ((x, y), ...) pixel coordinates, with ``labels`` (1 foreground, 0 background)
     box:        (x0, y0, x1, y1) or None
-    mask_input: float32 (1, 256, 256) low-res logits of a previous answer, or None
+    mask_input: float32 (1, 256, 256) low-res logits of a previous answer (SAM 3: (1, 288, 288)),
+                or None
     text:       a noun phrase, a tuple of phrases (one result each), or None
     exemplars:  example boxes of the concept, positive or negative
     """
@@ -71,10 +74,13 @@ class Prompts:
             object.__setattr__(self, "box", _box_tuple(self.box, "box"))
         if self.mask_input is not None:
             mask = np.asarray(self.mask_input, dtype=np.float32)
-            if mask.shape == (256, 256):
+            if mask.ndim == 2:
                 mask = mask[None]
-            if mask.shape != (1, 256, 256):
-                raise PromptError(f"mask_input must be (1, 256, 256) low-res logits, got {mask.shape}")
+            if mask.ndim != 3 or mask.shape[0] != 1 or mask.shape[1:] not in LOW_RES_SHAPES:
+                raise PromptError(
+                    f"mask_input must be (1, 256, 256) low-res logits (SAM 3: (1, 288, 288)), "
+                    f"got {np.asarray(self.mask_input).shape}"
+                )
             object.__setattr__(self, "mask_input", mask)
         object.__setattr__(self, "text", _text_value(self.text))
         object.__setattr__(self, "exemplars", tuple(_exemplar(e) for e in (self.exemplars or ())))

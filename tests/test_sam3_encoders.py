@@ -211,7 +211,7 @@ def test_tracker_levels_with_the_decoder_projections_match_official_set_image(
     from tests.oracles import sam3_official as oracle
 
     image, pixels = truck_pixels
-    state = oracle.processor(reduced.official).set_image(image)
+    state = oracle.processor(reduced.official).set_image(Image.fromarray(image))
     decoder = reduced.official.inst_interactive_predictor.model.sam_mask_decoder
     with torch.inference_mode():
         ours = reduced.ours.vision_backbone(pixels, tracker_heads=(decoder.conv_s0, decoder.conv_s1))

@@ -9,6 +9,11 @@ What the official code needs that a CPU-only test machine lacks, and what is don
   time: built without the pre-computation (the cache then fills on first use, same values).
 - ``TransformerDecoder`` precomputes box-bias coordinates on ``"cuda"``: made on the CPU.
 - ``import torchvision`` needs the ``torchvision::nms`` schema (``tests.oracles`` does that).
+- The interactive predictor fills small holes in its masks (``max_hole_area=256``) with
+  connected components from a GPU kernel, or on a CPU from scikit-image (an optional package;
+  without it the step is skipped with a warning). scikit-image is not installed here: its
+  ``label`` (default full, i.e. 8-, connectivity) is replaced by OpenCV's 8-connected
+  ``connectedComponentsWithStats``, which labels the same regions.
 
 Reduced width (:func:`reduced_spec`): the same architecture and the same 1008² input, every
 component present, with narrow layers (ViT 4 blocks × 64 wide, 2 heads, global blocks 1 and 3;
@@ -108,7 +113,10 @@ def import_official() -> types.ModuleType:
     import sam3
     import sam3.model_builder  # noqa: F401
 
-    if not _PATCHED and not torch.cuda.is_available():
+    if _PATCHED:
+        return sam3
+    _patch_connected_components()
+    if not torch.cuda.is_available():
         from sam3.model.decoder import TransformerDecoder
         from sam3.model.position_encoding import PositionEmbeddingSine
 
@@ -124,8 +132,30 @@ def import_official() -> types.ModuleType:
             return get_coords(h, w, "cpu" if str(device) == "cuda" else device)
 
         TransformerDecoder._get_coords = staticmethod(cpu_coords)  # type: ignore[method-assign]
-        _PATCHED = True
+    _PATCHED = True
     return sam3
+
+
+def _patch_connected_components() -> None:
+    try:
+        importlib.import_module("skimage.measure")
+        return  # the official CPU path works as it is
+    except ImportError:
+        pass
+    import cv2
+    import numpy as np
+    from sam3.perflib import connected_components as cc
+
+    def single(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """As the official ``connected_components_cpu_single``: labels (0 = background) and,
+        per pixel, the area of its region (0 on background)."""
+        binary = values.cpu().numpy().astype(np.uint8)
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+        areas = stats[:, cv2.CC_STAT_AREA].astype(np.int64)
+        areas[0] = 0
+        return torch.from_numpy(labels.astype(np.int64)), torch.from_numpy(areas[labels])
+
+    cc.connected_components_cpu_single = single
 
 
 def vocabulary_path() -> str:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from model_runtime.models.common.layers import MLP, LayerNorm2d
-from model_runtime.models.common.two_way_transformer import ImageSide, TwoWayTransformer
+from model_runtime.models.common.two_way_transformer import ImageSide, MlpNaming, TwoWayTransformer
 from model_runtime.models.common.upscaling_head import (
     SkipFeatures,
     hypernetwork_inputs,
@@ -39,6 +39,9 @@ class MaskDecoderConfig:
     dynamic_multimask_via_stability: bool = True
     dynamic_multimask_stability_delta: float = 0.05
     dynamic_multimask_stability_thresh: float = 0.98
+    # The two-way transformer's MLP keys: SAM 2's "layers.{0,1}"; SAM 3's tracker, built from
+    # the SAM 1 blocks, "lin1"/"lin2".
+    transformer_mlp_naming: MlpNaming = "layers"
 
 
 @dataclass
@@ -63,7 +66,7 @@ class MaskDecoder(nn.Module):
         self.config = config
         dim = config.transformer_dim
         self.transformer = TwoWayTransformer(
-            depth=2, embedding_dim=dim, num_heads=8, mlp_dim=2048, mlp_naming="layers"
+            depth=2, embedding_dim=dim, num_heads=8, mlp_dim=2048, mlp_naming=config.transformer_mlp_naming
         )
         self.num_mask_tokens = config.num_multimask_outputs + 1
         self.iou_token = nn.Embedding(1, dim)

@@ -14,6 +14,8 @@ Modules, one concept each:
     text_encoder.py      causal text transformer + resizer to d_model
     encoders.py          ``Sam3Encoders``: both encoders under the official ``backbone`` key names,
                          ``encode_image`` and ``forward_text`` (features cached per phrase)
+    interactive.py       clicks / boxes / mask refinement through the tracker's prompt encoder and
+                         mask decoder (SAM 2's, at 72² / 288²), as the official ``predict_inst``
     assets/              the CLIP merges file (bundled; MIT, see assets/LICENSES.md)
     config.py            dataclass configs; sizes detected from tensor shapes
     checkpoint.py        reading and splitting ``sam3.pt`` with clear errors per missing part
