@@ -17,14 +17,14 @@ import bisect
 import contextlib
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 # 20 000 x 20 000: a 1.2 GB RGB array. Anything larger is refused before decoding rather than
 # exhausting memory (a "decompression bomb" is a tiny file that claims huge dimensions).
@@ -75,16 +75,32 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.
     """Decode an image file into RGB uint8 (H, W, 3), upright as its EXIF orientation says.
 
     Grayscale, palette, RGBA (alpha dropped), CMYK and 16-bit images are converted.
-    Raises :class:`MediaError` for missing, unreadable, corrupt, truncated or oversized images.
+    Raises :class:`MediaError` for missing, unreadable, corrupt, truncated or oversized images,
+    and when there is not enough memory to decode one.
+
+    Memory: the decoded file (1 to 4 bytes per pixel, as Pillow holds it) plus the result
+    (3 bytes per pixel); conversion goes in strips of about ``_STRIP_PIXELS``, so no other
+    full-size copy is made (a rotated image needs one more for the rotation).
     """
     path = Path(path)
     with _open_image(path, max_pixels) as image:
         try:
             image.load()
+            orientation = _orientation(image)
+            rgb = _to_rgb_uint8(image, path)
+        except MemoryError as exc:
+            raise MediaError(path, f"not enough memory to decode this {_size_text(image)} image") from exc
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise MediaError(path, f"corrupt or truncated image ({exc})") from exc
-        image = _upright(image)
-        return _to_rgb_uint8(image, path)
+    try:
+        return _upright(rgb, orientation)
+    except MemoryError as exc:
+        raise MediaError(path, f"not enough memory to rotate this {_size_text(rgb)} image") from exc
+
+
+def _size_text(image: Image.Image | np.ndarray) -> str:
+    width, height = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
+    return f"{width}x{height} ({width * height / 1e6:.0f} megapixels)"
 
 
 @contextlib.contextmanager
@@ -122,43 +138,88 @@ def _open_image(path: Path, max_pixels: int) -> Iterator[Image.Image]:
         image.close()
 
 
-def _upright(image: Image.Image) -> Image.Image:
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1-8; 1 = upright)."""
     try:
-        return ImageOps.exif_transpose(image)
+        return int(image.getexif().get(_EXIF_ORIENTATION, 1))
     except Exception:  # noqa: BLE001 - a broken EXIF block must not make the pixels unreadable
-        return image
+        return 1
+
+
+# EXIF orientation -> the view of the stored pixels that shows them upright (what Pillow's
+# ImageOps.exif_transpose does, on the array: no second full-size Pillow image).
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def _upright(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    view = _UPRIGHT.get(orientation)
+    return rgb if view is None else np.ascontiguousarray(view(rgb))
+
+
+# Pixels converted at a time: the strip's copies are all the conversion needs besides the result.
+_STRIP_PIXELS = 1 << 22
 
 
 def _to_rgb_uint8(image: Image.Image, path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 of any Pillow mode, converted strip by strip into the result."""
+    width, height = image.size
+    convert = _strip_converter(image, path)
+    rgb = np.empty((height, width, 3), dtype=np.uint8)
+    rows = max(1, _STRIP_PIXELS // width)
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        rgb[top:bottom] = convert(image.crop((0, top, width, bottom)))
+    return rgb
+
+
+def _strip_converter(image: Image.Image, path: Path) -> Callable[[Image.Image], np.ndarray]:
+    """A function from a strip of ``image`` to RGB uint8 (h, w, 3) or gray uint8 (h, w, 1)."""
     mode = image.mode
     if mode.startswith("I;16") or mode == "I":
         # 16-bit (or 32-bit int) grayscale: PIL's convert("RGB") would clip, not scale.
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
-        gray = np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+        _, high = image.getextrema()
+        scale = 255.0 / (65535.0 if mode.startswith("I;16") or high > 255 else 255.0)
+
+        def gray(strip: Image.Image) -> np.ndarray:
+            values = np.asarray(strip, dtype=np.float64)
+            return np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)[:, :, None]
+
+        return gray
     if mode == "F":
-        gray = np.clip(np.rint(np.asarray(image, dtype=np.float64)), 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
-    if mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")  # converting a transparent palette straight to RGB warns
-    try:
-        rgb = image.convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise MediaError(path, f"cannot convert {mode} image to RGB ({exc})") from exc
-    array = np.asarray(rgb, dtype=np.uint8)
-    if array.ndim != 3 or array.shape[2] != 3:
-        raise MediaError(path, f"unexpected pixel layout {array.shape} after converting {mode} to RGB")
-    return np.ascontiguousarray(array)
+
+        def clipped(strip: Image.Image) -> np.ndarray:
+            values = np.asarray(strip, dtype=np.float64)
+            return np.clip(np.rint(values), 0, 255).astype(np.uint8)[:, :, None]
+
+        return clipped
+    # Converting a transparent palette straight to RGB warns; through RGBA gives the same colours.
+    via_rgba = mode == "P" and "transparency" in image.info
+
+    def colour(strip: Image.Image) -> np.ndarray:
+        try:
+            rgb = (strip.convert("RGBA") if via_rgba else strip).convert("RGB")
+        except (OSError, ValueError) as exc:
+            raise MediaError(path, f"cannot convert {mode} image to RGB ({exc})") from exc
+        array = np.asarray(rgb, dtype=np.uint8)
+        if array.ndim != 3 or array.shape[2] != 3:
+            raise MediaError(path, f"unexpected pixel layout {array.shape} after converting {mode} to RGB")
+        return array
+
+    return colour
 
 
 def _probe_image(path: Path, max_pixels: int) -> MediaInfo:
     with _open_image(path, max_pixels) as image:
         width, height = image.size
-        try:
-            orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
-        except Exception:  # noqa: BLE001 - same reasoning as _upright: orientation is optional
-            orientation = 1
+        orientation = _orientation(image)
     if orientation in _TRANSPOSED_ORIENTATIONS:
         width, height = height, width
     return MediaInfo(path=path, kind="image", width=width, height=height)

@@ -320,3 +320,41 @@ def test_media_item_from_bad_file(tmp_path: Path) -> None:
     bad.write_bytes(b"nope")
     with pytest.raises(MediaError, match="x.png"):
         media_item_from_path(bad)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_matches_pillow(tmp_path: Path, orientation: int) -> None:
+    from PIL import ImageOps
+
+    path = tmp_path / f"o{orientation}.png"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(_pattern(7, 5)).save(path, exif=exif)
+    with Image.open(path) as reference:
+        expected = np.asarray(ImageOps.exif_transpose(reference).convert("RGB"))
+    image = read_image(path)
+    assert image.flags.c_contiguous and np.array_equal(image, expected)
+
+
+@pytest.mark.parametrize("mode", ["P", "transparent P", "CMYK", "I;16", "I", "F", "L", "RGBA", "1"])
+def test_conversion_in_strips_equals_converting_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """A strip of 3 rows at a time gives the pixels a whole-image conversion gives."""
+    import model_runtime.media as media
+
+    pattern = _pattern(23, 40)
+    if mode == "I;16":
+        source = Image.fromarray(pattern[..., 0].astype(np.uint16) * 257)
+    elif mode in ("I", "F"):
+        source = Image.fromarray(pattern[..., 0]).convert(mode)
+    else:
+        source = Image.fromarray(pattern).convert(mode.split()[-1])
+    path = tmp_path / f"strips.{'tif' if mode in ('CMYK', 'I', 'F') else 'png'}"
+    source.save(path, **({"transparency": 3} if mode == "transparent P" else {}))
+    whole = read_image(path)
+    monkeypatch.setattr(media, "_STRIP_PIXELS", 3 * 40)
+    assert np.array_equal(read_image(path), whole)
+    if mode in ("P", "transparent P", "CMYK", "L", "RGBA", "1"):
+        with Image.open(path) as reference:
+            assert np.array_equal(whole, np.asarray(reference.convert("RGBA").convert("RGB")))

@@ -80,3 +80,24 @@ def test_precompute_command_reports_bad_input_clearly(tmp_path, capsys):
     )
     assert code == 2
     assert "missing.pt" in capsys.readouterr().err
+
+
+def test_a_failure_without_a_message_still_says_why(tmp_path, monkeypatch):
+    """A MemoryError() has no message: the report names its type instead of printing nothing."""
+    import model_runtime.media
+
+    images = make_folder(tmp_path / "media")
+    config = RuntimeConfig(disk_cache_dir=tmp_path / "cache")
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr(model_runtime.media, "read_image", no_memory)
+    out = io.StringIO()
+    assert precompute(images[:1], "double", None, config, out, loader=lambda s, d: DoubleModel("a")) == 1
+    failed = [line for line in out.getvalue().splitlines() if "failed:" in line]
+    assert len(failed) == 1 and failed[0].endswith(": MemoryError"), out.getvalue()
+
+    out = io.StringIO()
+    assert precompute(images[:1], "double", None, config, out, loader=no_memory) == 2
+    assert out.getvalue().strip().endswith("cannot load model double: MemoryError"), out.getvalue()

@@ -162,7 +162,8 @@ def test_preprocess_equals_torchvision(media_dir: Path) -> None:
     official = SAM2Transforms(resolution=1024, mask_threshold=0.0)
     rng = np.random.default_rng(0)
     images = [np.array(Image.open(media_dir / "dog.jpg").convert("RGB"))]
-    images += [rng.integers(0, 256, size=s, dtype=np.uint8) for s in [(1500, 700, 3), (300, 301, 3)]]
+    sizes = [(1500, 700, 3), (300, 301, 3), (1, 5000, 3), (5000, 1, 3)]
+    images += [rng.integers(0, 256, size=s, dtype=np.uint8) for s in sizes]
     for image in images:
         assert torch.equal(preprocess_image(image), official(image)[None])
 

@@ -74,7 +74,9 @@ class ModelCalls:
         try:
             image = validate_image(image_provider())
         except Exception as exc:
-            raise MediaReadError(f"could not read media {media_key} frame {frame}: {exc}") from exc
+            # str() of a MemoryError is empty: the type is the reason then.
+            reason = str(exc) or type(exc).__name__
+            raise MediaReadError(f"could not read media {media_key} frame {frame}: {reason}") from exc
         embedding = self.call(model, f"encoding media {media_key} frame {frame}", model.encode_image, image)
         self.memory_cache.put(key, embedding)
         if self.disk_cache is not None:

@@ -86,10 +86,15 @@ def precompute(
         try:
             info = runtime.load_model(model, device).result()
         except Exception as exc:
-            print(f"samdesk precompute: cannot load model {model}: {exc}", file=out)
+            print(f"samdesk precompute: cannot load model {model}: {_reason(exc)}", file=out)
             return 2
         print(f"encoding {len(paths)} images with {info.display_name} on {info.device}", file=out)
-        items = [EncodeItem(file_content_hash(p), 0, _image_reader(p), label=str(p)) for p in paths]
+        items, unreadable = [], []
+        for path in paths:
+            try:
+                items.append(EncodeItem(file_content_hash(path), 0, _image_reader(path), label=str(path)))
+            except OSError as exc:  # vanished, unreadable, a folder: reported with the failures
+                unreadable.append((str(path), f"cannot read the file ({exc.strerror or _reason(exc)})"))
         bar = _ProgressBar(out, [p.name for p in paths])
         handle = runtime.run_job(
             encode_many(items), name="precompute", callbacks=Callbacks(on_progress=bar.update)
@@ -106,13 +111,19 @@ def precompute(
         summary = handle.result()
     finally:
         runtime.close()
+    failed = unreadable + summary.failed
     print(
-        f"done: {summary.computed} computed, {summary.cached} already cached, {len(summary.failed)} failed",
+        f"done: {summary.computed} computed, {summary.cached} already cached, {len(failed)} failed",
         file=out,
     )
-    for label, message in summary.failed:
+    for label, message in failed:
         print(f"  failed: {label}: {message}", file=out)
-    return 1 if summary.failed else 0
+    return 1 if failed else 0
+
+
+def _reason(exc: BaseException) -> str:
+    """The exception's message, or its type when it has none (``MemoryError()``)."""
+    return str(exc) or type(exc).__name__
 
 
 def collect_images(target: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -130,7 +141,9 @@ def collect_images(target: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     images, skipped = [], []
     for path in files:
         suffix = path.suffix.lower()
-        if suffix in IMAGE_SUFFIXES:
+        if path.is_dir():
+            skipped.append((path, "a folder, not an image"))
+        elif suffix in IMAGE_SUFFIXES:
             images.append(path)
         elif suffix in VIDEO_SUFFIXES:
             skipped.append((path, "videos are encoded frame by frame when opened or propagated"))

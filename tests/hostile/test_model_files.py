@@ -14,12 +14,15 @@ import pickle
 import random
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 import tests.oracles  # noqa: F401  (torchvision shim before the official packages)
 from tests.hostile.limits import Outcome, run_cli, run_python
@@ -296,3 +299,118 @@ class _Marker:
 
     def __reduce__(self):
         return (open, (str(self.path), "w"))
+
+
+# --- images through samdesk precompute --------------------------------------------------------
+
+
+def _png(path: Path, width: int, height: int, *, rows: bool = True) -> Path:
+    """An 8-bit palette PNG written row by row (a huge one costs no memory to make); without
+    ``rows`` only the header is there, claiming the size."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)
+    palette = bytes(v for i in range(256) for v in (i, 255 - i, i // 2))
+    with open(path, "wb") as out:
+        out.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"PLTE", palette))
+        if rows:
+            packer = zlib.compressobj(9)
+            row = b"\x00" + bytes(range(256)) * (width // 256) + bytes(width % 256)
+            data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+            out.write(chunk(b"IDAT", data))
+        out.write(chunk(b"IEND", b""))
+    return path
+
+
+HUGE_SIDE = 13_000  # 169 megapixels: under Pillow's bomb limit (179) and ours (400)
+
+
+@pytest.fixture(scope="module")
+def huge_palette_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _png(tmp_path_factory.mktemp("huge") / "huge_palette.png", HUGE_SIDE, HUGE_SIDE)
+
+
+def test_a_huge_palette_png_decodes_within_a_bounded_memory(huge_palette_png: Path) -> None:
+    """169 MP decode to a 507 MB RGB array; reading it used to peak at 2 GB (four full copies)."""
+    code = f"""
+        from model_runtime.media import read_image
+        image = read_image({str(huge_palette_png)!r})
+        print(image.shape, image[5, :3].tolist(), image[-1, 255].tolist())
+    """
+    outcome = run_python(code, memory=1_300 << 20)
+    assert outcome.returncode == 0, outcome.describe()
+    expected = f"({HUGE_SIDE}, {HUGE_SIDE}, 3) [[0, 255, 0], [1, 254, 0], [2, 253, 1]] [255, 0, 127]"
+    assert outcome.stdout.split() == expected.split()
+
+
+def test_sam2_preprocessing_of_a_huge_image_stays_within_a_bounded_memory() -> None:
+    """64 MP: a float32 copy of the whole image would be 768 MB (and the old code made two)."""
+    code = """
+        import numpy as np
+        from model_runtime.models.sam2.transforms import preprocess_image
+        image = np.full((8000, 8000, 3), 200, dtype=np.uint8)
+        print(tuple(preprocess_image(image).shape))
+    """
+    outcome = run_python(code, memory=1_600 << 20)
+    assert outcome.returncode == 0 and "(1, 3, 1024, 1024)" in outcome.stdout, outcome.describe()
+
+
+@pytest.fixture(scope="module")
+def hostile_images(tmp_path_factory: pytest.TempPathFactory, media_dir: Path) -> dict[str, Path]:
+    """Images that decode (odd shapes and pixel formats) and files that do not, by name."""
+    folder = tmp_path_factory.mktemp("hostile_images")
+    rng = np.random.default_rng(0)
+    good = {
+        "wide.png": rng.integers(0, 256, (1, 5000, 3), dtype=np.uint8),
+        "tall.png": rng.integers(0, 256, (5000, 1, 3), dtype=np.uint8),
+        "alpha.png": rng.integers(0, 256, (120, 90, 4), dtype=np.uint8),
+    }
+    paths = {}
+    for name, pixels in good.items():
+        paths[name] = folder / name
+        Image.fromarray(pixels).save(paths[name])
+    paths["deep.png"] = folder / "deep.png"
+    Image.fromarray(rng.integers(0, 65536, (80, 60), dtype=np.uint16)).save(paths["deep.png"])
+    paths["cmyk.jpg"] = folder / "cmyk.jpg"
+    Image.fromarray(good["alpha.png"], "RGBA").convert("CMYK").save(paths["cmyk.jpg"])
+    paths["truncated.jpg"] = folder / "truncated.jpg"
+    data = (media_dir / "dog.jpg").read_bytes()
+    paths["truncated.jpg"].write_bytes(data[: len(data) // 3])
+    paths["empty.jpg"] = folder / "empty.jpg"
+    paths["empty.jpg"].write_bytes(b"")
+    paths["notes.png"] = folder / "notes.png"
+    paths["notes.png"].write_text("not an image")
+    paths["bomb.png"] = _png(folder / "bomb.png", 30_000, 30_000, rows=False)
+    paths["folder.jpg"] = folder / "folder.jpg"
+    paths["folder.jpg"].mkdir()
+    return paths
+
+
+GOOD_IMAGES = ("wide.png", "tall.png", "alpha.png", "deep.png", "cmyk.jpg")
+
+
+def test_precompute_encodes_odd_images_and_names_each_bad_one(
+    hostile_images: dict[str, Path], tmp_path: Path
+) -> None:
+    """GrabCut keeps this quick: reading the images is the same for every model, and each SAM
+    family encodes these shapes in tests/test_image_extremes.py."""
+    project = tmp_path / "hostile.samdesk.json"
+    project.write_text(json.dumps({"media": [{"path": str(p)} for p in hostile_images.values()]}))
+    outcome = run_cli("precompute", str(project), "--model", "classical", "--cache-dir", str(tmp_path / "c"))
+    assert outcome.returncode == 1 and not outcome.traceback, outcome.describe()
+    # A folder is skipped when the images are collected; every other bad file fails to encode.
+    bad = len(hostile_images) - len(GOOD_IMAGES) - 1
+    assert f"done: {len(GOOD_IMAGES)} computed, 0 already cached, {bad} failed" in outcome.stderr
+    lines = [
+        line.split(marker, 1)[1]
+        for line in outcome.stderr.splitlines()
+        for marker in ("failed: ", "skipping ")
+        if line.lstrip().startswith(marker)
+    ]
+    reasons = {Path(path).name: reason for path, reason in (line.split(": ", 1) for line in lines)}
+    assert set(reasons) == set(hostile_images) - set(GOOD_IMAGES), outcome.describe()
+    assert all(reason.strip() for reason in reasons.values()), reasons
+    assert "too large" in reasons["bomb.png"] and "folder" in reasons["folder.jpg"]
+    assert "truncated" in reasons["truncated.jpg"] and "not an image" in reasons["notes.png"]

@@ -43,7 +43,7 @@ def encode_many(items: Sequence[EncodeItem], *, priority: Priority = Priority.BA
             try:
                 _, source = ctx.embedding_with_source(item.media_key, item.frame, item.image_provider)
             except Exception as exc:
-                summary.failed.append((item.label or item.media_key, str(exc)))
+                summary.failed.append((item.label or item.media_key, str(exc) or type(exc).__name__))
             else:
                 if source == "computed":
                     summary.computed += 1
