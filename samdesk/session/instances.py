@@ -15,6 +15,9 @@ import numpy as np
 from model_runtime.api import Instances, Prompts
 from samdesk.document import AddObject, AnnotationObject, FrameAnnotation, Provenance
 from samdesk.document import masks as rle
+from samdesk.session import mask_ops
+
+Crop = tuple[np.ndarray, tuple[int, int]]  # bool (h, w) and its top-left (x0, y0) in the image
 
 
 @dataclass
@@ -30,22 +33,35 @@ class PendingInstances:
     frame: int
     model_id: str | None = None
     prompts: Prompts = field(default_factory=Prompts)
+    _crops: list[Crop | None] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.instances)
 
-    def masks(self) -> list[np.ndarray]:
-        return [self.instances.masks[i] for i in range(len(self.instances))]
+    def crops(self) -> list[Crop | None]:
+        """Each instance's mask inside its bounding box, bool (h, w), with the box's top-left
+        (x0, y0); None for an empty mask. Found once: the canvas and the accept both use them."""
+        if self._crops is None:
+            self._crops = []
+            for index in range(len(self.instances)):
+                mask = self.instances.masks[index]
+                box = mask_ops.bounding_box_near(mask, self.instances.boxes[index])
+                if box is None:
+                    self._crops.append(None)
+                else:
+                    x0, y0, x1, y1 = box
+                    self._crops.append((mask[y0:y1, x0:x1], (x0, y0)))
+        return self._crops
 
     def add_commands(self, category_id: int | None) -> list[AddObject]:
         """One ``AddObject`` per instance with a non-empty mask, in the model's order."""
+        size = self.instances.image_size
         commands: list[AddObject] = []
-        for index in range(len(self.instances)):
-            mask = self.instances.masks[index]
-            if not mask.any():
+        for index, crop in enumerate(self.crops()):
+            if crop is None:
                 continue
             annotation = FrameAnnotation(
-                rle.encode(mask),
+                rle.encode_box(*crop, size),
                 Provenance.MODEL,
                 float(self.instances.scores[index]),
                 self.prompts,

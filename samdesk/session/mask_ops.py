@@ -61,3 +61,23 @@ def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     # cv2 scans the bytes in C; a bool array is viewed as uint8 without a copy.
     x, y, w, h = cv2.boundingRect(np.ascontiguousarray(mask).view(np.uint8))
     return int(x), int(y), int(x + w), int(y + h)
+
+
+def bounding_box_near(mask: np.ndarray, hint: Sequence[float]) -> tuple[int, int, int, int] | None:
+    """:func:`bounding_box`, searched first inside ``hint`` (x0, y0, x1, y1, e.g. the box a model
+    predicted with the mask) grown by a margin: exact whenever the mask has no pixel outside
+    that region (checked by counting, which is far cheaper than scanning for the bounds), else
+    the full search."""
+    height, width = mask.shape
+    x0, y0, x1, y1 = (float(v) for v in hint)
+    margin = 2 + 0.1 * max(x1 - x0, y1 - y0, 0.0)
+    left, top = max(0, int(x0 - margin)), max(0, int(y0 - margin))
+    right, bottom = min(width, int(x1 + margin) + 1), min(height, int(y1 + margin) + 1)
+    if right <= left or bottom <= top:
+        return bounding_box(mask)
+    region = np.ascontiguousarray(mask[top:bottom, left:right]).view(np.uint8)
+    inside = cv2.countNonZero(region)
+    if inside == 0 or inside != cv2.countNonZero(np.ascontiguousarray(mask).view(np.uint8)):
+        return bounding_box(mask)
+    x, y, w, h = cv2.boundingRect(region)
+    return left + int(x), top + int(y), left + int(x + w), top + int(y + h)

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QGraphicsSimpleTextItem,
 )
 
-from samdesk.session import mask_ops
+from samdesk.session.instances import Crop
 from samdesk.ui.canvas.overlays import contour_path, dashed_pen
 
 
@@ -32,26 +32,27 @@ def instance_color(index: int) -> tuple[int, int, int]:
     return color.red(), color.green(), color.blue()
 
 
-def paint_instances(masks: Sequence[np.ndarray], colors: Sequence[tuple[int, int, int]]) -> tuple[
+def paint_instances(crops: Sequence[Crop | None], colors: Sequence[tuple[int, int, int]]) -> tuple[
     np.ndarray, tuple[int, int] | None
 ]:
-    """One premultiplied ARGB32 (h, w) uint32 image of every mask in its colour, cropped to the
-    masks' union, and its top-left (x, y) in the image; (empty, None) when all are empty."""
-    boxes = [mask_ops.bounding_box(m) for m in masks]
-    present = [b for b in boxes if b is not None]
+    """One premultiplied ARGB32 (h, w) uint32 image of every mask (given as its bounding-box
+    crop and origin) in its colour, later ones over earlier ones, cropped to their union, and
+    its top-left (x, y) in the image; (empty, None) when all are empty."""
+    present = [c for c in crops if c is not None]
     if not present:
         return np.zeros((0, 0), np.uint32), None
-    x0 = min(b[0] for b in present)
-    y0 = min(b[1] for b in present)
-    x1 = max(b[2] for b in present)
-    y1 = max(b[3] for b in present)
+    x0 = min(ox for _, (ox, _) in present)
+    y0 = min(oy for _, (_, oy) in present)
+    x1 = max(ox + crop.shape[1] for crop, (ox, _) in present)
+    y1 = max(oy + crop.shape[0] for crop, (_, oy) in present)
     argb = np.zeros((y1 - y0, x1 - x0), dtype=np.uint32)
-    for mask, box, (r, g, b) in zip(masks, boxes, colors, strict=True):
-        if box is None:
+    for item, (r, g, b) in zip(crops, colors, strict=True):
+        if item is None:
             continue
-        bx0, by0, bx1, by1 = box
-        region = argb[by0 - y0 : by1 - y0, bx0 - x0 : bx1 - x0]
-        region[mask[by0:by1, bx0:bx1]] = np.uint32((0xFF << 24) | (r << 16) | (g << 8) | b)
+        crop, (ox, oy) = item
+        h, w = crop.shape
+        region = argb[oy - y0 : oy - y0 + h, ox - x0 : ox - x0 + w]
+        region[crop] = np.uint32((0xFF << 24) | (r << 16) | (g << 8) | b)
     return argb, (x0, y0)
 
 
@@ -69,12 +70,12 @@ class InstancesItem(QGraphicsItemGroup):
         self.colors: list[tuple[int, int, int]] = []
         self.labels: list[QGraphicsSimpleTextItem] = []
 
-    def show(self, masks: Sequence[np.ndarray], scores: Sequence[float], opacity: float) -> None:
-        """Draw ``masks`` (bool (H, W) each) with their ``scores``, instance i in
-        :func:`instance_color` (i)."""
+    def show(self, crops: Sequence[Crop | None], scores: Sequence[float], opacity: float) -> None:
+        """Draw the instances (each mask as its bounding-box crop and origin, None when empty)
+        with their ``scores``, instance i in :func:`instance_color` (i)."""
         self.clear()
-        self.colors = [instance_color(i) for i in range(len(masks))]
-        argb, origin = paint_instances(masks, self.colors)
+        self.colors = [instance_color(i) for i in range(len(crops))]
+        argb, origin = paint_instances(crops, self.colors)
         if origin is None:
             return
         h, w = argb.shape
@@ -84,12 +85,11 @@ class InstancesItem(QGraphicsItemGroup):
         self._fill.setOpacity(opacity)
         font = QFont()
         font.setBold(True)
-        for mask, score, color in zip(masks, scores, self.colors, strict=True):
-            box = mask_ops.bounding_box(mask)
-            if box is None:
+        for item, score, color in zip(crops, scores, self.colors, strict=True):
+            if item is None:
                 continue
-            x0, y0, x1, y1 = box
-            outline = QGraphicsPathItem(contour_path(mask[y0:y1, x0:x1], (x0, y0)))
+            crop, (x0, y0) = item
+            outline = QGraphicsPathItem(contour_path(crop, (x0, y0)))
             outline.setPen(dashed_pen(QColor(*color).lighter(135)))
             label = QGraphicsSimpleTextItem(f"{float(score):.2f}")
             label.setFont(font)

@@ -213,4 +213,4 @@ class AnnotationLayer:
         if proposal is None:
             self.instances.clear()
             return
-        self.instances.show(proposal.masks(), proposal.instances.scores.tolist(), self.opacity)
+        self.instances.show(proposal.crops(), proposal.instances.scores.tolist(), self.opacity)
