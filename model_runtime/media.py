@@ -7,6 +7,8 @@ Qt-free and document-free: the GUI, the runtime and the video models all read me
 * :func:`probe_media` -> :class:`MediaInfo` (kind, size, frame count, fps) without decoding pixels.
 * :class:`VideoReader` -> random access to frames by index with keyframe-aware seeking and a
   small LRU cache, so that sequential reads never decode from the start again.
+* A folder of image files is a video too (``model_runtime/image_sequence.py``): :func:`probe_media`
+  probes it, :func:`open_video` opens a video file or such a folder with one interface.
 
 Every failure is a :class:`MediaError` naming the file and the problem.
 """
@@ -21,10 +23,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    from model_runtime.image_sequence import ImageSequenceReader
 
 # 20 000 x 20 000: a 1.2 GB RGB array. Anything larger is refused before decoding rather than
 # exhausting memory (a "decompression bomb" is a tiny file that claims huge dimensions).
@@ -232,13 +238,16 @@ def probe_media(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Me
     """Kind, size, frame count and fps of an image or video, without decoding its pixels.
 
     The kind comes from the suffix when known; otherwise the file is tried as an image, then as
-    a video. Raises :class:`MediaError`.
+    a video. A folder of image files is a video (``image_sequence.probe_sequence``).
+    Raises :class:`MediaError`.
     """
     path = Path(path)
     if not path.exists():
         raise MediaError(path, "no such file")
     if path.is_dir():
-        raise MediaError(path, "is a folder, not a media file")
+        from model_runtime.image_sequence import probe_sequence
+
+        return probe_sequence(path, max_pixels=max_pixels)
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         return _probe_image(path, max_pixels)
@@ -254,6 +263,17 @@ def probe_media(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Me
 
 
 # --- video --------------------------------------------------------------------------------------
+
+
+def open_video(path: str | Path, *, cache_size: int = 16) -> VideoReader | ImageSequenceReader:
+    """A reader of ``path``'s frames: a :class:`VideoReader` for a video file, an
+    :class:`~model_runtime.image_sequence.ImageSequenceReader` for a folder of image files. Both
+    have ``info``, ``frame_count``, ``read(i)``, ``iter_frames()`` and ``close()``."""
+    from model_runtime.image_sequence import ImageSequenceReader
+
+    if Path(path).is_dir():
+        return ImageSequenceReader(path, cache_size=cache_size)
+    return VideoReader(path, cache_size=cache_size)
 
 
 def _open_container(path: Path) -> av.container.InputContainer:

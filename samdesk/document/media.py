@@ -5,10 +5,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from model_runtime.image_sequence import is_sequence
 from model_runtime.media import DEFAULT_MAX_PIXELS, MediaError, probe_media
 from samdesk.document.model import MediaItem, MediaKind, file_content_hash
 
-__all__ = ["MAX_FRAMES", "MediaError", "frame_count_problem", "media_item_from_path", "size_problem"]
+__all__ = [
+    "MAX_FRAMES",
+    "MediaError",
+    "frame_count_problem",
+    "media_item_from_path",
+    "media_present",
+    "size_problem",
+]
 
 # Most frames a video may have: 46 hours at 60 fps. Per-frame lists (selections, YouTube-VIS
 # tracks, done frames) are built for every frame, so a crafted count must stop at the door.
@@ -61,3 +69,11 @@ def frame_count_problem(frame_count: int) -> str | None:
     if frame_count > MAX_FRAMES:
         return f"{frame_count} frames is over the limit of {MAX_FRAMES} frames per video"
     return None
+
+
+def media_present(path: str | Path) -> bool:
+    """True when the media at ``path`` is there: a file, or a video that is a folder of frames."""
+    try:
+        return Path(path).is_file() or is_sequence(path)
+    except (OSError, ValueError):  # e.g. a name too long for this file system
+        return False

@@ -158,7 +158,19 @@ class Project:
 
 
 def file_content_hash(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes: a media item's identity, independent of where it lives."""
+    """sha256 of a file's bytes: a media item's identity, independent of where it lives.
+
+    A video that is a folder of frames (``model_runtime.image_sequence``) hashes its frame files'
+    names and bytes in frame order, so renaming or changing any frame changes its identity.
+    """
+    if Path(path).is_dir():
+        from model_runtime.image_sequence import sequence_files
+
+        digest = hashlib.sha256(b"samdesk image sequence\0")
+        for frame in sequence_files(path):
+            digest.update(frame.name.encode("utf-8", "surrogateescape") + b"\0")
+            digest.update(bytes.fromhex(file_content_hash(frame, chunk)))
+        return digest.hexdigest()
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):

@@ -45,7 +45,7 @@ from samdesk.document.json_fields import (
     numbers,
     unique,
 )
-from samdesk.document.media import frame_count_problem, size_problem
+from samdesk.document.media import frame_count_problem, media_present, size_problem
 from samdesk.document.model import (
     SCHEMA_VERSION,
     AnnotationObject,
@@ -354,7 +354,7 @@ def load_project(path: str | Path) -> LoadResult:
         raise ProjectFileError(path, str(exc)) from exc
     except MemoryError as exc:  # e.g. validating a mask string of hundreds of megabytes
         raise ProjectFileError(path, _too_large(len(raw))) from exc
-    missing = [m for m in project.media if not _is_file(m.path)]
+    missing = [m for m in project.media if not media_present(m.path)]
     stamp = FileStamp.of(status, raw)
     return LoadResult(project=project, path=path, missing_media=missing, repairs=repairs, stamp=stamp)
 
@@ -389,13 +389,6 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):  # 1e400 parses as inf, which could never be saved again
         raise ValueError(f"number {text[:40]} is out of range")
     return value
-
-
-def _is_file(path: str) -> bool:
-    try:
-        return Path(path).is_file()
-    except (OSError, ValueError):  # e.g. a name too long for this file system
-        return False
 
 
 def project_from_json(data: object, base_folder: Path) -> tuple[Project, list[str]]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from model_runtime.image_sequence import is_sequence
+from model_runtime.media import MediaError
 from samdesk.document.commands import Batch, EditMedia
 from samdesk.document.model import MediaItem, file_content_hash
 
@@ -22,9 +24,11 @@ def find_media_in_folder(
     A file with the same name is taken when its content hash matches (or the item has none).
     With ``by_content``, files of the same extension whose hash matches are found too (a
     renamed file); only files of those extensions are hashed, so the cost stays bounded.
-    At most ``max_files`` files are examined so a huge folder cannot hang the caller.
+    At most ``max_files`` files are examined so a huge folder cannot hang the caller. A video
+    that is a folder of frames is found by its folder's name and content hash.
     """
     wanted = list(missing)
+    names = {item.name for item in wanted}
     found: dict[int, str] = {}
     by_name: dict[str, list[Path]] = {}
     by_suffix: dict[str, list[Path]] = {}
@@ -34,13 +38,15 @@ def find_media_in_folder(
         if candidate.is_file():
             by_name.setdefault(candidate.name, []).append(candidate)
             by_suffix.setdefault(candidate.suffix.lower(), []).append(candidate)
+        elif candidate.name in names and is_sequence(candidate):
+            by_name.setdefault(candidate.name, []).append(candidate)
     hashes: dict[Path, str] = {}
 
     def digest(candidate: Path) -> str:
         if candidate not in hashes:
             try:
                 hashes[candidate] = file_content_hash(candidate)
-            except OSError:
+            except (OSError, MediaError):
                 hashes[candidate] = ""
         return hashes[candidate]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model_runtime.media import MediaError, MediaInfo, probe_media
-from samdesk.document.media import frame_count_problem, size_problem
+from samdesk.document.media import frame_count_problem, media_present, size_problem
 from samdesk.document.model import AnnotationObject, Category, MediaItem, MediaKind, MediaStatus, Project
 
 ProgressFn = Callable[[int, int], None]
@@ -176,7 +176,7 @@ def exportable(
         problem = size_problem(media.width, media.height)
         if problem is not None:
             raise DatasetError(f"{media.path}: the project says {problem}")
-        if not os.path.isfile(media.path):
+        if not media_present(media.path):
             result.missing_media.append(media.path)
             result.warnings.add(MISSING_MEDIA, media.path)
             continue

@@ -20,7 +20,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # imported when a video is first read: PyAV adds ~0.1 s to start-up
+    from model_runtime.image_sequence import ImageSequenceReader
     from model_runtime.media import VideoReader
+
+    Reader = VideoReader | ImageSequenceReader
 
 # Frames kept decoded per video: 32 frames of 720p RGB are 88 MB, enough to step back across a
 # short stretch (and for the model's prefetch of the next frame) without re-seeking.
@@ -38,18 +41,18 @@ class VideoFrames:
     def __init__(self, cache_frames: int = READER_CACHE_FRAMES) -> None:
         self._cache_frames = cache_frames
         self._lock = threading.Lock()  # guards the reader table, not the readers
-        self._readers: OrderedDict[str, tuple[VideoReader, threading.Lock]] = OrderedDict()
+        self._readers: OrderedDict[str, tuple[Reader, threading.Lock]] = OrderedDict()
 
-    def _reader(self, path: str) -> tuple[VideoReader, threading.Lock]:
+    def _reader(self, path: str) -> tuple[Reader, threading.Lock]:
         with self._lock:
             entry = self._readers.get(path)
             if entry is not None:
                 self._readers.move_to_end(path)
                 return entry
-        from model_runtime.media import VideoReader
+        from model_runtime.media import open_video
 
-        # Opening scans the container (no decoding): done outside the table lock.
-        reader = VideoReader(path, cache_size=self._cache_frames)
+        # Opening scans the container or lists the frame folder (no decoding): outside the table lock.
+        reader = open_video(path, cache_size=self._cache_frames)
         with self._lock:
             entry = self._readers.get(path)
             if entry is not None:  # another thread opened it meanwhile: keep theirs

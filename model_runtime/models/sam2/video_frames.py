@@ -8,18 +8,16 @@ by :class:`model_runtime.media.VideoReader`, which seeks by keyframe and bounds 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from model_runtime.api import validate_image
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -78,23 +76,22 @@ class ArrayFrames:
         self._frames = ()  # the caller's frames are theirs: only the reference goes
 
 
-def _frame_sort_key(path: Path) -> tuple[int, int | str, str]:
-    """Numeric stems ("00012.jpg") sort by number, like the official loader; others by name."""
-    stem = path.stem
-    if re.fullmatch(r"\d+", stem):
-        return (0, int(stem), path.name)
-    return (1, stem, path.name)
-
-
 class FolderFrames:
-    """A folder of image files, one per frame, read on demand."""
+    """A folder of image files, one per frame, read on demand, in the order and with the pixels
+    every other reader of such a folder sees (``model_runtime.image_sequence``)."""
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
+        from model_runtime.image_sequence import sequence_files
+        from model_runtime.media import MediaError
+
         self.folder = Path(folder)
-        paths = [p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+        try:
+            paths = sequence_files(self.folder)
+        except MediaError as exc:
+            raise VideoError(str(exc)) from exc
         if not paths:
-            raise VideoError(f"{self.folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder")
-        self.paths = sorted(paths, key=_frame_sort_key)
+            raise VideoError(f"{self.folder}: no image files in this folder")
+        self.paths = paths
         first = self.read(0)
         self._size = (int(first.shape[0]), int(first.shape[1]))
 
@@ -106,12 +103,13 @@ class FolderFrames:
         return self._size
 
     def read(self, index: int) -> np.ndarray:
+        from model_runtime.media import MediaError, read_image
+
         path = self.paths[index]
         try:
-            with Image.open(path) as image:
-                frame = np.asarray(image.convert("RGB"))
-        except (OSError, UnidentifiedImageError) as exc:
-            raise VideoError(f"{path}: cannot read this frame ({exc})") from exc
+            frame = read_image(path)
+        except MediaError as exc:
+            raise VideoError(f"{path}: cannot read this frame ({exc.problem})") from exc
         if index and frame.shape[:2] != self._size:
             raise VideoError(f"{path} is {frame.shape[1]}×{frame.shape[0]}, the first frame is "
                              f"{self._size[1]}×{self._size[0]}; all frames must have one size")
