@@ -253,8 +253,12 @@ def add(
         target.symlink_to(source.resolve())
     else:
         tmp = target.with_name(target.name + PART_SUFFIX)
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        try:
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+        except BaseException:  # a disk filling up, Ctrl+C: leave no half file behind
+            tmp.unlink(missing_ok=True)
+            raise
     return InstalledModel(name, target, family, status)
 
 

@@ -296,3 +296,21 @@ def test_installed_registry_file_is_found_by_name(tmp_path):
     assert [(m.name, m.verification) for m in models] == [("mobile_sam", dl.VERIFIED)]
     assert dl.resolve("mobile_sam", tmp_path) == tmp_path / "mobile_sam.pt"
     assert dl.path("mobile_sam", tmp_path) == tmp_path / "mobile_sam.pt"
+
+
+def test_add_that_fails_midway_leaves_no_partial_file(tmp_path, monkeypatch):
+    """A copy cut short (disk full) leaves the models folder as it was."""
+    import errno
+    import shutil
+
+    source = save_mobile_sam_checkpoint(tmp_path / "my_finetune.pth")
+    models = tmp_path / "models"
+
+    def disk_full(src, dst, *args, **kwargs):
+        Path(dst).write_bytes(b"half a file")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfile", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        dl.add(source, models)
+    assert list(models.iterdir()) == []
