@@ -12,6 +12,7 @@ from model_runtime.checkpoints import (
     SAM1,
     SAM2,
     SAM2_1,
+    SAM3,
     CheckpointError,
     detect_family,
     read_state_dict,
@@ -24,6 +25,7 @@ _FAMILY_BUILDERS = {
     MOBILESAM: "model_runtime.models.sam1.model:from_state_dict",
     SAM2: "model_runtime.models.sam2.model:from_state_dict",
     SAM2_1: "model_runtime.models.sam2.model:from_state_dict",
+    SAM3: "model_runtime.models.sam3.model:from_state_dict",
 }
 
 CLASSICAL = "classical"

@@ -86,13 +86,29 @@ BOXES_INSIDE = [
 def test_matches_torchvision_reference(aligned: bool) -> None:
     reference = _torchvision_reference()
     gen = torch.Generator().manual_seed(0)
-    features = torch.randn(2, 16, 72, 72, generator=gen)
+    features = torch.randn(2, 4, 72, 72, generator=gen)
     boxes = [torch.tensor(BOXES_INSIDE[:3]), torch.tensor(BOXES_INSIDE[3:])]
     ours = roi_align(features, boxes, 7, aligned=aligned)
     rois = torch.cat([torch.cat([torch.full((len(b), 1), float(i)), b], dim=1) for i, b in enumerate(boxes)])
     expected = reference(features, rois, 1.0, 7, 7, -1, aligned)
-    assert ours.shape == (6, 16, 7, 7)
+    assert ours.shape == (6, 4, 7, 7)
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_the_oracles_trimmed_reference_equals_torchvisions_fallback() -> None:
+    """tests/oracles/sam3_detector.roi_align_reference (what the official detector runs with in
+    these tests) gives torchvision's fallback values with less work."""
+    from tests.oracles.sam3_detector import roi_align_reference
+
+    gen = torch.Generator().manual_seed(3)
+    features = torch.randn(2, 8, 40, 40, generator=gen)
+    rois = torch.tensor([[0, 3.2, 5.7, 30.9, 33.1], [1, 0.0, 0.0, 40.0, 40.0], [1, 10.0, 10.0, 10.4, 10.2]])
+    for aligned in (False, True):
+        for sampling in (-1, 2):
+            expected = _torchvision_reference()(features, rois, 1.0, 7, 7, sampling, aligned)
+            torch.testing.assert_close(
+                roi_align_reference(features, rois, 1.0, 7, 7, sampling, aligned), expected, rtol=0, atol=1e-6
+            )
 
 
 def test_matches_reference_on_a_non_square_map_with_scale() -> None:

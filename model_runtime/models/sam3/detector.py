@@ -17,6 +17,7 @@ exemplar encoder's output without exemplars, and the image-only half of the pixe
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from model_runtime.checkpoints import SAM3, CheckpointError, load_strict
 from model_runtime.models.sam3.decoder import Decoder, DecoderConfig
 from model_runtime.models.sam3.fusion_encoder import FusionEncoder, FusionEncoderConfig
 from model_runtime.models.sam3.geometry_encoder import (
@@ -273,3 +275,19 @@ def detector_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, tor
         for k, v in state_dict.items()
         if k.startswith(PREFIX) and not k.startswith(BACKBONE_PREFIX)
     }
+
+
+def load_detector(
+    state_dict: Mapping[str, torch.Tensor], path: str | os.PathLike[str], device: torch.device | str = "cpu"
+) -> Sam3Detector:
+    """The detector of a ``sam3.pt``-layout state dict (sizes from its shapes), holding the file's
+    tensors themselves (built on ``meta``, loaded with ``assign``). CheckpointError when a tensor
+    is missing or of the wrong shape."""
+    try:
+        config = detect_config(state_dict)
+    except KeyError as exc:
+        raise CheckpointError(path, f"SAM 3 detector weights are incomplete: no {exc.args[0]}", SAM3) from exc
+    with torch.device("meta"):
+        detector = Sam3Detector(config)
+    load_strict(detector, detector_state_dict(state_dict), path, SAM3, detector.unused_keys(), assign=True)
+    return detector.eval().requires_grad_(False).to(device)

@@ -1,0 +1,148 @@
+"""SAM 3 end to end against the official ``Sam3Processor`` on real photos.
+
+One random checkpoint in the ``sam3.pt`` layout at reduced width (tests/oracles/sam3_official.py;
+detector weights perturbed so scores spread across 0.5) is loaded by ``load_model`` and by the
+official loader. Each photo is encoded once per side; for every prompt case — a phrase, two
+positive exemplar boxes, a phrase with a positive and a negative box, an exemplar alone — the
+kept instances must be the official ones in the official order: boxes within 1e-3 of the image
+size, scores within 1e-4, mask IoU ≥ 0.999.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from model_runtime.api import Capability, Instances, Prompts
+
+pytestmark = pytest.mark.oracle
+
+IMAGES = ("dog.jpg",)
+THRESHOLD = 0.5
+
+# Boxes as fractions of the image (x0, y0, x1, y1), positive or not; phrase "" = exemplars alone.
+CASES: dict[str, tuple[str, list[tuple[tuple[float, float, float, float], bool]]]] = {
+    "phrase": ("a red car", []),
+    "two positive boxes": ("", [((0.10, 0.20, 0.35, 0.55), True), ((0.55, 0.30, 0.90, 0.80), True)]),
+    "phrase, positive and negative box": (
+        "dog",
+        [((0.20, 0.10, 0.60, 0.70), True), ((0.65, 0.50, 0.95, 0.95), False)],
+    ),
+    "exemplar alone": ("", [((0.30, 0.25, 0.62, 0.71), True)]),
+}
+
+
+@dataclass
+class Side:
+    ours: Any
+    embeddings: dict[str, Any]
+    official: Any
+    states: dict[str, dict]
+    images: dict[str, Image.Image]
+
+
+@pytest.fixture(scope="module")
+def sides(tmp_path_factory: pytest.TempPathFactory, media_dir: Path) -> Iterator[Side]:
+    from model_runtime import load_model
+    from tests.oracles import sam3_official as oracle
+
+    path = oracle.make_checkpoint(tmp_path_factory.mktemp("sam3") / "sam3.pt", seed=3)
+    ours = load_model(path, device="cpu")
+    official = oracle.load_official(path)
+    processor = oracle.processor(official, confidence_threshold=THRESHOLD)
+    images = {name: Image.open(media_dir / name).convert("RGB") for name in IMAGES}
+    embeddings, states = {}, {}
+    for name, image in images.items():
+        embeddings[name] = ours.encode_image(np.array(image))
+        with torch.inference_mode():
+            states[name] = processor.set_image(image)
+    yield Side(ours, embeddings, processor, states, images)
+    del ours, official, processor
+    gc.collect()
+
+
+def _pixels(box: tuple[float, float, float, float], size: tuple[int, int]) -> tuple[float, ...]:
+    height, width = size
+    x0, y0, x1, y1 = box
+    return (x0 * width, y0 * height, x1 * width, y1 * height)
+
+
+def _normalised(box: tuple[float, float, float, float], size: tuple[int, int]) -> list[float]:
+    """Fractions of the image -> the official processor's normalised cx, cy, w, h, computed from
+    the pixel box as a caller of the official processor would."""
+    height, width = size
+    x0, y0, x1, y1 = _pixels(box, size)
+    return [(x0 + x1) / 2 / width, (y0 + y1) / 2 / height, (x1 - x0) / width, (y1 - y0) / height]
+
+
+def _official(side: Side, name: str, phrase: str, exemplars: list) -> dict:
+    """The official processor: ``set_text_prompt`` for a phrase alone, ``add_geometric_prompt``
+    for one box alone. With several prompts the processor runs the detector after each one; only
+    the last run matters, so the others are skipped by doing what those two methods do (encode
+    the phrase — "visual" when there is none —, append each box) and running it once."""
+    from tests.oracles.sam3_detector import cpu_patches
+
+    processor = side.official
+    state = dict(side.states[name])
+    state["backbone_out"] = dict(state["backbone_out"])
+    processor.reset_all_prompts(state)
+    image = side.images[name]
+    size = (image.height, image.width)
+    with cpu_patches(), torch.inference_mode():
+        if not exemplars:
+            return processor.set_text_prompt(phrase, state)
+        if len(exemplars) == 1 and not phrase:
+            box, positive = exemplars[0]
+            return processor.add_geometric_prompt(_normalised(box, size), positive, state)
+        text = processor.model.backbone.forward_text([phrase or "visual"], device="cpu")
+        state["backbone_out"].update(text)
+        state["geometric_prompt"] = processor.model._get_dummy_prompt()
+        for box, positive in exemplars:
+            boxes = torch.tensor(_normalised(box, size), dtype=torch.float32).view(1, 1, 4)
+            labels = torch.tensor([positive], dtype=torch.bool).view(1, 1)
+            state["geometric_prompt"].append_boxes(boxes, labels)
+        return processor._forward_grounding(state)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+
+
+def _assert_same(found: Instances, state: dict, size: tuple[int, int]) -> None:
+    scores = state["scores"].numpy()
+    assert len(found) == len(scores)
+    np.testing.assert_allclose(found.scores, scores, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(found.boxes, state["boxes"].numpy(), atol=1e-3 * max(size), rtol=0)
+    for ours, theirs in zip(found.masks, state["masks"][:, 0].numpy(), strict=True):
+        assert ours.shape == size
+        assert _iou(ours, theirs) >= 0.999
+
+
+def test_loads_as_sam3_with_concepts(sides: Side) -> None:
+    info = sides.ours.info
+    assert info.family == "sam3" and info.can(Capability.CONCEPT)
+    embedding = next(iter(sides.embeddings.values()))
+    assert embedding.nbytes() > 0
+
+
+@pytest.mark.parametrize("name", IMAGES)
+@pytest.mark.parametrize("case", list(CASES))
+def test_find_all_matches_the_official_processor(sides: Side, name: str, case: str) -> None:
+    phrase, exemplars = CASES[case]
+    image = sides.images[name]
+    size = (image.height, image.width)
+    prompts = Prompts(text=phrase or None, exemplars=[(_pixels(b, size), p) for b, p in exemplars])
+    found = sides.ours.find_all(sides.embeddings[name], prompts, threshold=THRESHOLD)
+    assert isinstance(found, Instances)
+    assert found.phrase == (phrase or None)
+    state = _official(sides, name, phrase, exemplars)
+    _assert_same(found, state, size)
