@@ -11,7 +11,7 @@ from samdesk.document import Document
 from samdesk.document.persistence import save_project
 from samdesk.io.coco import import_coco
 from samdesk.io.common import DatasetError
-from samdesk.io.video_masks import import_davis
+from samdesk.io.sequences import import_davis
 from samdesk.io.yolo import import_yolo
 from tests.io_fixtures import make_project
 

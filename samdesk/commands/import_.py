@@ -64,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
         result = IMPORT_FORMATS[args.format_name](
             document.project, args.source, args.images, progress, None, keep_duplicates=args.allow_duplicates
         )
+        if result.nothing_imported():
+            reasons = "; ".join(result.warnings.lines()) or "it holds no annotations"
+            raise DatasetError(f"{args.source}: nothing imported as {args.format_name} ({reasons})")
         document.execute(result.command)
         # A project saved by someone else meanwhile is not overwritten (ProjectChangedOnDisk).
         save_project(document.project, args.project, expected=loaded.stamp if loaded else None)

@@ -252,6 +252,32 @@ def read_text(path: Path) -> str:
         raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
+def walk_folders(root: Path, max_depth: int = 8) -> Iterator[tuple[Path, list[str]]]:
+    """(folder, names of its files) for ``root`` and the folders below it, symlinked ones
+    followed (datasets link their sequence folders), sorted, each real folder once (a link back
+    up cannot loop), at most ``max_depth`` levels down."""
+    seen: set[str] = set()
+
+    def visit(folder: Path, depth: int) -> Iterator[tuple[Path, list[str]]]:
+        real = os.path.realpath(folder)
+        if real in seen:
+            return
+        seen.add(real)
+        try:
+            with os.scandir(folder) as scan:
+                entries = sorted(scan, key=lambda e: e.name)
+                files = [e.name for e in entries if e.is_file()]
+                folders = [Path(e.path) for e in entries if e.is_dir()]
+        except OSError as exc:
+            raise DatasetError(f"{folder}: cannot list the folder ({exc.strerror or exc})") from None
+        yield folder, files
+        if depth < max_depth:
+            for child in folders:
+                yield from visit(child, depth + 1)
+
+    yield from visit(Path(root), 0)
+
+
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) of an image as samdesk shows it (EXIF orientation applied), from its header."""
     info = media_info(path)

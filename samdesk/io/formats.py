@@ -21,7 +21,8 @@ from samdesk.io.coco import CocoExportOptions, export_coco, import_coco
 from samdesk.io.common import CancelFn, DatasetError, ExportOptions, ExportResult, ProgressFn
 from samdesk.io.import_plan import ImportResult
 from samdesk.io.png_masks import export_png_instance, export_png_semantic, import_png_instances
-from samdesk.io.video_masks import export_davis, export_ytvis, import_davis
+from samdesk.io.sequences import import_davis
+from samdesk.io.video_masks import export_davis, export_ytvis
 from samdesk.io.yolo import YoloExportOptions, export_yolo, import_yolo
 
 Exporter = Callable[[Project, Path, ExportOptions, ProgressFn | None, CancelFn | None], ExportResult]

@@ -67,6 +67,12 @@ class ImportResult:
     objects_added: int = 0
     warnings: Warnings = field(default_factory=Warnings)
 
+    def nothing_imported(self) -> bool:
+        """True when the import adds nothing: no object, no medium, and nothing skipped for
+        being in the project already (a re-import). Callers report it as a failure, with the
+        warnings as the reasons: a dataset read as empty is almost always read wrong."""
+        return not (self.objects_added or self.media_added or self.warnings.counts.get(DUPLICATE))
+
 
 DUPLICATE = "object already in the project (same media, same mask); skipped"
 
