@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtWidgets import QApplication
 
 from model_runtime.api import Instances
 from samdesk.ui.canvas.instances import instance_color
@@ -32,6 +33,8 @@ def window(qtbot, media_dir: Path, tmp_path: Path) -> MainWindow:
     win.show()
     assert open_paths(qtbot, win, [media_dir / "dog.jpg"]) == []
     qtbot.waitUntil(lambda: win.current_image is not None, timeout=10_000)
+    win.activateWindow()  # the window's shortcuts (Enter, Esc) need it active
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win)
     return win
 
 
@@ -87,3 +90,20 @@ def test_escape_takes_the_proposed_instances_off_the_canvas(window: MainWindow, 
     qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
     assert window.controller.pending_instances is None and window.document.project.objects == []
     assert close_to(render_overlays(window)[100, 100], (0, 0, 0))
+
+
+def test_outlines_are_built_from_arrays_with_the_same_vertices() -> None:
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QPolygonF
+
+    from samdesk.ui.canvas.overlays import contour_path, polygon
+
+    points = np.random.default_rng(0).uniform(-500, 500, (257, 2))
+    built = polygon(points)
+    assert built == QPolygonF([QPointF(x, y) for x, y in points.tolist()])
+    assert polygon(np.zeros((0, 2))).isEmpty()
+    mask = np.zeros((20, 30), bool)
+    mask[5:15, 10:25] = True
+    outline = contour_path(mask, (100, 200)).toFillPolygon()
+    corners = {(p.x(), p.y()) for p in outline}
+    assert corners == {(110.5, 205.5), (124.5, 205.5), (124.5, 214.5), (110.5, 214.5)}

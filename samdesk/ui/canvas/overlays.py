@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import shiboken6
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsItemGroup, QGraphicsPathItem, QGraphicsPixmapItem
@@ -55,10 +56,22 @@ def contour_path(mask: np.ndarray, offset: tuple[int, int]) -> QPainterPath:
             break
         # One addPolygon per contour instead of a lineTo per vertex: far fewer Qt calls (each
         # costs a Python->C++ round trip; see qt_compat.py for why call counts matter on 6.12).
-        pts = (contour.reshape(-1, 2).astype(np.float64) + (ox + 0.5, oy + 0.5)).tolist()
-        path.addPolygon(QPolygonF([QPointF(x, y) for x, y in pts]))
+        path.addPolygon(polygon(contour.reshape(-1, 2) + (ox + 0.5, oy + 0.5)))
         path.closeSubpath()
     return path
+
+
+def polygon(points: np.ndarray) -> QPolygonF:
+    """(N, 2) x, y -> QPolygonF, copied into the polygon's own array in one go (a QPointF per
+    vertex built from Python cost most of drawing a thousand new objects' outlines)."""
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    result = QPolygonF()
+    result.resize(len(points))
+    if len(points):
+        address = shiboken6.getCppPointer(result.data())[0]
+        target = shiboken6.VoidPtr(address, points.nbytes, True)
+        np.frombuffer(target, dtype=np.float64).reshape(points.shape)[:] = points
+    return result
 
 
 class MaskItem(QGraphicsItemGroup):
