@@ -6,8 +6,10 @@
 - The DAVIS 2017 loader (``davis2017-evaluation``, not on PyPI): :class:`Davis2017` follows its
   reading rules, written from the official ``davis2017/davis.py``.
 
-Ultralytics writes a settings file and looks for fonts in its config folder when imported, so
-:func:`ultralytics_modules` points ``YOLO_CONFIG_DIR`` at a scratch folder first and runs it offline.
+Ultralytics changes the process it is imported into (it replaces ``PIL.Image.open`` with a
+version that installs a HEIF plugin with pip when Pillow cannot identify a file, and writes a
+settings file), so :func:`read_yolo` runs it in a child process, offline, with its config folder
+in a scratch place.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from glob import glob
@@ -25,13 +29,12 @@ import numpy as np
 from PIL import Image
 
 _ULTRALYTICS_HOME = Path(tempfile.gettempdir()) / f"samdesk-tests-ultralytics-{os.getuid()}"
+_REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def ultralytics_modules() -> SimpleNamespace:
-    """Ultralytics' label check, dataset reader, YAML reader and config, imported offline."""
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(_ULTRALYTICS_HOME))
-    os.environ["YOLO_OFFLINE"] = "1"
-    os.environ["YOLO_VERBOSE"] = "False"
+    """Ultralytics' label check, dataset reader, YAML reader and config. Import it only in a
+    child process (:func:`read_yolo`): it patches the process it is imported into."""
     from ultralytics.cfg import get_cfg
     from ultralytics.data.dataset import YOLODataset
     from ultralytics.data.utils import polygons2masks, verify_image_label
@@ -62,33 +65,64 @@ def read_yolo(dataset: Path, imgsz: int) -> list[YoloImage]:
     """Read an exported YOLO-seg folder as Ultralytics does: every label through
     ``verify_image_label``, then every image through ``YOLODataset`` (no augmentation, masks at
     full resolution, one mask per instance). All images must have ``imgsz`` as their longest side
-    (the reader would resize them otherwise)."""
+    (the reader would resize them otherwise). Runs in a child process (see the module docstring)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        result = Path(scratch) / "read.npz"
+        call = f"_read_yolo_here({str(dataset)!r}, {imgsz}, {str(result)!r})"
+        code = f"from tests.readers import _read_yolo_here; {call}"
+        env = {**os.environ, "YOLO_CONFIG_DIR": str(_ULTRALYTICS_HOME), "YOLO_OFFLINE": "1"}
+        env["YOLO_VERBOSE"] = "False"
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=_REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        with np.load(result, allow_pickle=False) as data:
+            count = int(data["count"])
+            return [
+                YoloImage(
+                    Path(str(data[f"image{i}"])),
+                    [int(c) for c in data[f"classes{i}"]],
+                    [s for s in np.split(data[f"points{i}"], data[f"splits{i}"]) if len(s)],
+                    str(data[f"problems{i}"]),
+                    bool(data[f"corrupt{i}"]),
+                    data[f"masks{i}"],
+                )
+                for i in range(count)
+            ]
+
+
+def _read_yolo_here(dataset: str, imgsz: int, result: str) -> None:
+    """The child's part of :func:`read_yolo`: read with Ultralytics, save the arrays to ``result``."""
     u = ultralytics_modules()
-    data = u.YAML.load(dataset / "data.yaml")
-    images = sorted((dataset / "images").iterdir())
+    root = Path(dataset)
+    data = u.YAML.load(root / "data.yaml")
     checked = {}
-    for image in images:
-        label = dataset / "labels" / (image.stem + ".txt")
-        im_file, lb, _shape, segments, _kpts, _nm, _nf, _ne, nc, msg = u.verify_image_label(
+    for image in sorted((root / "images").iterdir()):
+        label = root / "labels" / (image.stem + ".txt")
+        _im, lb, _shape, segments, _kpts, _nm, _nf, _ne, nc, msg = u.verify_image_label(
             (str(image), str(label), "", False, len(data["names"]), 0, 0, False)
         )
-        checked[str(image)] = (lb, segments, msg, bool(nc))
+        checked[str(image)] = (lb, segments or [], msg, bool(nc))
     hyp = u.get_cfg(overrides={"mask_ratio": 1, "overlap_mask": False})
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         reader = u.YOLODataset(
-            img_path=str(dataset / "images"), imgsz=imgsz, augment=False, hyp=hyp, rect=False, data=data,
+            img_path=str(root / "images"), imgsz=imgsz, augment=False, hyp=hyp, rect=False, data=data,
             task="segment", cache=False, batch_size=1, stride=32, pad=0.0, single_cls=False,
         )  # fmt: skip
-    out = []
-    for index in range(len(reader)):
-        item = reader[index]
+    arrays: dict[str, np.ndarray] = {"count": np.array(len(reader))}
+    for i in range(len(reader)):
+        item = reader[i]
         height, width = item["ori_shape"]
         left, top = (int(v) for v in item["ratio_pad"][1])
-        masks = item["masks"].numpy()[:, top : top + height, left : left + width].astype(bool)
         lb, segments, msg, corrupt = checked[item["im_file"]]
-        classes = [] if lb is None else [int(c) for c in lb[:, 0]]
-        out.append(YoloImage(Path(item["im_file"]), classes, segments or [], msg, corrupt, masks))
-    return out
+        arrays[f"image{i}"] = np.array(item["im_file"])
+        arrays[f"classes{i}"] = np.array([] if lb is None else lb[:, 0], np.int64)
+        arrays[f"points{i}"] = np.concatenate(segments) if segments else np.zeros((0, 2), np.float32)
+        arrays[f"splits{i}"] = np.cumsum([len(s) for s in segments])[:-1].astype(np.int64)
+        arrays[f"problems{i}"] = np.array(msg)
+        arrays[f"corrupt{i}"] = np.array(corrupt)
+        arrays[f"masks{i}"] = item["masks"].numpy()[:, top : top + height, left : left + width].astype(bool)
+    np.savez(result, **arrays)
 
 
 def supervision_yolo(dataset: Path) -> dict[str, object]:

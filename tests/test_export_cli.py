@@ -57,6 +57,25 @@ def test_the_summary_counts_the_objects_written(
     assert f", {objects} objects to " in capsys.readouterr().out
 
 
+def test_the_summary_says_which_frames_and_lists_inexact_objects(
+    project_file: Path, tmp_path: Path, capsys
+) -> None:
+    assert _run("export", project_file, "--format", "ytvis", "--out", tmp_path / "v", "--quiet") == 0
+    out = capsys.readouterr().out
+    assert "exported 1 media, 5 frames, 2 objects" in out
+    assert "frames: the annotated ones (5 of 200; --all-frames writes every frame)" in out
+    argv = ["export", project_file, "--format", "davis", "--out", tmp_path / "d", "--quiet", "--all-frames"]
+    assert _run(*argv, "--resolution", "Full-Resolution", "--split", "val") == 0
+    assert "exported 1 media, 200 frames, 2 objects" in capsys.readouterr().out
+    assert len(list((tmp_path / "d/Annotations/Full-Resolution/bedroom").iterdir())) == 200
+    assert (tmp_path / "d/ImageSets/2017/val.txt").read_text() == "bedroom\n"
+    # dog.jpg's two parts lie far apart: the line joining them makes the YOLO outline inexact.
+    assert _run("export", project_file, "--format", "yolo-seg", "--out", tmp_path / "y", "--quiet") == 0
+    captured = capsys.readouterr()
+    assert "samdesk export: inexact: dog.jpg #" in captured.err and "2 parts joined" in captured.err
+    assert "1 objects inexact (listed above)" in captured.out
+
+
 def test_export_subset_by_category_name_and_done(project_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "c.json"
     assert (
@@ -118,10 +137,12 @@ def test_import_creates_then_merges(project_file: Path, media_dir: Path, tmp_pat
     assert len(merged.media) == 3 and len(merged.objects) == 34 and len(merged.categories) == 3
 
 
-@pytest.mark.parametrize("name", ["png-instance", "davis", "yolo-seg"])
+@pytest.mark.parametrize("name", ["png-instance", "davis", "ytvos", "yolo-seg"])
 def test_import_folder_formats(name: str, project_file: Path, media_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert _run("export", project_file, "--format", name, "--out", out, "--quiet") == 0
+    # DAVIS' 480p masks are smaller than bedroom.mp4 (540 px high); full size reads back.
+    size = ["--resolution", "Full-Resolution"] if name == "davis" else []
+    assert _run("export", project_file, "--format", name, "--out", out, "--quiet", *size) == 0
     images = out / "images" if name == "yolo-seg" else media_dir
     target = tmp_path / "t.samdesk.json"
     assert _run("import", out, "--format", name, "--images", images, "--project", target, "--quiet") == 0

@@ -31,6 +31,7 @@ from tests.io_fixtures import ellipse, frame
 
 FOLDER_FORMATS = [name for name, f in EXPORT_FORMATS.items() if not f.single_file]
 FILE_FORMATS = [name for name, f in EXPORT_FORMATS.items() if f.single_file]
+VIDEO_FORMATS = ("davis", "ytvos", "ytvis")
 
 
 def _run(*argv: object) -> int:
@@ -229,15 +230,19 @@ def test_yolo_labels_and_images_of_same_stem_images_are_paired(
     assert Image.open(out / "images/dog_png.png").size == (1800, 1200)
 
 
-def test_davis_and_ytvis_keep_same_stem_videos_apart(same_stem: Path, tmp_path: Path) -> None:
+def test_video_formats_keep_same_stem_videos_apart(same_stem: Path, tmp_path: Path) -> None:
     out = tmp_path / "davis"
     assert _run("export", same_stem, "--format", "davis", "--out", out, "--quiet") == 0
-    assert sorted(p.name for p in (out / "Annotations").iterdir()) == ["bedroom.mov", "bedroom.mp4"]
+    assert sorted(p.name for p in (out / "Annotations/480p").iterdir()) == ["bedroom.mov", "bedroom.mp4"]
     assert sorted(json.loads((out / "meta.json").read_text())["videos"]) == ["bedroom.mov", "bedroom.mp4"]
-    ytvis = tmp_path / "ytvis.json"
+    assert sorted(p.name for p in (out / "JPEGImages/480p").iterdir()) == ["bedroom.mov", "bedroom.mp4"]
+    assert (out / "ImageSets/2017/train.txt").read_text().split() == ["bedroom.mp4", "bedroom.mov"]
+    ytvis = tmp_path / "ytvis"
     assert _run("export", same_stem, "--format", "ytvis", "--out", ytvis, "--quiet") == 0
-    folders = {v["file_names"][0].split("/")[0] for v in json.loads(ytvis.read_text())["videos"]}
+    data = json.loads((ytvis / "instances.json").read_text())
+    folders = {v["file_names"][0].split("/")[0] for v in data["videos"]}
     assert folders == {"bedroom.mov", "bedroom.mp4"}
+    assert sorted(p.name for p in (ytvis / "JPEGImages").iterdir()) == ["bedroom.mov", "bedroom.mp4"]
 
 
 # --- 8. declared media sizes are bounded; running out of memory is a clear error -------------
@@ -270,7 +275,7 @@ def test_a_crafted_media_size_never_reaches_an_allocation_in_exports(
 ) -> None:
     """The project is built in memory (as the GUI would hold it), past the loader's check."""
     shutil.copy(media_dir / "dog.jpg", tmp_path / "dog.jpg")
-    kind = "video" if name in ("davis", "ytvis") else "image"
+    kind = "video" if name in VIDEO_FORMATS else "image"
     outcome = run_python(
         f"""
         from pathlib import Path
@@ -406,7 +411,7 @@ def test_missing_media_are_named_left_out_and_make_the_exit_non_zero(
     assert _run("export", dataset / "p.samdesk.json", "--format", name, "--out", out, "--quiet") == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    videos_only = name in ("davis", "ytvis")
+    videos_only = name in VIDEO_FORMATS
     if not videos_only:
         assert f"error: {dataset / 'images/dog.jpg'}: media file missing" in err, err
     if name.startswith("png") or videos_only:

@@ -1,4 +1,5 @@
-"""DAVIS / YouTube-VOS palette folders (export, import) and YouTube-VIS JSON export."""
+"""DAVIS / YouTube-VOS palette folders (export, import) and YouTube-VIS export, on bedroom.mp4
+(tests/test_video_exports.py reads them with the DAVIS 2017 loader's rules on a small clip)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from pycocotools import mask as mask_utils
 
 from samdesk.document import Document, masks
 from samdesk.document.model import MediaKind
-from samdesk.io.common import ExportOptions
-from samdesk.io.video_masks import davis_palette, export_davis, export_ytvis, import_davis
+from samdesk.io.sequences import import_davis
+from samdesk.io.video_frames import VideoExportOptions
+from samdesk.io.video_masks import DavisExportOptions, davis_palette, export_davis
+from samdesk.io.ytvis import export_ytvis
 from tests.io_fixtures import make_project
 
 
@@ -26,9 +29,13 @@ def test_davis_palette_matches_the_dataset() -> None:
 
 def test_davis_export_writes_palette_pngs_per_annotated_frame(media_dir: Path, tmp_path: Path) -> None:
     project = make_project(media_dir)
-    result = export_davis(project, tmp_path, ExportOptions(images_root=media_dir))
-    folder = tmp_path / "Annotations/bedroom"
+    options = DavisExportOptions(images_root=media_dir, resolution="Full-Resolution")
+    result = export_davis(project, tmp_path, options)
+    folder = tmp_path / "Annotations/Full-Resolution/bedroom"
     assert sorted(p.name for p in folder.iterdir()) == [f"{f:05d}.png" for f in range(5)]
+    frames = tmp_path / "JPEGImages/Full-Resolution/bedroom"
+    assert sorted(p.name for p in frames.iterdir()) == [f"{f:05d}.jpg" for f in range(5)]
+    assert (tmp_path / "ImageSets/2017/train.txt").read_text() == "bedroom\n"
     with Image.open(folder / "00002.png") as image:
         assert image.mode == "P" and image.size == (960, 540)
         assert image.getpalette()[:6] == [0, 0, 0, 128, 0, 0]
@@ -43,8 +50,8 @@ def test_davis_export_writes_palette_pngs_per_annotated_frame(media_dir: Path, t
 
 def test_davis_only_done_writes_every_done_frame(media_dir: Path, tmp_path: Path) -> None:
     project = make_project(media_dir)
-    export_davis(project, tmp_path, ExportOptions(only_done=True, images_root=media_dir))
-    assert sorted(p.name for p in (tmp_path / "Annotations/bedroom").iterdir()) == [
+    export_davis(project, tmp_path, DavisExportOptions(only_done=True, images_root=media_dir))
+    assert sorted(p.name for p in (tmp_path / "Annotations/480p/bedroom").iterdir()) == [
         "00000.png",
         "00001.png",
         "00002.png",
@@ -53,7 +60,7 @@ def test_davis_only_done_writes_every_done_frame(media_dir: Path, tmp_path: Path
 
 def test_davis_export_import_round_trip_is_pixel_exact(media_dir: Path, tmp_path: Path) -> None:
     project = make_project(media_dir)
-    export_davis(project, tmp_path, ExportOptions(images_root=media_dir))
+    export_davis(project, tmp_path, DavisExportOptions(images_root=media_dir, resolution="Full-Resolution"))
     document = Document()
     result = import_davis(document.project, tmp_path, media_dir)
     document.execute(result.command)
@@ -97,16 +104,15 @@ def test_davis_import_of_plain_folders_without_meta(media_dir: Path, tmp_path: P
 
 def test_ytvis_export_has_one_entry_per_track_with_nulls(media_dir: Path, tmp_path: Path) -> None:
     project = make_project(media_dir)
-    out = tmp_path / "ytvis.json"
-    result = export_ytvis(project, out, ExportOptions(images_root=media_dir))
-    data = json.loads(out.read_text())
+    result = export_ytvis(project, tmp_path, VideoExportOptions(images_root=media_dir))
+    data = json.loads((tmp_path / "instances.json").read_text())
     (video,) = data["videos"]
-    assert video["length"] == 200 and len(video["file_names"]) == 200
-    assert video["file_names"][3] == "bedroom/00003.jpg"
+    assert video["length"] == 5 and video["file_names"][3] == "bedroom/00003.jpg"  # frames 0-4 annotated
+    assert (tmp_path / "JPEGImages/bedroom/00003.jpg").is_file()
     track, second = data["annotations"]
     assert [c["name"] for c in data["categories"]] == ["vehicle", "animal", "thing"]
     assert track["category_id"] == 2 and second["category_id"] == 1
-    assert [s is not None for s in second["segmentations"][:6]] == [False, False, True, True, False, False]
+    assert [s is not None for s in second["segmentations"]] == [False, False, True, True, False]
     assert second["areas"][0] is None and second["bboxes"][2] is not None
     source = project.objects_of(4)[1]
     for f in (2, 3):
@@ -117,13 +123,12 @@ def test_ytvis_export_has_one_entry_per_track_with_nulls(media_dir: Path, tmp_pa
             }
         )
         assert np.array_equal(decoded.astype(bool), masks.decode(source.frames[f].rle))
-    assert result.annotations == 2
+    assert result.annotations == 2 and result.frames == 5
 
 
 def test_ytvis_only_done_keeps_done_frames(media_dir: Path, tmp_path: Path) -> None:
     project = make_project(media_dir)
-    out = tmp_path / "ytvis.json"
-    export_ytvis(project, out, ExportOptions(only_done=True, images_root=media_dir))
-    data = json.loads(out.read_text())
+    export_ytvis(project, tmp_path, VideoExportOptions(only_done=True, images_root=media_dir))
+    data = json.loads((tmp_path / "instances.json").read_text())
     assert data["videos"][0]["file_names"] == ["bedroom/00000.jpg", "bedroom/00001.jpg", "bedroom/00002.jpg"]
     assert all(len(a["segmentations"]) == 3 for a in data["annotations"])

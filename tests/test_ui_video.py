@@ -230,22 +230,23 @@ def test_annotate_two_frames_save_reopen_undo_and_export(window: MainWindow, qtb
     assert all(np.array_equal(loaded[k], saved[k]) for k in saved)
     assert reopened.navigator.isVisible() and reopened.navigator.slider.marked == {2, 5}
 
-    # --- export: DAVIS PNGs and YouTube-VIS tracks carry both frames ---
-    from samdesk.io.common import ExportOptions
-    from samdesk.io.video_masks import export_davis, export_ytvis
+    # --- export: DAVIS PNGs and YouTube-VIS tracks carry both annotated frames ---
+    from samdesk.io.video_masks import DavisExportOptions, export_davis
+    from samdesk.io.ytvis import export_ytvis
 
-    options = ExportOptions(images_root=sample_video().parent)
+    options = DavisExportOptions(images_root=sample_video().parent, resolution="Full-Resolution")
     export_davis(doc.project, tmp_path / "davis", options)
-    folder = tmp_path / "davis/Annotations" / sample_video().stem
+    folder = tmp_path / "davis/Annotations/Full-Resolution" / sample_video().stem
     assert sorted(p.name for p in folder.iterdir()) == ["00002.png", "00005.png"]
     with Image.open(folder / "00005.png") as image:
         labels = np.asarray(image)
     assert np.array_equal(labels == 1, saved[(cat.id, 5)])
     assert np.array_equal(labels == 2, saved[(second.id, 5)])
-    export_ytvis(doc.project, tmp_path / "ytvis.json", options)
-    data = json.loads((tmp_path / "ytvis.json").read_text())
+    export_ytvis(doc.project, tmp_path / "ytvis", options)
+    data = json.loads((tmp_path / "ytvis/instances.json").read_text())
+    assert data["videos"][0]["file_names"] == [f"{sample_video().stem}/{f:05d}.jpg" for f in (2, 5)]
     tracks = data["annotations"]
-    assert [[i for i, s in enumerate(t["segmentations"]) if s is not None] for t in tracks] == [[2, 5], [5]]
+    assert [[i for i, s in enumerate(t["segmentations"]) if s is not None] for t in tracks] == [[0, 1], [1]]
 
     # --- undo across frames: from frame 0, Ctrl+Z takes back frame 5's work and shows it ---
     reopened.close()

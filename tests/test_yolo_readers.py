@@ -17,7 +17,7 @@ from samdesk.document import Document, masks
 from samdesk.io.common import ExportResult
 from samdesk.io.yolo import YoloExportOptions, export_yolo, import_yolo
 from tests.export_fixtures import PHOTO_SIZE, SMALL_HOLES, SPECKS, noisy_images, photo_masks
-from tests.readers import read_yolo, supervision_yolo
+from tests.readers import YoloImage, read_yolo, supervision_yolo
 
 READ_BACK_IOU = 0.95
 
@@ -41,6 +41,12 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ExportResu
     return root / "dataset", result, ids
 
 
+@pytest.fixture(scope="module")
+def read(exported) -> dict[str, YoloImage]:
+    """The export as Ultralytics reads it, once per module (a child process): image name -> image."""
+    return {image.image.name: image for image in read_yolo(exported[0], imgsz=max(PHOTO_SIZE))}
+
+
 def _listed(result: ExportResult) -> dict[str, float]:
     """The objects the export lists as read back inexactly: "image #id" -> the IoU it reports."""
     out = {}
@@ -55,10 +61,9 @@ def _expected(specks: bool = True) -> dict[str, list[np.ndarray]]:
     return {name: [m for c, m in objects if c is not None] for name, objects in photo_masks(specks).items()}
 
 
-def test_one_line_per_object_and_ultralytics_label_check_passes(exported) -> None:
-    dataset, result, _ids = exported
-    images = {image.image.name: image for image in read_yolo(dataset, imgsz=max(PHOTO_SIZE))}
-    street, park = images["street.jpg"], images["park.png"]
+def test_one_line_per_object_and_ultralytics_label_check_passes(exported, read) -> None:
+    _dataset, result, _ids = exported
+    street, park = read["street.jpg"], read["park.png"]
     for image in (street, park):
         assert not image.corrupt and image.problems == "", image.problems
     # Categories person=0, car=1, in drawing order; the uncategorised object is skipped.
@@ -77,13 +82,12 @@ def test_specks_are_left_out_and_counted(exported) -> None:
     assert "street.jpg #1" in result.warnings.examples["island under 16 px left out"][0]
 
 
-def test_ultralytics_reads_back_every_mask_or_the_export_lists_it(exported) -> None:
-    dataset, result, ids = exported
+def test_ultralytics_reads_back_every_mask_or_the_export_lists_it(exported, read) -> None:
+    _dataset, result, ids = exported
     listed = _listed(result)
     expected = _expected()
     seen = {}
-    for image in read_yolo(dataset, imgsz=max(PHOTO_SIZE)):
-        name = image.image.name
+    for name, image in read.items():
         for object_id, mask, read in zip(ids[name], expected[name], image.masks, strict=True):
             seen[f"{name} #{object_id}"] = _iou(mask, read)
     for key, iou in seen.items():

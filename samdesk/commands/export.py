@@ -15,14 +15,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser(
         "export",
-        help="export a project as COCO, mask PNGs, YOLO-seg, DAVIS or YouTube-VIS",
+        help="export a project as COCO, mask PNGs, YOLO-seg, DAVIS, YouTube-VOS or YouTube-VIS",
         description="Export a samdesk project as a dataset training pipelines read. Formats: "
         + "; ".join(f"{f.name}: {f.description}" for f in EXPORT_FORMATS.values()),
     )
     parser.add_argument("project", type=Path, metavar="PROJECT", help="a .samdesk.json project file")
     parser.add_argument("--format", required=True, choices=list(EXPORT_FORMATS), dest="format_name")
     parser.add_argument(
-        "--out", required=True, type=Path, help="output file (coco, ytvis) or folder (others)"
+        "--out", required=True, type=Path, help="output file (coco, coco-polygon) or folder (others)"
     )
     parser.add_argument("--only-done", action="store_true", help="only images and frames marked done")
     parser.add_argument("--categories", nargs="+", metavar="NAME", help="only objects of these categories")
@@ -42,6 +42,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=["symlink", "copy", "none"],
         default="symlink",
         help="how yolo-seg places the images beside the labels",
+    )
+    parser.add_argument(
+        "--all-frames",
+        action="store_true",
+        help="davis, ytvos, ytvis: every frame of each video, not only the annotated ones "
+        "(a frame nobody annotated would otherwise read as a frame without objects)",
+    )
+    parser.add_argument(
+        "--resolution",
+        choices=["480p", "Full-Resolution"],
+        default="480p",
+        help="davis: frames and masks 480 px high (DAVIS' 480p, masks resized with nearest "
+        "neighbour) or at the video's size",
+    )
+    parser.add_argument(
+        "--split",
+        choices=["train", "val", "test-dev", "test-challenge"],
+        default="train",
+        help="davis: the ImageSets/2017/<split>.txt that lists the videos",
     )
     parser.add_argument(
         "--min-part-area",
@@ -80,6 +99,12 @@ def run(args: argparse.Namespace) -> int:
             options["tolerance"] = args.tolerance
         if "images" in fields:
             options["images"] = args.yolo_images
+        if "all_frames" in fields:
+            options["all_frames"] = args.all_frames
+        if "resolution" in fields:
+            options["resolution"] = args.resolution
+        if "split" in fields:
+            options["split"] = args.split
         if args.min_part_area is not None and "min_part_area" in fields:
             options["min_part_area"] = args.min_part_area
         progress = None if args.quiet else ProgressBar(f"export {args.format_name}")

@@ -22,8 +22,10 @@ from samdesk.io.common import CancelFn, DatasetError, ExportOptions, ExportResul
 from samdesk.io.import_plan import ImportResult
 from samdesk.io.png_masks import export_png_instance, export_png_semantic, import_png_instances
 from samdesk.io.sequences import import_davis
-from samdesk.io.video_masks import export_davis, export_ytvis
+from samdesk.io.video_frames import VideoExportOptions
+from samdesk.io.video_masks import DavisExportOptions, export_davis, export_ytvos
 from samdesk.io.yolo import YoloExportOptions, export_yolo, import_yolo
+from samdesk.io.ytvis import export_ytvis
 
 Exporter = Callable[[Project, Path, ExportOptions, ProgressFn | None, CancelFn | None], ExportResult]
 
@@ -94,14 +96,27 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
         ),
         ExportFormat(
             "davis",
-            "DAVIS / YouTube-VOS palette PNG folders per video",
+            "DAVIS 2017: JPEG frames, palette PNG masks (480p or full size), ImageSets",
             export_davis,
-            ExportOptions,
+            DavisExportOptions,
             {},
             False,
         ),
         ExportFormat(
-            "ytvis", "YouTube-VIS JSON, one RLE track per object", export_ytvis, ExportOptions, {}, True
+            "ytvos",
+            "YouTube-VOS: JPEG frames, palette PNG masks, meta.json",
+            export_ytvos,
+            VideoExportOptions,
+            {},
+            False,
+        ),
+        ExportFormat(
+            "ytvis",
+            "YouTube-VIS: JPEG frames and instances.json, one RLE track per object",
+            export_ytvis,
+            VideoExportOptions,
+            {},
+            False,
         ),
     )
 }
@@ -110,6 +125,7 @@ IMPORT_FORMATS: dict[str, Importer] = {
     "coco": import_coco,
     "png-instance": import_png_instances,
     "davis": import_davis,
+    "ytvos": import_davis,  # the same palette PNG folders (Annotations/<video>/) and meta.json
     "yolo-seg": import_yolo,
 }
 

@@ -1,28 +1,43 @@
-"""Video masks: DAVIS / YouTube-VOS palette PNG folders and YouTube-VIS JSON.
+"""Video masks as palette PNG folders: the DAVIS 2017 and YouTube-VOS layouts (export, import).
 
-DAVIS / YouTube-VOS layout under ``out``::
+DAVIS 2017 (``davis``), read by the official ``davis2017-evaluation`` loader and the VOS
+training code built on it; ``<res>`` is ``480p`` (frames resized to 480 px high, masks with
+nearest neighbour) or ``Full-Resolution``::
 
-    Annotations/<video>/<frame:05d>.png   palette PNG, index = object (1..255), DAVIS palette
-    meta.json                             YouTube-VOS style: each object's category and frames
+    JPEGImages/<res>/<video>/<frame:05d>.jpg
+    Annotations/<res>/<video>/<frame:05d>.png   palette PNG, index = object (1..255), DAVIS palette
+    ImageSets/2017/<split>.txt                  the videos, one per line
+    meta.json                                   samdesk's addition: each object's category and frames
 
-``<video>`` is the video's path relative to the images root without its suffix. YouTube-VIS is
-one JSON file: one entry per track with a per-frame RLE list, ``null`` where the object is absent.
+YouTube-VOS (``ytvos``), one split's folder at full resolution::
+
+    JPEGImages/<video>/<frame:05d>.jpg
+    Annotations/<video>/<frame:05d>.png
+    meta.json                                   each object's category and frames, by video
+
+Both write the same frames (``samdesk/io/video_frames.py``: the annotated ones by default), each
+with its JPEG and its PNG, all zeros where no object is: DAVIS' loader pairs the n-th JPEG with
+the n-th PNG, so a missing PNG would give every later frame another frame's mask. Frame files
+keep the video's frame numbers. ``<video>`` is the video's path relative to the images root
+without its suffix (``bedroom.mp4`` and ``bedroom.mov`` keep it, as reported).
 """
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from PIL import Image
 
-from samdesk.document import masks
 from samdesk.document.model import (
     AnnotationObject,
-    FrameAnnotation,
     MediaItem,
     MediaKind,
     Project,
-    Provenance,
 )
 from samdesk.io.common import (
     CancelFn,
@@ -35,19 +50,35 @@ from samdesk.io.common import (
     frame_masks,
     images_root,
     out_of_memory_names,
-    read_json,
     relative_name,
     report,
     select,
-    video_info,
 )
-from samdesk.io.import_plan import ImportPlan, ImportResult
-from samdesk.io.label_png import encode_palette, read_labels
+from samdesk.io.label_png import encode_palette
 from samdesk.io.output import open_output, unique_stems
-from samdesk.io.runs import label_rles, paint
+from samdesk.io.runs import paint
+from samdesk.io.video_frames import (
+    FrameFiles,
+    VideoExportOptions,
+    davis_size,
+    frames_summary,
+    frames_to_export,
+)
 
 MAX_OBJECTS = 255
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+DAVIS_SPLITS = ("train", "val", "test-dev", "test-challenge")  # the loader's subsets
+# DAVIS 2017's evaluation counts a video's objects on its first mask (the largest index there).
+NOT_ON_FIRST_FRAME = "object not on its video's first exported frame (DAVIS 2017 counts objects there)"
+
+
+@dataclass
+class DavisExportOptions(VideoExportOptions):
+    """``resolution``: DAVIS' ``480p`` or ``Full-Resolution`` folders; ``split``: the
+    ``ImageSets/2017/<split>.txt`` that lists the videos."""
+
+    resolution: Literal["480p", "Full-Resolution"] = "480p"
+    split: str = "train"
 
 
 def davis_palette() -> list[tuple[int, int, int]]:
@@ -73,47 +104,140 @@ def export_davis(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> ExportResult:
-    """Write each selected video as a folder of palette PNGs, one per frame that has masks
-    (with ``only_done``, one per done frame, empty or not), plus meta.json."""
-    options = options or ExportOptions()
+    """Write the selected videos in the DAVIS 2017 layout (see the module docstring)."""
+    options = options if isinstance(options, DavisExportOptions) else DavisExportOptions(**_fields(options))
+    if options.resolution not in ("480p", "Full-Resolution"):
+        raise DatasetError(f"DAVIS resolution must be 480p or Full-Resolution, not {options.resolution!r}")
+    if options.split not in DAVIS_SPLITS:
+        raise DatasetError(f"DAVIS split must be one of {', '.join(DAVIS_SPLITS)}, not {options.split!r}")
+    res = options.resolution
+    size = davis_size if res == "480p" else None
+    layout = _Layout("DAVIS", f"JPEGImages/{res}/{{}}", f"Annotations/{res}/{{}}", size)
+    return _export_sequences(project, out, options, progress, cancel, layout)
+
+
+def export_ytvos(
+    project: Project,
+    out: Path,
+    options: ExportOptions | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ExportResult:
+    """Write the selected videos as one YouTube-VOS split folder (see the module docstring)."""
+    options = options if isinstance(options, VideoExportOptions) else VideoExportOptions(**_fields(options))
+    layout = _Layout("YouTube-VOS", "JPEGImages/{}", "Annotations/{}")
+    return _export_sequences(project, out, options, progress, cancel, layout)
+
+
+def _fields(options: ExportOptions | None) -> dict:
+    """The fields of plain :class:`ExportOptions` (callers may pass those to any exporter)."""
+    if options is None:
+        return {}
+    return {name: getattr(options, name) for name in ExportOptions.__dataclass_fields__}
+
+
+@dataclass
+class _Layout:
+    """Where a layout puts a video's frames and masks (``{}``: the video's name)."""
+
+    name: str
+    frames: str
+    masks: str
+    size: Callable[[int, int], tuple[int, int]] | None = None  # (width, height) -> written size
+
+
+def _export_sequences(
+    project: Project,
+    out: Path,
+    options: VideoExportOptions,
+    progress: ProgressFn | None,
+    cancel: CancelFn | None,
+    layout: _Layout,
+) -> ExportResult:
+    """What DAVIS and YouTube-VOS share: per video, every exported frame's JPEG and palette PNG,
+    then meta.json and, for DAVIS, the ImageSets list. Progress counts frames."""
     result = ExportResult()
     output = open_output(project, out, options, folder=True)
     categories, selected = select(project, options)
     selected = exportable(
-        selected, MediaKind.VIDEO, "image skipped (DAVIS holds videos; use png-instance)", result
+        selected, MediaKind.VIDEO, f"image skipped ({layout.name} holds videos; use png-instance)", result
     )
-    videos = _video_names(selected, options, result, "Annotations/{}/")
+    videos = _video_names(selected, options, result, layout.masks + "/")
     names = {c.id: c.name for c in categories}
-    palette = davis_palette()
+    frames = [frames_to_export(item, options) for item in selected]
+    total = sum(len(f) for f in frames)
     meta: dict = {}
     with output:
-        for done, (item, video) in enumerate(zip(selected, videos, strict=True)):
-            report(progress, cancel, done, len(selected))
-            media = item.media
+        for item, video, chosen in zip(selected, videos, frames, strict=True):
             if len(item.objects) > MAX_OBJECTS:
                 raise DatasetError(
                     f"{video}: {len(item.objects)} objects, a palette PNG holds at most {MAX_OBJECTS}"
                 )
-            by_frame = frame_masks(item)
-            frames = item.frames if options.only_done else sorted(by_frame)
             objects = {
                 str(i): {"category": names.get(o.category_id), "frames": []}
                 for i, o in enumerate(item.objects, start=1)
             }
-            for frame in frames:
-                with out_of_memory_names(media):
-                    data = _davis_png(media, frame, by_frame.get(frame, []), objects, palette, result, video)
-                target = output.path(f"Annotations/{video}/{frame:05d}.png")
-                output.write_bytes(target, data)
-                result.files.append(target)
-            result.frames += len(frames)
+            for files in _sequence_files(item, video, chosen, objects, layout, result):
+                report(progress, cancel, result.frames, total)
+                for relative, data in files:
+                    target = output.path(relative)
+                    output.write_bytes(target, data)
+                    result.files.append(target)
+                result.frames += 1
+            if layout.name == "DAVIS":
+                _check_first_frame(item, objects, chosen, video, result)
             result.annotations += len(item.objects)
             result.media += 1
             meta[video] = {"objects": objects}
-        report(progress, cancel, len(selected), len(selected))
+        report(progress, cancel, total, total)
+        if isinstance(options, DavisExportOptions):
+            listing = output.path(f"ImageSets/2017/{options.split}.txt")
+            output.write_text(listing, "".join(f"{video}\n" for video in videos))
+            result.files.append(listing)
         output.write_json(output.path("meta.json"), {"videos": meta})
     result.files.append(output.path("meta.json"))
+    result.summary.append(frames_summary(total, sum(max(1, s.media.frame_count) for s in selected), options))
     return result
+
+
+def _sequence_files(
+    item: SelectedMedia,
+    video: str,
+    frames: list[int],
+    objects: dict[str, dict],
+    layout: _Layout,
+    result: ExportResult,
+) -> Iterator[list[tuple[str, bytes]]]:
+    """Per exported frame of one video: [(relative path, bytes)] of its JPEG and its PNG.
+    Adds each object's frames to its ``objects`` entry."""
+    media = item.media
+    by_frame = frame_masks(item)
+    size = layout.size(media.width, media.height) if layout.size else (media.width, media.height)
+    palette = davis_palette()
+    with FrameFiles(media.path, media.width, media.height, size) as jpegs:
+        for frame in frames:
+            with out_of_memory_names(media):
+                painted = by_frame.get(frame, [])
+                png = _palette_png(media, frame, painted, objects, palette, result, f"{video} frame {frame}")
+                if size != (media.width, media.height):
+                    png = _resized(png, size)
+                jpeg = jpegs.jpeg(frame)
+            name = f"{frame:05d}"
+            yield [
+                (f"{layout.frames.format(video)}/{name}.jpg", jpeg),
+                (f"{layout.masks.format(video)}/{name}.png", png),
+            ]
+
+
+def _check_first_frame(
+    item: SelectedMedia, objects: dict[str, dict], frames: list[int], video: str, result: ExportResult
+) -> None:
+    """DAVIS 2017's evaluation knows only the objects of a video's first mask: name the others."""
+    first = f"{frames[0]:05d}" if frames else ""
+    for index, obj in enumerate(item.objects, start=1):
+        written = objects[str(index)]["frames"]
+        if written and written[0] != first:
+            result.warnings.add(NOT_ON_FIRST_FRAME, f"{video} #{obj.id}")
 
 
 def _video_names(
@@ -126,14 +250,14 @@ def _video_names(
     return unique_stems(names, ".", result.warnings, shown)
 
 
-def _davis_png(
+def _palette_png(
     media: MediaItem,
     frame: int,
     painted: list[tuple[int, AnnotationObject]],
     objects: dict[str, dict],
     palette: list[tuple[int, int, int]],
     result: ExportResult,
-    video: str,
+    where: str,
 ) -> bytes:
     """One frame's palette PNG; ``painted``: (index, object) in drawing order. Each painted
     object's frame is added to its ``objects`` entry (meta.json)."""
@@ -141,161 +265,20 @@ def _davis_png(
     for index, obj in painted:
         rle = obj.frames[frame].rle
         if list(rle["size"]) != [media.height, media.width]:
-            result.warnings.add("mask size differs from its video; left out", f"{video} #{obj.id}")
+            result.warnings.add("mask size differs from its video; left out", f"{where} #{obj.id}")
             continue
         if paint(columns.reshape(-1), rle, index):
-            result.warnings.add(
-                "objects overlap; the overlap went to the later object", f"{video} frame {frame}"
-            )
+            result.warnings.add("objects overlap; the overlap went to the later object", where)
         objects[str(index)]["frames"].append(f"{frame:05d}")
     return encode_palette(np.ascontiguousarray(columns.T), palette)
 
 
-def export_ytvis(
-    project: Project,
-    out: Path,
-    options: ExportOptions | None = None,
-    progress: ProgressFn | None = None,
-    cancel: CancelFn | None = None,
-) -> ExportResult:
-    """Write selected videos as YouTube-VIS JSON: per track, one RLE (or ``null``) per frame."""
-    options = options or ExportOptions()
-    result = ExportResult()
-    output = open_output(project, out, options, folder=False)
-    categories, selected = select(project, options)
-    selected = exportable(
-        selected, MediaKind.VIDEO, "image skipped (YouTube-VIS holds videos; use coco)", result
-    )
-    names = _video_names(selected, options, result, "{}/")
-    category_ids = {c.id: i for i, c in enumerate(categories, start=1)}
-    videos, annotations = [], []
-    for done, (item, video) in enumerate(zip(selected, names, strict=True)):
-        report(progress, cancel, done, len(selected))
-        media = item.media
-        video_id = len(videos) + 1
-        videos.append(
-            {
-                "id": video_id,
-                "width": media.width,
-                "height": media.height,
-                "length": len(item.frames),
-                "file_names": [f"{video}/{f:05d}.jpg" for f in item.frames],
-            }
-        )
-        for obj in item.objects:
-            where = f"{video} #{obj.id}"
-            if obj.category_id not in category_ids:
-                result.warnings.add("object without a category skipped", where)
-                continue
-            segmentations, areas, bboxes = [], [], []
-            for frame in item.frames:
-                annotation = obj.frames.get(frame)
-                rle = annotation.rle if annotation is not None else None
-                if rle is not None and list(rle["size"]) != [media.height, media.width]:
-                    result.warnings.add("mask size differs from its video; left out", where)
-                    rle = None
-                area = masks.area(rle) if rle is not None else 0
-                segmentations.append({"size": list(rle["size"]), "counts": rle["counts"]} if area else None)
-                areas.append(area if area else None)
-                bboxes.append([round(v, 2) for v in masks.bbox(rle)] if area else None)
-            if not any(areas):
-                continue
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "video_id": video_id,
-                    "category_id": category_ids[obj.category_id],
-                    "segmentations": segmentations,
-                    "areas": areas,
-                    "bboxes": bboxes,
-                    "iscrowd": 0,
-                    "width": media.width,
-                    "height": media.height,
-                }
-            )
-        result.frames += len(item.frames)
-    report(progress, cancel, len(selected), len(selected))
-    data = {
-        "info": {"description": "exported by samdesk", "version": "1.0"},
-        "videos": videos,
-        "categories": [{"id": category_ids[c.id], "name": c.name, "supercategory": ""} for c in categories],
-        "annotations": annotations,
-    }
-    with output:
-        output.write_json(output.path(), data)
-    result.files.append(output.path())
-    result.media, result.annotations = len(videos), len(annotations)
-    return result
-
-
-# --- import ---------------------------------------------------------------------------------
-
-
-def import_davis(
-    project: Project,
-    path: Path,
-    images_dir: Path,
-    progress: ProgressFn | None = None,
-    cancel: CancelFn | None = None,
-    *,
-    keep_duplicates: bool = False,
-) -> ImportResult:
-    """Read DAVIS / YouTube-VOS palette PNG folders (``path``: the dataset folder, its
-    ``Annotations`` folder, or a folder of per-video folders). Each ``<video>`` folder is matched
-    to a video file ``images_dir/<video>.<ext>``; frame numbers come from the PNG names.
-    Categories come from a YouTube-VOS ``meta.json`` beside ``Annotations`` when there is one."""
-    path, images_dir = Path(path), Path(images_dir)
-    if not path.is_dir():
-        raise DatasetError(f"{path}: not a folder (DAVIS / YouTube-VOS annotations are folders of PNGs)")
-    annotations = _annotation_root(path)
-    meta_path = next((p for p in (path / "meta.json", annotations.parent / "meta.json") if p.is_file()), None)
-    meta = read_json(meta_path) if meta_path else {}
-    videos_meta = meta.get("videos", {}) if isinstance(meta, dict) else {}
-    if not isinstance(videos_meta, dict):
-        raise DatasetError(f"{meta_path}: 'videos' must be an object")
-    plan = ImportPlan(project, keep_duplicates=keep_duplicates)
-    folders = sorted({p.parent for p in annotations.rglob("*.png")})
-    for done, folder in enumerate(folders):
-        report(progress, cancel, done, len(folders))
-        video = folder.relative_to(annotations).as_posix()
-        media_path = next(
-            (images_dir / (video + s) for s in VIDEO_SUFFIXES if (images_dir / (video + s)).is_file()), None
-        )
-        if media_path is None:
-            plan.warnings.add("video file missing; its masks skipped", video)
-            continue
-        width, height, count, fps = video_info(media_path)
-        frames: dict[int, dict[int, FrameAnnotation]] = {}
-        for png in sorted(folder.glob("*.png")):
-            if not (png.stem.isascii() and png.stem.isdigit()):
-                plan.warnings.add("PNG name is not a frame number; skipped", f"{video}/{png.name}")
-                continue
-            frame = int(png.stem)
-            if frame >= count:
-                plan.warnings.add("mask for a frame past the video's end; skipped", f"{video}/{png.name}")
-                continue
-            for value, rle in label_rles(read_labels(png, height, width)).items():
-                frames.setdefault(value, {})[frame] = FrameAnnotation(rle, Provenance.IMPORTED)
-        media = plan.media(media_path, MediaKind.VIDEO, width, height, count, fps)
-        objects_meta = (
-            videos_meta.get(video, {}).get("objects", {}) if isinstance(videos_meta.get(video), dict) else {}
-        )
-        for value in sorted(frames):
-            entry = objects_meta.get(str(value)) if isinstance(objects_meta, dict) else None
-            name = entry.get("category") if isinstance(entry, dict) else None
-            category = plan.category(name) if isinstance(name, str) else None
-            plan.add_object(media, category, frames[value])
-    report(progress, cancel, len(folders), len(folders))
-    return plan.result(f"import {path.name}")
-
-
-def _annotation_root(path: Path) -> Path:
-    for candidate in (
-        path / "Annotations" / "480p",
-        path / "Annotations" / "Full-Resolution",
-        path / "Annotations",
-        path,
-    ):
-        if candidate.is_dir() and any(candidate.rglob("*.png")):
-            return candidate
-    raise DatasetError(f"{path}: no PNG masks found (expected Annotations/<video>/<frame>.png)")
+def _resized(png: bytes, size: tuple[int, int]) -> bytes:
+    """A palette PNG resized to ``size`` (width, height) with nearest neighbour (indices stay
+    indices; PIL samples pixel centres), palette kept."""
+    with Image.open(io.BytesIO(png)) as image:
+        image.load()
+        smaller = image.resize(size, Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    smaller.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()

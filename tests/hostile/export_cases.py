@@ -164,7 +164,7 @@ def _output(kind: str, folder: Path, project: Path, media: list[dict], single_fi
             out.write_text("the user's own file")
         else:
             (out / "meta.json").parent.mkdir(parents=True, exist_ok=True)
-            for name in ("meta.json", "legend.json", "data.yaml"):
+            for name in ("meta.json", "legend.json", "data.yaml", "instances.json"):
                 (out / name).write_text("the user's own file")
         return out
     if kind == "the project":
