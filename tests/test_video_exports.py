@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+from model_runtime.media import VideoReader
 from samdesk.document import Document, masks
 from samdesk.document.model import MediaStatus
 from samdesk.io.sequences import import_davis
@@ -163,3 +164,20 @@ def _assert_same_tracks(before, after) -> None:
         assert a.frames.keys() == b.frames.keys()
         for f in a.frames:
             assert np.array_equal(masks.decode(a.frames[f].rle), masks.decode(b.frames[f].rle))
+
+
+def test_a_folder_of_frames_exports_like_a_video_file(clip, tmp_path: Path) -> None:
+    """DAVIS and YouTube-VOS ship videos as frame folders; such a video exports the same frames."""
+    folder = tmp_path / "media/clip_frames"
+    folder.mkdir()
+    with VideoReader(clip.media[0].path) as reader:
+        for index in range(CLIP_FRAMES):
+            Image.fromarray(reader.read(index)).save(folder / f"{index:05d}.png")
+    clip.media[0].path = str(folder)
+    out = tmp_path / "ytvos"
+    export_ytvos(clip, out, VideoExportOptions())
+    assert sorted(p.stem for p in (out / "JPEGImages/clip_frames").iterdir()) == FRAME_NAMES
+    with Image.open(out / "JPEGImages/clip_frames/00004.jpg") as image:
+        written = np.asarray(image.convert("RGB")).astype(int)
+    source = np.asarray(Image.open(folder / "00004.png").convert("RGB")).astype(int)
+    assert np.abs(written - source).mean() < 2  # the same frame, through JPEG

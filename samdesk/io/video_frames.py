@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from model_runtime.media import MediaError, VideoReader
+from model_runtime.media import MediaError, open_video
 from samdesk.document.media import size_problem
 from samdesk.document.model import MediaStatus
 from samdesk.io.common import DatasetError, ExportOptions, SelectedMedia
@@ -70,15 +70,16 @@ def davis_size(width: int, height: int) -> tuple[int, int]:
 
 
 class FrameFiles:
-    """A video's frames as JPEG file bytes, read in ascending order (one decode per frame),
-    resized to ``size`` (width, height) when it differs from the video's."""
+    """A video's frames (a video file or a folder of frame images) as JPEG file bytes, read in
+    ascending order (one decode per frame), resized to ``size`` (width, height) when it differs
+    from the video's."""
 
     def __init__(self, path: str, width: int, height: int, size: tuple[int, int] | None = None) -> None:
         self.path = path
         self.width, self.height = width, height
         self.size = size or (width, height)
         try:
-            self._reader = VideoReader(path)
+            self._reader = open_video(path)  # a video file, or a folder of frame images
         except MediaError as exc:
             raise DatasetError(str(exc)) from None
 
