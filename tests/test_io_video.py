@@ -98,7 +98,7 @@ def test_davis_import_of_plain_folders_without_meta(media_dir: Path, tmp_path: P
     assert set(result.warnings.counts) == {
         "PNG name is not a frame number; skipped",
         "mask for a frame past the video's end; skipped",
-        "video file missing; its masks skipped",
+        "no video file or frame folder for these masks; skipped",
     }
 
 

@@ -66,7 +66,6 @@ from samdesk.io.video_frames import (
 )
 
 MAX_OBJECTS = 255
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 DAVIS_SPLITS = ("train", "val", "test-dev", "test-challenge")  # the loader's subsets
 # DAVIS 2017's evaluation counts a video's objects on its first mask (the largest index there).
 NOT_ON_FIRST_FRAME = "object not on its video's first exported frame (DAVIS 2017 counts objects there)"
