@@ -21,7 +21,7 @@ import pytest
 import torch
 from PIL import Image
 
-from model_runtime.api import Capability, Instances, Prompts
+from model_runtime.api import Capability, Instances, PromptError, Prompts
 
 pytestmark = pytest.mark.oracle
 
@@ -146,3 +146,67 @@ def test_find_all_matches_the_official_processor(sides: Side, name: str, case: s
     assert found.phrase == (phrase or None)
     state = _official(sides, name, phrase, exemplars)
     _assert_same(found, state, size)
+
+
+def test_predict_through_load_model_matches_official_predict_inst(sides: Side) -> None:
+    """Clicks and a box on the same embedding as find_all (the head itself: test_sam3_interactive)."""
+    name = IMAGES[0]
+    image = sides.images[name]
+    size = (image.height, image.width)
+    points = np.array([[0.45 * size[1], 0.40 * size[0]], [0.2 * size[1], 0.8 * size[0]]], dtype=np.float32)
+    labels = np.array([1, 0])
+    box = np.array(_pixels((0.2, 0.1, 0.7, 0.75), size), dtype=np.float32)
+    assert sides.ours.info.can(Capability.CLICK)
+    ours = sides.ours.predict(sides.embeddings[name], points=points, labels=labels, box=box, multimask=False)
+    with torch.inference_mode():
+        masks, scores, low_res = sides.official.model.predict_inst(
+            sides.states[name], point_coords=points, point_labels=labels, box=box, multimask_output=False
+        )
+    np.testing.assert_allclose(ours.scores, scores, atol=1e-4)
+    assert float(np.abs(ours.low_res_logits - low_res).max()) <= 1e-4 * float(np.abs(low_res).max())
+    assert _iou(ours.masks[0], masks[0] > 0) >= 0.999
+
+
+def test_several_phrases_give_one_answer_each_in_order(sides: Side) -> None:
+    embedding = sides.embeddings[IMAGES[0]]
+    with pytest.raises(PromptError, match="empty phrase"):
+        sides.ours.find_all(embedding, Prompts(text=("dog", "")))
+    found = sides.ours.find_all(embedding, Prompts(text=("dog", "a red car", "dog")))
+    assert isinstance(found, list) and [f.phrase for f in found] == ["dog", "a red car", "dog"]
+    alone = sides.ours.find_all(embedding, Prompts(text="a red car"))
+    assert found[1].pool_indices.tolist() == alone.pool_indices.tolist()
+    np.testing.assert_allclose(found[1].scores, alone.scores, atol=1e-5)
+    np.testing.assert_array_equal(found[0].scores, found[2].scores)
+    (single,) = sides.ours.find_all(embedding, Prompts(text=("",), exemplars=[((10, 10, 200, 200), True)]))
+    assert single.phrase is None  # an empty phrase with exemplars: the official "visual"
+
+
+def test_bad_concept_prompts_are_refused_with_the_reason(sides: Side) -> None:
+    from model_runtime.api import ImageEmbedding
+
+    embedding = sides.embeddings[IMAGES[0]]
+    height, width = embedding.original_size
+    cases = {
+        "no concept prompt": Prompts(points=[(10, 10)], labels=[1]),
+        "empty phrase": Prompts(text="   "),
+        "zero area": Prompts(text="dog", exemplars=[((50, 50, 50, 120), True)]),
+        "outside": Prompts(exemplars=[((width + 5, 10, width + 50, 60), True)]),
+    }
+    for reason, prompts in cases.items():
+        with pytest.raises(PromptError, match=reason):
+            sides.ours.find_all(embedding, prompts)
+    with pytest.raises(PromptError, match="threshold"):
+        sides.ours.find_all(embedding, Prompts(text="dog"), threshold=float("nan"))
+    other = ImageEmbedding(
+        "sam2.1-hiera_t", embedding.original_size, embedding.input_size, embedding.features
+    )
+    with pytest.raises(PromptError, match="not by this model"):
+        sides.ours.find_all(other, Prompts(text="dog"))
+
+
+def test_a_phrase_over_the_context_is_cut_with_a_warning(sides: Side) -> None:
+    embedding = sides.embeddings[IMAGES[0]]
+    long_phrase = " ".join(["very"] * 40 + ["large", "dog"])
+    with pytest.warns(UserWarning, match="very"):
+        found = sides.ours.find_all(embedding, Prompts(text=long_phrase))
+    assert found.phrase == long_phrase

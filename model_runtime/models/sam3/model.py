@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,39 +50,22 @@ from model_runtime.models.sam3.checkpoint import (
     DETECTOR,
     IMAGE_ENCODER,
     TEXT_ENCODER,
+    TRACKER,
     load_encoders,
     require_parts,
 )
 from model_runtime.models.sam3.detector import ImageContext, Sam3Detector, load_detector
 from model_runtime.models.sam3.encoders import Sam3Encoders
-from model_runtime.models.sam3.features import NeckFeatures
+from model_runtime.models.sam3.interactive import InteractiveHead, load_interactive_head
 from model_runtime.models.sam3.postprocess import detections_to_instances
+from model_runtime.models.sam3.transforms import preprocess_image
 
 # The phrase the official processor encodes when a prompt has exemplars but no text.
 VISUAL_PHRASE = "visual"
 # Phrases per detector pass: bounds the activations (~60 MB per phrase in the fusion encoder).
 PHRASES_PER_PASS = 8
+# ImageEmbedding.features: the detector's entry; the interactive head writes its own "tracker_*" keys.
 DETECTOR_FEATURES = "detector"
-TRACKER_FEATURES = "tracker"
-
-
-class InteractiveHead(Protocol):
-    """SAM 3's click/box head over the tracker neck (``interactive.py``)."""
-
-    def prepare_image(self, tracker: NeckFeatures) -> dict[str, Any]:
-        """The tracker neck's levels -> what ``predict`` reads, as plain tensors."""
-        ...
-
-    def predict(
-        self,
-        features: Mapping[str, Any],
-        original_size: tuple[int, int],
-        points: np.ndarray | None,
-        labels: np.ndarray | None,
-        box: np.ndarray | None,
-        mask_input: np.ndarray | None,
-        multimask: bool,
-    ) -> Prediction: ...
 
 
 class Sam3Model:
@@ -106,7 +89,7 @@ class Sam3Model:
             capabilities.add(Capability.CONCEPT)
         if interactive is not None:
             capabilities.add(Capability.CLICK)
-        modules = [encoders] + [m for m in (detector, interactive) if isinstance(m, torch.nn.Module)]
+        modules = [m for m in (encoders, detector, interactive) if m is not None]
         config = encoders.config
         self.info = ModelInfo(
             family=SAM3,
@@ -125,13 +108,17 @@ class Sam3Model:
     def encode_image(self, image: np.ndarray) -> ImageEmbedding:
         """uint8 (H, W, 3) RGB -> the embedding every prompt on this image reuses."""
         image = validate_image(image)
-        vision = self.encoders.encode_image(image, with_tracker=self.interactive is not None)
+        size = self.info.image_size
+        pixels = preprocess_image(image, size).to(self.device)
+        head = self.interactive
+        vision = self.encoders.vision_backbone(
+            pixels, with_tracker=head is not None, tracker_heads=head.neck_heads if head is not None else ()
+        )
         features: dict[str, Any] = {}
         if self.detector is not None:
             features[DETECTOR_FEATURES] = self.detector.prepare_image(vision.backbone_fpn).as_features()
-        if self.interactive is not None and vision.sam2_backbone_out is not None:
-            features[TRACKER_FEATURES] = self.interactive.prepare_image(vision.sam2_backbone_out)
-        size = self.info.image_size
+        if head is not None and vision.sam2_backbone_out is not None:
+            features.update(head.image_features(vision.sam2_backbone_out))
         return ImageEmbedding(
             model_id=self.info.model_id,
             original_size=(int(image.shape[0]), int(image.shape[1])),
@@ -215,18 +202,13 @@ class Sam3Model:
         if self.interactive is None:
             raise ModelCapabilityError(f"{self.info.display_name} was loaded without its interactive head")
         check_embedding(embedding, self.info)
-        tracker = embedding.features.get(TRACKER_FEATURES)
-        if tracker is None:
-            raise PromptError(
-                "this embedding was made without the tracker's features; encode the image again"
-            )
         return self.interactive.predict(
-            tracker, embedding.original_size, points, labels, box, mask_input, multimask
+            embedding.features, embedding.original_size, points, labels, box, mask_input, multimask
         )
 
 
 def _variant(vit_dim: int, vit_depth: int, d_model: int) -> str:
-    """ "vit_l" for the released sizes, else the sizes (reduced test checkpoints)."""
+    """'vit_l' for the released sizes, else the sizes (reduced test checkpoints)."""
     if (vit_dim, vit_depth, d_model) == (1024, 32, 256):
         return "vit_l"
     return f"vit{vit_dim}x{vit_depth}-d{d_model}"
@@ -282,14 +264,16 @@ def from_state_dict(
     path: str | os.PathLike[str],
     device: str | torch.device | None = None,
 ) -> Sam3Model:
-    """Build SAM 3 from a ``sam3.pt`` state dict: encoders, detector (sizes from tensor shapes).
+    """Build SAM 3 from a ``sam3.pt`` state dict: encoders, detector and interactive head, sizes
+    from tensor shapes, each holding the file's tensors (no copies).
 
     A file missing a part is refused naming it (``checkpoint.require_parts``)."""
     if family != SAM3:
         raise CheckpointError(path, f"not a SAM 3 checkpoint: {family!r}", family)
     dev = resolve_device(device)
-    require_parts(state_dict, path, (IMAGE_ENCODER, TEXT_ENCODER, DETECTOR))
+    require_parts(state_dict, path, (IMAGE_ENCODER, TEXT_ENCODER, DETECTOR, TRACKER))
     weights = weights_fingerprint(state_dict)
-    encoders = load_encoders(state_dict, path, with_text=True, with_tracker=False, device=dev)
+    encoders = load_encoders(state_dict, path, with_text=True, with_tracker=True, device=dev)
     detector = load_detector(state_dict, path, dev)
-    return Sam3Model(encoders, detector, None, dev, source=str(path), weights=weights)
+    head = load_interactive_head(state_dict, path, encoders.config.d_model, encoders.config.image_size, dev)
+    return Sam3Model(encoders, detector, head, dev, source=str(path), weights=weights)
