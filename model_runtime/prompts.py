@@ -40,7 +40,7 @@ class Exemplar:
     positive: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "box", _box_tuple(self.box, "exemplar box"))
+        object.__setattr__(self, "box", as_box(self.box, "exemplar box"))
         object.__setattr__(self, "positive", bool(self.positive))
 
 
@@ -71,7 +71,7 @@ class Prompts:
         object.__setattr__(self, "points", points)
         object.__setattr__(self, "labels", labels)
         if self.box is not None:
-            object.__setattr__(self, "box", _box_tuple(self.box, "box"))
+            object.__setattr__(self, "box", as_box(self.box, "box"))
         if self.mask_input is not None:
             mask = np.asarray(self.mask_input, dtype=np.float32)
             if mask.ndim == 2:
@@ -170,7 +170,8 @@ def _point_tuples(points: Any) -> tuple[tuple[float, float], ...]:
     return tuple((float(x), float(y)) for x, y in array)
 
 
-def _box_tuple(box: Any, what: str) -> Box:
+def as_box(box: Any, what: str) -> Box:
+    """``box`` as a (x0, y0, x1, y1) float tuple; PromptError naming ``what`` if it is not one."""
     values = np.asarray(box, dtype=np.float64).reshape(-1)
     if values.shape != (4,):
         raise PromptError(f"{what} must be (x0, y0, x1, y1), got {values.shape[0]} values")

@@ -71,3 +71,22 @@ def test_shape_groups_keep_order_and_bound_size() -> None:
     prompts.insert(2, Prompts(box=(0, 0, 3, 3)))
     groups = shape_groups(prompts, max_batch=2)
     assert groups == [[0, 1], [3, 4], [5], [2, 6], [7]]
+
+
+def test_everything_decodes_its_grid_through_predict_batch() -> None:
+    """segment everything decodes its grid through predict_batch when a model has it."""
+    from model_runtime.everything import EverythingSettings, segment_everything
+
+    model = small_sam2_model()
+    calls: list[int] = []
+    original = model.predict_batch
+
+    def counting(embedding: Any, prompts: Any, multimask: bool = True) -> Any:
+        calls.append(len(prompts))
+        return original(embedding, prompts, multimask=multimask)
+
+    model.predict_batch = counting  # type: ignore[method-assign]
+    settings = EverythingSettings(points_per_side=4, points_per_batch=5, pred_iou_thresh=0.0,
+                                  stability_score_thresh=0.0)
+    segment_everything(model, _image(), None, settings)
+    assert calls == [5, 5, 5, 1]

@@ -3,7 +3,8 @@
 torchvision's CUDA wheel registers Python meta-kernels for ``torchvision::nms`` at import,
 which fails with "operator torchvision::nms does not exist" because its C++ library could not
 be loaded. Defining the op schemas first, with pure-torch kernels, lets the import succeed. The
-oracles use only torchvision's resize/normalise transforms; NMS is here for completeness.
+oracles use torchvision's resize/normalise transforms, and the official automatic mask generators
+its ``batched_nms`` (through ``_nms`` here, with the real kernel's semantics).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ def _box_iou(boxes: torch.Tensor) -> torch.Tensor:
 
 
 def _nms(dets: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    order = scores.argsort(descending=True)
+    # torchvision's kernels sort with stable=True: ties keep their input order (the automatic mask
+    # generators' cross-crop NMS scores whole crops alike, so the order of ties decides).
+    order = scores.sort(descending=True, stable=True)[1]
     iou = _box_iou(dets[order].float())
     keep: list[int] = []
     suppressed = torch.zeros(len(order), dtype=torch.bool)
@@ -49,6 +52,15 @@ def install() -> None:
     for name in ("nms", "qnms"):
         _LIB.impl(name, _nms, "CPU")
         _LIB.impl(name, _nms, "Meta")
+
+
+def enable_ops() -> None:
+    """Let torchvision's Python wrappers (``torchvision.ops.nms``, ``batched_nms``) call the ops
+    defined here: they refuse to run while its C++ library is missing (``_has_ops()`` False)."""
+    install()
+    import torchvision.extension
+
+    torchvision.extension._has_ops = lambda: True
 
 
 install()

@@ -12,6 +12,7 @@ import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from torch import nn
 from model_runtime.api import (
     Capability,
     ImageEmbedding,
+    Instances,
     ModelInfo,
     Prediction,
     PromptError,
@@ -30,6 +32,7 @@ from model_runtime.api import (
 )
 from model_runtime.checkpoints import MOBILESAM, SAM1, CheckpointError, load_strict
 from model_runtime.devices import resolve_device
+from model_runtime.everything import EverythingSettings, segment_everything
 from model_runtime.fingerprint import weights_fingerprint
 from model_runtime.models.common.mask_upsampling import Plan, candidate_masks, sam1_plan
 from model_runtime.models.common.prompt_batches import shape_groups
@@ -208,6 +211,16 @@ class Sam1Model:
         input_size, original_size = tuple(embedding.input_size), tuple(embedding.original_size)
         return sam1_plan((LOW_RES, LOW_RES), input_size, original_size, IMAGE_SIZE)
 
+    def segment_everything(
+        self, image: np.ndarray, embedding: ImageEmbedding | None = None, **settings: Any
+    ) -> Instances:
+        """Every object of ``image`` (uint8 (H, W, 3)) proposed at once (``model_runtime.everything``).
+
+        ``settings``: the official automatic mask generator's keyword arguments and defaults;
+        ``embedding``: this image's cached embedding, reused for the whole-image pass."""
+        settings_ = EverythingSettings.for_family(self.info.family, **settings)
+        return segment_everything(self, validate_image(image), embedding, settings_)
+
 
 def _parameter_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
@@ -252,7 +265,7 @@ def from_state_dict(
         parameter_count=_parameter_count(sam),
         device=str(dev),
         source=str(path),
-        capabilities=frozenset({Capability.CLICK}),
+        capabilities=frozenset({Capability.CLICK, Capability.EVERYTHING}),
         weights=weights,
     )
     return Sam1Model(sam, info, dev)

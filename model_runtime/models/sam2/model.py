@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ import torch
 from model_runtime.api import (
     Capability,
     ImageEmbedding,
+    Instances,
     ModelInfo,
     Prediction,
     Prompts,
@@ -31,6 +33,7 @@ from model_runtime.api import (
 )
 from model_runtime.checkpoints import CheckpointError, load_strict
 from model_runtime.devices import resolve_device
+from model_runtime.everything import EverythingSettings, segment_everything
 from model_runtime.fingerprint import weights_fingerprint
 from model_runtime.models.common.mask_upsampling import Plan, candidate_masks, sam2_plan
 from model_runtime.models.common.prompt_batches import shape_groups
@@ -80,7 +83,7 @@ class Sam2ImageModel:
             parameter_count=sum(p.numel() for p in network.parameters()),
             device=str(device),
             source=source,
-            capabilities=frozenset({Capability.CLICK, Capability.VIDEO}),
+            capabilities=frozenset({Capability.CLICK, Capability.VIDEO, Capability.EVERYTHING}),
             weights=weights,
             compute_dtype=encoder_dtype,
         )
@@ -200,6 +203,16 @@ class Sam2ImageModel:
         """How this model's low-res logits become masks of the encoded image's size."""
         low = self.config.image_size // 4
         return sam2_plan((low, low), tuple(embedding.original_size))
+
+    def segment_everything(
+        self, image: np.ndarray, embedding: ImageEmbedding | None = None, **settings: Any
+    ) -> Instances:
+        """Every object of ``image`` (uint8 (H, W, 3)) proposed at once (``model_runtime.everything``).
+
+        ``settings``: the official automatic mask generator's keyword arguments and defaults;
+        ``embedding``: this image's cached embedding, reused for the whole-image pass."""
+        settings_ = EverythingSettings.for_family(self.info.family, **settings)
+        return segment_everything(self, validate_image(image), embedding, settings_)
 
 
     def _prompt_tensors(
