@@ -27,9 +27,6 @@ from PIL import Image
 import tests.oracles  # noqa: F401  (torchvision shim before the official packages)
 from tests.hostile.limits import Outcome, run_cli, run_python
 
-pytest.importorskip("mobile_sam")
-pytest.importorskip("sam2")
-
 # Few examples, each a whole batch of files in one child; no shrinking (each try is a child
 # process): the assertion message lists every failing input instead.
 FUZZ = settings(
@@ -77,6 +74,8 @@ def _escaped(results: dict[str, dict] | list[dict]) -> list[str]:
 @pytest.fixture(scope="module")
 def layouts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Random-weight checkpoints in the official layouts (built as the parity tests build them)."""
+    pytest.importorskip("mobile_sam")
+    pytest.importorskip("sam2")
     from tests.oracles import sam2 as sam2_oracle
     from tests.oracles.sam1 import cached_checkpoint
 
