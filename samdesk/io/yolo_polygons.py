@@ -11,7 +11,8 @@ first resamples every outline of an image to one point count (``resample_segment
   object's largest part, and holes (4-connected) under it are filled; both are counted;
 * **parts and holes**: the contour of every kept part and hole (through its boundary pixels'
   centres, simplified with Douglas-Peucker) is joined into one closed walk by the shortest
-  vertex-to-vertex links of a minimum spanning tree, each link walked there and back, as
+  vertex-to-vertex links of a spanning tree (minimum over each ring's nearest neighbours), each
+  link walked there and back, as
   Ultralytics' own ``merge_multi_segment`` joins the parts of COCO objects (there in a chain).
   A link through the object costs nothing; one across background draws a one-pixel line there;
 * **points**: pixel (x, y) is written as ((x + 0.25) / W, (y + 0.25) / H) with six decimals, which
@@ -23,6 +24,7 @@ mask, so an export can list the objects it cannot hold closely.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -128,9 +130,10 @@ def fill(rings: list[np.ndarray], shape: tuple[int, int], offset: tuple[int, int
 
 def join_rings(rings: list[np.ndarray]) -> np.ndarray:
     """Closed rings (each (N_i, 2), the first being the root) -> one closed walk (M, 2) through
-    all of them. Rings are linked along a minimum spanning tree whose edge between two rings is
-    their closest pair of vertices; the walk goes round each ring from where it was entered,
-    takes each link to a child ring there and back, and ends where it began (not repeated)."""
+    all of them. Rings are linked along a spanning tree (:func:`_spanning_tree`) whose edge
+    between two rings is their closest pair of vertices; the walk goes round each ring from
+    where it was entered, takes each link to a child ring there and back, and ends where it
+    began (not repeated)."""
     if len(rings) == 1:
         return rings[0]
     children = _spanning_tree(rings)
@@ -157,19 +160,82 @@ def join_rings(rings: list[np.ndarray]) -> np.ndarray:
 
 
 def _spanning_tree(rings: list[np.ndarray]) -> dict[tuple[int, int], list[tuple[int, int]]]:
-    """Prim's algorithm over rings: {(parent ring, its vertex): [(child ring, its vertex)]}."""
+    """A minimum spanning tree of the rings, rooted at ring 0:
+    {(parent ring, its vertex): [(child ring, its vertex)]}.
+
+    The length of a link is the distance of the two rings' closest vertices. Links are looked for
+    between each ring and its :data:`_NEIGHBOURS` nearest rings by bounding box (all pairs when
+    there are few rings, so the tree is exact there), more when that leaves the rings apart:
+    a mask of a thousand parts costs some thousands of ring distances, not a million.
+    """
     count = len(rings)
-    best = {j: _closest(rings[0], rings[j]) + (0,) for j in range(1, count)}  # j -> (dist, vi, vj, parent)
+    boxes = np.array([[*r.min(axis=0), *r.max(axis=0)] for r in rings], np.float64)  # x0 y0 x1 y1
+    links: dict[tuple[int, int], tuple[float, int, int]] = {}  # (i, j), i < j -> (d², vertex i, vertex j)
+    wanted = _NEIGHBOURS
+    while True:
+        for i, near in _nearest_boxes(boxes, min(wanted, count - 1)):
+            for j in near:
+                a, b = (i, int(j)) if i < j else (int(j), i)
+                if (a, b) not in links:
+                    links[(a, b)] = _closest(rings[a], rings[b])
+        tree = _kruskal(count, links)
+        if len(tree) == count - 1 or wanted >= count - 1:
+            break
+        wanted *= 4
+    adjacent: dict[int, list[tuple[int, int, int]]] = {}
+    for (a, b), (_d, va, vb) in tree:
+        adjacent.setdefault(a, []).append((b, va, vb))
+        adjacent.setdefault(b, []).append((a, vb, va))
     children: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    while best:
-        j = min(best, key=lambda k: best[k][0])
-        _dist, parent_vertex, vertex, parent = best.pop(j)
-        children.setdefault((parent, parent_vertex), []).append((j, vertex))
-        for k in best:
-            candidate = _closest(rings[j], rings[k])
-            if candidate[0] < best[k][0]:
-                best[k] = candidate + (j,)
+    seen, queue = {0}, [0]
+    while queue:
+        ring = queue.pop()
+        for other, vertex, other_vertex in adjacent.get(ring, []):
+            if other not in seen:
+                seen.add(other)
+                children.setdefault((ring, vertex), []).append((other, other_vertex))
+                queue.append(other)
     return children
+
+
+_NEIGHBOURS = 8
+
+
+def _nearest_boxes(boxes: np.ndarray, count: int) -> Iterator[tuple[int, np.ndarray]]:
+    """For each box, the ``count`` other boxes with the smallest gap to it (chunked: little memory)."""
+    for start in range(0, len(boxes), 256):
+        rows = boxes[start : start + 256]
+        gaps = np.zeros((len(rows), len(boxes)))
+        for low, high in ((0, 2), (1, 3)):  # x, then y
+            ahead = boxes[None, :, low] - rows[:, None, high]
+            behind = rows[:, None, low] - boxes[None, :, high]
+            gaps += np.maximum(0, np.maximum(ahead, behind)) ** 2
+        gaps[np.arange(len(rows)), np.arange(start, start + len(rows))] = np.inf  # not itself
+        nearest = np.argpartition(gaps, count - 1, axis=1)[:, :count] if count < len(boxes) - 1 else None
+        for offset in range(len(rows)):
+            i = start + offset
+            yield i, (nearest[offset] if nearest is not None else np.delete(np.arange(len(boxes)), i))
+
+
+def _kruskal(
+    count: int, links: dict[tuple[int, int], tuple[float, int, int]]
+) -> list[tuple[tuple[int, int], tuple[float, int, int]]]:
+    """The shortest links that join ``count`` rings without a cycle (a spanning forest)."""
+    parent = list(range(count))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    tree = []
+    for pair, link in sorted(links.items(), key=lambda item: item[1][0]):
+        a, b = root(pair[0]), root(pair[1])
+        if a != b:
+            parent[a] = b
+            tree.append((pair, link))
+    return tree
 
 
 def _closest(a: np.ndarray, b: np.ndarray) -> tuple[float, int, int]:
