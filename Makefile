@@ -8,7 +8,9 @@ TORCH_PIN ?= torch==2.13.0
 # Official implementations, used only as test oracles (never imported by product code).
 ORACLES = segment-anything==1.0 mobilesam-mirror==1.0.0 sam3==0.1.4
 # Dataset readers as export oracles (tests/readers.py). Ultralytics without its dependencies: they
-# would pull the GUI OpenCV build, a CUDA torchvision and more; reading labels needs none of them.
+# would pull the GUI OpenCV build, a CUDA torchvision and more. Its label check and dataset reader
+# need only torch, numpy, OpenCV, Pillow, pyyaml and psutil, all installed above (checked with
+# torchvision, matplotlib, polars, requests and scipy made unimportable).
 DATASET_READERS = ultralytics==8.4.190
 
 .PHONY: run test test-slow lint bench dist desktop-install clean
