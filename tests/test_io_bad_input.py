@@ -12,7 +12,7 @@ from samdesk.document.persistence import save_project
 from samdesk.io.coco import import_coco
 from samdesk.io.common import DatasetError
 from samdesk.io.sequences import import_davis
-from samdesk.io.yolo import import_yolo
+from samdesk.io.yolo_import import import_yolo
 from tests.io_fixtures import make_project
 
 DOG = {"id": 1, "file_name": "dog.jpg", "width": 800, "height": 534}

@@ -9,7 +9,8 @@ import pytest
 
 from samdesk.document import Document, masks
 from samdesk.io.common import DatasetError
-from samdesk.io.yolo import YoloExportOptions, data_yaml, export_yolo, import_yolo, read_names
+from samdesk.io.yolo import YoloExportOptions, data_yaml, export_yolo
+from samdesk.io.yolo_import import import_yolo, read_names
 from tests.io_fixtures import make_project
 
 
@@ -89,16 +90,17 @@ def test_bad_label_lines(media_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "labels/dog.txt").write_text(
         "0 0.1 0.1 0.3 0.1 0.3 0.3\n"  # fine
         "5 0.1 0.1 0.3 0.1 0.3 0.3\n"  # unknown class
-        "0 0.5 0.5 0.2 0.2\n"  # a detection box
+        "0 0.5 0.5 0.2 0.2\n"  # a detection box: a box-only object
         "0 0.5 0.5 1.7 0.5 1.7 1.9\n"  # outside the image: clipped
         "0 0.1 0.1 0.1\n"  # odd coordinates
     )
     document = Document()
     result = import_yolo(document.project, tmp_path, media_dir)
-    assert result.objects_added == 2
+    assert result.objects_added == 3
+    box = result.command.commands[-2].obj.frames[0]
+    assert np.allclose(box.prompts.box, (320.0, 213.6, 480.0, 320.4)) and not masks.decode(box.rle).any()
     assert set(result.warnings.counts) == {
         "class id not in data.yaml names; line skipped",
-        "box-only line (detection, not segmentation) skipped",
         "polygon outside its image; clipped",
         "polygon with fewer than 3 points or an odd coordinate count skipped",
     }

@@ -15,7 +15,8 @@ import pytest
 
 from samdesk.document import Document, masks
 from samdesk.io.common import ExportResult
-from samdesk.io.yolo import YoloExportOptions, export_yolo, import_yolo
+from samdesk.io.yolo import YoloExportOptions, export_yolo
+from samdesk.io.yolo_import import import_yolo
 from tests.export_fixtures import PHOTO_SIZE, SMALL_HOLES, SPECKS, noisy_images, photo_masks
 from tests.readers import YoloImage, read_yolo, supervision_yolo
 

@@ -1,5 +1,8 @@
 """COCO instance segmentation JSON: export (RLE or polygons) and import (RLE in both forms, polygons).
 
+An imported annotation with a ``bbox`` and no segmentation (a detection file) becomes a box-only
+object (``samdesk/document/boxes.py``), for a model to segment.
+
 Exported ids are deterministic: categories, images and annotations are numbered from 1 in project
 order (annotations by image, then drawing order), so exporting the same project twice gives the
 same bytes, and RLE export -> import -> export is byte-identical.
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from samdesk.document import masks
+from samdesk.document.boxes import box_only_frame
 from samdesk.document.model import FrameAnnotation, MediaKind, Project, Provenance
 from samdesk.io.common import (
     CancelFn,
@@ -33,7 +37,14 @@ from samdesk.io.common import (
 )
 from samdesk.io.import_plan import ImportPlan, ImportResult
 from samdesk.io.output import open_output
-from samdesk.io.polygons import DEFAULT_TOLERANCE, check_polygons, polygons_to_mask, rle_to_polygons
+from samdesk.io.polygons import (
+    DEFAULT_TOLERANCE,
+    MAX_OUTSIDE,
+    check_polygons,
+    polygons_to_mask,
+    rle_to_polygons,
+)
+from samdesk.io.shapes import clip_box
 
 Encoding = Literal["rle", "polygon"]
 # Below this polygon-vs-mask IoU an exported polygon is reported: it no longer says what the mask says.
@@ -212,15 +223,38 @@ def import_coco(
                     "unknown category id; annotation skipped", f"{where}: {ann.get('category_id')}"
                 )
                 continue
-            mask = _mask(ann.get("segmentation"), height, width, plan.warnings, where)
-            if mask is None:
-                continue
-            if ann.get("iscrowd"):
-                plan.warnings.add("crowd region imported as an object", where)
-            frame = FrameAnnotation(masks.encode(mask), Provenance.IMPORTED, score=_score(ann.get("score")))
-            plan.add_object(media, plan.category(categories[ann["category_id"]]), {0: frame})
+            segmentation = ann.get("segmentation")
+            if not segmentation and "bbox" in ann:  # a detection: the box for a model to segment
+                frame = _box_frame(ann["bbox"], height, width, plan.warnings, where)
+            else:
+                mask = _mask(segmentation, height, width, plan.warnings, where)
+                if mask is None:
+                    continue
+                if ann.get("iscrowd"):
+                    plan.warnings.add("crowd region imported as an object", where)
+                frame = FrameAnnotation(
+                    masks.encode(mask), Provenance.IMPORTED, score=_score(ann.get("score"))
+                )
+            if frame is not None:
+                plan.add_object(media, plan.category(categories[ann["category_id"]]), {0: frame})
     report(progress, cancel, total, total)
     return plan.result(f"import {path.name}")
+
+
+def _box_frame(
+    bbox: object, height: int, width: int, warnings: Warnings, where: str
+) -> FrameAnnotation | None:
+    """A detection's ``bbox`` [x, y, w, h] -> a box-only frame (``samdesk/document/boxes.py``)."""
+    values = [_score(v) for v in bbox] if isinstance(bbox, list) and len(bbox) == 4 else None
+    if values is None or any(v is None or abs(v) > (1 + MAX_OUTSIDE) * max(height, width) for v in values):
+        warnings.add("malformed bbox of an annotation without segmentation; skipped", where)
+        return None
+    x, y, w, h = values  # type: ignore[misc]
+    box = clip_box(x, y, x + w, y + h, height, width)
+    if box is None:
+        warnings.add("bbox without area inside its image skipped", where)
+        return None
+    return box_only_frame(box, height, width)
 
 
 def _score(value: object) -> float | None:

@@ -20,11 +20,13 @@ from samdesk.document.model import Project
 from samdesk.io.coco import CocoExportOptions, export_coco, import_coco
 from samdesk.io.common import CancelFn, DatasetError, ExportOptions, ExportResult, ProgressFn
 from samdesk.io.import_plan import ImportResult
+from samdesk.io.labelme import import_labelme
 from samdesk.io.png_masks import export_png_instance, export_png_semantic, import_png_instances
 from samdesk.io.sequences import import_davis
 from samdesk.io.video_frames import VideoExportOptions
 from samdesk.io.video_masks import DavisExportOptions, export_davis, export_ytvos
-from samdesk.io.yolo import YoloExportOptions, export_yolo, import_yolo
+from samdesk.io.yolo import YoloExportOptions, export_yolo
+from samdesk.io.yolo_import import import_yolo
 from samdesk.io.ytvis import export_ytvis
 
 Exporter = Callable[[Project, Path, ExportOptions, ProgressFn | None, CancelFn | None], ExportResult]
@@ -127,6 +129,7 @@ IMPORT_FORMATS: dict[str, Importer] = {
     "davis": import_davis,
     "ytvos": import_davis,  # the same palette PNG folders (Annotations/<video>/) and meta.json
     "yolo-seg": import_yolo,
+    "labelme": import_labelme,
 }
 
 

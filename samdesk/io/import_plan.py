@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from samdesk.document.boxes import is_box_only
 from samdesk.document.commands import AddCategory, AddMedia, AddObject, Batch, Command
 from samdesk.document.events import DocumentEvent
 from samdesk.document.model import (
@@ -159,9 +160,15 @@ class ImportPlan:
 
     @staticmethod
     def _masks_of(frames: dict[int, FrameAnnotation]) -> tuple:
-        """What makes two objects the same: their masks, frame by frame (RLEs are canonical)."""
+        """What makes two objects the same: their masks, frame by frame (RLEs are canonical),
+        and the boxes of box-only frames (whose masks are all empty)."""
         return tuple(
-            (index, tuple(frames[index].rle["size"]), str(frames[index].rle["counts"]))
+            (
+                index,
+                tuple(frames[index].rle["size"]),
+                str(frames[index].rle["counts"]),
+                frames[index].prompts.box if is_box_only(frames[index]) else None,
+            )
             for index in sorted(frames)
         )
 

@@ -2,7 +2,7 @@
 
 Layout under ``out``::
 
-    data.yaml                 path, train/val folders, class names (written by hand: no YAML dependency)
+    data.yaml                 path, train/val folders, class names
     images/<image path>       links to (or copies of) the original images
     labels/<image path>.txt   "<class> x1 y1 x2 y2 ..." with coordinates divided by width/height
 
@@ -22,39 +22,30 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-import numpy as np
-
-from samdesk.document import masks
-from samdesk.document.model import AnnotationObject, FrameAnnotation, MediaKind, Project, Provenance
+from samdesk.document.model import AnnotationObject, MediaKind, Project
 from samdesk.io.common import (
     CancelFn,
-    DatasetError,
     ExportOptions,
     ExportResult,
     ProgressFn,
     SelectedMedia,
     exportable,
-    image_size,
     images_root,
     out_of_memory_names,
-    read_text,
     relative_name,
     report,
     select,
 )
-from samdesk.io.import_plan import ImportPlan, ImportResult
 from samdesk.io.output import open_output, unique_stems
-from samdesk.io.polygons import DEFAULT_TOLERANCE, check_polygons
+from samdesk.io.polygons import DEFAULT_TOLERANCE
 from samdesk.io.yolo_polygons import (
     DEFAULT_MIN_PART_AREA,
     Outline,
     as_read,
-    fill,
     label_values,
     mask_outline,
     read_back_iou,
@@ -205,165 +196,3 @@ def data_yaml(root: Path, names: list[str]) -> str:
     ]
     lines += [f"  {i}: {json.dumps(name)}" for i, name in enumerate(names)]
     return "\n".join(lines) + "\n"
-
-
-# --- import ---------------------------------------------------------------------------------
-
-
-def import_yolo(
-    project: Project,
-    path: Path,
-    images_dir: Path,
-    progress: ProgressFn | None = None,
-    cancel: CancelFn | None = None,
-    *,
-    keep_duplicates: bool = False,
-) -> ImportResult:
-    """Read YOLO-seg labels (``path``: the dataset folder or its data.yaml; labels under
-    ``labels/``, images found under ``images_dir`` by the same relative path)."""
-    path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    yaml_path = folder / "data.yaml" if path.is_dir() else path
-    if not yaml_path.is_file():
-        raise DatasetError(
-            f"{yaml_path}: file not found (a YOLO dataset needs its data.yaml for class names)"
-        )
-    names = read_names(yaml_path)
-    labels_dir = folder / "labels"
-    if not labels_dir.is_dir():
-        raise DatasetError(f"{labels_dir}: no labels folder")
-    plan = ImportPlan(project, keep_duplicates=keep_duplicates)
-    categories = [plan.category(name) for name in names]
-    label_files = sorted(labels_dir.rglob("*.txt"))
-    for done, label in enumerate(label_files):
-        report(progress, cancel, done, len(label_files))
-        rel = label.relative_to(labels_dir).with_suffix("")
-        image = next(
-            (
-                images_dir / rel.with_suffix(s)
-                for s in IMAGE_SUFFIXES
-                if (Path(images_dir) / rel.with_suffix(s)).is_file()
-            ),
-            None,
-        )
-        if image is None:
-            plan.warnings.add("image for a label file missing; skipped", str(rel))
-            continue
-        width, height = image_size(image)
-        media = plan.media(Path(image), MediaKind.IMAGE, width, height)
-        for line_no, line in enumerate(read_text(label).splitlines(), start=1):
-            where = f"{label.name}:{line_no}"
-            fields = line.split()
-            if not fields:
-                continue
-            try:
-                cls, values = int(fields[0]), [float(v) for v in fields[1:]]
-            except ValueError:
-                raise DatasetError(f"{label}: line {line_no} is not '<class> x y x y ...' numbers") from None
-            if not 0 <= cls < len(names):
-                plan.warnings.add("class id not in data.yaml names; line skipped", f"{where}: {cls}")
-                continue
-            if len(values) == 4:
-                plan.warnings.add("box-only line (detection, not segmentation) skipped", where)
-                continue
-            if len(values) < 6 or len(values) % 2:
-                plan.warnings.add(
-                    "polygon with fewer than 3 points or an odd coordinate count skipped", where
-                )
-                continue
-            pixels = [v * (width if i % 2 == 0 else height) for i, v in enumerate(values)]
-            checked = check_polygons([pixels], height, width)
-            if checked.refused is not None:
-                plan.warnings.add(checked.refused, where)
-                continue
-            if min(values) < -_SLACK or max(values) > 1 + _SLACK:
-                plan.warnings.add("polygon outside its image; clipped", where)
-            # Read as Ultralytics reads it: what a model trains on is what the project gets.
-            mask = fill([_pixel_points(checked.polygons[0])], (height, width))
-            if not mask.any():
-                plan.warnings.add("empty polygon skipped", where)
-                continue
-            frame = FrameAnnotation(masks.encode(mask), Provenance.IMPORTED)
-            plan.add_object(media, categories[cls], {0: frame})
-    report(progress, cancel, len(label_files), len(label_files))
-    return plan.result(f"import {folder.name}")
-
-
-def _pixel_points(polygon: list[float]) -> np.ndarray:
-    """Flat pixel coordinates -> int (N, 2), truncated as Ultralytics' ``polygon2mask`` does."""
-    return np.asarray(polygon, np.float64).reshape(-1, 2).astype(np.int64)
-
-
-def read_names(yaml_path: Path) -> list[str]:
-    """Class names from a data.yaml: ``names: [a, b]``, a ``- a`` list, or a ``0: a`` mapping.
-
-    A deliberately small reader for the one key we need, so samdesk needs no YAML library.
-    """
-    text = read_text(yaml_path)
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        match = re.match(r"^names:\s*(.*?)\s*$", line)
-        if not match:
-            continue
-        inline = match.group(1)
-        if inline.startswith("["):
-            if not inline.endswith("]"):
-                raise DatasetError(f"{yaml_path}: names list must be on one line")
-            return [_scalar(v) for v in _split_flow(inline[1:-1])]
-        if inline:
-            raise DatasetError(f"{yaml_path}: cannot read 'names: {inline}'")
-        mapping: dict[int, str] = {}
-        listed: list[str] = []
-        for item in lines[i + 1 :]:
-            if not item.strip() or item.lstrip().startswith("#"):
-                continue
-            if not item.startswith((" ", "\t", "-")):
-                break
-            entry = item.strip()
-            if entry.startswith("-"):
-                listed.append(_scalar(entry[1:].strip()))
-            elif m := re.match(r"^(\d+)\s*:\s*(.*)$", entry):
-                mapping[int(m.group(1))] = _scalar(m.group(2))
-            else:
-                raise DatasetError(f"{yaml_path}: cannot read names entry '{entry}'")
-        if mapping:
-            if sorted(mapping) != list(range(len(mapping))):
-                raise DatasetError(f"{yaml_path}: class ids must be 0..{len(mapping) - 1}")
-            return [mapping[k] for k in range(len(mapping))]
-        return listed
-    raise DatasetError(f"{yaml_path}: no 'names:' entry")
-
-
-def _split_flow(body: str) -> list[str]:
-    parts, current, quote = [], "", ""
-    for ch in body:
-        if quote:
-            current += ch
-            if ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-            current += ch
-        elif ch == ",":
-            parts.append(current.strip())
-            current = ""
-        else:
-            current += ch
-    if current.strip():
-        parts.append(current.strip())
-    return parts
-
-
-def _scalar(text: str) -> str:
-    text = text.strip()
-    if text.startswith('"'):
-        try:
-            return json.JSONDecoder().raw_decode(text)[0]
-        except json.JSONDecodeError:
-            raise DatasetError(f"cannot read the quoted name {text}") from None
-    if text.startswith("'"):
-        end = text.find("'", 1)
-        while end != -1 and text[end + 1 : end + 2] == "'":
-            end = text.find("'", end + 2)
-        return text[1:end].replace("''", "'") if end != -1 else text[1:]
-    return text.split(" #")[0].strip()

@@ -144,6 +144,35 @@ def davis(
     return dataset, images
 
 
+def labelme(folder: Path, data: object = None) -> tuple[Path, Path]:
+    """A labelme folder (one JSON beside nothing else) over one image in images/."""
+    images = folder / "images"
+    write_image(images)
+    dataset = folder / "labelme"
+    dataset.mkdir(parents=True, exist_ok=True)
+    if data is None:
+        data = labelme_base()
+    (dataset / "img.json").write_text(json.dumps(data))
+    return dataset, images
+
+
+def labelme_base() -> dict:
+    points = [[SQUARE[i], SQUARE[i + 1]] for i in range(0, len(SQUARE), 2)]
+    return {
+        "version": "5.5.0",
+        "flags": {},
+        "imagePath": "../images/img.png",
+        "imageData": None,
+        "imageHeight": HEIGHT,
+        "imageWidth": WIDTH,
+        "shapes": [
+            {"label": "thing", "points": points, "group_id": None, "shape_type": "polygon", "flags": {}},
+            {"label": "box", "points": [[2, 2], [9, 9]], "group_id": 3, "shape_type": "rectangle"},
+            {"label": "dot", "points": [[40, 40]], "group_id": None, "shape_type": "point"},
+        ],
+    }
+
+
 def fingerprint(*roots: Path) -> dict[str, str]:
     """sha256 of every file under ``roots``: compare before and after to prove nothing changed."""
     out = {}

@@ -10,6 +10,7 @@ memory limit. The case being run is printed first, so a crash names it.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import io
@@ -181,12 +182,26 @@ yolo_yaml = st.sampled_from(
 ) | st.binary(max_size=30)  # fmt: skip
 
 
+def _labelme_mask_shape(png: bytes) -> dict:
+    data = datasets.labelme_base()
+    data["shapes"].append(
+        {"label": "blob", "points": [[0, 0], [W - 1, H - 1]], "shape_type": "mask",
+         "mask": base64.b64encode(png).decode("ascii")}
+    )  # fmt: skip
+    return data
+
+
 STRATEGIES = {
     "coco": st.one_of(
         mutated(_coco_base()).map(lambda d: ("json", d)),
         st.sampled_from(sorted(RAW_JSON)).map(lambda name: ("raw", name)),
     ),
     "yolo-seg": st.tuples(yolo_labels, yolo_yaml),
+    "labelme": st.one_of(
+        mutated(datasets.labelme_base()).map(lambda d: ("json", d)),
+        hostile_pngs.map(lambda png: ("json", _labelme_mask_shape(png[1]()))),
+        st.sampled_from(sorted(RAW_JSON)).map(lambda name: ("raw", name)),
+    ),
     "png-instance": st.tuples(mutated(_legend_base()), hostile_pngs),
     "davis": st.tuples(
         st.dictionaries(
@@ -211,6 +226,7 @@ STRATEGIES = {
         | mutated({"videos": {"clip": {"objects": {"1": {"category": "thing", "frames": ["00000"]}}}}}),
     ),
 }
+STRATEGIES["ytvos"] = STRATEGIES["davis"]  # the same importer and layout
 
 
 def _build(fmt: str, case: object, folder: Path) -> tuple[Path, Path]:
@@ -221,6 +237,13 @@ def _build(fmt: str, case: object, folder: Path) -> tuple[Path, Path]:
             source.write_text(json.dumps(content))
         else:
             source.write_bytes(RAW_JSON[content].encode("utf-8", "surrogateescape"))
+        return source, images
+    if fmt == "labelme":
+        kind, content = case  # type: ignore[misc]
+        if kind == "json":
+            return datasets.labelme(folder, content)
+        source, images = datasets.labelme(folder)
+        (source / "img.json").write_bytes(RAW_JSON[content].encode("utf-8", "surrogateescape"))
         return source, images
     if fmt == "yolo-seg":
         labels, yaml = case  # type: ignore[misc]

@@ -90,8 +90,12 @@ def test_yolo_line_with_non_finite_or_huge_coordinate_is_skipped(tmp_path: Path)
 FUZZ_EXAMPLES = 40
 
 
-@pytest.mark.parametrize("fmt", ["coco", "yolo-seg", "png-instance", "davis"])
-def test_generated_hostile_datasets(tmp_path: Path, fmt: str) -> None:
+@pytest.mark.parametrize(
+    ("fmt", "examples"),
+    [("coco", FUZZ_EXAMPLES), ("yolo-seg", FUZZ_EXAMPLES), ("png-instance", FUZZ_EXAMPLES),
+     ("davis", FUZZ_EXAMPLES), ("labelme", 25)],
+)  # fmt: skip
+def test_generated_hostile_datasets(tmp_path: Path, fmt: str, examples: int) -> None:
     """Hypothesis mutates a valid dataset (fields replaced by NaN, huge numbers, wrong types,
     deep nesting; PNGs swapped for decompression-bomb headers, 16-bit or RGB images; names that
     are not numbers or not UTF-8) and checks each import: exit 0 or 1, an error names the
@@ -100,12 +104,12 @@ def test_generated_hostile_datasets(tmp_path: Path, fmt: str) -> None:
 
     assert fmt in IMPORT_FORMATS
     outcome = run_python(
-        f"from tests.hostile.import_fuzz import fuzz; fuzz({fmt!r}, {str(tmp_path)!r}, {FUZZ_EXAMPLES})",
+        f"from tests.hostile.import_fuzz import fuzz; fuzz({fmt!r}, {str(tmp_path)!r}, {examples})",
         memory=MEMORY,
         timeout=300,
     )
     assert outcome.returncode == 0 and not outcome.crashed, outcome.describe()
-    assert f"{FUZZ_EXAMPLES} examples passed" in outcome.stdout, outcome.describe()
+    assert f"{examples} examples passed" in outcome.stdout, outcome.describe()
 
 
 def test_every_import_format_is_fuzzed() -> None:
@@ -135,3 +139,33 @@ def test_mask_png_declaring_a_huge_size_is_refused_from_its_header(
     assert outcome.returncode == 1, outcome.describe()
     assert "instances/img.png: " in outcome.stderr and message in outcome.stderr, outcome.describe()
     assert not (tmp_path / "p.samdesk.json").exists()
+
+
+# --- labelme: every coordinate and embedded PNG checked before anything is drawn ------------------
+
+
+def test_labelme_shapes_with_hostile_points_or_a_bomb_mask_are_skipped(tmp_path: Path) -> None:
+    from tests.hostile.import_fuzz import png_header_only
+
+    data = datasets.labelme_base()
+    for i, value in enumerate(HOSTILE_COORDINATES):
+        points = [[10, 10], [30, 10], [30, 30], [10, 30]]
+        points[i % 2][(i // 2) % 2] = value  # in the points every kind uses
+        kind = ["polygon", "circle", "linestrip", "rectangle"][i % 4]
+        data["shapes"].append({"label": "bad", "points": points[: 2 if kind != "polygon" else 4],
+                               "shape_type": kind})  # fmt: skip
+    import base64
+
+    bomb = base64.b64encode(png_header_only(100_000, 100_000)).decode("ascii")
+    data["shapes"].append({"label": "bomb", "points": [[0, 0], [63, 47]], "shape_type": "mask", "mask": bomb})
+    data["shapes"].append({"label": "deep", "points": [[[[1, 2]]]], "shape_type": "point"})
+    source, images = datasets.labelme(tmp_path, data)
+    before = datasets.fingerprint(source, images)
+    outcome = _import(source, images, "labelme", tmp_path / "p.samdesk.json")
+    _clean(outcome)
+    assert outcome.returncode == 0, outcome.describe()
+    assert "imported 3 objects" in outcome.stdout, outcome.describe()  # the base's three shapes
+    assert "mask shape whose PNG cannot be read skipped" in outcome.stderr, outcome.describe()
+    skipped = sum(int(n) for n in re.findall(r"warning: (\d+) × [^\n]*skipped", outcome.stderr))
+    assert skipped == len(HOSTILE_COORDINATES) + 2, outcome.describe()
+    assert datasets.fingerprint(source, images) == before

@@ -1,0 +1,163 @@
+"""Datasets written by the other tools' own writers import as those tools mean them.
+
+The fixtures in tests/data/datasets were written by datumaro (CVAT for images, VOC segmentation,
+COCO, SA-1B, Ultralytics YOLO), labelme2coco and supervision, and by hand for labelme; each
+fixture's ``expected.json`` entry is what the writing tool itself rasterises (its own mask
+tools, labelme's own ``shape_to_mask``), see tests/data/datasets/make_fixtures.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from samdesk.cli import main
+from samdesk.document import Document, masks
+from samdesk.document.boxes import is_box_only
+from samdesk.document.persistence import load_project
+from samdesk.io.formats import IMPORT_FORMATS
+
+DATA = Path(__file__).parent / "data" / "datasets"
+EXPECTED = json.loads((DATA / "expected.json").read_text())
+
+
+def _imported(fmt: str, source: Path, images: Path = DATA / "images", **kwargs: object):
+    document = Document()
+    result = IMPORT_FORMATS[fmt](document.project, source, images, **kwargs)
+    document.execute(result.command)
+    return document.project, result
+
+
+def _contents(project) -> dict[str, list[tuple]]:
+    """Per image file stem: (category, 'rle', counts) or (category, 'box', box) per object, drawing order."""
+    names = {c.id: c.name for c in project.categories}
+    out: dict[str, list[tuple]] = {}
+    for item in project.media:
+        entries = out.setdefault(Path(item.path).stem, [])
+        for obj in project.objects_of(item.id):
+            frame = obj.frames[0]
+            label = names.get(obj.category_id)
+            if is_box_only(frame):
+                entries.append((label, "box", tuple(round(v, 2) for v in frame.prompts.box)))
+            else:
+                entries.append((label, "rle", frame.rle["counts"]))
+    return out
+
+
+def _expected(fixture: str, kinds: tuple[str, ...] = ("rle", "box")) -> dict[str, list[tuple]]:
+    out = {}
+    for image, objects in EXPECTED[fixture].items():
+        out[image] = [
+            (o["label"], "box", tuple(round(float(v), 2) for v in o["box"]))
+            if "box" in o
+            else (o["label"], "rle", o["rle"]["counts"])
+            for o in objects
+            if ("box" if "box" in o else "rle") in kinds
+        ]
+    return out
+
+
+def test_labelme_folder_every_shape_type_as_labelme_draws_it() -> None:
+    """Polygons, circle, linestrip, line, point, a base64 mask, an oriented rectangle, a polygon
+    and a rectangle in one group (one object), a lone rectangle (a box for the model), a polygon
+    partly outside (clipped): pixel-identical to labelme's own shape_to_mask."""
+    project, result = _imported("labelme", DATA / "labelme")
+    assert _contents(project) == _expected("labelme")
+    assert set(result.warnings.counts) == {"shape outside its image; clipped"}
+    (bag,) = [o for o in project.objects if o.name]
+    assert bag.name == "handle and bag"
+
+
+def test_labelme_single_file_and_image_found_beside_the_dataset(tmp_path: Path) -> None:
+    shutil.copy(DATA / "labelme" / "b.json", tmp_path / "b.json")  # imagePath ../images/b.png is not there
+    project, _ = _imported("labelme", tmp_path / "b.json", DATA / "images")
+    assert _contents(project) == {"b": _expected("labelme")["b"]}
+
+
+def test_coco_detection_file_from_labelme2coco_gives_box_only_objects() -> None:
+    """labelme2coco writes rectangles as annotations with a bbox and an empty segmentation."""
+    project, _ = _imported("coco", DATA / "labelme2coco" / "dataset.json")
+    assert _contents(project) == _expected("labelme2coco")
+
+
+def test_coco_written_by_datumaro() -> None:
+    """Polygons (two parts in one annotation), uncompressed RLE masks, and a bbox-only annotation."""
+    project, result = _imported("coco", DATA / "datumaro_coco" / "annotations" / "instances_default.json")
+    assert _contents(project) == _expected("datumaro_coco")
+    assert set(result.warnings.counts) == {"crowd region imported as an object"}  # datumaro's masks
+
+
+def test_ultralytics_detection_layout_written_by_datumaro() -> None:
+    """images/train, labels/train, images/val, labels/val, names as a block mapping: boxes only."""
+    project, result = _imported("yolo-seg", DATA / "datumaro_yolo")
+    assert _contents(project) == _expected("datumaro_yolo", kinds=("box",))
+    assert all(Path(m.path).parent.name in ("train", "val") for m in project.media)
+    assert not result.warnings
+
+
+def test_roboflow_split_layout_written_with_supervision() -> None:
+    """train/ and valid/ each with images/ and labels/, data.yaml pointing at ../train/images and a
+    test split that is not there, names as a flow list: each polygon read as Ultralytics reads it."""
+    from tests.readers import ultralytics_modules
+
+    u = ultralytics_modules()
+    project, result = _imported("yolo-seg", DATA / "supervision_roboflow", DATA / "no such folder")
+    assert not result.warnings
+    names = {c.id: c.name for c in project.categories}
+    assert list(names.values()) == ["car", "dog", "person"]
+    for item in project.media:
+        split = Path(item.path).parents[1].name
+        label = DATA / "supervision_roboflow" / split / "labels" / (Path(item.path).stem + ".txt")
+        lines = [line.split() for line in label.read_text().splitlines()]
+        objects = project.objects_of(item.id)
+        assert len(objects) == len(lines)
+        for obj, line in zip(objects, lines, strict=True):
+            points = np.asarray(line[1:], float).reshape(-1, 2) * (item.width, item.height)
+            expected = u.polygons2masks(
+                (item.height, item.width), [points.ravel()], color=1, downsample_ratio=1
+            )
+            assert names[obj.category_id] == ["car", "dog", "person"][int(line[0])]
+            assert np.array_equal(masks.decode(obj.frames[0].rle), expected[0].astype(bool))
+
+
+def test_yolo_names_as_a_flow_mapping_and_the_cli_without_images_dir(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    shutil.copytree(DATA / "datumaro_yolo", root)
+    (root / "data.yaml").write_text(
+        "path: .\ntrain: images/train\nval: images/val\nnames: {0: car, 1: dog, 2: 'per son'}\n"
+    )
+    project_file = tmp_path / "p.samdesk.json"
+    assert main(["import", str(root), "--format", "yolo-seg", "--images", str(tmp_path), "--project",
+                 str(project_file), "--quiet"]) == 0  # fmt: skip
+    project = load_project(project_file).project
+    assert [c.name for c in project.categories] == ["car", "dog", "per son"]
+    assert [names for names in _contents(project).values()] == [
+        [("per son", "box", (40.0, 2.0, 60.0, 14.0))],
+        [],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("names: [a, 'b\n", "not valid YAML at line 2"),
+        ("names: {0: a, 2: b}\n", "class ids must be 0..1"),
+        ("names: [[a], b]\n", "class name ['a'] is not a text"),
+        ("names: !!python/object/apply:os.system ['echo hi']\n", "not valid YAML"),
+        ("nc: 2\n", "no 'names:' entry"),
+    ],
+)
+def test_bad_data_yaml_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    from samdesk.io.common import DatasetError
+
+    root = tmp_path / "ds"
+    shutil.copytree(DATA / "datumaro_yolo", root)
+    (root / "data.yaml").write_text(text)
+    with pytest.raises(DatasetError, match=re.escape(message)) as info:
+        _imported("yolo-seg", root)
+    assert "data.yaml" in str(info.value)
