@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 $(VENV)/.test-installed: $(VENV)/.installed
-	$(PIP) install -q -e ".[test]"
+	$(PIP) install -q -e ".[test,cluster]"
 	# Oracle recipe (../shared/REFERENCE-FACTS.md): torchvision pinned so no CUDA stack is pulled,
 	# the official packages without their heavy extras, sam2 built without CUDA and isolation.
 	# sam3 imports einops, ftfy, regex and psutil at model-build time (pure Python or small wheels).

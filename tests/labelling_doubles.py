@@ -5,6 +5,8 @@ import, and a way to make a worker die once, mid-run."""
 from __future__ import annotations
 
 import os
+import signal
+import time
 import zlib
 from pathlib import Path
 
@@ -83,31 +85,41 @@ class SweepDouble(DoubleModel):
 
 def load_double(source: str, device: str | None = None) -> DoubleModel:
     """Builds a double from its name, as ``model_runtime.load_model`` builds a model from a file:
-    "phrases" or "sweep", optionally followed by ``?die=<marker>&flag=<file>``: the process
-    exits (like a crashed or killed worker) when it first encodes the image whose top-left red
-    value is ``marker``, once: the flag file records that it happened."""
+    "phrases" or "sweep", optionally followed by options, ``?a=1&b=2``, that act when the model
+    encodes the image whose top-left red value is ``at`` (a marker, see :func:`make_images`):
+
+    - ``die=1&flag=<file>``: the process exits, like a crashed or killed worker, the first time
+      only (the flag file records that it happened; a restarted worker goes on)
+    - ``interrupt=<pid>``: sends Ctrl+C (SIGINT) to process ``pid`` (the command's)
+    - ``sleep=<seconds>``: every encode takes that long (so results arrive one by one)
+    """
     name, _, options = source.partition("?")
     model = {"phrases": PhraseDouble, "sweep": SweepDouble}[name]()
     if options:
         settings = dict(part.split("=", 1) for part in options.split("&"))
-        _die_once_on(model, int(settings["die"]), Path(settings["flag"]))
+        _act_on_encode(model, settings)
     return model
 
 
-def _die_once_on(model: DoubleModel, marker: int, flag: Path) -> None:
+def _act_on_encode(model: DoubleModel, settings: dict[str, str]) -> None:
     encode = model.encode_image
+    marker = int(settings.get("at", -1))
 
-    def encode_or_die(image: np.ndarray) -> ImageEmbedding:
+    def encode_and_act(image: np.ndarray) -> ImageEmbedding:
+        time.sleep(float(settings.get("sleep", 0)))
         if int(image[0, 0, 0]) == marker:
-            try:
-                flag.touch(exist_ok=False)
-            except FileExistsError:
-                pass
-            else:
-                os._exit(17)
+            if "interrupt" in settings:
+                os.kill(int(settings["interrupt"]), signal.SIGINT)
+            if "die" in settings:
+                try:
+                    Path(settings["flag"]).touch(exist_ok=False)
+                except FileExistsError:
+                    pass
+                else:
+                    os._exit(17)
         return encode(image)
 
-    model.encode_image = encode_or_die  # type: ignore[method-assign]
+    model.encode_image = encode_and_act  # type: ignore[method-assign]
 
 
 def make_images(folder: Path, count: int, size: tuple[int, int] = (48, 64)) -> list[Path]:

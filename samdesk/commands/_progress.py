@@ -75,6 +75,10 @@ class EtaBar:
         self._last_tenth = -1
         self._drawn = False
 
+    def restart(self) -> None:
+        """Count time from now (when the work itself starts, after loading models)."""
+        self._start = time.monotonic()
+
     def __call__(self, done: int, name: str = "") -> None:
         elapsed = time.monotonic() - self._start
         rate = f"{elapsed / done:5.1f} s/{self.unit}" if done else ""

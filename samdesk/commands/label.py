@@ -164,7 +164,7 @@ def _label(args: argparse.Namespace, request, out: TextIO, loader) -> int:
     )
     start = time.monotonic()
     try:
-        code = _execute(args, request, items, skipped_done, run, out, loader)
+        code = _execute(args, request, items, skipped_done, run, out, loader, bar)
     except (ModelUnusable, ImportError) as exc:  # ImportError: --ray without Ray
         bar.finish()
         print(f"samdesk label: {exc}", file=out)
@@ -185,7 +185,8 @@ def _label(args: argparse.Namespace, request, out: TextIO, loader) -> int:
     return code or (1 if summary.failed else 0)
 
 
-def _execute(args: argparse.Namespace, request, items, skipped_done: int, run, out: TextIO, loader) -> int:
+def _execute(args: argparse.Namespace, request, items, skipped_done: int, run, out: TextIO, loader,
+             bar: EtaBar) -> int:
     """Run the model part here or on Ray; 130 when interrupted (what is done is kept)."""
     from model_runtime.runtime import RuntimeConfig
 
@@ -199,6 +200,7 @@ def _execute(args: argparse.Namespace, request, items, skipped_done: int, run, o
         tasks = "segment everything" if request.everything else ", ".join(request.phrases)
         print(f"labelling {len(items)} images ({skipped_done} already done) with {info.display_name} "
               f"on {where}: {tasks}", file=out)
+        bar.restart()
 
     try:
         if args.ray is not None:

@@ -3,7 +3,9 @@
 Encodes every image of a folder, an image file, or a project's media ahead of time so that the
 GUI answers the first click on each at once. It runs the very job the GUI uses
 (:func:`model_runtime.runtime.work.precompute.encode_many`) on a :class:`~model_runtime.runtime.Runtime`,
-keyed by the same content hash as the document, so the GUI finds the entries.
+keyed by the same content hash as the document, so the GUI finds the entries. ``--ray [ADDRESS]``
+encodes on a Ray cluster instead, and writes the embeddings that stream back into this machine's
+cache (docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from samdesk.document import file_content_hash
 if TYPE_CHECKING:  # the runtime (and torch) is imported only when the command runs
     from model_runtime.runtime import RuntimeConfig
     from model_runtime.runtime.scheduler import ModelLoader
+    from samdesk.labelling.cluster import ClusterConfig
 
 PROJECT_SUFFIX = ".samdesk.json"
 
@@ -43,10 +46,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--cache-size-gb", type=float, default=None, help="disk cache bound in GB (default: the runtime's)"
     )
+    from samdesk.commands.label import add_ray_arguments
+
+    add_ray_arguments(parser)
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, loader: ModelLoader | None = None) -> int:
+    """The command; ``loader(source, device)`` replaces ``model_runtime.load_model`` (tests)."""
     from model_runtime.runtime import RuntimeConfig
     from model_runtime.runtime.cache import DEFAULT_DISK_BYTES
 
@@ -66,7 +73,11 @@ def run(args: argparse.Namespace) -> int:
         disk_cache_dir=args.cache_dir,
         disk_cache_bytes=int(args.cache_size_gb * 1e9) if args.cache_size_gb else DEFAULT_DISK_BYTES,
     )
-    return precompute(paths, args.model, args.device, config, sys.stderr)
+    if getattr(args, "ray", None) is not None:
+        from samdesk.commands.label import cluster_config
+
+        return precompute_on_ray(paths, args.model, config, cluster_config(args, loader), sys.stderr)
+    return precompute(paths, args.model, args.device, config, sys.stderr, loader)
 
 
 def precompute(
@@ -124,6 +135,72 @@ def precompute(
 def _reason(exc: BaseException) -> str:
     """The exception's message, or its type when it has none (``MemoryError()``)."""
     return str(exc) or type(exc).__name__
+
+
+def precompute_on_ray(paths: list[Path], model: str, config: RuntimeConfig, cluster: ClusterConfig,
+                      out: TextIO) -> int:
+    """Encode ``paths`` on a Ray cluster into this machine's disk cache (the embeddings stream
+    back; the workers need the model and the images at the same paths); the exit code."""
+    from model_runtime.runtime import DiskEmbeddingCache
+    from samdesk.labelling.cluster import encode_on_ray
+    from samdesk.labelling.found import ModelUnusable
+
+    writer = _CacheWriter(DiskEmbeddingCache(config.disk_cache_dir, config.disk_cache_bytes), paths, out)
+    try:
+        encode_on_ray(writer.keyed, model, cluster, writer.receive, writer.still_to_encode)
+    except KeyboardInterrupt:
+        writer.finish_bar()
+        print("interrupted: the images encoded so far stay cached", file=out)
+        return 130
+    except (ModelUnusable, ImportError) as exc:
+        print(f"samdesk precompute: {exc}", file=out)
+        return 2
+    writer.finish_bar()
+    print(f"done: {writer.computed} computed, {writer.cached} already cached, {len(writer.failed)} failed",
+          file=out)
+    for label, message in writer.failed:
+        print(f"  failed: {label}: {message}", file=out)
+    return 1 if writer.failed else 0
+
+
+class _CacheWriter:
+    """Writes the embeddings a cluster sends back into the disk cache, and counts."""
+
+    def __init__(self, disk, paths: list[Path], out: TextIO) -> None:
+        self.disk, self.out = disk, out
+        self.keyed = [(file_content_hash(p), str(p)) for p in paths]
+        self.names = {key: Path(path).name for key, path in self.keyed}
+        self.computed = self.cached = 0
+        self.failed: list[tuple[str, str]] = []
+        self.bar: _ProgressBar | None = None
+
+    def still_to_encode(self, info, workers: int) -> list[tuple[str, str]]:
+        from model_runtime.runtime import EmbeddingKey
+
+        cached = {k for k, _ in self.keyed if self.disk.path_for(EmbeddingKey(k, 0, info.model_id)).is_file()}
+        todo = [(k, p) for k, p in self.keyed if k not in cached]
+        self.cached = len(self.keyed) - len(todo)
+        print(f"encoding {len(todo)} images ({self.cached} already cached) with {info.display_name} on "
+              f"{workers} Ray workers", file=self.out)
+        self.bar = _ProgressBar(self.out, [self.names[k] for k, _ in todo])
+        return todo
+
+    def receive(self, outcome) -> None:
+        from model_runtime.runtime import EmbeddingKey
+
+        name = self.names.get(outcome.media_key, outcome.media_key)
+        if outcome.embedding is None:
+            self.failed.append((name, outcome.error))
+        elif self.disk.put(EmbeddingKey(outcome.media_key, 0, outcome.embedding.model_id), outcome.embedding):
+            self.computed += 1
+        else:
+            self.failed.append((name, "could not write the cache entry"))
+        if self.bar is not None:
+            self.bar.update(0, self.computed + len(self.failed), None)
+
+    def finish_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.finish()
 
 
 def collect_images(target: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
