@@ -161,3 +161,124 @@ def test_bad_data_yaml_is_a_clear_error(tmp_path: Path, text: str, message: str)
     with pytest.raises(DatasetError, match=re.escape(message)) as info:
         _imported("yolo-seg", root)
     assert "data.yaml" in str(info.value)
+
+
+# --- CVAT XML ---------------------------------------------------------------------------------------
+
+
+def test_cvat_for_images_written_by_datumaro() -> None:
+    """Polygons grouped into one object, a mask as CVAT's row-major rle, a lone box."""
+    project, result = _imported("cvat", DATA / "datumaro_cvat" / "default.xml")
+    assert _contents(project) == _expected("datumaro_cvat")
+    assert not result.warnings
+
+
+def _polygon_rle(flat: list[float], h: int, w: int) -> str:
+    from samdesk.io.polygons import polygons_to_rle
+
+    return polygons_to_rle([flat], h, w)["counts"]
+
+
+def test_cvat_for_images_ellipse_rotated_box_groups_z_order_and_shapes_without_area() -> None:
+    import math
+
+    from samdesk.io.cvat import ELLIPSE_SIDES
+
+    project, result = _imported("cvat", DATA / "cvat_images")
+    t = np.linspace(0, 2 * np.pi, ELLIPSE_SIDES, endpoint=False)
+    a = math.radians(30)
+    ex, ey = 9 * np.cos(t), 5 * np.sin(t)
+    ellipse = np.stack(
+        [44 + ex * math.cos(a) - ey * math.sin(a), 30 + ex * math.sin(a) + ey * math.cos(a)], 1
+    )
+    c, s = math.cos(math.radians(45)), math.sin(math.radians(45))
+    plate = [(40 + dx * c - dy * s, 38 + dx * s + dy * c) for dx, dy in ((-8, -4), (8, -4), (8, 4), (-8, 4))]
+    assert _contents(project) == {
+        "a": [  # z_order 0, 1, 2: the rotated box, the ellipse, the car (its group's box is its box)
+            ("plate", "rle", _polygon_rle(np.ravel(plate).tolist(), 48, 64)),
+            ("sign", "rle", _polygon_rle(ellipse.ravel().tolist(), 48, 64)),
+            ("car", "rle", _polygon_rle([4, 4, 20, 4, 20, 16, 4, 16], 48, 64)),
+        ],
+        "b": [("person", "box", (55.0, 5.0, 75.0, 50.0))],
+    }
+    assert [c.name for c in project.categories] == ["person", "car", "sign", "plate", "good frame"]
+    assert set(result.warnings.counts) == {
+        "CVAT skeleton has no area; skipped",
+        "image tag (a label of the whole image) not kept",
+    }
+
+
+def _frames(folder: Path, count: int) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for i in range(count):
+        Image.fromarray(np.full((48, 64, 3), 30 * i, np.uint8)).save(folder / f"frame_{i:06d}.png")
+
+
+def test_cvat_for_video_keyframes_interpolate_outside_ends_and_a_track_lasts_to_the_end(
+    tmp_path: Path,
+) -> None:
+    shutil.copy(DATA / "cvat_video" / "annotations.xml", tmp_path / "annotations.xml")
+    _frames(tmp_path / "images", 6)
+    project, result = _imported("cvat", tmp_path, tmp_path / "elsewhere")
+    (video,) = project.media
+    assert video.kind.value == "video" and video.frame_count == 6 and Path(video.path).name == "images"
+    car, person, dog = project.objects
+    names = {c.id: c.name for c in project.categories}
+    assert [names[o.category_id] for o in (car, person, dog)] == ["car", "person", "dog"]
+    # The polygon moves linearly from frame 0 to its keyframe 4; frame 5 is outside.
+    assert sorted(car.frames) == [0, 1, 2, 3, 4]
+    for f in range(5):
+        dx, dy = 2 * f, f
+        moved = [4 + dx, 4 + dy, 20 + dx, 4 + dy, 20 + dx, 16 + dy, 4 + dx, 16 + dy]
+        assert car.frames[f].rle["counts"] == _polygon_rle(moved, 48, 64)
+    # The box is inside on 1-2, outside from 3, back at 4 and lasting to the task's end.
+    assert sorted(person.frames) == [1, 2, 4, 5]
+    assert person.frames[2].prompts.box == (40.0, 2.0, 60.0, 14.0)
+    assert person.frames[5].prompts.box == (30.0, 20.0, 50.0, 40.0)
+    assert all(is_box_only(f) for f in person.frames.values())
+    # The mask: CVAT's rle, row-major in its 4×4 box at (10, 30), background first.
+    assert sorted(dog.frames) == [2]
+    expected = np.zeros((48, 64), bool)
+    expected[30:34, 10:14] = np.array([[1, 1, 1, 0], [1, 1, 0, 0], [0, 0, 1, 1], [1, 1, 1, 1]], bool)
+    assert np.array_equal(masks.decode(dog.frames[2].rle), expected)
+    assert set(result.warnings.counts) == {
+        "CVAT track of shapes without area (polyline, points, ...) skipped"
+    }
+
+
+def test_cvat_video_frames_follow_start_frame_and_step_in_a_video_file(
+    tmp_path: Path, media_dir: Path
+) -> None:
+    text = (DATA / "cvat_video" / "annotations.xml").read_text()
+    text = text.replace("<start_frame>0</start_frame>", "<start_frame>10</start_frame>")
+    text = text.replace("<frame_filter></frame_filter>", "<frame_filter>step=3</frame_filter>")
+    text = text.replace("<width>64</width><height>48</height>", "<width>960</width><height>540</height>")
+    text = text.replace("</task>", "<source>bedroom.mp4</source></task>")
+    (tmp_path / "annotations.xml").write_text(text)
+    project, _ = _imported("cvat", tmp_path / "annotations.xml", media_dir)
+    car, person, dog = project.objects
+    assert sorted(car.frames) == [10, 13, 16, 19, 22]
+    assert sorted(person.frames) == [13, 16, 22, 25]
+    assert sorted(dog.frames) == [16]
+
+
+def test_the_cli_finds_images_inside_the_dataset_without_images_option(tmp_path: Path) -> None:
+    shutil.copytree(DATA / "supervision_roboflow", tmp_path / "rf")
+    project_file = tmp_path / "p.samdesk.json"
+    assert (
+        main(
+            [
+                "import",
+                str(tmp_path / "rf"),
+                "--format",
+                "yolo-seg",
+                "--project",
+                str(project_file),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert len(load_project(project_file).project.objects) == 2

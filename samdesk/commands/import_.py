@@ -19,14 +19,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser(
         "import",
-        help="import COCO, instance PNGs, DAVIS / YouTube-VOS or YOLO-seg annotations into a project",
+        help="import a dataset (COCO, YOLO, labelme, CVAT, VOC, DAVIS, YouTube-VOS/VIS, ...) into a project",
         description="Import a dataset's annotations into a samdesk project (created if missing). "
         "Category names merge with the project's; ids in the file are never trusted.",
     )
     parser.add_argument("source", type=Path, metavar="FILE_OR_DIR", help="dataset file or folder")
     parser.add_argument("--format", required=True, choices=list(IMPORT_FORMATS), dest="format_name")
     parser.add_argument(
-        "--images", required=True, type=Path, help="folder the dataset's media paths are relative to"
+        "--images",
+        type=Path,
+        help="folder the dataset's media paths are relative to (default: the dataset's folder; "
+        "images and frames the dataset holds itself are found there first)",
     )
     parser.add_argument("--project", required=True, type=Path, help="project file to create or merge into")
     parser.add_argument(
@@ -49,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if not args.source.exists():
             raise DatasetError(f"{args.source}: no such file or folder")
+        if args.images is None:
+            args.images = args.source if args.source.is_dir() else args.source.parent
         if not args.images.is_dir():
             raise DatasetError(f"{args.images}: no such folder (--images)")
         loaded = load_project(args.project) if args.project.exists() else None

@@ -19,6 +19,7 @@ from typing import Protocol
 from samdesk.document.model import Project
 from samdesk.io.coco import CocoExportOptions, export_coco, import_coco
 from samdesk.io.common import CancelFn, DatasetError, ExportOptions, ExportResult, ProgressFn
+from samdesk.io.cvat import import_cvat
 from samdesk.io.import_plan import ImportResult
 from samdesk.io.labelme import import_labelme
 from samdesk.io.png_masks import export_png_instance, export_png_semantic, import_png_instances
@@ -130,6 +131,7 @@ IMPORT_FORMATS: dict[str, Importer] = {
     "ytvos": import_davis,  # the same palette PNG folders (Annotations/<video>/) and meta.json
     "yolo-seg": import_yolo,
     "labelme": import_labelme,
+    "cvat": import_cvat,
 }
 
 

@@ -238,6 +238,21 @@ def polygons_to_mask(polygons: list[Polygon2D], height: int, width: int) -> np.n
     return np.ascontiguousarray(mask_utils.decode(rle).astype(bool))
 
 
+def polygons_to_rle(polygons: list[Polygon2D], height: int, width: int) -> Rle:
+    """:func:`polygons_to_mask` as a compressed RLE, made by pycocotools straight from the
+    outlines (no (H, W) image is decoded). Raises ValueError for refused polygons."""
+    valid = [p for p in polygons if len(p) >= 6]
+    if not all(math.isfinite(v) for p in valid for v in p):
+        raise ValueError("polygon with a NaN or infinite coordinate")
+    problem = _refusal(valid, height, width)
+    if problem is not None:
+        raise ValueError(problem.removesuffix("; skipped"))
+    if not valid:
+        valid = [[0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]  # an empty outline: an empty mask
+    rle = mask_utils.merge(mask_utils.frPyObjects(valid, height, width))
+    return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
+
+
 def polygon_iou(polygons: list[Polygon2D], mask: np.ndarray) -> float:
     """IoU of the rasterised ``polygons`` against bool (H, W) ``mask``."""
     drawn = polygons_to_mask(polygons, *mask.shape)

@@ -173,6 +173,54 @@ def labelme_base() -> dict:
     }
 
 
+CVAT_IMAGE = """<?xml version="1.0" encoding="utf-8"?>
+<annotations><version>1.1</version>
+<meta><task><size>3</size><labels><label><name>thing</name></label></labels></task></meta>
+<image id="0" name="img.png" width="{w}" height="{h}">
+<polygon label="thing" points="{p0},{p1};30,10;30,30;{p2},30" z_order="{z}" group_id="{g}"></polygon>
+<box label="thing" xtl="{b0}" ytl="2" xbr="{b1}" ybr="9" rotation="{r}"></box>
+<mask label="thing" rle="{rle}" left="{m0}" top="2" width="{m1}" height="4"></mask>
+<ellipse label="thing" cx="{e0}" cy="20" rx="{e1}" ry="5"></ellipse>
+</image></annotations>
+"""
+CVAT_VIDEO = """<?xml version="1.0" encoding="utf-8"?>
+<annotations><version>1.1</version>
+<meta><task><size>{size}</size><start_frame>{start}</start_frame><frame_filter>step={step}</frame_filter>
+<labels><label><name>thing</name></label></labels>
+<original_size><width>{w}</width><height>{h}</height></original_size></task></meta>
+<track id="0" label="thing">
+<polygon frame="{f0}" outside="0" keyframe="1" points="10,10;{v0},10;30,30"></polygon>
+<polygon frame="{f1}" outside="{o}" keyframe="1" points="12,12;{v1},12;32,32;{v2},9"></polygon></track>
+<track id="1" label="thing">
+<box frame="{f0}" outside="0" keyframe="1" xtl="{b0}" ytl="2" xbr="{b1}" ybr="9"></box>
+<mask frame="{f1}" outside="0" keyframe="1" rle="{rle}" left="{m0}" top="2" width="{m1}"
+ height="4"></mask></track>
+</annotations>
+"""
+CVAT_FIELDS = {
+    "w": WIDTH, "h": HEIGHT, "p0": 10, "p1": 10, "p2": 10, "z": 0, "g": 0, "b0": 2, "b1": 9, "r": 0,
+    "rle": "3, 5, 8", "m0": 40, "m1": 4, "e0": 20, "e1": 5, "size": 3, "start": 0, "step": 1,
+    "f0": 0, "f1": 2, "o": 0, "v0": 30, "v1": 32, "v2": 12,
+}  # fmt: skip
+
+
+def cvat(folder: Path, xml: str | bytes | None = None) -> tuple[Path, Path]:
+    """An unzipped CVAT export: annotations.xml beside images/ (img.png and two more frames of
+    its size, so that the folder is also a three-frame video)."""
+    dataset = folder / "cvat"
+    for name in ("img.png", "frame_000001.png", "frame_000002.png"):
+        write_image(dataset / "images", name)
+    if xml is None:
+        xml = CVAT_IMAGE.format(**CVAT_FIELDS)
+    (folder / "elsewhere").mkdir(exist_ok=True)
+    target = dataset / "annotations.xml"
+    if isinstance(xml, bytes):
+        target.write_bytes(xml)
+    else:
+        target.write_text(xml, encoding="utf-8", errors="surrogateescape")
+    return dataset, folder / "elsewhere"
+
+
 def fingerprint(*roots: Path) -> dict[str, str]:
     """sha256 of every file under ``roots``: compare before and after to prove nothing changed."""
     out = {}

@@ -191,6 +191,30 @@ def _labelme_mask_shape(png: bytes) -> dict:
     return data
 
 
+cvat_tokens = st.sampled_from(
+    ["0", "1", "-1", "4", "10.5", "nan", "inf", "-inf", "1e9", "-1e9", "1e308", "99999999999999999999", "x",
+     "", "5, 5, 5", "0, 99999999", "-3, 4", "1,", "16384", "100000", "\x00"]
+)  # fmt: skip
+RAW_XML = {
+    "entity bomb": '<?xml version="1.0"?><!DOCTYPE a [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;'
+    '&a;&a;&a;&a;&a;">]><annotations>&b;</annotations>',
+    "external entity": '<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+    "<annotations>&x;</annotations>",
+    "truncated": '<?xml version="1.0"?><annotations><meta><task><labels><label><name>x',
+    "deep": "<annotations>" + "<image>" * 50_000,
+    "not xml": "\x00\x01garbage",
+    "not utf-8": '<?xml version="1.0" encoding="utf-8"?><annotations>\udcff</annotations>',
+    "empty": "",
+}
+
+
+def _cvat_case(draw_template: str, values: dict) -> str:
+    fields = dict(datasets.CVAT_FIELDS)
+    fields.update(values)
+    template = datasets.CVAT_IMAGE if draw_template == "image" else datasets.CVAT_VIDEO
+    return template.format(**fields)
+
+
 STRATEGIES = {
     "coco": st.one_of(
         mutated(_coco_base()).map(lambda d: ("json", d)),
@@ -227,6 +251,14 @@ STRATEGIES = {
     ),
 }
 STRATEGIES["ytvos"] = STRATEGIES["davis"]  # the same importer and layout
+STRATEGIES["cvat"] = st.one_of(
+    st.builds(
+        _cvat_case,
+        st.sampled_from(["image", "video"]),
+        st.dictionaries(st.sampled_from(sorted(datasets.CVAT_FIELDS)), cvat_tokens, min_size=1, max_size=4),
+    ),
+    st.sampled_from(sorted(RAW_XML)).map(lambda name: RAW_XML[name]),
+)
 
 
 def _build(fmt: str, case: object, folder: Path) -> tuple[Path, Path]:
@@ -245,6 +277,8 @@ def _build(fmt: str, case: object, folder: Path) -> tuple[Path, Path]:
         source, images = datasets.labelme(folder)
         (source / "img.json").write_bytes(RAW_JSON[content].encode("utf-8", "surrogateescape"))
         return source, images
+    if fmt == "cvat":
+        return datasets.cvat(folder, case)  # type: ignore[arg-type]
     if fmt == "yolo-seg":
         labels, yaml = case  # type: ignore[misc]
         return datasets.yolo(folder, labels, yaml_text=yaml)

@@ -93,7 +93,7 @@ FUZZ_EXAMPLES = 40
 @pytest.mark.parametrize(
     ("fmt", "examples"),
     [("coco", FUZZ_EXAMPLES), ("yolo-seg", FUZZ_EXAMPLES), ("png-instance", FUZZ_EXAMPLES),
-     ("davis", FUZZ_EXAMPLES), ("labelme", 25)],
+     ("davis", FUZZ_EXAMPLES), ("labelme", 25), ("cvat", 30)],
 )  # fmt: skip
 def test_generated_hostile_datasets(tmp_path: Path, fmt: str, examples: int) -> None:
     """Hypothesis mutates a valid dataset (fields replaced by NaN, huge numbers, wrong types,
@@ -169,3 +169,34 @@ def test_labelme_shapes_with_hostile_points_or_a_bomb_mask_are_skipped(tmp_path:
     skipped = sum(int(n) for n in re.findall(r"warning: (\d+) × [^\n]*skipped", outcome.stderr))
     assert skipped == len(HOSTILE_COORDINATES) + 2, outcome.describe()
     assert datasets.fingerprint(source, images) == before
+
+
+# --- CVAT XML: no entity expansion, every size and count checked before allocating -----------------
+
+
+def test_cvat_xml_with_entities_is_refused_before_parsing(tmp_path: Path) -> None:
+    laughs = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10 if i else "lol"}">' for i in range(10))
+    xml = f'<?xml version="1.0"?><!DOCTYPE a [{laughs}]><annotations><meta>&l9;</meta></annotations>'
+    source, images = datasets.cvat(tmp_path, xml)
+    outcome = _import(source, images, "cvat", tmp_path / "p.samdesk.json")
+    _clean(outcome)
+    assert outcome.returncode == 1, outcome.describe()
+    assert "annotations.xml: XML with a document type declaration is refused" in outcome.stderr
+    assert not (tmp_path / "p.samdesk.json").exists()
+
+
+def test_cvat_masks_and_tracks_declaring_huge_sizes_are_skipped(tmp_path: Path) -> None:
+    fields = dict(datasets.CVAT_FIELDS)
+    fields.update(m1="1000000000", rle="0, 999999999999")
+    image = datasets.CVAT_IMAGE.format(**fields)
+    source, images = datasets.cvat(tmp_path, image)
+    outcome = _import(source, images, "cvat", tmp_path / "p.samdesk.json")
+    _clean(outcome)
+    assert outcome.returncode == 0 and "mask without a box inside its image skipped" in outcome.stderr
+    fields.update(size="999999999999", f0="0", f1="99999999", m1="4", rle="3, 5, 8")
+    source, images = datasets.cvat(tmp_path / "video", datasets.CVAT_VIDEO.format(**fields))
+    outcome = _import(source, images, "cvat", tmp_path / "v.samdesk.json")
+    _clean(outcome)
+    assert outcome.returncode == 0, outcome.describe()
+    assert "track shape past the video's last frame skipped" in outcome.stderr, outcome.describe()
+    assert "imported 2 objects" in outcome.stdout, outcome.describe()  # each track on the 3 frames there
