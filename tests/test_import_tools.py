@@ -49,9 +49,13 @@ def _contents(project) -> dict[str, list[tuple]]:
     return out
 
 
-def _expected(fixture: str, kinds: tuple[str, ...] = ("rle", "box")) -> dict[str, list[tuple]]:
+def _expected(
+    fixture: str, kinds: tuple[str, ...] = ("rle", "box"), sources: tuple[str, ...] = ("mask", "polygons")
+) -> dict[str, list[tuple]]:
+    """What the fixture's writer wrote: ``kinds`` of objects, masks only from ``sources``."""
     out = {}
     for image, objects in EXPECTED[fixture].items():
+        objects = [o for o in objects if "box" in o or o.get("source", "mask") in sources]
         out[image] = [
             (o["label"], "box", tuple(round(float(v), 2) for v in o["box"]))
             if "box" in o
@@ -282,3 +286,64 @@ def test_the_cli_finds_images_inside_the_dataset_without_images_option(tmp_path:
         == 0
     )
     assert len(load_project(project_file).project.objects) == 2
+
+
+# --- VOC / CVAT segmentation mask ---------------------------------------------------------------------
+
+
+def test_voc_segmentation_written_by_datumaro() -> None:
+    """RGB class and instance PNGs, a label map without colours (VOC's colours by index): every
+    instance with the class of its pixels. datumaro writes its masks only (not its polygons or
+    boxes) into a VOC segmentation."""
+    project, result = _imported("voc", DATA / "datumaro_voc")
+    assert _contents(project) == _expected("datumaro_voc", kinds=("rle",), sources=("mask",))
+    assert not result.warnings
+
+
+def _palette_png(path: Path, labels: np.ndarray, palette: list[tuple[int, int, int]] | None = None) -> None:
+    from PIL import Image
+
+    from samdesk.io.video_masks import davis_palette
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(labels.astype(np.uint8), mode="P")
+    image.putpalette([c for rgb in (palette or davis_palette()) for c in rgb])
+    image.save(path)
+
+
+def test_cvat_segmentation_mask_palette_pngs_colours_void_and_class_only(tmp_path: Path) -> None:
+    """CVAT's "Segmentation mask 1.1": labelmap colours of its own; 255 is VOC's void border;
+    an image without SegmentationObject gives one object per class."""
+    from PIL import Image
+
+    root = tmp_path / "seg"
+    (root / "ImageSets" / "Segmentation").mkdir(parents=True)
+    (root / "ImageSets" / "Segmentation" / "default.txt").write_text("a\nb\n")
+    (root / "labelmap.txt").write_text(
+        "# label:color_rgb:parts:actions\nbackground:0,0,0::\ncar:250,50,83::\nsky:51,221,255::\n"
+    )
+    instances = np.zeros((48, 64), np.uint8)
+    instances[4:16, 4:20] = 1
+    instances[20:30, 30:50] = 2
+    instances[16, 4:20] = 255  # void border
+    classes = np.where(instances == 255, 255, np.where(instances > 0, 1, 0)).astype(np.uint8)
+    classes[20:22, 30:50] = 2  # instance 2 is mostly car: its class is car
+    _palette_png(root / "SegmentationObject" / "a.png", instances)
+    colors = np.array(
+        [(0, 0, 0), (250, 50, 83), (51, 221, 255)] + [(0, 0, 0)] * 252 + [(224, 224, 192)], np.uint8
+    )
+    (root / "SegmentationClass").mkdir()
+    Image.fromarray(colors[classes]).save(root / "SegmentationClass" / "a.png")  # RGB, as CVAT writes
+    sky = np.zeros((60, 80), np.uint8)
+    sky[:10] = 2
+    Image.fromarray(colors[sky]).save(root / "SegmentationClass" / "b.png")
+    project, result = _imported("voc", root)
+    assert [c.name for c in project.categories] == ["car", "sky"]
+    a, b = project.media
+    first, second = project.objects_of(a.id)
+    assert [project.category(o.category_id).name for o in (first, second)] == ["car", "car"]
+    assert np.array_equal(masks.decode(first.frames[0].rle), instances == 1)
+    assert np.array_equal(masks.decode(second.frames[0].rle), instances == 2)
+    (only,) = project.objects_of(b.id)
+    assert project.category(only.category_id).name == "sky" and masks.area(only.frames[0].rle) == 800
+    assert set(result.warnings.counts) == {"no instance masks (SegmentationObject): one object per class"}

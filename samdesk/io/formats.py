@@ -26,6 +26,7 @@ from samdesk.io.png_masks import export_png_instance, export_png_semantic, impor
 from samdesk.io.sequences import import_davis
 from samdesk.io.video_frames import VideoExportOptions
 from samdesk.io.video_masks import DavisExportOptions, export_davis, export_ytvos
+from samdesk.io.voc import import_voc
 from samdesk.io.yolo import YoloExportOptions, export_yolo
 from samdesk.io.yolo_import import import_yolo
 from samdesk.io.ytvis import export_ytvis
@@ -132,6 +133,7 @@ IMPORT_FORMATS: dict[str, Importer] = {
     "yolo-seg": import_yolo,
     "labelme": import_labelme,
     "cvat": import_cvat,
+    "voc": import_voc,  # Pascal VOC segmentation and CVAT "Segmentation mask 1.1"
 }
 
 

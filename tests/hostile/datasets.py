@@ -221,6 +221,31 @@ def cvat(folder: Path, xml: str | bytes | None = None) -> tuple[Path, Path]:
     return dataset, folder / "elsewhere"
 
 
+def voc(
+    folder: Path, labelmap: str | bytes | None = None, masks: dict[str, bytes] | None = None
+) -> tuple[Path, Path]:
+    """A VOC segmentation folder over one image (JPEGImages/img.png): labelmap.txt and the
+    SegmentationClass / SegmentationObject PNGs (``masks``: folder name -> PNG bytes)."""
+    import io
+
+    dataset = folder / "voc"
+    write_image(dataset / "JPEGImages")
+    labelmap = "background:0,0,0::\nthing:128,0,0::\n" if labelmap is None else labelmap
+    target = dataset / "labelmap.txt"
+    target.write_bytes(
+        labelmap if isinstance(labelmap, bytes) else labelmap.encode("utf-8", "surrogateescape")
+    )
+    if masks is None:
+        out = io.BytesIO()
+        Image.fromarray(square_labels()).convert("P").save(out, format="PNG")
+        masks = {"SegmentationClass": out.getvalue(), "SegmentationObject": out.getvalue()}
+    for name, data in masks.items():
+        (dataset / name).mkdir(exist_ok=True)
+        (dataset / name / "img.png").write_bytes(data)
+    (folder / "elsewhere").mkdir(exist_ok=True)
+    return dataset, folder / "elsewhere"
+
+
 def fingerprint(*roots: Path) -> dict[str, str]:
     """sha256 of every file under ``roots``: compare before and after to prove nothing changed."""
     out = {}

@@ -251,6 +251,14 @@ STRATEGIES = {
     ),
 }
 STRATEGIES["ytvos"] = STRATEGIES["davis"]  # the same importer and layout
+STRATEGIES["voc"] = st.tuples(
+    st.sampled_from(
+        ["background:0,0,0::\nthing:128,0,0::\n", "thing:::\nthing:::\n", "a:1,2::\n", "a:999,0,0::\n",
+         "a:x,y,z::\n", "", "# only a comment\n", "\udcff:::\n", "a" * 100_000 + ":::\n",
+         "\n".join(f"l{i}:::" for i in range(300))]
+    ),
+    st.dictionaries(st.sampled_from(["SegmentationClass", "SegmentationObject"]), hostile_pngs, max_size=2),
+)  # fmt: skip
 STRATEGIES["cvat"] = st.one_of(
     st.builds(
         _cvat_case,
@@ -279,6 +287,9 @@ def _build(fmt: str, case: object, folder: Path) -> tuple[Path, Path]:
         return source, images
     if fmt == "cvat":
         return datasets.cvat(folder, case)  # type: ignore[arg-type]
+    if fmt == "voc":
+        labelmap, pngs = case  # type: ignore[misc]
+        return datasets.voc(folder, labelmap, {name: make() for name, (_, make) in pngs.items()} or None)
     if fmt == "yolo-seg":
         labels, yaml = case  # type: ignore[misc]
         return datasets.yolo(folder, labels, yaml_text=yaml)

@@ -92,12 +92,12 @@ def datumaro_dataset(subsets: dict[str, str] | None = None):
                 annotations.append(
                     dm.Mask(image=obj["mask"].astype(np.uint8), label=label, group=group, id=group)
                 )
-                exp.append({"label": obj["label"], "rle": rle(obj["mask"])})
+                exp.append({"label": obj["label"], "rle": rle(obj["mask"]), "source": "mask"})
             else:
                 parts = [dm.Polygon(p, label=label, group=group, id=group) for p in obj["polygons"]]
                 annotations += parts
                 mask = mask_tools.rles_to_mask([p.points for p in parts], w, h).astype(bool)
-                exp.append({"label": obj["label"], "rle": rle(mask)})
+                exp.append({"label": obj["label"], "rle": rle(mask), "source": "polygons"})
         items.append(
             dm.DatasetItem(
                 id=name,
