@@ -11,8 +11,8 @@ capability         method                                         answer
                                                                   object, K candidate masks
 ``concept``        ``find_all(embedding, prompts, threshold)``    :class:`Instances` (one per
                                                                   phrase for several phrases)
-``everything``     ``segment_everything(image, embedding)``       :class:`SweepStep` per part,
-                                                                  then :class:`Instances`
+``everything``     ``segment_everything(image, embedding)``       :class:`Instances`;
+                   ``iter_everything``: the same in steps         :class:`EverythingProgress`
 ``video``          ``open_video(source) -> VideoSession``         tracked masks per frame
 ``concept_video``  ``open_concept_video(source)``                 tracked instances per frame
 =================  =============================================  ==============================
@@ -24,7 +24,7 @@ one decoder pass (segment everything asks ~1,000 per image). Prompts of every ki
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -41,6 +41,7 @@ __all__ = [
     "Capability",
     "ConceptModel",
     "EverythingModel",
+    "EverythingProgress",
     "Exemplar",
     "ImageEmbedding",
     "ImageModel",
@@ -50,7 +51,6 @@ __all__ = [
     "Prediction",
     "PromptError",
     "Prompts",
-    "SweepStep",
     "VideoModel",
     "VideoSession",
     "check_embedding",
@@ -224,15 +224,16 @@ class ConceptModel(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class SweepStep:
-    """One part of a segment-everything sweep (a batch of grid points, one crop): the instances
-    it found (duplicates across parts not removed yet) and how far the sweep is (``total``
-    parts, None when unknown)."""
+@dataclass
+class EverythingProgress:
+    """One step of ``iter_everything``: ``done`` of ``total`` point batches, and the instances
+    kept so far (a preview, duplicates removed as far as known; ``final``: the finished answer,
+    the same as ``segment_everything`` gives)."""
 
-    instances: Instances
     done: int
-    total: int | None
+    total: int
+    instances: Instances
+    final: bool = False
 
 
 @runtime_checkable
@@ -243,13 +244,16 @@ class EverythingModel(Protocol):
 
     def segment_everything(
         self, image: np.ndarray, embedding: ImageEmbedding | None = None, **settings: Any
-    ) -> Generator[SweepStep, None, Instances]:
-        """image: uint8 (H, W, 3); ``embedding``: the cached full-image one, reused if given.
+    ) -> Instances:
+        """image: uint8 (H, W, 3); ``embedding``: the cached full-image one, reused if given."""
+        ...
 
-        A generator, because a sweep takes seconds to minutes (~1,000 decoder prompts per image,
-        more with crops): it yields a :class:`SweepStep` per part, so the runtime can show what
-        is found as it is found and stop between parts, and returns every object with the
-        duplicates across parts removed."""
+    def iter_everything(
+        self, image: np.ndarray, embedding: ImageEmbedding | None = None, **settings: Any
+    ) -> Iterator[EverythingProgress]:
+        """The same in steps, one point batch each, the final answer last: a sweep takes
+        seconds to minutes (~1,000 decoder prompts per image, more with crops), so the runtime
+        shows what is kept so far and can stop between batches."""
         ...
 
 

@@ -13,12 +13,12 @@ import torch
 from model_runtime.api import (
     CandidateMasks,
     Capability,
+    EverythingProgress,
     ImageEmbedding,
     Instances,
     ModelInfo,
     Prediction,
     Prompts,
-    SweepStep,
     validate_prompts,
 )
 from model_runtime.runtime import Callbacks
@@ -182,9 +182,10 @@ class ConceptDouble(DoubleModel):
 
 
 class EverythingDouble(DoubleModel):
-    """An ``everything`` model: a sweep of ``parts`` parts, each finding one instance (a row
-    of the image); the final answer drops the last part's instance as a duplicate. Part ``i``
-    waits at ``part_gates[i]`` if one is set; ``sweep_log`` records what happened."""
+    """An ``everything`` model: a sweep of ``parts`` point batches, each finding one instance (a
+    row of the image); each step previews the rows found so far, and the final answer drops the
+    last row as a duplicate. Batch ``i`` waits at ``part_gates[i]`` if one is set; ``sweep_log``
+    records what happened."""
 
     def __init__(self, variant: str = "everything", parts: int = 3):
         super().__init__(variant, capabilities=frozenset({Capability.CLICK, Capability.EVERYTHING}))
@@ -193,9 +194,18 @@ class EverythingDouble(DoubleModel):
         self.sweep_log: list[str] = []
 
     def segment_everything(self, image: np.ndarray, embedding: ImageEmbedding | None = None, **settings):
+        *_, last = self.iter_everything(image, embedding, **settings)
+        return last.instances
+
+    def iter_everything(self, image: np.ndarray, embedding: ImageEmbedding | None = None, **settings):
         h, w = image.shape[:2]
         self.sweep_log.append(f"start embedding={embedding is not None} settings={settings}")
         rows = np.zeros((self.parts, h, w), dtype=bool)
+
+        def found(count: int) -> Instances:
+            boxes = np.array([[0, i, w, i + 1] for i in range(count)], dtype=np.float32).reshape(-1, 4)
+            return Instances(rows[:count], boxes, np.full(count, 0.9))
+
         try:
             for i in range(self.parts):
                 gate = self.part_gates.get(i)
@@ -203,11 +213,9 @@ class EverythingDouble(DoubleModel):
                     gate.pass_through()
                 rows[i, i] = True
                 self.sweep_log.append(f"part {i} on {threading.current_thread().name}")
-                part = Instances(rows[i : i + 1], np.array([[0, i, w, i + 1]]), np.array([0.9]))
-                yield SweepStep(part, i + 1, self.parts)
-            keep = self.parts - 1
-            boxes = np.array([[0, i, w, i + 1] for i in range(keep)], dtype=np.float32)
-            return Instances(rows[:keep], boxes, np.full(keep, 0.9))
+                if i + 1 < self.parts:
+                    yield EverythingProgress(i + 1, self.parts, found(i + 1))
+            yield EverythingProgress(self.parts, self.parts, found(self.parts - 1), final=True)
         finally:
             self.sweep_log.append("closed")
 

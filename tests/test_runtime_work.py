@@ -188,7 +188,7 @@ def test_find_all_needs_a_concept_model_and_a_concept(runtime, models):
 # --- segment everything --------------------------------------------------------------------------
 
 
-def test_segment_everything_streams_each_part_then_answers_without_duplicates(runtime, models):
+def test_segment_everything_streams_what_is_kept_so_far_then_the_answer(runtime, models):
     runtime.load_model("everything").result(WAIT)
     rec = Recorder()
     job = segment_everything("m1", 0, provider(1), settings={"points_per_side": 4})
@@ -196,15 +196,33 @@ def test_segment_everything_streams_each_part_then_answers_without_duplicates(ru
     rec.wait(handle.request_id)
     answer = rec.results[handle.request_id]
     assert isinstance(answer, Instances) and len(answer) == 2
-    parts = [value for rid, value in rec.partials if rid == handle.request_id]
-    assert [p.boxes[0, 1] for p in parts] == [0, 1, 2]  # one row per part, as found
-    assert [(d, t) for rid, d, t in rec.progress if rid == handle.request_id] == [
-        (0, None), (1, 3), (2, 3), (3, 3)
-    ]
+    previews = [value for rid, value in rec.partials if rid == handle.request_id]
+    assert [len(p) for p in previews] == [1, 2]  # one row more per point batch
+    assert [(d, t) for rid, d, t in rec.progress if rid == handle.request_id] == [(0, None), (1, 3), (2, 3)]
     log = models["everything"].sweep_log
     assert log[0] == "start embedding=True settings={'points_per_side': 4}"
     assert log[1:] == [f"part {i} on {BACKGROUND}" for i in range(3)] + ["closed"]
     assert handle.kind == "segment_everything"
+
+
+def test_segment_everything_of_a_real_model_answers_as_the_model_does(models):
+    from tests.tiny_models import small_sam2_model
+
+    sam2 = small_sam2_model()
+    settings = {"points_per_side": 4, "points_per_batch": 4, "pred_iou_thresh": 0.0,
+                "stability_score_thresh": 0.0}
+    image = np.random.default_rng(5).integers(0, 256, size=(60, 80, 3), dtype=np.uint8)
+    rec = Recorder()
+    with Runtime(RuntimeConfig(disk_cache=False), loader=lambda s, d: sam2) as rt:
+        rt.load_model("sam2").result(WAIT)
+        job = segment_everything("img", 0, lambda: image, settings=settings)
+        answer = rt.run_job(job, callbacks=rec.callbacks()).result(120)
+    expected = sam2.segment_everything(image, **settings)
+    assert len(answer) == len(expected) > 0
+    np.testing.assert_array_equal(answer.boxes, expected.boxes)
+    np.testing.assert_allclose(answer.scores, expected.scores, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(answer.masks), np.asarray(expected.masks))
+    assert len(rec.partials) == 3  # 16 points in batches of 4: a preview after each but the last
 
 
 def test_a_stopped_sweep_ends_between_parts_and_is_closed(runtime, models):
@@ -220,7 +238,7 @@ def test_a_stopped_sweep_ends_between_parts_and_is_closed(runtime, models):
     runtime.run_job(lambda ctx: iter(())).result(WAIT)
     assert everything.sweep_log[-1] == "closed"
     assert not any(entry.startswith("part 2") for entry in everything.sweep_log)
-    assert len(rec.partials) == 1 and not rec.reported(handle.request_id)
+    assert [len(p) for _, p in rec.partials] == [1] and not rec.reported(handle.request_id)
 
 
 def test_segment_everything_needs_an_everything_model(runtime):

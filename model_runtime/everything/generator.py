@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from model_runtime.api import EverythingProgress
 from model_runtime.candidate_masks import CandidateMasks
 from model_runtime.everything.boxes import box_nms, crop_areas, mask_boxes, near_crop_edge, to_edges
 from model_runtime.everything.grid import CropBox, crop_boxes, layer_point_grids
@@ -51,17 +52,6 @@ class GridModel(Protocol):
                 mask_input: Any = None, multimask: bool = True) -> Any: ...
 
     def mask_plan(self, embedding: Any) -> Plan: ...
-
-
-@dataclass
-class EverythingProgress:
-    """One step of :func:`iter_everything`: ``done`` of ``total`` point batches, and the
-    instances kept so far (``final``: the finished, official result)."""
-
-    done: int
-    total: int
-    instances: Instances
-    final: bool = False
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from torch import nn
 
 from model_runtime.api import (
     Capability,
+    EverythingProgress,
     ImageEmbedding,
     Instances,
     ModelInfo,
@@ -32,7 +33,7 @@ from model_runtime.api import (
 )
 from model_runtime.checkpoints import MOBILESAM, SAM1, CheckpointError, load_strict
 from model_runtime.devices import resolve_device
-from model_runtime.everything import EverythingSettings, segment_everything
+from model_runtime.everything import EverythingSettings, iter_everything, segment_everything
 from model_runtime.fingerprint import weights_fingerprint
 from model_runtime.models.common.mask_upsampling import Plan, candidate_masks, sam1_plan
 from model_runtime.models.common.prompt_batches import shape_groups
@@ -220,6 +221,14 @@ class Sam1Model:
         ``embedding``: this image's cached embedding, reused for the whole-image pass."""
         settings_ = EverythingSettings.for_family(self.info.family, **settings)
         return segment_everything(self, validate_image(image), embedding, settings_)
+
+    def iter_everything(
+        self, image: np.ndarray, embedding: ImageEmbedding | None = None, **settings: Any
+    ) -> Iterator[EverythingProgress]:
+        """:meth:`segment_everything` one point batch per step, what is kept so far each time,
+        the answer last (``final``); for the runtime, which streams it and stops between steps."""
+        settings_ = EverythingSettings.for_family(self.info.family, **settings)
+        return iter_everything(self, validate_image(image), embedding, settings_)
 
 
 def _parameter_count(module: nn.Module) -> int:

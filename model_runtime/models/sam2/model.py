@@ -12,7 +12,7 @@ way out).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +22,7 @@ import torch
 
 from model_runtime.api import (
     Capability,
+    EverythingProgress,
     ImageEmbedding,
     Instances,
     ModelInfo,
@@ -33,7 +34,7 @@ from model_runtime.api import (
 )
 from model_runtime.checkpoints import CheckpointError, load_strict
 from model_runtime.devices import resolve_device
-from model_runtime.everything import EverythingSettings, segment_everything
+from model_runtime.everything import EverythingSettings, iter_everything, segment_everything
 from model_runtime.fingerprint import weights_fingerprint
 from model_runtime.models.common.mask_upsampling import Plan, candidate_masks, sam2_plan
 from model_runtime.models.common.prompt_batches import shape_groups
@@ -213,6 +214,14 @@ class Sam2ImageModel:
         ``embedding``: this image's cached embedding, reused for the whole-image pass."""
         settings_ = EverythingSettings.for_family(self.info.family, **settings)
         return segment_everything(self, validate_image(image), embedding, settings_)
+
+    def iter_everything(
+        self, image: np.ndarray, embedding: ImageEmbedding | None = None, **settings: Any
+    ) -> Iterator[EverythingProgress]:
+        """:meth:`segment_everything` one point batch per step, what is kept so far each time,
+        the answer last (``final``); for the runtime, which streams it and stops between steps."""
+        settings_ = EverythingSettings.for_family(self.info.family, **settings)
+        return iter_everything(self, validate_image(image), embedding, settings_)
 
 
     def _prompt_tensors(

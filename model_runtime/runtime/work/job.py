@@ -139,9 +139,3 @@ class JobWork(Work):
             self.steps.close()
 
 
-def advance(steps: Generator[Any, None, Any]) -> tuple[bool, Any]:
-    """One ``next(steps)``: (False, the value yielded) or (True, the value returned)."""
-    try:
-        return False, next(steps)
-    except StopIteration as stop:
-        return True, stop.value
