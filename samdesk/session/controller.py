@@ -42,6 +42,7 @@ from samdesk.session.instances import PendingInstances
 from samdesk.session.navigation import Navigation
 from samdesk.session.pending import Candidates, Pending, PendingHistory, with_box, with_point
 from samdesk.session.requests import PredictionService, PredictRequest
+from samdesk.session.review import accept_step
 
 Listener = Callable[[], None]
 
@@ -55,6 +56,9 @@ class AnnotationController:
         self.navigation = Navigation(document)
         self.pending: Pending | None = None
         self.pending_instances: PendingInstances | None = None  # many objects proposed at once
+        # A click while instances are proposed goes here first (samdesk.session.review.Review):
+        # True when it was about one of them (select, refine, reject).
+        self.instance_click: Callable[[float, float, bool], bool] | None = None
         self.selected_object: int | None = None
         self.current_category: int | None = None  # the "last used" category for quick accepts
         self.last_click_ms: float | None = None
@@ -154,6 +158,10 @@ class AnnotationController:
     # --- prompts ----------------------------------------------------------------------------
     def add_point(self, x: float, y: float, positive: bool) -> None:
         """A click: start an object, or refine the pending one with one more point."""
+        if self.pending_instances is not None and self.instance_click is not None and self.instance_click(
+            x, y, positive
+        ):
+            return
         pending = self._editable_pending()
         if pending is None:
             return
@@ -266,7 +274,10 @@ class AnnotationController:
 
     # --- many proposed objects ----------------------------------------------------------------
     def set_pending_instances(
-        self, instances: Instances | None, model_id: str | None = None, prompts: Prompts | None = None
+        self,
+        instances: Instances | PendingInstances | None,
+        model_id: str | None = None,
+        prompts: Prompts | None = None,
     ) -> None:
         """Propose ``instances`` (found on the frame on screen) as new objects, or drop the
         proposal (None). Proposing drops the pending object: one kind of proposal at a time."""
@@ -274,6 +285,9 @@ class AnnotationController:
             if self.pending_instances is None:
                 return
             self.pending_instances = None
+        elif isinstance(instances, PendingInstances):
+            self._drop_pending()
+            self.pending_instances = instances
         else:
             media_id = self.media_id
             if media_id is None:
@@ -285,22 +299,23 @@ class AnnotationController:
         self._emit(self.pending_instances_changed)
 
     def accept_pending_instances(self, category_id: int | None = None) -> list[int]:
-        """Add every proposed instance as an object, in one undoable step; returns their ids."""
-        proposal, media = self.pending_instances, self.media
-        if proposal is None or media is None:
+        """Add every proposed instance shown (duplicates of existing objects excepted) as an
+        object, in one undoable step, and end the proposal; returns their ids. Instances of a
+        phrase go to its category; the others to ``category_id`` (default: the last used)."""
+        proposal = self.pending_instances
+        if proposal is None or self.media is None:
             return []
-        if category_id is None:
-            category_id = self.current_category
-        adds = proposal.add_commands(category_id)
-        commands: list[Command] = list(adds)
-        if media.status == MediaStatus.NEW and adds:
-            commands.append(EditMedia(media.id, status=MediaStatus.IN_PROGRESS))
-        if commands:
-            self.document.execute(Batch(commands, text=f"accept {len(adds)} objects"))
-        if category_id is not None:
-            self.current_category = category_id
+        step = accept_step(self.document.project, proposal, None,
+                           self.current_category if category_id is None else category_id)
+        ids: list[int] = []
+        if step is not None:
+            self.document.execute(step[0])
+            ids = step[1].object_ids
+            first = next((item.category_id for item in step[1].items if item.category_id is not None), None)
+            if first is not None:
+                self.current_category = first
         self.set_pending_instances(None)
-        return [add.obj.id for add in adds]
+        return ids
 
     def has_pending(self) -> bool:
         """Whether something not yet accepted is on screen (a pending object or proposed ones)."""

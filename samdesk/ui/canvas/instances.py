@@ -4,7 +4,8 @@ A find-all or segment-everything answer has N instances (``samdesk.session.Pendi
 Their fills are painted into one image (later instances over earlier ones), so a thousand
 proposals cost one pixmap rather than a thousand items; each keeps its own dashed outline (within
 the overlays' contour budget) and a score label at the top-left of its box that stays the same
-size at any zoom.
+size at any zoom. A duplicate of an existing object is drawn grey and labelled "dup"; the
+selected instance gets a solid, thicker outline.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPixmap
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPen, QPixmap
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsItemGroup,
@@ -24,6 +25,8 @@ from PySide6.QtWidgets import (
 
 from samdesk.session.instances import Crop
 from samdesk.ui.canvas.overlays import contour_path, dashed_pen
+
+DUPLICATE_COLOR = (150, 150, 150)
 
 
 def instance_color(index: int) -> tuple[int, int, int]:
@@ -68,13 +71,27 @@ class InstancesItem(QGraphicsItemGroup):
         self.addToGroup(self._fill)
         self._parts: list[QGraphicsItem] = []
         self.colors: list[tuple[int, int, int]] = []
+        self.duplicates: list[bool] = []
         self.labels: list[QGraphicsSimpleTextItem] = []
 
-    def show(self, crops: Sequence[Crop | None], scores: Sequence[float], opacity: float) -> None:
+    def show(
+        self,
+        crops: Sequence[Crop | None],
+        scores: Sequence[float],
+        opacity: float,
+        color_indices: Sequence[int] | None = None,
+        duplicates: Sequence[bool] | None = None,
+        selected: int | None = None,
+    ) -> None:
         """Draw the instances (each mask as its bounding-box crop and origin, None when empty)
-        with their ``scores``, instance i in :func:`instance_color` (i)."""
+        with their ``scores``, instance i in :func:`instance_color` (``color_indices[i]``,
+        default i); ``duplicates[i]``: drawn grey as a duplicate; ``selected``: the one outlined
+        solid."""
         self.clear()
-        self.colors = [instance_color(i) for i in range(len(crops))]
+        indices = range(len(crops)) if color_indices is None else color_indices
+        self.duplicates = [False] * len(crops) if duplicates is None else list(duplicates)
+        pairs = zip(indices, self.duplicates, strict=True)
+        self.colors = [DUPLICATE_COLOR if dup else instance_color(i) for i, dup in pairs]
         argb, origin = paint_instances(crops, self.colors)
         if origin is None:
             return
@@ -85,13 +102,20 @@ class InstancesItem(QGraphicsItemGroup):
         self._fill.setOpacity(opacity)
         font = QFont()
         font.setBold(True)
-        for item, score, color in zip(crops, scores, self.colors, strict=True):
+        for index, (item, score, color) in enumerate(zip(crops, scores, self.colors, strict=True)):
             if item is None:
                 continue
             crop, (x0, y0) = item
             outline = QGraphicsPathItem(contour_path(crop, (x0, y0)))
-            outline.setPen(dashed_pen(QColor(*color).lighter(135)))
-            label = QGraphicsSimpleTextItem(f"{float(score):.2f}")
+            if index == selected:
+                pen = QPen(QColor(255, 255, 255))
+                pen.setCosmetic(True)
+                pen.setWidthF(3.0)
+                outline.setPen(pen)
+            else:
+                outline.setPen(dashed_pen(QColor(*color).lighter(135)))
+            text = f"dup {float(score):.2f}" if self.duplicates[index] else f"{float(score):.2f}"
+            label = QGraphicsSimpleTextItem(text)
             label.setFont(font)
             label.setBrush(QBrush(QColor(*color)))
             label.setPen(QColor(0, 0, 0))

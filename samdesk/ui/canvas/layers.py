@@ -213,4 +213,12 @@ class AnnotationLayer:
         if proposal is None:
             self.instances.clear()
             return
-        self.instances.show(proposal.crops(), proposal.instances.scores.tolist(), self.opacity)
+        keys = proposal.shown()
+        self.instances.show(
+            proposal.crops(keys),
+            [proposal.score(key) for key in keys],
+            self.opacity,
+            [proposal.color_index(key) for key in keys],
+            [proposal.is_duplicate(key) for key in keys],
+            keys.index(proposal.selected) if proposal.selected in keys else None,
+        )
