@@ -53,7 +53,7 @@ def load_model(source: str | os.PathLike[str], device: str | None = None) -> Ima
         except CheckpointError as exc:
             return _load_with_plugins(str(source), device, exc)
     try:
-        state_dict = read_state_dict(path)
+        state_dict = _read_state_dict(path)
     except CheckpointError as exc:
         return _load_with_plugins(str(path), device, exc)
     family = detect_family(state_dict)
@@ -67,12 +67,42 @@ def load_model(source: str | os.PathLike[str], device: str | None = None) -> Ima
 def check_model_file(path: str | os.PathLike[str]) -> str:
     """Load ``path`` exactly as :func:`load_model` would (strictly, on the CPU) and discard the
     model; return its family. CheckpointError when the file is not a usable built-in model."""
-    state_dict = read_state_dict(path)
+    state_dict = _read_state_dict(Path(path))
     family = detect_family(state_dict)
     if family is None:
         raise CheckpointError(path, f"not a known SAM checkpoint (first keys: {list(state_dict)[:5]})")
     _build(state_dict, family, Path(path), "cpu")
     return family
+
+
+def _read_state_dict(path: Path) -> dict:
+    """``read_state_dict``; a checkpoint cut short says which tensors (for SAM 3: which parts)
+    it lost, when its index survived (``checkpoint_index``)."""
+    try:
+        return read_state_dict(path)
+    except CheckpointError as exc:
+        raise _explain_cut_short(path, exc) from exc
+
+
+def _explain_cut_short(path: Path, error: CheckpointError) -> CheckpointError:
+    from model_runtime.checkpoint_index import truncated_contents
+
+    contents = truncated_contents(path)
+    if contents is None or not contents.missing:
+        return error
+    family = detect_family(dict.fromkeys(contents.names))
+    if family == SAM3:
+        from model_runtime.models.sam3.checkpoint import describe_cut_short
+
+        return CheckpointError(path, describe_cut_short(contents), family)
+    lost = [name for name in contents.names if name in contents.missing]
+    return CheckpointError(
+        path,
+        f"truncated: the file has {contents.size:,} of at least {contents.needed:,} bytes, "
+        f"so {len(lost)} of {len(contents.names)} tensors have no data (first: {lost[:3]}); "
+        "download it again",
+        family,
+    )
 
 
 def _build(state_dict: dict, family: str, path: Path, device: str | None) -> ImageModel:

@@ -355,3 +355,21 @@ def test_a_tensor_of_the_wrong_shape_is_named(reduced: Pair) -> None:
     no_table = {k: v for k, v in reduced.state_dict.items() if not k.endswith("blocks.2.attn.freqs_cis")}
     with pytest.raises(CheckpointError, match="blocks.2.attn.freqs_cis"):
         load_encoders(no_table, reduced.path)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize(("fraction", "parts"), [(0.995, ["tracker"]), (0.5, ["text encoder", "tracker"])])
+def test_a_file_cut_short_names_the_parts_it_lost(
+    reduced: Pair, tmp_path: Path, fraction: float, parts: list[str]
+) -> None:
+    from model_runtime import load_model
+    from model_runtime.checkpoints import CheckpointError
+
+    data = reduced.path.read_bytes()
+    cut = tmp_path / "sam3.pt"
+    cut.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(CheckpointError, match="truncated: the SAM 3 file has") as caught:
+        load_model(cut, device="cpu")
+    message = str(caught.value)
+    assert all(part in message for part in parts), message
+    assert "image encoder" not in message and "download it again" in message

@@ -28,6 +28,7 @@ from dataclasses import replace
 
 import torch
 
+from model_runtime.checkpoint_index import Contents
 from model_runtime.checkpoints import SAM3, CheckpointError, load_strict
 from model_runtime.models.sam3.config import ConfigError, EncoderConfig, detect_encoder_config
 from model_runtime.models.sam3.encoders import Sam3Encoders
@@ -87,6 +88,35 @@ def require_parts(
             "(image encoder, text encoder, detector, tracker); download it again",
             SAM3,
         )
+
+
+def part_of(key: str) -> str:
+    """The part of the file a key belongs to (one of :data:`PARTS`' names)."""
+    for part in (IMAGE_ENCODER, TEXT_ENCODER, TRACKER):
+        if key.startswith(PARTS[part]):
+            return part
+    return TRACKER if key.startswith("tracker.") else DETECTOR
+
+
+def describe_cut_short(contents: Contents) -> str:
+    """The problem of a SAM 3 file whose end is missing, part by part (``checkpoint_index``)."""
+    totals: dict[str, int] = {}
+    lost: dict[str, int] = {}
+    for name in contents.names:
+        part = part_of(name)
+        totals[part] = totals.get(part, 0) + 1
+        if name in contents.missing:
+            lost[part] = lost.get(part, 0) + 1
+    described = ", ".join(
+        f"{part} ({'all' if lost[part] == totals[part] else lost[part]} of {totals[part]} tensors)"
+        for part in PARTS
+        if part in lost
+    )
+    have, need = contents.size / (1 << 30), contents.needed / (1 << 30)
+    return (
+        f"truncated: the SAM 3 file has {have:.2f} of {need:.2f} GB, so it lacks the data of its "
+        f"{described}; download it again"
+    )
 
 
 def encoder_state_dict(

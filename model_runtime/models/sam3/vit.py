@@ -125,6 +125,25 @@ class Attention(nn.Module):
         return self.proj(out.transpose(1, 2).reshape(n, length, dim))
 
 
+class Scratch:
+    """Output buffers reused by every block of one forward pass, by name.
+
+    A fresh multi-megabyte tensor is new memory that the kernel maps page by page as it is first
+    written; reusing the same buffers for the 32 blocks' qkv projections (64 MB at full size) and
+    MLP hidden layers (98 MB) makes that happen once per image instead of once per block.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def take(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        buffer = self._buffers.get(name)
+        if buffer is None or (buffer.shape, buffer.dtype, buffer.device) != (shape, like.dtype, like.device):
+            buffer = torch.empty(shape, dtype=like.dtype, device=like.device)
+            self._buffers[name] = buffer
+        return buffer
+
+
 def _rotate(x: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
     """x: (N, L, heads, head_dim) real, consecutive pairs as complex numbers; rot: (L, 1, head_dim / 2)
     complex -> x rotated, (N, L, heads, head_dim). The complex view is taken in place (no copy)
@@ -150,13 +169,55 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=config.layer_norm_eps)
         self.mlp = Mlp(dim, config.mlp_dim)
 
-    def forward(self, x: torch.Tensor, groups: int, freqs_cis: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        groups: int,
+        freqs_cis: torch.Tensor | None = None,
+        scratch: Scratch | None = None,
+    ) -> torch.Tensor:
         """x: (N, L, C) tokens; attention runs within each of ``groups`` equal runs of them
-        (windows) — N·L / groups tokens each. ``freqs_cis`` overrides the stored table."""
+        (windows) — N·L / groups tokens each. ``freqs_cis`` overrides the stored table.
+
+        With ``scratch`` and a contiguous float32 ``x``, ``x`` is updated in place (see
+        :meth:`_forward_in_place`); otherwise a new tensor is returned."""
+        if scratch is not None and x.dtype == torch.float32 and x.is_contiguous():
+            return self._forward_in_place(x, groups, freqs_cis, scratch)
         shape = x.shape
         h = self.norm1(x).reshape(groups, -1, shape[-1])
         x = x + self.attn(h, freqs_cis).view(shape)
         return x + self.mlp(self.norm2(x))
+
+    def _forward_in_place(
+        self, x: torch.Tensor, groups: int, freqs_cis: torch.Tensor | None, scratch: Scratch
+    ) -> torch.Tensor:
+        """The same block without large fresh allocations: the qkv projection and the MLP's hidden
+        layer are written into reused buffers, q and k are rotated in place inside the qkv buffer
+        and attended to as strided views, GELU runs in place, and each residual branch is
+        accumulated into ``x`` by its output projection's matrix product (``x += b; x += h·Wᵀ``)."""
+        c = x.shape[-1]
+        tokens = x.view(-1, c)
+        n = tokens.shape[0]
+        length = n // groups
+        attn, mlp = self.attn, self.mlp
+        heads = attn.num_heads
+        freqs = attn.freqs_cis if freqs_cis is None else freqs_cis
+
+        qkv = scratch.take("qkv", (n, 3 * c), x)
+        torch.addmm(attn.qkv.bias, self.norm1(tokens), attn.qkv.weight.t(), out=qkv)
+        pairs = qkv.view(groups, length, 3, heads, -1, 2)
+        rot = freqs[:, None, :]  # (L, 1, head_dim / 2)
+        torch.view_as_complex(pairs[:, :, 0]).mul_(rot)
+        torch.view_as_complex(pairs[:, :, 1]).mul_(rot)
+        q, k, v = qkv.view(groups, length, 3, heads, -1).unbind(2)  # (N, L, heads, head_dim) each
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        tokens.add_(attn.proj.bias).addmm_(out.transpose(1, 2).reshape(n, c), attn.proj.weight.t())
+
+        hidden = scratch.take("hidden", (n, mlp.fc1.out_features), x)
+        torch.addmm(mlp.fc1.bias, self.norm2(tokens), mlp.fc1.weight.t(), out=hidden)
+        torch.ops.aten.gelu_(hidden)
+        tokens.add_(mlp.fc2.bias).addmm_(hidden, mlp.fc2.weight.t())
+        return x
 
     def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, H, W, C) in raster order, for a window block whose windows need zero padding:
@@ -231,12 +292,13 @@ class ViT(nn.Module):
         ws = self.config.window_size
         order = window_order(g, ws).to(x.device)
         tokens = x.reshape(b, g * g, c)[:, order].reshape(b * g * g // (ws * ws), ws * ws, c)
+        scratch = Scratch()
         for block in self._used_blocks():
             if block.window_size:
-                tokens = block(tokens, groups=tokens.shape[0])
+                tokens = block(tokens, groups=tokens.shape[0], scratch=scratch)
             else:
                 freqs = block.attn.freqs_cis[order]
-                tokens = block(tokens, groups=b, freqs_cis=freqs)
+                tokens = block(tokens, groups=b, freqs_cis=freqs, scratch=scratch)
         raster = torch.empty_like(tokens.view(b, g * g, c))
         raster[:, order] = tokens.view(b, g * g, c)
         return raster.view(b, g, g, c).permute(0, 3, 1, 2)

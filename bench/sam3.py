@@ -1,0 +1,224 @@
+"""SAM 3: ours against the official code on the same random weights, same photo, same threads.
+
+Each side runs in its own child process (so that its peak RSS is its own), loading the same
+``sam3.pt``-layout checkpoint; children of the two sides alternate, ``--rounds`` times, so that
+load from other jobs on a shared machine hits both alike. Parts:
+
+- ``load``: checkpoint file -> a model ready to encode (ours: ``load_encoders`` +
+  ``load_interactive_head``; official: ``build_sam3_image_model`` with the checkpoint, CPU);
+- ``backbone``: one photo -> everything ``find_all`` and ``predict`` need from the image (ours:
+  pre-processing, ViT, both necks with the tracker's ``conv_s0``/``conv_s1``, the interactive
+  head's per-image tensors; official: ``Sam3Processor.set_image``, which does the same);
+- ``text``: one new phrase -> its features (ours with the per-phrase cache emptied first;
+  official ``backbone.forward_text``);
+- peak RSS of each side's process (``ru_maxrss``), over the whole run.
+
+Medians of ``--repeats`` timed runs per round after one warm-up, wall and process CPU time.
+
+    python bench/sam3.py --size full --checkpoint /tmp/sam3-random.pt --threads 2 --repeats 3
+    python bench/sam3.py --size reduced            # the test suite's reduced width, a smoke run
+
+``--size full`` writes a 3.4 GB checkpoint the first time (kept at ``--checkpoint``) and needs
+~4-10 GB of memory per side: run one at a time (``flock /work/wt/BIGRUN.lock nice -n 10 ...``).
+Test-only packages (the official ``sam3`` oracle, torchvision + shim) must be installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Run as a script, this file's folder is sys.path[0], and "import sam3" would import this file
+# instead of the official package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+DEFAULT_IMAGE = REPO_ROOT.parent / "shared" / "media" / "truck.jpg"
+PHRASES = ("yellow school bus", "red car", "person wearing a hat", "dog", "traffic light")
+PARTS = ("load", "backbone", "text")
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
+    """-> (wall seconds, process CPU seconds) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+# -- the two sides (run in child processes) ----------------------------------------------------
+
+
+def _ours(checkpoint: Path) -> tuple[Callable[[Any], Any], Callable[[str], Any]]:
+    """Load ours; -> (encode(image), encode_text(phrase))."""
+    import torch
+
+    from model_runtime.checkpoints import read_state_dict
+    from model_runtime.models.sam3.checkpoint import load_encoders
+    from model_runtime.models.sam3.interactive import load_interactive_head
+    from model_runtime.models.sam3.transforms import preprocess_image
+
+    state_dict = read_state_dict(checkpoint)
+    encoders = load_encoders(state_dict, checkpoint)
+    head = load_interactive_head(state_dict, checkpoint, encoders.config.d_model)
+    del state_dict
+
+    @torch.inference_mode()
+    def encode(image: Any) -> Any:
+        vision = encoders.vision_backbone(preprocess_image(image), tracker_heads=head.neck_heads)
+        tracker = head.image_features(vision.sam2_backbone_out)
+        return vision.backbone_fpn, tracker
+
+    def text(phrase: str) -> Any:
+        encoders.clear_text_cache()
+        return encoders.forward_text([phrase])
+
+    return encode, text
+
+
+def _official(checkpoint: Path, size: str) -> tuple[Callable[[Any], Any], Callable[[str], Any]]:
+    import torch
+    from PIL import Image
+
+    from tests.oracles import sam3_official as oracle
+
+    full = size == "full"
+    model = oracle.build_official_released(checkpoint) if full else oracle.load_official(checkpoint)
+    processor = oracle.processor(model)
+
+    @torch.inference_mode()
+    def encode(image: Any) -> Any:
+        return processor.set_image(Image.fromarray(image))
+
+    @torch.inference_mode()
+    def text(phrase: str) -> Any:
+        return model.backbone.forward_text([phrase], device="cpu")
+
+    return encode, text
+
+
+def child(side: str, checkpoint: Path, size: str, image_path: Path, threads: int, repeats: int) -> dict:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    torch.set_num_threads(threads)
+    image = np.array(Image.open(image_path).convert("RGB"))
+    start_wall, start_cpu = time.perf_counter(), time.process_time()
+    encode, text = _ours(checkpoint) if side == "ours" else _official(checkpoint, size)
+    load_wall, load_cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
+    encode(image)  # warm-up
+    backbone = [_timed(lambda: encode(image)) for _ in range(repeats)]
+    text(PHRASES[-1])  # warm-up
+    texts = [_timed(lambda p=p: text(p)) for p in (PHRASES * repeats)[:repeats]]
+    return {
+        "side": side,
+        "load": [(load_wall, load_cpu)],
+        "backbone": backbone,
+        "text": texts,
+        "peak_rss_mib": _peak_rss_mib(),
+    }
+
+
+# -- the parent -------------------------------------------------------------------------------
+
+
+def make_checkpoint(path: Path, size: str) -> Path:
+    from tests.oracles import sam3_official as oracle
+
+    spec = oracle.full_spec() if size == "full" else oracle.reduced_spec()
+    # The detector parts are not timed here: no score tweak (it would copy every tensor once more).
+    return oracle.make_checkpoint(path, spec=spec, seed=0, detector_tweak=None)
+
+
+def _run_child(args: argparse.Namespace, side: str, checkpoint: Path) -> dict:
+    cmd = [
+        sys.executable, str(Path(__file__).resolve()), "--child", side, "--checkpoint", str(checkpoint),
+        "--size", args.size, "--image", str(args.image), "--threads", str(args.threads),
+        "--repeats", str(args.repeats),
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{side} child failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _median(rows: list[dict], part: str, index: int) -> float:
+    return statistics.median(sample[index] for row in rows for sample in row[part])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", choices=("full", "reduced"), default="reduced")
+    parser.add_argument("--checkpoint", type=Path, help="sam3.pt-layout file to use (made there if missing)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads on both sides")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per part per child (≥ 3)")
+    parser.add_argument("--rounds", type=int, default=1, help="child pairs (ours, official) to run")
+    parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON line")
+    parser.add_argument("--child", choices=("ours", "official"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        measured = child(args.child, args.checkpoint, args.size, args.image, args.threads, args.repeats)
+        print(json.dumps(measured))
+        return 0
+    if not args.image.exists():
+        raise SystemExit(f"{args.image}: image not found (pass --image)")
+    with tempfile.TemporaryDirectory(prefix="samdesk-bench-sam3-") as tmp:
+        checkpoint = args.checkpoint or Path(tmp) / "sam3.pt"
+        if not checkpoint.exists():
+            print(f"writing a random {args.size} checkpoint to {checkpoint} ...", file=sys.stderr, flush=True)
+            make_checkpoint(checkpoint, args.size)
+        rows: dict[str, list[dict]] = {"ours": [], "official": []}
+        for round_ in range(args.rounds):
+            order = ("ours", "official") if round_ % 2 == 0 else ("official", "ours")
+            for side in order:
+                rows[side].append(_run_child(args, side, checkpoint))
+    load = os.getloadavg()[0]
+    result: dict[str, Any] = {"size": args.size, "threads": args.threads, "repeats": args.repeats,
+                              "rounds": args.rounds, "load_average": round(load, 1)}
+    for part in PARTS:
+        for index, kind in ((0, "wall"), (1, "cpu")):
+            ours, official = _median(rows["ours"], part, index), _median(rows["official"], part, index)
+            result[f"{part}_{kind}_ours_s"] = round(ours, 4)
+            result[f"{part}_{kind}_official_s"] = round(official, 4)
+            result[f"{part}_{kind}_ratio"] = round(ours / official, 3)
+    for side in ("ours", "official"):
+        result[f"peak_rss_{side}_mib"] = round(max(row["peak_rss_mib"] for row in rows[side]))
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"SAM 3 {args.size}, {args.threads} threads, {args.rounds} round(s) x {args.repeats} runs, "
+          f"load average {load:.1f}")
+    print(f"{'part':10s} {'ours s':>9s} {'official s':>11s} {'ratio':>6s}   "
+          f"{'(CPU: ours':>11s} {'official':>9s} {'ratio)':>7s}")
+    for part in PARTS:
+        print(
+            f"{part:10s} {result[f'{part}_wall_ours_s']:9.3f} {result[f'{part}_wall_official_s']:11.3f} "
+            f"{result[f'{part}_wall_ratio']:6.2f}   {result[f'{part}_cpu_ours_s']:11.3f} "
+            f"{result[f'{part}_cpu_official_s']:9.3f} {result[f'{part}_cpu_ratio']:7.2f}"
+        )
+    print(f"peak RSS   ours {result['peak_rss_ours_mib']} MiB, "
+          f"official {result['peak_rss_official_mib']} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
