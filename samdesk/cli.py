@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import samdesk
 import samdesk.commands
 
+PROGRAM_OPTIONS = ("-h", "--help", "--version")
+
 
 def _command_modules() -> list[str]:
     return sorted(
@@ -27,6 +29,7 @@ def _command_modules() -> list[str]:
 def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
     parser = argparse.ArgumentParser(
         prog="samdesk",
+        usage="samdesk [--model FILE_OR_NAME] [PATH ...]\n       samdesk COMMAND ...",
         description="Annotate images and videos with Segment Anything. "
         "Without a command, opens the GUI on the given images, videos, folders or projects.",
     )
@@ -56,8 +59,9 @@ def _run_gui(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser, commands = build_parser()
-    # `samdesk photo.jpg` means `samdesk gui photo.jpg`: paths are not commands.
-    if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
+    # `samdesk photo.jpg` and `samdesk --model FILE photo.jpg` mean `samdesk gui ...`: anything
+    # but a command or a program-wide option (--help, --version) is the GUI's.
+    if not argv or (argv[0] not in commands and argv[0] not in PROGRAM_OPTIONS):
         argv = ["gui", *argv]
     args = parser.parse_args(argv)
     try:

@@ -43,6 +43,22 @@ def test_paths_route_to_gui(monkeypatch: pytest.MonkeyPatch) -> None:
     assert seen["paths"] == []
 
 
+def test_gui_options_before_paths_route_to_gui(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 18, defect 1: ``samdesk --model FILE photo.jpg`` (the README's form) was refused
+    as "invalid choice" because an option came first."""
+    seen: dict[str, object] = {}
+
+    def gui_double(args):  # test double: no window in a unit test
+        seen.update(paths=args.paths, model=args.model)
+        return 0
+
+    monkeypatch.setattr(cli, "_run_gui", gui_double)
+    assert cli.main(["--model", "m.pt", "photo.jpg"]) == 0
+    assert seen == {"paths": ["photo.jpg"], "model": "m.pt"}
+    assert cli.main(["photo.jpg", "--model", "m.pt"]) == 0
+    assert seen == {"paths": ["photo.jpg"], "model": "m.pt"}
+
+
 def test_unknown_option_is_an_error() -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(["--no-such-option"])
