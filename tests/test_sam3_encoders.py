@@ -125,6 +125,40 @@ def test_the_float_branch_rounds_back_to_uint8_levels() -> None:
     assert (native.int() - via_float.int()).abs().max() <= 1
 
 
+TOKENIZER_PHRASES = [
+    "red car", "yellow school bus", "  Dog's   TAIL ", "café crème brûlée", "日本語のテキスト",
+    "naïve résumé", "emoji 🐶🚗!!", "&amp;lt;b&amp;gt; html", "<start_of_text> hi <end_of_text>",
+    "1234567890 numbers 3.14", "don't can't we'll I'd", "a " * 40, "supercalifragilisticexpialidocious " * 5,
+    "“quoted” ‘text’ ﬁne ｆｕｌｌ", "\tnew\nline\r\n", "", "visual", "Straße ǅemal İstanbul", "x" * 200,
+    "ÃƒÂ©mojibake Ã©", "!", "a.b,c;d", "Zoë's 2nd-hand bike (blue)", "Ελληνικά κείμενα", "русский текст",
+    "مرحبا", "हिन्दी", "한국어 텍스트",
+]
+
+
+@pytest.mark.oracle
+def test_tokenizer_matches_official_on_many_phrases() -> None:
+    from tests.oracles.sam3_official import import_official, vocabulary_path
+
+    import_official()
+    from sam3.model.tokenizer_ve import SimpleTokenizer
+
+    from model_runtime.models.sam3.tokenizer import Tokenizer
+
+    official = SimpleTokenizer(bpe_path=vocabulary_path())
+    ours = Tokenizer()
+    assert ours.vocab_size == official.vocab_size == 49408
+    for phrase in TOKENIZER_PHRASES:
+        assert ours.encode(phrase) == official.encode(phrase), phrase
+    with pytest.warns(UserWarning) as caught:
+        tokens = ours(TOKENIZER_PHRASES)
+    assert torch.equal(tokens.ids, official(TOKENIZER_PHRASES, context_length=32))
+    long = [i for i, p in enumerate(TOKENIZER_PHRASES) if len(official.encode(p)) > 30]
+    assert [i for i, cut in enumerate(tokens.truncated) if cut] == long and len(long) >= 3
+    assert len(caught) == len(long) and "reads only the first 30" in str(caught[0].message)
+    assert all(row[(row != 0).sum() - 1] == ours.eot_id for row in tokens.ids)  # EOT last, then zeros
+    assert ours.decode(ours.encode("red car")).strip() == "red car"
+
+
 # --- the encoders against the official modules, reduced width ---------------------------------
 
 
@@ -373,3 +407,57 @@ def test_a_file_cut_short_names_the_parts_it_lost(
     message = str(caught.value)
     assert all(part in message for part in parts), message
     assert "image encoder" not in message and "download it again" in message
+
+
+# --- the released sizes (make test-slow) ---------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.oracle
+def test_released_size_encoders_match_official(media_dir: Path) -> None:
+    """ViT-L/14 + both necks + the 24-layer text encoder at the released sizes, on the official
+    random init (made informative), ours sharing the very same tensors (~3.5 GB in all)."""
+    from model_runtime.checkpoints import load_strict
+    from model_runtime.models.sam3.checkpoint import encoder_state_dict
+    from model_runtime.models.sam3.config import detect_encoder_config
+    from model_runtime.models.sam3.encoders import Sam3Encoders
+    from model_runtime.models.sam3.transforms import preprocess_image
+    from tests.oracles import sam3_official as oracle
+
+    oracle.import_official()
+    from sam3.model.vl_combiner import SAM3VLBackbone
+
+    torch.manual_seed(0)
+    spec = oracle.full_spec()
+    official = SAM3VLBackbone(
+        visual=oracle._vision_backbone(spec), text=oracle._text_encoder(spec), scalp=1
+    ).eval()
+    state = oracle.perturb({f"detector.backbone.{k}": v for k, v in official.state_dict().items()}, seed=0)
+    official.load_state_dict({k[len("detector.backbone.") :]: v for k, v in state.items()}, assign=True)
+    config = detect_encoder_config(state)
+    vit = config.vit
+    assert (vit.depth, vit.embed_dim, vit.num_heads, vit.mlp_dim) == (32, 1024, 16, 4736)
+    assert config.vit.global_blocks == (7, 15, 23, 31) and config.text is not None
+    assert (config.text.layers, config.text.width, config.neck.d_model) == (24, 1024, 256)
+    with torch.device("meta"):
+        ours = Sam3Encoders(config)
+    load_strict(ours, encoder_state_dict(state, config), "released", "sam3", assign=True)
+    ours.eval()
+
+    image = np.array(Image.open(media_dir / "dog.jpg").convert("RGB"))
+    with torch.inference_mode():
+        expected = official.forward_image(preprocess_image(image))
+        mine = ours.encode_image(image)
+        for a, b in zip(mine.backbone_fpn, expected["backbone_fpn"], strict=True):
+            _close(a, b, rel=1e-4)
+        assert mine.sam2_backbone_out is not None
+        tracker = expected["sam2_backbone_out"]["backbone_fpn"]
+        for a, b in zip(mine.sam2_backbone_out.backbone_fpn, tracker, strict=True):
+            _close(a, b, rel=1e-4)
+        del expected, mine
+        text = official.forward_text(PHRASES, device="cpu")
+    ours.clear_text_cache()
+    with pytest.warns(UserWarning):
+        features = ours.forward_text(PHRASES)
+    _close(features.language_features, text["language_features"], rel=1e-4)
+    assert torch.equal(features.language_mask, text["language_mask"])
