@@ -461,3 +461,16 @@ def test_released_size_encoders_match_official(media_dir: Path) -> None:
         features = ours.forward_text(PHRASES)
     _close(features.language_features, text["language_features"], rel=1e-4)
     assert torch.equal(features.language_mask, text["language_mask"])
+
+
+def test_preprocessing_takes_a_read_only_image_without_warnings() -> None:
+    import warnings
+
+    from model_runtime.models.sam3.transforms import preprocess_image
+
+    image = np.random.default_rng(1).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    frozen = image.copy()
+    frozen.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(preprocess_image(frozen, 64), preprocess_image(image, 64))

@@ -40,7 +40,8 @@ def resize_uint8(image: np.ndarray, size: int = IMAGE_SIZE, native_uint8: bool |
     ``native_uint8``: resize the uint8 tensor directly (None: as torchvision does on this CPU)."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected a uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
-    tensor = torch.from_numpy(image).permute(2, 0, 1).contiguous()[None]
+    # A (3, H, W) copy of the image (also when it is read-only, e.g. np.asarray of a PIL image).
+    tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
     if tensor.shape[-2:] == (size, size):
         return tensor
     if native_uint8 is None:
