@@ -94,18 +94,21 @@ def label_steps(
     if request.everything:
         image = validate_image(image_provider())
         sweep = model.segment_everything(image, embedding, **request.settings)
-        try:
-            while True:
-                try:
-                    step = next(sweep)
-                except StopIteration as stop:
-                    result = stop.value
-                    break
-                if not isinstance(step, SweepStep):
-                    raise TypeError(f"segment_everything yielded a {type(step).__name__}, not a SweepStep")
-                yield None
-        finally:
-            sweep.close()
+        result = sweep
+        if isinstance(sweep, Generator):  # a sweep in parts (the contract); some answer at once
+            try:
+                while True:
+                    try:
+                        step = next(sweep)
+                    except StopIteration as stop:
+                        result = stop.value
+                        break
+                    if not isinstance(step, SweepStep):
+                        kind = type(step).__name__
+                        raise TypeError(f"segment_everything yielded a {kind}, not a SweepStep")
+                    yield None
+            finally:
+                sweep.close()
         if not isinstance(result, Instances):
             raise TypeError(f"segment_everything returned a {type(result).__name__}, not Instances")
         if request.threshold is not None:
