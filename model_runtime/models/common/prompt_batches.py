@@ -3,7 +3,11 @@
 The decoder takes a batch of prompt sets whose tensors have the same shape: the same number of
 clicks, a box or not, a mask input or not. :func:`shape_groups` splits a list of prompt sets into
 such groups (in their original order within a group), each at most ``max_batch`` long so that
-the decoder's temporaries stay bounded (~0.5 MB per prompt set at 256² logits and 4 tokens).
+the decoder's temporaries stay bounded: each prompt set carries its own copy of the image
+tokens through the two-way transformer and the upscaling head (SAM 2 also of the stride-4/8
+skip features), about 18-20 MB per prompt set on the CPU (measured peak: 566 MB for 32 SAM 2.1
+tiny prompts, 648 MB for 32 MobileSAM ones, 1.3 GB for 64 SAM 2.1 tiny ones). Groups of 32 keep
+one call under ~0.7 GB; larger groups gained < 10 % per prompt (bench/predict_batch.py).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Sequence
 
 from model_runtime.prompts import Prompts
 
-MAX_BATCH = 256
+MAX_BATCH = 32
 
 
 def shape_groups(prompts: Sequence[Prompts], max_batch: int = MAX_BATCH) -> list[list[int]]:
