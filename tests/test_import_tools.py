@@ -106,27 +106,17 @@ def test_ultralytics_detection_layout_written_by_datumaro() -> None:
 
 def test_roboflow_split_layout_written_with_supervision() -> None:
     """train/ and valid/ each with images/ and labels/, data.yaml pointing at ../train/images and a
-    test split that is not there, names as a flow list: each polygon read as Ultralytics reads it."""
-    from tests.readers import ultralytics_modules
-
-    u = ultralytics_modules()
+    test split that is not there, names as a flow list: each polygon exactly as Ultralytics' own
+    polygons2masks draws it (computed by Ultralytics when the fixture was made)."""
     project, result = _imported("yolo-seg", DATA / "supervision_roboflow", DATA / "no such folder")
     assert not result.warnings
-    names = {c.id: c.name for c in project.categories}
-    assert list(names.values()) == ["car", "dog", "person"]
-    for item in project.media:
-        split = Path(item.path).parents[1].name
-        label = DATA / "supervision_roboflow" / split / "labels" / (Path(item.path).stem + ".txt")
-        lines = [line.split() for line in label.read_text().splitlines()]
-        objects = project.objects_of(item.id)
-        assert len(objects) == len(lines)
-        for obj, line in zip(objects, lines, strict=True):
-            points = np.asarray(line[1:], float).reshape(-1, 2) * (item.width, item.height)
-            expected = u.polygons2masks(
-                (item.height, item.width), [points.ravel()], color=1, downsample_ratio=1
-            )
-            assert names[obj.category_id] == ["car", "dog", "person"][int(line[0])]
-            assert np.array_equal(masks.decode(obj.frames[0].rle), expected[0].astype(bool))
+    assert [c.name for c in project.categories] == ["car", "dog", "person"]
+    expected = {
+        name: [(o["label"], "rle", o["ultralytics"]["counts"]) for o in objects]
+        for name, objects in EXPECTED["supervision_roboflow"].items()
+    }
+    assert _contents(project) == expected
+    assert {Path(m.path).parents[1].name for m in project.media} == {"train", "valid"}
 
 
 def test_yolo_names_as_a_flow_mapping_and_the_cli_without_images_dir(tmp_path: Path) -> None:
@@ -347,3 +337,68 @@ def test_cvat_segmentation_mask_palette_pngs_colours_void_and_class_only(tmp_pat
     (only,) = project.objects_of(b.id)
     assert project.category(only.category_id).name == "sky" and masks.area(only.frames[0].rle) == 800
     assert set(result.warnings.counts) == {"no instance masks (SegmentationObject): one object per class"}
+
+
+# --- SA-1B, YouTube-VIS ------------------------------------------------------------------------------
+
+
+def test_sa1b_written_by_datumaro() -> None:
+    """One JSON per image beside it, RLE masks, no categories; boxes are not in SA-1B."""
+    project, result = _imported("sa1b", DATA / "datumaro_sa1b", DATA / "no such folder")
+    got = {k: sorted(counts for _, _, counts in v) for k, v in _contents(project).items()}
+    expected = _expected("datumaro_sa1b", kinds=("rle",))
+    assert got == {k: sorted(counts for _, _, counts in v) for k, v in expected.items()}
+    assert not project.categories and not result.warnings
+
+
+def test_sa1b_keeps_the_predicted_iou_and_the_click(tmp_path: Path) -> None:
+    data = json.loads((DATA / "datumaro_sa1b" / "a.json").read_text())
+    data["annotations"][0].update(predicted_iou=0.93, point_coords=[[10.5, 8.0]])
+    data["annotations"][1].update(predicted_iou=float("nan"), point_coords=[[1e9, 2]])
+    shutil.copy(DATA / "images" / "a.png", tmp_path / "a.png")
+    (tmp_path / "a.json").write_text(json.dumps(data))
+    project, _ = _imported("sa1b", tmp_path / "a.json", tmp_path)
+    first, second = project.objects[:2]
+    assert first.frames[0].score == 0.93 and first.frames[0].prompts.points == ((10.5, 8.0),)
+    assert second.frames[0].score is None and not second.frames[0].prompts.points
+
+
+def test_youtube_vis_official_layout_polygons_uncompressed_rle_and_scores(tmp_path: Path) -> None:
+    """train/JPEGImages/<video>/*.jpg beside the JSON, frames every 5th; segmentations as
+    compressed RLE, uncompressed RLE, polygons and null; a results file's score per track."""
+    from PIL import Image
+    from pycocotools import mask as mask_utils
+
+    root = tmp_path / "train"
+    for f in (0, 5, 10):
+        (root / "JPEGImages" / "vid1").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((48, 64, 3), f, np.uint8)).save(root / "JPEGImages" / "vid1" / f"{f:05d}.jpg")
+    square = np.zeros((48, 64), bool)
+    square[10:20, 10:30] = True
+    compressed = mask_utils.encode(np.asfortranarray(square.astype(np.uint8)))
+    flat = np.asfortranarray(square).ravel(order="F")
+    change = np.flatnonzero(np.diff(flat.astype(np.int8))) + 1
+    runs = np.diff(np.concatenate(([0], change, [flat.size]))).tolist()
+    data = {
+        "videos": [{"id": 3, "width": 64, "height": 48, "length": 3,
+                    "file_names": ["vid1/00000.jpg", "vid1/00005.jpg", "vid1/00010.jpg"]}],
+        "categories": [{"id": 7, "name": "person"}],
+        "annotations": [
+            {"id": 1, "video_id": 3, "category_id": 7, "score": 0.8, "segmentations": [
+                {"size": [48, 64], "counts": compressed["counts"].decode()},
+                {"size": [48, 64], "counts": runs},
+                None,
+            ]},
+            {"id": 2, "video_id": 3, "category_id": 7,
+             "segmentations": [None, None, [[40, 30, 60, 30, 60, 44, 40, 44]]]},
+        ],
+    }  # fmt: skip
+    (root / "instances.json").write_text(json.dumps(data))
+    project, result = _imported("ytvis", root, tmp_path / "no videos")
+    (video,) = project.media
+    assert Path(video.path) == root / "JPEGImages" / "vid1" and video.frame_count == 3
+    first, second = project.objects
+    assert sorted(first.frames) == [0, 1] and first.frames[0].score == 0.8
+    assert all(np.array_equal(masks.decode(first.frames[f].rle), square) for f in (0, 1))
+    assert sorted(second.frames) == [2] and masks.area(second.frames[2].rle) == 20 * 14
+    assert not result.warnings

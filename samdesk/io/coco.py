@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from samdesk.document import masks
 from samdesk.document.boxes import box_only_frame
 from samdesk.document.model import FrameAnnotation, MediaKind, Project, Provenance
@@ -227,13 +229,13 @@ def import_coco(
             if not segmentation and "bbox" in ann:  # a detection: the box for a model to segment
                 frame = _box_frame(ann["bbox"], height, width, plan.warnings, where)
             else:
-                mask = _mask(segmentation, height, width, plan.warnings, where)
+                mask = segmentation_mask(segmentation, height, width, plan.warnings, where)
                 if mask is None:
                     continue
                 if ann.get("iscrowd"):
                     plan.warnings.add("crowd region imported as an object", where)
                 frame = FrameAnnotation(
-                    masks.encode(mask), Provenance.IMPORTED, score=_score(ann.get("score"))
+                    masks.encode(mask), Provenance.IMPORTED, score=finite_number(ann.get("score"))
                 )
             if frame is not None:
                 plan.add_object(media, plan.category(categories[ann["category_id"]]), {0: frame})
@@ -245,7 +247,7 @@ def _box_frame(
     bbox: object, height: int, width: int, warnings: Warnings, where: str
 ) -> FrameAnnotation | None:
     """A detection's ``bbox`` [x, y, w, h] -> a box-only frame (``samdesk/document/boxes.py``)."""
-    values = [_score(v) for v in bbox] if isinstance(bbox, list) and len(bbox) == 4 else None
+    values = [finite_number(v) for v in bbox] if isinstance(bbox, list) and len(bbox) == 4 else None
     if values is None or any(v is None or abs(v) > (1 + MAX_OUTSIDE) * max(height, width) for v in values):
         warnings.add("malformed bbox of an annotation without segmentation; skipped", where)
         return None
@@ -257,8 +259,9 @@ def _box_frame(
     return box_only_frame(box, height, width)
 
 
-def _score(value: object) -> float | None:
-    """A model's confidence if the file gives a usable one (a finite number), else unknown."""
+def finite_number(value: object) -> float | None:
+    """``value`` as a float when it is a usable number (finite, not a bool), else None: a score
+    the file gives, or a coordinate."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return None
     try:
@@ -303,9 +306,11 @@ def _images(entries: list, path: Path) -> dict[int, tuple[str, int, int]]:
     return out
 
 
-def _mask(segmentation: object, height: int, width: int, warnings: Warnings, where: str):
+def segmentation_mask(
+    segmentation: object, height: int, width: int, warnings: Warnings, where: str
+) -> np.ndarray | None:
     """A COCO segmentation (compressed RLE, uncompressed RLE or polygons) -> bool (H, W), or
-    ``None`` with a counted warning when it is unusable."""
+    ``None`` with a counted warning when it is unusable. YouTube-VIS and SA-1B store theirs so too."""
     if isinstance(segmentation, dict):
         size, counts = segmentation.get("size"), segmentation.get("counts")
         if size != [height, width]:

@@ -22,7 +22,13 @@ from samdesk.io.common import CancelFn, DatasetError, ExportOptions, ExportResul
 from samdesk.io.cvat import import_cvat
 from samdesk.io.import_plan import ImportResult
 from samdesk.io.labelme import import_labelme
-from samdesk.io.png_masks import export_png_instance, export_png_semantic, import_png_instances
+from samdesk.io.png_masks import (
+    export_png_instance,
+    export_png_semantic,
+    import_png_instances,
+    import_png_semantic,
+)
+from samdesk.io.sa1b import import_sa1b
 from samdesk.io.sequences import import_davis
 from samdesk.io.video_frames import VideoExportOptions
 from samdesk.io.video_masks import DavisExportOptions, export_davis, export_ytvos
@@ -30,6 +36,7 @@ from samdesk.io.voc import import_voc
 from samdesk.io.yolo import YoloExportOptions, export_yolo
 from samdesk.io.yolo_import import import_yolo
 from samdesk.io.ytvis import export_ytvis
+from samdesk.io.ytvis_import import import_ytvis
 
 Exporter = Callable[[Project, Path, ExportOptions, ProgressFn | None, CancelFn | None], ExportResult]
 
@@ -128,12 +135,15 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
 IMPORT_FORMATS: dict[str, Importer] = {
     "coco": import_coco,
     "png-instance": import_png_instances,
+    "png-semantic": import_png_semantic,
     "davis": import_davis,
     "ytvos": import_davis,  # the same palette PNG folders (Annotations/<video>/) and meta.json
     "yolo-seg": import_yolo,
     "labelme": import_labelme,
     "cvat": import_cvat,
     "voc": import_voc,  # Pascal VOC segmentation and CVAT "Segmentation mask 1.1"
+    "ytvis": import_ytvis,
+    "sa1b": import_sa1b,
 }
 
 

@@ -210,13 +210,39 @@ def import_png_instances(
 ) -> ImportResult:
     """Read an instance-PNG folder written by :func:`export_png_masks` (``path``: the folder or
     its legend.json); ``project`` is only read."""
+    return _import_png_masks(project, path, images_dir, "instance", progress, cancel, keep_duplicates)
+
+
+def import_png_semantic(
+    project: Project,
+    path: Path,
+    images_dir: Path,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    *,
+    keep_duplicates: bool = False,
+) -> ImportResult:
+    """Read a semantic-PNG folder written by :func:`export_png_masks`: each category present on
+    a medium becomes one object (a semantic mask does not tell instances apart)."""
+    return _import_png_masks(project, path, images_dir, "semantic", progress, cancel, keep_duplicates)
+
+
+def _import_png_masks(
+    project: Project,
+    path: Path,
+    images_dir: Path,
+    kind: Literal["instance", "semantic"],
+    progress: ProgressFn | None,
+    cancel: CancelFn | None,
+    keep_duplicates: bool,
+) -> ImportResult:
     path = Path(path)
     folder = path if path.is_dir() else path.parent
     legend_path = folder / LEGEND if path.is_dir() else path
     legend = read_json(legend_path)
-    if not (isinstance(legend, dict) and legend.get("format") == FORMAT and legend.get("kind") == "instance"):
+    if not (isinstance(legend, dict) and legend.get("format") == FORMAT and legend.get("kind") == kind):
         raise DatasetError(
-            f"{legend_path}: not a samdesk instance-mask legend (format '{FORMAT}', kind 'instance')"
+            f"{legend_path}: not a samdesk {kind}-mask legend (format '{FORMAT}', kind '{kind}')"
         )
     if not isinstance(legend.get("categories"), list) or not isinstance(legend.get("media"), list):
         raise DatasetError(f"{legend_path}: 'categories' and 'media' must be lists")
@@ -231,20 +257,26 @@ def import_png_instances(
     total = len(legend["media"])
     for done, entry in enumerate(legend["media"]):
         report(progress, cancel, done, total)
-        _import_entry(plan, entry, folder, Path(images_dir), names, legend_path)
+        _import_entry(plan, entry, folder, Path(images_dir), names, legend_path, kind)
     report(progress, cancel, total, total)
     return plan.result(f"import {folder.name}")
 
 
 def _import_entry(
-    plan: ImportPlan, entry: object, folder: Path, images_dir: Path, names: dict[int, str], legend_path: Path
+    plan: ImportPlan,
+    entry: object,
+    folder: Path,
+    images_dir: Path,
+    names: dict[int, str],
+    legend_path: Path,
+    kind: Literal["instance", "semantic"],
 ) -> None:
     if not (
         isinstance(entry, dict)
         and isinstance(entry.get("file_name"), str)
         and isinstance(entry.get("width"), int)
         and isinstance(entry.get("height"), int)
-        and isinstance(entry.get("objects"), list)
+        and (kind == "semantic" or isinstance(entry.get("objects"), list))
         and isinstance(entry.get("masks"), list)
     ):
         raise DatasetError(f"{legend_path}: a media entry lacks file_name, width, height, objects or masks")
@@ -264,7 +296,9 @@ def _import_entry(
             f"{legend_path}: {name} is declared {width}×{height} but the file is {actual_w}×{actual_h}"
         )
     objects: dict[int, tuple[str | None, str]] = {}
-    for o in entry["objects"]:
+    if kind == "semantic":  # the pixel values are the categories' ids
+        objects = {value: (name, "") for value, name in names.items() if 0 < value <= MAX_CATEGORIES}
+    for o in entry.get("objects", []) if kind == "instance" else []:
         if not (isinstance(o, dict) and isinstance(o.get("value"), int) and 0 < o["value"] <= MAX_INSTANCES):
             raise DatasetError(
                 f"{legend_path}: {name}: object entry {o!r:.60} needs a value in 1..{MAX_INSTANCES}"

@@ -13,7 +13,8 @@ split an image was in is not kept.
 
 ``names:`` is read with a YAML parser, as a list or a mapping ``{0: a, 1: b}`` (block or flow
 style); class ids must be 0..n-1. A line ``<class> x1 y1 x2 y2 ...`` (normalised) is a polygon,
-read as Ultralytics reads it (``samdesk/io/yolo_polygons.py``: truncated points, ``fillPoly``);
+read as Ultralytics turns a polygon into pixels (``samdesk/io/yolo_polygons.py``: truncated
+points filled with ``fillPoly``);
 a line ``<class> cx cy w h`` is a detection box, imported as a box-only object
 (``samdesk/document/boxes.py``).
 """
@@ -125,6 +126,7 @@ def _image_for(label: Path, rel: Path, images_dir: Path) -> Path | None:
 def _import_label_file(plan: ImportPlan, label: Path, image: Path, categories: list[CategoryRef]) -> None:
     width, height = image_size(image)
     media = plan.media(image, MediaKind.IMAGE, width, height)
+    lines: list[tuple[int, list[str], list[float], str]] = []  # class, numbers as written and read, where
     for line_no, line in enumerate(read_text(label).splitlines(), start=1):
         where = f"{label.name}:{line_no}"
         fields = line.split()
@@ -137,11 +139,15 @@ def _import_label_file(plan: ImportPlan, label: Path, image: Path, categories: l
         if not 0 <= cls < len(categories):
             plan.warnings.add("class id not in data.yaml names; line skipped", f"{where}: {cls}")
             continue
-        if len(values) == 4:
-            frame = _box(values, width, height, plan, where)
-        elif len(values) < 6 or len(values) % 2:
+        if len(values) != 4 and (len(values) < 6 or len(values) % 2):
             plan.warnings.add("polygon with fewer than 3 points or an odd coordinate count skipped", where)
             continue
+        if len(values) > 4 and not _polygon_ok(values, width, height, plan, where):
+            continue
+        lines.append((cls, fields[1:], values, where))
+    for cls, _, values, where in lines:
+        if len(values) == 4:
+            frame = _box(values, width, height, plan, where)
         else:
             frame = _polygon(values, width, height, plan, where)
         if frame is not None:
@@ -167,19 +173,27 @@ def _box(
     return box_only_frame(box, height, width)
 
 
-def _polygon(
-    values: list[float], width: int, height: int, plan: ImportPlan, where: str
-) -> FrameAnnotation | None:
+def _polygon_ok(values: list[float], width: int, height: int, plan: ImportPlan, where: str) -> bool:
+    """Whether a polygon line's points are safe to read (finite, near the image), warned if not."""
     pixels = [v * (width if i % 2 == 0 else height) for i, v in enumerate(values)]
     checked = check_polygons([pixels], height, width)
     if checked.refused is not None:
         plan.warnings.add(checked.refused, where)
-        return None
+        return False
     if min(values) < -_SLACK or max(values) > 1 + _SLACK:
         plan.warnings.add("polygon outside its image; clipped", where)
-    # Read as Ultralytics reads it: what a model trains on is what the project gets.
-    points = np.asarray(checked.polygons[0], np.float64).reshape(-1, 2).astype(np.int64)
-    mask = fill([points], (height, width))
+    return True
+
+
+def _polygon(
+    values: list[float], width: int, height: int, plan: ImportPlan, where: str
+) -> FrameAnnotation | None:
+    """A checked polygon line as Ultralytics turns a polygon into pixels (``polygon2mask``:
+    points scaled and truncated, filled with ``fillPoly``). Its training reader also resamples
+    every outline of an image to one point count first; that moves the outline by a fraction of
+    a pixel depending on the other lines, so the import keeps the polygon as written."""
+    points = np.asarray(values, np.float64).reshape(-1, 2) * (width, height)
+    mask = fill([points.astype(np.int64)], (height, width))
     if not mask.any():
         plan.warnings.add("empty polygon skipped", where)
         return None

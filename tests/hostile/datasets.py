@@ -246,6 +246,46 @@ def voc(
     return dataset, folder / "elsewhere"
 
 
+SQUARE_RLE = {"size": [HEIGHT, WIDTH], "counts": [WIDTH * 10, 20, HEIGHT * WIDTH - WIDTH * 10 - 20]}
+
+
+def ytvis_base() -> dict:
+    return {
+        "videos": [{"id": 1, "width": WIDTH, "height": HEIGHT, "length": VIDEO_FRAMES,
+                    "file_names": [f"clip/{i:05d}.png" for i in range(VIDEO_FRAMES)]}],
+        "categories": [{"id": 1, "name": "thing"}],
+        "annotations": [{"id": 1, "video_id": 1, "category_id": 1, "score": 0.5,
+                         "segmentations": [SQUARE_RLE, None, [SQUARE]]}],
+    }  # fmt: skip
+
+
+def ytvis(folder: Path, data: object = None) -> tuple[Path, Path]:
+    """A YouTube-VIS split folder: instances.json beside JPEGImages/clip/ (VIDEO_FRAMES frames)."""
+    dataset = folder / "ytvis"
+    for i in range(VIDEO_FRAMES):
+        write_image(dataset / "JPEGImages" / "clip", f"{i:05d}.png")
+    (dataset / "instances.json").write_text(json.dumps(ytvis_base() if data is None else data))
+    (folder / "elsewhere").mkdir(exist_ok=True)
+    return dataset, folder / "elsewhere"
+
+
+def sa1b_base() -> dict:
+    return {
+        "image": {"image_id": 1, "file_name": "img.png", "width": WIDTH, "height": HEIGHT},
+        "annotations": [{"id": 1, "segmentation": SQUARE_RLE, "predicted_iou": 0.9,
+                         "point_coords": [[20, 20]], "bbox": [10, 10, 20, 20], "area": 400}],
+    }  # fmt: skip
+
+
+def sa1b(folder: Path, data: object = None) -> tuple[Path, Path]:
+    """An SA-1B folder: img.json beside img.png."""
+    dataset = folder / "sa1b"
+    write_image(dataset)
+    (dataset / "img.json").write_text(json.dumps(sa1b_base() if data is None else data))
+    (folder / "elsewhere").mkdir(exist_ok=True)
+    return dataset, folder / "elsewhere"
+
+
 def fingerprint(*roots: Path) -> dict[str, str]:
     """sha256 of every file under ``roots``: compare before and after to prove nothing changed."""
     out = {}

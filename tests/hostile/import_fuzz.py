@@ -251,6 +251,17 @@ STRATEGIES = {
     ),
 }
 STRATEGIES["ytvos"] = STRATEGIES["davis"]  # the same importer and layout
+STRATEGIES["png-semantic"] = st.tuples(
+    mutated({**_legend_base(), "kind": "semantic"}), hostile_pngs
+)
+STRATEGIES["ytvis"] = st.one_of(
+    mutated(datasets.ytvis_base()).map(lambda d: ("json", d)),
+    st.sampled_from(sorted(RAW_JSON)).map(lambda name: ("raw", name)),
+)
+STRATEGIES["sa1b"] = st.one_of(
+    mutated(datasets.sa1b_base()).map(lambda d: ("json", d)),
+    st.sampled_from(sorted(RAW_JSON)).map(lambda name: ("raw", name)),
+)
 STRATEGIES["voc"] = st.tuples(
     st.sampled_from(
         ["background:0,0,0::\nthing:128,0,0::\n", "thing:::\nthing:::\n", "a:1,2::\n", "a:999,0,0::\n",
@@ -293,7 +304,16 @@ def _build(fmt: str, case: object, folder: Path) -> tuple[Path, Path]:
     if fmt == "yolo-seg":
         labels, yaml = case  # type: ignore[misc]
         return datasets.yolo(folder, labels, yaml_text=yaml)
-    if fmt == "png-instance":
+    if fmt in ("ytvis", "sa1b"):
+        kind, content = case  # type: ignore[misc]
+        build = datasets.ytvis if fmt == "ytvis" else datasets.sa1b
+        if kind == "json":
+            return build(folder, content)
+        source, images = build(folder)
+        target = source / ("instances.json" if fmt == "ytvis" else "img.json")
+        target.write_bytes(RAW_JSON[content].encode("utf-8", "surrogateescape"))
+        return source, images
+    if fmt in ("png-instance", "png-semantic"):
         legend, (_, png) = case  # type: ignore[misc]
         source, images = datasets.png_instances(folder, legend)
         (source / "instances" / "img.png").write_bytes(png())

@@ -93,7 +93,8 @@ FUZZ_EXAMPLES = 40
 @pytest.mark.parametrize(
     ("fmt", "examples"),
     [("coco", FUZZ_EXAMPLES), ("yolo-seg", FUZZ_EXAMPLES), ("png-instance", FUZZ_EXAMPLES),
-     ("davis", FUZZ_EXAMPLES), ("labelme", 25), ("cvat", 30), ("voc", 20)],
+     ("davis", FUZZ_EXAMPLES), ("labelme", 20), ("cvat", 25), ("voc", 15),
+     ("png-semantic", 10), ("ytvis", 15), ("sa1b", 10)],
 )  # fmt: skip
 def test_generated_hostile_datasets(tmp_path: Path, fmt: str, examples: int) -> None:
     """Hypothesis mutates a valid dataset (fields replaced by NaN, huge numbers, wrong types,

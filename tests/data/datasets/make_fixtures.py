@@ -299,6 +299,15 @@ def write_supervision(expected_all: dict) -> None:
             images_directory_path=str(target / split / "images"),
             annotations_directory_path=str(target / split / "labels"),
         )
+    # What Ultralytics makes of each written polygon (its polygons2masks), computed with the
+    # project's test environment, which has Ultralytics (installed --no-deps by make test).
+    for split, names in (("train", ["a"]), ("valid", ["b"])):
+        for name in names:
+            w, h = SIZES[name]
+            lines = (target / split / "labels" / f"{name}.txt").read_text().split("\n")
+            polygons = [np.asarray(line.split()[1:], float).reshape(-1, 2) * (w, h) for line in lines if line]
+            for entry, mask in zip(expected[name], ultralytics_masks((h, w), polygons), strict=True):
+                entry["ultralytics"] = rle(mask)
     # Roboflow's data.yaml: splits relative to a folder above, names as a flow list.
     (target / "data.yaml").write_text(
         "train: ../train/images\nval: ../valid/images\ntest: ../test/images\n\n"
@@ -306,6 +315,26 @@ def write_supervision(expected_all: dict) -> None:
         "roboflow:\n  workspace: samdesk\n  project: fixtures\n  version: 1\n  license: CC BY 4.0\n"
     )
     expected_all["supervision_roboflow"] = expected
+
+
+def ultralytics_masks(size: tuple[int, int], polygons: list[np.ndarray]) -> list[np.ndarray]:
+    """Ultralytics' ``polygons2masks`` of each pixel polygon, run by the repository's .venv python."""
+    import subprocess
+    import tempfile
+
+    python = HERE.parents[2] / ".venv" / "bin" / "python"
+    with tempfile.TemporaryDirectory() as tmp:
+        np.savez(Path(tmp) / "in.npz", *polygons)
+        code = (
+            "import numpy as np; from ultralytics.data.utils import polygons2masks; "
+            f"d = np.load({str(Path(tmp) / 'in.npz')!r}); "
+            "polys = [d[f'arr_{i}'].ravel() for i in range(len(d))]; "
+            f"out = [polygons2masks({size!r}, [p], 1, 1)[0] for p in polys]; "
+            f"np.save({str(Path(tmp) / 'out.npy')!r}, np.stack(out))"
+        )
+        env = {"YOLO_CONFIG_DIR": tmp, "YOLO_OFFLINE": "1", "YOLO_VERBOSE": "False", "PATH": "/usr/bin:/bin"}
+        subprocess.run([str(python), "-c", code], check=True, env=env)
+        return list(np.load(Path(tmp) / "out.npy").astype(bool))
 
 
 def main() -> None:
