@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from model_runtime.api import Capability, ImageEmbedding, Instances, Prompts, SweepStep
+from model_runtime.api import Capability, EverythingProgress, ImageEmbedding, Instances, Prompts
 from tests.runtime_doubles import DoubleModel
 
 BANDS = 4
@@ -71,6 +71,10 @@ class SweepDouble(DoubleModel):
         self.settings_seen: list[dict] = []
 
     def segment_everything(self, image: np.ndarray, embedding: ImageEmbedding | None = None, **settings):
+        *_, last = self.iter_everything(image, embedding, **settings)
+        return last.instances
+
+    def iter_everything(self, image: np.ndarray, embedding: ImageEmbedding | None = None, **settings):
         self.sweeps += 1
         self.settings_seen.append(settings)
         embedding = embedding if embedding is not None else self.encode_image(image)
@@ -78,9 +82,8 @@ class SweepDouble(DoubleModel):
         masks = np.stack([band == b for b in range(BANDS)])
         scores = (means / 255.0).astype(np.float32)
         half = BANDS // 2
-        yield SweepStep(_instances(masks[:half], scores[:half]), 1, 2)
-        yield SweepStep(_instances(masks[half:], scores[half:]), 2, 2)
-        return _instances(masks, scores)
+        yield EverythingProgress(1, 2, _instances(masks[:half], scores[:half]))
+        yield EverythingProgress(2, 2, _instances(masks, scores), final=True)
 
 
 def load_double(source: str, device: str | None = None) -> DoubleModel:

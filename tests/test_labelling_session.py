@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from model_runtime.api import Instances, Prompts
+from model_runtime.api import Prompts
 from model_runtime.media import read_image
 from samdesk.cli import build_parser
 from samdesk.commands import label as label_command
@@ -57,11 +57,6 @@ def run_session(images: list[Path], model, tasks: list[tuple[str | None, Prompts
                 instances = model.find_all(embedding, prompts, threshold)
             else:
                 instances = model.segment_everything(image, embedding, **(settings or {}))
-                while not isinstance(instances, Instances):  # a sweep in parts: its last answer
-                    try:
-                        next(instances)
-                    except StopIteration as stop:
-                        instances = stop.value
             controller.set_pending_instances(instances, model.info.model_id, prompts)
             controller.accept_pending_instances(categories.get(name))
     return document

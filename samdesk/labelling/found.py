@@ -16,11 +16,11 @@ import numpy as np
 
 from model_runtime.api import (
     Capability,
+    EverythingProgress,
     ImageEmbedding,
     Instances,
     ModelInfo,
     Prompts,
-    SweepStep,
     require_capability,
     validate_image,
 )
@@ -88,29 +88,28 @@ def check_model(info: ModelInfo, request: LabelRequest) -> None:
 def label_steps(
     model: Any, embedding: ImageEmbedding, image_provider: ImageProvider, request: LabelRequest
 ) -> Generator[None, None, dict[str, list[FoundInstance]]]:
-    """Label one image: yields between the parts of a segment-everything sweep (so a caller can
-    stop there), returns the instances per task key. ``embedding`` is the image's, by ``model``;
+    """Label one image: yields between the point batches of a segment-everything sweep (so a
+    caller can stop there), returns the instances per task key. ``embedding`` is the image's, by ``model``;
     the pixels are read through ``image_provider`` only when the task needs them."""
     if request.everything:
         image = validate_image(image_provider())
-        sweep = model.segment_everything(image, embedding, **request.settings)
-        result = sweep
-        if isinstance(sweep, Generator):  # a sweep in parts (the contract); some answer at once
-            try:
-                while True:
-                    try:
-                        step = next(sweep)
-                    except StopIteration as stop:
-                        result = stop.value
-                        break
-                    if not isinstance(step, SweepStep):
-                        kind = type(step).__name__
-                        raise TypeError(f"segment_everything yielded a {kind}, not a SweepStep")
-                    yield None
-            finally:
-                sweep.close()
+        result = None
+        sweep = model.iter_everything(image, embedding, **request.settings)
+        try:
+            for step in sweep:  # one point batch each: a caller can stop between them
+                if not isinstance(step, EverythingProgress):
+                    kind = type(step).__name__
+                    raise TypeError(f"iter_everything yielded a {kind}, not EverythingProgress")
+                if step.final:
+                    result = step.instances
+                    break
+                yield None
+        finally:
+            close = getattr(sweep, "close", None)
+            if close is not None:
+                close()
         if not isinstance(result, Instances):
-            raise TypeError(f"segment_everything returned a {type(result).__name__}, not Instances")
+            raise TypeError(f"iter_everything ended without its final answer ({type(result).__name__})")
         if request.threshold is not None:
             result = result.above(request.threshold)
         return {EVERYTHING_KEY: found_instances(result)}

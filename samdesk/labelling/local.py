@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,6 @@ def label_many(items: Sequence[WorkItem]) -> Job:
     image's :class:`ImageLabels` handed to ``on_partial``. A failing image is reported in its
     labels (``error``) and the job goes on with the next."""
     from model_runtime.runtime import Job
-    from model_runtime.runtime.work.job import advance
 
     items = list(items)
 
@@ -45,7 +44,7 @@ def label_many(items: Sequence[WorkItem]) -> Job:
                 image_steps = label_steps(ctx.model, embedding, reader, item.request)
                 try:
                     while True:
-                        finished, value = ctx.call(advance, image_steps)
+                        finished, value = ctx.call(_advance, image_steps)
                         if finished:
                             labels.found = value
                             break
@@ -108,6 +107,14 @@ def run_local(
             raise
     finally:
         runtime.close()
+
+
+def _advance(steps: Generator[Any, None, Any]) -> tuple[bool, Any]:
+    """One ``next(steps)``: (False, the value yielded) or (True, the value returned)."""
+    try:
+        return False, next(steps)
+    except StopIteration as stop:
+        return True, stop.value
 
 
 def _drain(results: queue.Queue[Any], receive: Callable[[ImageLabels], None]) -> None:
