@@ -4,8 +4,8 @@ Each side runs in its own child process (so that its peak RSS is its own), loadi
 ``sam3.pt``-layout checkpoint; children of the two sides alternate, ``--rounds`` times, so that
 load from other jobs on a shared machine hits both alike. Parts:
 
-- ``load``: checkpoint file -> a model ready to encode (ours: ``load_encoders`` +
-  ``load_interactive_head``; official: ``build_sam3_image_model`` with the checkpoint, CPU);
+- ``load``: checkpoint file -> a model ready for every prompt (ours: ``load_model``; official:
+  ``build_sam3_image_model(enable_inst_interactivity=True)`` with the checkpoint, CPU);
 - ``backbone``: one photo -> everything ``find_all`` and ``predict`` need from the image (ours:
   pre-processing, ViT, both necks with the tracker's ``conv_s0``/``conv_s1``, the interactive
   head's per-image tensors; official: ``Sam3Processor.set_image``, which does the same);
@@ -47,7 +47,6 @@ if str(REPO_ROOT) not in sys.path:
 
 DEFAULT_IMAGE = REPO_ROOT.parent / "shared" / "media" / "truck.jpg"
 PHRASES = ("yellow school bus", "red car", "person wearing a hat", "dog", "traffic light")
-PARTS = ("load", "backbone", "text")
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
@@ -64,34 +63,29 @@ def _peak_rss_mib() -> float:
 # -- the two sides (run in child processes) ----------------------------------------------------
 
 
-def _ours(checkpoint: Path) -> tuple[Callable[[Any], Any], Callable[[str], Any]]:
-    """Load ours; -> (encode(image), encode_text(phrase))."""
+def _ours(checkpoint: Path, size: str) -> dict[str, Callable[..., Any]]:
+    """``load_model`` on the file; -> the callables each part times (see :data:`PARTS`)."""
     import torch
 
-    from model_runtime.checkpoints import read_state_dict
-    from model_runtime.models.sam3.checkpoint import load_encoders
-    from model_runtime.models.sam3.interactive import load_interactive_head
+    from model_runtime import load_model
     from model_runtime.models.sam3.transforms import preprocess_image
 
-    state_dict = read_state_dict(checkpoint)
-    encoders = load_encoders(state_dict, checkpoint)
-    head = load_interactive_head(state_dict, checkpoint, encoders.config.d_model)
-    del state_dict
+    model = load_model(checkpoint, device="cpu")
+    encoders, head = model.encoders, model.interactive
 
     @torch.inference_mode()
-    def encode(image: Any) -> Any:
+    def backbone(image: Any) -> Any:
         vision = encoders.vision_backbone(preprocess_image(image), tracker_heads=head.neck_heads)
-        tracker = head.image_features(vision.sam2_backbone_out)
-        return vision.backbone_fpn, tracker
+        return vision.backbone_fpn, head.image_features(vision.sam2_backbone_out)
 
     def text(phrase: str) -> Any:
         encoders.clear_text_cache()
         return encoders.forward_text([phrase])
 
-    return encode, text
+    return {"model": model, "backbone": backbone, "text": text}
 
 
-def _official(checkpoint: Path, size: str) -> tuple[Callable[[Any], Any], Callable[[str], Any]]:
+def _official(checkpoint: Path, size: str) -> dict[str, Callable[..., Any]]:
     import torch
     from PIL import Image
 
@@ -102,17 +96,19 @@ def _official(checkpoint: Path, size: str) -> tuple[Callable[[Any], Any], Callab
     processor = oracle.processor(model)
 
     @torch.inference_mode()
-    def encode(image: Any) -> Any:
+    def backbone(image: Any) -> Any:
         return processor.set_image(Image.fromarray(image))
 
     @torch.inference_mode()
     def text(phrase: str) -> Any:
         return model.backbone.forward_text([phrase], device="cpu")
 
-    return encode, text
+    return {"model": model, "processor": processor, "backbone": backbone, "text": text}
 
 
 def child(side: str, checkpoint: Path, size: str, image_path: Path, threads: int, repeats: int) -> dict:
+    """One side's measurements. Each part is a function of the loaded side and the image that
+    returns its timed samples; more parts (the detector's) are added to :data:`CHILD_PARTS`."""
     import numpy as np
     import torch
     from PIL import Image
@@ -120,19 +116,30 @@ def child(side: str, checkpoint: Path, size: str, image_path: Path, threads: int
     torch.set_num_threads(threads)
     image = np.array(Image.open(image_path).convert("RGB"))
     start_wall, start_cpu = time.perf_counter(), time.process_time()
-    encode, text = _ours(checkpoint) if side == "ours" else _official(checkpoint, size)
-    load_wall, load_cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
-    encode(image)  # warm-up
-    backbone = [_timed(lambda: encode(image)) for _ in range(repeats)]
-    text(PHRASES[-1])  # warm-up
-    texts = [_timed(lambda p=p: text(p)) for p in (PHRASES * repeats)[:repeats]]
-    return {
-        "side": side,
-        "load": [(load_wall, load_cpu)],
-        "backbone": backbone,
-        "text": texts,
-        "peak_rss_mib": _peak_rss_mib(),
-    }
+    loaded = _ours(checkpoint, size) if side == "ours" else _official(checkpoint, size)
+    load = (time.perf_counter() - start_wall, time.process_time() - start_cpu)
+    measured: dict[str, Any] = {"side": side, "load": [load]}
+    for part, run in CHILD_PARTS.items():
+        measured[part] = run(loaded, image, repeats)
+    measured["peak_rss_mib"] = _peak_rss_mib()
+    return measured
+
+
+def _backbone_part(loaded: dict, image: Any, repeats: int) -> list[tuple[float, float]]:
+    loaded["backbone"](image)  # warm-up
+    return [_timed(lambda: loaded["backbone"](image)) for _ in range(repeats)]
+
+
+def _text_part(loaded: dict, image: Any, repeats: int) -> list[tuple[float, float]]:
+    loaded["text"](PHRASES[-1])  # warm-up
+    return [_timed(lambda p=p: loaded["text"](p)) for p in (PHRASES * repeats)[:repeats]]
+
+
+# part name -> fn(loaded side, image, repeats) -> [(wall s, CPU s), ...]; "load" is timed by child().
+CHILD_PARTS: dict[str, Callable[[dict, Any, int], list[tuple[float, float]]]] = {
+    "backbone": _backbone_part,
+    "text": _text_part,
+}
 
 
 # -- the parent -------------------------------------------------------------------------------
@@ -194,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     result: dict[str, Any] = {"size": args.size, "threads": args.threads, "repeats": args.repeats,
                               "rounds": args.rounds, "load_average": round(load, 1)}
-    for part in PARTS:
+    for part in ("load", *CHILD_PARTS):
         for index, kind in ((0, "wall"), (1, "cpu")):
             ours, official = _median(rows["ours"], part, index), _median(rows["official"], part, index)
             result[f"{part}_{kind}_ours_s"] = round(ours, 4)
@@ -209,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
           f"load average {load:.1f}")
     print(f"{'part':10s} {'ours s':>9s} {'official s':>11s} {'ratio':>6s}   "
           f"{'(CPU: ours':>11s} {'official':>9s} {'ratio)':>7s}")
-    for part in PARTS:
+    for part in ("load", *CHILD_PARTS):
         print(
             f"{part:10s} {result[f'{part}_wall_ours_s']:9.3f} {result[f'{part}_wall_official_s']:11.3f} "
             f"{result[f'{part}_wall_ratio']:6.2f}   {result[f'{part}_cpu_ours_s']:11.3f} "
