@@ -17,6 +17,8 @@ from samdesk.document.model import (
     MediaStatus,
     Project,
     Provenance,
+    TrackedFrom,
+    TrackerAbsence,
 )
 
 
@@ -36,9 +38,12 @@ def make_project(
     n_objects: int = 12,
     image_size: tuple[int, int] = (48, 64),
     speckle: float = 0.01,
+    tracker_fields: bool = True,
 ) -> Project:
     """A project with one image and one video (files created under ``folder``), two categories and
-    ``n_objects`` objects with masks, prompts of every kind, provenance, scores and model ids."""
+    ``n_objects`` objects with masks, prompts of every kind, provenance, scores and model ids;
+    with ``tracker_fields`` also what tracking records (presence logits, the keyframes tracked
+    frames came from, absences), which files written before it lack."""
     rng = np.random.default_rng(seed)
     height, width = image_size
     folder.mkdir(parents=True, exist_ok=True)
@@ -71,17 +76,29 @@ def make_project(
             elif i % 3 == 1:
                 exemplars = [Exemplar((1.0, 2.0, 3.0, 4.0), True), Exemplar((5.0, 6.0, 7.5, 8.0), False)]
                 prompts = Prompts(exemplars=exemplars, text="red cup")
+            provenance = provenances[(i + f) % len(provenances)]
+            tracked = provenance is Provenance.PROPAGATED and tracker_fields
             frames[f] = FrameAnnotation(
                 rle=masks.encode(random_mask(rng, height, width, speckle)),
-                provenance=provenances[(i + f) % len(provenances)],
+                provenance=provenance,
                 score=None if i % 4 == 0 else float(rng.uniform()),
                 prompts=prompts,
                 model_id=None if i % 5 == 0 else "sam2.1-hiera_t",
+                object_score=float(rng.uniform(0.1, 9)) if tracked else None,
+                tracked_from=TrackedFrom(0, "0123456789abcdef") if tracked and i % 2 else None,
             )
+        absent = {}
+        if media.kind is MediaKind.VIDEO and tracker_fields and i % 4 != 1:
+            # What tracking found gone, on frames without a mask.
+            source = TrackedFrom(0, "fedcba9876543210")
+            absent = {
+                f: TrackerAbsence(-float(f), source if f % 2 else None, "sam2.1-hiera_t")
+                for f in range(1, 8) if f not in frames
+            }
         project.objects.append(
             AnnotationObject(
                 id=i + 1, media_id=media.id, category_id=[None, 1, 2][i % 3], frames=frames,
-                name=f"object {i}", visible=i % 7 != 3, locked=i % 6 == 5,
+                name=f"object {i}", visible=i % 7 != 3, locked=i % 6 == 5, absent=absent,
             )
         )
     project.next_ids = {"category": 3, "media": 3, "object": n_objects + 1}

@@ -17,6 +17,8 @@ from samdesk.document.model import (
     MediaKind,
     Project,
     Provenance,
+    TrackedFrom,
+    TrackerAbsence,
 )
 from samdesk.document.tracking import TrackingRun, keyframes
 
@@ -91,9 +93,48 @@ def test_an_object_gone_from_a_frame_loses_only_its_propagated_mask_there():
     doc = video_document()
     doc.execute(run().frame_command(doc.project, 3, {1: EMPTY}))
     assert 3 not in doc.project.objects[0].frames
-    assert run().frame_command(doc.project, 7, {1: EMPTY}) is None
     doc.undo()
     assert doc.project.objects[0].frames[3].rle == box(2, 6)
+
+
+def test_where_the_tracker_finds_the_object_gone_the_absence_is_recorded_until_it_is_found_again():
+    doc = video_document()
+    obj = doc.project.objects[0]
+    one_run = run(keyframes=keyframes(doc.project, 1), start_frame=0)
+    doc.execute(one_run.frame_command(doc.project, 3, {1: box(1, 5)}, {1: -2.5}))  # score <= 0
+    doc.execute(one_run.frame_command(doc.project, 7, {1: EMPTY}, {1: -8.0}))
+    assert 3 not in obj.frames and 7 not in obj.frames
+    assert obj.absent[3] == TrackerAbsence(-2.5, TrackedFrom(0, masks.digest(box(0, 4))), "m")
+    assert obj.absent[7].object_score == -8.0 and obj.absent[7].tracked_from.frame == 5
+    # The same verdict again changes nothing; a user's mask is never marked absent.
+    assert one_run.frame_command(doc.project, 7, {1: EMPTY}, {1: -8.0}) is None
+    assert one_run.frame_command(doc.project, 5, {1: EMPTY}, {1: -8.0}) is None
+    # A later run that finds it there again replaces the absence with the mask.
+    doc.execute(run().frame_command(doc.project, 7, {1: box(3, 7)}, {1: 4.0}))
+    assert 7 not in obj.absent and obj.frames[7].object_score == 4.0
+    doc.undo()
+    assert obj.absent[7].object_score == -8.0 and 7 not in obj.frames
+    doc.undo()
+    assert obj.absent == {} and obj.frames[3].rle == box(2, 6)
+
+
+def test_each_tracked_frame_names_the_keyframe_it_was_carried_from():
+    doc = video_document()
+    obj = doc.project.objects[0]  # keyframes on 0 and 5
+    given = keyframes(doc.project, 1)
+    forward = run(keyframes=given, start_frame=2)
+    for frame in (2, 4, 6, 9):
+        doc.execute(forward.frame_command(doc.project, frame, {1: box(1, 5)}, {1: 3.0}))
+    digests = {0: masks.digest(box(0, 4)), 5: masks.digest(box(4, 8))}
+    assert {f: obj.frames[f].tracked_from for f in (2, 4, 6, 9)} == {
+        2: TrackedFrom(0, digests[0]), 4: TrackedFrom(0, digests[0]),
+        6: TrackedFrom(5, digests[5]), 9: TrackedFrom(5, digests[5]),
+    }
+    backward = run(keyframes=given, start_frame=9)  # frames below the start came from above
+    for frame in (4, 1):
+        doc.execute(backward.frame_command(doc.project, frame, {1: box(1, 5)}, {1: 3.0}))
+    assert obj.frames[4].tracked_from.frame == 5 and obj.frames[1].tracked_from.frame == 5
+    assert obj.frames[4].object_score == 3.0 and obj.frames[4].provenance is Provenance.PROPAGATED
 
 
 def test_a_run_delivered_frame_by_frame_is_one_undo_step():

@@ -20,6 +20,7 @@ from samdesk.document.commands import (
     RemoveCategory,
     RemoveMedia,
     RemoveObject,
+    SetAbsence,
     SetFrame,
     SetSetting,
     merge_objects,
@@ -35,6 +36,8 @@ from samdesk.document.model import (
     MediaStatus,
     Project,
     Provenance,
+    TrackedFrom,
+    TrackerAbsence,
     file_content_hash,
 )
 
@@ -68,8 +71,11 @@ __all__ = [
     "RemoveMedia",
     "RemoveObject",
     "SCHEMA_VERSION",
+    "SetAbsence",
     "SetFrame",
     "SetSetting",
+    "TrackedFrom",
+    "TrackerAbsence",
     "file_content_hash",
     "merge_objects",
 ]

@@ -23,6 +23,7 @@ from samdesk.document.model import (
     MediaStatus,
     Project,
     Provenance,
+    TrackerAbsence,
 )
 from samdesk.document.records import Records
 
@@ -473,6 +474,34 @@ class SetFrame(Command):
                 Change.MASK_CHANGED, object_id=self.object_id, media_id=obj.media_id, frame=self.frame
             )
         ]
+
+
+@dataclass
+class SetAbsence(Command):
+    """Record (or, with ``absence=None``, forget) that tracking found one object absent on one
+    frame (``AnnotationObject.absent``)."""
+
+    object_id: int
+    frame: int
+    absence: TrackerAbsence | None
+    _before: TrackerAbsence | None = None
+    text: str = "track objects"
+
+    def do(self, project: Project) -> list[DocumentEvent]:
+        obj = project.object(self.object_id)
+        self._before = obj.absent.get(self.frame)
+        return self._set(obj, self.absence)
+
+    def undo(self, project: Project) -> list[DocumentEvent]:
+        return self._set(project.object(self.object_id), self._before)
+
+    def _set(self, obj: AnnotationObject, absence: TrackerAbsence | None) -> list[DocumentEvent]:
+        if absence is None:
+            obj.absent.pop(self.frame, None)
+        else:
+            obj.absent[self.frame] = absence  # frozen: shared safely with the command
+        change = Change.MASK_CHANGED
+        return [DocumentEvent(change, object_id=self.object_id, media_id=obj.media_id, frame=self.frame)]
 
 
 @dataclass

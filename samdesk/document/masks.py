@@ -82,6 +82,27 @@ def decode_box(rle: Rle) -> tuple[np.ndarray, tuple[int, int]] | None:
     return np.ascontiguousarray(crop), (x0, y0)
 
 
+def digest(rle: Rle) -> str:
+    """A short fingerprint of a mask (size and runs): equal masks, equal digests."""
+    import hashlib
+
+    counts = rle["counts"]
+    data = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
+    size = f"{int(rle['size'][0])}x{int(rle['size'][1])}:".encode()
+    return hashlib.sha1(size + data, usedforsecurity=False).hexdigest()[:16]
+
+
+def iou(a: Rle, b: Rle) -> float:
+    """Intersection over union of two masks of the same size, on their runs (no decoding);
+    1.0 for two empty masks."""
+    area_a, area_b = area(a), area(b)
+    if area_a == 0 and area_b == 0:
+        return 1.0
+    if area_a == 0 or area_b == 0:
+        return 0.0
+    return float(mask_utils.iou([_to_coco(a)], [_to_coco(b)], [0])[0][0])
+
+
 def area(rle: Rle) -> int:
     return int(mask_utils.area(_to_coco(rle)))
 

@@ -71,15 +71,32 @@ class MediaItem:
         return Path(self.path).name
 
 
+@dataclass(frozen=True)
+class TrackedFrom:
+    """The keyframe a tracking run carried a frame's result from: its frame number and the
+    digest of its mask (``masks.digest``) when the run started. Once that keyframe has changed,
+    or another keyframe lies between it and the frame, the result is stale
+    (``samdesk.session.lanes``)."""
+
+    frame: int
+    mask_digest: str
+
+
 @dataclass
 class FrameAnnotation:
-    """One object's mask on one frame, with how it came to be."""
+    """One object's mask on one frame, with how it came to be.
+
+    Tracked (``PROPAGATED``) frames also keep the tracker's ``object_score`` (its presence
+    logit: > 0, the object is there; near 0, the tracker is unsure) and ``tracked_from``.
+    """
 
     rle: Rle
     provenance: Provenance = Provenance.MANUAL
     score: float | None = None
     prompts: Prompts = Prompts()
     model_id: str | None = None
+    object_score: float | None = None
+    tracked_from: TrackedFrom | None = None
 
     def __post_init__(self) -> None:
         # A previous answer's low-res logits (256 KB) steer one refinement chain; they are not
@@ -87,9 +104,23 @@ class FrameAnnotation:
         self.prompts = self.prompts.without_mask_input()
 
 
+@dataclass(frozen=True)
+class TrackerAbsence:
+    """A frame where a tracking run judged the object absent or occluded (its presence logit
+    ``object_score`` <= 0, or an empty mask; None: not reported): there is no mask, and the
+    timeline says why."""
+
+    object_score: float | None
+    tracked_from: TrackedFrom | None = None
+    model_id: str | None = None
+
+
 @dataclass
 class AnnotationObject:
-    """An annotated instance: on an image one mask; on a video a track with one mask per frame."""
+    """An annotated instance: on an image one mask; on a video a track with one mask per frame.
+
+    ``absent``: frames where tracking found the object gone. A run never leaves a tracked mask
+    and an absence on one frame; a mask the user draws there later wins over the absence."""
 
     id: int
     media_id: int
@@ -98,6 +129,7 @@ class AnnotationObject:
     name: str = ""
     visible: bool = True
     locked: bool = False
+    absent: dict[int, TrackerAbsence] = field(default_factory=dict)
 
 
 @dataclass

@@ -56,6 +56,8 @@ from samdesk.document.model import (
     MediaStatus,
     Project,
     Provenance,
+    TrackedFrom,
+    TrackerAbsence,
 )
 
 PROJECT_SUFFIX = ".samdesk.json"
@@ -260,7 +262,7 @@ def _stored_path(path: str, base_folder: Path) -> str:
 
 
 def _object_to_json(obj: AnnotationObject) -> dict[str, Any]:
-    return {
+    data = {
         "id": obj.id,
         "media_id": obj.media_id,
         "category_id": obj.category_id,
@@ -269,6 +271,21 @@ def _object_to_json(obj: AnnotationObject) -> dict[str, Any]:
         "locked": obj.locked,
         "frames": [_frame_to_json(index, obj.frames[index]) for index in sorted(obj.frames)],
     }
+    if obj.absent:  # tracked videos only
+        data["absent"] = [_absence_to_json(index, obj.absent[index]) for index in sorted(obj.absent)]
+    return data
+
+
+def _absence_to_json(index: int, absence: TrackerAbsence) -> dict[str, Any]:
+    data: dict[str, Any] = {"frame": index, "object_score": _finite_or_none(absence.object_score)}
+    if absence.tracked_from is not None:
+        data["tracked_from"] = _tracked_from_to_json(absence.tracked_from)
+    data["model_id"] = absence.model_id
+    return data
+
+
+def _tracked_from_to_json(source: TrackedFrom) -> dict[str, Any]:
+    return {"frame": int(source.frame), "mask": source.mask_digest}
 
 
 def _frame_to_json(index: int, frame: FrameAnnotation) -> dict[str, Any]:
@@ -282,6 +299,10 @@ def _frame_to_json(index: int, frame: FrameAnnotation) -> dict[str, Any]:
     }
     if not frame.prompts.is_empty():  # most frames (tracked, drawn, imported) have none
         data["prompts"] = _prompts_to_json(frame.prompts)
+    if frame.object_score is not None:  # tracked frames only
+        data["object_score"] = _finite_or_none(frame.object_score)
+    if frame.tracked_from is not None:
+        data["tracked_from"] = _tracked_from_to_json(frame.tracked_from)
     return data
 
 
@@ -447,6 +468,10 @@ def _check_consistency(
                     f"mask on frame {index} is {frame.rle['size'][1]}x{frame.rle['size'][0]} "
                     f"but {item.name} is {item.width}x{item.height}",
                 )
+        for index in obj.absent:
+            if not 0 <= index < item.frame_count:
+                problem = f"is marked absent on frame {index} but {item.name} has {item.frame_count} frames"
+                raise Invalid(where, problem)
 
 
 def _next_ids(
@@ -524,6 +549,12 @@ def _object(value: object, where: str) -> AnnotationObject:
         if index in frames:
             raise Invalid(f"{where}.frames[{i}]", f"frame {index} appears twice")
         frames[index] = annotation
+    absent: dict[int, TrackerAbsence] = {}
+    for i, a in enumerate(get_list(d, "absent", where, [])):
+        index, absence = _absence(a, f"{where}.absent[{i}]")
+        if index in absent:
+            raise Invalid(f"{where}.absent[{i}]", f"frame {index} appears twice")
+        absent[index] = absence
     return AnnotationObject(
         id=get_id(d, "id", where),
         media_id=get_id(d, "media_id", where),
@@ -532,14 +563,43 @@ def _object(value: object, where: str) -> AnnotationObject:
         name=get_str(d, "name", where) if "name" in d else "",
         visible=get_bool(d, "visible", where) if "visible" in d else True,
         locked=get_bool(d, "locked", where) if "locked" in d else False,
+        absent=absent,
     )
+
+
+def _frame_index(d: dict[str, Any], where: str) -> int:
+    index = get_int(d, "frame", where)
+    if index < 0:
+        raise Invalid(f"{where}.frame", f"must be >= 0, got {index}")
+    return index
+
+
+def _absence(value: object, where: str) -> tuple[int, TrackerAbsence]:
+    d = as_dict(value, where, "an absence")
+    index = _frame_index(d, where)
+    model_id = d.get("model_id")
+    if model_id is not None and not isinstance(model_id, str):
+        raise Invalid(f"{where}.model_id", "must be a string or null")
+    return index, TrackerAbsence(
+        object_score=get_optional_number(d, "object_score", where),
+        tracked_from=_tracked_from(d.get("tracked_from"), f"{where}.tracked_from"),
+        model_id=model_id,
+    )
+
+
+def _tracked_from(value: object, where: str) -> TrackedFrom | None:
+    if value is None:
+        return None
+    d = as_dict(value, where, "a keyframe reference")
+    digest = get_str(d, "mask", where)
+    if not digest:
+        raise Invalid(f"{where}.mask", "must be a mask digest")
+    return TrackedFrom(_frame_index(d, where), digest)
 
 
 def _frame(value: object, where: str) -> tuple[int, FrameAnnotation]:
     d = as_dict(value, where, "a frame annotation")
-    index = get_int(d, "frame", where)
-    if index < 0:
-        raise Invalid(f"{where}.frame", f"must be >= 0, got {index}")
+    index = _frame_index(d, where)
     if "rle" not in d:
         raise Invalid(where, "missing field 'rle'")
     rle = d["rle"]
@@ -557,6 +617,8 @@ def _frame(value: object, where: str) -> tuple[int, FrameAnnotation]:
         score=score,
         prompts=prompts,
         model_id=model_id,
+        object_score=get_optional_number(d, "object_score", where),
+        tracked_from=_tracked_from(d.get("tracked_from"), f"{where}.tracked_from"),
     )
 
 

@@ -92,7 +92,9 @@ class Tracker(QObject):
             media.path, prompts, start_frame=controller.frame, direction=direction, convert=masks.encode
         )
         started_from = frozenset(k.object_id for k in found)
-        self._run = TrackingRun(media.id, started_from, model_id=info.model_id)
+        self._run = TrackingRun(
+            media.id, started_from, model_id=info.model_id, keyframes=found, start_frame=controller.frame
+        )
         self._frames_done = 0
         try:
             self.request_id = self.bridge.run_job(job)
@@ -124,7 +126,7 @@ class Tracker(QObject):
         if not any(m.id == self._run.media_id for m in project.media):
             self.stop()  # the video was removed from the project
             return
-        command = self._run.frame_command(project, tracked.frame, tracked.masks)
+        command = self._run.frame_command(project, tracked.frame, tracked.masks, tracked.scores)
         if command is not None:
             self.document.execute(command)
         self._frames_done += 1
