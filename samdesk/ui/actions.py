@@ -118,6 +118,11 @@ ACTIONS: tuple[ActionSpec, ...] = (
         )
     ),
     _a("stop_tracking", "Stop tracking", "&Video", "tracker.stop", when="tracking"),
+    _a("mark_reviewed", "Mark frame reviewed (or not)", "&Video", "timeline.toggle_reviewed", "Shift+R",
+       when="video", separator_before=True,
+       tip="The masks on this frame are right: the timeline shows it, the review queue skips it"),
+    _a("next_to_review", "Next frame to review", "&Video", "timeline.next_to_review", "N", when="video",
+       tip="Go to the tracked frame most likely wrong (unsure tracker, sudden change, flicker)"),
     _a("load_checkpoint", "Load checkpoint file…", "&Model", "ask_load_checkpoint", "Ctrl+L"),
     _a("use_classical", "Use classical (GrabCut, no download)", "&Model", "request_model",
        args=("classical",)),

@@ -8,6 +8,7 @@ categories on the right. The parts, each in its own module:
   thread through ``background``)
 - ``media_navigation``: which image or frame is on the canvas, the timeline, undo that shows
   the frame it changed
+- ``timeline``: a lane per object of the video under the canvas, and the frame review
 - ``status_bar``; ``model_link`` (the model side of the session); ``tracking`` (Video ▸ Track)
 
 The session itself (``samdesk.session``) is Qt-free; this window holds no annotation logic.
@@ -56,6 +57,7 @@ from samdesk.ui.project_files import ProjectFiles
 from samdesk.ui.qt_compat import install_none_guard
 from samdesk.ui.settings import Settings
 from samdesk.ui.status_bar import StatusBar
+from samdesk.ui.timeline.part import Timeline
 from samdesk.ui.tools.base import Tool, ToolHost, discover_tools
 from samdesk.ui.tracking import Tracker
 
@@ -94,11 +96,13 @@ class MainWindow(QMainWindow):
         self.layer = AnnotationLayer(self.scene, self.document, self.controller)
         self.layer.opacity = self.settings.mask_opacity
         self.navigation = MediaNavigation(self.document, self.controller, self.canvas)
+        self.timeline = Timeline(self.document, self.controller, self.layer.object_color)
         central = QWidget(self)
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
         column.addWidget(self.canvas, 1)
+        column.addWidget(self.timeline.view)
         column.addWidget(self.navigation.navigator)
         self.setCentralWidget(central)
         self.status = StatusBar(self.statusBar(), self.controller)
@@ -192,6 +196,8 @@ class MainWindow(QMainWindow):
         self.model_link.load_failed.connect(status.set_model)
         self.model_link.encoding.connect(status.set_encoding)
         self.tracker.running_changed.connect(lambda _running: self._update_actions())
+        self.timeline.frame_requested.connect(self.navigation.show_frame)
+        self.timeline.message.connect(status.show_message)
         for part in (self.files, self.navigation, self.model_link, self.tracker):
             part.message.connect(status.show_message)
             part.error.connect(self.show_error)

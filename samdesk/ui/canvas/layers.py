@@ -98,6 +98,10 @@ class AnnotationLayer:
         if restack:
             self._restack()
 
+    def object_color(self, object_id: int) -> tuple[int, int, int]:
+        """The colour the canvas draws ``object_id`` in (the timeline's lanes use it too)."""
+        return self._color(object_id)
+
     def _color(self, object_id: int) -> tuple[int, int, int]:
         project = self.document.project
         obj = project.object(object_id)
