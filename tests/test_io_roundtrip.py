@@ -158,3 +158,23 @@ def test_video_exports_read_back_onto_their_own_jpeg_frames(
         assert sorted(b.frames) == [exported.index(f) for f in sorted(a.frames)]
         for f, annotation in a.frames.items():
             assert np.array_equal(masks.decode(annotation.rle), masks.decode(b.frames[exported.index(f)].rle))
+
+
+def test_davis_480p_goes_onto_its_own_frames_even_beside_the_full_size_video(
+    media_dir: Path, tmp_path: Path
+) -> None:
+    """The masks are 480 px high: the 960×540 video under --images is not theirs, the export's
+    480p JPEG frames are."""
+    from PIL import Image
+
+    project = make_project(media_dir)
+    run_export("davis", project, tmp_path / "export", images_root=media_dir)
+    document = Document()
+    result = IMPORT_FORMATS["davis"](document.project, tmp_path / "export", media_dir)
+    document.execute(result.command)
+    (video,) = document.project.media
+    assert Path(video.path) == tmp_path / "export" / "JPEGImages" / "480p" / "bedroom"
+    assert (video.width, video.height) == (854, 480)
+    first = document.project.objects_of(video.id)[0]
+    with Image.open(tmp_path / "export" / "Annotations" / "480p" / "bedroom" / "00003.png") as png:
+        assert np.array_equal(masks.decode(first.frames[3].rle), np.asarray(png) == 1)

@@ -15,6 +15,9 @@ of PNGs; symlinked video folders are followed. Each ``<video>`` becomes one vide
 2. else the frame folder ``JPEGImages/.../<video>`` beside the annotations, or
    ``images_dir/<video>``: a folder of frames is a video (``model_runtime/image_sequence.py``).
 
+When several are there, the first whose size is the masks' wins (a 480p DAVIS export goes onto
+its own 480p frames, not onto the full-size video).
+
 A PNG's name says its frame: in a video file the number (``00012.png`` is frame 12), in a frame
 folder the frame file with the same name (``00012.png`` belongs to ``00012.jpg``, whatever its
 position). Index 255 is DAVIS' "void" (border pixels the evaluation ignores), not an object.
@@ -22,7 +25,10 @@ position). Index 255 is DAVIS' "void" (border pixels the evaluation ignores), no
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+
+from PIL import Image
 
 from model_runtime.image_sequence import is_sequence, sequence_files
 from model_runtime.media import VIDEO_SUFFIXES
@@ -67,7 +73,9 @@ def import_davis(
         video = folder.relative_to(annotations).as_posix()
         if video == ".":
             video = folder.name
-        source = _video_source(video, images_dir, frames_root)
+        source = _video_source(
+            video, images_dir, frames_root, folder / sorted(n for n in names if _is_png(n))[0]
+        )
         if source is None:
             plan.warnings.add("no video file or frame folder for these masks; skipped", video)
             continue
@@ -120,16 +128,36 @@ def _import_video(
         plan.add_object(media, category, frames[value])
 
 
-def _video_source(video: str, images_dir: Path, frames_root: Path | None) -> Path | None:
-    """The video file or frame folder of ``video`` (see the module docstring), or None."""
-    for suffix in sorted(VIDEO_SUFFIXES):
-        candidate = images_dir / (video + suffix)
-        if candidate.is_file():
-            return candidate
-    for root in (frames_root, images_dir):
-        if root is not None and is_sequence(root / video):
-            return root / video
-    return None
+def _video_source(video: str, images_dir: Path, frames_root: Path | None, first_png: Path) -> Path | None:
+    """The video file or frame folder of ``video`` (see the module docstring), or None. One of
+    the size of the masks wins: a 480p DAVIS export goes onto its 480p frames, not the video."""
+    candidates = [
+        images_dir / (video + s) for s in sorted(VIDEO_SUFFIXES) if (images_dir / (video + s)).is_file()
+    ]
+    candidates += [
+        root / video for root in (frames_root, images_dir) if root is not None and is_sequence(root / video)
+    ]
+    if len(candidates) > 1:
+        size = _png_size(first_png)
+        for candidate in candidates:
+            try:
+                info = media_info(candidate)
+            except DatasetError:
+                continue
+            if (info.width, info.height) == size:
+                return candidate
+    return candidates[0] if candidates else None
+
+
+def _png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG's header, or None when it cannot be read."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # only the header is read
+            with Image.open(path) as image:
+                return image.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
 
 
 def _annotation_root(path: Path) -> Path:
@@ -167,4 +195,3 @@ def _videos_meta(path: Path, annotations: Path) -> dict:
         if folder == path or folder.parent == folder:
             return {}
         folder = folder.parent
-
