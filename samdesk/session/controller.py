@@ -46,6 +46,9 @@ from samdesk.session.review import accept_step
 
 Listener = Callable[[], None]
 
+# What the session says when the model's answer holds no pixel, or Enter has nothing to accept.
+NOTHING_FOUND = "Nothing found — try a larger box or a click"
+
 
 class AnnotationController:
     """Turns tool gestures into prompts, requests and document commands for the current image."""
@@ -63,7 +66,7 @@ class AnnotationController:
         self.current_category: int | None = None  # the "last used" category for quick accepts
         self.last_click_ms: float | None = None
         self.waiting = False  # a prediction for the pending object is in flight
-        self.error: str | None = None
+        self.error: str | None = None  # for the status bar: a failure, or an empty answer
         self._history = PendingHistory()
         # The prediction the pending object waits for and when it was asked (for last_click_ms).
         # Only the newest: the model side drops answers to superseded requests, so anything
@@ -262,6 +265,8 @@ class AnnotationController:
         # asked for it), so it replaces that state instead of adding an undo step of its own.
         self.pending.candidates = candidates
         self.pending.edited_mask = None
+        if not candidates.mask(0).any():  # the best is the likeliest to hold something
+            self.error = NOTHING_FOUND
         self._emit(self.pending_changed)
         self._emit(self.status_changed)
 
@@ -350,9 +355,10 @@ class AnnotationController:
         pending, media = self.pending, self.media
         if pending is None or media is None:
             return None
-        mask = pending.mask()
-        if mask is None or not mask.any():
+        if not self.ready_to_accept():
             return None
+        mask = pending.mask()
+        assert mask is not None
         if category_id is None:
             category_id = self.current_category
         cands = pending.candidates
@@ -387,6 +393,20 @@ class AnnotationController:
         self._drop_pending()
         self.select_object(obj.id)
         return obj.id
+
+    def ready_to_accept(self) -> bool:
+        """Whether :meth:`accept` would add something now; when it would not, ``error`` says why
+        (still predicting, or nothing found) and ``status_changed`` fires."""
+        if self.pending_instances is not None:
+            return True
+        if self.pending is None:
+            return False
+        mask = self.pending.mask()
+        if mask is not None and mask.any():
+            return True
+        self.error = "Still predicting: accept when the mask shows" if self.waiting else NOTHING_FOUND
+        self._emit(self.status_changed)
+        return False
 
     def discard(self) -> None:
         """Esc: drop the pending object or the proposed ones (they never reach the document)."""

@@ -310,7 +310,7 @@ class MainWindow(QMainWindow):
         return tool is not None and tool.key(key)
 
     def accept_pending(self, pick: bool = False) -> int | None:
-        if self._tool_consumes(Qt.Key.Key_Return) or not self.controller.has_pending():
+        if self._tool_consumes(Qt.Key.Key_Return) or not self.controller.ready_to_accept():
             return None
         category = self.controller.current_category
         if pick or category is None:

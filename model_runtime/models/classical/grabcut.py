@@ -4,7 +4,11 @@ Works without any checkpoint so a fresh install can annotate at once. GrabCut fi
 mixture models (object / background) and cuts the image graph between them; the prompts become
 its seeds:
 
-- box: outside = sure background, inside = probably object;
+- box: outside = sure background, inside = probably object. A box always holds an object, so
+  when the cut finds none there it tries again: first with a band just outside the box
+  (``box_pad``) only probably background, since a box drawn snugly leaves the object's edge on
+  "sure background"; then with the box's central third as sure object too (the object's colours
+  match the background's, e.g. a paper bag between paper bags);
 - positive click: a small disc of sure object; negative click: a disc of sure background;
 - clicks without a box: a region is grown around the positive clicks at three sizes (part,
   object, surroundings), which gives the three candidates, like SAM's multimask output;
@@ -53,6 +57,7 @@ class GrabCutConfig:
     click_radius: float = 0.012  # sure-object / sure-background disc around a click
     click_scales: tuple[float, float, float] = (0.06, 0.13, 0.25)  # grown region half-sizes
     crop_margin: float = 0.08  # background context kept around the region of interest
+    box_pad: float = 0.03  # band around a box that is only probably background (snug boxes)
     max_candidates: int = 3
 
 
@@ -152,7 +157,7 @@ class GrabCutModel:
             else:
                 init[y0:y1, x0:x1] = cv2.GC_PR_FGD
             _draw_clicks(init, pos, neg, radius, work)
-            final = self._grabcut(work, init, region)
+            final = self._box_cut(work, init, region, box_w is not None)
             masks = [_clean(final, pos, neg), final]
             if multimask and prior is None:
                 # A second reading of the box: objects rarely fill its corners, so only the
@@ -163,7 +168,7 @@ class GrabCutModel:
                 axes = (max(1, (x1 - x0) // 2), max(1, (y1 - y0) // 2))
                 cv2.ellipse(init, centre, axes, 0, 0, 360, int(cv2.GC_PR_FGD), -1)
                 _draw_clicks(init, pos, neg, radius, work)
-                masks.append(_clean(self._grabcut(work, init, region), pos, neg))
+                masks.append(_clean(self._box_cut(work, init, region, box_w is not None), pos, neg))
             crop = self._crop(region, h, w)
             for mask in masks:
                 candidates.append(_Candidate(mask, _score(mask, gradient, crop, pos, neg)))
@@ -202,6 +207,29 @@ class GrabCutModel:
         x0, y0, x1, y1 = region
         return max(0, x0 - margin), max(0, y0 - margin), min(w, x1 + margin), min(h, y1 + margin)
 
+    def _box_cut(
+        self, work: np.ndarray, init: np.ndarray, region: tuple[int, int, int, int], boxed: bool
+    ) -> np.ndarray:
+        """:meth:`_grabcut`; for a box (``boxed``) that came out empty, again with a padded box,
+        then also with its central third as sure object (see the module docstring): the user
+        boxed an object, so "nothing" is never the answer."""
+        found = self._grabcut(work, init, region)
+        if found.any() or not boxed:
+            return found
+        h, w = work.shape[:2]
+        x0, y0, x1, y1 = region
+        pad = max(2, round(self.config.box_pad * max(h, w)))
+        padded = init.copy()
+        ring = padded[max(0, y0 - pad) : y1 + pad, max(0, x0 - pad) : x1 + pad]
+        ring[ring == cv2.GC_BGD] = cv2.GC_PR_BGD
+        padded[y0:y1, x0:x1] = init[y0:y1, x0:x1]  # a negative click's sure background stays
+        found = self._grabcut(work, padded, region)
+        if found.any():
+            return found
+        core = padded[y0 + (y1 - y0) // 3 : y1 - (y1 - y0) // 3, x0 + (x1 - x0) // 3 : x1 - (x1 - x0) // 3]
+        core[core != cv2.GC_BGD] = cv2.GC_FGD
+        return self._grabcut(work, padded, region)
+
     def _grabcut(self, work: np.ndarray, init: np.ndarray, region: tuple[int, int, int, int]) -> np.ndarray:
         """Run GrabCut on the crop around ``region``, seeded by the GC_* labels in ``init``
         (h, w); return the object as a bool (h, w) mask of the whole working image."""
@@ -220,6 +248,9 @@ class GrabCutModel:
             labels[:, [0, -1]] = np.where(labels[:, [0, -1]] == cv2.GC_FGD, cv2.GC_FGD, cv2.GC_PR_BGD)
         bgd = np.zeros((1, 65), np.float64)
         fgd = np.zeros((1, 65), np.float64)
+        # GrabCut starts its colour models from k-means on OpenCV's (per-thread) random number
+        # generator: seeded here, the same prompts always give the same mask.
+        cv2.setRNGSeed(0)
         # Degenerate seeds (e.g. a crop of one flat colour) make GrabCut fail; the seeds are
         # then the answer.
         with contextlib.suppress(cv2.error):
