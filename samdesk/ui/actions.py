@@ -90,6 +90,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _a("toggle_masks", "Show/hide accepted masks", "&View", "toggle_masks", "H"),
     _a("brush_bigger", "Bigger brush", "&Tools", "scale_brush", "]", args=(1.25,), separator_before=True),
     _a("brush_smaller", "Smaller brush", "&Tools", "scale_brush", "[", args=(1 / 1.25,)),
+    _a("segment_boxes", "Segment boxes", "&Tools", "box_segmenter.start", needs=Capability.CLICK,
+       separator_before=True, tip="Give every box-only object (an imported detection) its mask"),
     _a("next_image", "Next image", "&Image", "navigation.step_media", "D", "PgDown", args=(+1,)),
     _a("prev_image", "Previous image", "&Image", "navigation.step_media", "A", "PgUp", args=(-1,)),
     _a("mark_done", "Mark done and go to next", "&Image", "mark_done_and_next", "Ctrl+D"),

@@ -9,7 +9,8 @@ categories on the right. The parts, each in its own module:
 - ``media_navigation``: which image or frame is on the canvas, the timeline, undo that shows
   the frame it changed
 - ``timeline``: a lane per object of the video under the canvas, and the frame review
-- ``status_bar``; ``model_link`` (the model side of the session); ``tracking`` (Video ▸ Track)
+- ``status_bar``; ``model_link`` (the model side of the session); ``tracking`` (Video ▸ Track);
+  ``box_segmenter`` (Tools ▸ Segment boxes)
 
 The session itself (``samdesk.session``) is Qt-free; this window holds no annotation logic.
 """
@@ -41,6 +42,7 @@ from samdesk.runtime_bridge import RuntimeBridge
 from samdesk.session import AnnotationController, PredictionService, mask_ops
 from samdesk.ui.actions import ACTIONS, Actions, tool_actions
 from samdesk.ui.background import BackgroundJobs
+from samdesk.ui.box_segmenter import BoxSegmenter
 from samdesk.ui.canvas.layers import AnnotationLayer
 from samdesk.ui.canvas.view import CanvasView
 from samdesk.ui.dialogs.category_picker import CategoryPicker
@@ -113,6 +115,7 @@ class MainWindow(QMainWindow):
         self.files = ProjectFiles(self.document, self.controller, self.settings, self.jobs, self)
         self.model_link = ModelLink(self.bridge, self.controller, self.navigation.loader.frames)
         self.tracker = Tracker(self.bridge, self.document, self.controller)
+        self.box_segmenter = BoxSegmenter(self.bridge, self.document, self.navigation.loader.frames)
         self.status.add_permanent(self.tracker.bar)
         self.status.add_permanent(self.tracker.stop_button)
 
@@ -198,7 +201,7 @@ class MainWindow(QMainWindow):
         self.tracker.running_changed.connect(lambda _running: self._update_actions())
         self.timeline.frame_requested.connect(self.navigation.show_frame)
         self.timeline.message.connect(status.show_message)
-        for part in (self.files, self.navigation, self.model_link, self.tracker):
+        for part in (self.files, self.navigation, self.model_link, self.tracker, self.box_segmenter):
             part.message.connect(status.show_message)
             part.error.connect(self.show_error)
 
