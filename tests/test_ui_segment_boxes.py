@@ -44,3 +44,22 @@ def test_segment_boxes_gives_each_box_its_mask_and_one_undo_takes_them_back(qtbo
     qtbot.waitUntil(lambda: not window.box_segmenter.running, timeout=SLOW)
     assert not any(is_box_only(project.object(i).frames[0]) for i in ids)
     assert np.isfinite([project.object(i).frames[0].score for i in ids]).all()
+
+
+def test_an_import_that_finds_nothing_is_an_error_not_an_empty_step(qtbot, tmp_path) -> None:
+    """A DAVIS folder whose frames are nowhere: before, "0 objects" and an empty undo step."""
+    from PIL import Image
+
+    from samdesk.ui.main_window import MainWindow
+    from samdesk.ui.settings import Settings
+
+    folder = tmp_path / "DAVIS" / "Annotations" / "480p" / "car"
+    folder.mkdir(parents=True)
+    Image.fromarray(np.ones((24, 40), np.uint8), mode="P").save(folder / "00000.png")
+    window = MainWindow(Settings(), settings_path=tmp_path / "s.json")
+    window.errors_as_status = True
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.bridge.jobFinished, timeout=SLOW):
+        window.files.import_dataset("davis", tmp_path / "DAVIS", tmp_path)
+    assert "Nothing was imported" in window.last_error and "car" in window.last_error
+    assert not window.document.history.can_undo

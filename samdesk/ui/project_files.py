@@ -353,6 +353,12 @@ class ProjectFiles(QObject):
         project = self.document.project.clone()
 
         def done(result: Any) -> None:
+            if result.nothing_imported():  # a dataset read as empty is almost always read wrong
+                reasons = result.warnings.lines() or ["The dataset holds no annotations samdesk can read."]
+                self.error.emit(
+                    "Nothing imported", f"Nothing was imported from {path} as {name}:\n" + "\n".join(reasons)
+                )
+                return
             self.document.execute(result.command)
             summary = [
                 f"{result.media_added} images added ({result.media_matched} already here), "
