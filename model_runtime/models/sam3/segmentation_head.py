@@ -61,17 +61,18 @@ class PixelDecoder(nn.Module):
         """conv_layers[index](level) with its bias: (1, D, h, w) -> (1, D, h, w)."""
         return self.conv_layers[index](level)
 
-    def upsampled_conv(self, index: int, coarse: torch.Tensor) -> torch.Tensor:
-        """conv_layers[index] without bias applied to the ×2 nearest upsampling of ``coarse``
-        (B, D, h, w) -> (B, D, 2h, 2w), computed on the coarse grid."""
+    def plus_upsampled_conv(self, index: int, lateral: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+        """``lateral`` (1, D, 2h, 2w) + conv_layers[index] without bias applied to the ×2 nearest
+        upsampling of ``coarse`` (B, D, h, w) -> (B, D, 2h, 2w); the convolution runs on the
+        coarse grid, one 2×2 kernel per output phase."""
         weight = _phase_kernels(self.conv_layers[index].weight)  # (4·D, D, 2, 2)
         batch, channels, height, width = coarse.shape
         phases = F.conv2d(F.pad(coarse, (1, 1, 1, 1)), weight)  # (B, 4·D, h + 1, w + 1)
         phases = phases.view(batch, 2, 2, channels, height + 1, width + 1)
-        out = coarse.new_empty((batch, channels, 2 * height, 2 * width))
+        out = lateral.expand(batch, -1, -1, -1).clone()
         for a in (0, 1):
             for b in (0, 1):
-                out[:, :, a::2, b::2] = phases[:, a, b, :, a : a + height, b : b + width]
+                out[:, :, a::2, b::2] += phases[:, a, b, :, a : a + height, b : b + width]
         return out
 
     def forward(self, laterals: list[torch.Tensor], coarsest: torch.Tensor) -> torch.Tensor:
@@ -79,8 +80,7 @@ class PixelDecoder(nn.Module):
         (1, D, 288², ...)); coarsest (B, D, 72, 72) -> (B, D, 288, 288) pixel features."""
         x = coarsest
         for index, lateral in enumerate(laterals):
-            x = lateral + self.upsampled_conv(index, x)
-            x = F.relu(self.norms[index](x))
+            x = self.norms[index](self.plus_upsampled_conv(index, lateral, x)).relu_()
         return x
 
 
