@@ -131,7 +131,18 @@ def test_loads_as_sam3_with_concepts(sides: Side) -> None:
     info = sides.ours.info
     assert info.family == "sam3" and info.can(Capability.CONCEPT)
     embedding = next(iter(sides.embeddings.values()))
-    assert embedding.nbytes() > 0
+    # The byte-bounded caches see every tensor, the detector's nested ones included.
+    detector = embedding.features["detector"]
+    tensors = [
+        detector["tokens"],
+        detector["first_self_attention"],
+        detector["no_exemplars"],
+        *detector["laterals"],
+    ]
+    tracker = [v for k, v in embedding.features.items() if k.startswith("tracker_")]
+    assert tracker and embedding.nbytes() == sum(t.nbytes for t in tensors + tracker)
+    grid = detector["tokens"].shape[1]
+    assert detector["laterals"][1].shape[-2:] == (4 * int(grid**0.5), 4 * int(grid**0.5))
 
 
 @pytest.mark.parametrize("name", IMAGES)
@@ -210,3 +221,46 @@ def test_a_phrase_over_the_context_is_cut_with_a_warning(sides: Side) -> None:
     with pytest.warns(UserWarning, match="very"):
         found = sides.ours.find_all(embedding, Prompts(text=long_phrase))
     assert found.phrase == long_phrase
+
+
+@pytest.mark.slow
+def test_full_size_find_all_matches_the_official_processor(
+    tmp_path_factory: pytest.TempPathFactory, media_dir: Path
+) -> None:
+    """The released sizes (860 M random parameters, a 3.4 GB file): ours first, freed, then the
+    official model from the official builder, so that the two never share the memory."""
+    from model_runtime import load_model
+    from tests.oracles import sam3_official as oracle
+
+    path = oracle.make_checkpoint(
+        tmp_path_factory.mktemp("sam3full") / "sam3.pt", spec=oracle.full_spec(), seed=7
+    )
+    image = Image.open(media_dir / "truck.jpg").convert("RGB")
+    size = (image.height, image.width)
+    ours = load_model(path, device="cpu")
+    assert ours.info.variant == "vit_l"
+    embedding = ours.encode_image(np.array(image))
+    answers = {}
+    for case, (phrase, exemplars) in CASES.items():
+        prompts = Prompts(text=phrase or None, exemplars=[(_pixels(b, size), p) for b, p in exemplars])
+        found = ours.find_all(embedding, prompts, threshold=THRESHOLD)
+        answers[case] = (found.scores.copy(), found.boxes.copy(), [m.copy() for m in found.masks])
+    del ours, embedding, found
+    gc.collect()
+
+    official = oracle.build_official_released(path)
+    processor = oracle.processor(official, confidence_threshold=THRESHOLD)
+    with torch.inference_mode():
+        state = processor.set_image(image)
+    side = Side(None, {}, processor, {"truck.jpg": state}, {"truck.jpg": image})
+    kept = 0
+    for case, (phrase, exemplars) in CASES.items():
+        expected = _official(side, "truck.jpg", phrase, exemplars)
+        scores, boxes, masks = answers[case]
+        assert len(scores) == len(expected["scores"]), case
+        np.testing.assert_allclose(scores, expected["scores"].numpy(), atol=1e-4, rtol=0)
+        np.testing.assert_allclose(boxes, expected["boxes"].numpy(), atol=1e-3 * max(size), rtol=0)
+        for ours_mask, theirs in zip(masks, expected["masks"][:, 0].numpy(), strict=True):
+            assert _iou(ours_mask, theirs) >= 0.999
+        kept += len(scores)
+    assert kept > 0  # the weights spread scores across the threshold at full size too

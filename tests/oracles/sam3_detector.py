@@ -241,10 +241,17 @@ def roi_align_reference(
 @torch.no_grad()
 def informative(state_dict: dict[str, torch.Tensor], seed: int, prefix: str = "") -> dict[str, torch.Tensor]:
     """Perturb a fresh detector state dict (keys as ``Sam3Image.state_dict()``, each preceded
-    by ``prefix``, e.g. "detector.") so parity tests exercise every path (module docstring)."""
+    by ``prefix``, e.g. "detector.") so parity tests exercise every path (module docstring).
+    Entries outside the detector (the encoders, the tracker) are passed through, not copied."""
     gen = torch.Generator().manual_seed(seed)
+    parts = tuple(
+        prefix + p for p in ("transformer.", "geometry_encoder.", "segmentation_head.", "dot_prod_scoring.")
+    )
     out: dict[str, torch.Tensor] = {}
     for key, value in state_dict.items():
+        if not key.startswith(parts):
+            out[key] = value
+            continue
         value = value.detach().clone()
         if value.is_floating_point() and value.numel() > 0 and bool((value == value.flatten()[0]).all()):
             value = value + 0.1 * torch.randn(value.shape, generator=gen, dtype=value.dtype)
