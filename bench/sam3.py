@@ -11,9 +11,20 @@ load from other jobs on a shared machine hits both alike. Parts:
   head's per-image tensors; official: ``Sam3Processor.set_image``, which does the same);
 - ``text``: one new phrase -> its features (ours with the per-phrase cache emptied first;
   official ``backbone.forward_text``);
+- ``phrase``: one phrase -> its kept instances with their masks at the photo's size, the phrase's
+  text features already known on both sides (ours: ``find_all`` then every kept mask read;
+  official: ``Sam3Processor._forward_grounding``, what ``set_text_prompt`` runs after encoding
+  the text: detector, 200 masks, the kept ones resized);
+- ``phrases5``: five phrases (ours: one ``find_all`` with ``Prompts(text=(5 phrases))``, every
+  kept mask read; official: five ``_forward_grounding`` calls);
 - peak RSS of each side's process (``ru_maxrss``), over the whole run.
 
 Medians of ``--repeats`` timed runs per round after one warm-up, wall and process CPU time.
+Ours' ``backbone`` is ``encode_image``: it includes the detector's per-image work (the pixel
+decoder's image-only convolutions, the first fusion self-attention), which the official code
+repeats for every phrase instead. The ``phrase`` parts also report how many instances each side
+kept (checkpoints written by this script spread detector scores across 0.5; a file made without
+that tweak keeps nothing, and then no mask is ever made on either side).
 
     python bench/sam3.py --size full --checkpoint /tmp/sam3-random.pt --threads 2 --repeats 3
     python bench/sam3.py --size reduced            # the test suite's reduced width, a smoke run
@@ -65,24 +76,32 @@ def _peak_rss_mib() -> float:
 
 def _ours(checkpoint: Path, size: str) -> dict[str, Callable[..., Any]]:
     """``load_model`` on the file; -> the callables each part times (see :data:`PARTS`)."""
-    import torch
 
     from model_runtime import load_model
-    from model_runtime.models.sam3.transforms import preprocess_image
-
     model = load_model(checkpoint, device="cpu")
-    encoders, head = model.encoders, model.interactive
+    encoders = model.encoders
+    loaded: dict[str, Any] = {"model": model}
 
-    @torch.inference_mode()
     def backbone(image: Any) -> Any:
-        vision = encoders.vision_backbone(preprocess_image(image), tracker_heads=head.neck_heads)
-        return vision.backbone_fpn, head.image_features(vision.sam2_backbone_out)
+        loaded["embedding"] = model.encode_image(image)
+        return loaded["embedding"]
 
     def text(phrase: str) -> Any:
         encoders.clear_text_cache()
         return encoders.forward_text([phrase])
 
-    return {"model": model, "backbone": backbone, "text": text}
+    def find(image: Any, phrases: tuple[str, ...]) -> int:
+        """Kept instances over ``phrases`` (one find_all), every kept mask made."""
+        from model_runtime.api import Prompts
+
+        embedding = loaded.get("embedding") or backbone(image)
+        kept = 0
+        for found in model.find_all(embedding, Prompts(text=phrases)):
+            kept += sum(1 for _ in found.masks)
+        return kept
+
+    loaded.update(backbone=backbone, text=text, find=find)
+    return loaded
 
 
 def _official(checkpoint: Path, size: str) -> dict[str, Callable[..., Any]]:
@@ -95,15 +114,38 @@ def _official(checkpoint: Path, size: str) -> dict[str, Callable[..., Any]]:
     model = oracle.build_official_released(checkpoint) if full else oracle.load_official(checkpoint)
     processor = oracle.processor(model)
 
+    loaded: dict[str, Any] = {"model": model, "processor": processor}
+
     @torch.inference_mode()
     def backbone(image: Any) -> Any:
-        return processor.set_image(Image.fromarray(image))
+        loaded["state"] = processor.set_image(Image.fromarray(image))
+        return loaded["state"]
 
     @torch.inference_mode()
     def text(phrase: str) -> Any:
         return model.backbone.forward_text([phrase], device="cpu")
 
-    return {"model": model, "processor": processor, "backbone": backbone, "text": text}
+    texts: dict[str, Any] = {}
+
+    @torch.inference_mode()
+    def find(image: Any, phrases: tuple[str, ...]) -> int:
+        """Kept instances over ``phrases``: one ``_forward_grounding`` per phrase, each on the
+        image's state with that phrase's text features (encoded once, outside the timing)."""
+        from tests.oracles.sam3_detector import cpu_patches
+
+        state = loaded.get("state") or backbone(image)
+        kept = 0
+        with cpu_patches():
+            for phrase in phrases:
+                if phrase not in texts:
+                    texts[phrase] = text(phrase)
+                prompt_state = {**state, "backbone_out": {**state["backbone_out"], **texts[phrase]}}
+                prompt_state["geometric_prompt"] = model._get_dummy_prompt()
+                kept += len(processor._forward_grounding(prompt_state)["scores"])
+        return kept
+
+    loaded.update(backbone=backbone, text=text, find=find)
+    return loaded
 
 
 def child(side: str, checkpoint: Path, size: str, image_path: Path, threads: int, repeats: int) -> dict:
@@ -122,6 +164,7 @@ def child(side: str, checkpoint: Path, size: str, image_path: Path, threads: int
     for part, run in CHILD_PARTS.items():
         measured[part] = run(loaded, image, repeats)
     measured["peak_rss_mib"] = _peak_rss_mib()
+    measured["kept"] = loaded.get("kept", {})
     return measured
 
 
@@ -135,10 +178,23 @@ def _text_part(loaded: dict, image: Any, repeats: int) -> list[tuple[float, floa
     return [_timed(lambda p=p: loaded["text"](p)) for p in (PHRASES * repeats)[:repeats]]
 
 
+def _phrases_part(count: int) -> Callable[[dict, Any, int], list[tuple[float, float]]]:
+    """``count`` phrases -> kept instances and their masks (text features known on both sides)."""
+
+    def part(loaded: dict, image: Any, repeats: int) -> list[tuple[float, float]]:
+        phrases = PHRASES[:count]
+        loaded.setdefault("kept", {})[count] = loaded["find"](image, phrases)  # warm-up, text cached
+        return [_timed(lambda: loaded["find"](image, phrases)) for _ in range(repeats)]
+
+    return part
+
+
 # part name -> fn(loaded side, image, repeats) -> [(wall s, CPU s), ...]; "load" is timed by child().
 CHILD_PARTS: dict[str, Callable[[dict, Any, int], list[tuple[float, float]]]] = {
     "backbone": _backbone_part,
     "text": _text_part,
+    "phrase": _phrases_part(1),
+    "phrases5": _phrases_part(5),
 }
 
 
@@ -149,8 +205,9 @@ def make_checkpoint(path: Path, size: str) -> Path:
     from tests.oracles import sam3_official as oracle
 
     spec = oracle.full_spec() if size == "full" else oracle.reduced_spec()
-    # The detector parts are not timed here: no score tweak (it would copy every tensor once more).
-    return oracle.make_checkpoint(path, spec=spec, seed=0, detector_tweak=None)
+    # The default detector tweak spreads query scores across 0.5, so that the phrase parts keep
+    # instances and make masks (official init: every score ~0.19, nothing kept).
+    return oracle.make_checkpoint(path, spec=spec, seed=0)
 
 
 def _run_child(args: argparse.Namespace, side: str, checkpoint: Path) -> dict:
@@ -209,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             result[f"{part}_{kind}_ratio"] = round(ours / official, 3)
     for side in ("ours", "official"):
         result[f"peak_rss_{side}_mib"] = round(max(row["peak_rss_mib"] for row in rows[side]))
+        result[f"kept_{side}"] = rows[side][0].get("kept", {})
     if args.json:
         print(json.dumps(result))
         return 0
@@ -224,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"peak RSS   ours {result['peak_rss_ours_mib']} MiB, "
           f"official {result['peak_rss_official_mib']} MiB")
+    print(f"kept instances (phrases: count)  ours {result['kept_ours']}, official {result['kept_official']}")
     return 0
 
 
