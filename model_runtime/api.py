@@ -24,7 +24,7 @@ one decoder pass (segment everything asks ~1,000 per image). Prompts of every ki
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -276,9 +276,18 @@ class VideoSession(Protocol):
         ...
 
     def propagate(
-        self, start_frame: int | None = None, direction: str = "forward", max_frames: int | None = None
+        self,
+        start_frame: int | None = None,
+        direction: str = "forward",
+        max_frames: int | None = None,
+        ranges: Mapping[int, tuple[int, int]] | None = None,
     ) -> Iterator[Any]:
-        """One step per frame, each with the frame index and every object's mask."""
+        """One step per frame, each with the frame index and every object's mask; ``ranges``
+        limits objects to frame spans (obj_id -> (first, last))."""
+        ...
+
+    def stop_object(self, obj_id: int) -> None:
+        """Track ``obj_id`` no further in the direction being propagated."""
         ...
 
     def close(self) -> None:

@@ -50,7 +50,11 @@ def square_mask(frame: np.ndarray) -> np.ndarray:
 
 @pytest.fixture
 def runtime(small_sam2, tmp_path):
-    config = RuntimeConfig(disk_cache=False, interactive_threads=1, background_threads=1)
+    # Not SCHED_IDLE: on a loaded machine an idle-class thread gets next to no CPU, and these
+    # tests are about what tracking delivers, not about how it yields (test_runtime.py is).
+    config = RuntimeConfig(
+        disk_cache=False, interactive_threads=1, background_threads=1, background_idle=False
+    )
     rt = Runtime(config, loader=lambda source, device: small_sam2 if source == "sam2" else DoubleModel())
     rt.load_model("sam2").result(SLOW_WAIT)
     yield rt
@@ -95,6 +99,25 @@ def test_frames_arrive_as_partials_equal_to_the_session_computing_alone(runtime,
                 assert got.scores[obj] == pytest.approx(step.object_scores[obj])
     # The conditioning mask itself comes back on its frame (as the official predictor does).
     assert tracked[0].masks[1][0] > 0
+
+
+def test_objects_are_tracked_over_their_own_range_and_no_further_once_lost(runtime):
+    frames = moving_square(6)
+    prompts = [
+        TrackPrompt(obj_id=1, frame=0, mask=lambda: square_mask(frames[0])),
+        TrackPrompt(obj_id=2, frame=0, mask=lambda: square_mask(frames[0])),
+        # An empty mask: the tracker finds this object gone on its very first frame.
+        TrackPrompt(obj_id=3, frame=0, mask=lambda: np.zeros(frames[0].shape[:2], bool)),
+    ]
+    rec = Recorder()
+    job = track_video(frames, prompts, ranges={1: (0, 2), 3: (0, 5)}, stop_when_lost=True)
+    handle = runtime.run_job(job, callbacks=rec.callbacks())
+    rec.wait(handle.request_id, SLOW_WAIT)
+    tracked = [value for rid, value in rec.partials if rid == handle.request_id]
+    assert [(t.frame, sorted(t.masks)) for t in tracked] == [
+        (0, [1, 2, 3]), (1, [1, 2]), (2, [1, 2]), (3, [2]), (4, [2]), (5, [2])
+    ]
+    assert tracked[0].scores[3] <= 0 < tracked[0].scores[1]
 
 
 def test_clicks_are_answered_while_tracking_runs(runtime):

@@ -113,6 +113,35 @@ def test_propagation_is_a_stoppable_generator_with_progress(network: Sam2Network
     assert [s.frame_index for s in session.propagate(start_frame=2, direction="backward")] == [2, 1, 0]
 
 
+def test_objects_are_tracked_only_over_their_ranges_and_until_stopped(network: Sam2Network) -> None:
+    """What "track from here" needs: each object up to its own next keyframe, and no further once
+    it is lost; frames outside every object's range are not computed at all."""
+    session, fake = _session(network, 60)
+    session.add_prompt(10, 1, points=[[5, 5]], labels=[1])
+    session.add_prompt(10, 2, points=[[9, 9]], labels=[1])
+    steps = list(session.propagate(10, "forward", ranges={1: (10, 14), 2: (10, 17)}))
+    assert [(s.frame_index, sorted(s.masks)) for s in steps] == (
+        [(f, [1, 2]) for f in range(10, 15)] + [(f, [2]) for f in range(15, 18)]
+    )
+    assert max(frame for frame, _ in fake.inferred) == 17  # nothing computed past the ranges
+    assert steps[-1].done == 8
+    # An object stopped mid-pass (lost) is tracked no further in that direction, but again in
+    # the next one; when every object is stopped the pass ends.
+    fake.inferred.clear()
+    seen = []
+    for step in session.propagate(30, "both", max_frames=6, ranges={1: (0, 59)}):
+        seen.append((step.frame_index, sorted(step.masks)))
+        if step.frame_index == 32:
+            session.stop_object(1)
+        if step.frame_index == 28:
+            session.stop_object(1)
+            session.stop_object(2)
+    assert seen == [(30, [1, 2]), (31, [1, 2]), (32, [1, 2]), (33, [2]), (34, [2]), (35, [2]),
+                    (29, [1, 2]), (28, [1, 2])]
+    with pytest.raises(KeyError):
+        session.stop_object(99)
+
+
 def test_bad_inputs_give_clear_errors(network: Sam2Network, tmp_path: Path) -> None:
     with pytest.raises(VideoError, match="no such file"):
         VideoSession(network, torch.device("cpu"), tmp_path / "missing.mp4")

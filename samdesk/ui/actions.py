@@ -111,14 +111,24 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _a("prev_marked", "Previous annotated frame", "&Video", "navigation.step_marked", "Ctrl+Left",
        args=(-1,), when="video"),
     *(
-        _a(f"track_{direction}", f"Track objects {words}", "&Video", "tracker.start", *keys,
-           args=(direction,), needs=Capability.VIDEO, when="video", separator_before=direction == "forward")
-        for direction, words, keys in (
-            ("forward", "forward", ("Ctrl+T",)),
-            ("backward", "backward", ("Ctrl+Shift+T",)),
-            ("both", "both ways", ("Ctrl+Alt+T",)),
+        _a(f"track_{name}", text, "&Video", "tracker.start", *keys, args=(direction, extent),
+           needs=Capability.VIDEO, when="video", separator_before=name == "here", tip=tip)
+        for name, text, keys, direction, extent, tip in (
+            ("here", "Track from here to the next keyframe", ("Ctrl+T",), "forward", "next_keyframe",
+             "After a correction: re-track the selected objects (or those corrected on this frame) "
+             "up to their next keyframe or until lost; frames beyond stay as they are"),
+            ("here_back", "Track back from here to the previous keyframe", ("Ctrl+Shift+T",), "backward",
+             "next_keyframe", "The same, backward"),
+            ("forward", "Track forward to the end", ("Ctrl+Alt+T",), "forward", "end",
+             "Track the selected objects (or all) from this frame to the last one"),
+            ("backward", "Track backward to the start", (), "backward", "end",
+             "Track the selected objects (or all) from this frame to the first one"),
+            ("both", "Track both ways to the ends", (), "both", "end",
+             "Track the selected objects (or all) from this frame to both ends"),
         )
     ),
+    _a("track_frames", "Track a number of frames…", "&Video", "tracker.ask_frames", needs=Capability.VIDEO,
+       when="video"),
     _a("stop_tracking", "Stop tracking", "&Video", "tracker.stop", when="tracking"),
     _a("mark_reviewed", "Mark frame reviewed (or not)", "&Video", "timeline.toggle_reviewed", "Shift+R",
        when="video", separator_before=True,

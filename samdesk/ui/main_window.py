@@ -114,7 +114,9 @@ class MainWindow(QMainWindow):
         self.jobs = BackgroundJobs(self.bridge, self)
         self.files = ProjectFiles(self.document, self.controller, self.settings, self.jobs, self)
         self.model_link = ModelLink(self.bridge, self.controller, self.navigation.loader.frames)
-        self.tracker = Tracker(self.bridge, self.document, self.controller)
+        # The objects panel is made below; the tracker asks for its selection when a run starts.
+        selection = lambda: self.objects_panel.selected_ids()  # noqa: E731
+        self.tracker = Tracker(self.bridge, self.document, self.controller, selection)
         self.box_segmenter = BoxSegmenter(self.bridge, self.document, self.navigation.loader.frames)
         self.status.add_permanent(self.tracker.bar)
         self.status.add_permanent(self.tracker.stop_button)

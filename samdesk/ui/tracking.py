@@ -1,28 +1,38 @@
 """Video ▸ Track: follow the video's objects from their keyframes through the other frames.
 
-Runs :func:`model_runtime.runtime.work.track.track_video` on the runtime's background thread (clicks
-are still answered while it runs). Each tracked frame lands in the document as soon as it
-arrives, so the timeline fills in and the user can watch or stop; the whole run is one undo
+What a run tracks is planned first (``samdesk.session.track_plan``): from the frame on screen to
+each object's next keyframe ("Track from here", the usual correction), a number of frames, or
+the end; the selected objects only, when some are selected. Then
+:func:`model_runtime.runtime.work.track.track_video` runs on the runtime's background thread
+(clicks are still answered while it runs). Each tracked frame lands in the document as soon as
+it arrives, so the timeline fills in and the user can watch or stop; the whole run is one undo
 step (``samdesk.document.tracking``). Its progress bar and Stop button go in the status bar;
 what the user should read leaves as signals (it knows no window).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QProgressBar, QToolButton
+from PySide6.QtWidgets import QInputDialog, QProgressBar, QToolButton
 
 from model_runtime.api import ModelCapabilityError
 from model_runtime.runtime import TrackPrompt, track_video
 from samdesk.document import Document, masks
-from samdesk.document.tracking import TrackingRun, keyframes
+from samdesk.document.tracking import TrackingRun
 from samdesk.runtime_bridge import RuntimeBridge
 from samdesk.session import AnnotationController
+from samdesk.session.track_plan import Extent, NothingToTrack, TrackScope, plan_tracking
 
 DIRECTIONS = {"forward": "forward", "backward": "backward", "both": "both ways"}
+REACH = {
+    Extent.NEXT_KEYFRAME: {"forward": "to the next keyframe", "backward": "to the previous keyframe",
+                           "both": "to the keyframes on either side"},
+    Extent.END: {"forward": "to the end", "backward": "to the start", "both": "to both ends"},
+}
 
 
 class Tracker(QObject):
@@ -32,11 +42,22 @@ class Tracker(QObject):
     message = Signal(str, int)  # status bar text, milliseconds
     error = Signal(str, str)  # title, message
 
-    def __init__(self, bridge: RuntimeBridge, document: Document, controller: AnnotationController) -> None:
+    def __init__(
+        self,
+        bridge: RuntimeBridge,
+        document: Document,
+        controller: AnnotationController,
+        selection: Callable[[], list[int]] | None = None,
+    ) -> None:
         super().__init__(bridge)
         self.bridge = bridge
         self.document = document
         self.controller = controller
+        # The objects the user has selected (the objects panel's rows): a run tracks only those.
+        self.selection = selection or (
+            lambda: [] if controller.selected_object is None else [controller.selected_object]
+        )
+        self._last_frames = 30  # what "Track a number of frames" offers next
         self.request_id: int | None = None
         self._run: TrackingRun | None = None
         self._frames_done = 0
@@ -63,9 +84,11 @@ class Tracker(QObject):
     def running(self) -> bool:
         return self.request_id is not None
 
-    def start(self, direction: str) -> bool:
-        """Track every keyframed object of the video on screen from the frame on screen, in
-        ``direction`` ("forward", "backward" or "both"). Returns whether a run started."""
+    def start(self, direction: str, extent: str = Extent.NEXT_KEYFRAME, frames: int = 0) -> bool:
+        """Track from the frame on screen in ``direction`` ("forward", "backward" or "both"), to
+        ``extent`` ("next_keyframe", "end", or "frames" for ``frames`` frames): the selected
+        objects, or with none selected, the ones the extent takes (see ``track_plan``). Returns
+        whether a run started."""
         controller = self.controller
         if self.running:
             self.message.emit("Already tracking: stop it first (Video ▸ Stop tracking)", 5000)
@@ -78,22 +101,23 @@ class Tracker(QObject):
         if info is None:
             self.error.emit("Track", "No model is loaded: load a SAM 2 model (Model menu) to track.")
             return False
-        found = keyframes(self.document.project, media.id)
-        if not found:
-            self.error.emit(
-                "Track",
-                "Nothing to track yet: give an object a mask on some frame first (click it, draw "
-                "it, or brush it), then track from there.",
-            )
+        selected = frozenset(self.selection())
+        scope = TrackScope(direction, Extent(extent), frames, selected or None)
+        try:
+            plan = plan_tracking(self.document.project, media.id, controller.frame, scope)
+        except NothingToTrack as exc:
+            self.error.emit("Track", str(exc))
             return False
         # Masks are decoded on the runtime's thread: many keyframes of a long video would stall here.
-        prompts = [TrackPrompt(k.object_id, k.frame, mask=partial(masks.decode, k.rle)) for k in found]
+        prompts = [TrackPrompt(k.object_id, k.frame, mask=partial(masks.decode, k.rle))
+                   for k in plan.keyframes]
         job = track_video(
-            media.path, prompts, start_frame=controller.frame, direction=direction, convert=masks.encode
+            media.path, prompts, start_frame=plan.start_frame, direction=direction, ranges=plan.ranges,
+            stop_when_lost=plan.stop_when_lost, convert=masks.encode,
         )
-        started_from = frozenset(k.object_id for k in found)
         self._run = TrackingRun(
-            media.id, started_from, model_id=info.model_id, keyframes=found, start_frame=controller.frame
+            media.id, plan.objects, model_id=info.model_id, keyframes=plan.keyframes,
+            start_frame=plan.start_frame,
         )
         self._frames_done = 0
         try:
@@ -101,15 +125,29 @@ class Tracker(QObject):
         except ModelCapabilityError as exc:  # the model on hand cannot track: said at once
             self.error.emit("Track", str(exc))
             return False
-        objects = plural(len(started_from), "object")
+        objects = plural(len(plan.objects), "selected object" if selected else "object")
+        if scope.extent is Extent.FRAMES:
+            reach = f"for {plural(frames, 'frame')}"
+        else:
+            reach = REACH[scope.extent][direction]
         self.bar.setRange(0, 0)
         self.bar.setVisible(True)
         self.stop_button.setVisible(True)
         self.running_changed.emit(True)
-        self.message.emit(
-            f"Tracking {objects} {DIRECTIONS[direction]} from frame {controller.frame + 1}…", 5000
-        )
+        where = f"from frame {controller.frame + 1} {reach}"
+        self.message.emit(f"Tracking {objects} {DIRECTIONS[direction]} {where}…", 5000)
         return True
+
+    def ask_frames(self) -> bool:
+        """Ask how many frames to track forward from the frame on screen, then track them."""
+        media = self.controller.media
+        most = max(1, (media.frame_count - 1 - self.controller.frame) if media is not None else 1)
+        question = "Frames to track forward from this one:"
+        count, ok = QInputDialog.getInt(None, "Track frames", question, min(self._last_frames, most), 1, most)
+        if not ok:
+            return False
+        self._last_frames = count
+        return self.start("forward", Extent.FRAMES, count)
 
     def stop(self) -> None:
         """Stop after the frame being tracked; the frames tracked so far stay."""

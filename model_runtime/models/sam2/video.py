@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -197,6 +197,7 @@ class VideoSession:
             raise VideoError("the video has no frames")
         self.frame_size: tuple[int, int] = tuple(self.frames.frame_size)  # type: ignore[assignment]
         self._objects: dict[int, ObjectTrack] = {}
+        self._stopped: set[int] = set()  # objects whose propagation pass ended early
         self._cache = _FeatureCache(self.config.feature_cache_bytes)
         c = network.config
         self._image_size = c.image_size
@@ -279,13 +280,20 @@ class VideoSession:
         self._objects.clear()
 
     def propagate(
-        self, start_frame: int | None = None, direction: str = "forward", max_frames: int | None = None
+        self,
+        start_frame: int | None = None,
+        direction: str = "forward",
+        max_frames: int | None = None,
+        ranges: Mapping[int, tuple[int, int]] | None = None,
     ) -> Iterator[PropagationStep]:
         """Track every prompted object through the video, one frame per step.
 
         start_frame: default the earliest prompted frame. direction: "forward", "backward" or
         "both" (forward from ``start_frame``, then backward from the frame before it).
         max_frames: at most this many frames per direction (default: to the end of the video).
+        ranges: obj_id -> (first, last) frames that object is tracked on (others: the whole
+        pass); outside them it is neither computed nor reported, and a frame with no object to
+        track is skipped. :meth:`stop_object` ends an object's pass early (it is lost).
         Stop early by closing or abandoning the generator; the session stays usable.
         """
         if direction not in ("forward", "backward", "both"):
@@ -309,16 +317,38 @@ class VideoSession:
             orders.append((list(range(start_frame, max(start_frame - limit, -1), -1)), True))
         if direction == "both":
             orders.append((list(range(start_frame - 1, max(start_frame - 1 - limit, -1), -1)), True))
+        spans = {t.obj_id: (ranges or {}).get(t.obj_id, (0, self.num_frames - 1)) for t in tracks}
+
+        def active(frame: int) -> list[ObjectTrack]:
+            return [
+                t for t in tracks
+                if spans[t.obj_id][0] <= frame <= spans[t.obj_id][1] and t.obj_id not in self._stopped
+            ]
+
+        low, high = min(lo for lo, _ in spans.values()), max(hi for _, hi in spans.values())
+        orders = [([f for f in order if low <= f <= high], reverse) for order, reverse in orders]
         total = sum(len(order) for order, _ in orders)
         done = 0
         for order, reverse in orders:
+            self._stopped = set()  # a pass ended early for an object starts again in the next
             for frame in order:
                 self._check_open()  # closed while propagating: stop here
+                running = active(frame)
+                if not running:
+                    if all(t.obj_id in self._stopped for t in tracks):
+                        break  # every object is lost on this side
+                    continue
                 with torch.no_grad():
-                    step = self._propagate_frame(frame, tracks, reverse, start_frame)
+                    step = self._propagate_frame(frame, running, reverse, start_frame)
                 done += 1
                 step.done, step.total = done, total
                 yield step
+
+    def stop_object(self, obj_id: int) -> None:
+        """Track ``obj_id`` no further in the pass (direction) being propagated: it is lost, or
+        the caller has what it needs. The next pass tracks it again."""
+        self._track(obj_id)
+        self._stopped.add(int(obj_id))
 
     def close(self) -> None:
         """Free the objects' memory, the cached frame features and the frame reader (a video

@@ -8,7 +8,7 @@ its per-object memory and its frame reader — is closed when the job ends, fail
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,12 +70,16 @@ def track_video(
     start_frame: int | None = None,
     direction: str = "forward",
     max_frames: int | None = None,
+    ranges: Mapping[int, tuple[int, int]] | None = None,
+    stop_when_lost: bool = False,
     convert: Callable[[np.ndarray], Any] | None = None,
 ) -> Job:
     """Track the prompted objects through the video ``source`` with the loaded video model
-    (SAM 2). ``convert`` runs on each mask on the background thread (e.g. RLE-encode it, so
-    the GUI thread gets small objects). The result is a :class:`TrackingSummary`. Stopping
-    (cancel) is possible between any two steps.
+    (SAM 2). ``ranges`` (obj_id -> (first, last) frame) keeps objects to their own stretch;
+    with ``stop_when_lost`` an object is tracked no further in a direction once the tracker
+    finds it gone (that frame is still reported). ``convert`` runs on each mask on the
+    background thread (e.g. RLE-encode it, so the GUI thread gets small objects). The result is
+    a :class:`TrackingSummary`. Stopping (cancel) is possible between any two steps.
     """
     prompts = list(prompts)
     if not prompts:
@@ -88,9 +92,13 @@ def track_video(
                 ctx.call(video.add_prompt, prompt.frame, prompt.obj_id, **prompt.session_arguments())
                 yield done, None
             summary = TrackingSummary(objects=sorted({p.obj_id for p in prompts}))
-            propagation = ctx.call(video.propagate, start_frame, direction, max_frames)
+            propagation = ctx.call(video.propagate, start_frame, direction, max_frames, ranges)
             try:
                 while (step := ctx.call(next, propagation, None)) is not None:
+                    if stop_when_lost:
+                        for obj_id, score in step.object_scores.items():
+                            if score <= 0 or not step.masks[obj_id].any():
+                                video.stop_object(obj_id)
                     masks = {o: m if convert is None else convert(m) for o, m in step.masks.items()}
                     summary.frames += 1
                     tracked = TrackedFrame(step.frame_index, masks, dict(step.object_scores))
