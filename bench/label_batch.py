@@ -66,7 +66,7 @@ def make_model(kind: str, folder: Path) -> tuple[str, list[str]]:
 
 def run_label(photos: Path, model: str, tasks: list[str], extra: list[str], work: Path) -> tuple[float, str]:
     from samdesk.cli import build_parser
-    from samdesk.commands import label
+    from samdesk.subcommands import label
 
     project = work / f"p{time.monotonic_ns()}.samdesk.json"
     argv = ["label", str(photos), "--model", model, "--project", str(project), "--cache-dir",

@@ -1,6 +1,6 @@
 """Command line: ``samdesk [PATH...]`` opens the GUI; ``samdesk COMMAND ...`` runs headless.
 
-Each headless subcommand lives in its own module under ``samdesk/commands/`` and exposes
+Each headless subcommand lives in its own module under ``samdesk/subcommands/`` and exposes
 ``register(subparsers)``; adding a subcommand touches one file.
 """
 
@@ -15,14 +15,14 @@ import sys
 from collections.abc import Sequence
 
 import samdesk
-import samdesk.commands
+import samdesk.subcommands
 
 PROGRAM_OPTIONS = ("-h", "--help", "--version")
 
 
 def _command_modules() -> list[str]:
     return sorted(
-        m.name for m in pkgutil.iter_modules(samdesk.commands.__path__) if not m.name.startswith("_")
+        m.name for m in pkgutil.iter_modules(samdesk.subcommands.__path__) if not m.name.startswith("_")
     )
 
 
@@ -43,7 +43,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
     gui.set_defaults(func=lambda args: _run_gui(args))  # late-bound: resolved at call time
     names = {"gui"}
     for name in _command_modules():
-        module = importlib.import_module(f"samdesk.commands.{name}")
+        module = importlib.import_module(f"samdesk.subcommands.{name}")
         before = set(sub.choices)
         module.register(sub)
         names |= set(sub.choices) - before

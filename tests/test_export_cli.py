@@ -12,9 +12,9 @@ import pytest
 from pycocotools.coco import COCO
 
 from samdesk import cli
-from samdesk.commands._progress import ProgressBar
 from samdesk.document.persistence import load_project, save_project
 from samdesk.io.formats import EXPORT_FORMATS
+from samdesk.subcommands._progress import ProgressBar
 from tests.io_fixtures import make_project
 
 

@@ -18,10 +18,10 @@ import torch
 
 from model_runtime.runtime import DiskEmbeddingCache, EmbeddingKey, RuntimeConfig
 from samdesk.cli import build_parser
-from samdesk.commands import precompute as precompute_command
 from samdesk.document import file_content_hash
 from samdesk.document.persistence import load_project
 from samdesk.labelling.store import LabellingRecord
+from samdesk.subcommands import precompute as precompute_command
 from tests.labelling_doubles import load_double, make_images
 from tests.test_labelling import label, objects_by_image
 from tests.tiny_models import save_mobile_sam_checkpoint
@@ -124,7 +124,7 @@ def test_without_ray_nothing_of_ray_is_imported(tmp_path):
 import io, sys
 from pathlib import Path
 from samdesk.cli import build_parser
-from samdesk.commands import label
+from samdesk.subcommands import label
 from tests.labelling_doubles import load_double
 args = build_parser()[0].parse_args(["label", {str(tmp_path / "images")!r}, "--text", "car", "--model",
     "phrases", "--project", {str(tmp_path / "p.samdesk.json")!r}, "--cache-dir", {str(tmp_path / "c")!r}])

@@ -14,11 +14,11 @@ import pytest
 from model_runtime.api import Prompts
 from model_runtime.media import read_image
 from samdesk.cli import build_parser
-from samdesk.commands import label as label_command
 from samdesk.document import AddCategory, AddMedia, Document
 from samdesk.document.media import media_item_from_path
 from samdesk.document.persistence import load_project
 from samdesk.session import AnnotationController
+from samdesk.subcommands import label as label_command
 from tests.labelling_doubles import PhraseDouble, make_images
 
 PHRASES = ("cat", "dog")

@@ -541,7 +541,7 @@ def test_importing_the_runtime_and_bridge_does_not_import_torch():
     from pathlib import Path
 
     code = (
-        "import sys; import model_runtime.runtime, samdesk.runtime_bridge, samdesk.commands.precompute; "
+        "import sys; import model_runtime.runtime, samdesk.runtime_bridge, samdesk.subcommands.precompute; "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     root = Path(__file__).resolve().parents[1]

@@ -10,8 +10,8 @@ from PIL import Image
 
 from model_runtime.runtime import DiskEmbeddingCache, EmbeddingKey, RuntimeConfig
 from samdesk.cli import main
-from samdesk.commands.precompute import collect_images, precompute
 from samdesk.document import file_content_hash
+from samdesk.subcommands.precompute import collect_images, precompute
 from tests.runtime_doubles import DoubleModel, image_with_marker
 
 

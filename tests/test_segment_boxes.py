@@ -50,7 +50,7 @@ def _counting_model(calls: list[int]):
 
 
 def test_cli_gives_every_box_the_models_mask_in_one_batch_per_image(boxes_project: Path) -> None:
-    from samdesk.commands import segment_boxes
+    from samdesk.subcommands import segment_boxes
 
     before = load_project(boxes_project).project
     boxes = {(o.id, f): a.prompts.box for o in before.objects for f, a in o.frames.items() if is_box_only(a)}
@@ -122,7 +122,7 @@ def _box_prompts(box):
 
 
 def test_a_model_that_cannot_take_boxes_is_refused_and_nothing_changes(boxes_project: Path, capsys) -> None:
-    from samdesk.commands import segment_boxes
+    from samdesk.subcommands import segment_boxes
 
     before = boxes_project.read_bytes()
 

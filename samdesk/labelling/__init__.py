@@ -1,6 +1,6 @@
 """Batch labelling: a phrase set (SAM 3's find all) or segment everything over many images.
 
-Qt-free; ``samdesk label`` (``samdesk/commands/label.py``) drives it, and the GUI's "run on all
+Qt-free; ``samdesk label`` (``samdesk/subcommands/label.py``) drives it, and the GUI's "run on all
 images" can drive the same pieces. Model work and project work are kept apart, so the model
 part can run anywhere (the local runtime, or Ray workers on a cluster):
 

@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--cache-size-gb", type=float, default=None, help="disk cache bound in GB (default: the runtime's)"
     )
-    from samdesk.commands.label import add_ray_arguments
+    from samdesk.subcommands.label import add_ray_arguments
 
     add_ray_arguments(parser)
     parser.set_defaults(func=run)
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace, loader: ModelLoader | None = None) -> int:
         disk_cache_bytes=int(args.cache_size_gb * 1e9) if args.cache_size_gb else DEFAULT_DISK_BYTES,
     )
     if getattr(args, "ray", None) is not None:
-        from samdesk.commands.label import cluster_config
+        from samdesk.subcommands.label import cluster_config
 
         return precompute_on_ray(paths, args.model, config, cluster_config(args, loader), sys.stderr)
     return precompute(paths, args.model, args.device, config, sys.stderr, loader)

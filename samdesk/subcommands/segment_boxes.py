@@ -39,7 +39,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, out: TextIO | None = None, loader: ModelLoader | None = None) -> int:
     """The command; ``loader(source, device)`` replaces ``model_runtime.load_model`` (tests)."""
-    from samdesk.commands._progress import ProgressBar
     from samdesk.document import Document
     from samdesk.document.persistence import (
         ProjectChangedOnDisk,
@@ -48,6 +47,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, loader: ModelLoader
         save_project,
     )
     from samdesk.session.segment_boxes import apply_box_masks, box_tasks
+    from samdesk.subcommands._progress import ProgressBar
 
     out = out or sys.stderr
     try:

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from samdesk.commands._progress import ProgressBar
 from samdesk.document.model import Project
+from samdesk.subcommands._progress import ProgressBar
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

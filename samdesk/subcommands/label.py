@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from samdesk.commands._progress import EtaBar, format_duration
+from samdesk.subcommands._progress import EtaBar, format_duration
 
 PROJECT_SUFFIX = ".samdesk.json"
 # segment everything's settings offered on the command line (model_runtime.everything settings)
@@ -122,7 +122,6 @@ def run(args: argparse.Namespace, out: TextIO | None = None, loader=None) -> int
 
 
 def _label(args: argparse.Namespace, request, out: TextIO, loader) -> int:
-    from samdesk.commands.precompute import collect_images
     from samdesk.document import Document, Project
     from samdesk.document.instances import read_lock
     from samdesk.document.persistence import ProjectFileError, load_project
@@ -130,6 +129,7 @@ def _label(args: argparse.Namespace, request, out: TextIO, loader) -> int:
     from samdesk.labelling.found import ModelUnusable
     from samdesk.labelling.run import LabellingRun, RunSummary, add_media, work_list
     from samdesk.labelling.store import LabellingRecordError
+    from samdesk.subcommands.precompute import collect_images
 
     paths: list[Path] = []
     try:

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from samdesk.commands._progress import ProgressBar
+from samdesk.subcommands._progress import ProgressBar
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
