@@ -39,9 +39,9 @@ if TYPE_CHECKING:
 # change Pillow's process-wide setting here; the application may raise it at start-up.
 DEFAULT_MAX_PIXELS = 20_000 * 20_000
 
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"}
-)
+# The image files samdesk opens, most common first: dataset importers that look for the image
+# beside a label try them in this order (lower case, then upper case).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
 
 _EXIF_ORIENTATION = 0x0112

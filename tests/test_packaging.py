@@ -209,7 +209,7 @@ def project_mime_type() -> str:
 
 
 def test_mime_type_matches_project_suffix() -> None:
-    from samdesk.document.persistence import PROJECT_SUFFIX
+    from samdesk.document.files import PROJECT_SUFFIX
 
     ns = {"m": "http://www.freedesktop.org/standards/shared-mime-info"}
     root = ET.parse(LINUX / f"{APP_ID}.mime.xml").getroot()

@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# What a samdesk project file's name ends with (persistence reads and writes them; the CLI, the GUI's
+# file dialogs and the desktop MIME type recognise them by it).
+PROJECT_SUFFIX = ".samdesk.json"
 # Suffix of every temporary file samdesk writes beside its target before renaming it into place.
 TEMP_SUFFIX = ".samdesk-tmp"
 

@@ -60,7 +60,6 @@ from samdesk.document.model import (
     TrackerAbsence,
 )
 
-PROJECT_SUFFIX = ".samdesk.json"
 FORMAT_NAME = "samdesk-project"
 APP_NAME = "samdesk"
 # Temporary files of interrupted saves older than this are removed by the next save.

@@ -31,9 +31,9 @@ from pathlib import Path
 import platformdirs
 
 from samdesk.document.commands import Document
+from samdesk.document.files import PROJECT_SUFFIX
 from samdesk.document.instances import HEARTBEAT_S, Instance, LockHolder, ProjectLock
 from samdesk.document.persistence import (
-    PROJECT_SUFFIX,
     LoadResult,
     ProjectFileError,
     glob_escape,

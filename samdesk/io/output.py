@@ -30,9 +30,8 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
-from samdesk.document.files import TEMP_SUFFIX, write_new_file
+from samdesk.document.files import PROJECT_SUFFIX, TEMP_SUFFIX, write_new_file
 from samdesk.document.model import Project
-from samdesk.document.persistence import PROJECT_SUFFIX
 from samdesk.io.common import DatasetError, ExportOptions, Warnings
 
 # The warning for media whose exported files got a longer name (see unique_stems).

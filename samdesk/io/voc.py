@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from model_runtime.media import IMAGE_SUFFIXES
 from samdesk.document.masks import Rle
 from samdesk.document.model import FrameAnnotation, MediaKind, Project, Provenance
 from samdesk.io.common import CancelFn, DatasetError, ProgressFn, image_size, read_text, report
@@ -35,7 +36,6 @@ VOC_CLASSES = (
     "tvmonitor",
 )  # fmt: skip
 VOID = 255
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MAX_LABELS = 256
 
 

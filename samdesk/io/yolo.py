@@ -52,7 +52,6 @@ from samdesk.io.yolo_polygons import (
     resample_count,
 )
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # Normalised coordinates this far outside [0, 1] are rounding, not a broken file.
 _SLACK = 1e-3
 # An object whose mask comes back from Ultralytics' reader less exactly than this is listed.

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from model_runtime.media import IMAGE_SUFFIXES
 from samdesk.document import masks
 from samdesk.document.boxes import box_only_frame
 from samdesk.document.model import FrameAnnotation, MediaKind, Project, Provenance
@@ -42,7 +43,6 @@ from samdesk.io.common import (
 from samdesk.io.import_plan import CategoryRef, ImportPlan, ImportResult
 from samdesk.io.polygons import check_polygons
 from samdesk.io.shapes import clip_box
-from samdesk.io.yolo import IMAGE_SUFFIXES
 from samdesk.io.yolo_polygons import fill
 
 # Normalised coordinates this far outside [0, 1] are rounding, not a broken file.

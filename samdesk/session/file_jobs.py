@@ -21,7 +21,8 @@ from typing import Any
 
 from model_runtime.runtime import Job, JobContext, JobSteps, Priority
 from samdesk.document import MediaItem, Project
-from samdesk.document.persistence import PROJECT_SUFFIX, LoadResult, load_project
+from samdesk.document.files import PROJECT_SUFFIX
+from samdesk.document.persistence import LoadResult, load_project
 
 Report = Callable[[int, int], None]  # (done, total), called on the background thread
 

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from samdesk.document.files import PROJECT_SUFFIX
 from samdesk.subcommands._progress import EtaBar, format_duration
 
-PROJECT_SUFFIX = ".samdesk.json"
 # segment everything's settings offered on the command line (model_runtime.everything settings)
 EVERYTHING_OPTIONS = {
     "points_per_side": int,

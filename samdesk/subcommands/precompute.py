@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, TextIO
 import numpy as np
 
 from samdesk.document import file_content_hash
+from samdesk.document.files import PROJECT_SUFFIX
 
 if TYPE_CHECKING:  # the runtime (and torch) is imported only when the command runs
     from model_runtime.runtime import RuntimeConfig
     from model_runtime.runtime.scheduler import ModelLoader
     from samdesk.labelling.cluster import ClusterConfig
 
-PROJECT_SUFFIX = ".samdesk.json"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

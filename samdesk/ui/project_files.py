@@ -23,7 +23,8 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from samdesk.document import AddMedia, Batch, Document
 from samdesk.document import recovery as autosaves
-from samdesk.document.persistence import PROJECT_SUFFIX, FileStamp, ProjectChangedOnDisk, save_project
+from samdesk.document.files import PROJECT_SUFFIX
+from samdesk.document.persistence import FileStamp, ProjectChangedOnDisk, save_project
 from samdesk.io.output import OutputExists
 from samdesk.session import AnnotationController
 from samdesk.session.file_jobs import (
