@@ -31,7 +31,7 @@ class RuntimeBridge(QObject):
     """Wraps a :class:`~model_runtime.runtime.Runtime` (created here unless one is given; a
     runtime created here is closed by :meth:`shutdown`)."""
 
-    modelLoaded = Signal(int, object)  # request id, LoadResult
+    modelLoaded = Signal(int, object)  # request id, ModelLoaded
     encoded = Signal(int, object)  # request id, EncodeResult
     predicted = Signal(int, object)  # request id, PredictResult (newest per object only)
     found = Signal(int, object)  # request id, FindAllResult (newest per object only)

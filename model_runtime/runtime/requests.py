@@ -99,7 +99,7 @@ class PredictResult:
 
 
 @dataclass(frozen=True)
-class LoadResult:
+class ModelLoaded:
     """The model now current. ``capabilities`` (``model_runtime.api.Capability`` values) say
     which requests it can serve; the GUI enables its features from them."""
 

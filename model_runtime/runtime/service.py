@@ -106,7 +106,7 @@ class Runtime:
         callbacks: Callbacks | None = None,
     ) -> RequestHandle:
         """Load a checkpoint (or adopt an already built ``ImageModel``) and make it current.
-        The result is a :class:`LoadResult`, which says what the model can do."""
+        The result is a :class:`ModelLoaded`, which says what the model can do."""
         return self._scheduler.submit(LoadWork(source=source, device=device), callbacks)
 
     def encode(

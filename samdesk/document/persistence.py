@@ -7,7 +7,7 @@ moment leaves either the old or the new file.
 
 Loading checks every field before building anything and reports the first problem as a
 :class:`ProjectFileError` naming the file and the JSON location. It never writes to the file.
-Media files that are not where the project says are *reported* (``LoadResult.missing_media``),
+Media files that are not where the project says are *reported* (``LoadedProject.missing_media``),
 not dropped: the user relocates them (``samdesk.document.relocate``).
 
 The format is described in ``docs/project-format.md``.
@@ -116,7 +116,7 @@ def changed_on_disk(path: str | Path, stamp: FileStamp) -> bool:
 
 
 @dataclass
-class LoadResult:
+class LoadedProject:
     """A loaded project and what the user should be told about it. ``stamp``: the file as read,
     for :func:`save_project`'s ``expected``."""
 
@@ -337,7 +337,7 @@ def _finite_or_none(value: float | None) -> float | None:
 # --- loading --------------------------------------------------------------------------------
 
 
-def load_project(path: str | Path) -> LoadResult:
+def load_project(path: str | Path) -> LoadedProject:
     """Read and validate a project file. Raises :class:`ProjectFileError`; never writes the file."""
     path = Path(path).absolute()
     try:
@@ -376,7 +376,7 @@ def load_project(path: str | Path) -> LoadResult:
         raise ProjectFileError(path, _too_large(len(raw))) from exc
     missing = [m for m in project.media if not media_present(m.path)]
     stamp = FileStamp.of(status, raw)
-    return LoadResult(project=project, path=path, missing_media=missing, repairs=repairs, stamp=stamp)
+    return LoadedProject(project=project, path=path, missing_media=missing, repairs=repairs, stamp=stamp)
 
 
 # What may follow the point where a truncated file stopped: the start of a number or a literal.

@@ -34,7 +34,7 @@ from samdesk.document.commands import Document
 from samdesk.document.files import PROJECT_SUFFIX
 from samdesk.document.instances import HEARTBEAT_S, Instance, LockHolder, ProjectLock
 from samdesk.document.persistence import (
-    LoadResult,
+    LoadedProject,
     ProjectFileError,
     glob_escape,
     load_project,
@@ -123,7 +123,7 @@ def _recovery_info(
     return RecoveryInfo(path, modified, project_path, owner, newer)
 
 
-def restore_recovery(document: Document, info: RecoveryInfo) -> LoadResult:
+def restore_recovery(document: Document, info: RecoveryInfo) -> LoadedProject:
     """Load a recovery file into ``document``: the project path stays the original, and the
     document is dirty because what it holds is not what the project file holds.
 

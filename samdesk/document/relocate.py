@@ -1,6 +1,6 @@
 """Finding media that moved: a project's missing files, looked for in a folder the user names.
 
-A loaded project reports media that are not where it says (``LoadResult.missing_media``) rather
+A loaded project reports media that are not where it says (``LoadedProject.missing_media``) rather
 than dropping them; :func:`find_media_in_folder` finds them again by name and content hash, and
 :func:`relocate_command` points them there in one undoable step.
 """

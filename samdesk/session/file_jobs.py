@@ -22,7 +22,7 @@ from typing import Any
 from model_runtime.runtime import Job, JobContext, JobSteps, Priority
 from samdesk.document import MediaItem, Project
 from samdesk.document.files import PROJECT_SUFFIX
-from samdesk.document.persistence import LoadResult, load_project
+from samdesk.document.persistence import LoadedProject, load_project
 
 Report = Callable[[int, int], None]  # (done, total), called on the background thread
 
@@ -50,7 +50,7 @@ class OpenedMedia:
 class OpenedProject:
     """A project file read and checked; the GUI makes it the document."""
 
-    result: LoadResult
+    result: LoadedProject
 
 
 @dataclass(frozen=True)

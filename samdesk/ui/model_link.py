@@ -75,7 +75,7 @@ class ModelLink(QObject):
         self._predict_request: int | None = None
         self._load_request: int | None = None
         self._encode_media: dict[int, tuple[int, int]] = {}  # encode request id -> (media id, frame)
-        self.capabilities: frozenset[str] = frozenset()  # of the loaded model (LoadResult)
+        self.capabilities: frozenset[str] = frozenset()  # of the loaded model (ModelLoaded)
         self._loading: str | None = None
         self._quiet_failure = False
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from model_runtime.api import ImageModel
-from model_runtime.runtime.requests import LoadResult, Priority
+from model_runtime.runtime.requests import ModelLoaded, Priority
 from model_runtime.runtime.work.base import Lane, Work, WorkSpec, report_callback_error
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class LoadWork(Work):
             return
         scheduler.adopt_model(model, self)
         info = model.info
-        result = LoadResult(
+        result = ModelLoaded(
             info.model_id, info.display_name, info.device, time.perf_counter() - start,
             frozenset(info.capabilities),
         )
