@@ -104,7 +104,7 @@ def main() -> int:
         double = InstantService(window)
         window.set_service(double, "bench double")
     else:
-        window.model_link.load(args.model, quiet=True)
+        window.model_link.load(args.model)
     window.files.open_paths([args.image])
     while window.files.busy:
         app.processEvents()

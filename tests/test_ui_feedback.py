@@ -75,3 +75,66 @@ def test_a_snug_box_with_grabcut_gives_the_object(qtbot, media_dir, tmp_path) ->
     qtbot.waitUntil(lambda: not c.waiting and c.pending is not None and c.pending.candidates is not None,
                     timeout=MODEL_TIMEOUT_MS)
     assert c.error is None and c.pending.mask().sum() > 5000
+
+
+def load(qtbot, window: MainWindow, model) -> None:
+    with qtbot.waitSignal(window.model_link.loaded, timeout=30_000):
+        window.bridge.load_model(model)
+
+
+def test_track_with_a_model_that_cannot_track_does_nothing_but_say_why(window: MainWindow, qtbot) -> None:
+    """Defect 3: Ctrl+T with MobileSAM started a run and only ~20 s later said a SAM 2 model
+    was needed. The action is disabled, and its key says why instead of doing nothing."""
+    from samdesk.resources import sample_video
+    from tests.runtime_doubles import DoubleModel
+
+    assert open_paths(qtbot, window, [sample_video()]) == []
+    load(qtbot, window, DoubleModel("mobile", capabilities=frozenset({"click"})))
+    activate(qtbot, window)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+    assert not window.tracker.running and not window.tracker.bar.isVisible()
+    message = window.status.current_message()
+    assert "Track objects forward" in message and "SAM 2" in message and "double mobile is loaded" in message
+    # Asked some other way (a script, a stale menu), it refuses at once: no run, no progress bar.
+    assert window.tracker.start("forward") is False
+    assert not window.tracker.bar.isVisible() and "SAM 2" in window.last_error
+
+
+def test_a_failed_model_load_shows_the_whole_reason_and_asks_before_grabcut(
+    qtbot, tmp_path: Path, monkeypatch
+) -> None:
+    """Defect 3: a remembered model that failed to load at start-up left a cut-off status line
+    and GrabCut loaded in its place without a word. Now the whole reason is shown and the user
+    chooses what to load."""
+    from samdesk.resources import sample_images
+    from samdesk.ui.app import create_window
+
+    broken = tmp_path / "my_model.pt"
+    broken.write_text("this is not a checkpoint, and the reason why is long enough to be cut off " * 3)
+    settings = Settings(last_model=str(broken))
+    settings.save(tmp_path / "s.json")
+    asked: list[tuple[str, bool]] = []
+    answer = {"choice": None}
+
+    def policy(self, text: str, offer_fallback: bool):  # test double for the dialog
+        asked.append((text, offer_fallback))
+        return answer["choice"]
+
+    monkeypatch.setattr(MainWindow, "ask_after_failed_load", policy, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # no autosaves of other sessions
+    window = create_window([str(sample_images()[0])], None, settings_path=tmp_path / "s.json")
+    window.errors_as_status = True
+    qtbot.addWidget(window)
+    loaded = lambda: window.bridge.runtime.model_info is not None  # noqa: E731
+    qtbot.waitUntil(lambda: bool(asked) or loaded(), timeout=MODEL_TIMEOUT_MS)
+    assert asked, f"not asked; the status bar said: {window.status.current_message()}"
+    text, offer_fallback = asked[0]
+    assert str(broken) in text and offer_fallback
+    qtbot.wait(500)
+    assert window.bridge.runtime.model_info is None  # nothing loaded behind the user's back
+    answer["choice"] = "classical"
+    window.model_link.load(str(broken))
+    qtbot.waitUntil(lambda: len(asked) == 2, timeout=MODEL_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.bridge.runtime.model_info is not None, timeout=MODEL_TIMEOUT_MS)
+    assert window.bridge.runtime.model_info.family == "classical"
+    assert window.settings.last_model == "classical"

@@ -231,3 +231,12 @@ class Actions:
             action = self.by_id[action_id]
             action.setEnabled(not reason)
             action.setToolTip(reason or spec.tip or spec.text)
+
+    def refusal(self, keys: QKeySequence) -> str | None:
+        """Why ``keys`` did nothing: "<action>: <what it needs>" for a disabled action they are
+        a shortcut of (Qt drops the keys of disabled actions without a word), else None."""
+        for action in self.by_id.values():
+            if not action.isEnabled() and any(keys.matches(s) == QKeySequence.SequenceMatch.ExactMatch
+                                              for s in action.shortcuts()):
+                return f"{action.text()}: {action.toolTip()}"
+        return None

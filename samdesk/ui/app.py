@@ -25,7 +25,7 @@ def create_window(paths: Sequence[str], model: str | None = None, settings_path:
         window.files.recover_unsaved()  # offers the autosave of a session that crashed before saving
         if not window.document.project.media:
             window.files.open_paths([str(p) for p in sample_images()])
-    window.model_link.load(model or settings.last_model or "classical", quiet=True)
+    window.model_link.load(model or settings.last_model or "classical")
     return window
 
 

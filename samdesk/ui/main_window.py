@@ -21,7 +21,7 @@ import contextlib
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QImage
+from PySide6.QtGui import QCloseEvent, QImage, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -45,6 +45,7 @@ from samdesk.ui.background import BackgroundJobs
 from samdesk.ui.box_segmenter import BoxSegmenter
 from samdesk.ui.canvas.layers import AnnotationLayer
 from samdesk.ui.canvas.view import CanvasView
+from samdesk.ui.dialogs import load_failed
 from samdesk.ui.dialogs.category_picker import CategoryPicker
 from samdesk.ui.dialogs.models import ModelsDialog
 from samdesk.ui.dialogs.shortcuts import ShortcutsDialog
@@ -199,6 +200,7 @@ class MainWindow(QMainWindow):
         self.model_link.loading.connect(status.set_model)
         self.model_link.loaded.connect(self._model_loaded)
         self.model_link.load_failed.connect(status.set_model)
+        self.model_link.load_error.connect(self._model_load_failed)
         self.model_link.encoding.connect(status.set_encoding)
         self.tracker.running_changed.connect(lambda _running: self._update_actions())
         self.timeline.frame_requested.connect(self.navigation.show_frame)
@@ -264,6 +266,14 @@ class MainWindow(QMainWindow):
         if bounds is not None:
             x0, y0, x1, y1 = bounds
             self.canvas.centerOn((x0 + x1) / 2, (y0 + y1) / 2)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """A key no widget took: when it is the shortcut of a disabled action, say why."""
+        reason = self.menu_actions.refusal(QKeySequence(event.keyCombination()))
+        if reason is None:
+            super().keyPressEvent(event)
+            return
+        self.status.show_message(reason, 8000)
 
     def show_shortcuts(self) -> None:
         ShortcutsDialog(list(self.menu_actions.by_id.values()), self).exec()
@@ -386,6 +396,21 @@ class MainWindow(QMainWindow):
         """Ask for a model by checkpoint path or "classical"."""
         self.settings.last_model = source
         self.model_requested.emit(source)
+
+    def _model_load_failed(self, source: str, reason: str) -> None:
+        offer_classical = self.bridge.runtime.model_info is None and source != "classical"
+        choice = self.ask_after_failed_load(f"Could not load {source}:\n\n{reason}", offer_classical)
+        if choice == load_failed.USE_CLASSICAL:
+            self.request_model("classical")
+        elif choice == load_failed.CHOOSE_FILE:
+            self.ask_load_checkpoint()
+
+    def ask_after_failed_load(self, text: str, offer_classical: bool) -> str | None:
+        """What to load after a failed load (``dialogs.load_failed``); tests replace this."""
+        if self.errors_as_status:
+            self.show_error("Model not loaded", text)
+            return None
+        return load_failed.ask_after_failed_load(self, text, offer_classical)
 
     def fill_installed_menu(self) -> None:
         """List the checkpoints in the models folder (listed when opened: downloads may land)."""

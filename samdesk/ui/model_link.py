@@ -57,6 +57,7 @@ class ModelLink(QObject):
     loading = Signal(str)  # what is being loaded, for the status bar
     loaded = Signal(str, object)  # "name · device", the model's capabilities (frozenset[str])
     load_failed = Signal(str)  # what is loaded now ("no model" when nothing is)
+    load_error = Signal(str, str)  # what failed to load, the whole reason (the window asks what next)
     encoding = Signal(bool, str)  # the image on screen: being encoded?, how it went
     message = Signal(str, int)  # status bar text, milliseconds
     error = Signal(str, str)  # title, message
@@ -77,7 +78,6 @@ class ModelLink(QObject):
         self._encode_media: dict[int, tuple[int, int]] = {}  # encode request id -> (media id, frame)
         self.capabilities: frozenset[str] = frozenset()  # of the loaded model (ModelLoaded)
         self._loading: str | None = None
-        self._quiet_failure = False
 
     @property
     def requests_in_flight(self) -> set[int]:
@@ -140,11 +140,10 @@ class ModelLink(QObject):
         return target is not None and target == (self.controller.media_id, self.controller.frame)
 
     # --- model loading -------------------------------------------------------------------------
-    def load(self, source: str, quiet: bool = False) -> None:
-        """Load ``source`` (a checkpoint path or "classical"). ``quiet``: report failure in the
-        status bar instead of a dialog (used for the automatic default at start-up)."""
+    def load(self, source: str) -> None:
+        """Load ``source`` (a checkpoint path or "classical"). A failure leaves as
+        ``load_error`` with the whole reason; nothing else is loaded in its place."""
         self._loading = source
-        self._quiet_failure = quiet
         self.loading.emit(f"loading {Path(source).name}…")
         self._load_request = self.bridge.load_model(source)
 
@@ -182,15 +181,7 @@ class ModelLink(QObject):
             source, self._loading = self._loading, None
             info = self.bridge.runtime.model_info
             self.load_failed.emit(info.display_name if info is not None else "no model")
-            text = f"Could not load {source}:\n{message}"
-            if self._quiet_failure:
-                self.message.emit(text.replace("\n", " "), 15000)
-                if source != "classical" and info is None:
-                    # The remembered model is gone (file moved, deleted): start with the
-                    # zero-download default rather than with no model at all.
-                    self.load("classical", quiet=True)
-            else:
-                self.error.emit("Model", text)
+            self.load_error.emit(str(source), message)
         elif request_id in self._encode_media and self._on_screen(self._encode_media.pop(request_id)):
             self.encoding.emit(False, "encoding failed")
             self.message.emit(f"Encoding failed: {message}", 15000)

@@ -19,7 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QInputDialog, QProgressBar, QToolButton
 
-from model_runtime.api import ModelCapabilityError
+from model_runtime.api import Capability, ModelCapabilityError, models_with
 from model_runtime.runtime import TrackPrompt, track_video
 from samdesk.document import Document, masks
 from samdesk.document.tracking import TrackingRun
@@ -100,6 +100,10 @@ class Tracker(QObject):
         info = self.bridge.runtime.model_info
         if info is None:
             self.error.emit("Track", "No model is loaded: load a SAM 2 model (Model menu) to track.")
+            return False
+        if Capability.VIDEO not in info.capabilities:  # said before anything else is asked of the user
+            needed = models_with(Capability.VIDEO)
+            self.error.emit("Track", f"Tracking needs {needed}; {info.display_name} is loaded.")
             return False
         selected = frozenset(self.selection())
         scope = TrackScope(direction, Extent(extent), frames, selected or None)
