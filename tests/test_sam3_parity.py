@@ -264,3 +264,24 @@ def test_full_size_find_all_matches_the_official_processor(
             assert _iou(ours_mask, theirs) >= 0.999
         kept += len(scores)
     assert kept > 0  # the weights spread scores across the threshold at full size too
+
+
+def test_an_embedding_from_the_disk_cache_gives_the_same_instances(sides: Side, tmp_path: Path) -> None:
+    from model_runtime.runtime.cache import DiskEmbeddingCache
+    from model_runtime.runtime.requests import EmbeddingKey
+
+    name = IMAGES[0]
+    embedding = sides.embeddings[name]
+    cache = DiskEmbeddingCache(tmp_path)
+    key = EmbeddingKey("photo", 0, sides.ours.info.model_id)
+    assert cache.put(key, embedding)
+    loaded = cache.get(key)
+    assert loaded is not None and loaded.nbytes() == embedding.nbytes()
+    phrase, exemplars = CASES["phrase, positive and negative box"]
+    image = sides.images[name]
+    size = (image.height, image.width)
+    prompts = Prompts(text=phrase, exemplars=[(_pixels(b, size), p) for b, p in exemplars])
+    fresh, stored = (sides.ours.find_all(e, prompts) for e in (embedding, loaded))
+    np.testing.assert_array_equal(stored.scores, fresh.scores)
+    np.testing.assert_array_equal(stored.boxes, fresh.boxes)
+    assert all(np.array_equal(a, b) for a, b in zip(stored.masks, fresh.masks, strict=True))

@@ -138,7 +138,10 @@ class SegmentationHead(nn.Module):
         """The image-only half of the pixel decoder: finer neck levels finest first
         ((1, D, 288, 288), (1, D, 144, 144)) -> their convolutions, coarsest first."""
         ordered = list(reversed(finer_levels))
-        return [self.pixel_decoder.lateral(i, level) for i, level in enumerate(ordered)]
+        # Contiguous (N, C, H, W) whatever the neck's layout: the mask product reads the map as
+        # (C, H·W) without a copy, and an embedding back from the disk cache (which stores
+        # tensors contiguous) gives bit-identical masks.
+        return [self.pixel_decoder.lateral(i, level).contiguous() for i, level in enumerate(ordered)]
 
     def pixel_features(
         self,
