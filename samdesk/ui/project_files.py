@@ -38,6 +38,7 @@ from samdesk.session.file_jobs import (
 )
 from samdesk.ui.background import BackgroundJobs
 from samdesk.ui.dialogs.export import ExportDialog, ImportDialog
+from samdesk.ui.dialogs.export_done import ExportDoneDialog, export_summary
 from samdesk.ui.settings import Settings
 
 AUTOSAVE_POLL_S = 5  # tick() decides whether an autosave is due; polling often keeps it close
@@ -67,6 +68,7 @@ class ProjectFiles(QObject):
         self._applying = False
         self.recovery = autosaves.RecoveryManager(document, float(settings.autosave_seconds))
         self._disk_stamp: FileStamp | None = None  # the project file as last read or written here
+        self.export_done_dialog: ExportDoneDialog | None = None  # the last export's, while shown
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setInterval(AUTOSAVE_POLL_S * 1000)
         self._autosave_timer.timeout.connect(self.autosave)
@@ -313,10 +315,8 @@ class ProjectFiles(QObject):
         project = self.document.project.clone()
 
         def done(result: Any) -> None:
-            lines = result.warnings.lines()
-            if lines:
-                self.error.emit("Exported with warnings", "\n".join(lines))
-            self.message.emit(f"Exported {name} to {out}", 8000)
+            self.message.emit(export_summary(name, out, result), 8000)
+            self.show_export_done(name, out, result)
 
         def failed(error: BaseException) -> None:
             if isinstance(error, OutputExists) and not overwrite and self.ask_overwrite(error.path):
@@ -324,7 +324,7 @@ class ProjectFiles(QObject):
                 return
             self.error.emit("Export failed", str(error) or type(error).__name__)
 
-        options = {"only_done": only_done, "overwrite": overwrite}
+        options = {"only_done": only_done, "overwrite": overwrite, "project_file": self.document.path}
         return self.jobs.run(
             lambda report: export_dataset(name, project, out, report, **options),
             f"Exporting {name}…",
@@ -332,6 +332,19 @@ class ProjectFiles(QObject):
             failed,
             on_cancelled=lambda: self.message.emit("Export cancelled", 5000),
         )
+
+    def show_export_done(self, name: str, out: Path, result: Any) -> None:
+        """What the export wrote, with "Open folder"; it does not block (annotating goes on)."""
+        if self.export_done_dialog is not None:
+            self.export_done_dialog.close()
+        dialog = ExportDoneDialog(name, out, result, self._parent)
+        dialog.destroyed.connect(lambda _obj=None: self._forget_export_done(dialog))
+        self.export_done_dialog = dialog
+        dialog.show()
+
+    def _forget_export_done(self, dialog: ExportDoneDialog) -> None:
+        if self.export_done_dialog is dialog:
+            self.export_done_dialog = None
 
     def ask_overwrite(self, path: Path) -> bool:
         """Whether an export may replace ``path`` (and the other files it writes); tests

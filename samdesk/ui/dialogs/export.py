@@ -23,7 +23,14 @@ from PySide6.QtWidgets import (
 )
 
 from samdesk.document import Project
-from samdesk.io.formats import EXPORT_FORMATS, IMPORT_FORMATS
+from samdesk.io.formats import EXPORT_FORMATS, IMPORT_FORMATS, ExportFormat
+
+EXPORT_FILE_NAME = "annotations.json"  # the default file of a single-file format
+
+
+def default_destination_name(fmt: ExportFormat) -> str:
+    """The destination's name until the user types one: a file, or a folder named as the format."""
+    return EXPORT_FILE_NAME if fmt.single_file else fmt.name
 
 
 def _path_row(edit: QLineEdit, browse: Callable[[], None]) -> QHBoxLayout:
@@ -43,6 +50,10 @@ def _buttons(dialog: QDialog) -> QDialogButtonBox:
 
 
 class ExportDialog(QDialog):
+    """Format, destination and what to include. The destination follows the format: a file for
+    the single-file formats (COCO), a folder for the others; a name the user typed stays as long
+    as the kind of destination does."""
+
     def __init__(self, project: Project, default_dir: str, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export")
@@ -50,16 +61,51 @@ class ExportDialog(QDialog):
         self.format_box = QComboBox()
         for name, fmt in EXPORT_FORMATS.items():
             self.format_box.addItem(f"{name} — {fmt.description}", name)
-        self.path_edit = QLineEdit(str(Path(default_dir) / "annotations.json"))
+        self._format = self.format_name()
+        self.path_edit = QLineEdit(str(Path(default_dir) / default_destination_name(self.export_format())))
+        self.destination_label = QLabel()
+        self.problem_label = QLabel()
+        self.problem_label.setStyleSheet("color: #c0392b")
+        self.problem_label.setWordWrap(True)
         self.only_done = QCheckBox("only images marked done")
         form = QFormLayout(self)
         form.addRow("Format", self.format_box)
-        form.addRow("Destination", _path_row(self.path_edit, self._browse))
+        form.addRow(self.destination_label, _path_row(self.path_edit, self._browse))
         form.addRow("", self.only_done)
+        form.addRow(self.problem_label)
         form.addRow(_buttons(self))
+        self._show_destination_kind()
+        self.format_box.currentIndexChanged.connect(self._format_changed)
+        self.path_edit.textChanged.connect(lambda _text: self.problem_label.setText(""))
 
     def format_name(self) -> str:
         return str(self.format_box.currentData())
+
+    def export_format(self) -> ExportFormat:
+        return EXPORT_FORMATS[self.format_name()]
+
+    def _format_changed(self) -> None:
+        before, now = EXPORT_FORMATS[self._format], self.export_format()
+        self._format = now.name
+        path = self.destination()
+        if before.single_file != now.single_file or path.name == default_destination_name(before):
+            self.path_edit.setText(str(path.parent / default_destination_name(now)))
+        self._show_destination_kind()
+
+    def _show_destination_kind(self) -> None:
+        self.destination_label.setText("Destination file" if self.export_format().single_file
+                                       else "Destination folder")
+
+    def accept(self) -> None:
+        """Refuse a destination of the wrong kind here, where the user can still change it."""
+        path, single_file = self.destination(), self.export_format().single_file
+        if single_file and path.is_dir():
+            self.problem_label.setText(f"{path} is a folder: {self.format_name()} writes one file.")
+            return
+        if not single_file and path.exists() and not path.is_dir():
+            self.problem_label.setText(f"{path} is a file: {self.format_name()} writes a folder of files.")
+            return
+        super().accept()
 
     def destination(self) -> Path:
         return Path(self.path_edit.text())
@@ -68,7 +114,7 @@ class ExportDialog(QDialog):
         return self.only_done.isChecked()
 
     def _browse(self) -> None:
-        fmt = EXPORT_FORMATS[self.format_name()]
+        fmt = self.export_format()
         if fmt.single_file:
             path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path_edit.text(), "JSON (*.json)")
         else:
