@@ -26,7 +26,7 @@ import numpy as np
 
 from model_runtime import media
 
-# Most frames a folder may hold: the document's limit for videos (samdesk/document/media.py).
+# Most frames a folder may hold: the document's limit for videos (samdesk/document/media_files.py).
 MAX_SEQUENCE_FRAMES = 10_000_000
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 from model_runtime.image_sequence import ImageSequenceReader, is_sequence, sequence_files
 from model_runtime.media import MediaError, VideoReader, open_video, probe_media, read_image
 from samdesk.document import Project
-from samdesk.document.media import media_item_from_path, media_present
+from samdesk.document.media_files import media_item_from_path, media_present
 from samdesk.document.model import MediaKind, file_content_hash
 from samdesk.document.persistence import load_project, save_project
 
@@ -105,7 +105,7 @@ def test_a_project_with_a_frame_folder_video_does_not_report_it_missing(tmp_path
 
 
 def test_sam2_folder_frames_see_the_same_frames_as_the_media_reader(tmp_path: Path) -> None:
-    from model_runtime.models.sam2.video_frames import open_frames
+    from model_runtime.models.sam2.frame_sources import open_frames
 
     exif = Image.Exif()
     exif[0x0112] = 6  # rotated: every reader must show it upright, or masks land beside the object

@@ -12,8 +12,8 @@ from pycocotools import mask as mask_utils
 
 from samdesk.document import Document, masks
 from samdesk.document.model import MediaKind
+from samdesk.io.export_frames import VideoExportOptions
 from samdesk.io.sequences import import_davis
-from samdesk.io.video_frames import VideoExportOptions
 from samdesk.io.video_masks import DavisExportOptions, davis_palette, export_davis
 from samdesk.io.ytvis import export_ytvis
 from tests.io_fixtures import make_project

@@ -14,7 +14,7 @@ from model_runtime.media import read_image
 from samdesk.cli import build_parser
 from samdesk.document import AddObjects, Document, NewObject
 from samdesk.document import masks as rle
-from samdesk.document.media import media_item_from_path
+from samdesk.document.media_files import media_item_from_path
 from samdesk.document.persistence import load_project, save_project
 from samdesk.labelling.store import LABELLING_KEY, LabellingRecord, accept_pending
 from samdesk.subcommands import label as label_command

@@ -15,7 +15,7 @@ from model_runtime.api import Prompts
 from model_runtime.media import read_image
 from samdesk.cli import build_parser
 from samdesk.document import AddCategory, AddMedia, Document
-from samdesk.document.media import media_item_from_path
+from samdesk.document.media_files import media_item_from_path
 from samdesk.document.persistence import load_project
 from samdesk.session import AnnotationController
 from samdesk.subcommands import label as label_command

@@ -15,7 +15,7 @@ from PIL import Image
 
 from model_runtime.media import MediaError, VideoReader, probe_media, read_image
 from samdesk.document import AddMedia, Document, MediaKind
-from samdesk.document.media import media_item_from_path
+from samdesk.document.media_files import media_item_from_path
 from samdesk.document.model import file_content_hash
 
 # --- images -----------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ import pytest
 from model_runtime.runtime import model_calls_running
 from samdesk import cli
 from samdesk.document import masks
-from samdesk.document.media import media_item_from_path
+from samdesk.document.media_files import media_item_from_path
 from samdesk.document.model import AnnotationObject, Category, FrameAnnotation, Project, Provenance
 from samdesk.document.persistence import load_project, save_project
 from samdesk.resources import sample_images, sample_video

@@ -12,9 +12,9 @@ import torch
 from model_runtime.api import PromptError
 from model_runtime.models.common.upscaling_head import SkipFeatures
 from model_runtime.models.sam2.config import make_config
+from model_runtime.models.sam2.frame_sources import VideoError, preprocess_video_frame
 from model_runtime.models.sam2.network import Sam2Network
 from model_runtime.models.sam2.video import FrameFeatures, FrameOutput, VideoConfig, VideoSession
-from model_runtime.models.sam2.video_frames import VideoError, preprocess_video_frame
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +252,7 @@ def test_close_frees_the_objects_features_and_the_video_reader(network: Sam2Netw
 
 
 def test_close_leaves_a_frame_source_the_caller_made_open(network: Sam2Network) -> None:
-    from model_runtime.models.sam2.video_frames import ArrayFrames
+    from model_runtime.models.sam2.frame_sources import ArrayFrames
 
     class Source(ArrayFrames):
         closes = 0

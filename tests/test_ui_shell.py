@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QProgressDialog, QPushButton
 
-import samdesk.document.media
+import samdesk.document.media_files
 from model_runtime.api import Capability
 from samdesk.io import formats
 from samdesk.resources import sample_video
@@ -121,7 +121,7 @@ def test_opening_runs_off_the_gui_thread_and_cancel_keeps_what_was_opened(
     thread and froze the window. A gate stands in for that slow file: while the runtime's
     background thread is held in it, the GUI keeps serving events, shows progress with Cancel,
     and Cancel stops the opening with the files read so far kept."""
-    real = samdesk.document.media.media_item_from_path
+    real = samdesk.document.media_files.media_item_from_path
     gate = Gate()
 
     def slow_second_file(path):
@@ -129,7 +129,7 @@ def test_opening_runs_off_the_gui_thread_and_cancel_keeps_what_was_opened(
             gate.pass_through()
         return real(path)
 
-    monkeypatch.setattr(samdesk.document.media, "media_item_from_path", slow_second_file)
+    monkeypatch.setattr(samdesk.document.media_files, "media_item_from_path", slow_second_file)
     window.set_service(AsyncDiscService(lambda: window.controller), "double (discs)")
     ticks = ticking(qtbot)
     with qtbot.waitSignal(window.files.opened, timeout=GATE_S * 1000) as opened:

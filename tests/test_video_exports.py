@@ -19,8 +19,8 @@ from pycocotools import mask as mask_utils
 from model_runtime.media import VideoReader
 from samdesk.document import Document, masks
 from samdesk.document.model import MediaStatus
+from samdesk.io.export_frames import VideoExportOptions
 from samdesk.io.sequences import import_davis
-from samdesk.io.video_frames import VideoExportOptions
 from samdesk.io.video_masks import DavisExportOptions, export_davis, export_ytvos
 from samdesk.io.ytvis import export_ytvis
 from tests.export_fixtures import CLIP_ANNOTATED, CLIP_FRAMES, CLIP_SIZE, clip_masks, clip_project

@@ -45,7 +45,7 @@ from samdesk.document.json_fields import (
     numbers,
     unique,
 )
-from samdesk.document.media import frame_count_problem, media_present, size_problem
+from samdesk.document.media_files import frame_count_problem, media_present, size_problem
 from samdesk.document.model import (
     SCHEMA_VERSION,
     AnnotationObject,

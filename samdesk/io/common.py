@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model_runtime.media import MediaError, MediaInfo, probe_media
-from samdesk.document.media import frame_count_problem, media_present, size_problem
+from samdesk.document.media_files import frame_count_problem, media_present, size_problem
 from samdesk.document.model import AnnotationObject, Category, MediaItem, MediaKind, MediaStatus, Project
 
 ProgressFn = Callable[[int, int], None]

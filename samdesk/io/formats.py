@@ -20,6 +20,7 @@ from samdesk.document.model import Project
 from samdesk.io.coco import CocoExportOptions, export_coco, import_coco
 from samdesk.io.common import CancelFn, DatasetError, ExportOptions, ExportResult, ProgressFn
 from samdesk.io.cvat import import_cvat
+from samdesk.io.export_frames import VideoExportOptions
 from samdesk.io.import_plan import ImportResult
 from samdesk.io.labelme import import_labelme
 from samdesk.io.png_masks import (
@@ -30,7 +31,6 @@ from samdesk.io.png_masks import (
 )
 from samdesk.io.sa1b import import_sa1b
 from samdesk.io.sequences import import_davis
-from samdesk.io.video_frames import VideoExportOptions
 from samdesk.io.video_masks import DavisExportOptions, export_davis, export_ytvos
 from samdesk.io.voc import import_voc
 from samdesk.io.yolo import YoloExportOptions, export_yolo

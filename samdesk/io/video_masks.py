@@ -15,7 +15,7 @@ YouTube-VOS (``ytvos``), one split's folder at full resolution::
     Annotations/<video>/<frame:05d>.png
     meta.json                                   each object's category and frames, by video
 
-Both write the same frames (``samdesk/io/video_frames.py``: the annotated ones by default), each
+Both write the same frames (``samdesk/io/export_frames.py``: the annotated ones by default), each
 with its JPEG and its PNG, all zeros where no object is: DAVIS' loader pairs the n-th JPEG with
 the n-th PNG, so a missing PNG would give every later frame another frame's mask. Frame files
 keep the video's frame numbers. ``<video>`` is the video's path relative to the images root
@@ -54,16 +54,16 @@ from samdesk.io.common import (
     report,
     select,
 )
-from samdesk.io.label_png import encode_palette
-from samdesk.io.output import open_output, unique_stems
-from samdesk.io.runs import paint
-from samdesk.io.video_frames import (
+from samdesk.io.export_frames import (
     FrameFiles,
     VideoExportOptions,
     davis_size,
     frames_summary,
     frames_to_export,
 )
+from samdesk.io.label_png import encode_palette
+from samdesk.io.output import open_output, unique_stems
+from samdesk.io.runs import paint
 
 MAX_OBJECTS = 255
 DAVIS_SPLITS = ("train", "val", "test-dev", "test-challenge")  # the loader's subsets

@@ -6,7 +6,7 @@ Layout under ``out`` (one split folder, as YouTube-VIS 2021 ships ``train/``)::
     JPEGImages/<video>/<frame:05d>.jpg  the frames ``file_names`` lists (relative to JPEGImages/)
 
 A track holds one entry per listed frame: an RLE with its area and box, or ``null`` where the
-object is not there. Only frames someone annotated are listed (``samdesk/io/video_frames.py``),
+object is not there. Only frames someone annotated are listed (``samdesk/io/export_frames.py``),
 so ``null`` always means "truly absent", never "nobody looked".
 """
 
@@ -28,8 +28,8 @@ from samdesk.io.common import (
     report,
     select,
 )
+from samdesk.io.export_frames import FrameFiles, VideoExportOptions, frames_summary, frames_to_export
 from samdesk.io.output import open_output, unique_stems
-from samdesk.io.video_frames import FrameFiles, VideoExportOptions, frames_summary, frames_to_export
 
 ANNOTATIONS = "instances.json"
 

@@ -76,7 +76,7 @@ class RunSummary:
 def add_media(document: Document, paths: Sequence[Path]) -> tuple[list[MediaItem], list[tuple[Path, str]]]:
     """The project's media for ``paths`` (in order, each once): an existing media item with the
     same path or the same content, else a new one. Also the files that are not readable images."""
-    from samdesk.document.media import MediaError, media_item_from_path
+    from samdesk.document.media_files import MediaError, media_item_from_path
 
     project = document.project
     by_path = {os.path.abspath(m.path): m for m in project.media}

@@ -103,7 +103,7 @@ def open_files(paths: Sequence[str | Path], known: Collection[str] = ()) -> Job:
 def _open_one(target: Path | OpenProblem) -> OpenedMedia | OpenedProject | OpenProblem:
     if isinstance(target, OpenProblem):
         return target
-    from samdesk.document.media import media_item_from_path
+    from samdesk.document.media_files import media_item_from_path
 
     try:
         if is_project_path(target):

@@ -14,13 +14,13 @@ from PySide6.QtCore import QObject, Signal
 
 from model_runtime.api import ModelCapabilityError
 from samdesk.document import Document
-from samdesk.document.media import media_present
+from samdesk.document.media_files import media_present
 from samdesk.document.model import MediaKind
 from samdesk.runtime_bridge import RuntimeBridge
 from samdesk.session.segment_boxes import BoxMasks, BoxTask, apply_box_masks, box_tasks, segment_boxes
 from samdesk.ui.model_link import image_provider
+from samdesk.ui.shared_frames import VideoFrames
 from samdesk.ui.tracking import plural
-from samdesk.ui.video_frames import VideoFrames
 
 
 class BoxSegmenter(QObject):

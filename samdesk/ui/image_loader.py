@@ -19,7 +19,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage, QImageReader
 
-from samdesk.ui.video_frames import VideoFrames
+from samdesk.ui.shared_frames import VideoFrames
 
 CACHE_SIZE = 5  # the image on screen, two ahead, one behind, one spare
 FRAME_CACHE_SIZE = 12  # video frames converted for display (the reader keeps more as arrays)

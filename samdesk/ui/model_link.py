@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, Signal
 from samdesk.document import MediaItem
 from samdesk.runtime_bridge import RuntimeBridge
 from samdesk.session import AnnotationController, PredictRequest
-from samdesk.ui.video_frames import VideoFrames
+from samdesk.ui.shared_frames import VideoFrames
 
 PENDING_OBJECT = "pending"  # one pending object at a time: newer prompts supersede older ones
 

@@ -13,7 +13,7 @@ Modules, one concept each:
     memory_attention.py  video: RoPE attention of the current frame to memories and pointers
                          (official-interface forward, and forward_banks over cached projections)
     rope.py              video: axial 2-D rotary position encoding
-    video_frames.py      video: lazy frame sources (arrays, image folder, video file) and the
+    frame_sources.py     video: lazy frame sources (arrays, image folder, video file) and the
                          video-frame preprocessing
     video.py             video: ``VideoSession`` (``Sam2ImageModel.open_video``): prompts on any
                          frame, propagation both ways, corrections, many objects, bounded state

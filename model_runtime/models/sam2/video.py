@@ -32,15 +32,15 @@ import torch.nn.functional as F
 
 from model_runtime.api import PromptError
 from model_runtime.models.common.upscaling_head import SkipFeatures
-from model_runtime.models.sam2.memory_attention import MemoryInputs, ProjectedMemory
-from model_runtime.models.sam2.network import Sam2Network
-from model_runtime.models.sam2.position_encoding import sine_position_encoding
-from model_runtime.models.sam2.video_frames import (
+from model_runtime.models.sam2.frame_sources import (
     FrameSource,
     VideoError,
     open_frames,
     preprocess_video_frame,
 )
+from model_runtime.models.sam2.memory_attention import MemoryInputs, ProjectedMemory
+from model_runtime.models.sam2.network import Sam2Network
+from model_runtime.models.sam2.position_encoding import sine_position_encoding
 
 NO_OBJ_SCORE = -1024.0  # logits of an object judged absent (the official placeholder)
 MASK_LOGIT_CLAMP = 32.0  # previous logits fed back with a correction are clamped (official)

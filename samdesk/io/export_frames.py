@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from model_runtime.media import MediaError, open_video
-from samdesk.document.media import size_problem
+from samdesk.document.media_files import size_problem
 from samdesk.document.model import MediaStatus
 from samdesk.io.common import DatasetError, ExportOptions, SelectedMedia
 
