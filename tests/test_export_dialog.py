@@ -113,7 +113,7 @@ def test_a_video_export_to_a_folder_named_by_the_dialog(window: MainWindow, qtbo
     """The issue's DAVIS case end to end: the dialog's destination for DAVIS is a folder, and the
     export writes the DAVIS layout into it."""
     from samdesk.document import AddMedia, AddObject, masks
-    from samdesk.document.media import media_item_from_path
+    from samdesk.document.media_files import media_item_from_path
     from samdesk.document.model import AnnotationObject, FrameAnnotation
 
     document: Document = window.document
