@@ -56,14 +56,20 @@ def _run_gui(args: argparse.Namespace) -> int:
     return run_gui(args.paths, model=args.model)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """The command line as the program reads it: ``args.command`` names the subcommand (``"gui"``
+    when none is given) and ``args.func(args)`` runs it."""
+    argv = list(argv)
     parser, commands = build_parser()
     # `samdesk photo.jpg` and `samdesk --model FILE photo.jpg` mean `samdesk gui ...`: anything
     # but a command or a program-wide option (--help, --version) is the GUI's.
     if not argv or (argv[0] not in commands and argv[0] not in PROGRAM_OPTIONS):
         argv = ["gui", *argv]
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

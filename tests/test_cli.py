@@ -29,34 +29,21 @@ def test_help_lists_gui_and_discovered_commands(capsys: pytest.CaptureFixture[st
         assert name in out
 
 
-def test_paths_route_to_gui(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: dict[str, object] = {}
-
-    def gui_double(args):  # test double: no window in a unit test
-        seen["paths"] = args.paths
-        return 0
-
-    monkeypatch.setattr(cli, "_run_gui", gui_double)
-    assert cli.main(["photo.jpg", "clip.mp4"]) == 0
-    assert seen["paths"] == ["photo.jpg", "clip.mp4"]
-    assert cli.main([]) == 0
-    assert seen["paths"] == []
+def test_paths_route_to_gui() -> None:
+    args = cli.parse_args(["photo.jpg", "clip.mp4"])
+    assert (args.command, args.paths) == ("gui", ["photo.jpg", "clip.mp4"])
+    args = cli.parse_args([])
+    assert (args.command, args.paths, args.model) == ("gui", [], None)
+    # After `--` a file named like a subcommand is a path for the GUI.
+    assert cli.parse_args(["--", "export"]).command == "gui"
 
 
-def test_gui_options_before_paths_route_to_gui(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gui_options_before_paths_route_to_gui() -> None:
     """Issue 18, defect 1: ``samdesk --model FILE photo.jpg`` (the README's form) was refused
     as "invalid choice" because an option came first."""
-    seen: dict[str, object] = {}
-
-    def gui_double(args):  # test double: no window in a unit test
-        seen.update(paths=args.paths, model=args.model)
-        return 0
-
-    monkeypatch.setattr(cli, "_run_gui", gui_double)
-    assert cli.main(["--model", "m.pt", "photo.jpg"]) == 0
-    assert seen == {"paths": ["photo.jpg"], "model": "m.pt"}
-    assert cli.main(["photo.jpg", "--model", "m.pt"]) == 0
-    assert seen == {"paths": ["photo.jpg"], "model": "m.pt"}
+    for argv in (["--model", "m.pt", "photo.jpg"], ["photo.jpg", "--model", "m.pt"]):
+        args = cli.parse_args(argv)
+        assert (args.command, args.paths, args.model) == ("gui", ["photo.jpg"], "m.pt")
 
 
 def test_unknown_option_is_an_error() -> None:

@@ -232,6 +232,6 @@ def test_failed_autosave_is_reported_not_raised(tmp_path: Path) -> None:
     document.execute(AddCategory("c", (0, 0, 0)))
     assert manager.tick() is None
     assert manager.last_error
-    manager._recovery_dir = tmp_path / "ok"  # the user fixed the problem: the next tick succeeds
+    blocker.unlink()  # the user fixed the problem: the next tick succeeds
     assert manager.tick() is not None
     assert manager.last_error is None
