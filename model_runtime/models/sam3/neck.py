@@ -104,7 +104,7 @@ class _LevelPlan:
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C, G, G) trunk map -> (B, d, G·scale, G·scale)."""
         if self.first is not None:
-            x = F.gelu(F.conv_transpose2d(x, *self.first, stride=2))
+            x = torch.ops.aten.gelu_(F.conv_transpose2d(x, *self.first, stride=2))
         if self.up is not None:
             x = F.conv_transpose2d(x, *self.up, stride=2)
         if self.lateral is not None:

@@ -273,14 +273,12 @@ class ViT(nn.Module):
         return list(self.blocks)[: self.config.out_block + 1]
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        cfg = self.config
+        if image.shape[-1] != image.shape[-2]:
+            raise ValueError(f"the ViT expects a square image, got {tuple(image.shape[-2:])}")
         x = self.patch_embed(image)
-        b, h, w, c = x.shape
-        x = self.ln_pre(x + tiled_position_table(self.pos_embed, h)) if h == w else None
-        if x is None:
-            raise ValueError(f"the ViT expects a square image, got a {h}×{w} token grid")
-        ws = cfg.window_size
-        if h % ws == 0:
+        b, h = x.shape[:2]
+        x = self.ln_pre(x + tiled_position_table(self.pos_embed, h))
+        if h % self.config.window_size == 0:
             return self._forward_window_order(x)
         for block in self._used_blocks():
             x = block.forward_padded(x) if block.window_size else block(x, groups=b)
