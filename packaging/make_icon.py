@@ -2,7 +2,7 @@
 
     python packaging/make_icon.py
 
-The SVG (samdesk/assets/icons/samdesk.svg) is the source; the 256 px PNG exists because a
+The SVG (resources/icons/samdesk.svg) is the source; the 256 px PNG exists because a
 PNG loads everywhere (Qt without its SVG plugin, desktop shells, AppStream), so the app and
 the Linux desktop entry use it.
 """
@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-ICONS = Path(__file__).resolve().parent.parent / "samdesk" / "assets" / "icons"
+ICONS = Path(__file__).resolve().parent.parent / "resources" / "icons"
 
 
 def render(svg: Path, png: Path, size: int = 256) -> None:

@@ -3,7 +3,7 @@
     pip install scikit-image && python packaging/make_samples.py
 
 The photos are re-encoded as JPEG; the video is our own: a slow pan and zoom across the cat
-photo, so that objects move between frames. See samdesk/assets/samples/LICENSES.md.
+photo, so that objects move between frames. See resources/samples/LICENSES.md.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
-# The samples ship inside the package (samdesk/resources.py explains why).
-OUT = Path(__file__).resolve().parent.parent / "samdesk" / "assets" / "samples"
+# The samples live in resources/ and install inside the package as samdesk.assets (samdesk/resources.py).
+OUT = Path(__file__).resolve().parent.parent / "resources" / "samples"
 PHOTOS = {"cat.jpg": data.chelsea, "coffee.jpg": data.coffee, "astronaut.jpg": data.astronaut}
 
 

@@ -1,13 +1,14 @@
 """Where the bundled resources (sample media, the application icon) live.
 
-This module is the one place that knows the layout. The files sit inside the package, in
-``samdesk/assets/``, and pyproject's package-data ships them, so the same lookup holds for a
-source checkout, an editable install, a wheel and an sdist alike.
+This module is the one place that knows the layout. The files sit in the top-level
+``resources/`` folder of the source tree, which pyproject installs as the ``samdesk.assets``
+package (``package-dir``), so the same lookup holds for an editable install, a wheel and an
+sdist alike; a source checkout that was never installed finds ``resources/`` beside ``samdesk/``.
 """
 
 from __future__ import annotations
 
-from importlib import resources
+import importlib.util
 from pathlib import Path
 
 SAMPLE_IMAGE_NAMES = ("cat.jpg", "coffee.jpg", "astronaut.jpg")
@@ -16,6 +17,7 @@ ICON_NAMES = {"svg": "samdesk.svg", "png": "samdesk-256.png"}
 # Reverse-DNS application id: the .desktop/.metainfo file names in packaging/linux/ and the
 # name the running app reports to the desktop shell must agree.
 DESKTOP_ID = "io.github.samdesk.Samdesk"
+ASSETS_PACKAGE = "samdesk.assets"
 
 
 def assets_dir() -> Path:
@@ -24,9 +26,13 @@ def assets_dir() -> Path:
     A real path, not a Traversable: OpenCV, PyAV and Qt open media by file name. samdesk is
     always installed as files on disk (never imported from a zip), so this holds everywhere.
     """
-    root = resources.files("samdesk") / "assets"
-    if not isinstance(root, Path):
-        raise RuntimeError(f"samdesk's bundled assets are not on the filesystem ({root!r})")
+    spec = importlib.util.find_spec(ASSETS_PACKAGE)
+    if spec is not None and spec.submodule_search_locations:
+        root = Path(next(iter(spec.submodule_search_locations)))
+    else:  # a source checkout on sys.path, never installed: resources/ beside samdesk/
+        root = Path(__file__).resolve().parent.parent / "resources"
+    if not root.is_dir():
+        raise RuntimeError(f"samdesk's bundled resources are not on the filesystem (looked in {root})")
     return root
 
 

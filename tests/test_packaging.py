@@ -1,5 +1,6 @@
-"""Packaging: the wheel/sdist carry the bundled assets, an installed copy finds them, and the
-Linux desktop-integration files are well formed and agree with pyproject and the code.
+"""Packaging: the wheel/sdist carry every module and the bundled resources (``resources/``,
+installed as ``samdesk.assets``), an installed copy finds them, and the Linux desktop-integration
+files are well formed and agree with pyproject and the code.
 
 The builds run offline (no build isolation, no index) from a copy of the source tree, so the
 worktree gets no build/ or egg-info and nothing is downloaded.
@@ -33,19 +34,22 @@ SOURCE_ITEMS = (
     "MANIFEST.in",
     "Makefile",
     "samdesk",
+    "resources",
     "model_runtime",
     "plugins",
     "packaging",
 )
-ASSETS = [
-    *(f"samdesk/assets/samples/{name}" for name in resources.SAMPLE_IMAGE_NAMES),
-    f"samdesk/assets/samples/{resources.SAMPLE_VIDEO_NAME}",
-    "samdesk/assets/samples/LICENSES.md",
-    *(f"samdesk/assets/icons/{name}" for name in resources.ICON_NAMES.values()),
-    "samdesk/assets/icons/LICENSES.md",
+# Source path -> path in the wheel: resources/ installs as the samdesk.assets package.
+SOURCE_ASSETS = [
+    *(f"resources/samples/{name}" for name in resources.SAMPLE_IMAGE_NAMES),
+    f"resources/samples/{resources.SAMPLE_VIDEO_NAME}",
+    "resources/samples/LICENSES.md",
+    *(f"resources/icons/{name}" for name in resources.ICON_NAMES.values()),
+    "resources/icons/LICENSES.md",
     "model_runtime/models/sam3/assets/bpe_simple_vocab_16e6.txt.gz",
     "model_runtime/models/sam3/assets/LICENSES.md",
 ]
+ASSETS = {source: source.replace("resources/", "samdesk/assets/", 1) for source in SOURCE_ASSETS}
 
 
 def console_script() -> str:
@@ -90,12 +94,31 @@ def wheel(source_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_carries_the_assets(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    missing = [a for a in ASSETS if a not in names]
+    missing = [a for a in ASSETS.values() if a not in names]
     assert not missing, f"{wheel.name} lacks {missing}"
-    # Generators are build-time tools, not part of the installed app.
-    assert not any(n.startswith("packaging/") for n in names)
-    for name in ASSETS:  # the wheel holds the very bytes of the checkout, not stale copies
-        assert zipfile.ZipFile(wheel).read(name) == (REPO / name).read_bytes(), name
+    # Generators are build-time tools, not part of the installed app; resources/ is not a package.
+    assert not any(n.startswith(("packaging/", "resources/")) for n in names)
+    for source, name in ASSETS.items():  # the wheel holds the very bytes of the checkout, not stale copies
+        assert zipfile.ZipFile(wheel).read(name) == (REPO / source).read_bytes(), name
+
+
+def test_wheel_carries_every_module_and_resource(wheel: Path) -> None:
+    """pyproject lists its packages (resources/ needs a package-dir mapping, which a package
+    search cannot express): a package added to the tree but not to that list is caught here."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {
+        p.relative_to(REPO).as_posix()
+        for package in ("samdesk", "model_runtime")
+        for p in (REPO / package).rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    expected |= {
+        "samdesk/assets/" + p.relative_to(REPO / "resources").as_posix()
+        for p in (REPO / "resources").rglob("*")
+        if p.is_file() and p.name != "README.md"
+    }
+    missing = sorted(expected - names)
+    assert not missing, f"{wheel.name} lacks {missing}: add the package to [tool.setuptools] packages"
 
 
 def test_installed_wheel_finds_its_samples_and_icon(wheel: Path, tmp_path: Path) -> None:
@@ -164,21 +187,52 @@ def test_sdist_carries_assets_and_desktop_files(source_copy: Path, tmp_path: Pat
     with tarfile.open(tmp_path / name) as tar:
         members = {m.name.split("/", 1)[1] for m in tar.getmembers() if "/" in m.name}
     wanted = [
-        *ASSETS,
+        *ASSETS,  # the source paths: an sdist is the source tree
         "packaging/linux/install.sh",
         f"packaging/linux/{APP_ID}.desktop",
         f"packaging/linux/{APP_ID}.metainfo.xml",
         f"packaging/linux/{APP_ID}.mime.xml",
     ]
     assert not [w for w in wanted if w not in members]
+    # What pip does with an sdist: unpack it and build a wheel; the resources must land in it too.
+    with tarfile.open(tmp_path / name) as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    (unpacked,) = (tmp_path / "unpacked").iterdir()
+    built = tmp_path / "wheel"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q"]
+        + ["-w", str(built), str(unpacked)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    (from_sdist,) = built.glob("samdesk-*.whl")
+    in_wheel = set(zipfile.ZipFile(from_sdist).namelist())
+    assert [a for a in ASSETS.values() if a not in in_wheel] == []
 
 
 def test_source_layout_lookup() -> None:
+    # This checkout's own resources/ (through the editable install, or beside samdesk/).
+    assert resources.assets_dir() == REPO / "resources"
     assert [p.name for p in resources.sample_images()] == list(resources.SAMPLE_IMAGE_NAMES)
     assert resources.sample_video().is_file()
     assert resources.icon_path().is_file() and resources.icon_path("svg").is_file()
     with pytest.raises(ValueError, match="unknown icon kind"):
         resources.icon_path("ico")
+
+
+def test_a_checkout_never_installed_finds_resources_beside_the_package(source_copy: Path) -> None:
+    """``python -S`` (no site-packages, so no editable install) with only the source tree on
+    sys.path: samdesk.assets is not importable, and resources/ beside samdesk/ is used."""
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import samdesk.resources as r; "
+        "print(r.assets_dir())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", probe, str(source_copy)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()) == source_copy / "resources"
 
 
 def read_desktop_entry(path: Path) -> dict[str, str]:

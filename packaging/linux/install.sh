@@ -11,7 +11,7 @@ set -eu
 APP_ID=io.github.samdesk.Samdesk
 HERE=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 ROOT=$(dirname -- "$(dirname -- "$HERE")")
-ICONS="$ROOT/samdesk/assets/icons"
+ICONS="$ROOT/resources/icons"
 DATA=${XDG_DATA_HOME:-$HOME/.local/share}
 
 refresh() {
