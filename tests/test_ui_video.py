@@ -116,7 +116,7 @@ def test_video_opens_with_navigator_and_frame_keys(window: MainWindow, qtbot) ->
     qtbot.mouseClick(window.navigator.prev_button, Qt.MouseButton.LeftButton)
     assert window.controller.frame == 11
     key(qtbot, window, Qt.Key.Key_Left)
-    assert window.navigator.frame_label.text() == "frame 10 of 36"
+    assert window.navigator.frame_label.text() == "frame 11 of 36"  # frame index 10, counted from 1
     goto(qtbot, window, 23)
     assert np.array_equal(shown_pixels(window), expected_frame(23))
     assert not window.loader.busy and window.navigator.decoding_label.text() == ""
@@ -182,7 +182,7 @@ def test_annotate_two_frames_save_reopen_undo_and_export(window: MainWindow, qtb
         key(qtbot, window, Qt.Key.Key_Period)
     assert c.frame == 5 and c.object_mask(cat.id) is None
     settle(qtbot, window)
-    assert window.objects_panel.tree.topLevelItem(0).text(3) == "2"  # its frames column
+    assert window.objects_panel.tree.topLevelItem(0).text(3) == "3"  # its frames column (index 2)
     assert window.objects_panel.tree.topLevelItem(0).font(0).italic()  # no mask on this frame
     c.select_object(cat.id)
     assert "press R" in window.statusBar().currentMessage()
@@ -204,7 +204,7 @@ def test_annotate_two_frames_save_reopen_undo_and_export(window: MainWindow, qtb
     second = doc.project.objects[1]
     assert set(second.frames) == {5}
     assert window.navigator.slider.marked == {2, 5}
-    assert sorted(window.objects_panel.tree.topLevelItem(i).text(3) for i in range(2)) == ["2, 5", "5"]
+    assert sorted(window.objects_panel.tree.topLevelItem(i).text(3) for i in range(2)) == ["3, 6", "6"]
 
     # Switching frames shows each frame's masks.
     def painted(object_id: int) -> bool:

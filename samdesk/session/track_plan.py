@@ -26,6 +26,7 @@ from enum import StrEnum
 
 from samdesk.document.model import Project
 from samdesk.document.tracking import Keyframe, object_keyframes
+from samdesk.session.frame_numbers import frame_number
 
 DIRECTIONS = ("forward", "backward", "both")
 
@@ -87,7 +88,9 @@ def plan_tracking(project: Project, media_id: int, start: int, scope: TrackScope
     forward = scope.direction in ("forward", "both")
     backward = scope.direction in ("backward", "both")
     if scope.direction == "forward" and start >= last:
-        raise NothingToTrack(f"Frame {start + 1} is the last frame: there is nothing after it to track.")
+        raise NothingToTrack(
+            f"Frame {frame_number(start)} is the last frame: there is nothing after it to track."
+        )
     if scope.direction == "backward" and start <= 0:
         raise NothingToTrack("This is the first frame: there is nothing before it to track.")
     ranges: dict[int, tuple[int, int]] = {}
@@ -129,7 +132,7 @@ def plan_tracking(project: Project, media_id: int, start: int, scope: TrackScope
             "draw it, or brush it), then track from there."
         )
     if all(lo == hi == start for lo, hi in ranges.values()):
-        beside = f"Nothing to track from frame {start + 1}: the next keyframe is right beside it."
+        beside = f"Nothing to track from frame {frame_number(start)}: the next keyframe is right beside it."
         raise NothingToTrack(beside)
     return TrackPlan(
         media_id, start, scope.direction, given, ranges, scope.extent is Extent.NEXT_KEYFRAME, skipped

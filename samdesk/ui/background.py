@@ -133,8 +133,12 @@ class BackgroundJobs(QObject):
             task.dialog.setMaximum(total)
             task.dialog.setValue(min(done, total))
 
-    @staticmethod
-    def _close(task: _Task) -> None:
+    def _close(self, task: _Task) -> None:
+        had_focus = task.dialog.isActiveWindow()
         task.dialog.canceled.disconnect()
         task.dialog.close()
         task.dialog.deleteLater()
+        if had_focus:
+            # Keys go back to the window (its shortcuts need it active), as a window manager
+            # would do; without one (offscreen, some remote desktops) nothing else does.
+            self._parent.activateWindow()

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 
 from samdesk.document import Change, Document, DocumentEvent, MediaItem
 from samdesk.session import AnnotationController
+from samdesk.session.frame_numbers import frame_number
 from samdesk.ui.canvas.view import CanvasView
 from samdesk.ui.image_loader import ImageLoader
 from samdesk.ui.panels.frame_navigator import FrameNavigator
@@ -129,7 +130,7 @@ class MediaNavigation(QObject):
     def input_refusal(self) -> str | None:
         """Refuse canvas gestures while the frame they would annotate is not on screen yet."""
         if self.controller.is_video and self.loader.busy:
-            return f"Frame {self.controller.frame} is still decoding: click again when it shows"
+            return f"Frame {frame_number(self.controller.frame)} is still decoding: click again when it shows"
         return None
 
     def _hint_missing_frame_mask(self) -> None:
@@ -142,9 +143,9 @@ class MediaNavigation(QObject):
             obj = self.document.project.object(c.selected_object)
             if c.frame not in obj.frames:
                 name = obj.name or f"#{obj.id}"
-                self.message.emit(
-                    f"Object {name} has no mask on frame {c.frame}: press R, then click to add one", 8000
-                )
+                here = frame_number(c.frame)
+                hint = f"Object {name} has no mask on frame {here}: press R, then click to add one"
+                self.message.emit(hint, 8000)
 
     def _document_changed(self, events: Sequence[DocumentEvent]) -> None:
         """Decode and encode ahead the images that arrive next to the one on screen (files

@@ -25,6 +25,7 @@ from samdesk.document import Document, masks
 from samdesk.document.tracking import TrackingRun
 from samdesk.runtime_bridge import RuntimeBridge
 from samdesk.session import AnnotationController
+from samdesk.session.frame_numbers import frame_number
 from samdesk.session.track_plan import Extent, NothingToTrack, TrackScope, plan_tracking
 
 DIRECTIONS = {"forward": "forward", "backward": "backward", "both": "both ways"}
@@ -61,6 +62,7 @@ class Tracker(QObject):
         self.request_id: int | None = None
         self._run: TrackingRun | None = None
         self._frames_done = 0
+        self._keyframes: set[tuple[int, int]] = set()  # (object, frame) the run was given
         self.bar = QProgressBar()
         self.bar.setFixedWidth(140)
         self.bar.setFormat("tracking %v/%m")
@@ -77,7 +79,8 @@ class Tracker(QObject):
 
     @property
     def frames_done(self) -> int:
-        """Frames the run in progress (or the last one) has tracked so far."""
+        """Frames the run in progress (or the last one) has tracked so far; a frame where every
+        object of the run is the user's keyframe is not tracked, only passed through."""
         return self._frames_done
 
     @property
@@ -124,6 +127,7 @@ class Tracker(QObject):
             start_frame=plan.start_frame,
         )
         self._frames_done = 0
+        self._keyframes = {(k.object_id, k.frame) for k in plan.keyframes}
         try:
             self.request_id = self.bridge.run_job(job)
         except ModelCapabilityError as exc:  # the model on hand cannot track: said at once
@@ -138,7 +142,7 @@ class Tracker(QObject):
         self.bar.setVisible(True)
         self.stop_button.setVisible(True)
         self.running_changed.emit(True)
-        where = f"from frame {controller.frame + 1} {reach}"
+        where = f"from frame {frame_number(controller.frame)} {reach}"
         self.message.emit(f"Tracking {objects} {DIRECTIONS[direction]} {where}…", 5000)
         return True
 
@@ -171,7 +175,8 @@ class Tracker(QObject):
         command = self._run.frame_command(project, tracked.frame, tracked.masks, tracked.scores)
         if command is not None:
             self.document.execute(command)
-        self._frames_done += 1
+        if any((o, tracked.frame) not in self._keyframes for o in self._run.tracked_objects):
+            self._frames_done += 1
 
     def _progressed(self, request_id: int, done: int, total: int) -> None:
         if request_id != self.request_id or total < 0:
@@ -181,7 +186,7 @@ class Tracker(QObject):
 
     def _finished(self, request_id: int, summary: Any) -> None:
         if request_id == self.request_id:
-            objects, frames = plural(len(summary.objects), "object"), plural(summary.frames, "frame")
+            objects, frames = plural(len(summary.objects), "object"), plural(self._frames_done, "frame")
             self._end(f"Tracked {objects} through {frames}")
 
     def _failed(self, request_id: int, error: BaseException) -> None:

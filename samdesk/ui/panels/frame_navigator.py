@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from samdesk.session.frame_numbers import frame_of
+
 TICK_COLOR = QColor(255, 190, 40)
 
 
@@ -83,7 +85,10 @@ class FrameNavigator(QWidget):
         self.frame_label = QLabel("")
         self.frame_label.setMinimumWidth(110)
         self.frame_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.frame_label.setToolTip("Frame index, counted from 0 as in project files and exports")
+        self.frame_label.setToolTip(
+            "Frames are counted from 1 here; project files and exports count from 0 "
+            "(frame 1 is 00000.png)"
+        )
         self.decoding_label = QLabel("")
         self.decoding_label.setMinimumWidth(80)
         layout = QHBoxLayout(self)
@@ -138,5 +143,4 @@ class FrameNavigator(QWidget):
             self.frame_requested.emit(value)
 
     def _update_label(self) -> None:
-        # 0-based, as the project file and the exported frame names (00002.png) count them.
-        self.frame_label.setText(f"frame {self.frame} of {self.frame_count}")
+        self.frame_label.setText(frame_of(self.frame, self.frame_count))

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from samdesk.document import Change, Document, DocumentEvent, EditObject, MoveObject
 from samdesk.document import masks as rle
 from samdesk.session import AnnotationController
+from samdesk.session.frame_numbers import frame_number
 from samdesk.ui.panels.categories import swatch
 
 COL_NAME, COL_CATEGORY, COL_LOCK, COL_FRAMES = 0, 1, 2, 3
@@ -117,7 +118,7 @@ class ObjectsPanel(QWidget):
                 row.setToolTip(COL_NAME, f"object {obj.id} · {area} px")
                 row.setText(COL_CATEGORY, category.name if category else "—")
                 if video:
-                    row.setText(COL_FRAMES, frame_ranges(obj.frames))
+                    row.setText(COL_FRAMES, frame_ranges(frame_number(f) for f in obj.frames))
                     row.setToolTip(COL_FRAMES, f"{len(obj.frames)} annotated frames")
                     if annotation is None:
                         font = QFont(row.font(COL_NAME))

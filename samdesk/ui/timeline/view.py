@@ -31,6 +31,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGridLayout, QScrollBar, QToolTip, QWidget
 
+from samdesk.session.frame_numbers import frame_number
 from samdesk.session.lanes import Mark, binned, runs
 
 RULER_HEIGHT = 22
@@ -67,7 +68,7 @@ class Lane:
 
 
 def frame_for_people(index: int) -> str:
-    return str(index + 1)
+    return str(frame_number(index))
 
 
 class TimelineView(QWidget):
