@@ -38,7 +38,7 @@ def embedding(model):
 def test_contract(model, embedding) -> None:
     assert isinstance(model, ImageModel)
     assert model.info.model_id == f"mobilesam-tiny_vit_5m-{model.info.weights[:12]}"
-    assert model.info.capabilities == {Capability.CLICK}
+    assert model.info.capabilities == {Capability.CLICK, Capability.EVERYTHING}
     assert embedding.original_size == (300, 500)
     assert embedding.input_size == (614, 1024)
     assert embedding.features["image_embed"].shape == (1, 256, 64, 64)

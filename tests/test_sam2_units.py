@@ -88,8 +88,8 @@ def tiny_model() -> Sam2ImageModel:
     return Sam2ImageModel(network, torch.device("cpu"))
 
 
-def test_sam2_declares_clicks_and_video(tiny_model: Sam2ImageModel) -> None:
-    assert tiny_model.info.capabilities == {Capability.CLICK, Capability.VIDEO}
+def test_sam2_declares_clicks_video_and_everything(tiny_model: Sam2ImageModel) -> None:
+    assert tiny_model.info.capabilities == {Capability.CLICK, Capability.VIDEO, Capability.EVERYTHING}
 
 
 def test_predict_rejects_foreign_embeddings_and_empty_prompts(tiny_model: Sam2ImageModel) -> None:
