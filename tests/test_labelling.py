@@ -9,6 +9,7 @@ import signal
 import threading
 
 import numpy as np
+import pytest
 
 from model_runtime.media import read_image
 from samdesk.cli import build_parser
@@ -204,7 +205,16 @@ def test_bad_arguments_are_refused_before_anything_runs(tmp_path):
     assert not (tmp_path / "out.samdesk.json").exists()
 
 
-def test_ctrl_c_keeps_what_is_done_and_the_same_command_finishes_the_run(tmp_path):
+@pytest.fixture
+def python_handles_ctrl_c():
+    """Ctrl+C raises KeyboardInterrupt, as in a fresh ``samdesk`` process, whatever handler an
+    earlier test in this process left (the full suite ran this test with Ctrl+C ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_keeps_what_is_done_and_the_same_command_finishes_the_run(tmp_path, python_handles_ctrl_c):
     make_images(tmp_path / "images", 6)
     code, _, uninterrupted = label(tmp_path, "--text", "car", "--text", "bus", "--threshold", "0.2",
                                    project=tmp_path / "whole.samdesk.json")
