@@ -191,3 +191,36 @@ def test_track_from_here_stops_at_the_next_keyframe_and_leaves_later_frames_alon
     window.navigation.undo()
     assert obj.frames == before and stale_frames(obj) == [10, 11, 12, 13]
     assert history.undo_text == correction
+
+
+def test_a_run_shows_its_rate_and_time_left_esc_stops_it_and_scrubbing_starts_no_encodes(
+    qtbot, tmp_path, model
+) -> None:
+    """Issue 18, defect 6: tracking gave no ETA, Esc did not stop it, and scrubbing during a run
+    started encodes that competed with it."""
+    window = open_window(qtbot, tmp_path, model, [sample_video()])
+    object_id = add_keyframe(window, 0)
+    obj = window.document.project.object(object_id)
+    window.navigator.slider.setValue(0)
+    asked: list[tuple[int, list[int]]] = []
+    real_prefetch = window.model_link.prefetch_frames
+    window.model_link.prefetch_frames = lambda media, frames: (asked.append((media.id, list(frames))),
+                                                               real_prefetch(media, frames))[1]
+    tracker = window.tracker
+    assert tracker.start("forward", "end")
+    qtbot.waitUntil(lambda: tracker.frames_done >= 3, timeout=SLOW)
+    text = tracker.bar.text()
+    assert "frames/s" in text and "left" in text, text
+    # Scrubbing over the frames tracked so far shows their masks and asks for no encode.
+    for frame in (2, 1, 3):
+        window.navigator.slider.setValue(frame)
+        assert window.controller.frame == frame
+        if frame in obj.frames:
+            assert window.layer.object_items[object_id].isVisible()
+    assert asked == []
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
+    assert not tracker.running
+    assert window.statusBar().currentMessage().startswith("Tracking stopped:")
+    window.navigator.slider.setValue(4)  # no run: encodes ahead again
+    assert asked and asked[-1][1][0] == 4

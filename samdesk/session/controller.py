@@ -67,6 +67,7 @@ class AnnotationController:
         self.last_click_ms: float | None = None
         self.waiting = False  # a prediction for the pending object is in flight
         self.error: str | None = None  # for the status bar: a failure, or an empty answer
+        self.encoding_ahead_paused = False  # see pause_encoding_ahead
         self._history = PendingHistory()
         # The prediction the pending object waits for and when it was asked (for last_click_ms).
         # Only the newest: the model side drops answers to superseded requests, so anything
@@ -136,11 +137,19 @@ class AnnotationController:
         self._emit(self.frame_changed)
         return True
 
+    def pause_encoding_ahead(self, paused: bool) -> None:
+        """While paused (a tracking run encodes the video itself), showing another image or
+        frame asks for no encode; a prompt still gets the encode it needs. Resuming encodes what
+        is on screen."""
+        self.encoding_ahead_paused = paused
+        if not paused:
+            self.prefetch()
+
     def prefetch(self) -> None:
         """Ask the model side to encode what is on screen now and what comes next: the
         neighbouring images, or on a video the next and previous frames."""
         media = self.media
-        if self.service is None or media is None:
+        if self.service is None or media is None or self.encoding_ahead_paused:
             return
         if media.frame_count > 1:
             self.service.prefetch_frames(media, self.navigation.frames_ahead())

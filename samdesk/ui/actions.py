@@ -71,7 +71,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
        separator_before=True),
     _a("accept_pick", "Accept object, choose category…", "&Edit", "accept_pending",
        "Shift+Return", "Shift+Enter", args=(True,)),
-    _a("discard", "Discard pending object", "&Edit", "discard_pending", "Esc"),
+    _a("discard", "Discard pending object (or stop tracking)", "&Edit", "discard_pending", "Esc"),
     _a("next_candidate", "Next candidate mask", "&Edit", "controller.cycle_candidate", "Tab"),
     *(
         _a(f"candidate_{i + 1}", f"Candidate {i + 1}", "&Edit", "controller.select_candidate", str(i + 1),
@@ -129,7 +129,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     _a("track_frames", "Track a number of frames…", "&Video", "tracker.ask_frames", needs=Capability.VIDEO,
        when="video"),
-    _a("stop_tracking", "Stop tracking", "&Video", "tracker.stop", when="tracking"),
+    _a("stop_tracking", "Stop tracking (Esc)", "&Video", "tracker.stop", when="tracking"),
     _a("mark_reviewed", "Mark frame reviewed (or not)", "&Video", "timeline.toggle_reviewed", "Shift+R",
        when="video", separator_before=True,
        tip="The masks on this frame are right: the timeline shows it, the review queue skips it"),

@@ -203,6 +203,9 @@ class MainWindow(QMainWindow):
         self.model_link.load_error.connect(self._model_load_failed)
         self.model_link.encoding.connect(status.set_encoding)
         self.tracker.running_changed.connect(lambda _running: self._update_actions())
+        # A run encodes every frame itself: frames passed over while scrubbing are not encoded
+        # ahead beside it (they would compete with it); a click still encodes what it needs.
+        self.tracker.running_changed.connect(c.pause_encoding_ahead)
         self.timeline.frame_requested.connect(self.navigation.show_frame)
         self.timeline.message.connect(status.show_message)
         for part in (self.files, self.navigation, self.model_link, self.tracker, self.box_segmenter):
@@ -350,11 +353,16 @@ class MainWindow(QMainWindow):
         return picker.chosen_id
 
     def discard_pending(self) -> None:
-        if not self._tool_consumes(Qt.Key.Key_Escape):
-            if self.controller.has_pending():
-                self.controller.discard()
-            else:
-                self.controller.select_object(None)
+        """Esc: the nearest thing first: the tool's gesture, the pending object, a tracking run,
+        the selection."""
+        if self._tool_consumes(Qt.Key.Key_Escape):
+            return
+        if self.controller.has_pending():
+            self.controller.discard()
+        elif self.tracker.running:
+            self.tracker.stop()
+        else:
+            self.controller.select_object(None)
 
     def delete_selected(self) -> None:
         ids = self.objects_panel.selected_ids() or (

@@ -12,6 +12,7 @@ what the user should read leaves as signals (it knows no window).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -26,6 +27,7 @@ from samdesk.document.tracking import TrackingRun
 from samdesk.runtime_bridge import RuntimeBridge
 from samdesk.session import AnnotationController
 from samdesk.session.frame_numbers import frame_number
+from samdesk.session.progress_rate import ProgressRate, duration_text
 from samdesk.session.track_plan import Extent, NothingToTrack, TrackScope, plan_tracking
 
 DIRECTIONS = {"forward": "forward", "backward": "backward", "both": "both ways"}
@@ -63,13 +65,14 @@ class Tracker(QObject):
         self._run: TrackingRun | None = None
         self._frames_done = 0
         self._keyframes: set[tuple[int, int]] = set()  # (object, frame) the run was given
+        self._rate = ProgressRate()
         self.bar = QProgressBar()
-        self.bar.setFixedWidth(140)
+        self.bar.setFixedWidth(290)
         self.bar.setFormat("tracking %v/%m")
         self.bar.setVisible(False)
         self.stop_button = QToolButton()
         self.stop_button.setText("Stop")
-        self.stop_button.setToolTip("Stop tracking (tracked frames are kept)")
+        self.stop_button.setToolTip("Stop tracking (Esc); the frames tracked so far are kept")
         self.stop_button.setVisible(False)
         self.stop_button.clicked.connect(self.stop)
         bridge.partial.connect(self._tracked)
@@ -128,6 +131,7 @@ class Tracker(QObject):
         )
         self._frames_done = 0
         self._keyframes = {(k.object_id, k.frame) for k in plan.keyframes}
+        self._rate = ProgressRate()
         try:
             self.request_id = self.bridge.run_job(job)
         except ModelCapabilityError as exc:  # the model on hand cannot track: said at once
@@ -139,6 +143,7 @@ class Tracker(QObject):
         else:
             reach = REACH[scope.extent][direction]
         self.bar.setRange(0, 0)
+        self.bar.setFormat("tracking %v/%m")
         self.bar.setVisible(True)
         self.stop_button.setVisible(True)
         self.running_changed.emit(True)
@@ -183,6 +188,11 @@ class Tracker(QObject):
             return  # before the first frame: the keyframes are being encoded (busy bar)
         self.bar.setRange(0, total)
         self.bar.setValue(done)
+        self._rate.add(done, time.monotonic())
+        rate, left = self._rate.per_second(), self._rate.seconds_left(total)
+        if rate is not None and left is not None:
+            # %v/%m are Qt's placeholders for the value and the maximum.
+            self.bar.setFormat(f"tracking %v/%m · {rate:.1f} frames/s · {duration_text(left)} left")
 
     def _finished(self, request_id: int, summary: Any) -> None:
         if request_id == self.request_id:
