@@ -138,3 +138,30 @@ def test_a_failed_model_load_shows_the_whole_reason_and_asks_before_grabcut(
     qtbot.waitUntil(lambda: window.bridge.runtime.model_info is not None, timeout=MODEL_TIMEOUT_MS)
     assert window.bridge.runtime.model_info.family == "classical"
     assert window.settings.last_model == "classical"
+
+
+def test_box_tool_clicks_refine_the_boxed_object(window: MainWindow, qtbot, media_dir) -> None:
+    """Defect 7: the Box tool's help said "clicks refine", but plain clicks were ignored. Now a
+    click refines the boxed object; before any box, a click says to drag one."""
+    from tests.ui_doubles import AsyncDiscService
+    from tests.ui_driver import click
+
+    service = AsyncDiscService(lambda: window.controller)
+    window.set_service(service, "double (discs)")
+    assert open_paths(qtbot, window, [media_dir / "groceries.jpg"]) == []
+    qtbot.waitUntil(lambda: window.current_image is not None)
+    c = window.controller
+    activate(qtbot, window)
+    window.set_tool("box")
+    assert "click" in window.tools["box"].help.lower()
+    click(window, 540, 250)
+    assert service.requests == [] and c.pending is None
+    assert "drag a box" in window.status.current_message().lower()
+    drag(window, (507, 175), (585, 340))
+    qtbot.waitUntil(lambda: not c.waiting and c.pending is not None)
+    click(window, 545, 260)  # refine: a part of the boxed object
+    click(window, 600, 200, Qt.MouseButton.RightButton)  # and an exclusion
+    qtbot.waitUntil(lambda: not c.waiting)
+    _, last = service.requests[-1]
+    assert last.prompts.box is not None and last.prompts.labels == (1, 0)
+    assert last.prompts.points[0] == pytest.approx((545, 260), abs=1.5)

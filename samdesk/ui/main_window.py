@@ -130,7 +130,8 @@ class MainWindow(QMainWindow):
         self._dock("Categories", self.categories_panel, Qt.DockWidgetArea.RightDockWidgetArea)
 
         brush = lambda: self.settings.brush_radius  # noqa: E731 (read at each stroke: it changes)
-        host = ToolHost(self.controller, self.scene, self.canvas.transform, brush)
+        say = lambda text: self.status.show_message(text, 5000)  # noqa: E731
+        host = ToolHost(self.controller, self.scene, self.canvas.transform, brush, say)
         self.tools: dict[str, Tool] = {cls.name: cls(host) for cls in discover_tools()}
         self.menu_actions = Actions(self, self._ordered_actions())
         self.installed_menu = self.menu_actions.menus["&Model"].addMenu("Installed models")

@@ -42,12 +42,14 @@ class ToolEvent:
 @dataclass(frozen=True)
 class ToolHost:
     """All a tool may use: the session, the scene (for its previews), the view's transform
-    (image -> screen pixels, for sizes that must look the same at any zoom) and the brush size."""
+    (image -> screen pixels, for sizes that must look the same at any zoom), the brush size, and
+    ``say`` for a passing message to the user (the status bar)."""
 
     controller: AnnotationController
     scene: QGraphicsScene
     view_transform: Callable[[], QTransform]
     brush_radius: Callable[[], float]
+    say: Callable[[str], None] = lambda _text: None
 
 
 class Tool:

@@ -1,4 +1,6 @@
-"""Box prompt: drag a box around the object; right clicks (or Shift clicks) still add exclusions."""
+"""Box prompt: drag a box around the object; then clicks refine it (left: a part of it, right or
+Shift: not this). A click before any box is not taken as a point: it says to drag a box first,
+so a sloppy drag never starts an object from a stray point."""
 
 from __future__ import annotations
 
@@ -9,6 +11,6 @@ class BoxTool(ClickTool):
     name = "box"
     label = "Box"
     shortcut = "B"
-    help = "Drag: box around the object · Right/Shift click: exclude · clicks refine"
+    help = "Drag: box around the object · then click: add a part · Right/Shift click: exclude"
     order = 20
-    box_only = True  # a plain left click does nothing, so a sloppy drag never becomes a point
+    box_only = True  # clicks only refine a boxed object (see ClickTool.release)

@@ -55,7 +55,8 @@ class ClickTool(Tool):
         if start.button == Qt.MouseButton.LeftButton and self._is_drag(start, event):
             self.controller.set_box(start.x, start.y, event.x, event.y)
             return
-        if self.box_only and start.button == Qt.MouseButton.LeftButton and not start.shift:
+        if self.box_only and self.controller.pending is None:
+            self.host.say(f"{self.label} tool: drag a box around the object first, then click to refine it")
             return
         positive = start.button == Qt.MouseButton.LeftButton and not start.shift
         self.controller.add_point(start.x, start.y, positive)
