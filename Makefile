@@ -12,6 +12,9 @@ ORACLES = segment-anything==1.0 mobilesam-mirror==1.0.0 sam3==0.1.4
 # need only torch, numpy, OpenCV, Pillow, pyyaml and psutil, all installed above (checked with
 # torchvision, matplotlib, polars, requests and scipy made unimportable).
 DATASET_READERS = ultralytics==8.4.190
+# The example plugins (plugins/README.md), each its own distribution, installed editable so the
+# tests exercise them through their entry points as users' plugins are.
+PLUGINS = $(wildcard plugins/*/pyproject.toml)
 
 .PHONY: run test test-slow lint bench dist desktop-install clean
 
@@ -22,8 +25,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PIP) install -q -e .
 	touch $@
 
-$(VENV)/.test-installed: $(VENV)/.installed
+$(VENV)/.test-installed: $(VENV)/.installed $(PLUGINS)
 	$(PIP) install -q -e ".[test,cluster]"
+	$(PIP) install -q --no-deps $(foreach p,$(PLUGINS),-e $(dir $(p)))
 	# Oracle recipe (../shared/REFERENCE-FACTS.md): torchvision pinned so no CUDA stack is pulled,
 	# the official packages without their heavy extras, sam2 built without CUDA and isolation.
 	# sam3 imports einops, ftfy, regex and psutil at model-build time (pure Python or small wheels).

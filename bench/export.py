@@ -33,7 +33,7 @@ from samdesk.document.model import (  # noqa: E402
     Project,
     Provenance,
 )
-from samdesk.io.formats import EXPORT_FORMATS, run_export  # noqa: E402
+from samdesk.io.formats import BUILTIN_EXPORT_FORMATS, run_export  # noqa: E402
 
 WIDTH, HEIGHT = 1920, 1080
 IMAGE_FORMATS = ["coco", "coco-polygon", "png-instance", "png-semantic", "yolo-seg"]
@@ -100,7 +100,7 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--objects", type=int, default=20)
     parser.add_argument("--videos", type=int, default=0)
-    parser.add_argument("--formats", nargs="+", default=None, choices=list(EXPORT_FORMATS))
+    parser.add_argument("--formats", nargs="+", default=None, choices=list(BUILTIN_EXPORT_FORMATS))
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     formats = args.formats or (IMAGE_FORMATS + (VIDEO_FORMATS if args.videos else []))
@@ -117,7 +117,8 @@ def main() -> int:
             image_only = name in IMAGE_FORMATS
             times = []
             for run in range(args.repeats):
-                out = root / f"{name}-{run}" / ("out.json" if EXPORT_FORMATS[name].single_file else "out")
+                single_file = BUILTIN_EXPORT_FORMATS[name].single_file
+                out = root / f"{name}-{run}" / ("out.json" if single_file else "out")
                 out.parent.mkdir(parents=True)
                 # Image formats export the images, video formats the videos: each is timed on its own.
                 kinds = {MediaKind.IMAGE} if image_only else {MediaKind.VIDEO}

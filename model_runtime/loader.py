@@ -128,7 +128,7 @@ def _describe(exc: BaseException) -> str:
 
 def _load_with_plugins(source: str, device: str | None, error: CheckpointError) -> ImageModel:
     """No built-in family matched: offer the source to backend plugins, else raise ``error``."""
-    from plugins import load_with_backends
+    from model_runtime.plugins import load_with_backends
 
     model, problems = load_with_backends(source, device)
     if model is not None:

@@ -233,7 +233,7 @@ def test_no_network_on_import_or_start_up():
         "def refuse(*a, **k): raise SystemExit('network used')\n"
         "socket.socket.connect = refuse\n"
         "socket.create_connection = refuse\n"
-        "import model_runtime, model_runtime.download, model_runtime.registry, plugins\n"
+        "import model_runtime, model_runtime.download, model_runtime.registry, model_runtime.plugins\n"
         "from samdesk import cli\n"
         "cli.build_parser()\n"
         "model_runtime.load_model('classical')\n"

@@ -13,7 +13,7 @@ from pycocotools.coco import COCO
 
 from samdesk import cli
 from samdesk.document.persistence import load_project, save_project
-from samdesk.io.formats import EXPORT_FORMATS
+from samdesk.io.formats import BUILTIN_EXPORT_FORMATS
 from samdesk.subcommands._progress import ProgressBar
 from tests.io_fixtures import make_project
 
@@ -29,9 +29,9 @@ def _run(*argv: object) -> int:
     return cli.main([str(a) for a in argv])
 
 
-@pytest.mark.parametrize("name", list(EXPORT_FORMATS))
+@pytest.mark.parametrize("name", list(BUILTIN_EXPORT_FORMATS))
 def test_every_format_exports(name: str, project_file: Path, tmp_path: Path, capsys) -> None:
-    out = tmp_path / ("out.json" if EXPORT_FORMATS[name].single_file else "out")
+    out = tmp_path / ("out.json" if BUILTIN_EXPORT_FORMATS[name].single_file else "out")
     assert _run("export", project_file, "--format", name, "--out", out, "--quiet") == 0
     assert out.exists()
     captured = capsys.readouterr()
@@ -52,7 +52,7 @@ def test_every_format_exports(name: str, project_file: Path, tmp_path: Path, cap
 def test_the_summary_counts_the_objects_written(
     name: str, objects: int, project_file: Path, tmp_path: Path, capsys
 ) -> None:
-    out = tmp_path / ("out.json" if EXPORT_FORMATS[name].single_file else "out")
+    out = tmp_path / ("out.json" if BUILTIN_EXPORT_FORMATS[name].single_file else "out")
     assert _run("export", project_file, "--format", name, "--out", out, "--quiet") == 0
     assert f", {objects} objects to " in capsys.readouterr().out
 

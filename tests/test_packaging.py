@@ -36,7 +36,6 @@ SOURCE_ITEMS = (
     "samdesk",
     "resources",
     "model_runtime",
-    "plugins",
     "packaging",
 )
 # Source path -> path in the wheel: resources/ installs as the samdesk.assets package.
@@ -119,6 +118,10 @@ def test_wheel_carries_every_module_and_resource(wheel: Path) -> None:
     }
     missing = sorted(expected - names)
     assert not missing, f"{wheel.name} lacks {missing}: add the package to [tool.setuptools] packages"
+    # Only samdesk's own import names: a generic top-level name (plugins, resources) would
+    # collide with other distributions in site-packages.
+    dist_info = wheel.name.split("-py3")[0] + ".dist-info"
+    assert {n.split("/")[0] for n in names} == {"samdesk", "model_runtime", dist_info}
 
 
 def test_installed_wheel_finds_its_samples_and_icon(wheel: Path, tmp_path: Path) -> None:

@@ -1,5 +1,8 @@
 """The format names the CLI and the GUI offer, each bound to its exporter or importer.
 
+:func:`export_formats` is what they offer: the built-in formats (:data:`BUILTIN_EXPORT_FORMATS`),
+then those installed exporter plugins add (``samdesk/io/plugins.py``, ``plugins/README.md``).
+
 Every exporter is ``(project, out, options, progress, cancel) -> ExportResult`` and every importer
 ``(project, path, images_dir, progress, cancel, *, keep_duplicates) -> ImportResult``, so callers
 need no per-format code beyond choosing the options class.
@@ -59,15 +62,19 @@ class Importer(Protocol):
 
 @dataclass(frozen=True)
 class ExportFormat:
+    """One export format: the name offered, a line saying what it writes, its exporter, the
+    options class the exporter takes and the option values the format fixes."""
+
     name: str
     description: str
     export: Exporter
     options: type[ExportOptions]
     defaults: dict  # option values this format fixes (e.g. the COCO mask encoding)
     single_file: bool  # ``out`` is a file (else a folder)
+    file_suffix: str = ".json"  # of the file a single-file format writes
 
 
-EXPORT_FORMATS: dict[str, ExportFormat] = {
+BUILTIN_EXPORT_FORMATS: dict[str, ExportFormat] = {
     f.name: f
     for f in (
         ExportFormat(
@@ -147,6 +154,15 @@ IMPORT_FORMATS: dict[str, Importer] = {
 }
 
 
+def export_formats() -> dict[str, ExportFormat]:
+    """Every export format offered, by name: the built-in ones, then those of exporter plugins
+    (a plugin that fails to load is left out with a warning in the log)."""
+    from samdesk.io.plugins import plugin_export_formats  # builds on this module
+
+    added, _problems = plugin_export_formats(BUILTIN_EXPORT_FORMATS)
+    return {**BUILTIN_EXPORT_FORMATS, **{f.name: f for f in added}}
+
+
 def run_export(
     name: str,
     project: Project,
@@ -155,12 +171,16 @@ def run_export(
     cancel: CancelFn | None = None,
     **options: object,
 ) -> ExportResult:
-    """Export ``project`` as format ``name``; ``options`` are fields of that format's options class.
+    """Export ``project`` as format ``name`` (one of :func:`export_formats`); ``options`` are
+    fields of that format's options class.
 
     Raises :class:`DatasetError` (:class:`~samdesk.io.output.OutputExists` when a file is in the
     way and ``overwrite`` was not given); a failed or cancelled export leaves nothing behind.
     """
-    fmt = EXPORT_FORMATS[name]
+    formats = export_formats()
+    if name not in formats:
+        raise DatasetError(f"no export format {name!r}; the formats are: {', '.join(formats)}")
+    fmt = formats[name]
     opts = fmt.options(**{**options, **fmt.defaults})
     try:
         return fmt.export(project, Path(out), opts, progress, cancel)

@@ -11,18 +11,25 @@ from samdesk.subcommands._progress import ProgressBar
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from samdesk.io.formats import EXPORT_FORMATS
+    from samdesk.io.formats import export_formats
 
+    formats = export_formats()  # the built-in ones and those of exporter plugins
     parser = subparsers.add_parser(
         "export",
-        help="export a project as COCO, mask PNGs, YOLO-seg, DAVIS, YouTube-VOS or YouTube-VIS",
+        help="export a project as COCO, mask PNGs, YOLO-seg, DAVIS, YouTube-VOS, YouTube-VIS "
+        "or a format an installed plugin adds",
         description="Export a samdesk project as a dataset training pipelines read. Formats: "
-        + "; ".join(f"{f.name}: {f.description}" for f in EXPORT_FORMATS.values()),
+        + "; ".join(f"{f.name}: {f.description}" for f in formats.values()),
     )
     parser.add_argument("project", type=Path, metavar="PROJECT", help="a .samdesk.json project file")
-    parser.add_argument("--format", required=True, choices=list(EXPORT_FORMATS), dest="format_name")
+    parser.add_argument("--format", required=True, choices=list(formats), dest="format_name")
     parser.add_argument(
-        "--out", required=True, type=Path, help="output file (coco, coco-polygon) or folder (others)"
+        "--out",
+        required=True,
+        type=Path,
+        help="output file ("
+        + ", ".join(f.name for f in formats.values() if f.single_file)
+        + ") or folder (the others)",
     )
     parser.add_argument("--only-done", action="store_true", help="only images and frames marked done")
     parser.add_argument("--categories", nargs="+", metavar="NAME", help="only objects of these categories")
@@ -81,7 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from samdesk.document.persistence import ProjectFileError, load_project
     from samdesk.io.common import MISSING_MEDIA, Cancelled, DatasetError
-    from samdesk.io.formats import EXPORT_FORMATS, run_export
+    from samdesk.io.formats import export_formats, run_export
 
     try:
         project = load_project(args.project).project
@@ -93,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         }
         if args.categories:
             options["category_ids"] = category_ids(project, args.categories)
-        fmt = EXPORT_FORMATS[args.format_name]
+        fmt = export_formats()[args.format_name]
         fields = fmt.options.__dataclass_fields__
         if args.tolerance is not None and "tolerance" in fields:
             options["tolerance"] = args.tolerance

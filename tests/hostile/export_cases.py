@@ -207,12 +207,12 @@ def snapshot(folder: Path) -> dict[str, str]:
 def check(fmt: str, case: Case, folder: Path) -> tuple[int, str, str]:
     """Run one case; raise AssertionError naming the broken promise. (exit status, stdout, stderr)."""
     from samdesk.cli import main
-    from samdesk.io.formats import EXPORT_FORMATS
+    from samdesk.io.formats import BUILTIN_EXPORT_FORMATS
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     print(f"case {fmt}: {case}", file=sys.__stdout__, flush=True)
-    project, out = build(case, folder, EXPORT_FORMATS[fmt].single_file)
+    project, out = build(case, folder, BUILTIN_EXPORT_FORMATS[fmt].single_file)
     before = snapshot(folder)
     argv = ["export", str(project), "--format", fmt, "--out", str(out), "--quiet", *case.flags]
     if case.overwrite:

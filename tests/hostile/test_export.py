@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from samdesk.io.formats import EXPORT_FORMATS
+from samdesk.io.formats import BUILTIN_EXPORT_FORMATS
 from tests.hostile.limits import run_python
 
 # The tiny projects need ~100 MB; a crafted 100000² mask buffer wants 18.6 GiB.
@@ -20,7 +20,7 @@ MEMORY = 1 << 30
 FUZZ_EXAMPLES = 12
 
 
-@pytest.mark.parametrize("fmt", list(EXPORT_FORMATS))
+@pytest.mark.parametrize("fmt", list(BUILTIN_EXPORT_FORMATS))
 def test_hostile_projects_export_cleanly(fmt: str, tmp_path: Path) -> None:
     """The named scenarios of issue 15, then generated cases (hypothesis, derandomized)."""
     call = f"run_all({fmt!r}, {str(tmp_path)!r}, {FUZZ_EXAMPLES})"

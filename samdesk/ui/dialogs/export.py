@@ -23,14 +23,14 @@ from PySide6.QtWidgets import (
 )
 
 from samdesk.document import Project
-from samdesk.io.formats import EXPORT_FORMATS, IMPORT_FORMATS, ExportFormat
+from samdesk.io.formats import IMPORT_FORMATS, ExportFormat, export_formats
 
-EXPORT_FILE_NAME = "annotations.json"  # the default file of a single-file format
+EXPORT_FILE_STEM = "annotations"  # the default file of a single-file format, with its suffix
 
 
 def default_destination_name(fmt: ExportFormat) -> str:
     """The destination's name until the user types one: a file, or a folder named as the format."""
-    return EXPORT_FILE_NAME if fmt.single_file else fmt.name
+    return EXPORT_FILE_STEM + fmt.file_suffix if fmt.single_file else fmt.name
 
 
 def _path_row(edit: QLineEdit, browse: Callable[[], None]) -> QHBoxLayout:
@@ -59,7 +59,8 @@ class ExportDialog(QDialog):
         self.setWindowTitle("Export")
         self.project = project
         self.format_box = QComboBox()
-        for name, fmt in EXPORT_FORMATS.items():
+        self.formats = export_formats()  # the built-in ones and those of exporter plugins
+        for name, fmt in self.formats.items():
             self.format_box.addItem(f"{name} — {fmt.description}", name)
         self._format = self.format_name()
         self.path_edit = QLineEdit(str(Path(default_dir) / default_destination_name(self.export_format())))
@@ -82,10 +83,10 @@ class ExportDialog(QDialog):
         return str(self.format_box.currentData())
 
     def export_format(self) -> ExportFormat:
-        return EXPORT_FORMATS[self.format_name()]
+        return self.formats[self.format_name()]
 
     def _format_changed(self) -> None:
-        before, now = EXPORT_FORMATS[self._format], self.export_format()
+        before, now = self.formats[self._format], self.export_format()
         self._format = now.name
         path = self.destination()
         if before.single_file != now.single_file or path.name == default_destination_name(before):
@@ -116,7 +117,8 @@ class ExportDialog(QDialog):
     def _browse(self) -> None:
         fmt = self.export_format()
         if fmt.single_file:
-            path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path_edit.text(), "JSON (*.json)")
+            kind = f"{fmt.file_suffix.lstrip('.').upper()} (*{fmt.file_suffix})"
+            path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path_edit.text(), kind)
         else:
             path = QFileDialog.getExistingDirectory(self, "Export into folder", self.path_edit.text())
         if path:

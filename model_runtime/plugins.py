@@ -1,4 +1,16 @@
-"""Finding and calling plugins registered under samdesk's entry-point groups."""
+"""Plugins: code other installed distributions register under samdesk's entry-point groups.
+
+A plugin is an ordinary installed package (``plugins/README.md``); nothing is copied into samdesk
+and nothing is downloaded. Discovery only reads installed distributions' metadata; a plugin's
+code is imported when it is first needed, and one that fails to import is reported and skipped,
+never fatal.
+
+This module holds what every kind of plugin shares (:class:`Plugin`, :func:`discover`) and the
+kind the models layer uses: **model backends** (``samdesk.model_backends``), callables
+``(source: str, device: str | None) -> ImageModel | None`` that :func:`model_runtime.load_model`
+offers a source no built-in family matches. Exporters are the app's business and live in
+``samdesk/io/plugins.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +21,6 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 BACKENDS_GROUP = "samdesk.model_backends"
-EXPORTERS_GROUP = "samdesk.exporters"
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +47,8 @@ class Plugin:
             raise PluginError(f"plugin {self.name!r} ({where}) failed to load: {exc}") from exc
 
 
-def _discover(group: str) -> list[Plugin]:
+def discover(group: str) -> list[Plugin]:
+    """The plugins registered under ``group``, in (name, distribution) order, none imported."""
     found = []
     for ep in entry_points(group=group):
         dist = ep.dist.name if ep.dist is not None else "unknown distribution"
@@ -47,12 +59,7 @@ def _discover(group: str) -> list[Plugin]:
 
 def discover_backends() -> list[Plugin]:
     """Model backends registered under ``samdesk.model_backends`` (not imported yet)."""
-    return _discover(BACKENDS_GROUP)
-
-
-def discover_exporters() -> list[Plugin]:
-    """Exporters registered under ``samdesk.exporters`` (not imported yet)."""
-    return _discover(EXPORTERS_GROUP)
+    return discover(BACKENDS_GROUP)
 
 
 def load_with_backends(source: str, device: str | None) -> tuple[Any | None, list[str]]:
@@ -62,7 +69,7 @@ def load_with_backends(source: str, device: str | None) -> tuple[Any | None, lis
     raises, or returns something that is not an ImageModel is skipped, and the reason is
     collected so the caller can include it in its own error.
     """
-    from model_runtime.api import ImageModel  # imported late: plugins/ must not weigh on start-up
+    from model_runtime.api import ImageModel
 
     problems: list[str] = []
     for plugin in discover_backends():
