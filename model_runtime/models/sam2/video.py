@@ -8,8 +8,9 @@ app rather than a benchmark:
 - each object keeps only what its memory bank can still use: its conditioning frames, and the
   non-conditioning frames within ``retain_radius`` frames of the last frame processed (the
   memory bank reads 6 frames back, object pointers 15), so the state does not grow with the video;
-- every memory frame's cross-attention keys and values are projected once and kept
-  (:meth:`MemoryAttention.project_memory`), instead of once per frame that reads them;
+- every memory frame's cross-attention keys are projected once and kept
+  (:meth:`MemoryAttention.project_memory`), instead of once per frame that reads them; values
+  are not projected at all (the attention mixes the raw 64-channel memory, ADR 0005);
 - all objects that need inference on a frame share one image encoding and run batched through
   the mask decoder and memory encoder (and through memory attention when their banks have the
   same size);
