@@ -142,3 +142,19 @@ def import_dataset(name: str, project: Project, path: Path, images_dir: Path, re
         return result
 
     return Job(steps, name=f"import {name}", priority=Priority.CURRENT, needs_model=False)
+
+
+def find_moved_media(missing: Sequence[MediaItem], folder: Path) -> Job:
+    """Look for ``missing`` media in ``folder`` and below, by name and content
+    (:func:`samdesk.document.relocate.find_media_in_folder`: hashing may read gigabytes). The
+    result is media id -> found path; the GUI thread relinks them as one undoable step."""
+    from samdesk.document.relocate import find_media_in_folder
+
+    wanted = list(missing)
+
+    def steps(ctx: JobContext) -> JobSteps:
+        found = find_media_in_folder(wanted, folder)
+        yield 1, 1
+        return found
+
+    return Job(steps, name="find moved media", priority=Priority.CURRENT, needs_model=False)

@@ -30,6 +30,7 @@ MENUS = ("&File", "&Edit", "&View", "&Tools", "&Image", "&Video", "&Model", "&He
 CONDITIONS = {
     "video": "Open a video first",
     "tracking": "No tracking run is going",
+    "missing_media": "No media file of the project is missing",
 }
 
 
@@ -62,6 +63,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _a("save", "Save", "&File", "files.save", S.Save, separator_before=True),
     _a("save_as", "Save as…", "&File", "files.save_as", "Ctrl+Shift+S"),
     _a("recover", "Recover unsaved work…", "&File", "files.recover_unsaved", separator_before=True),
+    _a("locate_media", "Locate missing media…", "&File", "missing.locate", when="missing_media"),
     _a("export", "Export…", "&File", "files.ask_export", "Ctrl+E", separator_before=True),
     _a("import", "Import dataset…", "&File", "files.ask_import", "Ctrl+I"),
     _a("quit", "Quit", "&File", "close", S.Quit, separator_before=True),

@@ -51,6 +51,7 @@ from samdesk.ui.dialogs.models import ModelsDialog
 from samdesk.ui.dialogs.shortcuts import ShortcutsDialog
 from samdesk.ui.image_loader import ImageLoader
 from samdesk.ui.media_navigation import MediaNavigation
+from samdesk.ui.missing_media import MissingMedia
 from samdesk.ui.model_link import ModelLink
 from samdesk.ui.panels.categories import CategoriesPanel
 from samdesk.ui.panels.frame_navigator import FrameNavigator
@@ -114,6 +115,7 @@ class MainWindow(QMainWindow):
         self.bridge = bridge or RuntimeBridge(parent=self)
         self.jobs = BackgroundJobs(self.bridge, self)
         self.files = ProjectFiles(self.document, self.controller, self.settings, self.jobs, self)
+        self.missing = MissingMedia(self.document, self.jobs, self)
         self.model_link = ModelLink(self.bridge, self.controller, self.navigation.loader.frames)
         # The objects panel is made below; the tracker asks for its selection when a run starts.
         selection = lambda: self.objects_panel.selected_ids()  # noqa: E731
@@ -197,6 +199,9 @@ class MainWindow(QMainWindow):
         self.navigation.media_shown.connect(self._media_shown)
         self.files.media_opened.connect(self._media_opened)
         self.files.opened.connect(self._report_problems)
+        self.files.project_opened.connect(lambda: self.missing.offer(self.missing.missing()))
+        self.files.project_opened.connect(self._update_actions)
+        self.missing.relinked.connect(self._media_relinked)
         self.model_requested.connect(self.model_link.load)
         self.model_link.loading.connect(status.set_model)
         self.model_link.loaded.connect(self._model_loaded)
@@ -209,7 +214,8 @@ class MainWindow(QMainWindow):
         self.tracker.running_changed.connect(c.pause_encoding_ahead)
         self.timeline.frame_requested.connect(self.navigation.show_frame)
         self.timeline.message.connect(status.show_message)
-        for part in (self.files, self.navigation, self.model_link, self.tracker, self.box_segmenter):
+        parts = (self.files, self.missing, self.navigation, self.model_link, self.tracker, self.box_segmenter)
+        for part in parts:
             part.message.connect(status.show_message)
             part.error.connect(self.show_error)
 
@@ -293,6 +299,13 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(f"{self.document.project.media_item(media_id).name} — samdesk")
         self._update_actions()
 
+    def _media_relinked(self, media_ids: list[int]) -> None:
+        here = self.controller.media_id
+        if here in media_ids:
+            self.controller.set_media(None)  # shown afresh: its picture is there now
+            self.navigation.show_media(here)
+        self._update_actions()
+
     def _model_loaded(self, description: str, capabilities: frozenset[str]) -> None:
         self.status.set_model(description)
         self.model_name = description.split(" · ")[0]
@@ -300,7 +313,11 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _update_actions(self) -> None:
-        conditions = {"video": self.controller.is_video, "tracking": self.tracker.running}
+        conditions = {
+            "video": self.controller.is_video,
+            "tracking": self.tracker.running,
+            "missing_media": self.missing.any_missing,
+        }
         self.menu_actions.update(self.capabilities, self.model_name, conditions)
 
     def _show_candidates(self) -> None:

@@ -10,17 +10,21 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from samdesk.document import Change, Document, DocumentEvent, MediaItem
+from samdesk.document.media_files import media_present
 from samdesk.session import AnnotationController
 from samdesk.session.frame_numbers import frame_number
 from samdesk.ui.canvas.view import CanvasView
 from samdesk.ui.image_loader import ImageLoader
 from samdesk.ui.panels.frame_navigator import FrameNavigator
+
+LOCATE_HINT = "File ▸ Locate missing media… finds it"
 
 
 class MediaNavigation(QObject):
@@ -34,6 +38,7 @@ class MediaNavigation(QObject):
         self.controller = controller
         self.canvas = canvas
         self.current_image: QImage | None = None
+        self.missing = False  # the media on screen is not on disk: a stand-in shows instead
         # The frame navigator sits under the canvas, shown only while a video is on screen.
         self.navigator = FrameNavigator()
         self.navigator.setVisible(False)
@@ -54,12 +59,20 @@ class MediaNavigation(QObject):
             return
         self.controller.set_media(media_id)
         self.current_image = None
+        self.missing = not media_present(item.path)
         video = self.controller.is_video
         self.navigator.setVisible(video)
         if video:
             self.navigator.set_video(item.frame_count)
             self.navigator.set_frame(self.controller.frame)
             self.navigator.set_marked(self.controller.annotated_frames())
+        if self.missing:
+            self.navigator.set_decoding(False)
+            where = Path(item.path).parent
+            self.canvas.set_stand_in(
+                item.width, item.height, f"{item.name} is missing\n(it was in {where})\n\n{LOCATE_HINT}"
+            )
+        elif video:
             self._load_frame(item)
         else:
             self.loader.load(media_id, item.path)
@@ -87,6 +100,11 @@ class MediaNavigation(QObject):
 
     def _image_failed(self, media_id: int, message: str) -> None:
         self.navigator.set_decoding(False)
+        item = self.controller.media
+        if media_id != self.controller.media_id or item is None:
+            return
+        # Never the previous picture under this media's masks: a stand-in of its size.
+        self.canvas.set_stand_in(item.width, item.height, f"{item.name} cannot be shown:\n{message}")
         self.error.emit("Cannot show frame" if self.controller.is_video else "Cannot show image", message)
 
     # --- video frames ------------------------------------------------------------------------
@@ -120,6 +138,8 @@ class MediaNavigation(QObject):
         self._hint_missing_frame_mask()
 
     def _load_frame(self, item: MediaItem) -> None:
+        if self.missing:
+            return
         frame = self.controller.frame
         self.loader.load(item.id, item.path, frame)
         if frame + 1 < item.frame_count:
@@ -129,6 +149,8 @@ class MediaNavigation(QObject):
 
     def input_refusal(self) -> str | None:
         """Refuse canvas gestures while the frame they would annotate is not on screen yet."""
+        if self.missing and self.controller.media is not None:
+            return f"{self.controller.media.name} is missing: {LOCATE_HINT}"
         if self.controller.is_video and self.loader.busy:
             return f"Frame {frame_number(self.controller.frame)} is still decoding: click again when it shows"
         return None

@@ -18,6 +18,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from samdesk.document import MediaItem
+from samdesk.document.media_files import media_present
 from samdesk.runtime_bridge import RuntimeBridge
 from samdesk.session import AnnotationController, PredictRequest
 from samdesk.ui.shared_frames import VideoFrames
@@ -124,6 +125,7 @@ class ModelLink(QObject):
     def _encode(self, targets: list[tuple[MediaItem, int]]) -> None:
         if self.bridge.runtime.model_info is None:
             return
+        targets = [(item, frame) for item, frame in targets if media_present(item.path)]  # (one stat each)
         for index, (item, frame) in enumerate(targets):
             provider = self._provider(item, frame)
             rid = self.bridge.encode(media_key(item), frame, provider, prefetch=index > 0)

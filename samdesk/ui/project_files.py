@@ -47,6 +47,7 @@ AUTOSAVE_POLL_S = 5  # tick() decides whether an autosave is due; polling often 
 class ProjectFiles(QObject):
     media_opened = Signal(int)  # a media id to show: the first one an open added or loaded
     opened = Signal(list)  # an open is over: the problems to report (readable lines)
+    project_opened = Signal()  # a project file became the document (it may name missing media)
     message = Signal(str, int)  # status bar text, milliseconds
     error = Signal(str, str)  # title, message
 
@@ -124,7 +125,7 @@ class ProjectFiles(QObject):
                 elif isinstance(what, OpenProblem):
                     problems.append(what.message)
                 elif isinstance(what, OpenedProject):
-                    problems += self._use_project(what)
+                    self._use_project(what)
                     first[:] = [-1]  # the project's own first image is on screen
                 elif isinstance(what, OpenedMedia):
                     self._add_media(what, merge_key, first)
@@ -140,7 +141,7 @@ class ProjectFiles(QObject):
             first.append(add.item.id)
             self.media_opened.emit(add.item.id)
 
-    def _use_project(self, opened: OpenedProject) -> list[str]:
+    def _use_project(self, opened: OpenedProject) -> None:
         result = opened.result
         self.controller.set_media(None)
         self.document.replace_project(result.project, result.path)
@@ -149,7 +150,7 @@ class ProjectFiles(QObject):
         self._warn_if_open_elsewhere(result.path)
         self.offer_recovery(result.path)
         self._show_first()
-        return [f"missing media file: {m.path}" for m in result.missing_media]
+        self.project_opened.emit()  # its missing media, if any, are the window's to offer to find
 
     def _show_first(self) -> None:
         media = self.document.project.media

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGrap
 from samdesk.ui.tools.base import Tool, ToolEvent
 
 MIN_SCALE, MAX_SCALE = 0.02, 64.0
+STAND_IN_SIDE = 1024  # longest side of a stand-in's drawing (see set_stand_in)
 
 
 class CanvasView(QGraphicsView):
@@ -60,19 +61,42 @@ class CanvasView(QGraphicsView):
         screen (the next frame of a video), instead of fitting the new image."""
         same_size = (
             image is not None
+            and self._image_item.scale() == 1.0
             and not self._image_item.pixmap().isNull()
             and self._image_item.pixmap().size() == image.size()
         )
+        self._image_item.setScale(1.0)
         self._image_item.setPixmap(QPixmap() if image is None else QPixmap.fromImage(image))
         if keep_view and same_size:
             return
-        rect = QRectF(0, 0, image.width(), image.height()) if image is not None else QRectF()
+        self._show_rect(QRectF(0, 0, image.width(), image.height()) if image is not None else QRectF())
+
+    def set_stand_in(self, width: int, height: int, text: str) -> None:
+        """A grey stand-in of ``width``×``height`` image pixels with ``text`` on it, for media
+        whose picture cannot be shown: overlays keep their true size and place on it. Drawn at
+        most 1024 px wide and scaled, so a huge photo's stand-in costs little."""
+        factor = min(1.0, STAND_IN_SIDE / max(width, height))
+        pixmap = QPixmap(max(1, round(width * factor)), max(1, round(height * factor)))
+        pixmap.fill(QColor(70, 72, 78))
+        painter = QPainter(pixmap)
+        painter.setPen(QColor(235, 235, 235))
+        font = painter.font()
+        font.setPointSizeF(max(8.0, pixmap.width() / 45))
+        painter.setFont(font)
+        flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+        painter.drawText(QRectF(pixmap.rect()).adjusted(20, 20, -20, -20), int(flags), text)
+        painter.end()
+        self._image_item.setPixmap(pixmap)
+        self._image_item.setScale(width / pixmap.width())
+        self._show_rect(QRectF(0, 0, width, height))
+
+    def _show_rect(self, rect: QRectF) -> None:
         # A margin lets the user pan an edge object to the middle of the screen.
         self.scene().setSceneRect(rect.adjusted(-rect.width(), -rect.height(), rect.width(), rect.height()))
         self.fit()
 
     def image_rect(self) -> QRectF:
-        return self._image_item.boundingRect()
+        return self._image_item.mapRectToScene(self._image_item.boundingRect())
 
     def fit(self) -> None:
         rect = self.image_rect()
