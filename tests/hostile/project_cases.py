@@ -38,7 +38,7 @@ def valid_project(folder: Path) -> dict:
         Project,
         Provenance,
     )
-    from samdesk.document.persistence import project_to_json
+    from samdesk.document.project_json import project_to_json
 
     image = datasets.write_image(folder / "media")
     rle = masks.encode(datasets.square_labels().astype(bool))
