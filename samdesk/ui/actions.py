@@ -90,6 +90,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _a("opacity_up", "More mask opacity", "&View", "change_opacity", "Ctrl+]", args=(0.1,)),
     _a("opacity_down", "Less mask opacity", "&View", "change_opacity", "Ctrl+[", args=(-0.1,)),
     _a("toggle_masks", "Show/hide accepted masks", "&View", "toggle_masks", "H"),
+    _a("color_by_category", "Colour objects by category", "&View", "set_color_by_category", "Shift+K",
+       checkable=True, tip="One colour per category, instead of a shade of it per object"),
     _a("brush_bigger", "Bigger brush", "&Tools", "scale_brush", "]", args=(1.25,), separator_before=True),
     _a("brush_smaller", "Smaller brush", "&Tools", "scale_brush", "[", args=(1 / 1.25,)),
     _a("segment_boxes", "Segment boxes", "&Tools", "box_segmenter.start", needs=Capability.CLICK,

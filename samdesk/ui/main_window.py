@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         self.scene = self.canvas.scene()
         self.layer = AnnotationLayer(self.scene, self.document, self.controller)
         self.layer.opacity = self.settings.mask_opacity
+        self.layer.color_by_category = self.settings.color_by_category
         self.navigation = MediaNavigation(self.document, self.controller, self.canvas)
         self.timeline = Timeline(self.document, self.controller, self.layer.object_color)
         central = QWidget(self)
@@ -125,7 +126,9 @@ class MainWindow(QMainWindow):
         self.status.add_permanent(self.tracker.stop_button)
 
         self.media_panel = MediaListPanel(self.document)
-        self.objects_panel = ObjectsPanel(self.document, self.controller)
+        self.objects_panel = ObjectsPanel(
+            self.document, self.controller, object_color=self.layer.object_color
+        )
         self.categories_panel = CategoriesPanel(self.document)
         self._dock("Images", self.media_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Objects", self.objects_panel, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -141,6 +144,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._connect_parts()
         self.set_tool("click")
+        self.menu_actions["color_by_category"].setChecked(self.settings.color_by_category)
         self._update_actions()
         self._restore_geometry()
 
@@ -196,6 +200,7 @@ class MainWindow(QMainWindow):
         self.media_panel.media_activated.connect(self.navigation.show_media)
         self.objects_panel.object_activated.connect(self.center_on_object)
         self.categories_panel.category_selected.connect(self._category_selected)
+        self.categories_panel.visibility_changed.connect(self.layer.set_category_shown)
         self.navigation.media_shown.connect(self._media_shown)
         self.files.media_opened.connect(self._media_opened)
         self.files.opened.connect(self._report_problems)
@@ -248,6 +253,13 @@ class MainWindow(QMainWindow):
 
     def change_opacity(self, step: float) -> None:
         self.set_opacity(self.layer.opacity + step)
+
+    def set_color_by_category(self) -> None:
+        """View ▸ Colour objects by category (checked), else a shade of it per object."""
+        by_category = self.menu_actions["color_by_category"].isChecked()
+        self.settings.color_by_category = by_category
+        self.layer.set_color_by_category(by_category)
+        self.objects_panel.rebuild()
 
     def toggle_masks(self) -> None:
         """A quick look at the bare photo: hides the accepted objects (the pending one stays)."""

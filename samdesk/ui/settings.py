@@ -24,6 +24,7 @@ class Settings:
     last_open_dir: str = ""
     recent_projects: list[str] = field(default_factory=list)
     autosave_seconds: int = 60
+    color_by_category: bool = False  # else each object its own shade of its category's colour
     window_geometry: str = ""  # base64 of QMainWindow.saveGeometry()
     window_state: str = ""
 

@@ -3,6 +3,9 @@
 Listens to document events and repaints only the object that changed; the pending object (the
 one being prompted) is drawn on top with a dashed outline and its prompt markers, and objects
 proposed at once (find-all, segment everything) each in their own colour with their score.
+Each instance of a category gets its own shade of the category's colour
+(``samdesk.session.colors``), or the category colour itself with ``color_by_category``; a
+category can be hidden whole (a view setting, not a document change).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsScene
 from samdesk.document import Change, Document, DocumentEvent
 from samdesk.document import masks as rle
 from samdesk.session import AnnotationController
+from samdesk.session.colors import instance_color, uncategorised_color
 from samdesk.ui.canvas.instances import InstancesItem
 from samdesk.ui.canvas.overlays import MaskItem, PromptMarker, dashed_pen
 
@@ -25,13 +29,9 @@ REBUILD_ON = frozenset(
     {Change.RESET, Change.CATEGORY_CHANGED, Change.CATEGORY_REMOVED, Change.CATEGORY_ADDED}
 )
 
-# Distinct, saturated colours for objects without a category (golden-angle hues).
+# Changes that may move an object's shade: an object came, went or changed category.
+RECOUNT_ON = frozenset({Change.OBJECT_ADDED, Change.OBJECT_REMOVED, Change.OBJECT_CHANGED})
 PENDING_COLOR = (30, 200, 255)
-
-
-def object_palette(index: int) -> tuple[int, int, int]:
-    color = QColor.fromHsvF(((index * 0.618034) % 1.0), 0.75, 0.95)
-    return color.red(), color.green(), color.blue()
 
 
 class AnnotationLayer:
@@ -41,7 +41,12 @@ class AnnotationLayer:
         self.controller = controller
         self.opacity = 0.45
         self.objects_shown = True
+        self.color_by_category = False  # else each instance its own shade of its category's colour
+        self.hidden_categories: set[int] = set()
         self.object_items: dict[int, MaskItem] = {}
+        # Object id -> its place among the objects of its category on the media on screen (by
+        # id: creation order), which picks its shade; None: to be counted again.
+        self._ranks: dict[int, int] | None = None
         self.pending_item = MaskItem(z=500)
         self._pending_key: tuple | None = None
         self._pending_mask: object = None
@@ -70,6 +75,7 @@ class AnnotationLayer:
         for item in self.object_items.values():
             self.scene.removeItem(item)
         self.object_items.clear()
+        self._ranks = None
         media_id = self.controller.media_id
         if media_id is not None:
             for obj in self.document.project.objects_of(media_id):
@@ -85,6 +91,11 @@ class AnnotationLayer:
             self.rebuild()
             return
         restack = False
+        ranks_before = self._ranks
+        recount = any(e.change in RECOUNT_ON for e in events)
+        if recount:
+            self._ranks = None  # an object came, went or changed category: count again
+        updated: set[int] = set()
         for event in events:
             if event.object_id is None:
                 continue
@@ -95,6 +106,13 @@ class AnnotationLayer:
             elif event.change in (Change.OBJECT_ADDED, Change.OBJECT_CHANGED, Change.MASK_CHANGED):
                 restack |= event.change != Change.MASK_CHANGED
                 self._update_object(event.object_id)
+                updated.add(event.object_id)
+        if recount and ranks_before is not None:
+            # Objects whose shade moved (one before them in their category went or changed).
+            ranks = self._object_ranks()
+            for object_id in self.object_items.keys() - updated:
+                if ranks.get(object_id) != ranks_before.get(object_id):
+                    self._update_object(object_id)
         if restack:
             self._restack()
 
@@ -107,10 +125,43 @@ class AnnotationLayer:
         obj = project.object(object_id)
         if obj.category_id is not None:
             try:
-                return project.category(obj.category_id).color
+                base = project.category(obj.category_id).color
             except KeyError:
-                pass
-        return object_palette(object_id)
+                return uncategorised_color(object_id)
+            if self.color_by_category:
+                return base
+            return instance_color(base, self._object_ranks().get(object_id, 0))
+        return uncategorised_color(object_id)
+
+    def _object_ranks(self) -> dict[int, int]:
+        if self._ranks is None:
+            counts: dict[int | None, int] = {}
+            self._ranks = {}
+            media_id = self.controller.media_id
+            objects = self.document.project.objects_of(media_id) if media_id is not None else []
+            for obj in sorted(objects, key=lambda o: o.id):
+                self._ranks[obj.id] = counts.get(obj.category_id, 0)
+                counts[obj.category_id] = self._ranks[obj.id] + 1
+        return self._ranks
+
+    def _shown(self, obj) -> bool:
+        return (
+            obj.visible
+            and self.objects_shown
+            and obj.category_id not in self.hidden_categories
+            and not self._is_hidden_for_pending(obj.id)
+        )
+
+    def set_color_by_category(self, by_category: bool) -> None:
+        self.color_by_category = by_category
+        self.rebuild()
+
+    def set_category_shown(self, category_id: int, shown: bool) -> None:
+        if shown:
+            self.hidden_categories.discard(category_id)
+        else:
+            self.hidden_categories.add(category_id)
+        self.refresh_styles()
 
     def _update_object(self, object_id: int) -> None:
         try:
@@ -129,11 +180,10 @@ class AnnotationLayer:
         # and a full-size decode per object is most of what adding a thousand of them costs.
         box = None if annotation is None else rle.decode_box(annotation.rle)
         crop, offset = box if box is not None else (None, (0, 0))
-        hidden = self._is_hidden_for_pending(object_id)
         item.set_crop(
             crop, offset, self._color(object_id), self.opacity, object_id == self.controller.selected_object
         )
-        item.setVisible(obj.visible and not hidden and self.objects_shown)
+        item.setVisible(self._shown(obj))
 
     def _is_hidden_for_pending(self, object_id: int) -> bool:
         pending = self.controller.pending
@@ -152,7 +202,7 @@ class AnnotationLayer:
             except KeyError:
                 continue
             item.set_style(self._color(object_id), self.opacity, object_id == self.controller.selected_object)
-            item.setVisible(obj.visible and not self._is_hidden_for_pending(object_id) and self.objects_shown)
+            item.setVisible(self._shown(obj))
 
     def set_objects_shown(self, shown: bool) -> None:
         self.objects_shown = shown

@@ -88,6 +88,7 @@ class MaskItem(QGraphicsItemGroup):
         self.addToGroup(self._outline)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self.has_mask = False
+        self.color: tuple[int, int, int] | None = None  # of the fill, as last painted
 
     def set_mask(
         self,
@@ -121,6 +122,7 @@ class MaskItem(QGraphicsItemGroup):
             self.has_mask = False
             return
         x0, y0 = offset
+        self.color = color
         self._fill.setPixmap(QPixmap.fromImage(mask_to_image(crop, color)))
         self._fill.setOffset(float(x0), float(y0))
         self._outline.setPath(contour_path(crop, (x0, y0)))

@@ -1,4 +1,5 @@
-"""Categories: add, rename (double-click), recolour, remove; the selected one is used on accept."""
+"""Categories: add, rename (double-click), recolour, remove, show/hide (the row's check box: a
+view setting, the canvas hides that category's objects); the selected one is used on accept."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ def next_color(document: Document) -> tuple[int, int, int]:
 
 class CategoriesPanel(QWidget):
     category_selected = Signal(object)  # int | None
+    visibility_changed = Signal(int, bool)  # category id, shown
 
     def __init__(self, document: Document, parent=None) -> None:
         super().__init__(parent)
@@ -75,6 +77,7 @@ class CategoriesPanel(QWidget):
         self.list.itemChanged.connect(self._renamed)
         self.list.currentItemChanged.connect(lambda *_: self.category_selected.emit(self.current_id()))
         self._syncing = False
+        self.hidden: set[int] = set()  # categories whose objects the canvas hides
         document.events.subscribe(self._on_event)
         self.rebuild()
 
@@ -85,7 +88,10 @@ class CategoriesPanel(QWidget):
         for category in self.document.project.categories:
             row = QListWidgetItem(swatch(category.color), category.name)
             row.setData(Qt.ItemDataRole.UserRole, category.id)
-            row.setFlags(row.flags() | Qt.ItemFlag.ItemIsEditable)
+            row.setFlags(row.flags() | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsUserCheckable)
+            shown = category.id not in self.hidden
+            row.setCheckState(Qt.CheckState.Checked if shown else Qt.CheckState.Unchecked)
+            row.setToolTip("Check box: show or hide this category's objects · double-click: rename")
             self.list.addItem(row)
             if category.id == current:
                 self.list.setCurrentItem(row)
@@ -142,9 +148,18 @@ class CategoriesPanel(QWidget):
             self.document.execute(RemoveCategory(category_id))
 
     def _renamed(self, row: QListWidgetItem) -> None:
+        """A row changed: its check box (show/hide) or its text (rename)."""
         if self._syncing:
             return
         category_id = int(row.data(Qt.ItemDataRole.UserRole))
+        shown = row.checkState() == Qt.CheckState.Checked
+        if shown == (category_id in self.hidden):
+            if shown:
+                self.hidden.discard(category_id)
+            else:
+                self.hidden.add(category_id)
+            self.visibility_changed.emit(category_id, shown)
+            return
         name = row.text().strip()
         if name and name != self.document.project.category(category_id).name:
             self.document.execute(EditCategory(category_id, name=name))

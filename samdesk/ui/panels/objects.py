@@ -6,7 +6,7 @@ through a document command, so it is undoable.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QIcon
@@ -52,10 +52,18 @@ def frame_ranges(frames: Iterable[int]) -> str:
 class ObjectsPanel(QWidget):
     object_activated = Signal(int)  # double-click: the window brings the object into view
 
-    def __init__(self, document: Document, controller: AnnotationController, parent=None) -> None:
+    def __init__(
+        self,
+        document: Document,
+        controller: AnnotationController,
+        parent=None,
+        object_color: Callable[[int], tuple[int, int, int]] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.document = document
         self.controller = controller
+        # The colour the canvas draws an object in: its row's swatch, so list and canvas match.
+        self.object_color = object_color
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Object", "Category", "Lock", "Frames"])
         self.tree.setRootIsDecorated(False)
@@ -100,7 +108,7 @@ class ObjectsPanel(QWidget):
         video = self.controller.is_video
         self.tree.setColumnHidden(COL_FRAMES, not video)
         rows: list[QTreeWidgetItem] = []
-        icons: dict[int, QIcon] = {}  # one swatch per category, not one per row
+        icons: dict[object, QIcon] = {}  # one swatch per category or colour, not one per row
         if media_id is not None:
             for obj in reversed(project.objects_of(media_id)):
                 row = QTreeWidgetItem()
@@ -115,6 +123,11 @@ class ObjectsPanel(QWidget):
                 annotation = obj.frames.get(self.controller.frame)
                 area = rle.area(annotation.rle) if annotation is not None else 0
                 row.setText(COL_NAME, obj.name or f"#{obj.id}")
+                if self.object_color is not None:
+                    color = self.object_color(obj.id)
+                    if color not in icons:
+                        icons[color] = swatch(color)
+                    row.setIcon(COL_NAME, icons[color])
                 row.setToolTip(COL_NAME, f"object {obj.id} · {area} px")
                 row.setText(COL_CATEGORY, category.name if category else "—")
                 if video:
