@@ -196,10 +196,9 @@ def test_cvat_for_images_ellipse_rotated_box_groups_z_order_and_shapes_without_a
         "b": [("person", "box", (55.0, 5.0, 75.0, 50.0))],
     }
     assert [c.name for c in project.categories] == ["person", "car", "sign", "plate", "good frame"]
-    assert set(result.warnings.counts) == {
-        "CVAT skeleton has no area; skipped",
-        "image tag (a label of the whole image) not kept",
-    }
+    assert set(result.warnings.counts) == {"CVAT skeleton has no area; skipped"}
+    # The image tag (issue 18) is the image's tag; its label has no <type>tag</type>: also a category.
+    assert {Path(m.path).stem: m.tags for m in project.media} == {"a": ["good frame"], "b": []}
 
 
 def _frames(folder: Path, count: int) -> None:

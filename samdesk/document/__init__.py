@@ -5,6 +5,7 @@ Knows nothing of Qt or of models; views subscribe to ``Document.events``. A fram
 """
 
 from samdesk.document.add_objects import AddObjects, NewObject
+from samdesk.document.attributes import SetAttributes, SetTags
 from samdesk.document.commands import (
     AddCategory,
     AddMedia,
@@ -72,8 +73,10 @@ __all__ = [
     "RemoveObject",
     "SCHEMA_VERSION",
     "SetAbsence",
+    "SetAttributes",
     "SetFrame",
     "SetSetting",
+    "SetTags",
     "TrackedFrom",
     "TrackerAbsence",
     "file_content_hash",

@@ -24,6 +24,8 @@ from samdesk.document.records import ObjectRecords, Records
 # docs/project-format.md). Version 1 files are read unchanged.
 SCHEMA_VERSION = 2
 
+AttributeValue = bool | str | int | float  # an object attribute's value (JSON scalar, finite)
+
 
 class MediaKind(StrEnum):
     IMAGE = "image"
@@ -65,6 +67,7 @@ class MediaItem:
     content_hash: str = ""
     status: MediaStatus = MediaStatus.NEW
     done_frames: set[int] = field(default_factory=set)
+    tags: list[str] = field(default_factory=list)  # image-level tags, in the user's order, unique
 
     @property
     def name(self) -> str:
@@ -120,7 +123,11 @@ class AnnotationObject:
     """An annotated instance: on an image one mask; on a video a track with one mask per frame.
 
     ``absent``: frames where tracking found the object gone. A run never leaves a tracked mask
-    and an absence on one frame; a mask the user draws there later wins over the absence."""
+    and an absence on one frame; a mask the user draws there later wins over the absence.
+
+    ``attributes``: flags and values of the whole object, by name (``attributes.py``): the
+    well-known ``occluded`` and ``truncated`` flags, a free-text ``note``, and any others an
+    import brought (CVAT attributes, COCO ``attributes``); values are bool, str, int or float."""
 
     id: int
     media_id: int
@@ -130,6 +137,7 @@ class AnnotationObject:
     visible: bool = True
     locked: bool = False
     absent: dict[int, TrackerAbsence] = field(default_factory=dict)
+    attributes: dict[str, AttributeValue] = field(default_factory=dict)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any
 import samdesk
 from model_runtime.prompts import Exemplar, PromptError, Prompts
 from samdesk.document import masks
+from samdesk.document.attributes import clean_tags, value_problem
 from samdesk.document.json_fields import (
     Invalid,
     as_dict,
@@ -33,6 +34,7 @@ from samdesk.document.media_files import frame_count_problem, size_problem
 from samdesk.document.model import (
     SCHEMA_VERSION,
     AnnotationObject,
+    AttributeValue,
     Category,
     FrameAnnotation,
     MediaItem,
@@ -77,6 +79,7 @@ def _media_to_json(item: MediaItem, base_folder: Path) -> dict[str, Any]:
         "content_hash": item.content_hash,
         "status": MediaStatus(item.status).value,
         "done_frames": sorted(item.done_frames),
+        **({"tags": list(item.tags)} if item.tags else {}),
     }
 
 
@@ -105,6 +108,8 @@ def _object_to_json(obj: AnnotationObject) -> dict[str, Any]:
     }
     if obj.absent:  # tracked videos only
         data["absent"] = [_absence_to_json(index, obj.absent[index]) for index in sorted(obj.absent)]
+    if obj.attributes:
+        data["attributes"] = dict(obj.attributes)
     return data
 
 
@@ -282,6 +287,9 @@ def _media(value: object, where: str, base_folder: Path) -> MediaItem:
     if not all(is_int(v) and 0 <= v < frame_count for v in done):
         raise Invalid(f"{where}.done_frames", f"must be frame numbers 0-{frame_count - 1}")
     status = get_enum(d, "status", where, MediaStatus) if "status" in d else MediaStatus.NEW
+    tags = get_list(d, "tags", where, [])
+    if not all(isinstance(t, str) for t in tags) or clean_tags(tags) != tags:
+        raise Invalid(f"{where}.tags", "must be a list of distinct, non-empty tags")
     return MediaItem(
         id=get_id(d, "id", where),
         kind=kind,
@@ -293,6 +301,7 @@ def _media(value: object, where: str, base_folder: Path) -> MediaItem:
         content_hash=content_hash,
         status=status,
         done_frames=set(done),
+        tags=list(tags),
     )
 
 
@@ -322,7 +331,17 @@ def _object(value: object, where: str) -> AnnotationObject:
         visible=get_bool(d, "visible", where) if "visible" in d else True,
         locked=get_bool(d, "locked", where) if "locked" in d else False,
         absent=absent,
+        attributes=_attributes(d.get("attributes", {}), f"{where}.attributes"),
     )
+
+
+def _attributes(value: object, where: str) -> dict[str, AttributeValue]:
+    d = as_dict(value, where, "attributes")
+    for name, item in d.items():
+        problem = value_problem(name, item)
+        if problem is not None:
+            raise Invalid(f"{where}.{name}", problem)
+    return dict(d)
 
 
 def _frame_index(d: dict[str, Any], where: str) -> int:

@@ -18,8 +18,9 @@ from typing import Literal
 import numpy as np
 
 from samdesk.document import masks
+from samdesk.document.attributes import value_problem
 from samdesk.document.boxes import box_only_frame
-from samdesk.document.model import FrameAnnotation, MediaKind, Project, Provenance
+from samdesk.document.model import AttributeValue, FrameAnnotation, MediaKind, Project, Provenance
 from samdesk.io.common import (
     CancelFn,
     DatasetError,
@@ -107,6 +108,8 @@ def export_coco(
                 )
             if annotation is None:
                 continue
+            if obj.attributes:  # the key CVAT's and datumaro's COCO use for per-object attributes
+                annotation["attributes"] = dict(obj.attributes)
             annotations.append(
                 {
                     "id": len(annotations) + 1,
@@ -238,7 +241,10 @@ def import_coco(
                     masks.encode(mask), Provenance.IMPORTED, score=finite_number(ann.get("score"))
                 )
             if frame is not None:
-                plan.add_object(media, plan.category(categories[ann["category_id"]]), {0: frame})
+                attributes = read_attributes(ann.get("attributes"), plan.warnings, where)
+                plan.add_object(
+                    media, plan.category(categories[ann["category_id"]]), {0: frame}, attributes=attributes
+                )
     report(progress, cancel, total, total)
     return plan.result(f"import {path.name}")
 
@@ -257,6 +263,25 @@ def _box_frame(
         warnings.add("bbox without area inside its image skipped", where)
         return None
     return box_only_frame(box, height, width)
+
+
+def read_attributes(value: object, warnings: Warnings, where: str) -> dict[str, AttributeValue]:
+    """An annotation's ``attributes`` object -> the object's attributes (``document/attributes.py``);
+    entries that are not a name with a true/false, text or finite-number value are skipped,
+    counted. A flag that is off is the same as no flag."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        warnings.add("attributes that are not a JSON object skipped", where)
+        return {}
+    out: dict[str, AttributeValue] = {}
+    for name, item in value.items():
+        if value_problem(name, item) is not None:
+            skipped = "attribute that is not true/false, text or a number skipped"
+            warnings.add(skipped, f"{where}: {name!r:.40}")
+        elif item is not False and item != "":
+            out[name] = item
+    return out
 
 
 def finite_number(value: object) -> float | None:

@@ -20,7 +20,13 @@
   and masks stay as at the earlier keyframe); ``outside="1"`` ends it until the next keyframe,
   and after its last keyframe a track lasts to the end of the task, as in CVAT.
 
-Attributes, ``occluded`` and ``source`` are not kept.
+Image tags (``<tag label=...>`` of an image) become the image's tags, and a label declared as
+``<type>tag</type>`` is a tag only, not a category. A shape's ``occluded="1"`` and its
+``<attribute>`` children become the object's attributes (``samdesk/document/attributes.py``):
+checkbox values as true/false, numbers as numbers (the label's ``<input_type>`` says which),
+others as text; a group's shapes pool theirs. A track's object gets its first shape's
+attributes (CVAT lets them change along a track; the project keeps one set per object).
+``source`` is not kept.
 """
 
 from __future__ import annotations
@@ -33,9 +39,10 @@ from pycocotools import mask as mask_utils
 
 from model_runtime.image_sequence import is_sequence
 from samdesk.document import masks
+from samdesk.document.attributes import OCCLUDED, value_problem
 from samdesk.document.boxes import box_only_frame
 from samdesk.document.masks import Rle
-from samdesk.document.model import FrameAnnotation, MediaItem, MediaKind, Project, Provenance
+from samdesk.document.model import AttributeValue, FrameAnnotation, MediaItem, MediaKind, Project, Provenance
 from samdesk.io.common import CancelFn, DatasetError, ProgressFn, Warnings, image_size, media_info, report
 from samdesk.io.cvat_xml import CvatFile, Shape, Track, read_cvat_xml
 from samdesk.io.import_plan import ImportPlan, ImportResult
@@ -62,11 +69,12 @@ def import_cvat(
     data = read_cvat_xml(xml)
     plan = ImportPlan(project, keep_duplicates=keep_duplicates)
     for name in data.meta.labels:  # the file's label order becomes the project's
-        plan.category(name)
+        if name not in data.meta.tag_labels:
+            plan.category(name)
     total = len(data.images) + len(data.tracks)
     for done, image in enumerate(data.images):
         report(progress, cancel, done, total)
-        _import_image(plan, image, xml, images_dir)
+        _import_image(plan, image, xml, images_dir, data.meta.attribute_types)
     if data.tracks:
         _import_tracks(plan, data, xml, images_dir, progress, cancel, len(data.images), total)
     report(progress, cancel, total, total)
@@ -109,7 +117,7 @@ def _floats(shape: Shape, keys: tuple[str, ...]) -> list[float] | None:
 # --- images ---------------------------------------------------------------------------------------
 
 
-def _import_image(plan: ImportPlan, image, xml: Path, images_dir: Path) -> None:
+def _import_image(plan: ImportPlan, image, xml: Path, images_dir: Path, types: dict[str, str]) -> None:
     name = image.name
     media_path = next(
         (
@@ -132,9 +140,11 @@ def _import_image(plan: ImportPlan, image, xml: Path, images_dir: Path) -> None:
         return
     media = plan.media(media_path, MediaKind.IMAGE, width, height)
     groups: dict[object, list[Shape]] = {}
+    tags = [s.attrib.get("label", "") for s in image.shapes if s.kind == "tag"]
+    if tags:
+        plan.tag_media(media, tags)
     for index, shape in enumerate(image.shapes):
         if shape.kind == "tag":
-            plan.warnings.add("image tag (a label of the whole image) not kept", name)
             continue
         group = shape.attrib.get("group_id", "0")
         label = shape.attrib.get("label", "")
@@ -147,7 +157,8 @@ def _import_image(plan: ImportPlan, image, xml: Path, images_dir: Path) -> None:
         label = shapes[0].attrib.get("label", "")
         frame = _frame(shapes, height, width, plan.warnings, f"{name} '{label[:30]}'")
         if frame is not None:
-            plan.add_object(media, plan.category(label), {0: frame})
+            attributes = shape_attributes(shapes, types, plan.warnings, f"{name} '{label[:30]}'")
+            plan.add_object(media, plan.category(label), {0: frame}, attributes=attributes)
 
 
 def _frame(
@@ -179,6 +190,34 @@ def _frame(
         box = (corners[:, 0].min(), corners[:, 1].min(), corners[:, 2].max(), corners[:, 3].max())
         return box_only_frame(tuple(float(v) for v in box), height, width)  # type: ignore[arg-type]
     return None
+
+
+def shape_attributes(
+    shapes: list[Shape], types: dict[str, str], warnings: Warnings, where: str, *, occluded: bool = True
+) -> dict[str, AttributeValue]:
+    """The object attributes of one object's shapes (see the module docstring)."""
+    out: dict[str, AttributeValue] = {}
+    if occluded and any(s.attrib.get("occluded") == "1" for s in shapes):
+        out[OCCLUDED] = True
+    for shape in shapes:
+        for name, text in shape.attributes.items():
+            value = _attribute_value(text, types.get(name, "text"))
+            if value_problem(name, value) is not None:
+                warnings.add("attribute without a usable name or value skipped", f"{where}: {name[:40]!r}")
+            elif value is not False and value != "":
+                out[name] = value
+    return out
+
+
+def _attribute_value(text: str, input_type: str) -> AttributeValue:
+    text = text.strip()
+    if input_type == "checkbox":
+        return text.lower() == "true"
+    if input_type == "number":
+        number = _float_or(text, math.nan)
+        if math.isfinite(number):
+            return int(number) if number.is_integer() and "." not in text else number
+    return text
 
 
 def _float_or(text: str | None, default: float) -> float:
@@ -337,7 +376,8 @@ def _import_tracks(
     media = plan.media(source, MediaKind.VIDEO, width, height, count, info.fps)
     for index, track in enumerate(data.tracks):
         report(progress, cancel, done + index, total)
-        _import_track(plan, media, track, start, step, last, f"track {track.id[:12]} '{track.label[:30]}'")
+        where = f"track {track.id[:12]} '{track.label[:30]}'"
+        _import_track(plan, media, track, start, step, last, where, meta.attribute_types)
 
 
 def _step(frame_filter: str | None) -> int:
@@ -357,7 +397,14 @@ def _video_source(name: str | None, xml: Path, images_dir: Path) -> Path | None:
 
 
 def _import_track(
-    plan: ImportPlan, media: MediaItem, track: Track, start: int, step: int, last: int, where: str
+    plan: ImportPlan,
+    media: MediaItem,
+    track: Track,
+    start: int,
+    step: int,
+    last: int,
+    where: str,
+    types: dict[str, str],
 ) -> None:
     kinds = {shape.kind for shape in track.shapes}
     if kinds & set(NO_AREA) or "tag" in kinds:
@@ -369,7 +416,9 @@ def _import_track(
         if frame is not None:
             frames[start + task_frame * step] = frame
     if frames:
-        plan.add_object(media, plan.category(track.label), frames)
+        first = [s for s in track.shapes if s.attrib.get("outside") != "1"][:1]
+        attributes = shape_attributes(first, types, plan.warnings, where, occluded=False)
+        plan.add_object(media, plan.category(track.label), frames, attributes=attributes)
 
 
 def _track_shapes(shapes: list[Shape], last: int, warnings: Warnings, where: str) -> dict[int, Shape]:

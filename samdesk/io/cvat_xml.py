@@ -19,12 +19,14 @@ from samdesk.io.common import DatasetError
 
 SHAPES = frozenset({"box", "polygon", "polyline", "points", "mask", "ellipse", "cuboid", "skeleton", "tag"})
 _SCAN_CHUNK = 1 << 20
+MAX_ATTRIBUTES = 256  # per shape; more is not a real annotation
 
 
 @dataclass
 class Shape:
     kind: str
     attrib: dict[str, str]
+    attributes: dict[str, str] = field(default_factory=dict)  # its <attribute name=...> children
 
 
 @dataclass
@@ -56,6 +58,10 @@ class Meta:
     frame_filter: str | None = None  # "step=N"
     source: str | None = None  # the video's file name (video tasks)
     original_size: tuple[str | None, str | None] = (None, None)  # (width, height) of video frames
+    # An attribute's <input_type> (checkbox, number, text, select, radio) by its name, the first
+    # label declaring it deciding.
+    attribute_types: dict[str, str] = field(default_factory=dict)
+    tag_labels: set[str] = field(default_factory=set)  # labels of <type>tag</type>: image tags only
 
 
 @dataclass
@@ -73,6 +79,7 @@ def read_cvat_xml(path: Path) -> CvatFile:
     track: Track | None = None
     depth_in_meta = 0
     open_shapes = 0  # a skeleton holds <points> of its own: only outermost shapes count
+    attributes: dict[str, str] = {}  # the <attribute> children of the open outermost shape
     try:
         for event, element in ET.iterparse(path, events=("start", "end")):
             tag = element.tag
@@ -99,10 +106,15 @@ def read_cvat_xml(path: Path) -> CvatFile:
                 element.clear()
             elif depth_in_meta:
                 continue
+            elif tag == "attribute" and open_shapes == 1:
+                name = element.get("name")
+                if name is not None and len(attributes) < MAX_ATTRIBUTES:
+                    attributes[name] = element.text or ""
             elif tag in SHAPES:
                 open_shapes -= 1
                 if open_shapes == 0 and (image is not None or track is not None):
-                    shape = Shape(tag, dict(element.attrib))
+                    shape = Shape(tag, dict(element.attrib), attributes)
+                    attributes = {}
                     (image.shapes if image is not None else track.shapes).append(shape)  # type: ignore[union-attr]
                     element.clear()
             elif tag == "image" and image is not None:
@@ -145,6 +157,12 @@ def _read_meta(element: ET.Element, meta: Meta) -> None:
         if name is not None and name not in seen:
             seen.add(name)
             meta.labels.append(name)
+            if (label.findtext("type") or "").strip() == "tag":
+                meta.tag_labels.add(name)
+        for attribute in label.iter("attribute"):
+            attribute_name, kind = attribute.findtext("name"), attribute.findtext("input_type")
+            if attribute_name is not None and kind is not None:
+                meta.attribute_types.setdefault(attribute_name, kind.strip())
     for key in ("size", "start_frame", "frame_filter", "source"):
         found = next(element.iter(key), None)
         if found is not None and found.text is not None and getattr(meta, key) is None:

@@ -23,6 +23,7 @@ from samdesk.document.model import Project
 from samdesk.io.coco import CocoExportOptions, export_coco, import_coco
 from samdesk.io.common import CancelFn, DatasetError, ExportOptions, ExportResult, ProgressFn
 from samdesk.io.cvat import import_cvat
+from samdesk.io.cvat_export import export_cvat
 from samdesk.io.export_frames import VideoExportOptions
 from samdesk.io.import_plan import ImportResult
 from samdesk.io.labelme import import_labelme
@@ -92,6 +93,15 @@ BUILTIN_EXPORT_FORMATS: dict[str, ExportFormat] = {
             CocoExportOptions,
             {"encoding": "polygon"},
             True,
+        ),
+        ExportFormat(
+            "cvat",
+            "CVAT for images 1.1 XML: masks, boxes, attributes and image tags",
+            export_cvat,
+            ExportOptions,
+            {},
+            True,
+            ".xml",
         ),
         ExportFormat(
             "png-instance",

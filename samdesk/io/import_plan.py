@@ -14,11 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from samdesk.document.attributes import SetTags, clean_tags
 from samdesk.document.boxes import is_box_only
 from samdesk.document.commands import AddCategory, AddMedia, AddObject, Batch, Command
 from samdesk.document.events import DocumentEvent
 from samdesk.document.model import (
     AnnotationObject,
+    AttributeValue,
     FrameAnnotation,
     MediaItem,
     MediaKind,
@@ -99,6 +101,7 @@ class ImportPlan:
         self._category_commands: list[Command] = []
         self._media_commands: list[Command] = []
         self._object_commands: list[Command] = []
+        self._tag_commands: dict[int, SetTags] = {}  # media id of the project -> its new tags
         self.media_matched = 0
 
     def category(self, name: str) -> CategoryRef:
@@ -143,13 +146,30 @@ class ImportPlan:
         return item
 
     def add_object(
-        self, media: MediaItem, category: CategoryRef, frames: dict[int, FrameAnnotation], name: str = ""
+        self,
+        media: MediaItem,
+        category: CategoryRef,
+        frames: dict[int, FrameAnnotation],
+        name: str = "",
+        attributes: dict[str, AttributeValue] | None = None,
     ) -> None:
         if not self.keep_duplicates and media.id and self._masks_of(frames) in self._existing_masks(media.id):
             self.warnings.add(DUPLICATE, f"{media.name}")
             return
-        obj = AnnotationObject(0, 0, frames=frames, name=self.text(name))
+        obj = AnnotationObject(0, 0, frames=frames, name=self.text(name), attributes=dict(attributes or {}))
         self._object_commands.append(AddImportedObject(media, category, obj))
+
+    def tag_media(self, media: MediaItem, tags: list[str]) -> None:
+        """Add ``tags`` to the medium's image tags: set on a medium this import adds, one
+        :class:`SetTags` for one the project has."""
+        if media.id == 0:  # added by this import: the item is the one AddMedia will add
+            media.tags = clean_tags([*media.tags, *(self.text(t) for t in tags)])
+            return
+        pending = self._tag_commands.get(media.id)
+        current = pending.tags if pending is not None else media.tags
+        merged = clean_tags([*current, *(self.text(t) for t in tags)])
+        if merged != list(media.tags):
+            self._tag_commands[media.id] = SetTags(media.id, merged)
 
     def _existing_masks(self, media_id: int) -> set[tuple]:
         if media_id not in self._masks_in_project:
@@ -183,7 +203,8 @@ class ImportPlan:
             return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
     def result(self, text: str) -> ImportResult:
-        commands = self._category_commands + self._media_commands + self._object_commands
+        commands = [*self._category_commands, *self._media_commands]
+        commands += [*self._tag_commands.values(), *self._object_commands]
         return ImportResult(
             command=Batch(commands, text=text),
             categories_added=len(self._category_commands),

@@ -82,6 +82,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     _a("refine", "Refine selected object", "&Edit", "controller.refine_selected", "R"),
     _a("delete", "Delete selected objects", "&Edit", "delete_selected", "Delete", separator_before=True),
+    _a("toggle_occluded", "Mark selected objects occluded (or not)", "&Edit",
+       "objects_panel.attributes.toggle", "O", args=("occluded",), separator_before=True,
+       tip="Partly hidden by another object"),
+    _a("toggle_truncated", "Mark selected objects truncated (or not)", "&Edit",
+       "objects_panel.attributes.toggle", "U", args=("truncated",), tip="Cut off by the image border"),
+    _a("edit_note", "Note on selected objects…", "&Edit", "objects_panel.attributes.edit_note", "Shift+N"),
     _a("fill_holes", "Fill holes", "&Edit", "controller.cleanup_selected", "Shift+F", args=(True,)),
     _a("remove_islands", "Remove small islands", "&Edit", "remove_islands", "Shift+I"),
     _a("fit", "Fit image", "&View", "canvas.fit", "F"),
@@ -99,6 +105,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _a("next_image", "Next image", "&Image", "navigation.step_media", "D", "PgDown", args=(+1,)),
     _a("prev_image", "Previous image", "&Image", "navigation.step_media", "A", "PgUp", args=(-1,)),
     _a("mark_done", "Mark done and go to next", "&Image", "mark_done_and_next", "Ctrl+D"),
+    _a("edit_tags", "Image tags…", "&Image", "media_panel.tags.edit", "T",
+       tip="Labels of the whole image (night, blurry…)"),
     # Frame keys: , and . as in video editors, and the arrows (the canvas does not scroll with
     # them: its scroll bars are off and panning is mouse-driven).
     _a("next_frame", "Next frame", "&Video", "navigation.step_frame", ".", "Right", args=(+1,), when="video"),

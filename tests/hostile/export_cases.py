@@ -283,7 +283,7 @@ def scenarios(fmt: str, workdir: str) -> None:
     """Run every named scenario for ``fmt``; raise on the first one that breaks a promise."""
     for name, (case, status, text) in SCENARIOS.items():
         code, out, err = check(fmt, case, Path(workdir) / "case")
-        if name == "same stem" and not fmt.startswith("coco"):  # COCO names keep their suffix anyway
+        if name == "same stem" and not fmt.startswith(("coco", "cvat")):  # their names keep the suffix
             text = "keep the extension"
         assert code == status, f"{name}: exit {code}, expected {status}\n{out}{err}"
         assert text in out + err, f"{name}: {text!r} not in the output\n{out}{err}"

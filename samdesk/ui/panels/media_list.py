@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from samdesk.document import Change, Document, DocumentEvent, MediaStatus
+from samdesk.ui.panels.attributes import ImageTagsEditor
 
 STATUS_MARK = {MediaStatus.NEW: "○", MediaStatus.IN_PROGRESS: "◐", MediaStatus.DONE: "●"}
 STATUS_TEXT = {MediaStatus.NEW: "new", MediaStatus.IN_PROGRESS: "in progress", MediaStatus.DONE: "done"}
@@ -25,6 +26,8 @@ class MediaListPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.list)
+        self.tags = ImageTagsEditor(document, self.current_media_id)
+        layout.addWidget(self.tags)
         self.list.currentItemChanged.connect(self._current_changed)
         self._syncing = False
         self._rows: dict[int, QListWidgetItem] = {}  # media id -> its row
@@ -59,7 +62,8 @@ class MediaListPanel(QWidget):
         if item.frame_count > 1:
             rate = f" at {item.fps:.3g} fps" if item.fps else ""
             size += f" · video, {item.frame_count} frames{rate}"
-        row.setToolTip(f"{item.path}\n{size} · {STATUS_TEXT[item.status]}")
+        tags = f"\ntags: {', '.join(item.tags)}" if item.tags else ""
+        row.setToolTip(f"{item.path}\n{size} · {STATUS_TEXT[item.status]}{tags}")
 
     def _row(self, media_id: int) -> QListWidgetItem | None:
         return self._rows.get(media_id)
@@ -94,6 +98,7 @@ class MediaListPanel(QWidget):
         if row is not None:
             self.list.scrollToItem(row)
         self._syncing = False
+        self.tags.refresh()
 
     def _current_changed(self, row: QListWidgetItem | None, _previous: object) -> None:
         if not self._syncing and row is not None:

@@ -1,4 +1,5 @@
-"""Objects of the current image: visibility, lock, category, delete, merge and drawing order.
+"""Objects of the current image: visibility, lock, category, attributes, delete, merge and
+drawing order.
 
 Rows are listed top-most first (the reverse of the document's drawing order). Every change goes
 through a document command, so it is undoable.
@@ -22,11 +23,13 @@ from PySide6.QtWidgets import (
 
 from samdesk.document import Change, Document, DocumentEvent, EditObject, MoveObject
 from samdesk.document import masks as rle
+from samdesk.document.attributes import describe
 from samdesk.session import AnnotationController
 from samdesk.session.frame_numbers import frame_number
+from samdesk.ui.panels.attributes import ObjectAttributesEditor
 from samdesk.ui.panels.categories import swatch
 
-COL_NAME, COL_CATEGORY, COL_LOCK, COL_FRAMES = 0, 1, 2, 3
+COL_NAME, COL_CATEGORY, COL_LOCK, COL_FRAMES, COL_ATTRIBUTES = 0, 1, 2, 3, 4
 REBUILD_ON = frozenset({
     Change.RESET,
     Change.OBJECT_ADDED,
@@ -65,7 +68,7 @@ class ObjectsPanel(QWidget):
         # The colour the canvas draws an object in: its row's swatch, so list and canvas match.
         self.object_color = object_color
         self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["Object", "Category", "Lock", "Frames"])
+        self.tree.setHeaderLabels(["Object", "Category", "Lock", "Frames", "Attributes"])
         self.tree.setRootIsDecorated(False)
         self.tree.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -93,12 +96,15 @@ class ObjectsPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tree)
         layout.addLayout(buttons)
+        self.attributes = ObjectAttributesEditor(document, self.attribute_targets)
+        layout.addWidget(self.attributes)
         self._syncing = False
         document.events.subscribe_batch(self._on_events)
         controller.selection_changed.append(self._sync_selection)
 
     def rebuild(self) -> None:
         self._syncing = True
+        kept = set(self.selected_ids())  # a multi-selection outlives a change to its objects
         self.tree.clear()
         project = self.document.project
         media_id = self.controller.media_id
@@ -141,10 +147,17 @@ class ObjectsPanel(QWidget):
                     if category.id not in icons:
                         icons[category.id] = swatch(category.color)
                     row.setIcon(COL_CATEGORY, icons[category.id])
+                if obj.attributes:
+                    row.setText(COL_ATTRIBUTES, describe(obj.attributes))
+                    row.setToolTip(COL_ATTRIBUTES, describe(obj.attributes))
                 row.setCheckState(COL_NAME, Qt.CheckState.Checked if obj.visible else Qt.CheckState.Unchecked)
                 row.setCheckState(COL_LOCK, Qt.CheckState.Checked if obj.locked else Qt.CheckState.Unchecked)
                 rows.append(row)
         self.tree.addTopLevelItems(rows)  # one insertion for the whole list
+        if self.controller.selected_object in kept:
+            for row in rows:
+                if row.data(COL_NAME, Qt.ItemDataRole.UserRole) in kept:
+                    row.setSelected(True)
         self._syncing = False
         self._sync_selection()
 
@@ -155,6 +168,12 @@ class ObjectsPanel(QWidget):
 
     def selected_ids(self) -> list[int]:
         return [int(r.data(COL_NAME, Qt.ItemDataRole.UserRole)) for r in self.tree.selectedItems()]
+
+    def attribute_targets(self) -> list[int]:
+        """The objects the attribute editor and its keys change: the selected rows, else the
+        object selected on the canvas."""
+        selected = self.controller.selected_object
+        return self.selected_ids() or ([selected] if selected is not None else [])
 
     def _sync_selection(self) -> None:
         """Mirror the controller's selected object, keeping a multi-selection that contains it
@@ -169,12 +188,14 @@ class ObjectsPanel(QWidget):
                     row.setSelected(True)
                     self.tree.scrollToItem(row)
         self._syncing = False
+        self.attributes.refresh()
 
     def _selection_changed(self) -> None:
         if self._syncing:
             return
         ids = self.selected_ids()
         self.controller.select_object(ids[0] if ids else None)
+        self.attributes.refresh()
 
     def _item_changed(self, row: QTreeWidgetItem, column: int) -> None:
         if self._syncing:

@@ -1,0 +1,227 @@
+"""Export as CVAT for images 1.1 XML (``annotations.xml``), the file CVAT and datumaro import.
+
+* **Objects** on images, in drawing order (``z_order`` counts up): a mask as a ``<mask>`` (CVAT's
+  row-major ``rle`` runs in the mask's box, starting with background: lossless), a box-only
+  object (``samdesk/document/boxes.py``) as a ``<box>``. Objects without a category are skipped
+  (CVAT shapes need a label), counted.
+* **Attributes** (``samdesk/document/attributes.py``): ``occluded`` is the shape's own
+  ``occluded="1"``; every other name is an ``<attribute>`` child, declared on each label that uses
+  it in ``<meta>`` (``checkbox`` for flags, ``number`` for numbers, ``text`` otherwise), flags
+  written on every shape of the label (``true``/``false``), values where the object has one.
+* **Image tags** are ``<tag label=...>`` elements of their image; a tag that is not also a
+  category is a label of ``<type>tag</type>``.
+* Videos are skipped with a warning (use ``ytvis`` or ``davis``).
+
+``samdesk/io/cvat.py`` reads all of it back: masks pixel-exact, boxes, attributes and tags.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+from samdesk.document import masks
+from samdesk.document.attributes import OCCLUDED
+from samdesk.document.boxes import is_box_only
+from samdesk.document.model import AnnotationObject, AttributeValue, Category, MediaKind, Project
+from samdesk.io.common import (
+    CancelFn,
+    ExportOptions,
+    ExportResult,
+    ProgressFn,
+    exportable,
+    images_root,
+    out_of_memory_names,
+    relative_name,
+    report,
+    select,
+)
+from samdesk.io.output import open_output
+
+FILE_NAME = "annotations.xml"
+
+
+def export_cvat(
+    project: Project,
+    out: Path,
+    options: ExportOptions | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ExportResult:
+    """Write the project's images as one CVAT for images 1.1 XML file at ``out``."""
+    options = options or ExportOptions()
+    result = ExportResult()
+    output = open_output(project, out, options, folder=False)
+    categories, selected = select(project, options)
+    skipped = "video skipped (CVAT for images; use ytvis or davis)"
+    selected = exportable(selected, MediaKind.IMAGE, skipped, result)
+    root = images_root(selected, options.images_root)
+    names = {c.id: c.name for c in categories}
+    exported: list[tuple[int, AnnotationObject]] = []  # (image index, object)
+    for index, item in enumerate(selected):
+        for obj in item.objects:
+            if obj.frames.get(0) is None:
+                continue
+            if obj.category_id not in names:
+                result.warnings.add("object without a category skipped", f"{item.media.name} #{obj.id}")
+                continue
+            exported.append((index, obj))
+    tags = [t for item in selected for t in item.media.tags]
+    label_attributes = _declared_attributes(exported, names)
+
+    top = ET.Element("annotations")
+    ET.SubElement(top, "version").text = "1.1"
+    meta = ET.SubElement(ET.SubElement(top, "meta"), "task")
+    ET.SubElement(meta, "name").text = "exported by samdesk"
+    ET.SubElement(meta, "size").text = str(len(selected))
+    ET.SubElement(meta, "mode").text = "annotation"
+    labels = ET.SubElement(meta, "labels")
+    category_names = [c.name for c in categories]
+    for category in categories:
+        _label(labels, category.name, _color(category), "any", label_attributes.get(category.name, {}))
+    for tag in dict.fromkeys(tags):
+        if tag not in category_names:
+            _label(labels, tag, "#808080", "tag", {})
+
+    by_image: dict[int, list[AnnotationObject]] = {}
+    for index, obj in exported:
+        by_image.setdefault(index, []).append(obj)
+    for index, item in enumerate(selected):
+        report(progress, cancel, index, len(selected))
+        media = item.media
+        image = ET.SubElement(
+            top,
+            "image",
+            id=str(index),
+            name=relative_name(media, root),
+            width=str(media.width),
+            height=str(media.height),
+        )
+        for tag in media.tags:
+            ET.SubElement(image, "tag", label=tag, source="manual")
+        for z_order, obj in enumerate(by_image.get(index, [])):
+            label = names[obj.category_id]  # type: ignore[index]
+            with out_of_memory_names(media):
+                shape = _shape(image, obj, label, z_order)
+            if shape is None:
+                result.warnings.add("empty mask skipped", f"{media.name} #{obj.id}")
+                continue
+            _write_attributes(shape, obj.attributes, label_attributes.get(label, {}))
+            result.annotations += 1
+    report(progress, cancel, len(selected), len(selected))
+    ET.indent(top)
+    data = b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="utf-8") + b"\n"
+    with output:
+        output.write_bytes(output.path(), data)
+    result.files.append(output.path())
+    result.media = result.frames = len(selected)
+    return result
+
+
+def _color(category: Category) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*category.color)
+
+
+def _declared_attributes(
+    exported: list[tuple[int, AnnotationObject]], names: dict[int, str]
+) -> dict[str, dict[str, str]]:
+    """label -> {attribute name -> CVAT input type} over the objects of that label."""
+    out: dict[str, dict[str, str]] = {}
+    for _, obj in exported:
+        declared = out.setdefault(names[obj.category_id], {})  # type: ignore[index]
+        for name, value in obj.attributes.items():
+            if name == OCCLUDED:
+                continue
+            kind = _input_type(value)
+            if declared.get(name, kind) != kind:
+                kind = "text"  # one label, several kinds of value: text holds them all
+            declared[name] = kind
+    return out
+
+
+def _input_type(value: AttributeValue) -> str:
+    if isinstance(value, bool):
+        return "checkbox"
+    if isinstance(value, int | float):
+        return "number"
+    return "text"
+
+
+def _label(parent: ET.Element, name: str, color: str, kind: str, attributes: dict[str, str]) -> None:
+    label = ET.SubElement(parent, "label")
+    ET.SubElement(label, "name").text = name
+    ET.SubElement(label, "color").text = color
+    ET.SubElement(label, "type").text = kind
+    element = ET.SubElement(label, "attributes")
+    for attribute_name, input_type in attributes.items():
+        attribute = ET.SubElement(element, "attribute")
+        ET.SubElement(attribute, "name").text = attribute_name
+        ET.SubElement(attribute, "mutable").text = "False"
+        ET.SubElement(attribute, "input_type").text = input_type
+        defaults = {"checkbox": ("false", "false\ntrue"), "number": ("0", "")}
+        default, values = defaults.get(input_type, ("", ""))
+        ET.SubElement(attribute, "default_value").text = default
+        ET.SubElement(attribute, "values").text = values
+
+
+def _shape(image: ET.Element, obj: AnnotationObject, label: str, z_order: int) -> ET.Element | None:
+    frame = obj.frames[0]
+    common = {
+        "label": label,
+        "source": "manual",
+        "occluded": "1" if obj.attributes.get(OCCLUDED) is True else "0",
+        "z_order": str(z_order),
+    }
+    if is_box_only(frame):
+        x0, y0, x1, y1 = frame.prompts.box  # type: ignore[misc]
+        return ET.SubElement(
+            image, "box", **common, xtl=_num(x0), ytl=_num(y0), xbr=_num(x1), ybr=_num(y1)
+        )
+    cropped = masks.decode_box(frame.rle)
+    if cropped is None:
+        return None
+    crop, (left, top) = cropped
+    height, width = crop.shape
+    return ET.SubElement(
+        image,
+        "mask",
+        **common,
+        rle=", ".join(str(v) for v in _row_major_runs(crop)),
+        left=str(left),
+        top=str(top),
+        width=str(width),
+        height=str(height),
+    )
+
+
+def _row_major_runs(crop: np.ndarray) -> list[int]:
+    """CVAT's mask runs: lengths of alternating background/foreground runs over the crop's
+    pixels row by row, starting with background (a first run of 0 when it starts with mask)."""
+    flat = crop.ravel()
+    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    bounds = np.concatenate(([0], changes, [flat.size]))
+    runs = np.diff(bounds).tolist()
+    return [0, *runs] if flat[0] else runs
+
+
+def _write_attributes(shape: ET.Element, values: dict[str, AttributeValue], declared: dict[str, str]) -> None:
+    for name, input_type in declared.items():
+        value = values.get(name)
+        if value is None and input_type != "checkbox":
+            continue
+        text = ("true" if value is True else "false") if input_type == "checkbox" else _text(value)
+        ET.SubElement(shape, "attribute", name=name).text = text
+
+
+def _text(value: AttributeValue | None) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return _num(value)
+    return "" if value is None else str(value)
+
+
+def _num(value: float) -> str:
+    return repr(float(value)) if not float(value).is_integer() else str(int(value))
