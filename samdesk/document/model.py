@@ -91,6 +91,10 @@ class FrameAnnotation:
 
     Tracked (``PROPAGATED``) frames also keep the tracker's ``object_score`` (its presence
     logit: > 0, the object is there; near 0, the tracker is unsure) and ``tracked_from``.
+
+    ``polygon``: for a polygon annotation, its (x, y) vertices in pixels; the mask is then their
+    rasterisation (``shapes.py``), and exports that hold polygons write the vertices. Any edit of
+    the mask makes a new annotation without them.
     """
 
     rle: Rle
@@ -100,6 +104,7 @@ class FrameAnnotation:
     model_id: str | None = None
     object_score: float | None = None
     tracked_from: TrackedFrom | None = None
+    polygon: tuple[tuple[float, float], ...] | None = None
 
     def __post_init__(self) -> None:
         # A previous answer's low-res logits (256 KB) steer one refinement chain; they are not

@@ -45,6 +45,7 @@ from samdesk.document.model import (
     TrackedFrom,
     TrackerAbsence,
 )
+from samdesk.document.shapes import polygon_problem
 
 FORMAT_NAME = "samdesk-project"
 APP_NAME = "samdesk"
@@ -140,6 +141,8 @@ def _frame_to_json(index: int, frame: FrameAnnotation) -> dict[str, Any]:
         data["object_score"] = _finite_or_none(frame.object_score)
     if frame.tracked_from is not None:
         data["tracked_from"] = _tracked_from_to_json(frame.tracked_from)
+    if frame.polygon is not None:  # polygon annotations only
+        data["polygon"] = [[float(x), float(y)] for x, y in frame.polygon]
     return data
 
 
@@ -388,6 +391,9 @@ def _frame(value: object, where: str) -> tuple[int, FrameAnnotation]:
     score = get_optional_number(d, "score", where)
     provenance = get_enum(d, "provenance", where, Provenance) if "provenance" in d else Provenance.MANUAL
     prompts = _prompts(d.get("prompts", {}), f"{where}.prompts")
+    polygon = d.get("polygon")
+    if polygon is not None and (problem := polygon_problem(polygon)) is not None:
+        raise Invalid(f"{where}.polygon", problem)
     return index, FrameAnnotation(
         rle={"size": list(rle["size"]), "counts": rle["counts"]},
         provenance=provenance,
@@ -396,6 +402,7 @@ def _frame(value: object, where: str) -> tuple[int, FrameAnnotation]:
         model_id=model_id,
         object_score=get_optional_number(d, "object_score", where),
         tracked_from=_tracked_from(d.get("tracked_from"), f"{where}.tracked_from"),
+        polygon=None if polygon is None else tuple((float(x), float(y)) for x, y in polygon),
     )
 
 

@@ -19,8 +19,9 @@ import numpy as np
 
 from samdesk.document import masks
 from samdesk.document.attributes import value_problem
-from samdesk.document.boxes import box_only_frame
+from samdesk.document.boxes import box_only_frame, is_box_only
 from samdesk.document.model import AttributeValue, FrameAnnotation, MediaKind, Project, Provenance
+from samdesk.document.shapes import polygon_problem
 from samdesk.io.common import (
     CancelFn,
     DatasetError,
@@ -147,12 +148,18 @@ def _annotation(
     if list(rle["size"]) != [height, width]:
         warnings.add("mask size differs from its image; skipped", where)
         return None
+    if is_box_only(frame):  # a box annotation: a detection, bbox without segmentation
+        x0, y0, x1, y1 = frame.prompts.box  # type: ignore[misc]
+        bbox = [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)]
+        return {"segmentation": [], "area": round((x1 - x0) * (y1 - y0), 2), "bbox": bbox, "iscrowd": 0}
     area = masks.area(rle)
     if area == 0:
         warnings.add("empty mask skipped", where)
         return None
     segmentation: object = {"size": [height, width], "counts": rle["counts"]}
-    if options.encoding == "polygon":
+    if frame.polygon is not None:  # a polygon annotation: its own vertices, in either encoding
+        segmentation = [[float(v) for point in frame.polygon for v in point]]
+    elif options.encoding == "polygon":
         polygons = rle_to_polygons(rle, options.tolerance)
         if polygons.has_holes:
             if options.holes == "error":
@@ -238,7 +245,10 @@ def import_coco(
                 if ann.get("iscrowd"):
                     plan.warnings.add("crowd region imported as an object", where)
                 frame = FrameAnnotation(
-                    masks.encode(mask), Provenance.IMPORTED, score=finite_number(ann.get("score"))
+                    masks.encode(mask),
+                    Provenance.IMPORTED,
+                    score=finite_number(ann.get("score")),
+                    polygon=single_polygon(segmentation, height, width),
                 )
             if frame is not None:
                 attributes = read_attributes(ann.get("attributes"), plan.warnings, where)
@@ -282,6 +292,20 @@ def read_attributes(value: object, warnings: Warnings, where: str) -> dict[str, 
         elif item is not False and item != "":
             out[name] = item
     return out
+
+
+def single_polygon(segmentation: object, height: int, width: int) -> tuple[tuple[float, float], ...] | None:
+    """The vertices of a segmentation that is one polygon (kept as a polygon annotation, whose
+    pixels pycocotools draws as the import did), else None."""
+    if not (isinstance(segmentation, list) and len(segmentation) == 1 and isinstance(segmentation[0], list)):
+        return None
+    flat = segmentation[0]
+    if len(flat) % 2:
+        return None
+    points = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+    if polygon_problem(points, height, width) is not None:
+        return None
+    return tuple((float(x), float(y)) for x, y in points)
 
 
 def finite_number(value: object) -> float | None:

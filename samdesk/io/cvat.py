@@ -43,6 +43,7 @@ from samdesk.document.attributes import OCCLUDED, value_problem
 from samdesk.document.boxes import box_only_frame
 from samdesk.document.masks import Rle
 from samdesk.document.model import AttributeValue, FrameAnnotation, MediaItem, MediaKind, Project, Provenance
+from samdesk.document.shapes import polygon_problem
 from samdesk.io.common import CancelFn, DatasetError, ProgressFn, Warnings, image_size, media_info, report
 from samdesk.io.cvat_xml import CvatFile, Shape, Track, read_cvat_xml
 from samdesk.io.import_plan import ImportPlan, ImportResult
@@ -184,7 +185,12 @@ def _frame(
         if masks.area(rle) == 0:
             warnings.add("empty mask skipped", where)
             return None
-        return FrameAnnotation(rle, Provenance.IMPORTED)
+        polygon = None
+        if len(shapes) == 1 and shapes[0].kind == "polygon":  # one polygon: a polygon annotation
+            flat = _points(shapes[0].attrib.get("points", "")) or []
+            points = [(flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2)]
+            polygon = tuple(points) if polygon_problem(points, height, width) is None else None
+        return FrameAnnotation(rle, Provenance.IMPORTED, polygon=polygon)
     if boxes:
         corners = np.asarray(boxes)
         box = (corners[:, 0].min(), corners[:, 1].min(), corners[:, 2].max(), corners[:, 3].max())

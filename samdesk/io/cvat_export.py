@@ -1,8 +1,9 @@
 """Export as CVAT for images 1.1 XML (``annotations.xml``), the file CVAT and datumaro import.
 
 * **Objects** on images, in drawing order (``z_order`` counts up): a mask as a ``<mask>`` (CVAT's
-  row-major ``rle`` runs in the mask's box, starting with background: lossless), a box-only
-  object (``samdesk/document/boxes.py``) as a ``<box>``. Objects without a category are skipped
+  row-major ``rle`` runs in the mask's box, starting with background: lossless), a box
+  annotation (a box-only object, ``samdesk/document/shapes.py``) as a ``<box>``, a polygon
+  annotation as a ``<polygon>`` of its vertices. Objects without a category are skipped
   (CVAT shapes need a label), counted.
 * **Attributes** (``samdesk/document/attributes.py``): ``occluded`` is the shape's own
   ``occluded="1"``; every other name is an ``<attribute>`` child, declared on each label that uses
@@ -179,6 +180,9 @@ def _shape(image: ET.Element, obj: AnnotationObject, label: str, z_order: int) -
         return ET.SubElement(
             image, "box", **common, xtl=_num(x0), ytl=_num(y0), xbr=_num(x1), ybr=_num(y1)
         )
+    if frame.polygon is not None:
+        points = ";".join(f"{_num(x)},{_num(y)}" for x, y in frame.polygon)
+        return ET.SubElement(image, "polygon", **common, points=points)
     cropped = masks.decode_box(frame.rle)
     if cropped is None:
         return None

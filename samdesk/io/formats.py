@@ -37,6 +37,7 @@ from samdesk.io.sa1b import import_sa1b
 from samdesk.io.sequences import import_davis
 from samdesk.io.video_masks import DavisExportOptions, export_davis, export_ytvos
 from samdesk.io.voc import import_voc
+from samdesk.io.voc_export import VocExportOptions, export_voc_detection
 from samdesk.io.yolo import YoloExportOptions, export_yolo
 from samdesk.io.yolo_import import import_yolo
 from samdesk.io.ytvis import export_ytvis
@@ -104,6 +105,14 @@ BUILTIN_EXPORT_FORMATS: dict[str, ExportFormat] = {
             ".xml",
         ),
         ExportFormat(
+            "voc-detect",
+            "Pascal VOC detection: Annotations/<image>.xml boxes, JPEGImages/, ImageSets/Main",
+            export_voc_detection,
+            VocExportOptions,
+            {},
+            False,
+        ),
+        ExportFormat(
             "png-instance",
             "one 16-bit instance PNG per image + legend.json",
             export_png_instance,
@@ -121,6 +130,14 @@ BUILTIN_EXPORT_FORMATS: dict[str, ExportFormat] = {
         ),
         ExportFormat(
             "yolo-seg", "YOLO segmentation labels + data.yaml", export_yolo, YoloExportOptions, {}, False
+        ),
+        ExportFormat(
+            "yolo-detect",
+            "YOLO detection labels (a box per object) + data.yaml",
+            export_yolo,
+            YoloExportOptions,
+            {"task": "detect"},
+            False,
         ),
         ExportFormat(
             "davis",

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from samdesk.document import masks
+from samdesk.document.boxes import is_box_only
 from samdesk.document.model import AnnotationObject, MediaKind, Project
 from samdesk.io.common import (
     CancelFn,
@@ -43,6 +45,7 @@ from samdesk.io.common import (
 from samdesk.io.output import open_output, unique_stems
 from samdesk.io.polygons import DEFAULT_TOLERANCE
 from samdesk.io.yolo_polygons import (
+    DECIMALS,
     DEFAULT_MIN_PART_AREA,
     Outline,
     as_read,
@@ -66,6 +69,7 @@ class YoloExportOptions(ExportOptions):
     tolerance: float | None = DEFAULT_TOLERANCE
     images: Literal["symlink", "copy", "none"] = "symlink"
     min_part_area: int = DEFAULT_MIN_PART_AREA
+    task: Literal["segment", "detect"] = "segment"  # detect: "<class> cx cy w h" box lines
 
 
 def export_yolo(
@@ -95,7 +99,10 @@ def export_yolo(
             report(progress, cancel, done, len(selected))
             media = item.media
             with out_of_memory_names(media):
-                lines = _label_lines(item, name, classes, options, result)
+                if options.task == "detect":
+                    lines = _box_lines(item, name, classes, result)
+                else:
+                    lines = _label_lines(item, name, classes, options, result)
             label = output.path(f"labels/{stem}.txt")
             output.write_text(label, "".join(line + "\n" for line in lines))
             result.files.append(label)
@@ -119,6 +126,8 @@ def _label_lines(
     media = item.media
     width, height = media.width, media.height
     written: list[tuple[AnnotationObject, Outline, list[str]]] = []  # (object, outline, numbers)
+    order: list[int] = []  # ids of the objects written, in drawing order
+    corners: dict[int, list[str]] = {}  # a box annotation's id -> its four corners as a polygon
     for obj in item.objects:
         frame = obj.frames.get(0)
         where = f"{name} #{obj.id}"
@@ -129,6 +138,12 @@ def _label_lines(
             continue
         if list(frame.rle["size"]) != [height, width]:
             result.warnings.add("mask size differs from its image; skipped", where)
+            continue
+        if is_box_only(frame):  # a box annotation: its rectangle (a seg dataset has no box lines)
+            x0, y0, x1, y1 = frame.prompts.box  # type: ignore[misc]
+            corners[obj.id] = _normalised([x0, y0, x1, y0, x1, y1, x0, y1], width, height)
+            order.append(obj.id)
+            result.annotations += 1
             continue
         outline = mask_outline(frame.rle, options.min_part_area, options.tolerance)
         if outline is None:
@@ -143,12 +158,48 @@ def _label_lines(
         if outline.parts > 1:
             result.warnings.add("object in several parts: joined into one outline by lines", where)
         written.append((obj, outline, label_values(outline.points, width, height)))
+        order.append(obj.id)
         result.annotations += 1
     for obj, outline, iou in _read_back(written, width, height, options):
         if iou < LISTED_BELOW_IOU:
             why = f"{outline.parts} parts joined by lines" if outline.parts > 1 else "thin or tiny shape"
             result.approximations.append(f"{name} #{obj.id}: IoU {iou:.3f} as Ultralytics reads it ({why})")
-    return [" ".join([str(classes[obj.category_id]), *values]) for obj, _, values in written]
+    values = {obj.id: numbers for obj, _, numbers in written} | corners
+    category = {obj.id: obj.category_id for obj in item.objects}
+    return [" ".join([str(classes[category[i]]), *values[i]]) for i in order]  # type: ignore[index]
+
+
+def _box_lines(item: SelectedMedia, name: str, classes: dict[int, int], result: ExportResult) -> list[str]:
+    """One "<class> cx cy w h" line per categorised object: a box annotation's box, else the
+    box around its mask."""
+    media = item.media
+    width, height = media.width, media.height
+    lines = []
+    for obj in item.objects:
+        frame = obj.frames.get(0)
+        where = f"{name} #{obj.id}"
+        if frame is None:
+            continue
+        if obj.category_id not in classes:
+            result.warnings.add("object without a category skipped", where)
+            continue
+        if is_box_only(frame):
+            x0, y0, x1, y1 = frame.prompts.box  # type: ignore[misc]
+        elif masks.area(frame.rle) == 0:
+            result.warnings.add("empty mask skipped", where)
+            continue
+        else:
+            x, y, w, h = masks.bbox(frame.rle)
+            x0, y0, x1, y1 = x, y, x + w, y + h
+        center = [(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0]
+        lines.append(" ".join([str(classes[obj.category_id]), *_normalised(center, width, height)]))  # type: ignore[index]
+        result.annotations += 1
+    return lines
+
+
+def _normalised(values: list[float], width: int, height: int) -> list[str]:
+    """x, y, x, y, ... (or cx, cy, w, h) in pixels -> divided by the image's width and height."""
+    return [f"{v / (width if i % 2 == 0 else height):.{DECIMALS}f}" for i, v in enumerate(values)]
 
 
 def _read_back(

@@ -36,6 +36,7 @@ from samdesk.document import (
     merge_objects,
 )
 from samdesk.document import masks as rle
+from samdesk.document.shapes import polygon_frame
 from samdesk.session import mask_ops
 from samdesk.session.edits import Stroke, cleaned, hand_edited, topmost_at
 from samdesk.session.instances import PendingInstances
@@ -43,6 +44,7 @@ from samdesk.session.navigation import Navigation
 from samdesk.session.pending import Candidates, Pending, PendingHistory, with_box, with_point
 from samdesk.session.requests import PredictionService, PredictRequest
 from samdesk.session.review import accept_step
+from samdesk.session.shape_edits import accepted, drawn
 
 Listener = Callable[[], None]
 
@@ -379,7 +381,7 @@ class AnnotationController:
         else:
             provenance = Provenance.MODEL
         model_id = self.service.model_id if self.service is not None and not pending.manual else None
-        annotation = FrameAnnotation(
+        annotation = accepted(pending) or FrameAnnotation(
             rle.encode(mask), provenance, score, pending.prompts, model_id
         )
         commands: list[Command] = []
@@ -545,11 +547,14 @@ class AnnotationController:
         shape = mask_ops.polygon_mask((media.height, media.width), points)
         target = self._edit_target_mask()
         if target is None:
-            if subtract:
-                return
-            self._set_pending(Pending(edited_mask=shape, manual=True), record=True)
+            if not subtract:  # a new object: a polygon annotation (its vertices kept)
+                self.add_shape(polygon_frame(points, media.height, media.width))
             return
         self._store_edit(target & ~shape if subtract else target | shape, "polygon")
+
+    def add_shape(self, frame: FrameAnnotation) -> None:
+        """A box or polygon drawn as a new object: the pending object, kept as that shape."""
+        self._set_pending(drawn(frame), record=True)
 
     def _edit_target_mask(self) -> np.ndarray | None:
         if self.pending is not None:

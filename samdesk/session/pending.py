@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from model_runtime.api import CandidateMasks, Prompts
+from samdesk.document import FrameAnnotation
 
 
 @dataclass
@@ -62,6 +63,10 @@ class Pending:
     edited_mask: np.ndarray | None = None  # a brush-edited copy of the selected candidate
     target_object: int | None = None  # refining an accepted object instead of making a new one
     manual: bool = False  # drawn by hand from scratch (no model involved)
+    # A box or polygon drawn as such (``shape_edits.py``), and the mask shown for it: the
+    # object keeps the shape if that mask is still the pending one when accepted.
+    shape: FrameAnnotation | None = None
+    shape_mask: np.ndarray | None = None
 
     def snapshot(self) -> Pending:
         """A copy for the undo stack. Mask arrays and prompts are shared, not copied: neither is

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsScene
 
 from samdesk.document import Change, Document, DocumentEvent
 from samdesk.document import masks as rle
+from samdesk.document.shapes import handles
 from samdesk.session import AnnotationController
 from samdesk.session.colors import instance_color, uncategorised_color
 from samdesk.ui.canvas.instances import InstancesItem
@@ -32,6 +33,11 @@ REBUILD_ON = frozenset(
 # Changes that may move an object's shade: an object came, went or changed category.
 RECOUNT_ON = frozenset({Change.OBJECT_ADDED, Change.OBJECT_REMOVED, Change.OBJECT_CHANGED})
 PENDING_COLOR = (30, 200, 255)
+
+
+def _handles(annotation) -> list[tuple[float, float]]:
+    """A box or polygon annotation's corners or vertices; none for a mask or no annotation."""
+    return handles(annotation) if annotation is not None else []
 
 
 class AnnotationLayer:
@@ -180,9 +186,9 @@ class AnnotationLayer:
         # and a full-size decode per object is most of what adding a thousand of them costs.
         box = None if annotation is None else rle.decode_box(annotation.rle)
         crop, offset = box if box is not None else (None, (0, 0))
-        item.set_crop(
-            crop, offset, self._color(object_id), self.opacity, object_id == self.controller.selected_object
-        )
+        selected = object_id == self.controller.selected_object
+        item.set_crop(crop, offset, self._color(object_id), self.opacity, selected)
+        item.set_shape(_handles(annotation), self._color(object_id), selected)
         item.setVisible(self._shown(obj))
 
     def _is_hidden_for_pending(self, object_id: int) -> bool:
@@ -201,7 +207,10 @@ class AnnotationLayer:
                 obj = project.object(object_id)
             except KeyError:
                 continue
-            item.set_style(self._color(object_id), self.opacity, object_id == self.controller.selected_object)
+            selected = object_id == self.controller.selected_object
+            item.set_style(self._color(object_id), self.opacity, selected)
+            annotation = obj.frames.get(self.controller.frame)
+            item.set_shape(_handles(annotation), self._color(object_id), selected)
             item.setVisible(self._shown(obj))
 
     def set_objects_shown(self, shown: bool) -> None:

@@ -11,7 +11,13 @@ import numpy as np
 import shiboken6
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsItemGroup, QGraphicsPathItem, QGraphicsPixmapItem
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsItemGroup,
+    QGraphicsPathItem,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+)
 
 from samdesk.session import mask_ops
 
@@ -74,6 +80,9 @@ def polygon(points: np.ndarray) -> QPolygonF:
     return result
 
 
+HANDLE_PX = 8.0  # a shape handle's side on screen
+
+
 class MaskItem(QGraphicsItemGroup):
     """One object's mask: a translucent fill and a crisp (cosmetic) contour on top."""
 
@@ -86,6 +95,9 @@ class MaskItem(QGraphicsItemGroup):
         self._outline = QGraphicsPathItem()
         self.addToGroup(self._fill)
         self.addToGroup(self._outline)
+        self._shape = QGraphicsPathItem()  # a box or polygon annotation's own outline
+        self.addToGroup(self._shape)
+        self.handles: list[QGraphicsRectItem] = []  # its corners or vertices, when selected
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self.has_mask = False
         self.color: tuple[int, int, int] | None = None  # of the fill, as last painted
@@ -128,6 +140,36 @@ class MaskItem(QGraphicsItemGroup):
         self._outline.setPath(contour_path(crop, (x0, y0)))
         self.has_mask = True
         self.set_style(color, opacity, selected, dashed)
+
+    def set_shape(
+        self, points: list[tuple[float, float]], color: tuple[int, int, int], selected: bool
+    ) -> None:
+        """Outline a box or polygon annotation through ``points`` (none: a mask), with a handle
+        on each point while ``selected``; handles keep their size on screen at any zoom."""
+        path = QPainterPath()
+        if points:
+            path.addPolygon(QPolygonF([QPointF(x, y) for x, y in points]))
+            path.closeSubpath()
+        self._shape.setPath(path)
+        pen = QPen(QColor(255, 255, 255) if selected else QColor(*color))
+        pen.setCosmetic(True)
+        pen.setWidthF(2.0)
+        self._shape.setPen(pen)
+        for handle in self.handles:
+            self.removeFromGroup(handle)
+            if handle.scene() is not None:
+                handle.scene().removeItem(handle)
+        self.handles = []
+        if not selected:
+            return
+        for x, y in points:
+            handle = QGraphicsRectItem(-HANDLE_PX / 2, -HANDLE_PX / 2, HANDLE_PX, HANDLE_PX)
+            handle.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+            handle.setPen(QPen(QColor(0, 0, 0)))
+            handle.setBrush(QColor(255, 255, 255))
+            handle.setPos(x, y)
+            self.addToGroup(handle)
+            self.handles.append(handle)
 
     def set_style(
         self, color: tuple[int, int, int], opacity: float, selected: bool, dashed: bool = False
