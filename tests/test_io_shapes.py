@@ -81,14 +81,17 @@ def test_polygons_round_trip_through_the_project_file(media_dir: Path, tmp_path:
         load_project(path)
 
 
-def test_coco_writes_a_box_as_bbox_only_and_a_polygon_as_its_vertices(media_dir: Path, tmp_path: Path) -> None:
+def test_coco_writes_a_box_as_bbox_only_and_a_polygon_as_its_vertices(
+    media_dir: Path, tmp_path: Path
+) -> None:
     project = shapes_project(media_dir)
     out = tmp_path / "coco.json"
     run_export("coco", project, out, images_root=media_dir)
     coco = COCO(str(out))
     polygon, box, disc = (coco.anns[i] for i in (1, 2, 3))
     assert polygon["segmentation"] == [[v for p in TRIANGLE for v in p]]
-    assert np.array_equal(coco.annToMask(polygon).astype(bool), masks.decode(project.objects[0].frames[0].rle))
+    drawn = masks.decode(project.objects[0].frames[0].rle)
+    assert np.array_equal(coco.annToMask(polygon).astype(bool), drawn)
     assert box["segmentation"] == [] and box["bbox"] == [420.0, 50.0, 280.0, 250.0]
     assert isinstance(disc["segmentation"], dict)  # a mask stays RLE
     document = Document()
@@ -106,7 +109,8 @@ def test_yolo_detect_and_seg_hold_boxes(media_dir: Path, tmp_path: Path) -> None
     result = run_export("yolo-detect", project, detect, images_root=media_dir)
     assert result.annotations == 3
     lines = (detect / "labels" / "dog.txt").read_text().split("\n")
-    cx, cy, w, h = (BOX[0] + BOX[2]) / 2 / W, (BOX[1] + BOX[3]) / 2 / H, (BOX[2] - BOX[0]) / W, (BOX[3] - BOX[1]) / H
+    cx, cy = (BOX[0] + BOX[2]) / 2 / W, (BOX[1] + BOX[3]) / 2 / H
+    w, h = (BOX[2] - BOX[0]) / W, (BOX[3] - BOX[1]) / H
     assert lines[1] == f"1 {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}"
     read = supervision_yolo(detect)["dog.jpg"]
     assert np.allclose(read.xyxy[1], BOX, atol=0.01)
@@ -135,7 +139,8 @@ def test_voc_detection_boxes_as_the_devkit_and_supervision_read_them(media_dir: 
     objects = root.findall("object")
     assert [o.findtext("name") for o in objects] == ["dog", "ball", "ball"]
     second = objects[1]
-    assert [second.findtext(f"bndbox/{k}") for k in ("xmin", "ymin", "xmax", "ymax")] == ["421", "51", "700", "300"]
+    corners = [second.findtext(f"bndbox/{k}") for k in ("xmin", "ymin", "xmax", "ymax")]
+    assert corners == ["421", "51", "700", "300"]
     assert (second.findtext("truncated"), second.findtext("occluded")) == ("1", "1")
     assert (out / "ImageSets" / "Main" / "default.txt").read_text() == "dog\n"
     ds = sv.DetectionDataset.from_pascal_voc(str(out / "JPEGImages"), str(out / "Annotations"))

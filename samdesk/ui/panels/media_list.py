@@ -1,4 +1,6 @@
-"""The image list: one row per media item with its status (new / in progress / done)."""
+"""The image list: one row per media item with its status (new / in progress / done), the
+project's done count above it, and, when the media come from several folders, a header row
+with each folder's count (``samdesk/session/progress.py``)."""
 
 from __future__ import annotations
 
@@ -6,9 +8,11 @@ import contextlib
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QProgressBar, QVBoxLayout, QWidget
 
 from samdesk.document import Change, Document, DocumentEvent, MediaStatus
+from samdesk.session.progress import by_folder, folder_names, folder_of, progress
 from samdesk.ui.panels.attributes import ImageTagsEditor
 
 STATUS_MARK = {MediaStatus.NEW: "○", MediaStatus.IN_PROGRESS: "◐", MediaStatus.DONE: "●"}
@@ -23,14 +27,23 @@ class MediaListPanel(QWidget):
         self.document = document
         self.list = QListWidget()
         self.list.setUniformItemSizes(True)
+        self.summary = QLabel("")  # "12 / 40 done (30%)"
+        self.bar = QProgressBar()
+        self.bar.setTextVisible(False)
+        self.bar.setMaximumHeight(6)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.bar)
         layout.addWidget(self.list)
         self.tags = ImageTagsEditor(document, self.current_media_id)
         layout.addWidget(self.tags)
         self.list.currentItemChanged.connect(self._current_changed)
         self._syncing = False
         self._rows: dict[int, QListWidgetItem] = {}  # media id -> its row
+        self._headers: dict[str, list[QListWidgetItem]] = {}  # folder -> its header rows
+        self._grouped = False  # the media come from several folders: header rows shown
+        self._last_folder: str | None = None  # of the last row appended
         document.events.subscribe_batch(self._on_events)
         self.rebuild()
 
@@ -39,13 +52,28 @@ class MediaListPanel(QWidget):
         current = self.current_media_id()
         self.list.clear()
         self._rows.clear()
-        for item in self.document.project.media:
+        self._headers.clear()
+        self._last_folder = None
+        media = self.document.project.media
+        self._grouped = len({folder_of(m) for m in media}) > 1
+        for item in media:
             self._append(item.id)
+        self._refresh_counts()
         if current is not None:
             self.select(current)
         self._syncing = False
 
     def _append(self, media_id: int) -> None:
+        folder = folder_of(self.document.project.media_item(media_id))
+        if self._grouped and folder != self._last_folder:
+            header = QListWidgetItem()
+            header.setFlags(Qt.ItemFlag.NoItemFlags)  # not selectable: a title, not an image
+            font = QFont(header.font())
+            font.setBold(True)
+            header.setFont(font)
+            self.list.addItem(header)
+            self._headers.setdefault(folder, []).append(header)
+        self._last_folder = folder
         row = QListWidgetItem()
         row.setData(Qt.ItemDataRole.UserRole, media_id)
         self._fill(row, media_id)
@@ -68,6 +96,23 @@ class MediaListPanel(QWidget):
     def _row(self, media_id: int) -> QListWidgetItem | None:
         return self._rows.get(media_id)
 
+    def _refresh_counts(self) -> None:
+        """The project's count above the list and each folder's header."""
+        media = self.document.project.media
+        total = progress(media)
+        self.summary.setText(f"{total.text()}" if total.total else "No images yet")
+        self.bar.setRange(0, max(total.total, 1))
+        self.bar.setValue(total.done)
+        if not self._headers:
+            return
+        folders = by_folder(media)
+        names = folder_names(folders)
+        for folder, headers in self._headers.items():
+            count = folders.get(folder)
+            for header in headers:
+                header.setText(f"{names.get(folder, folder)}  —  {count.text() if count else ''}")
+                header.setToolTip(folder)
+
     def _on_events(self, events: Sequence[DocumentEvent]) -> None:
         """Once per change. Media added at the end (files still opening, an import) get rows
         appended; anything else that reorders the list rebuilds it; other changes refill the
@@ -76,7 +121,12 @@ class MediaListPanel(QWidget):
         media = self.document.project.media
         added = [e.media_id for e in events if e.change == Change.MEDIA_ADDED]
         appended = len(added) <= len(media) and [m.id for m in media[len(media) - len(added):]] == added
-        if Change.RESET in changes or Change.MEDIA_REMOVED in changes or (added and not appended):
+        grouped = len({folder_of(m) for m in media}) > 1 if added else self._grouped
+        regroup = grouped != self._grouped or any(
+            folder_of(media.get(i)) in self._headers and folder_of(media.get(i)) != self._last_folder
+            for i in added[:1]
+        )  # a folder listed earlier comes again: its rows would go under another header
+        if Change.RESET in changes or Change.MEDIA_REMOVED in changes or (added and not appended) or regroup:
             self.rebuild()
             return
         for media_id in added:
@@ -86,10 +136,13 @@ class MediaListPanel(QWidget):
             if (row := self._row(media_id)) is not None:
                 with contextlib.suppress(KeyError):
                     self._fill(row, media_id)
+        if added or touched:
+            self._refresh_counts()
 
     def current_media_id(self) -> int | None:
         row = self.list.currentItem()
-        return None if row is None else int(row.data(Qt.ItemDataRole.UserRole))
+        media_id = None if row is None else row.data(Qt.ItemDataRole.UserRole)
+        return None if media_id is None else int(media_id)
 
     def select(self, media_id: int | None) -> None:
         row = None if media_id is None else self._row(media_id)
@@ -101,5 +154,5 @@ class MediaListPanel(QWidget):
         self.tags.refresh()
 
     def _current_changed(self, row: QListWidgetItem | None, _previous: object) -> None:
-        if not self._syncing and row is not None:
+        if not self._syncing and row is not None and row.data(Qt.ItemDataRole.UserRole) is not None:
             self.media_activated.emit(int(row.data(Qt.ItemDataRole.UserRole)))
