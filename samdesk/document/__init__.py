@@ -24,9 +24,9 @@ from samdesk.document.commands import (
     SetAbsence,
     SetFrame,
     SetSetting,
-    merge_objects,
 )
 from samdesk.document.events import BatchListener, Change, DocumentEvent, EventBus
+from samdesk.document.merge import merge_objects
 from samdesk.document.model import (
     SCHEMA_VERSION,
     AnnotationObject,

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from samdesk.document import masks
 from samdesk.document.events import Change, DocumentEvent, EventBus
 from samdesk.document.model import (
     AnnotationObject,
@@ -22,7 +21,6 @@ from samdesk.document.model import (
     MediaItem,
     MediaStatus,
     Project,
-    Provenance,
     TrackerAbsence,
 )
 from samdesk.document.records import Records
@@ -98,6 +96,21 @@ class History:
     @property
     def redo_text(self) -> str:
         return self._undone[-1].text if self._undone else ""
+
+    @property
+    def depth(self) -> int:
+        """How many steps are done: the place of the document in :meth:`steps`."""
+        return len(self._done)
+
+    def steps(self) -> list[str]:
+        """The text of every step, oldest first: the steps done, then the undone ones in the
+        order redo would bring them back (what an undo-history view lists)."""
+        return [c.text for c in self._done] + [c.text for c in reversed(self._undone)]
+
+    @property
+    def saved_depth(self) -> int | None:
+        """The :attr:`depth` at which the document was saved; None if no state in the history is."""
+        return self._clean_depth
 
     def mark_clean(self) -> None:
         self._clean_depth = len(self._done)
@@ -551,46 +564,3 @@ class Batch(Command):
         for command in reversed(self.commands):
             events += command.undo(project)
         return events
-
-
-def merge_objects(project: Project, object_ids: list[int], text: str = "merge objects") -> Batch:
-    """One undoable step that merges objects into the first of ``object_ids``.
-
-    Each frame keeps its provenance. A frame only one of the objects had is carried over as it
-    was (mask, provenance, score, prompts, model): a tracked frame stays tracked and a keyframe
-    stays a keyframe, so merging never changes what the next tracking run starts from. On a
-    frame several objects had, the kept object's mask becomes the union, with no score (no model
-    estimated it) and the kept object's prompts and model. The union is ``PROPAGATED`` when
-    every mask there was the tracker's (it is still tracker output, and the next run may replace
-    it), and ``EDITED`` otherwise: a user's mask is inside it, which a tracking run must never
-    overwrite. The other objects are removed; the kept object keeps its id, category, name and
-    place in the drawing order. All objects must be on one media.
-    """
-    if len(object_ids) < 2 or len(set(object_ids)) != len(object_ids):
-        raise ValueError(f"merging needs at least two distinct objects, got {object_ids}")
-    objects = [project.object(i) for i in object_ids]
-    keep, others = objects[0], objects[1:]
-    if any(o.media_id != keep.media_id for o in others):
-        raise ValueError("objects on different media cannot be merged")
-    commands: list[Command] = []
-    for frame in sorted({f for o in objects for f in o.frames}):
-        present = [o.frames[frame] for o in objects if frame in o.frames]
-        if len(present) == 1:
-            if frame not in keep.frames:
-                commands.append(SetFrame(keep.id, frame, present[0]))
-            continue
-        union = masks.decode(present[0].rle)
-        for annotation in present[1:]:
-            union |= masks.decode(annotation.rle)
-        tracked = all(a.provenance is Provenance.PROPAGATED for a in present)
-        base = keep.frames.get(frame, present[0])
-        merged = FrameAnnotation(
-            rle=masks.encode(union),
-            provenance=Provenance.PROPAGATED if tracked else Provenance.EDITED,
-            score=None,
-            prompts=base.prompts,
-            model_id=base.model_id,
-        )
-        commands.append(SetFrame(keep.id, frame, merged))
-    commands += [RemoveObject(o.id) for o in others]
-    return Batch(commands, text=text)

@@ -55,6 +55,7 @@ from samdesk.ui.missing_media import MissingMedia
 from samdesk.ui.model_link import ModelLink
 from samdesk.ui.panels.categories import CategoriesPanel
 from samdesk.ui.panels.frame_navigator import FrameNavigator
+from samdesk.ui.panels.history import HistoryPanel
 from samdesk.ui.panels.media_list import MediaListPanel
 from samdesk.ui.panels.objects import ObjectsPanel
 from samdesk.ui.project_files import ProjectFiles
@@ -132,7 +133,12 @@ class MainWindow(QMainWindow):
         self.categories_panel = CategoriesPanel(self.document)
         self._dock("Images", self.media_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Objects", self.objects_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._dock("Categories", self.categories_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        categories = self._dock("Categories", self.categories_panel, right)
+        # The undo history shares the categories' place, a tab beside them.
+        self.history_panel = HistoryPanel(self.document, self.navigation.undo, self.navigation.redo)
+        self.tabifyDockWidget(categories, self._dock("History", self.history_panel, right))
+        categories.raise_()
 
         brush = lambda: self.settings.brush_radius  # noqa: E731 (read at each stroke: it changes)
         say = lambda text: self.status.show_message(text, 5000)  # noqa: E731
@@ -206,6 +212,7 @@ class MainWindow(QMainWindow):
         self.files.opened.connect(self._report_problems)
         self.files.project_opened.connect(lambda: self.missing.offer(self.missing.missing()))
         self.files.project_opened.connect(self._update_actions)
+        self.files.message.connect(lambda *_: self.history_panel.refresh())  # "Saved …": the mark moves
         self.missing.relinked.connect(self._media_relinked)
         self.model_requested.connect(self.model_link.load)
         self.model_link.loading.connect(status.set_model)
