@@ -96,6 +96,19 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _a("opacity_up", "More mask opacity", "&View", "change_opacity", "Ctrl+]", args=(0.1,)),
     _a("opacity_down", "Less mask opacity", "&View", "change_opacity", "Ctrl+[", args=(-0.1,)),
     _a("toggle_masks", "Show/hide accepted masks", "&View", "toggle_masks", "H"),
+    *(
+        _a(f"{name}_{way}", f"{'More' if sign > 0 else 'Less'} {name}", "&View", "display.change", key,
+           args=(name, sign), separator_before=name == "brightness" and sign > 0,
+           tip="View only: exports and the model see the image as it is")
+        for name, keys in (
+            ("brightness", ("Shift+Up", "Shift+Down")),
+            ("contrast", ("Ctrl+Shift+Up", "Ctrl+Shift+Down")),
+            ("gamma", ("Alt+Up", "Alt+Down")),
+        )
+        for way, sign, key in (("up", 1, keys[0]), ("down", -1, keys[1]))
+    ),
+    _a("display_reset", "Reset brightness, contrast and gamma", "&View", "display.reset", "Ctrl+0"),
+    _a("display_dialog", "Brightness, contrast, gamma…", "&View", "display.show_dialog"),
     _a("color_by_category", "Colour objects by category", "&View", "set_color_by_category", "Shift+K",
        checkable=True, tip="One colour per category, instead of a shade of it per object"),
     _a("brush_bigger", "Bigger brush", "&Tools", "scale_brush", "]", args=(1.25,), separator_before=True),

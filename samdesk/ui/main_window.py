@@ -49,6 +49,7 @@ from samdesk.ui.dialogs import load_failed
 from samdesk.ui.dialogs.category_picker import CategoryPicker
 from samdesk.ui.dialogs.models import ModelsDialog
 from samdesk.ui.dialogs.shortcuts import ShortcutsDialog
+from samdesk.ui.display_controls import DisplayControls
 from samdesk.ui.image_loader import ImageLoader
 from samdesk.ui.media_navigation import MediaNavigation
 from samdesk.ui.missing_media import MissingMedia
@@ -113,6 +114,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.status = StatusBar(self.statusBar(), self.controller)
         self.canvas.input_refused = lambda message: self.status.show_message(message, 3000)
+        self.display = DisplayControls(self.canvas, lambda text: self.status.show_message(text, 4000), self)
 
         self.bridge = bridge or RuntimeBridge(parent=self)
         self.jobs = BackgroundJobs(self.bridge, self)

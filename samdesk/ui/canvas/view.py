@@ -13,6 +13,8 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPixmap, QWheelEvent
 from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
+from samdesk.session.display import Display
+from samdesk.ui.canvas.adjust import adjusted
 from samdesk.ui.tools.base import Tool, ToolEvent
 
 MIN_SCALE, MAX_SCALE = 0.02, 64.0
@@ -54,6 +56,8 @@ class CanvasView(QGraphicsView):
         self._space_down = False
         self._pressed = False
         self._fitted = True
+        self.display = Display()  # brightness, contrast, gamma of the picture (view only)
+        self._original: QImage | None = None  # the picture as decoded, before ``display``
 
     # --- image ------------------------------------------------------------------------------
     def set_image(self, image: QImage | None, keep_view: bool = False) -> None:
@@ -66,10 +70,22 @@ class CanvasView(QGraphicsView):
             and self._image_item.pixmap().size() == image.size()
         )
         self._image_item.setScale(1.0)
-        self._image_item.setPixmap(QPixmap() if image is None else QPixmap.fromImage(image))
+        self._original = image
+        shown = None if image is None else adjusted(image, self.display)
+        self._image_item.setPixmap(QPixmap() if shown is None else QPixmap.fromImage(shown))
         if keep_view and same_size:
             return
         self._show_rect(QRectF(0, 0, image.width(), image.height()) if image is not None else QRectF())
+
+    def set_display(self, display: Display) -> None:
+        """Show the picture with ``display``'s brightness, contrast and gamma (view only)."""
+        self.display = display
+        if self._original is not None:
+            self._image_item.setPixmap(QPixmap.fromImage(adjusted(self._original, display)))
+
+    def shown_image(self) -> QImage:
+        """The picture as it is on screen (adjusted), for tests."""
+        return self._image_item.pixmap().toImage()
 
     def set_stand_in(self, width: int, height: int, text: str) -> None:
         """A grey stand-in of ``width``×``height`` image pixels with ``text`` on it, for media
@@ -86,6 +102,7 @@ class CanvasView(QGraphicsView):
         flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
         painter.drawText(QRectF(pixmap.rect()).adjusted(20, 20, -20, -20), int(flags), text)
         painter.end()
+        self._original = None  # brightness and contrast do not apply to the stand-in
         self._image_item.setPixmap(pixmap)
         self._image_item.setScale(width / pixmap.width())
         self._show_rect(QRectF(0, 0, width, height))

@@ -1,0 +1,52 @@
+"""Brightness, contrast and gamma of the picture on screen: a view setting for dark or flat
+images, never part of the project, the model's input or an export.
+
+A :class:`Display` maps each 8-bit channel value through one lookup table: ``v`` in 0..1 becomes
+``((v ** (1 / gamma)) - 0.5) * contrast + 0.5 + brightness``, clipped; gamma above 1 lifts the
+shadows. The identity display is skipped entirely (no cost for images shown as they are).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+LIMITS = {"brightness": (-1.0, 1.0), "contrast": (0.1, 5.0), "gamma": (0.2, 5.0)}
+STEPS = {"brightness": 0.05, "contrast": 0.1, "gamma": 0.1}
+
+
+@dataclass(frozen=True)
+class Display:
+    brightness: float = 0.0  # added, -1..1 (of the full range)
+    contrast: float = 1.0  # a factor around mid-grey
+    gamma: float = 1.0  # > 1 lifts dark tones
+
+    @property
+    def is_identity(self) -> bool:
+        return self == Display()
+
+    def changed(self, name: str, steps: float) -> Display:
+        """This display with ``name`` moved by ``steps`` steps (:data:`STEPS`), within its limits."""
+        low, high = LIMITS[name]
+        value = round(getattr(self, name) + steps * STEPS[name], 4)
+        return replace(self, **{name: min(max(value, low), high)})
+
+    def lut(self) -> np.ndarray:
+        """uint8 (256,): the value each channel value is shown as."""
+        v = np.arange(256, dtype=np.float64) / 255.0
+        v = v ** (1.0 / self.gamma)
+        v = (v - 0.5) * self.contrast + 0.5 + self.brightness
+        return np.clip(np.rint(v * 255.0), 0, 255).astype(np.uint8)
+
+    def describe(self) -> str:
+        return f"brightness {self.brightness:+.2f} · contrast {self.contrast:.2f} · gamma {self.gamma:.2f}"
+
+
+def apply(pixels: np.ndarray, display: Display, channels: int = 3) -> np.ndarray:
+    """``pixels`` (H, W, C) uint8 with the first ``channels`` channels mapped (an alpha channel
+    after them is kept); a new array."""
+    out = pixels.copy()
+    if not display.is_identity:
+        out[..., :channels] = display.lut()[pixels[..., :channels]]
+    return out
