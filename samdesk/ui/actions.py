@@ -152,6 +152,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
              "Track the selected objects (or all) from this frame to both ends"),
         )
     ),
+    _a("play", "Play / pause", "&Video", "player.toggle", "K", when="video", separator_before=True),
+    _a("play_faster", "Play faster", "&Video", "player.faster", when="video"),
+    _a("play_slower", "Play slower", "&Video", "player.slower", when="video"),
+    _a("loop", "Loop playback (or not)", "&Video", "player.toggle_loop", "L", when="video",
+       tip="Over the range set below, else the whole video"),
+    _a("loop_start", "Loop from this frame", "&Video", "player.set_loop_start", "Shift+Home", when="video"),
+    _a("loop_end", "Loop to this frame", "&Video", "player.set_loop_end", "Shift+End", when="video"),
     _a("track_frames", "Track a number of frames…", "&Video", "tracker.ask_frames", needs=Capability.VIDEO,
        when="video"),
     _a("stop_tracking", "Stop tracking (Esc)", "&Video", "tracker.stop", when="tracking"),

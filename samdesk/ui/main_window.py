@@ -59,6 +59,7 @@ from samdesk.ui.panels.frame_navigator import FrameNavigator
 from samdesk.ui.panels.history import HistoryPanel
 from samdesk.ui.panels.media_list import MediaListPanel
 from samdesk.ui.panels.objects import ObjectsPanel
+from samdesk.ui.playback import Player
 from samdesk.ui.project_files import ProjectFiles
 from samdesk.ui.qt_compat import install_none_guard
 from samdesk.ui.settings import Settings
@@ -104,6 +105,8 @@ class MainWindow(QMainWindow):
         self.layer.color_by_category = self.settings.color_by_category
         self.navigation = MediaNavigation(self.document, self.controller, self.canvas)
         self.timeline = Timeline(self.document, self.controller, self.layer.object_color)
+        say = lambda text: self.status.show_message(text, 4000)  # noqa: E731 (the bar comes below)
+        self.player = Player(self.controller, self.navigation, say)
         central = QWidget(self)
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
