@@ -111,3 +111,49 @@ def test_a_drawn_polygon_edited_before_accepting_becomes_a_mask(qtbot, window: M
     key(qtbot, window, Qt.Key.Key_Return)
     frame = only_object(window).frames[0]
     assert kind(frame) == "mask" and frame.polygon is None
+
+
+def test_ctrl_click_adds_a_vertex_on_an_edge_and_removes_one(qtbot, window: MainWindow) -> None:
+    key(qtbot, window, "g")
+    for x, y in [(100, 100), (300, 100), (300, 300), (100, 300)]:
+        click(window, x, y)
+    key(qtbot, window, Qt.Key.Key_Return)
+    key(qtbot, window, Qt.Key.Key_Return)
+    obj = only_object(window)
+    key(qtbot, window, "v")
+    click(window, 200, 200)
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    click(window, 200, 101, modifiers=ctrl)  # on the top edge: a vertex there
+    assert len(obj.frames[0].polygon) == 5
+    assert obj.frames[0].polygon[1] == pytest.approx((200, 100), abs=1.5)
+    assert window.document.history.undo_text == "add vertex"
+    assert len(window.layer.object_items[obj.id].handles) == 5
+    click(window, 300, 300, modifiers=ctrl)  # on a corner: removed
+    assert len(obj.frames[0].polygon) == 4 and window.document.history.undo_text == "remove vertex"
+    click(window, 100, 300, modifiers=ctrl)
+    click(window, 100, 100, modifiers=ctrl)  # three left: it stays a polygon
+    assert len(obj.frames[0].polygon) == 3
+    key(qtbot, window, "z", Qt.KeyboardModifier.ControlModifier)
+    assert len(obj.frames[0].polygon) == 4
+
+
+def test_dragging_a_handle_previews_the_shape(qtbot, window: MainWindow) -> None:
+    from PySide6.QtCore import QEvent
+
+    from tests.ui_driver import mouse, to_view
+
+    key(qtbot, window, "b", Qt.KeyboardModifier.ShiftModifier)
+    drag(window, (100, 80), (300, 240))
+    key(qtbot, window, Qt.Key.Key_Return)
+    key(qtbot, window, "v")
+    click(window, 200, 160)
+    tool = window.canvas.tool
+    left = Qt.MouseButton.LeftButton
+    mouse(window, QEvent.Type.MouseButtonPress, to_view(window, 300, 240), left, left)
+    mouse(window, QEvent.Type.MouseMove, to_view(window, 350, 260), Qt.MouseButton.NoButton, left)
+    preview = tool._preview.path().boundingRect()
+    assert (preview.right(), preview.bottom()) == pytest.approx((350, 260), abs=1.0)
+    assert only_object(window).frames[0].prompts.box[2] == pytest.approx(300, abs=1.0)  # not yet
+    mouse(window, QEvent.Type.MouseButtonRelease, to_view(window, 350, 260), left, Qt.MouseButton.NoButton)
+    assert tool._preview is None
+    assert only_object(window).frames[0].prompts.box[2:] == pytest.approx((350, 260), abs=1.0)

@@ -9,7 +9,8 @@ An object's frame is one of three kinds (:func:`kind`):
 * ``"box"``: a box-only frame (``boxes.py``: an empty mask and the box as its prompt), exported
   as a box by the formats that hold boxes.
 
-Moving a vertex or a box corner makes a new frame of the same kind (:func:`moved`).
+Moving a vertex or a box corner makes a new frame of the same kind (:func:`moved`), and so do
+adding a vertex on an edge (:func:`with_vertex`) and removing one (:func:`without_vertex`).
 """
 
 from __future__ import annotations
@@ -115,3 +116,47 @@ def moved(frame: FrameAnnotation, index: int, to: Point, height: int, width: int
         return polygon_frame(points, height, width, Provenance.MANUAL)
     opposite = points[(index + 2) % 4]
     return box_frame((opposite[0], opposite[1], x, y), height, width, Provenance.MANUAL)
+
+
+def moved_handles(frame: FrameAnnotation, index: int, to: Point) -> list[Point]:
+    """The handles :func:`moved` would give (a preview while dragging; not clipped)."""
+    points = handles(frame)
+    if kind(frame) == "polygon":
+        points[index] = to
+        return points
+    ox, oy = points[(index + 2) % 4]
+    x0, x1 = sorted((ox, to[0]))
+    y0, y1 = sorted((oy, to[1]))
+    return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+
+
+def edge_at(points: Sequence[Point], x: float, y: float, reach: float) -> tuple[int, Point] | None:
+    """The edge of the closed outline ``points`` nearest (x, y) within ``reach`` pixels: the
+    index of its first vertex and the nearest point on it; None when none is that near."""
+    best: tuple[float, int, Point] | None = None
+    for i, (ax, ay) in enumerate(points):
+        bx, by = points[(i + 1) % len(points)]
+        dx, dy = bx - ax, by - ay
+        length = dx * dx + dy * dy
+        t = 0.0 if length == 0 else min(max(((x - ax) * dx + (y - ay) * dy) / length, 0.0), 1.0)
+        px, py = ax + t * dx, ay + t * dy
+        distance = math.hypot(x - px, y - py)
+        if distance <= reach and (best is None or distance < best[0]):
+            best = (distance, i, (px, py))
+    return None if best is None else (best[1], best[2])
+
+
+def with_vertex(frame: FrameAnnotation, after: int, point: Point, height: int, width: int) -> FrameAnnotation:
+    """A polygon annotation with ``point`` inserted after vertex ``after``."""
+    points = list(frame.polygon or ())
+    points.insert(after + 1, point)
+    return polygon_frame(points, height, width, Provenance.MANUAL)
+
+
+def without_vertex(frame: FrameAnnotation, index: int, height: int, width: int) -> FrameAnnotation:
+    """A polygon annotation without vertex ``index``; ValueError when 3 vertices are left."""
+    points = list(frame.polygon or ())
+    if len(points) <= 3:
+        raise ValueError("a polygon keeps at least 3 vertices")
+    del points[index]
+    return polygon_frame(points, height, width, Provenance.MANUAL)

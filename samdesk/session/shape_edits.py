@@ -3,7 +3,8 @@
 A box or polygon drawn by hand becomes the pending object like any drawn mask (Enter accepts
 it with a category, Esc drops it), carrying the shape: accepted unchanged, the object keeps the
 box or the vertices; edited with the brush first, it is a mask. Dragging a handle (a vertex,
-a box corner) of the selected object moves it in one undoable step.
+a box corner) of the selected object moves it, and Ctrl+click adds a vertex on a polygon's edge
+or removes the vertex clicked, each in one undoable step.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 
 from samdesk.document import Document, FrameAnnotation, Project, SetFrame
 from samdesk.document import masks as rle
-from samdesk.document.shapes import handles, kind, moved
+from samdesk.document.shapes import edge_at, handles, kind, moved, with_vertex, without_vertex
 from samdesk.session.pending import Pending
 
 
@@ -77,3 +78,30 @@ def box_at(project: Project, media_id: int, frame: int, x: float, y: float) -> i
             if x0 <= x <= x1 and y0 <= y <= y1:
                 return obj.id
     return None
+
+
+def add_or_remove_vertex(
+    document: Document, object_id: int | None, frame: int, x: float, y: float, reach: float
+) -> str:
+    """Ctrl+click on the selected polygon: remove the vertex under (x, y), else add one on the
+    edge there. Returns what happened, for the status bar ("" when the click hit neither)."""
+    project = document.project
+    obj = None if object_id is None else project.objects.get(object_id)
+    annotation = None if obj is None or obj.locked else obj.frames.get(frame)
+    if annotation is None or kind(annotation) != "polygon":
+        return ""
+    media = project.media_item(obj.media_id)  # type: ignore[union-attr]
+    vertex = handle_at(project, object_id, frame, x, y, reach)
+    if vertex is not None:
+        try:
+            after = without_vertex(annotation, vertex, media.height, media.width)
+        except ValueError as exc:
+            return str(exc)
+        document.execute(SetFrame(obj.id, frame, after, text="remove vertex"))  # type: ignore[union-attr]
+        return "Vertex removed"
+    edge = edge_at(handles(annotation), x, y, reach)
+    if edge is None:
+        return ""
+    after = with_vertex(annotation, edge[0], edge[1], media.height, media.width)
+    document.execute(SetFrame(obj.id, frame, after, text="add vertex"))  # type: ignore[union-attr]
+    return "Vertex added"
