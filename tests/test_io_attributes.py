@@ -156,3 +156,29 @@ def test_one_pixel_masks_survive_cvat(media_dir: Path, tmp_path: Path, kind: Med
     document = Document()
     document.execute(import_cvat(document.project, out, media_dir).command)
     assert np.array_equal(masks.decode(document.project.objects[0].frames[0].rle), mask)
+
+
+def test_labelme_flags_become_attributes_and_image_tags(media_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from samdesk.io.labelme import import_labelme
+
+    shutil.copy(media_dir / "dog.jpg", tmp_path / "dog.jpg")
+    square = [[10, 10], [60, 10], [60, 60], [10, 60]]
+    shape = {"label": "dog", "points": square, "shape_type": "polygon", "group_id": None, "description": ""}
+    data = {
+        "version": "5.5.0", "imagePath": "dog.jpg", "imageHeight": 534, "imageWidth": 800, "imageData": None,
+        "flags": {"night": True, "blurry": False},
+        "shapes": [
+            {**shape, "flags": {"occluded": True, "truncated": False}},
+            {**shape, "points": [[100, 100], [160, 100], [130, 150]], "flags": {}},
+            {**shape, "points": [[200, 200], [260, 200], [230, 250]], "flags": ["bad"]},
+        ],
+    }  # fmt: skip
+    (tmp_path / "dog.json").write_text(json.dumps(data), "utf-8")
+    document = Document()
+    result = import_labelme(document.project, tmp_path / "dog.json", tmp_path)
+    document.execute(result.command)
+    assert result.warnings.counts == {"flags that are not a JSON object skipped": 1}
+    assert [o.attributes for o in document.project.objects] == [{OCCLUDED: True}, {}, {}]
+    assert document.project.media[0].tags == ["night"]

@@ -19,7 +19,9 @@ One labelme file annotates one image::
   other shapes too, a rectangle is filled as labelme fills it.
 * **The image** is ``imagePath`` relative to the JSON file, else under ``images_dir`` (the same
   relative path, then the bare file name). ``imageData`` (an embedded copy) is not used: samdesk
-  annotates files. Flags are not kept.
+  annotates files.
+* **Flags.** A shape's ``flags`` set to true become its object's attributes (``occluded``,
+  ``truncated`` or any other name), and the file's image ``flags`` set to true the image's tags.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import numpy as np
 from PIL import Image
 
 from samdesk.document import masks
+from samdesk.document.attributes import value_problem
 from samdesk.document.boxes import box_only_frame
 from samdesk.document.model import FrameAnnotation, MediaKind, Project, Provenance
 from samdesk.io.common import (
@@ -128,6 +131,9 @@ def _import_file(plan: ImportPlan, file: Path, data: dict, images_dir: Path) -> 
             )
             return
     media = plan.media(image, MediaKind.IMAGE, width, height)
+    tags = _true_flags(data.get("flags"), plan.warnings, file.name)
+    if tags:
+        plan.tag_media(media, tags)
     groups: dict[object, list[dict]] = {}
     for index, shape in enumerate(data["shapes"]):
         if not isinstance(shape, dict) or not isinstance(shape.get("label"), str):
@@ -142,7 +148,23 @@ def _import_file(plan: ImportPlan, file: Path, data: dict, images_dir: Path) -> 
         if frame is None:
             continue
         description = next((s["description"] for s in shapes if isinstance(s.get("description"), str)), "")
-        plan.add_object(media, plan.category(shapes[0]["label"]), {0: frame}, description)
+        flags = [f for shape in shapes for f in _true_flags(shape.get("flags"), plan.warnings, where)]
+        attributes = {name: True for name in flags}
+        plan.add_object(media, plan.category(shapes[0]["label"]), {0: frame}, description, attributes)
+
+
+def _true_flags(value: object, warnings: Warnings, where: str) -> list[str]:
+    """The names of labelme ``flags`` set to true (the others are off: nothing to keep)."""
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        warnings.add("flags that are not a JSON object skipped", where)
+        return []
+    names = [name for name, on in value.items() if on is True]
+    usable = [name for name in names if value_problem(name, True) is None]
+    if len(usable) < len(names):
+        warnings.add("flag without a usable name skipped", where)
+    return usable
 
 
 def _frame(
