@@ -71,6 +71,7 @@ def test_loop_over_a_marked_range(qtbot, window: MainWindow) -> None:
     qtbot.keyClick(window.canvas, Qt.Key.Key_End, Qt.KeyboardModifier.ShiftModifier)
     assert window.player.clock.loop == (10, 14) and window.player.loop_button.isChecked()
     assert window.player.loop_button.text() == "⟲ 11–15"  # frames as people count them
+    assert window.navigator.slider.loop == (10, 14)  # shaded on the slider
     window.navigation.show_frame(40)
     qtbot.waitUntil(lambda: not window.navigation.loader.busy, timeout=20_000)
     shown: list[int] = []
@@ -81,7 +82,7 @@ def test_loop_over_a_marked_range(qtbot, window: MainWindow) -> None:
     qtbot.keyClick(window.canvas, "k")
     assert set(shown) <= set(range(10, 15)) and shown.count(10) >= 2
     qtbot.keyClick(window.canvas, "l")  # loop off: plays on to the end and stops there
-    assert not window.player.loop_button.isChecked()
+    assert not window.player.loop_button.isChecked() and window.navigator.slider.loop is None
     last = window.controller.media.frame_count - 1
     window.navigation.show_frame(last - 3)
     qtbot.waitUntil(lambda: not window.navigation.loader.busy, timeout=20_000)

@@ -115,6 +115,7 @@ class Player(QObject):
 
     def _show_loop(self) -> None:
         span = self.clock.loop
+        self.navigation.navigator.slider.set_loop(self.clock.loop_range())
         text = "⟲" if span is None else f"⟲ {frame_number(span[0])}–{frame_number(span[1])}"
         self.loop_button.setText(text)
         self.loop_button.setToolTip(

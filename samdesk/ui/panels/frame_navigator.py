@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from samdesk.session.frame_numbers import frame_of
 
 TICK_COLOR = QColor(255, 190, 40)
+LOOP_COLOR = QColor(80, 170, 255)
 
 
 class TimelineSlider(QSlider):
@@ -31,6 +32,7 @@ class TimelineSlider(QSlider):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Horizontal, parent)
         self.marked: frozenset[int] = frozenset()
+        self.loop: tuple[int, int] | None = None  # a playback loop's first and last frame, shaded
         # The window's shortcuts (Left/Right, Home/End) step frames; a focused slider would
         # swallow them and step by its own rules.
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -54,8 +56,18 @@ class TimelineSlider(QSlider):
         offset = QStyle.sliderPositionFromValue(self.minimum(), self.maximum(), frame, span)
         return groove.x() + handle.width() // 2 + offset
 
+    def set_loop(self, span: tuple[int, int] | None) -> None:
+        if span != self.loop:
+            self.loop = span
+            self.update()
+
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
+        if self.loop is not None:
+            painter = QPainter(self)
+            left, right = self.tick_x(self.loop[0]), self.tick_x(self.loop[1])
+            painter.fillRect(left, self.height() - 3, max(right - left, 2), 3, LOOP_COLOR)
+            painter.end()
         if not self.marked:
             return
         painter = QPainter(self)
