@@ -87,19 +87,20 @@ def probe_sequence(folder: str | Path, *, max_pixels: int = media.DEFAULT_MAX_PI
 
 class ImageSequenceReader:
     """Frames of a folder of images by index, as RGB uint8 (H, W, 3); the last ``cache_size``
-    frames read are kept. Each read decodes one file, so access is random at no extra cost.
+    frames read are kept (fewer if they would exceed ``cache_bytes``). Each read decodes one
+    file, so access is random at no extra cost.
 
     Not thread-safe (like :class:`~model_runtime.media.VideoReader`); close it or use ``with``.
     """
 
-    def __init__(self, folder: str | Path, *, cache_size: int = 16) -> None:
+    def __init__(self, folder: str | Path, *, cache_size: int = 16, cache_bytes: int | None = None) -> None:
         self.path = Path(folder)
         self._info = probe_sequence(self.path)
         self._files = sequence_files(self.path)
         if len(self._files) != self._info.frame_count:  # the folder changed between two listings
             raise media.MediaError(self.path, "the folder's frames changed while it was opened")
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._cache_size = max(1, cache_size)
+        self._cache_size = media.cache_capacity(self._info, cache_size, cache_bytes)
         self.decoded_frames = 0
         self.closed = False
 
@@ -110,6 +111,9 @@ class ImageSequenceReader:
     @property
     def frame_count(self) -> int:
         return self._info.frame_count
+
+    def is_cached(self, frame_index: int) -> bool:
+        return frame_index in self._cache
 
     @property
     def files(self) -> list[Path]:

@@ -265,15 +265,28 @@ def probe_media(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Me
 # --- video --------------------------------------------------------------------------------------
 
 
-def open_video(path: str | Path, *, cache_size: int = 16) -> VideoReader | ImageSequenceReader:
+def open_video(
+    path: str | Path, *, cache_size: int = 16, cache_bytes: int | None = None
+) -> VideoReader | ImageSequenceReader:
     """A reader of ``path``'s frames: a :class:`VideoReader` for a video file, an
     :class:`~model_runtime.image_sequence.ImageSequenceReader` for a folder of image files. Both
-    have ``info``, ``frame_count``, ``read(i)``, ``iter_frames()`` and ``close()``."""
+    have ``info``, ``frame_count``, ``read(i)``, ``is_cached(i)``, ``iter_frames()`` and
+    ``close()``; they keep at most ``cache_size`` decoded frames, and at most ``cache_bytes``
+    of them when given."""
     from model_runtime.image_sequence import ImageSequenceReader
 
     if Path(path).is_dir():
-        return ImageSequenceReader(path, cache_size=cache_size)
-    return VideoReader(path, cache_size=cache_size)
+        return ImageSequenceReader(path, cache_size=cache_size, cache_bytes=cache_bytes)
+    return VideoReader(path, cache_size=cache_size, cache_bytes=cache_bytes)
+
+
+def cache_capacity(info: MediaInfo, cache_size: int, cache_bytes: int | None) -> int:
+    """How many decoded RGB frames of ``info``'s size a reader keeps: ``cache_size``, fewer when
+    they would exceed ``cache_bytes`` (a 4K frame is 25 MB), at least one."""
+    capacity = max(1, cache_size)
+    if cache_bytes is not None:
+        capacity = min(capacity, cache_bytes // max(1, info.width * info.height * 3))
+    return max(1, capacity)
 
 
 def _open_container(path: Path) -> av.container.InputContainer:
@@ -349,12 +362,15 @@ def _fps_from_pts(steps: np.ndarray, time_base: Fraction) -> float | None:
 class VideoReader:
     """Frames of a video by index (display order), as RGB uint8 (H, W, 3).
 
-    Seeking goes to the nearest keyframe at or before the target and decodes forward. The
-    decoder stays where the last read left it, so reading ``i + 1`` after ``i`` decodes one
-    frame (a video with a single keyframe would otherwise be decoded from the start every time).
-    Recent frames are kept in an LRU cache of ``cache_size`` frames; after a seek, the frames
-    decoded on the way to the target that fit in the cache are kept too, so stepping backwards
-    does not re-decode from the keyframe for every frame.
+    Seeking goes to the nearest keyframe at or before the target and decodes forward (the
+    keyframe index, ``keyframes``, comes from one scan of the packets). The decoder stays where
+    the last read left it, so reading ``i + 1`` after ``i`` decodes one frame (a video with a
+    single keyframe would otherwise be decoded from the start every time). Decoded frames are
+    kept in a cache of ``cache_size`` frames (fewer if they would exceed ``cache_bytes``); when
+    it is full, the frame farthest from the one asked for last goes, so the frames around where
+    the user is stay, whichever way they step. After a seek, the frames decoded on the way to
+    the target that fit in the cache are kept too, so stepping backwards does not re-decode
+    from the keyframe for every frame.
 
     ``frame_count`` counts the frames the file holds data for (packets, not metadata). In a file
     cut short, the last few of those may still be undecodable (they reference data past the
@@ -368,12 +384,13 @@ class VideoReader:
     Not thread-safe: use one reader per thread. Close it (or use ``with``) to free the decoder.
     """
 
-    def __init__(self, path: str | Path, *, cache_size: int = 16) -> None:
+    def __init__(self, path: str | Path, *, cache_size: int = 16, cache_bytes: int | None = None) -> None:
         self.path = Path(path)
         self._index = _VideoIndex.scan(self.path)
         self._pts_to_frame = {p: i for i, p in enumerate(self._index.pts)}
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._cache_size = max(1, cache_size)
+        self._cache_size = cache_capacity(self._index.info, cache_size, cache_bytes)
+        self._cursor = 0  # the frame asked for last: the cache keeps the frames around it
         self._container = _open_container(self.path)
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"  # frame-threaded decoding: several frames decode at once
@@ -395,6 +412,20 @@ class VideoReader:
     def frame_count(self) -> int:
         return self._index.info.frame_count
 
+    @property
+    def keyframes(self) -> list[int]:
+        """Indices of the keyframes, ascending (the first is 0): a seek decodes from the one at
+        or before its target."""
+        return list(self._index.keyframes)
+
+    @property
+    def cache_capacity(self) -> int:
+        return self._cache_size
+
+    def is_cached(self, frame_index: int) -> bool:
+        """Whether reading ``frame_index`` now would decode nothing."""
+        return frame_index in self._cache
+
     def read(self, frame_index: int) -> np.ndarray:
         """RGB uint8 (H, W, 3) of frame ``frame_index``. Raises IndexError or MediaError.
 
@@ -404,6 +435,7 @@ class VideoReader:
             raise IndexError(f"{self.path}: frame {frame_index} out of range 0-{self.frame_count - 1}")
         if self.closed:
             raise MediaError(self.path, "the video reader was closed")
+        self._cursor = frame_index
         cached = self._cache.get(frame_index)
         if cached is not None:
             self._cache.move_to_end(frame_index)
@@ -526,4 +558,6 @@ class VideoReader:
         self._cache[index] = rgb
         self._cache.move_to_end(index)
         while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+            # The farthest from where the reader was asked last (of equals, the oldest).
+            cursor = self._cursor
+            del self._cache[max(self._cache, key=lambda i: abs(i - cursor))]

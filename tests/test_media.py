@@ -193,6 +193,24 @@ def test_multi_keyframe_random_access(media_dir: Path) -> None:
             assert _digest(reader.read(index)) == reference[index], index
 
 
+def test_the_cache_keeps_the_frames_around_the_last_one_asked_for(media_dir: Path) -> None:
+    """Scrubbing steps both ways around the frame on screen: when the cache is full, the frame
+    farthest from it goes, not the one read longest ago; a byte budget caps big frames."""
+    with VideoReader(media_dir / "cups.mp4", cache_size=4) as reader:
+        assert reader.keyframes == [0, 250] and reader.cache_capacity == 4
+        reader.read(20)  # a seek: frames 17-20 are kept
+        assert [reader.is_cached(i) for i in (16, 17, 18, 19, 20)] == [False, True, True, True, True]
+        reader.read(17)
+        reader.read(18)
+        reader.read(21)  # one more decode; 17, the farthest from 21, goes (not 19, used longest ago)
+        assert [reader.is_cached(i) for i in (17, 18, 19, 20, 21)] == [False, True, True, True, True]
+    one_frame = 1280 * 720 * 3
+    with VideoReader(media_dir / "cups.mp4", cache_size=100, cache_bytes=3 * one_frame + 1) as reader:
+        assert reader.cache_capacity == 3
+        reader.read(60)
+        assert [i for i in range(300) if reader.is_cached(i)] == [58, 59, 60]
+
+
 def _write_video(path: Path, pts: list[int]) -> None:
     with av.open(str(path), "w") as out:
         stream = out.add_stream("mpeg4", rate=30)

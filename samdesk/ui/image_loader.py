@@ -12,6 +12,7 @@ only ever decodes the frame in flight and the newest one asked for.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 
@@ -38,6 +39,19 @@ def rgb_to_qimage(rgb: np.ndarray) -> QImage:
 
 class _Signals(QObject):
     done = Signal(object, object, str)  # key, QImage | None, error message
+
+
+class _WarmJob(QRunnable):
+    """Decode video frames into the shared readers' cache only (no picture made)."""
+
+    def __init__(self, path: str, frame: int, frames: VideoFrames) -> None:
+        super().__init__()
+        self.path, self.frame, self.frames = path, frame, frames
+
+    def run(self) -> None:
+        # A warm-up that fails is reported when the frame is shown.
+        with contextlib.suppress(Exception):
+            self.frames.read(self.path, self.frame)
 
 
 class _DecodeJob(QRunnable):
@@ -118,6 +132,22 @@ class ImageLoader(QObject):
         # prefetch), so asking for them starts a decode again.
         self._in_flight &= running
         self._start(key)
+
+    def drop_wanted(self) -> None:
+        """Nothing is wanted any more (the GUI shows a preview instead): what is queued is
+        dropped, and the decode in flight, when it ends, is kept but not shown."""
+        self._wanted = None
+        self._pool.clear()
+        with self._running_lock:
+            running = set(self._running)
+        self._in_flight &= running
+
+    def warm_frames(self, path: str, frames: list[int]) -> None:
+        """Decode video frames ahead into the readers' cache (a seek done now, in the background,
+        is one the user does not wait for later), after the prefetches asked for so far."""
+        for frame in frames:
+            if not self.frames.is_cached(path, frame):
+                self._pool.start(_WarmJob(path, frame, self.frames))
 
     def prefetch(self, paths: list[str]) -> None:
         for path in paths:

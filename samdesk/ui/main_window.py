@@ -230,6 +230,7 @@ class MainWindow(QMainWindow):
         # ahead beside it (they would compete with it); a click still encodes what it needs.
         self.tracker.running_changed.connect(c.pause_encoding_ahead)
         self.timeline.frame_requested.connect(self.navigation.show_frame)
+        self.timeline.scrubbing.connect(self.navigation.set_scrubbing)
         self.timeline.message.connect(status.show_message)
         parts = (self.files, self.missing, self.navigation, self.model_link, self.tracker, self.box_segmenter)
         for part in parts:

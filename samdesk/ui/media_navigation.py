@@ -3,6 +3,12 @@
 Next/Previous image, frame steps and jumps on a video, the timeline under the canvas, undo/redo
 that shows the frame it changed, and the display decoding (``ImageLoader``, off the GUI thread).
 The session (``controller.navigation``) decides what is on screen; this part shows it.
+
+Frames come quickly when the user moves through a video: the neighbours of the frame on screen
+are decoded ahead (the next two, the one before, and further back a seek's worth kept in the
+readers' cache), and a long-GOP video gets low-resolution previews built in the background
+(``frame_proxy``): a frame not decoded yet shows its preview at once, and while the user drags
+the timeline only previews are shown; the full frame follows when the cursor stops.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QSize, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
@@ -21,14 +27,19 @@ from samdesk.document.media_files import media_present
 from samdesk.session import AnnotationController
 from samdesk.session.frame_numbers import frame_number
 from samdesk.ui.canvas.view import CanvasView
+from samdesk.ui.frame_proxy import FrameProxy
 from samdesk.ui.image_loader import ImageLoader
 from samdesk.ui.panels.frame_navigator import FrameNavigator
 
 LOCATE_HINT = "File ▸ Locate missing media… finds it"
+DECODE_AHEAD = (1, 2, -1)  # frames decoded ahead for display, relative to the one on screen
+BACK_MARGIN = 24  # stepping back: keep this many frames behind the cursor decoded
+MAX_PROXIES = 2  # videos whose previews are kept
 
 
 class MediaNavigation(QObject):
     media_shown = Signal(int)  # media id, once its item is on screen (the picture may follow)
+    frame_shown = Signal(int, bool)  # a video frame's picture is on the canvas: frame, full resolution
     message = Signal(str, int)  # status bar text, milliseconds
     error = Signal(str, str)  # title, message
 
@@ -43,7 +54,12 @@ class MediaNavigation(QObject):
         self.navigator = FrameNavigator()
         self.navigator.setVisible(False)
         self.navigator.frame_requested.connect(self.show_frame)
+        self.navigator.scrubbing.connect(self.set_scrubbing)
         self.loader = ImageLoader(self)
+        self.proxies: dict[str, FrameProxy] = {}  # video path -> its previews, newest last
+        self.showing_preview = False  # the canvas shows a frame's preview, its full picture follows
+        self._scrubbing = False
+        self._last_frame = -1  # the frame shown before the one on screen
         self.loader.loaded.connect(self._image_loaded)
         self.loader.failed.connect(self._image_failed)
         canvas.input_gate = self.input_refusal
@@ -73,6 +89,7 @@ class MediaNavigation(QObject):
                 item.width, item.height, f"{item.name} is missing\n(it was in {where})\n\n{LOCATE_HINT}"
             )
         elif video:
+            self._proxy(item.path)
             self._load_frame(item)
         else:
             self.loader.load(media_id, item.path)
@@ -94,9 +111,12 @@ class MediaNavigation(QObject):
         if media_id != self.controller.media_id:
             return
         self.current_image = image
+        self.showing_preview = False
         # Same-sized frames of a video keep the user's zoom and pan.
         self.canvas.set_image(image, keep_view=self.controller.is_video)
         self.navigator.set_decoding(self.loader.busy)
+        if self.controller.is_video:
+            self.frame_shown.emit(self.controller.frame, True)
 
     def _image_failed(self, media_id: int, message: str) -> None:
         self.navigator.set_decoding(False)
@@ -140,18 +160,62 @@ class MediaNavigation(QObject):
     def _load_frame(self, item: MediaItem) -> None:
         if self.missing:
             return
-        frame = self.controller.frame
+        frame, previous = self.controller.frame, self._last_frame
+        self._last_frame = frame
+        # A jump (not a step, whose frame decodes in milliseconds) to a frame not decoded yet
+        # shows its preview at once; while dragging the timeline, only previews.
+        # (Even a frame the readers hold may wait behind a seek the decoding thread is making.)
+        jump = self._scrubbing or abs(frame - previous) > 2
+        ready = self.loader.is_cached(item.path, frame)
+        if jump and not ready and self._show_preview(item, frame) and self._scrubbing:
+            self.loader.drop_wanted()
+            self.navigator.set_decoding(True)
+            return
         self.loader.load(item.id, item.path, frame)
-        if frame + 1 < item.frame_count:
-            # The next frame decodes in a few ms right after this one (the decoder is there).
-            self.loader.prefetch_frames(item.path, [frame + 1])
+        # The next frames decode in a few ms right after this one (the decoder is there), the
+        # previous one is usually in the readers' cache; when the user steps back, the seek to
+        # the frames further back is made now, in the background, rather than when they get there.
+        ahead = [frame + step for step in DECODE_AHEAD if 0 <= frame + step < item.frame_count]
+        self.loader.prefetch_frames(item.path, ahead)
+        if previous == frame + 1 and frame - BACK_MARGIN >= 0:  # stepping back
+            self.loader.warm_frames(item.path, [frame - BACK_MARGIN])
         self.navigator.set_decoding(self.loader.busy)
+
+    def set_scrubbing(self, active: bool) -> None:
+        """The user drags the timeline (True) or has let go (False: the full frame is loaded)."""
+        self._scrubbing = active
+        item = self.controller.media
+        if not active and item is not None and self.controller.is_video and self.showing_preview:
+            self._load_frame(item)
+
+    def _show_preview(self, item: MediaItem, frame: int) -> bool:
+        """Put ``frame``'s low-resolution preview on the canvas, if it has one yet."""
+        proxy = self.proxies.get(item.path)
+        data = proxy.preview(frame) if proxy is not None else None
+        if data is None:
+            return False
+        image = QImage.fromData(data, "JPG")
+        if image.isNull():
+            return False
+        self.canvas.set_image(image, keep_view=True, size=QSize(item.width, item.height))
+        self.showing_preview = True
+        self.frame_shown.emit(frame, False)
+        return True
+
+    def _proxy(self, path: str) -> FrameProxy:
+        """The previews of the video at ``path`` (their background pass starts on first use)."""
+        proxy = self.proxies.pop(path, None) or FrameProxy(path).start()
+        self.proxies[path] = proxy  # newest last
+        while len(self.proxies) > MAX_PROXIES:
+            oldest = next(iter(self.proxies))
+            self.proxies.pop(oldest).close(timeout=0)
+        return proxy
 
     def input_refusal(self) -> str | None:
         """Refuse canvas gestures while the frame they would annotate is not on screen yet."""
         if self.missing and self.controller.media is not None:
             return f"{self.controller.media.name} is missing: {LOCATE_HINT}"
-        if self.controller.is_video and self.loader.busy:
+        if self.controller.is_video and (self.loader.busy or self.showing_preview):
             return f"Frame {frame_number(self.controller.frame)} is still decoding: click again when it shows"
         return None
 
@@ -225,4 +289,6 @@ class MediaNavigation(QObject):
             time.sleep(0.005)
 
     def close(self) -> None:
+        for proxy in self.proxies.values():
+            proxy.close()
         self.loader.wait()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPixmap, QWheelEvent
 from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
@@ -46,6 +46,7 @@ class CanvasView(QGraphicsView):
         # smooth rescale of the whole image (re-rendered only when zoom changes).
         self._image_item.setCacheMode(QGraphicsPixmapItem.CacheMode.DeviceCoordinateCache)
         self.scene().addItem(self._image_item)
+        self._shown_size: QSize | None = None  # the picture's size in image coordinates
         self.tool: Tool | None = None
         # Asked before a tool gets a press: a refusal message (shown in the status bar by the
         # owner) or None. The window refuses while a video frame is still decoding, so a click
@@ -60,22 +61,22 @@ class CanvasView(QGraphicsView):
         self._original: QImage | None = None  # the picture as decoded, before ``display``
 
     # --- image ------------------------------------------------------------------------------
-    def set_image(self, image: QImage | None, keep_view: bool = False) -> None:
+    def set_image(self, image: QImage | None, keep_view: bool = False, size: QSize | None = None) -> None:
         """Show ``image``; ``keep_view`` keeps zoom and pan when its size matches the one on
-        screen (the next frame of a video), instead of fitting the new image."""
-        same_size = (
-            image is not None
-            and self._image_item.scale() == 1.0
-            and not self._image_item.pixmap().isNull()
-            and self._image_item.pixmap().size() == image.size()
-        )
-        self._image_item.setScale(1.0)
+        screen (the next frame of a video), instead of fitting the new image. ``size``: the
+        size to show it at in image coordinates, when that differs from its pixels (a video
+        frame's low-resolution preview covers the frame it stands for)."""
+        shown = None if image is None else (size if size is not None else image.size())
+        same_size = shown is not None and self._shown_size == shown
         self._original = image
-        shown = None if image is None else adjusted(image, self.display)
-        self._image_item.setPixmap(QPixmap() if shown is None else QPixmap.fromImage(shown))
+        adjusted_image = None if image is None else adjusted(image, self.display)
+        self._image_item.setPixmap(QPixmap() if adjusted_image is None else QPixmap.fromImage(adjusted_image))
+        scale = 1.0 if image is None or shown is None or image.width() == 0 else shown.width() / image.width()
+        self._image_item.setScale(scale)
+        self._shown_size = shown
         if keep_view and same_size:
             return
-        self._show_rect(QRectF(0, 0, image.width(), image.height()) if image is not None else QRectF())
+        self._show_rect(QRectF(0, 0, shown.width(), shown.height()) if shown is not None else QRectF())
 
     def set_display(self, display: Display) -> None:
         """Show the picture with ``display``'s brightness, contrast and gamma (view only)."""
@@ -105,6 +106,7 @@ class CanvasView(QGraphicsView):
         self._original = None  # brightness and contrast do not apply to the stand-in
         self._image_item.setPixmap(pixmap)
         self._image_item.setScale(width / pixmap.width())
+        self._shown_size = QSize(width, height)
         self._show_rect(QRectF(0, 0, width, height))
 
     def _show_rect(self, rect: QRectF) -> None:
@@ -113,7 +115,8 @@ class CanvasView(QGraphicsView):
         self.fit()
 
     def image_rect(self) -> QRectF:
-        return self._image_item.mapRectToScene(self._image_item.boundingRect())
+        """The picture's rectangle in image coordinates."""
+        return self._image_item.sceneBoundingRect()
 
     def fit(self) -> None:
         rect = self.image_rect()

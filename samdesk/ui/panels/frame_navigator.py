@@ -86,12 +86,15 @@ class FrameNavigator(QWidget):
     emits ``frame_requested(i)`` when the user moves the slider or presses a button."""
 
     frame_requested = Signal(int)
+    scrubbing = Signal(bool)  # the slider is being dragged (True) or let go (False)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.slider = TimelineSlider()
         self.slider.setRange(0, 0)
         self.slider.valueChanged.connect(self._slider_moved)
+        self.slider.sliderPressed.connect(lambda: self.scrubbing.emit(True))
+        self.slider.sliderReleased.connect(lambda: self.scrubbing.emit(False))
         self.prev_button = self._button("◀", "Previous frame", -1)
         self.next_button = self._button("▶", "Next frame", +1)
         self.frame_label = QLabel("")
