@@ -163,3 +163,46 @@ def test_cvat_writes_polygon_and_box_and_reads_them_back(media_dir: Path, tmp_pa
     for before, after in zip(project.objects, back, strict=True):
         assert before.frames[0].polygon == after.frames[0].polygon
         assert np.array_equal(masks.decode(before.frames[0].rle), masks.decode(after.frames[0].rle))
+
+
+def test_cvat_video_tracks_round_trip_with_gaps_and_kinds(media_dir: Path, tmp_path: Path) -> None:
+    """One track per object; every frame a keyframe, ``outside`` after each run of frames; masks,
+    boxes and polygons; read back onto the video by our CVAT import."""
+    from samdesk.document.model import FrameAnnotation
+
+    w, h, count = 960, 540, 200  # bedroom.mp4
+    project = Project(categories=[Category(1, "bed", (255, 0, 0)), Category(2, "lamp", (0, 255, 0))])
+    video = MediaItem(1, MediaKind.VIDEO, str(media_dir / "bedroom.mp4"), w, h, frame_count=count, fps=30.0)
+    project.media = [video]
+    yy, xx = np.mgrid[0:h, 0:w]
+    disc = lambda f: (yy - 200) ** 2 + (xx - (300 + 5 * f)) ** 2 <= 50**2  # noqa: E731
+    project.objects = [
+        AnnotationObject(1, 1, 1, {f: FrameAnnotation(masks.encode(disc(f))) for f in (0, 1, 2, 10, 11)},
+                         attributes={OCCLUDED: True, "depth": 2}),
+        AnnotationObject(2, 1, 2, {f: box_frame((50.0 + f, 60.0, 200.0, 300.0), h, w) for f in (5, 6)}),
+        AnnotationObject(3, 1, 2, {199: polygon_frame(TRIANGLE, h, w)}),
+    ]
+    project.next_ids.update(category=3, media=2, object=4)
+    out = tmp_path / "cvat"
+    result = run_export("cvat-video", project, out, images_root=media_dir)
+    assert result.files == [out / "bedroom.xml"] and result.annotations == 8
+    root = ET.parse(out / "bedroom.xml").getroot()
+    assert root.findtext("meta/task/source") == "bedroom.mp4" and root.findtext("meta/task/size") == "200"
+    first = root.findall("track")[0]
+    assert [(m.get("frame"), m.get("outside")) for m in first] == [
+        ("0", "0"), ("1", "0"), ("2", "0"), ("3", "1"), ("10", "0"), ("11", "0"), ("12", "1")
+    ]
+    assert [t[0].tag for t in root.findall("track")] == ["mask", "box", "polygon"]
+    document = Document()
+    imported = import_cvat(document.project, out / "bedroom.xml", media_dir)
+    document.execute(imported.command)
+    assert not imported.warnings
+    back = document.project.objects
+    assert [sorted(o.frames) for o in back] == [[0, 1, 2, 10, 11], [5, 6], [199]]
+    assert back[0].attributes == {OCCLUDED: True, "depth": 2}
+    for before, after in zip(project.objects, back, strict=True):
+        for f, frame in before.frames.items():
+            assert kind(after.frames[f]) == kind(frame)
+            assert np.array_equal(masks.decode(after.frames[f].rle), masks.decode(frame.rle))
+            assert after.frames[f].prompts.box == frame.prompts.box
+            assert after.frames[f].polygon == frame.polygon

@@ -25,7 +25,8 @@ Image tags (``<tag label=...>`` of an image) become the image's tags, and a labe
 ``<attribute>`` children become the object's attributes (``samdesk/document/attributes.py``):
 checkbox values as true/false, numbers as numbers (the label's ``<input_type>`` says which),
 others as text; a group's shapes pool theirs. A track's object gets its first shape's
-attributes (CVAT lets them change along a track; the project keeps one set per object).
+attributes and ``occluded`` (CVAT lets them change along a track; the project keeps one set per
+object).
 ``source`` is not kept.
 """
 
@@ -199,11 +200,11 @@ def _frame(
 
 
 def shape_attributes(
-    shapes: list[Shape], types: dict[str, str], warnings: Warnings, where: str, *, occluded: bool = True
+    shapes: list[Shape], types: dict[str, str], warnings: Warnings, where: str
 ) -> dict[str, AttributeValue]:
     """The object attributes of one object's shapes (see the module docstring)."""
     out: dict[str, AttributeValue] = {}
-    if occluded and any(s.attrib.get("occluded") == "1" for s in shapes):
+    if any(s.attrib.get("occluded") == "1" for s in shapes):
         out[OCCLUDED] = True
     for shape in shapes:
         for name, text in shape.attributes.items():
@@ -423,7 +424,7 @@ def _import_track(
             frames[start + task_frame * step] = frame
     if frames:
         first = [s for s in track.shapes if s.attrib.get("outside") != "1"][:1]
-        attributes = shape_attributes(first, types, plan.warnings, where, occluded=False)
+        attributes = shape_attributes(first, types, plan.warnings, where)
         plan.add_object(media, plan.category(track.label), frames, attributes=attributes)
 
 

@@ -25,8 +25,15 @@ import numpy as np
 
 from samdesk.document import masks
 from samdesk.document.attributes import OCCLUDED
-from samdesk.document.boxes import is_box_only
-from samdesk.document.model import AnnotationObject, AttributeValue, Category, MediaKind, Project
+from samdesk.document.model import (
+    AnnotationObject,
+    AttributeValue,
+    Category,
+    FrameAnnotation,
+    MediaKind,
+    Project,
+)
+from samdesk.document.shapes import kind as shape_kind
 from samdesk.io.common import (
     CancelFn,
     ExportOptions,
@@ -70,21 +77,10 @@ def export_cvat(
                 continue
             exported.append((index, obj))
     tags = [t for item in selected for t in item.media.tags]
-    label_attributes = _declared_attributes(exported, names)
+    label_attributes = declared_attributes([obj for _, obj in exported], names)
 
-    top = ET.Element("annotations")
-    ET.SubElement(top, "version").text = "1.1"
-    meta = ET.SubElement(ET.SubElement(top, "meta"), "task")
-    ET.SubElement(meta, "name").text = "exported by samdesk"
-    ET.SubElement(meta, "size").text = str(len(selected))
-    ET.SubElement(meta, "mode").text = "annotation"
-    labels = ET.SubElement(meta, "labels")
-    category_names = [c.name for c in categories]
-    for category in categories:
-        _label(labels, category.name, _color(category), "any", label_attributes.get(category.name, {}))
-    for tag in dict.fromkeys(tags):
-        if tag not in category_names:
-            _label(labels, tag, "#808080", "tag", {})
+    top, meta = task_element("exported by samdesk", len(selected), "annotation")
+    labels_element(meta, categories, label_attributes, tags)
 
     by_image: dict[int, list[AnnotationObject]] = {}
     for index, obj in exported:
@@ -105,32 +101,54 @@ def export_cvat(
         for z_order, obj in enumerate(by_image.get(index, [])):
             label = names[obj.category_id]  # type: ignore[index]
             with out_of_memory_names(media):
-                shape = _shape(image, obj, label, z_order)
+                shape = shape_element(image, obj.frames[0], shape_attrib(obj, label, z_order))
             if shape is None:
                 result.warnings.add("empty mask skipped", f"{media.name} #{obj.id}")
                 continue
-            _write_attributes(shape, obj.attributes, label_attributes.get(label, {}))
+            write_attributes(shape, obj.attributes, label_attributes.get(label, {}))
             result.annotations += 1
     report(progress, cancel, len(selected), len(selected))
-    ET.indent(top)
-    data = b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="utf-8") + b"\n"
     with output:
-        output.write_bytes(output.path(), data)
+        output.write_bytes(output.path(), xml_bytes(top))
     result.files.append(output.path())
     result.media = result.frames = len(selected)
     return result
 
 
-def _color(category: Category) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*category.color)
+def task_element(name: str, size: int, mode: str) -> tuple[ET.Element, ET.Element]:
+    """``<annotations>`` with its version and ``<meta><task>`` (returned to be filled)."""
+    top = ET.Element("annotations")
+    ET.SubElement(top, "version").text = "1.1"
+    meta = ET.SubElement(ET.SubElement(top, "meta"), "task")
+    ET.SubElement(meta, "name").text = name
+    ET.SubElement(meta, "size").text = str(size)
+    ET.SubElement(meta, "mode").text = mode
+    return top, meta
 
 
-def _declared_attributes(
-    exported: list[tuple[int, AnnotationObject]], names: dict[int, str]
-) -> dict[str, dict[str, str]]:
+def labels_element(
+    meta: ET.Element, categories: list[Category], attributes: dict[str, dict[str, str]], tags: list[str]
+) -> None:
+    """``<labels>``: one per category with its attributes, one of type tag per other tag."""
+    labels = ET.SubElement(meta, "labels")
+    names = [c.name for c in categories]
+    for category in categories:
+        color = "#{:02x}{:02x}{:02x}".format(*category.color)
+        _label(labels, category.name, color, "any", attributes.get(category.name, {}))
+    for tag in dict.fromkeys(tags):
+        if tag not in names:
+            _label(labels, tag, "#808080", "tag", {})
+
+
+def xml_bytes(top: ET.Element) -> bytes:
+    ET.indent(top)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="utf-8") + b"\n"
+
+
+def declared_attributes(objects: list[AnnotationObject], names: dict[int, str]) -> dict[str, dict[str, str]]:
     """label -> {attribute name -> CVAT input type} over the objects of that label."""
     out: dict[str, dict[str, str]] = {}
-    for _, obj in exported:
+    for obj in objects:
         declared = out.setdefault(names[obj.category_id], {})  # type: ignore[index]
         for name, value in obj.attributes.items():
             if name == OCCLUDED:
@@ -167,31 +185,37 @@ def _label(parent: ET.Element, name: str, color: str, kind: str, attributes: dic
         ET.SubElement(attribute, "values").text = values
 
 
-def _shape(image: ET.Element, obj: AnnotationObject, label: str, z_order: int) -> ET.Element | None:
-    frame = obj.frames[0]
-    common = {
-        "label": label,
-        "source": "manual",
-        "occluded": "1" if obj.attributes.get(OCCLUDED) is True else "0",
-        "z_order": str(z_order),
-    }
-    if is_box_only(frame):
+def shape_attrib(obj: AnnotationObject, label: str, z_order: int) -> dict[str, str]:
+    """What every shape of ``obj`` carries: label, source, occluded, z_order."""
+    occluded = "1" if obj.attributes.get(OCCLUDED) is True else "0"
+    return {"label": label, "source": "manual", "occluded": occluded, "z_order": str(z_order)}
+
+
+def shape_element(
+    parent: ET.Element, frame: FrameAnnotation, attrib: dict[str, str], as_kind: str | None = None
+) -> ET.Element | None:
+    """``frame`` as a ``<box>``, ``<polygon>`` or ``<mask>`` under ``parent`` (its own kind, or
+    ``as_kind="mask"``: a box filled); None for an empty mask."""
+    kind = as_kind or shape_kind(frame)
+    if kind == "box":
         x0, y0, x1, y1 = frame.prompts.box  # type: ignore[misc]
-        return ET.SubElement(
-            image, "box", **common, xtl=_num(x0), ytl=_num(y0), xbr=_num(x1), ybr=_num(y1)
-        )
-    if frame.polygon is not None:
-        points = ";".join(f"{_num(x)},{_num(y)}" for x, y in frame.polygon)
-        return ET.SubElement(image, "polygon", **common, points=points)
-    cropped = masks.decode_box(frame.rle)
-    if cropped is None:
-        return None
-    crop, (left, top) = cropped
+        return ET.SubElement(parent, "box", **attrib, xtl=_num(x0), ytl=_num(y0), xbr=_num(x1), ybr=_num(y1))
+    if kind == "polygon":
+        points = ";".join(f"{_num(x)},{_num(y)}" for x, y in frame.polygon or ())
+        return ET.SubElement(parent, "polygon", **attrib, points=points)
+    if shape_kind(frame) == "box":  # a box among masks: its rectangle as a mask
+        x0, y0, x1, y1 = (int(round(v)) for v in frame.prompts.box)  # type: ignore[union-attr]
+        crop, left, top = np.ones((max(y1 - y0, 1), max(x1 - x0, 1)), bool), x0, y0
+    else:
+        cropped = masks.decode_box(frame.rle)
+        if cropped is None:
+            return None
+        crop, (left, top) = cropped
     height, width = crop.shape
     return ET.SubElement(
-        image,
+        parent,
         "mask",
-        **common,
+        **attrib,
         rle=", ".join(str(v) for v in _row_major_runs(crop)),
         left=str(left),
         top=str(top),
@@ -210,7 +234,7 @@ def _row_major_runs(crop: np.ndarray) -> list[int]:
     return [0, *runs] if flat[0] else runs
 
 
-def _write_attributes(shape: ET.Element, values: dict[str, AttributeValue], declared: dict[str, str]) -> None:
+def write_attributes(shape: ET.Element, values: dict[str, AttributeValue], declared: dict[str, str]) -> None:
     for name, input_type in declared.items():
         value = values.get(name)
         if value is None and input_type != "checkbox":

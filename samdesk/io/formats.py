@@ -24,6 +24,7 @@ from samdesk.io.coco import CocoExportOptions, export_coco, import_coco
 from samdesk.io.common import CancelFn, DatasetError, ExportOptions, ExportResult, ProgressFn
 from samdesk.io.cvat import import_cvat
 from samdesk.io.cvat_export import export_cvat
+from samdesk.io.cvat_video_export import export_cvat_video
 from samdesk.io.export_frames import VideoExportOptions
 from samdesk.io.import_plan import ImportResult
 from samdesk.io.labelme import import_labelme
@@ -103,6 +104,14 @@ BUILTIN_EXPORT_FORMATS: dict[str, ExportFormat] = {
             {},
             True,
             ".xml",
+        ),
+        ExportFormat(
+            "cvat-video",
+            "CVAT for video 1.1 XML, one file per video: a track per object (masks, boxes, polygons)",
+            export_cvat_video,
+            ExportOptions,
+            {},
+            False,
         ),
         ExportFormat(
             "voc-detect",
