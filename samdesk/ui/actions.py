@@ -114,7 +114,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _a("brush_bigger", "Bigger brush", "&Tools", "scale_brush", "]", args=(1.25,), separator_before=True),
     _a("brush_smaller", "Smaller brush", "&Tools", "scale_brush", "[", args=(1 / 1.25,)),
     _a("segment_boxes", "Segment boxes", "&Tools", "box_segmenter.start", needs=Capability.CLICK,
-       separator_before=True, tip="Give every box-only object (an imported detection) its mask"),
+       separator_before=True, tip="Give every box (an imported detection or a Rectangle box) its mask"),
     _a("next_image", "Next image", "&Image", "navigation.step_media", "D", "PgDown", args=(+1,)),
     _a("prev_image", "Previous image", "&Image", "navigation.step_media", "A", "PgUp", args=(-1,)),
     _a("mark_done", "Mark done and go to next", "&Image", "mark_done_and_next", "Ctrl+D"),

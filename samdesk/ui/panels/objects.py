@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from samdesk.document import Change, Document, DocumentEvent, EditObject, MoveObject
 from samdesk.document import masks as rle
 from samdesk.document.attributes import describe
+from samdesk.document.shapes import kind
 from samdesk.session import AnnotationController
 from samdesk.session.frame_numbers import frame_number
 from samdesk.ui.panels.attributes import ObjectAttributesEditor
@@ -134,7 +135,8 @@ class ObjectsPanel(QWidget):
                     if color not in icons:
                         icons[color] = swatch(color)
                     row.setIcon(COL_NAME, icons[color])
-                row.setToolTip(COL_NAME, f"object {obj.id} · {area} px")
+                shape = "" if annotation is None or (k := kind(annotation)) == "mask" else f" · {k}"
+                row.setToolTip(COL_NAME, f"object {obj.id} · {area} px{shape}")
                 row.setText(COL_CATEGORY, category.name if category else "—")
                 if video:
                     row.setText(COL_FRAMES, frame_ranges(frame_number(f) for f in obj.frames))
