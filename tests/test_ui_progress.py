@@ -49,7 +49,7 @@ def test_counts_follow_done_marks_and_undo(qtbot, tmp_path: Path, media_dir: Pat
     paths.append(tmp_path / "home" / "dog.jpg")
     assert open_paths(qtbot, window, paths) == []
     rows = [panel.list.item(i).text() for i in range(panel.list.count())]
-    assert rows[0] == "street  —  0 / 2 done (0%)" and rows[3] == "home  —  0 / 1 done (0%)"
+    assert rows[0] == "street  ·  0/2 done" and rows[3] == "home  ·  0/1 done"
     assert "truck.jpg" in rows[1] and "dog.jpg" in rows[4]
     assert not panel.list.item(0).flags() & Qt.ItemFlag.ItemIsSelectable
     assert panel.summary.text() == "0 / 3 done (0%)"
@@ -57,8 +57,9 @@ def test_counts_follow_done_marks_and_undo(qtbot, tmp_path: Path, media_dir: Pat
     qtbot.keyClick(window.canvas, "d", Qt.KeyboardModifier.ControlModifier)  # mark done, next image
     assert panel.summary.text() == "1 / 3 done (33%)"
     assert panel.bar.value() == 1 and panel.bar.maximum() == 3
-    assert panel.list.item(0).text() == "street  —  1 / 2 done (50%)"
+    assert panel.list.item(0).text() == "street  ·  1/2 done"
+    assert panel.list.item(0).toolTip().endswith("1 / 2 done (50%)")
     assert panel.current_media_id() == window.document.project.media[1].id
     qtbot.keyClick(window.canvas, "z", Qt.KeyboardModifier.ControlModifier)
     assert panel.summary.text() == "0 / 3 done (0%)"
-    assert panel.list.item(0).text() == "street  —  0 / 2 done (0%)"
+    assert panel.list.item(0).text() == "street  ·  0/2 done"

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QComboBox, QToolButton
+from PySide6.QtWidgets import QComboBox, QStyle, QToolButton
 
 from samdesk.session import AnnotationController
 from samdesk.session.frame_numbers import frame_number
@@ -20,7 +20,6 @@ from samdesk.session.playback import SPEEDS, PlaybackClock
 from samdesk.ui.media_navigation import MediaNavigation
 
 TICK_MS = 10
-PLAY, PAUSE = "⏵", "⏸"
 
 
 class Player(QObject):
@@ -37,9 +36,10 @@ class Player(QObject):
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self._tick)
         self.play_button = QToolButton()
-        self.play_button.setText(PLAY)
+        self.play_button.setCheckable(True)  # checked while playing
         self.play_button.setToolTip("Play / pause (K)")
         self.play_button.clicked.connect(self.toggle)
+        self._show_playing(False)
         self.speed_box = QComboBox()
         for speed in SPEEDS:
             self.speed_box.addItem(f"{speed:g}×", speed)
@@ -70,11 +70,17 @@ class Player(QObject):
             self._asked = None
             self._ask(self.clock.start(self.controller.frame, time.monotonic()))
             self.timer.start()
-            self.play_button.setText(PAUSE)
+        self._show_playing(self.playing)
 
     def pause(self) -> None:
         self.timer.stop()
-        self.play_button.setText(PLAY)
+        self._show_playing(False)
+
+    def _show_playing(self, playing: bool) -> None:
+        """The button shows what a click does: pause while playing, else play."""
+        icon = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
+        self.play_button.setIcon(self.play_button.style().standardIcon(icon))
+        self.play_button.setChecked(playing)
 
     def set_speed(self, speed: float) -> None:
         self.clock.set_speed(speed, self.controller.frame, time.monotonic())

@@ -164,8 +164,8 @@ def _output(kind: str, folder: Path, project: Path, media: list[dict], single_fi
             out.write_text("the user's own file")
         else:
             (out / "meta.json").parent.mkdir(parents=True, exist_ok=True)
-            for name in ("meta.json", "legend.json", "data.yaml", "instances.json", "ImageSets/Main/default.txt",
-                         "clip.xml"):
+            names = ("meta.json", "legend.json", "data.yaml", "instances.json")
+            for name in (*names, "ImageSets/Main/default.txt", "clip.xml"):
                 (out / name).parent.mkdir(parents=True, exist_ok=True)
                 (out / name).write_text("the user's own file")
         return out

@@ -45,7 +45,8 @@ class HistoryPanel(QWidget):
 
     def refresh(self) -> None:
         history = self.document.history
-        steps, depth, saved = history.steps(), history.depth, history.saved_depth
+        steps, depth = history.steps(), history.depth
+        saved = history.saved_depth if self.document.path is not None else None  # never saved: no mark
         self.list.blockSignals(True)
         self.list.clear()
         grey = QBrush(QColor(140, 140, 140))

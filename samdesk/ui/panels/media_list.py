@@ -67,7 +67,7 @@ class MediaListPanel(QWidget):
         folder = folder_of(self.document.project.media_item(media_id))
         if self._grouped and folder != self._last_folder:
             header = QListWidgetItem()
-            header.setFlags(Qt.ItemFlag.NoItemFlags)  # not selectable: a title, not an image
+            header.setFlags(Qt.ItemFlag.ItemIsEnabled)  # not selectable: a title, not an image
             font = QFont(header.font())
             font.setBold(True)
             header.setFont(font)
@@ -110,8 +110,9 @@ class MediaListPanel(QWidget):
         for folder, headers in self._headers.items():
             count = folders.get(folder)
             for header in headers:
-                header.setText(f"{names.get(folder, folder)}  —  {count.text() if count else ''}")
-                header.setToolTip(folder)
+                done = f"{count.done}/{count.total} done" if count else ""
+                header.setText(f"{names.get(folder, folder)}  ·  {done}")
+                header.setToolTip(f"{folder}\n{count.text() if count else ''}")
 
     def _on_events(self, events: Sequence[DocumentEvent]) -> None:
         """Once per change. Media added at the end (files still opening, an import) get rows

@@ -80,6 +80,9 @@ class ObjectsPanel(QWidget):
             lambda row, _col: self.object_activated.emit(int(row.data(COL_NAME, Qt.ItemDataRole.UserRole)))
         )
         self.tree.setColumnWidth(COL_NAME, 120)
+        self.tree.setColumnWidth(COL_CATEGORY, 100)
+        self.tree.setColumnWidth(COL_LOCK, 40)
+        self.tree.setColumnWidth(COL_FRAMES, 80)
         buttons = QHBoxLayout()
         self._buttons: dict[str, QPushButton] = {}
         for key, text, slot in (
