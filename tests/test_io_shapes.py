@@ -206,3 +206,12 @@ def test_cvat_video_tracks_round_trip_with_gaps_and_kinds(media_dir: Path, tmp_p
             assert np.array_equal(masks.decode(after.frames[f].rle), masks.decode(frame.rle))
             assert after.frames[f].prompts.box == frame.prompts.box
             assert after.frames[f].polygon == frame.polygon
+
+
+def test_pixel_formats_say_a_box_annotation_is_left_out(media_dir: Path, tmp_path: Path) -> None:
+    from samdesk.io.common import BOX_WITHOUT_PIXELS
+
+    project = shapes_project(media_dir)
+    for name in ("png-instance", "png-semantic"):
+        result = run_export(name, project, tmp_path / name, images_root=media_dir)
+        assert result.warnings.counts == {BOX_WITHOUT_PIXELS: 1}, name

@@ -21,6 +21,8 @@ from samdesk.document.model import AnnotationObject, Category, MediaItem, MediaK
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
 
+# A box annotation (a box-only frame) in a format of pixels: it has none until segmented.
+BOX_WITHOUT_PIXELS = "box annotation left out (it has no pixels: Tools ▸ Segment boxes gives it a mask)"
 # The warning for a selected medium whose file is missing (listed in ExportResult.missing_media).
 MISSING_MEDIA = "media file missing; left out of the export"
 # Largest image side we accept from a dataset file. A declared 20000×20000 image would need 400 MB

@@ -21,8 +21,10 @@ from typing import Literal
 
 import numpy as np
 
+from samdesk.document.boxes import is_box_only
 from samdesk.document.model import AnnotationObject, FrameAnnotation, MediaKind, Project, Provenance
 from samdesk.io.common import (
+    BOX_WITHOUT_PIXELS,
     CancelFn,
     DatasetError,
     ExportOptions,
@@ -188,6 +190,9 @@ def _paint(columns: np.ndarray, frame: FrameAnnotation, value: int, result: Expo
     """Paint into the transposed (W, H) label array, straight from the RLE's runs."""
     if list(frame.rle["size"]) != [columns.shape[1], columns.shape[0]]:
         result.warnings.add("mask size differs from its image; left out", where)
+        return
+    if is_box_only(frame):
+        result.warnings.add(BOX_WITHOUT_PIXELS, where)
         return
     overlap = paint(columns.reshape(-1), frame.rle, value)
     if overlap:

@@ -33,6 +33,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+from samdesk.document.boxes import is_box_only
 from samdesk.document.model import (
     AnnotationObject,
     MediaItem,
@@ -40,6 +41,7 @@ from samdesk.document.model import (
     Project,
 )
 from samdesk.io.common import (
+    BOX_WITHOUT_PIXELS,
     CancelFn,
     DatasetError,
     ExportOptions,
@@ -265,6 +267,9 @@ def _palette_png(
         rle = obj.frames[frame].rle
         if list(rle["size"]) != [media.height, media.width]:
             result.warnings.add("mask size differs from its video; left out", f"{where} #{obj.id}")
+            continue
+        if is_box_only(obj.frames[frame]):
+            result.warnings.add(BOX_WITHOUT_PIXELS, f"{where} #{obj.id}")
             continue
         if paint(columns.reshape(-1), rle, index):
             result.warnings.add("objects overlap; the overlap went to the later object", where)
