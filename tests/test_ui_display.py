@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from samdesk.io.formats import run_export
-from samdesk.session.display import Display, apply
+from samdesk.session.display import Display, apply, auto_levels
 from samdesk.ui.main_window import MainWindow
 from samdesk.ui.settings import Settings
 from tests.ui_driver import open_paths
@@ -29,6 +29,16 @@ def test_lookup_table() -> None:
     rgba = np.full((2, 2, 4), 10, np.uint8)
     out = apply(rgba, Display(brightness=0.5))
     assert (out[..., :3] == 138).all() and (out[..., 3] == 10).all()  # alpha kept
+
+
+def test_auto_levels_stretch_a_dark_image() -> None:
+    rng = np.random.default_rng(0)
+    dark = rng.integers(0, 64, (300, 400, 4), dtype=np.uint8)
+    display = auto_levels(dark)
+    lut = display.lut()
+    assert display.gamma == 1.0 and display.contrast > 3.5
+    assert lut[1] <= 8 and lut[62] >= 245  # 0.5 % either side clipped
+    assert auto_levels(np.full((10, 10, 3), 128, np.uint8)).is_identity  # flat: nothing to stretch
 
 
 def mean_shown(window: MainWindow) -> float:
@@ -70,6 +80,11 @@ def test_keys_brighten_the_view_only(qtbot, tmp_path: Path, media_dir: Path) -> 
     assert window.canvas.shown_image().convertToFormat(QImage.Format.Format_RGB32) == (
         window.current_image.convertToFormat(QImage.Format.Format_RGB32)
     )
+    # Ctrl+Shift+A stretches the picture on screen; the image itself stays.
+    both = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(window.canvas, "a", both)
+    assert not window.canvas.display.is_identity and window.canvas.display.contrast > 1.0
+    window.display.reset()
     # The sliders move the same setting, and follow the keys.
     dialog = window.display.show_dialog()
     window.display.sliders["contrast"].setValue(150)

@@ -12,13 +12,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-LIMITS = {"brightness": (-1.0, 1.0), "contrast": (0.1, 5.0), "gamma": (0.2, 5.0)}
+LIMITS = {"brightness": (-2.0, 2.0), "contrast": (0.1, 5.0), "gamma": (0.2, 5.0)}
 STEPS = {"brightness": 0.05, "contrast": 0.1, "gamma": 0.1}
 
 
 @dataclass(frozen=True)
 class Display:
-    brightness: float = 0.0  # added, -1..1 (of the full range)
+    brightness: float = 0.0  # added, in units of the full range (-2..2: room for high contrast)
     contrast: float = 1.0  # a factor around mid-grey
     gamma: float = 1.0  # > 1 lifts dark tones
 
@@ -41,6 +41,19 @@ class Display:
 
     def describe(self) -> str:
         return f"brightness {self.brightness:+.2f} · contrast {self.contrast:.2f} · gamma {self.gamma:.2f}"
+
+
+def auto_levels(pixels: np.ndarray, channels: int = 3, clip: float = 0.5) -> Display:
+    """The display that stretches ``pixels`` (H, W, C) uint8 so that their darkest and lightest
+    ``clip`` percent just reach black and white (gamma 1): what a dark or hazy image needs."""
+    sample = pixels[:: max(1, pixels.shape[0] // 512), :: max(1, pixels.shape[1] // 512), :channels]
+    low, high = np.percentile(sample, (clip, 100 - clip)) / 255.0
+    if high - low < 1 / 255:
+        return Display()
+    contrast = min(max(1.0 / (high - low), LIMITS["contrast"][0]), LIMITS["contrast"][1])
+    brightness = -0.5 - (low - 0.5) * contrast
+    low_b, high_b = LIMITS["brightness"]
+    return Display(brightness=round(min(max(brightness, low_b), high_b), 4), contrast=round(contrast, 4))
 
 
 def apply(pixels: np.ndarray, display: Display, channels: int = 3) -> np.ndarray:

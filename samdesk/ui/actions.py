@@ -107,6 +107,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
         )
         for way, sign, key in (("up", 1, keys[0]), ("down", -1, keys[1]))
     ),
+    _a("display_auto", "Auto brightness and contrast", "&View", "display.auto", "Ctrl+Shift+A",
+       tip="Stretch the picture from its darkest to its lightest tones (view only)"),
     _a("display_reset", "Reset brightness, contrast and gamma", "&View", "display.reset", "Ctrl+0"),
     _a("display_dialog", "Brightness, contrast, gamma…", "&View", "display.show_dialog"),
     _a("color_by_category", "Colour objects by category", "&View", "set_color_by_category", "Shift+K",

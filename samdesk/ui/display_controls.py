@@ -10,7 +10,8 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QFormLayout, QPushButton, QSlider, QWidget
 
-from samdesk.session.display import LIMITS, Display
+from samdesk.session.display import LIMITS, Display, auto_levels
+from samdesk.ui.canvas.adjust import rgba_pixels
 from samdesk.ui.canvas.view import CanvasView
 
 SLIDER_SCALE = 100  # slider units per unit of the setting
@@ -43,6 +44,12 @@ class DisplayControls:
     def reset(self) -> None:
         self.set(Display())
 
+    def auto(self) -> None:
+        """Ctrl+Shift+A: stretch the picture on screen from its darkest to its lightest tones."""
+        image = self.canvas.original_image()
+        if image is not None and not image.isNull():
+            self.set(auto_levels(rgba_pixels(image)))
+
     def show_dialog(self) -> QDialog:
         if self.dialog is None:
             self.dialog = self._make_dialog()
@@ -64,7 +71,10 @@ class DisplayControls:
             self.sliders[name] = slider
         reset = QPushButton("Reset")
         reset.clicked.connect(self.reset)
-        form.addRow(reset)
+        auto = QPushButton("Auto")
+        auto.setToolTip("Stretch the picture from its darkest to its lightest tones (Ctrl+Shift+A)")
+        auto.clicked.connect(self.auto)
+        form.addRow(auto, reset)
         return dialog
 
     def _slid(self, name: str, value: int) -> None:

@@ -84,6 +84,10 @@ class CanvasView(QGraphicsView):
         if self._original is not None:
             self._image_item.setPixmap(QPixmap.fromImage(adjusted(self._original, display)))
 
+    def original_image(self) -> QImage | None:
+        """The picture as decoded, before brightness and contrast (None for a stand-in)."""
+        return self._original
+
     def shown_image(self) -> QImage:
         """The picture as it is on screen (adjusted), for tests."""
         return self._image_item.pixmap().toImage()
