@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,14 @@ import pytest
 # Qt aborts the process without a display unless told to render offscreen; set it before any
 # test module imports PySide6.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# The app keeps autosaves, embedding caches and downloaded models in the user's folders
+# (platformdirs). Tests get folders of their own run: an autosave left by a test process that
+# died (or by a second test run at the same time) must not be offered to a later test's window,
+# and no test may touch the user's real recovery files or caches. Child processes inherit these.
+_USER_DIRS = Path(tempfile.mkdtemp(prefix="samdesk-test-home-"))
+for _variable in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"):
+    os.environ[_variable] = str(_USER_DIRS / _variable.lower())
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # CI and developers have shared/ beside the checkout (../shared/media); see its README.
@@ -30,3 +40,7 @@ def media_dir() -> Path:
             pytest.skip(f"{message} ({ALLOW_MISSING_MEDIA}=1)")
         pytest.fail(f"{message}; set {ALLOW_MISSING_MEDIA}=1 to skip these tests instead", pytrace=False)
     return MEDIA_DIR
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_USER_DIRS, ignore_errors=True)

@@ -3,10 +3,12 @@ file work (open, import) on the runtime's background thread while the GUI keeps 
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QProgressDialog, QPushButton
 
@@ -53,9 +55,7 @@ def test_every_action_of_the_table_is_built_and_reaches_its_handler(window: Main
         window.menu_actions.add(ActionSpec("typo", "Typo", "&Edit", "files.sav"))
 
 
-def test_menus_the_model_cannot_serve_are_disabled_and_say_which_model_can(
-    window: MainWindow, qtbot
-) -> None:
+def test_menus_the_model_cannot_serve_are_disabled_and_say_which_model_can(window: MainWindow, qtbot) -> None:
     track = window.menu_actions["track_forward"]
     assert not track.isEnabled() and "no model is loaded" in track.toolTip()
     assert open_paths(qtbot, window, [sample_video()]) == []
@@ -167,7 +167,29 @@ def test_an_import_runs_off_the_gui_thread_and_cancel_leaves_the_project_unchang
 
     monkeypatch.setitem(formats.IMPORT_FORMATS, "coco", slow_import)
     coco = tmp_path / "coco.json"
-    coco.write_text('{"images": [], "annotations": [], "categories": [{"id": 1, "name": "dog"}]}')
+    # One box on dog.jpg: a dataset that would add nothing is refused (project_files), so the import
+    # that lands below must hold an annotation.
+    width, height = Image.open(media_dir / "dog.jpg").size
+    polygon = [10, 10, 110, 10, 110, 90, 10, 90]
+    coco.write_text(
+        json.dumps(
+            {
+                "images": [{"id": 1, "file_name": "dog.jpg", "width": width, "height": height}],
+                "annotations": [
+                    {
+                        "id": 1,
+                        "image_id": 1,
+                        "category_id": 1,
+                        "segmentation": [polygon],
+                        "area": 8000,
+                        "bbox": [10, 10, 100, 80],
+                        "iscrowd": 0,
+                    }
+                ],
+                "categories": [{"id": 1, "name": "dog"}],
+            }
+        )
+    )
     ticks = ticking(qtbot)
     request = window.files.import_dataset("coco", coco, media_dir)
     assert gate.entered.wait(GATE_S)
