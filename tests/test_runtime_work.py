@@ -61,7 +61,7 @@ class RecordingSession:
     def add_prompt(self, frame_index, obj_id, points=None, labels=None, box=None, mask=None):
         return {obj_id: np.zeros((4, 4), bool)}
 
-    def propagate(self, start_frame=None, direction="forward", max_frames=None):
+    def propagate(self, start_frame=None, direction="forward", max_frames=None, ranges=None):
         for frame in range(self.num_frames):
             if frame in self.gates:
                 self.gates[frame].pass_through()
