@@ -51,6 +51,7 @@ __all__ = [
     "Prediction",
     "PromptError",
     "Prompts",
+    "VideoFrameEncoder",
     "VideoModel",
     "VideoSession",
     "check_embedding",
@@ -302,6 +303,17 @@ class VideoModel(Protocol):
     info: ModelInfo
 
     def open_video(self, source: Any, config: Any = None) -> VideoSession: ...
+
+
+@runtime_checkable
+class VideoFrameEncoder(Protocol):
+    """Optional for ``video`` models (SAM 2/2.1): a video frame encoded for clicks exactly as
+    tracking encodes it, so one embedding serves both (the runtime's embedding cache shares it
+    with the tracking session: ``open_video(source, shared=...)``)."""
+
+    def encode_video_frame(self, image: np.ndarray) -> ImageEmbedding:
+        """image: uint8 (H, W, 3) RGB, one frame of a video."""
+        ...
 
 
 def require_capability(info: ModelInfo, capability: str, what: str) -> None:

@@ -22,6 +22,7 @@ from model_runtime.runtime import (
     TrackPrompt,
     track_video,
 )
+from model_runtime.runtime.requests import video_frames_key
 from tests.runtime_doubles import WAIT, DoubleModel, Gate, Recorder, provider
 from tests.tiny_models import small_sam2_model
 
@@ -195,3 +196,60 @@ def test_a_job_asked_during_a_load_is_refused_by_the_model_loaded(runtime):
 def test_tracking_needs_a_prompt():
     with pytest.raises(ValueError, match="nothing to track"):
         track_video(moving_square(2), [])
+
+
+def test_a_frame_clicked_before_a_run_is_not_encoded_again_and_a_tracked_frame_serves_clicks(
+    runtime, small_sam2
+):
+    """Video frames are keyed apart and encoded as tracking encodes them: the run reads the
+    clicked frame's embedding instead of encoding it, and keeps the frames it encoded for the
+    clicks after it; the tracked masks are those of a session computing alone."""
+    frames = moving_square(4)
+    key = video_frames_key("clip")
+    encoded = []
+    hook = small_sam2.network.image_encoder.register_forward_hook(lambda *_: encoded.append(1))
+    try:
+        rec = Recorder()
+        first = runtime.encode(key, 0, lambda: frames[0], callbacks=rec.callbacks())
+        rec.wait(first.request_id, SLOW_WAIT)
+        assert rec.results[first.request_id].source == "computed" and len(encoded) == 1
+        # The click path encoded the video frame as tracking does.
+        clicked = runtime.predict("o", key, 0, Prompts(points=[(30.0, 50.0)], labels=[1]),
+                                  callbacks=rec.callbacks())
+        rec.wait(clicked.request_id, SLOW_WAIT)
+        assert len(encoded) == 1
+
+        job = track_video(frames, [TrackPrompt(1, 0, mask=lambda: square_mask(frames[0]))], media_key="clip")
+        handle = runtime.run_job(job, callbacks=rec.callbacks())
+        rec.wait(handle.request_id, SLOW_WAIT)
+        assert len(encoded) == 4  # frames 1-3 only: frame 0 came from the click's embedding
+        tracked = [value for rid, value in rec.partials if rid == handle.request_id]
+
+        # A click on a tracked frame: its embedding is there, nothing is encoded.
+        after = runtime.encode(key, 2, None, callbacks=rec.callbacks())
+        rec.wait(after.request_id, SLOW_WAIT)
+        assert rec.results[after.request_id].source == "memory" and len(encoded) == 4
+        click = runtime.predict("o", key, 2, Prompts(points=[(40.0, 50.0)], labels=[1]),
+                                callbacks=rec.callbacks())
+        rec.wait(click.request_id, SLOW_WAIT)
+        assert len(encoded) == 4
+    finally:
+        hook.remove()
+
+    # The answer is that of the frame encoded afresh for clicks (video preprocessing; to float
+    # rounding: a tracked frame's embedding has no precomputed first decoder block) ...
+    fresh = small_sam2.encode_video_frame(frames[2])
+    expected = small_sam2.predict(fresh, points=np.array([[40.0, 50.0]]), labels=np.array([1]))
+    got = rec.results[click.request_id].prediction
+    np.testing.assert_allclose(got.low_res_logits, expected.low_res_logits, atol=1e-5, rtol=0)
+    # ... which is not the still-image encoding of the same pixels.
+    still = small_sam2.predict(small_sam2.encode_image(frames[2]), points=np.array([[40.0, 50.0]]),
+                               labels=np.array([1]))
+    assert np.abs(still.low_res_logits - expected.low_res_logits).max() > 1e-3
+    # And sharing changed no tracked mask.
+    with torch.no_grad():
+        video = small_sam2.open_video(frames)
+        video.add_prompt(0, 1, mask=square_mask(frames[0]))
+        for step, got_frame in zip(video.propagate(), tracked, strict=True):
+            np.testing.assert_array_equal(step.masks[1], got_frame.masks[1])
+            assert step.object_scores[1] == got_frame.scores[1]

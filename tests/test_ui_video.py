@@ -308,7 +308,7 @@ def test_corrupt_and_empty_videos_are_reported_and_the_others_open(
 def test_command_line_video_runs_the_model_on_the_frame(qtbot, tmp_path: Path) -> None:
     """``samdesk clip.mp4``: the app opens it; clicks on frame 3 are encoded and predicted on
     frame 3 by the real runtime (classical backend), and frame 4 is encoded ahead."""
-    from model_runtime.runtime.requests import EmbeddingKey
+    from model_runtime.runtime.requests import EmbeddingKey, video_frames_key
     from samdesk.ui.app import create_window
 
     window = create_window([str(sample_video())], "classical", settings_path=tmp_path / "s.json")
@@ -327,8 +327,10 @@ def test_command_line_video_runs_the_model_on_the_frame(qtbot, tmp_path: Path) -
     runtime = window.controller.service.bridge.runtime
     media = c.media
     model_id = runtime.model_info.model_id
-    assert EmbeddingKey(media.content_hash, 3, model_id) in runtime.memory_cache
-    ahead = EmbeddingKey(media.content_hash, 4, model_id)
+    # A video's frames are keyed apart from still images (encoded as tracking encodes them).
+    key = video_frames_key(media.content_hash)
+    assert EmbeddingKey(key, 3, model_id) in runtime.memory_cache
+    ahead = EmbeddingKey(key, 4, model_id)
     qtbot.waitUntil(lambda: ahead in runtime.memory_cache, timeout=60_000)
     c.accept(None)
     (obj,) = window.document.project.objects

@@ -12,13 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from model_runtime.api import ImageEmbedding, ImageModel, validate_image
+from model_runtime.api import ImageEmbedding, ImageModel, VideoFrameEncoder, validate_image
 from model_runtime.runtime.cache import DiskEmbeddingCache, MemoryEmbeddingCache
 from model_runtime.runtime.requests import (
     EmbeddingKey,
     EmbeddingUnavailableError,
     MediaReadError,
     ModelOutOfMemoryError,
+    is_video_frames_key,
 )
 
 ImageProvider = Callable[[], np.ndarray]
@@ -56,16 +57,12 @@ class ModelCalls:
         self, model: ImageModel, media_key: str, frame: int, image_provider: ImageProvider | None
     ) -> tuple[ImageEmbedding, str]:
         """The embedding of ``media_key``/``frame`` by ``model`` and where it came from:
-        "memory", "disk", or "computed" (then stored in both caches)."""
+        "memory", "disk", or "computed" (then stored in both caches). Under a
+        :func:`video_frames_key`, a model that can encodes the frame as tracking does."""
         key = EmbeddingKey(media_key, frame, model.info.model_id)
-        embedding = self.memory_cache.get(key)
-        if embedding is not None:
-            return embedding, "memory"
-        if self.disk_cache is not None:
-            embedding = self.disk_cache.get(key, device=model.info.device)
-            if embedding is not None:
-                self.memory_cache.put(key, embedding)
-                return embedding, "disk"
+        found = self.cached(model, key)
+        if found is not None:
+            return found
         if image_provider is None:
             raise EmbeddingUnavailableError(
                 f"no embedding of media {media_key} frame {frame} for {model.info.display_name} "
@@ -77,11 +74,27 @@ class ModelCalls:
             # str() of a MemoryError is empty: the type is the reason then.
             reason = str(exc) or type(exc).__name__
             raise MediaReadError(f"could not read media {media_key} frame {frame}: {reason}") from exc
-        embedding = self.call(model, f"encoding media {media_key} frame {frame}", model.encode_image, image)
+        encode = model.encode_image
+        if is_video_frames_key(media_key) and isinstance(model, VideoFrameEncoder):
+            encode = model.encode_video_frame
+        embedding = self.call(model, f"encoding media {media_key} frame {frame}", encode, image)
         self.memory_cache.put(key, embedding)
         if self.disk_cache is not None:
             self.disk_cache.put(key, embedding)
         return embedding, "computed"
+
+    def cached(self, model: ImageModel, key: EmbeddingKey) -> tuple[ImageEmbedding, str] | None:
+        """The embedding of ``key`` from memory, else from disk (then kept in memory), with
+        where it came from; None when neither cache has it."""
+        embedding = self.memory_cache.get(key)
+        if embedding is not None:
+            return embedding, "memory"
+        if self.disk_cache is not None:
+            embedding = self.disk_cache.get(key, device=model.info.device)
+            if embedding is not None:
+                self.memory_cache.put(key, embedding)
+                return embedding, "disk"
+        return None
 
     def _free_device_memory(self, device: str) -> None:
         self.memory_cache.clear()

@@ -70,6 +70,21 @@ class Callbacks:
 # --- results ---------------------------------------------------------------------------------
 
 
+VIDEO_FRAMES = "video-frames:"  # media keys of frames encoded as tracking encodes them
+
+
+def video_frames_key(media_key: str) -> str:
+    """The media key under which a video's frames are encoded the way tracking encodes them
+    (the model's ``encode_video_frame``, when it has one; other models encode them as images),
+    so that clicks and tracking runs share embeddings. Never the file's own key: an embedding
+    made as a still image is never taken for one made as a video frame."""
+    return media_key if media_key.startswith(VIDEO_FRAMES) else VIDEO_FRAMES + media_key
+
+
+def is_video_frames_key(media_key: str) -> bool:
+    return media_key.startswith(VIDEO_FRAMES)
+
+
 @dataclass(frozen=True)
 class EmbeddingKey:
     """Identity of one cached embedding: the media's content hash (so renames keep the cache),

@@ -11,7 +11,17 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from model_runtime.api import Prompts
-from samdesk.document import MediaItem
+from samdesk.document import MediaItem, MediaKind
+
+
+def media_key(media: MediaItem) -> str:
+    """The runtime's cache identity of a medium's pixels: its content hash when known, else its
+    path. A video's (or frame folder's) frames are keyed apart (``video_frames_key``): they are
+    encoded for clicks as tracking encodes them, so clicks and tracking runs share embeddings."""
+    from model_runtime.runtime.requests import video_frames_key
+
+    key = media.content_hash or f"path:{media.path}"
+    return video_frames_key(key) if media.frame_count > 1 or media.kind == MediaKind.VIDEO else key
 
 
 @dataclass(frozen=True)

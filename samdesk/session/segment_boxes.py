@@ -24,6 +24,7 @@ from samdesk.document import masks
 from samdesk.document.boxes import is_box_only
 from samdesk.document.commands import Batch, SetFrame
 from samdesk.document.model import FrameAnnotation, MediaKind, Project, Provenance
+from samdesk.session.requests import media_key
 
 if TYPE_CHECKING:
     from model_runtime.runtime import Job, JobContext, JobSteps
@@ -66,8 +67,7 @@ def box_tasks(project: Project, media_ids: set[int] | None = None) -> list[BoxTa
     for item in project.media:
         for (media_id, frame), boxes in sorted(grouped.items()):
             if media_id == item.id:
-                key = item.content_hash or f"path:{item.path}"
-                tasks.append(BoxTask(item.id, item.path, item.kind, frame, key, tuple(boxes)))
+                tasks.append(BoxTask(item.id, item.path, item.kind, frame, media_key(item), tuple(boxes)))
     return tasks
 
 

@@ -21,14 +21,10 @@ from samdesk.document import MediaItem
 from samdesk.document.media_files import media_present
 from samdesk.runtime_bridge import RuntimeBridge
 from samdesk.session import AnnotationController, PredictRequest
+from samdesk.session.requests import media_key
 from samdesk.ui.shared_frames import VideoFrames
 
 PENDING_OBJECT = "pending"  # one pending object at a time: newer prompts supersede older ones
-
-
-def media_key(media: MediaItem) -> str:
-    """Cache identity of an image: its content hash when known, else its path."""
-    return media.content_hash or f"path:{media.path}"
 
 
 def image_provider(path: str, frame: int | None = None, frames: VideoFrames | None = None):

@@ -28,6 +28,7 @@ from samdesk.runtime_bridge import RuntimeBridge
 from samdesk.session import AnnotationController
 from samdesk.session.frame_numbers import frame_number
 from samdesk.session.progress_rate import ProgressRate, duration_text
+from samdesk.session.requests import media_key
 from samdesk.session.track_plan import Extent, NothingToTrack, TrackScope, plan_tracking
 
 DIRECTIONS = {"forward": "forward", "backward": "backward", "both": "both ways"}
@@ -123,7 +124,7 @@ class Tracker(QObject):
                    for k in plan.keyframes]
         job = track_video(
             media.path, prompts, start_frame=plan.start_frame, direction=direction, ranges=plan.ranges,
-            stop_when_lost=plan.stop_when_lost, convert=masks.encode,
+            stop_when_lost=plan.stop_when_lost, convert=masks.encode, media_key=media_key(media),
         )
         self._run = TrackingRun(
             media.id, plan.objects, model_id=info.model_id, keyframes=plan.keyframes,

@@ -44,6 +44,7 @@ from model_runtime.models.sam2.config import SAM2, SAM2_1, Sam2Config, detect_va
 from model_runtime.models.sam2.network import Sam2Network
 from model_runtime.models.sam2.transforms import preprocess_image, transform_points
 from model_runtime.models.sam2.video import VideoConfig, VideoSession
+from model_runtime.models.sam2.video_features import SharedEmbeddings, as_embedding, encode_frame
 
 ENCODER_DTYPES = ("float32", "bfloat16")
 LOW_RES_CLAMP = 32.0  # the official predictor clamps the returned 256² logits to ±32
@@ -150,10 +151,27 @@ class Sam2ImageModel:
 
     # -- video ------------------------------------------------------------------------------
 
-    def open_video(self, source, config: VideoConfig | None = None) -> VideoSession:
+    def open_video(
+        self, source, config: VideoConfig | None = None, shared: SharedEmbeddings | None = None
+    ) -> VideoSession:
         """A video session over this model's weights: ``source`` is a video file, a folder of
-        frames, or a sequence of uint8 RGB arrays (see :mod:`model_runtime.models.sam2.video`)."""
-        return VideoSession(self.network, self.device, source, config)
+        frames, or a sequence of uint8 RGB arrays (see :mod:`model_runtime.models.sam2.video`).
+        ``shared``: the embeddings of this video's frames kept by the caller, by frame; the
+        session reads those made by :meth:`encode_video_frame` and adds the frames it encodes."""
+        model_id = self.info.model_id
+        return VideoSession(self.network, self.device, source, config, shared=shared, model_id=model_id)
+
+    @torch.no_grad()
+    def encode_video_frame(self, image: np.ndarray) -> ImageEmbedding:
+        """A video frame (uint8 (H, W, 3) RGB) encoded as tracking encodes it (the video
+        preprocessing, float32), for clicks: the same features serve a tracking run on that
+        frame (:mod:`~model_runtime.models.sam2.video_features`). Has the decoder's
+        prompt-independent tensors as :meth:`encode_image`'s embedding does."""
+        image = validate_image(image)
+        features = encode_frame(self.network, image, self.device)
+        embedding = as_embedding(features, self.network, self.info.model_id, image.shape[:2])
+        embedding.features.update(self._precompute_decoder(embedding.features["image_embed"]))
+        return embedding
 
     # -- prompting --------------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ Same results as the official ``SAM2VideoPredictor`` (with ``add_all_frames_to_co
 a correction on an already tracked frame becomes a conditioning frame), organised for a desktop
 app rather than a benchmark:
 
-- frames are decoded lazily and their image features kept in a byte-bounded LRU cache;
+- frames are decoded lazily and their image features kept in a byte-bounded LRU cache, and
+  optionally shared with the clicks on the same frames (``SharedEmbeddings``, the runtime's
+  embedding cache: see ``video_features``);
 - each object keeps only what its memory bank can still use: its conditioning frames, and the
   non-conditioning frames within ``retain_radius`` frames of the last frame processed (the
   memory bank reads 6 frames back, object pointers 15), so the state does not grow with the video;
@@ -33,22 +35,26 @@ import torch.nn.functional as F
 
 from model_runtime.api import PromptError
 from model_runtime.models.common.upscaling_head import SkipFeatures
-from model_runtime.models.sam2.frame_sources import (
-    FrameSource,
-    VideoError,
-    open_frames,
-    preprocess_video_frame,
-)
+from model_runtime.models.sam2.frame_sources import FrameSource, VideoError, open_frames
 from model_runtime.models.sam2.memory_attention import MemoryInputs, ProjectedMemory
 from model_runtime.models.sam2.network import Sam2Network
 from model_runtime.models.sam2.position_encoding import sine_position_encoding
+from model_runtime.models.sam2.video_features import (
+    FrameFeatures,
+    SharedEmbeddings,
+    as_embedding,
+    encode_frame,
+    from_embedding,
+)
 
 NO_OBJ_SCORE = -1024.0  # logits of an object judged absent (the official placeholder)
 MASK_LOGIT_CLAMP = 32.0  # previous logits fed back with a correction are clamped (official)
 MASK_AS_OUTPUT_SCALE, MASK_AS_OUTPUT_BIAS = 20.0, -10.0  # a mask prompt becomes ±10 logits
 BOX_LABELS = (2, 3)
 
-__all__ = ["PropagationStep", "VideoConfig", "VideoError", "VideoSession"]
+__all__ = [
+    "FrameFeatures", "PropagationStep", "SharedEmbeddings", "VideoConfig", "VideoError", "VideoSession",
+]
 
 
 @dataclass(frozen=True)
@@ -58,21 +64,6 @@ class VideoConfig:
     feature_cache_bytes: int = 512 * 2**20  # decoded-and-encoded frames kept for re-use
     retain_radius: int = 32  # non-conditioning outputs kept within this many frames of the last
     add_all_frames_to_correct_as_cond: bool = True
-
-
-@dataclass
-class FrameFeatures:
-    """One frame's image features (batch 1): ``skips`` the stride-4/8 maps already through the
-    decoder's conv_s0/conv_s1, in the decoder's block order; ``s16`` (1, 256, 64, 64) raw
-    stride-16 features; ``pos16`` (1, 256, 64, 64) their sine encoding."""
-
-    skips: SkipFeatures
-    s16: torch.Tensor
-    pos16: torch.Tensor
-
-    def nbytes(self) -> int:
-        tensors = (self.skips.s0, self.skips.s1, self.s16)
-        return sum(t.element_size() * t.nelement() for t in tensors)
 
 
 @dataclass
@@ -184,10 +175,16 @@ class VideoSession:
         device: torch.device,
         source: str | os.PathLike[str] | Sequence[np.ndarray] | np.ndarray | FrameSource,
         config: VideoConfig | None = None,
+        shared: SharedEmbeddings | None = None,
+        model_id: str = "",
     ) -> None:
         self.network = network
         self.device = device
         self.config = config or VideoConfig()
+        # Frames encoded outside the session (clicked on) are read from ``shared``, and the
+        # frames encoded here are put there (for the clicks after): embeddings of ``model_id``.
+        self.shared = shared
+        self.model_id = model_id
         self.frames = open_frames(source)
         # A reader opened here from a path is closed with the session; a frame source the
         # caller built stays theirs.
@@ -529,16 +526,12 @@ class VideoSession:
         cached = self._cache.get(frame)
         if cached is not None:
             return cached
-        rgb = self.frames.read(frame)
-        x = preprocess_video_frame(rgb, self._image_size).to(self.device)
-        encoder = self.network.image_encoder
-        s4, s8, s16 = encoder(x)
-        decoder = self.network.sam_mask_decoder
-        feats = FrameFeatures(
-            skips=SkipFeatures.from_maps(decoder.conv_s0(s4), decoder.conv_s1(s8), decoder.output_upscaling),
-            s16=s16,
-            pos16=encoder.position_encodings([s16])[0],
-        )
+        kept = self.shared.get(frame) if self.shared is not None else None
+        feats = from_embedding(kept, self.network, self.model_id) if kept is not None else None
+        if feats is None:
+            feats = encode_frame(self.network, self.frames.read(frame), self.device)
+            if self.shared is not None:
+                self.shared.put(frame, as_embedding(feats, self.network, self.model_id, self.frame_size))
         self._cache.put(frame, feats)
         return feats
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from model_runtime.api import ImageEmbedding, ImageModel
-from model_runtime.runtime.requests import ModelNotLoadedError, Priority, _RequestCore
+from model_runtime.runtime.requests import EmbeddingKey, ModelNotLoadedError, Priority, _RequestCore
 from model_runtime.runtime.work.base import ImageProvider, Lane, Work, WorkSpec, report_callback_error
 
 if TYPE_CHECKING:
@@ -89,6 +89,16 @@ class JobContext:
     ) -> tuple[ImageEmbedding, str]:
         """Like :meth:`embedding`; also says "memory", "disk" or "computed"."""
         return self._calls.embedding(self.model, media_key, frame, image_provider)
+
+    def cached_embedding(self, media_key: str, frame: int) -> ImageEmbedding | None:
+        """The embedding the caches hold for ``media_key``/``frame`` (memory, then disk), or None."""
+        found = self._calls.cached(self.model, EmbeddingKey(media_key, frame, self.model_id))
+        return None if found is None else found[0]
+
+    def keep_embedding(self, media_key: str, frame: int, embedding: ImageEmbedding) -> None:
+        """Put an embedding the job made in the memory cache (not on disk: a run's every frame
+        would fill it), so clicks on that frame find it."""
+        self._calls.memory_cache.put(EmbeddingKey(media_key, frame, self.model_id), embedding)
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a model function the way the runtime does (no grad, clear OOM errors)."""

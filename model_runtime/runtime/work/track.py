@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from model_runtime.api import Capability, PromptError, Prompts
+from model_runtime.api import Capability, ImageEmbedding, PromptError, Prompts, VideoFrameEncoder
+from model_runtime.runtime.requests import video_frames_key
 from model_runtime.runtime.work.job import Job, JobContext, JobSteps
 
 
@@ -73,6 +74,7 @@ def track_video(
     ranges: Mapping[int, tuple[int, int]] | None = None,
     stop_when_lost: bool = False,
     convert: Callable[[np.ndarray], Any] | None = None,
+    media_key: str | None = None,
 ) -> Job:
     """Track the prompted objects through the video ``source`` with the loaded video model
     (SAM 2). ``ranges`` (obj_id -> (first, last) frame) keeps objects to their own stretch;
@@ -80,13 +82,23 @@ def track_video(
     finds it gone (that frame is still reported). ``convert`` runs on each mask on the
     background thread (e.g. RLE-encode it, so the GUI thread gets small objects). The result is
     a :class:`TrackingSummary`. Stopping (cancel) is possible between any two steps.
+
+    ``media_key``: the video's key in the runtime's embedding caches (a
+    :func:`~model_runtime.runtime.requests.video_frames_key`). With a model that encodes video
+    frames for clicks as tracking does (``VideoFrameEncoder``), frames already encoded for
+    clicks are not encoded again, and the frames this run encodes are kept for the clicks after.
     """
     prompts = list(prompts)
     if not prompts:
         raise ValueError("nothing to track: no object has a prompt")
 
     def steps(ctx: JobContext) -> JobSteps:
-        video = ctx.call(ctx.model.open_video, source)  # type: ignore[attr-defined]
+        model = ctx.model
+        if media_key is not None and isinstance(model, VideoFrameEncoder):
+            shared = _CachedFrames(ctx, video_frames_key(media_key))
+            video = ctx.call(model.open_video, source, shared=shared)  # type: ignore[attr-defined]
+        else:
+            video = ctx.call(model.open_video, source)  # type: ignore[attr-defined]
         try:
             for done, prompt in enumerate(prompts, start=1):
                 ctx.call(video.add_prompt, prompt.frame, prompt.obj_id, **prompt.session_arguments())
@@ -110,3 +122,17 @@ def track_video(
             video.close()
 
     return Job(steps, name="track", requires=Capability.VIDEO, purpose="track objects through a video")
+
+
+class _CachedFrames:
+    """A video's frames in the runtime's embedding caches, as a session's ``SharedEmbeddings``."""
+
+    def __init__(self, ctx: JobContext, media_key: str) -> None:
+        self.ctx = ctx
+        self.media_key = media_key
+
+    def get(self, frame: int) -> ImageEmbedding | None:
+        return self.ctx.cached_embedding(self.media_key, frame)
+
+    def put(self, frame: int, embedding: ImageEmbedding) -> None:
+        self.ctx.keep_embedding(self.media_key, frame, embedding)
