@@ -107,7 +107,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         )
         for way, sign, key in (("up", 1, keys[0]), ("down", -1, keys[1]))
     ),
-    _a("display_auto", "Auto brightness and contrast", "&View", "display.auto", "Ctrl+Shift+A",
+    _a("display_auto", "Auto brightness and contrast", "&View", "display.auto", "Ctrl+Shift+L",
        tip="Stretch the picture from its darkest to its lightest tones (view only)"),
     _a("display_reset", "Reset brightness, contrast and gamma", "&View", "display.reset", "Ctrl+0"),
     _a("display_dialog", "Brightness, contrast, gamma…", "&View", "display.show_dialog"),

@@ -45,7 +45,7 @@ class DisplayControls:
         self.set(Display())
 
     def auto(self) -> None:
-        """Ctrl+Shift+A: stretch the picture on screen from its darkest to its lightest tones."""
+        """Ctrl+Shift+L (levels): stretch the picture on screen from its darkest to its lightest tones."""
         image = self.canvas.original_image()
         if image is not None and not image.isNull():
             self.set(auto_levels(rgba_pixels(image)))
@@ -72,7 +72,7 @@ class DisplayControls:
         reset = QPushButton("Reset")
         reset.clicked.connect(self.reset)
         auto = QPushButton("Auto")
-        auto.setToolTip("Stretch the picture from its darkest to its lightest tones (Ctrl+Shift+A)")
+        auto.setToolTip("Stretch the picture from its darkest to its lightest tones (Ctrl+Shift+L)")
         auto.clicked.connect(self.auto)
         form.addRow(auto, reset)
         return dialog
