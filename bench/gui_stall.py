@@ -1,12 +1,15 @@
 """Does the GUI thread stall while the runtime works? The longest gap between 5 ms timer ticks.
 
     python bench/gui_stall.py --model synthetic [--seconds 10] [--json]
+    python bench/gui_stall.py --model synthetic --find-all SAM3.pt [--seconds 60] [--json]
 
 Runs a Qt event loop (offscreen) with a 5 ms ``QTimer`` and records when each tick arrives,
 first with nothing else running (the machine's own noise), then while the runtime, driven
 through :class:`samdesk.runtime_bridge.RuntimeBridge` exactly as the GUI drives it, encodes
 images back to back (decoding the JPEGs on its thread) and answers a click 200 ms after each answer.
-Goal: longest gap ≤ 30 ms. ``--json``: the last line is one JSON object. Gaps during which the
+Goal: longest gap ≤ 30 ms. ``--json``: the last line is one JSON object. ``--find-all``: the
+same measurement in a real window while find all runs with that concept model beside the click
+model (``gui_stall_find_all.py``). Gaps during which the
 hypervisor stole CPU time from this VM are counted (``gaps_with_steal``) and also left out
 (``max_gap_ms_without_steal``).
 """
@@ -104,12 +107,26 @@ def main() -> int:
     parser.add_argument(
         "--no-background-idle", action="store_true", help="background thread at nice only, no SCHED_IDLE"
     )
+    parser.add_argument("--find-all", default=None, metavar="SAM3_CHECKPOINT",
+                        help="measure in a real window while find all runs with this concept model")
+    parser.add_argument("--phrases", default="dog; car", help="what --find-all looks for")
+    parser.add_argument("--find-all-threshold", type=float, default=0.5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.switch_interval_ms is not None:
         sys.setswitchinterval(args.switch_interval_ms / 1000)
 
     app = QApplication.instance() or QApplication(["gui_stall"])
+    if args.find_all is not None:
+        import gui_stall_find_all
+
+        report = gui_stall_find_all.run(app, args, measure_ticks, summarise, wait_for, build_model, MEDIA_DIR)
+        report.update(model=args.model, tick_ms=TICK_MS,
+                      load_average=[round(x, 1) for x in os.getloadavg()])
+        print(f"idle: {report['idle']}\nwhile finding: {report['finding']}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(report))
+        return 0
     config = RuntimeConfig(
         disk_cache_dir=tempfile.mkdtemp(prefix="samdesk-bench-cache-"),
         interactive_threads=args.interactive_threads,

@@ -32,6 +32,10 @@ Crop = tuple[np.ndarray, tuple[int, int]]  # bool (h, w) and its top-left (x0, y
 Key = tuple[int, int]  # (group index, index in that group's pool)
 
 DEFAULT_DUPLICATE_IOU = 0.8
+# Outlines drawn per instance: a few contours, simplified (a proposal of hundreds of speckled
+# masks must not take the GUI thread seconds to outline; the fill shows every pixel anyway).
+OUTLINE_CONTOURS = 8
+OUTLINE_POINTS = 600
 
 
 @dataclass
@@ -82,6 +86,7 @@ class PendingInstances:
     selected: Key | None = field(init=False, default=None)
     refined: dict[Key, Prompts] = field(init=False, default_factory=dict)  # clicks that refined it
     _crops: dict[Key, Crop | None] = field(init=False, default_factory=dict, repr=False)
+    _outlines: dict[Key, list[np.ndarray]] = field(init=False, default_factory=dict, repr=False)
     _scores: dict[Key, float] = field(init=False, default_factory=dict, repr=False)  # after refining
     _duplicate: dict[Key, bool] = field(init=False, default_factory=dict, repr=False)
 
@@ -161,11 +166,21 @@ class PendingInstances:
         """:meth:`crop` of each of ``keys`` (default: the shown ones)."""
         return [self.crop(key) for key in (self.shown() if keys is None else keys)]
 
+    def outline(self, key: Key) -> list[np.ndarray]:
+        """The instance's outline as float64 (n, 2) x, y arrays in image coordinates (a few
+        simplified contours: see ``mask_ops.outline_points``). Made once."""
+        if key not in self._outlines:
+            crop = self.crop(key)
+            self._outlines[key] = [] if crop is None else mask_ops.outline_points(
+                crop[0], crop[1], OUTLINE_CONTOURS, OUTLINE_POINTS)
+        return self._outlines[key]
+
     def prepare(self, keys: Iterable[Key]) -> None:
-        """Make the crops of ``keys`` ahead of showing them (from any thread: masks are made
-        once, whichever thread reads them first)."""
+        """Make the crops and outlines of ``keys`` ahead of showing them, from any thread
+        (masks are made once, whichever thread reads them first; a crop made twice is the same)."""
         for key in keys:
-            self.crop(key)
+            self.outline(key)
+            self.is_duplicate(key)
 
     def area(self, key: Key) -> int:
         crop = self.crop(key)
@@ -236,6 +251,7 @@ class PendingInstances:
         """Replace the instance's mask by a refined one (bool (H, W)) and its score."""
         box = mask_ops.bounding_box(mask)
         self._crops[key] = None if box is None else (mask[box[1] : box[3], box[0] : box[2]].copy(), box[:2])
+        self._outlines.pop(key, None)
         self._scores[key] = float(score)
         self._duplicate.pop(key, None)
         self.refined[key] = prompts
@@ -264,24 +280,26 @@ class PendingInstances:
             i = boxes.get(tuple(old.pool.boxes[key[1]].tolist()))
             return None if i is None else (index, i)
 
-        carried = {}  # refined instances keep their refined mask and score
-        for key in self.refined:
+        carried: dict[Key, tuple] = {}  # the same instance (same box) keeps what was made of it
+        for key in [k for k in self._crops if k[0] == index]:
             new = remap(key)
-            if new is not None and key[0] == index and self._crops.get(key) is not None:
-                carried[new] = (self._crops[key], self._scores.get(key))
+            if new is not None:
+                carried[new] = (self._crops[key], self._outlines.get(key), self._scores.get(key),
+                                self._duplicate.get(key))
         self.rejected = {k for k in (remap(k) for k in self.rejected) if k is not None}
         self.allowed = {k for k in (remap(k) for k in self.allowed) if k is not None}
         self.accepted = {nk: v for k, v in self.accepted.items() if (nk := remap(k)) is not None}
         self.done = {k for k in (remap(k) for k in self.done) if k is not None}
         self.refined = {nk: v for k, v in self.refined.items() if (nk := remap(k)) is not None}
         self.selected = None if self.selected is None else remap(self.selected)
-        for cache in (self._crops, self._scores, self._duplicate):
+        for cache in (self._crops, self._outlines, self._scores, self._duplicate):
             for key in [k for k in cache if k[0] == index]:
                 del cache[key]
-        for key, (crop, score) in carried.items():
-            self._crops[key] = crop
-            if score is not None:
-                self._scores[key] = score
+        caches = (self._crops, self._outlines, self._scores, self._duplicate)
+        for key, values in carried.items():
+            for cache, value in zip(caches, values, strict=True):
+                if value is not None:
+                    cache[key] = value  # type: ignore[index]
         self.groups[index] = InstanceGroup(pool, old.label, old.task, old.category_id)
 
 

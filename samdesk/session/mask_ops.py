@@ -81,3 +81,25 @@ def bounding_box_near(mask: np.ndarray, hint: Sequence[float]) -> tuple[int, int
         return bounding_box(mask)
     x, y, w, h = cv2.boundingRect(region)
     return left + int(x), top + int(y), left + int(x + w), top + int(y + h)
+
+
+def outline_points(
+    mask: np.ndarray, origin: tuple[int, int], max_contours: int, max_points: int
+) -> list[np.ndarray]:
+    """The outer and hole contours of a bool (h, w) mask at ``origin`` (x0, y0) as float64
+    (n, 2) x, y arrays in image coordinates (pixel centres), simplified to within one pixel,
+    longest first, at most ``max_contours`` of them and ``max_points`` points in all: enough to
+    draw an outline, cheap to turn into a path."""
+    contours, _ = cv2.findContours(np.ascontiguousarray(mask, dtype=np.uint8), cv2.RETR_CCOMP,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    contours = sorted((c for c in contours if len(c) >= 2), key=len, reverse=True)[:max_contours]
+    ox, oy = origin
+    kept: list[np.ndarray] = []
+    points = 0
+    for contour in contours:
+        simple = cv2.approxPolyDP(contour, 1.0, True) if len(contour) > 8 else contour
+        points += len(simple)
+        if points > max_points:
+            break
+        kept.append(simple.reshape(-1, 2).astype(np.float64) + (ox + 0.5, oy + 0.5))
+    return kept

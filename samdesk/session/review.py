@@ -124,6 +124,11 @@ def accept_step(
     return Batch(commands, text=f"accept {len(items)} objects"), add, chosen
 
 
+def _same_crops(a: Sequence[Crop], b: Sequence[Crop]) -> bool:
+    pairs = zip(a, b, strict=False)
+    return len(a) == len(b) and all(oa == ob and np.array_equal(ma, mb) for (ma, oa), (mb, ob) in pairs)
+
+
 def _exists(project: Project, category_id: int | None) -> bool:
     return category_id is not None and project.categories.get(category_id) is not None
 
@@ -190,14 +195,32 @@ class Review:
     def propose(self, groups: Sequence[InstanceGroup], model_id: str | None, prompts: Prompts,
                 threshold: float | None, stored: bool = False, min_area: int = 0) -> PendingInstances | None:
         """Show ``groups`` (found on the image on screen) for review."""
+        proposal = self.make(groups, model_id, prompts, threshold, stored, min_area)
+        if proposal is not None:
+            self.show(proposal)
+        return proposal
+
+    def make(self, groups: Sequence[InstanceGroup], model_id: str | None, prompts: Prompts,
+             threshold: float | None, stored: bool = False, min_area: int = 0) -> PendingInstances | None:
+        """A proposal of ``groups`` on the image on screen, not shown yet (its crops and
+        outlines may be made elsewhere first: ``PendingInstances.prepare``)."""
         controller = self.controller
         if controller.media_id is None:
             return None
-        proposal = PendingInstances(list(groups), controller.media_id, controller.frame, model_id, prompts,
-                                    threshold, self.existing_crops(), stored=stored, min_area=min_area)
+        return PendingInstances(list(groups), controller.media_id, controller.frame, model_id, prompts,
+                                threshold, self.existing_crops(), stored=stored, min_area=min_area)
+
+    def show(self, proposal: PendingInstances) -> bool:
+        """Show ``proposal`` if its image is still on screen."""
+        controller = self.controller
+        if (proposal.media_id, proposal.frame) != (controller.media_id, controller.frame):
+            return False
+        existing = self.existing_crops()
+        if not _same_crops(existing, proposal.existing):  # objects changed meanwhile
+            proposal.set_existing(existing)
         self._refining = None
         controller.set_pending_instances(proposal)
-        return proposal
+        return True
 
     def update_group(self, index: int, pool: Instances) -> None:
         """A newer answer for one group (a streamed preview), keeping what the user did."""
@@ -364,7 +387,12 @@ class Review:
         points = (*(before.points if before else ()), (x, y))
         labels = (*(before.labels if before else ()), 1 if positive else 0)
         prompts = Prompts(points=points, labels=labels, box=proposal.box(key))
-        request_id = self.refiner.refine(PredictRequest(media, proposal.frame, prompts, multimask=False))
+        try:
+            request_id = self.refiner.refine(PredictRequest(media, proposal.frame, prompts, multimask=False))
+        except Exception as exc:  # no model answers clicks now: say so, keep the proposal
+            self.refine_error = str(exc) or type(exc).__name__
+            self._emit()
+            return
         self._refining = (request_id, key, prompts)
         self.refine_error = None
 

@@ -73,6 +73,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
        separator_before=True),
     _a("accept_pick", "Accept object, choose category…", "&Edit", "accept_pending",
        "Shift+Return", "Shift+Enter", args=(True,)),
+    _a("accept_instance", "Accept selected instance", "&Edit", "instances.accept_selected", "Ctrl+Return",
+       "Ctrl+Enter"),
     _a("discard", "Discard pending object (or stop tracking)", "&Edit", "discard_pending", "Esc"),
     _a("next_candidate", "Next candidate mask", "&Edit", "controller.cycle_candidate", "Tab"),
     *(
@@ -122,6 +124,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _a("mark_done", "Mark done and go to next", "&Image", "mark_done_and_next", "Ctrl+D"),
     _a("edit_tags", "Image tags…", "&Image", "media_panel.tags.edit", "T",
        tip="Labels of the whole image (night, blurry…)"),
+    _a("find_all", "Find all…", "&Image", "instances.find_all.open", "Ctrl+F", separator_before=True,
+       tip="Every instance of a phrase (car; person) on this image, with a concept model (SAM 3)"),
+    _a("segment_everything", "Segment everything", "&Image", "instances.everything.start", "Ctrl+Shift+A",
+       needs=Capability.EVERYTHING, tip="Every object of this image proposed at once, for review"),
     # Frame keys: , and . as in video editors, and the arrows (the canvas does not scroll with
     # them: its scroll bars are off and panning is mouse-driven).
     _a("next_frame", "Next frame", "&Video", "navigation.step_frame", ".", "Right", args=(+1,), when="video"),
@@ -173,6 +179,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _a("use_classical", "Use classical (GrabCut, no download)", "&Model", "request_model",
        args=("classical",)),
     _a("download_manager", "Download manager…", "&Model", "open_models_dialog", "Ctrl+M"),
+    _a("load_concept_model", "Load concept model (SAM 3)…", "&Model", "instances.ask_load_concept_model",
+       separator_before=True, tip="SAM 3 beside the click model, for find all"),
+    _a("unload_concept_model", "Unload concept model", "&Model", "instances.unload_concept_model"),
     _a("shortcuts", "Keyboard shortcuts", "&Help", "show_shortcuts", "F1", "?"),
 )
 

@@ -11,6 +11,8 @@ categories on the right. The parts, each in its own module:
 - ``timeline``: a lane per object of the video under the canvas, and the frame review
 - ``status_bar``; ``model_link`` (the model side of the session); ``tracking`` (Video ▸ Track);
   ``box_segmenter`` (Tools ▸ Segment boxes)
+- ``instance_parts``: many objects at once: find all (Ctrl+F) with a concept model in a second
+  slot, segment everything, their review, run on all images
 
 The session itself (``samdesk.session``) is Qt-free; this window holds no annotation logic.
 """
@@ -51,6 +53,8 @@ from samdesk.ui.dialogs.models import ModelsDialog
 from samdesk.ui.dialogs.shortcuts import ShortcutsDialog
 from samdesk.ui.display_controls import DisplayControls
 from samdesk.ui.image_loader import ImageLoader
+from samdesk.ui.instance_parts import InstanceParts
+from samdesk.ui.instance_parts import build as build_instance_parts
 from samdesk.ui.media_navigation import MediaNavigation
 from samdesk.ui.missing_media import MissingMedia
 from samdesk.ui.model_link import ModelLink
@@ -149,6 +153,7 @@ class MainWindow(QMainWindow):
         say = lambda text: self.status.show_message(text, 5000)  # noqa: E731
         host = ToolHost(self.controller, self.scene, self.canvas.transform, brush, say)
         self.tools: dict[str, Tool] = {cls.name: cls(host) for cls in discover_tools()}
+        self.instances: InstanceParts = build_instance_parts(self, column)
         self.menu_actions = Actions(self, self._ordered_actions())
         self.installed_menu = self.menu_actions.menus["&Model"].addMenu("Installed models")
         self.installed_menu.aboutToShow.connect(self.fill_installed_menu)
@@ -373,6 +378,8 @@ class MainWindow(QMainWindow):
     def accept_pending(self, pick: bool = False) -> int | None:
         if self._tool_consumes(Qt.Key.Key_Return) or not self.controller.ready_to_accept():
             return None
+        if self.controller.pending_instances is not None:
+            return self.instances.accept_all(self.pick_category if pick else None)
         category = self.controller.current_category
         if pick or category is None:
             category = self.pick_category()
@@ -397,17 +404,19 @@ class MainWindow(QMainWindow):
 
     def discard_pending(self) -> None:
         """Esc: the nearest thing first: the tool's gesture, the pending object, a tracking run,
-        the selection."""
+        a find-all query or sweep in progress, the selection."""
         if self._tool_consumes(Qt.Key.Key_Escape):
             return
         if self.controller.has_pending():
             self.controller.discard()
         elif self.tracker.running:
             self.tracker.stop()
-        else:
+        elif not self.instances.cancel():
             self.controller.select_object(None)
 
     def delete_selected(self) -> None:
+        if self.instances.reject_selected():
+            return
         ids = self.objects_panel.selected_ids() or (
             [self.controller.selected_object] if self.controller.selected_object is not None else []
         )
@@ -523,5 +532,6 @@ class MainWindow(QMainWindow):
             self.settings.save(self.settings_path)
         self.files.close()  # a clean exit: saved, or the user chose to discard
         self.navigation.close()
+        self.instances.close()
         self.bridge.shutdown()
         event.accept()

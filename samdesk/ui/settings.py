@@ -21,6 +21,9 @@ class Settings:
     brush_radius: float = 12.0
     min_island_area: int = 64
     last_model: str | None = None  # checkpoint path or "classical"
+    concept_model: str | None = None  # a SAM 3 checkpoint for find all, beside the click model
+    find_all_history: list[str] = field(default_factory=list)  # past find-all queries, newest first
+    find_all_threshold: float = 0.5  # where the review's score slider starts for a new query
     last_open_dir: str = ""
     recent_projects: list[str] = field(default_factory=list)
     autosave_seconds: int = 60

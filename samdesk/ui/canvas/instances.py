@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPen, QPixmap
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsItemGroup,
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from samdesk.session.instances import Crop
-from samdesk.ui.canvas.overlays import contour_path, dashed_pen
+from samdesk.ui.canvas.overlays import contour_path, dashed_pen, polygon
 
 DUPLICATE_COLOR = (150, 150, 150)
 
@@ -59,6 +59,15 @@ def paint_instances(crops: Sequence[Crop | None], colors: Sequence[tuple[int, in
     return argb, (x0, y0)
 
 
+def path_of(contours: Sequence[np.ndarray]) -> QPainterPath:
+    """Closed polygons (each (n, 2) x, y) as one path."""
+    path = QPainterPath()
+    for contour in contours:
+        path.addPolygon(polygon(contour))
+        path.closeSubpath()
+    return path
+
+
 class InstancesItem(QGraphicsItemGroup):
     """The proposed instances of one image: ``show(masks, scores)``, ``clear()``."""
 
@@ -82,11 +91,12 @@ class InstancesItem(QGraphicsItemGroup):
         color_indices: Sequence[int] | None = None,
         duplicates: Sequence[bool] | None = None,
         selected: int | None = None,
+        outlines: Sequence[Sequence[np.ndarray]] | None = None,
     ) -> None:
         """Draw the instances (each mask as its bounding-box crop and origin, None when empty)
         with their ``scores``, instance i in :func:`instance_color` (``color_indices[i]``,
         default i); ``duplicates[i]``: drawn grey as a duplicate; ``selected``: the one outlined
-        solid."""
+        solid; ``outlines[i]``: its contours as (n, 2) x, y arrays (default: traced here)."""
         self.clear()
         indices = range(len(crops)) if color_indices is None else color_indices
         self.duplicates = [False] * len(crops) if duplicates is None else list(duplicates)
@@ -106,7 +116,9 @@ class InstancesItem(QGraphicsItemGroup):
             if item is None:
                 continue
             crop, (x0, y0) = item
-            outline = QGraphicsPathItem(contour_path(crop, (x0, y0)))
+            outline = QGraphicsPathItem(
+                contour_path(crop, (x0, y0)) if outlines is None else path_of(outlines[index])
+            )
             if index == selected:
                 pen = QPen(QColor(255, 255, 255))
                 pen.setCosmetic(True)

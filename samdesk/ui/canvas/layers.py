@@ -284,4 +284,5 @@ class AnnotationLayer:
             [proposal.color_index(key) for key in keys],
             [proposal.is_duplicate(key) for key in keys],
             keys.index(proposal.selected) if proposal.selected in keys else None,
+            [proposal.outline(key) for key in keys],
         )

@@ -1,6 +1,7 @@
 """The image list: one row per media item with its status (new / in progress / done), the
 project's done count above it, and, when the media come from several folders, a header row
-with each folder's count (``samdesk/session/progress.py``)."""
+with each folder's count (``samdesk/session/progress.py``). A row shows its object count and
+how many batch results wait for review on it (``◆ 3 to review``)."""
 
 from __future__ import annotations
 
@@ -44,11 +45,13 @@ class MediaListPanel(QWidget):
         self._headers: dict[str, list[QListWidgetItem]] = {}  # folder -> its header rows
         self._grouped = False  # the media come from several folders: header rows shown
         self._last_folder: str | None = None  # of the last row appended
+        self._to_review: dict[int, int] = {}  # media id -> batch results waiting for review
         document.events.subscribe_batch(self._on_events)
         self.rebuild()
 
     def rebuild(self) -> None:
         self._syncing = True
+        self._to_review = results_to_review(self.document.project.settings)
         current = self.current_media_id()
         self.list.clear()
         self._rows.clear()
@@ -84,6 +87,8 @@ class MediaListPanel(QWidget):
         item = self.document.project.media_item(media_id)
         count = len(self.document.project.objects_of(media_id))
         suffix = f"  ({count})" if count else ""
+        if waiting := self._to_review.get(media_id):
+            suffix += f"  ◆ {waiting} to review"
         frames = f"  · {item.frame_count} frames" if item.frame_count > 1 else ""
         row.setText(f"{STATUS_MARK[item.status]}  {item.name}{frames}{suffix}")
         size = f"{item.width}×{item.height}"
@@ -133,6 +138,10 @@ class MediaListPanel(QWidget):
         for media_id in added:
             self._append(media_id)
         touched = {e.media_id for e in events if e.media_id is not None and e.change != Change.MEDIA_ADDED}
+        if Change.SETTINGS_CHANGED in changes:
+            before, after = self._to_review, results_to_review(self.document.project.settings)
+            self._to_review = after
+            touched |= {m for m in before.keys() | after.keys() if before.get(m) != after.get(m)}
         for media_id in touched:
             if (row := self._row(media_id)) is not None:
                 with contextlib.suppress(KeyError):
@@ -157,3 +166,13 @@ class MediaListPanel(QWidget):
     def _current_changed(self, row: QListWidgetItem | None, _previous: object) -> None:
         if not self._syncing and row is not None and row.data(Qt.ItemDataRole.UserRole) is not None:
             self.media_activated.emit(int(row.data(Qt.ItemDataRole.UserRole)))
+
+
+def results_to_review(settings: dict) -> dict[int, int]:
+    """Per media id, the batch results waiting for review (``settings["labelling"]["pending"]``,
+    docs/project-format.md); read without validating each result, for a quick count."""
+    record = settings.get("labelling")
+    pending = record.get("pending") if isinstance(record, dict) else None
+    if not isinstance(pending, dict):
+        return {}
+    return {int(k): len(v) for k, v in pending.items() if isinstance(v, list) and v and str(k).isdigit()}

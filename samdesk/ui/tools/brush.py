@@ -79,7 +79,7 @@ class BrushTool(Tool):
 class EraserTool(BrushTool):
     name = "eraser"
     label = "Eraser"
-    shortcut = "E"
+    shortcut = "X"  # E is the exemplar tool (find all)
     help = "Erase from the mask · Right/Shift: paint · [ ] size"
     order = 50
     erases = True

@@ -1,0 +1,165 @@
+"""The review strip above the canvas while instances are proposed (find all, segment everything)
+or being found: what is going on and for how long (with Cancel), the score threshold and the
+minimum area (both re-filter at once, without the model), the category of instances that have
+no phrase, and the accept / reject buttons with their keys.
+
+A widget only: it emits what the user asks and shows what it is told (``samdesk/ui/review.py``
+connects it to the session).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QWidget,
+)
+
+SLIDER_STEPS = 100  # the threshold slider moves in hundredths
+DEFAULT_CATEGORY = "object"
+
+
+class ReviewBar(QWidget):
+    threshold_changed = Signal(float)
+    min_area_changed = Signal(int)
+    accept_all = Signal()
+    accept_above = Signal()
+    accept_selected = Signal()
+    reject_selected = Signal()
+    allow_selected = Signal()
+    drop_stored = Signal()
+    cancel = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._reviewing = self._busy = False
+        row = QHBoxLayout(self)
+        row.setContentsMargins(6, 2, 6, 2)
+        self.busy_label = QLabel("")
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setFixedWidth(110)
+        self.busy_bar.setTextVisible(False)
+        self.cancel_button = self._button("Cancel", self.cancel, "Stop (the click model keeps working)")
+        row.addWidget(self.busy_label)
+        row.addWidget(self.busy_bar)
+        row.addWidget(self.cancel_button)
+        self.review_widgets: list[QWidget] = []
+        self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
+        self.threshold_slider.setRange(0, SLIDER_STEPS)
+        self.threshold_slider.setFixedWidth(140)
+        self.threshold_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.threshold_slider.setToolTip("Show the instances scoring above this (no model call)")
+        self.threshold_label = QLabel("")
+        self.threshold_slider.valueChanged.connect(self._threshold_moved)
+        self.area_spin = QSpinBox()
+        self.area_spin.setRange(0, 1_000_000)
+        self.area_spin.setSingleStep(50)
+        self.area_spin.setSuffix(" px")
+        self.area_spin.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.area_spin.setToolTip("Hide instances smaller than this many pixels")
+        self.area_spin.valueChanged.connect(self.min_area_changed.emit)
+        self.category = QComboBox()
+        self.category.setEditable(True)
+        self.category.setMinimumWidth(110)
+        self.category.setToolTip("The category of instances found without a phrase (a new name makes one)")
+        self.category_label = QLabel(" Category ")
+        self.counts_label = QLabel("")
+        widgets: list[QWidget] = [
+            QLabel(" Score > "), self.threshold_slider, self.threshold_label,
+            QLabel(" Min area "), self.area_spin, self.category_label, self.category,
+        ]
+        buttons = (
+            ("Accept all (Enter)", self.accept_all, "Every instance shown becomes an object (one undo step)"),
+            ("Accept above", self.accept_above,
+             "The instances shown become objects; the review goes on (lower the threshold to see more)"),
+            ("Accept selected (Ctrl+Enter)", self.accept_selected, "Click an instance to select it"),
+            ("Reject (Del)", self.reject_selected, "Reject the selected instance (or right click it)"),
+            ("Allow duplicate", self.allow_selected,
+             "The selected instance overlaps an object already there: accept it anyway"),
+        )
+        self.buttons = {text: self._button(text, signal, tip) for text, signal, tip in buttons}
+        self.drop_button = self._button("Drop results", self.drop_stored,
+                                        "Remove this image's batch results waiting for review (undoable)")
+        for widget in [*widgets, *self.buttons.values(), self.drop_button, self.counts_label]:
+            row.addWidget(widget)
+            self.review_widgets.append(widget)
+        row.addStretch(1)
+        self.set_busy("")
+        self.set_reviewing(False)
+
+    def _button(self, text: str, signal: Signal, tip: str) -> QPushButton:
+        button = QPushButton(text)
+        button.setToolTip(tip)
+        button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys stay with the canvas
+        button.clicked.connect(lambda _checked=False: signal.emit())
+        return button
+
+    # --- what it shows ---------------------------------------------------------------------------
+
+    def set_busy(self, text: str, done: int = 0, total: int = 0) -> None:
+        """Work going on (``text``, with ``done`` of ``total`` when known), or none ("")."""
+        busy = self._busy = bool(text)
+        self.busy_label.setText(text)
+        self.busy_label.setVisible(busy)
+        self.busy_bar.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        self.busy_bar.setRange(0, max(0, total))
+        if total > 0:
+            self.busy_bar.setValue(min(done, total))
+        self._update_visible()
+
+    def set_reviewing(self, reviewing: bool, stored: bool = False, needs_category: bool = False) -> None:
+        self._reviewing = reviewing
+        for widget in self.review_widgets:
+            widget.setVisible(reviewing)
+        self.drop_button.setVisible(reviewing and stored)
+        self.category.setVisible(reviewing and needs_category)
+        self.category_label.setVisible(reviewing and needs_category)
+        self._update_visible()
+
+    def set_threshold(self, value: float | None) -> None:
+        """Move the slider without emitting (None: every instance is shown: 0)."""
+        self.threshold_slider.blockSignals(True)
+        self.threshold_slider.setValue(round((value or 0.0) * SLIDER_STEPS))
+        self.threshold_slider.blockSignals(False)
+        self.threshold_label.setText(f"{(value or 0.0):.2f}")
+
+    def set_min_area(self, pixels: int) -> None:
+        self.area_spin.blockSignals(True)
+        self.area_spin.setValue(pixels)
+        self.area_spin.blockSignals(False)
+
+    def set_counts(self, text: str) -> None:
+        self.counts_label.setText(text)
+
+    def set_selection(self, selected: bool, duplicate: bool) -> None:
+        self.buttons["Accept selected (Ctrl+Enter)"].setEnabled(selected)
+        self.buttons["Reject (Del)"].setEnabled(selected)
+        self.buttons["Allow duplicate"].setEnabled(duplicate)
+
+    def set_categories(self, names: list[str], current: str | None = None) -> None:
+        text = self.category.currentText() or current or DEFAULT_CATEGORY
+        self.category.blockSignals(True)
+        self.category.clear()
+        self.category.addItems(names)
+        self.category.setCurrentText(text)
+        self.category.blockSignals(False)
+
+    def category_name(self) -> str:
+        return self.category.currentText().strip() or DEFAULT_CATEGORY
+
+    def threshold(self) -> float:
+        return self.threshold_slider.value() / SLIDER_STEPS
+
+    def _threshold_moved(self, value: int) -> None:
+        self.threshold_label.setText(f"{value / SLIDER_STEPS:.2f}")
+        self.threshold_changed.emit(value / SLIDER_STEPS)
+
+    def _update_visible(self) -> None:
+        self.setVisible(self._reviewing or self._busy)
