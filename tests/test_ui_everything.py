@@ -129,3 +129,29 @@ def test_without_a_concept_model_the_bar_says_how_to_get_one(window: MainWindow,
     assert "needs a concept model" in win.status.current_message()
     qtbot.keyClick(bar.field, Qt.Key.Key_Escape)
     assert win.canvas.hasFocus()
+
+
+def test_missing_media_is_not_swept_or_searched(
+    window: MainWindow, qtbot, tmp_path: Path, media_dir: Path
+) -> None:
+    """The grey stand-in of a file that is gone is not sent to a model: the status bar says how
+    to find the file instead."""
+    import shutil
+
+    win = window
+    gone = tmp_path / "gone.jpg"
+    shutil.copy(media_dir / "dog.jpg", gone)
+    assert open_paths(qtbot, win, [gone]) == []
+    media_id = next(m.id for m in win.document.project.media if m.name == "gone.jpg")
+    gone.unlink()
+    win.navigation.show_media(media_id)
+    assert win.controller.media_id == media_id and win.navigation.missing
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(win.canvas, Qt.Key.Key_A, ctrl_shift)
+    assert not win.instances.everything.running and win.controller.pending_instances is None
+    assert "gone.jpg is missing" in win.status.current_message()
+    win.status.show_message("", 0)
+    qtbot.keyClick(win.canvas, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(win.instances.find_all.bar.field, "dog")
+    qtbot.keyClick(win.instances.find_all.bar.field, Qt.Key.Key_Return)
+    assert "gone.jpg is missing" in win.status.current_message()

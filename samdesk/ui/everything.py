@@ -11,6 +11,7 @@ minimum area hides small ones.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QElapsedTimer, QObject, Signal
@@ -39,6 +40,7 @@ class SegmentEverything(QObject):
         self.frames = frames
         self.settings: dict[str, Any] = {}  # extra sweep settings (tests, benchmarks)
         self.last_settings: dict[str, Any] = {}  # what the last sweep was asked with
+        self.refusal: Callable[[], str | None] = lambda: None  # as FindAll.refusal
         self._request: int | None = None
         self._target: tuple[int, int] | None = None  # (media id, frame) being swept
         self._clock = QElapsedTimer()
@@ -58,6 +60,9 @@ class SegmentEverything(QObject):
         controller, media = self.controller, self.controller.media
         if media is None:
             self.message.emit("Open an image first", 4000)
+            return False
+        if (refused := self.refusal()) is not None:
+            self.message.emit(refused, 8000)
             return False
         self.cancel()
         settings = dict(self.settings)

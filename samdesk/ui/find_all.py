@@ -10,6 +10,7 @@ phrase. It knows no window; it reports through signals.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QRectF, Signal
@@ -46,6 +47,9 @@ class FindAll(QObject):
         self.scene = scene
         self.bar = FindAllBar()
         self.bar.hide()
+        # Why the image on screen cannot be asked about now (missing media, a frame still
+        # decoding), or None; the window sets it.
+        self.refusal: Callable[[], str | None] = lambda: None
         self.exemplars: list[Exemplar] = []
         self._exemplar_items: list[QGraphicsRectItem] = []
         if exemplar_tool is not None:
@@ -81,7 +85,7 @@ class FindAll(QObject):
         self._model_changed()
         self.bar.focus_field()
         media = self.controller.media
-        if media is not None:
+        if media is not None and self.refusal() is None:
             self.link.prefetch(media, self.controller.frame)
 
     def close(self) -> None:
@@ -103,6 +107,9 @@ class FindAll(QObject):
         media = self.controller.media
         if media is None:
             self.message.emit("Open an image first", 4000)
+            return False
+        if (refused := self.refusal()) is not None:
+            self.message.emit(refused, 8000)
             return False
         proposal = self.controller.pending_instances
         threshold = proposal.threshold if proposal is not None else None
@@ -189,7 +196,7 @@ class FindAll(QObject):
     def _media_changed(self) -> None:
         self.clear_exemplars()
         media = self.controller.media
-        if self.is_open and media is not None:
+        if self.is_open and media is not None and self.refusal() is None:
             self.link.prefetch(media, self.controller.frame)
 
     def _show_exemplar_counts(self) -> None:

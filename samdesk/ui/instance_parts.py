@@ -104,6 +104,7 @@ def build(window: MainWindow, column: QVBoxLayout) -> InstanceParts:
     everything = SegmentEverything(controller, window.bridge, review, window.navigation.loader.frames, window)
     batch = RunOnAll(document, controller, link, review, window)
     parts = InstanceParts(window, link, review, find_all, everything, batch)
+    find_all.refusal = everything.refusal = window.navigation.input_refusal
     for index, widget in enumerate((find_all.bar, batch.widget, review.bar)):
         column.insertWidget(index, widget)
     for part in (review, find_all, everything, batch):
