@@ -1,46 +1,25 @@
-"""The find-all bar (Ctrl+F) above the canvas: a phrase field (``car; person; bicycle``) that
-completes from the project's categories and the query history, the phrase → category mapping
-and the count per phrase, exemplar boxes in use, and Run on all images. Without a concept model
-it explains how to get one.
+"""The find-all bar (Ctrl+F) above the canvas: a phrase field (``car; person; bicycle``:
+``phrase_field.py``) that completes each phrase from the project's categories and past queries,
+the phrase → category mapping and the count per phrase, exemplar boxes in use, and Run on all
+images. Without a concept model it explains how to get one.
 
 A widget only: ``samdesk/ui/find_all.py`` connects it to the model and the session.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QStringListModel, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCompleter,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-
-class PhraseField(QLineEdit):
-    """Enter runs the query; Esc hands the keys back to the canvas. Both are the window's
-    shortcuts too (accept, discard): while typing, the field takes them first."""
-
-    escaped = Signal()
-
-    def event(self, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent) and event.key() in (
-            Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape
-        ):
-            event.accept()
-            return True
-        return super().event(event)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() == Qt.Key.Key_Escape:
-            self.escaped.emit()
-            return
-        super().keyPressEvent(event)
+from samdesk.session.find_all import split_phrases
+from samdesk.ui.panels.phrase_field import PhraseField
 
 
 class FindAllBar(QWidget):
@@ -65,11 +44,6 @@ class FindAllBar(QWidget):
         self.field.returnPressed.connect(lambda: self.run.emit(self.field.text()))
         self.field.escaped.connect(self.escaped.emit)
         self.field.textChanged.connect(lambda _text: self.mapping_changed())
-        self._completions = QStringListModel(self)
-        completer = QCompleter(self._completions, self)
-        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        self.field.setCompleter(completer)
         row.addWidget(self.field, 1)
         self.find_button = self._button("Find", lambda: self.run.emit(self.field.text()))
         row.addWidget(self.find_button)
@@ -118,15 +92,14 @@ class FindAllBar(QWidget):
     # --- what it shows ---------------------------------------------------------------------------
 
     def set_completions(self, categories: list[str], history: list[str]) -> None:
-        """Complete from the category names and the past queries."""
+        """Complete each phrase from the category names and past phrases; Up/Down recall
+        past queries."""
         self._categories = list(categories)
-        self._completions.setStringList([*history, *(c for c in categories if c not in history)])
+        self.field.set_completions(categories, history)
         self.mapping_changed()
 
     def mapping_changed(self) -> None:
         """Say where each typed phrase goes: its category, or a new one made from it."""
-        from samdesk.session.find_all import split_phrases
-
         folded = {c.casefold(): c for c in self._categories}
         parts = []
         for phrase in split_phrases(self.field.text()):
