@@ -39,6 +39,7 @@ __all__ = [
     "BatchPredictor",
     "CandidateMasks",
     "Capability",
+    "ClickPreparer",
     "ConceptModel",
     "EverythingModel",
     "EverythingProgress",
@@ -207,6 +208,17 @@ class BatchPredictor(Protocol):
     ) -> list[Prediction]:
         """One :class:`Prediction` per prompt set, in order; each set has clicks and/or a box."""
         ...
+
+
+@runtime_checkable
+class ClickPreparer(Protocol):
+    """Optional for ``click`` models whose clicks on one image share work that the embedding
+    does not hold (SAM 1: the mask decoder's image-side projections; SAM 2 and SAM 3 store
+    theirs in the embedding at encode time). The runtime calls ``prepare_clicks`` on its
+    interactive thread when an image is shown, so that the first click on it costs what the
+    later ones do. Idempotent; the result is kept by the model for the embedding given."""
+
+    def prepare_clicks(self, embedding: ImageEmbedding) -> None: ...
 
 
 @runtime_checkable

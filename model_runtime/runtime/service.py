@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from model_runtime.api import ImageModel, ModelInfo, PromptError, Prompts
+from model_runtime.api import ClickPreparer, ImageModel, ModelInfo, PromptError, Prompts
 from model_runtime.runtime.cache import (
     DEFAULT_DISK_BYTES,
     DEFAULT_MEMORY_BYTES,
@@ -37,6 +37,7 @@ from model_runtime.runtime.work.find_all import FindAllWork
 from model_runtime.runtime.work.job import Job, JobFactory, JobWork
 from model_runtime.runtime.work.load import LoadWork
 from model_runtime.runtime.work.predict import PredictWork
+from model_runtime.runtime.work.prepare import PrepareWork
 
 ImageProvider = Callable[[], np.ndarray]
 
@@ -57,6 +58,9 @@ class RuntimeConfig:
     # right for an interactive app, wrong for a batch run that should keep its share of the CPU.
     background_idle: bool = True
     interactive_nice: int = 0
+    # Prepare the clicks on the image on screen when it is shown (``Runtime.encode``); off only
+    # to measure what that saves (bench/first_click.py).
+    prepare_clicks: bool = True
 
 
 class Runtime:
@@ -121,10 +125,18 @@ class Runtime:
         """Make sure the embedding of ``media_key``/``frame`` is cached (memory, then disk, then
         computed). ``image_provider()`` returns the RGB uint8 image and is called on the
         background thread only when the embedding must be computed. ``prefetch`` puts it behind
-        the image on screen. The result is an :class:`EncodeResult`."""
+        the image on screen. The result is an :class:`EncodeResult`.
+
+        Without ``prefetch`` (the image on screen), a model that is a
+        :class:`~model_runtime.api.ClickPreparer` also prepares the clicks to come on it, on the
+        interactive thread once the embedding exists (:mod:`~model_runtime.runtime.work.prepare`)."""
         priority = Priority.BACKGROUND if prefetch else Priority.CURRENT
         work = EncodeWork(media_key=media_key, frame=frame, image_provider=image_provider, priority=priority)
-        return self._scheduler.submit(work, callbacks)
+        handle = self._scheduler.submit(work, callbacks)
+        if not prefetch and self.config.prepare_clicks and isinstance(self._scheduler.model, ClickPreparer):
+            prepare = PrepareWork(media_key=media_key, frame=frame, image_provider=image_provider)
+            self._scheduler.submit(prepare, None)
+        return handle
 
     def predict(
         self,

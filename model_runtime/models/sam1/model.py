@@ -101,6 +101,16 @@ class Sam1Model:
             self._side = (weakref.ref(features), side)
             return side
 
+    def prepare_clicks(self, embedding: ImageEmbedding) -> None:
+        """The decoder's image side for ``embedding``'s features, ready for the first click on
+        it (``ClickPreparer``: the runtime calls this when the image is shown)."""
+        check_embedding(embedding, self.info)
+        features = embedding.features.get(FEATURES)
+        if features is None:
+            raise PromptError(f"embedding has no {FEATURES!r} features")
+        with torch.inference_mode():
+            self._image_side(features.to(self.device))
+
     def encode_image(self, image: np.ndarray) -> ImageEmbedding:
         """image: uint8 (H, W, 3) RGB -> embedding with features["image_embed"] (1, 256, 64, 64)."""
         image = validate_image(image)

@@ -8,6 +8,7 @@ module                          lane        priority     notes
 ``encode``                      background  CURRENT      BACKGROUND for prefetches
 ``predict``                     interactive INTERACTIVE  ``click``; newer one per object supersedes
 ``find_all``                    interactive INTERACTIVE  ``concept``; newer one per object supersedes
+``prepare``                     interactive CURRENT      the image shown, for the clicks to come
 ``segment_everything`` (job)    background  BACKGROUND   ``everything``; streams previews
 ``track`` (job)                 background  BACKGROUND   ``video``; streams tracked frames
 ``precompute`` (job)            background  BACKGROUND   one image per step
