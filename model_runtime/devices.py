@@ -1,14 +1,49 @@
-"""Choosing the torch device and thread count deliberately."""
+"""Choosing the torch device and thread count deliberately.
+
+Device names are torch's: "cpu", "cuda", "cuda:N", "mps"; "auto" (or no choice at all) means the
+best available, CUDA first, then MPS, then the CPU. :func:`parse_device_choice` checks a name
+without importing torch (command lines, settings); :func:`resolve_device` turns a choice into a
+``torch.device`` and refuses one that this machine does not have.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
+
+AUTO = "auto"
+_DEVICE_NAME = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+
+
+def parse_device_choice(text: str | None) -> str | None:
+    """A device name as a user wrote it -> the name, or None for "auto" / empty (the best
+    available). Anything else is a ``ValueError`` naming the accepted forms. Imports no torch."""
+    if text is None:
+        return None
+    name = text.strip().lower()
+    if name in ("", AUTO):
+        return None
+    if not _DEVICE_NAME.match(name):
+        raise ValueError(f"unknown device {text!r}: use auto, cpu, cuda, cuda:N or mps")
+    return name
+
+
+def explicit_device(choice: str | None) -> str | None:
+    """A device choice as loaders take it: None for "auto" (or nothing), else the name as given
+    (a name that is no device is refused by the loader, with the reason)."""
+    if choice is None or choice.strip().lower() in ("", AUTO):
+        return None
+    return choice
 
 
 def best_device() -> str:
     """CUDA > MPS > CPU."""
+    import torch
+
     if torch.cuda.is_available():
         return "cuda"
     mps = getattr(torch.backends, "mps", None)
@@ -18,12 +53,21 @@ def best_device() -> str:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` picks the best available; an unavailable explicit choice is a clear error."""
+    """``None`` (or "auto") picks the best available; an unavailable explicit choice is a clear
+    error."""
+    import torch
+
+    if isinstance(device, str):
+        device = parse_device_choice(device)
     if device is None:
         return torch.device(best_device())
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {device!r} requested but CUDA is not available in this torch build")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise RuntimeError(
+            f"device {device!r} requested but this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
     if dev.type == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():

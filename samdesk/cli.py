@@ -29,7 +29,7 @@ def _command_modules() -> list[str]:
 def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
     parser = argparse.ArgumentParser(
         prog="samdesk",
-        usage="samdesk [--model FILE_OR_NAME] [PATH ...]\n       samdesk COMMAND ...",
+        usage="samdesk [--model FILE_OR_NAME] [--device DEVICE] [PATH ...]\n       samdesk COMMAND ...",
         description="Annotate images and videos with Segment Anything. "
         "Without a command, opens the GUI on the given images, videos, folders or projects.",
     )
@@ -40,6 +40,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
         "paths", nargs="*", metavar="PATH", help="images, videos, folders or a .samdesk.json project"
     )
     gui.add_argument("--model", help="checkpoint file or registry name to load at start")
+    gui.add_argument(
+        "--device", type=device_argument, default=None,
+        help="where models run: auto (the default: CUDA, then MPS, then the CPU), cpu, cuda, cuda:N "
+        "or mps; overrides the setting for this run",
+    )
     gui.set_defaults(func=lambda args: _run_gui(args))  # late-bound: resolved at call time
     names = {"gui"}
     for name in _command_modules():
@@ -53,7 +58,19 @@ def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
 def _run_gui(args: argparse.Namespace) -> int:
     from samdesk.ui.app import run_gui  # Qt is imported only when the GUI is asked for
 
-    return run_gui(args.paths, model=args.model)
+    return run_gui(args.paths, model=args.model, device=args.device)
+
+
+def device_argument(text: str) -> str:
+    """argparse type of ``--device``: the name as given ("auto" included), checked without
+    importing torch; ``model_runtime.devices.resolve_device`` turns it into a device."""
+    from model_runtime.devices import parse_device_choice
+
+    try:
+        parse_device_choice(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip().lower()
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

@@ -206,7 +206,9 @@ class Scheduler:
             for w in stale:
                 self._queue.remove(w)
             self._cv.notify_all()
-        if old is not None and old.info.model_id != model.info.model_id:
+        # The memory cache holds tensors on the model's device: the same model on another
+        # device must not be handed them (the disk cache is read onto the new device).
+        if old is not None and _placement(old) != _placement(model):
             self.calls.memory_cache.discard_model(old.info.model_id)
         del old
         self._discard(stale)
@@ -415,6 +417,11 @@ class Scheduler:
                 work.discard()
             except Exception:
                 log.exception("releasing %s request %d failed", work.spec.name, work.core.request_id)
+
+
+def _placement(model: ImageModel) -> tuple[str, str]:
+    """What an embedding in the memory cache belongs to: the model, and the device of its tensors."""
+    return (model.info.model_id, str(model.info.device))
 
 
 def _capability_error(work: Work, model: ImageModel) -> ModelCapabilityError | None:

@@ -7,8 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def create_window(paths: Sequence[str], model: str | None = None, settings_path: Path | None = None):
-    """Build the main window on ``paths`` (the samples when empty) and load the model.
+def create_window(
+    paths: Sequence[str],
+    model: str | None = None,
+    settings_path: Path | None = None,
+    device: str | None = None,
+):
+    """Build the main window on ``paths`` (the samples when empty) and load the model on
+    ``device`` (``--device``; None: the ``device`` setting, "auto" unless the user chose one).
 
     Files open on the runtime's background thread: the first shows as soon as it is read, and
     the ones that cannot be read are reported when the opening is over. A QApplication must exist.
@@ -25,6 +31,7 @@ def create_window(paths: Sequence[str], model: str | None = None, settings_path:
         window.files.recover_unsaved()  # offers the autosave of a session that crashed before saving
         if not window.document.project.media:
             window.files.open_paths([str(p) for p in sample_images()])
+    window.use_device(device or settings.device)
     window.model_link.load(model or settings.last_model or "classical")
     return window
 
@@ -43,11 +50,11 @@ def configure_application(app) -> None:
     app.setDesktopFileName(DESKTOP_ID)
 
 
-def run_gui(paths: Sequence[str], model: str | None = None) -> int:
+def run_gui(paths: Sequence[str], model: str | None = None, device: str | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     configure_application(app)
-    window = create_window(paths, model)
+    window = create_window(paths, model, device=device)
     window.show()
     return int(app.exec())

@@ -20,6 +20,7 @@ from typing import Any
 from PySide6.QtCore import QElapsedTimer, QObject, QTimer, Signal
 
 from model_runtime.api import Capability, ModelCapabilityError, PromptError
+from model_runtime.devices import explicit_device
 from model_runtime.runtime import EmbeddingKey
 from model_runtime.runtime.slots import second_slot_config
 from samdesk.document import MediaItem
@@ -56,6 +57,7 @@ class ConceptLink(QObject):
         self.main = main
         self.frames = frames
         self.second: RuntimeBridge | None = None
+        self.device: str = "auto"  # where the concept model is loaded (MainWindow.use_device)
         self.second_source: str | None = None
         self._load_request: int | None = None
         self._query: tuple[RuntimeBridge, int, FindAllQuery] | None = None
@@ -77,7 +79,7 @@ class ConceptLink(QObject):
             self._connect(self.second)
         self.second_source = source
         self.loading.emit(f"loading {Path(source).name}…")
-        self._load_request = self.second.load_model(source)
+        self._load_request = self.second.load_model(source, explicit_device(self.device))
 
     def unload(self) -> None:
         """Close the second slot: its model, threads and cached embeddings go."""

@@ -452,6 +452,12 @@ class MainWindow(QMainWindow):
         if service is not None:
             self.controller.prefetch()
 
+    def use_device(self, choice: str) -> None:
+        """Load models from now on on ``choice`` ("auto", "cpu", "cuda", "cuda:N", "mps"): the
+        click model and the concept model (``--device``, else the ``device`` setting)."""
+        self.model_link.device = choice
+        self.instances.link.device = choice
+
     def request_model(self, source: str) -> None:
         """Ask for a model by checkpoint path or "classical"."""
         self.settings.last_model = source

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from model_runtime.devices import explicit_device
 from samdesk.document import MediaItem
 from samdesk.document.media_files import media_present
 from samdesk.runtime_bridge import RuntimeBridge
@@ -75,6 +76,10 @@ class ModelLink(QObject):
         self._encode_media: dict[int, tuple[int, int]] = {}  # encode request id -> (media id, frame)
         self.capabilities: frozenset[str] = frozenset()  # of the loaded model (ModelLoaded)
         self._loading: str | None = None
+        # Where models are loaded: a device name or "auto" (model_runtime.devices); the window
+        # sets it (MainWindow.use_device). A name this machine lacks fails the load with the
+        # reason, like any other load failure.
+        self.device: str = "auto"
 
     @property
     def requests_in_flight(self) -> set[int]:
@@ -143,7 +148,8 @@ class ModelLink(QObject):
         ``load_error`` with the whole reason; nothing else is loaded in its place."""
         self._loading = source
         self.loading.emit(f"loading {Path(source).name}…")
-        self._load_request = self.bridge.load_model(source)
+        # "auto" travels as None (plugins' loaders take None for "the best available").
+        self._load_request = self.bridge.load_model(source, explicit_device(self.device))
 
     def _loaded(self, request_id: int, result: Any) -> None:
         if request_id == self._load_request:

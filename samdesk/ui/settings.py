@@ -24,6 +24,7 @@ class Settings:
     concept_model: str | None = None  # a SAM 3 checkpoint for find all, beside the click model
     find_all_history: list[str] = field(default_factory=list)  # past find-all queries, newest first
     find_all_threshold: float = 0.5  # where the review's score slider starts for a new query
+    device: str = "auto"  # where models run: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps
     last_open_dir: str = ""
     recent_projects: list[str] = field(default_factory=list)
     autosave_seconds: int = 60
