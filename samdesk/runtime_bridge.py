@@ -39,8 +39,10 @@ class RuntimeBridge(QObject):
     failed = Signal(int, object)  # request id, exception
     progressed = Signal(int, int, int)  # request id, done, total (-1 when unknown)
     partial = Signal(int, object)  # request id, a piece of a job's result (a tracked frame)
+    modelChanged = Signal(object)  # ModelLoaded: a model the runtime loaded by itself (its note says why)
 
     _delivery = Signal(object)  # (what, request id, payload, total); crosses threads, queued
+    _model_change = Signal(object)  # ModelLoaded from a runtime thread; queued
 
     def __init__(
         self,
@@ -59,6 +61,8 @@ class RuntimeBridge(QObject):
         self._superseding: dict[int, tuple[str, Any]] = {}
         self._latest: dict[tuple[str, Any], int] = {}
         self._delivery.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)
+        self._model_change.connect(self.modelChanged, Qt.ConnectionType.QueuedConnection)
+        self.runtime.watch_models(self._model_change.emit)  # a CPU fall-back after running out of memory
 
     # --- requests (call from the GUI thread) -----------------------------------------------
 

@@ -3,10 +3,18 @@ embeddings through the memory and disk caches. Used from the runtime threads onl
 
 No autocast: what runs in reduced precision is the model's decision (``ModelInfo.compute_dtype``,
 part of the cache key), never a blanket one here.
+
+Out of memory on a device (issue 22): the memory cache and the device's cached blocks are freed
+and the call is tried once more (``retry``: only calls that can safely run twice, i.e. encodes,
+clicks and concept queries, not a long job's step, which may have advanced its state). If the
+device runs out again, ``on_device_exhausted(model, reason)`` is told (the scheduler then loads
+the same model on the CPU, see ``Scheduler.fall_back_to_cpu``) and the request fails with a
+:class:`ModelOutOfMemoryError` that says what happens next. Nothing crashes.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +30,11 @@ from model_runtime.runtime.requests import (
     is_video_frames_key,
 )
 
+log = logging.getLogger(__name__)
+
 ImageProvider = Callable[[], np.ndarray]
+# (the model that ran out, why) -> True when it will be loaded on the CPU in its place
+DeviceExhaustedHook = Callable[[ImageModel, str], bool]
 
 
 class ModelCalls:
@@ -31,27 +43,55 @@ class ModelCalls:
     def __init__(self, memory_cache: MemoryEmbeddingCache, disk_cache: DiskEmbeddingCache | None) -> None:
         self.memory_cache = memory_cache
         self.disk_cache = disk_cache
+        self.on_device_exhausted: DeviceExhaustedHook | None = None  # set by the scheduler
 
-    def call(self, model: ImageModel, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)`` without autograd; out of memory becomes
-        :class:`ModelOutOfMemoryError` (saying ``what`` was being done) after the caches are freed."""
+    def call(
+        self,
+        model: ImageModel,
+        what: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        retry: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """``fn(*args, **kwargs)`` without autograd. Out of memory: the caches are freed, the
+        call is tried once more when ``retry`` (it must be safe to run twice), and then it
+        becomes :class:`ModelOutOfMemoryError` saying ``what`` was being done and what happens
+        next (see the module docstring)."""
         import torch  # runtime threads only: importing torch takes seconds, never on the GUI thread
 
         device = str(model.info.device)
-        try:
-            with torch.no_grad():
-                return fn(*args, **kwargs)
-        except torch.cuda.OutOfMemoryError as exc:  # the same class as torch.OutOfMemoryError (any device)
-            self._free_device_memory(device)
-            raise ModelOutOfMemoryError(
-                f"out of memory on {device} while {what} with {model.info.display_name}; cached "
-                "embeddings were freed — try again, or use a smaller model or another device"
-            ) from exc
-        except MemoryError as exc:
-            self.memory_cache.clear()
-            raise ModelOutOfMemoryError(
-                f"out of memory while {what} with {model.info.display_name}; cached embeddings were freed"
-            ) from exc
+        attempts = 2 if retry else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                with torch.no_grad():
+                    return fn(*args, **kwargs)
+            except torch.OutOfMemoryError as exc:  # torch.cuda.OutOfMemoryError is the same class
+                self._free_device_memory(device)
+                if attempt < attempts:
+                    log.warning("out of memory on %s while %s; cache freed, trying once more", device, what)
+                    continue
+                raise self._exhausted(model, what, device) from exc
+            except MemoryError as exc:
+                self.memory_cache.clear()
+                raise ModelOutOfMemoryError(
+                    f"out of memory while {what} with {model.info.display_name}; cached embeddings were freed"
+                ) from exc
+        raise AssertionError("unreachable")  # every attempt returns or raises
+
+    def _exhausted(self, model: ImageModel, what: str, device: str) -> ModelOutOfMemoryError:
+        name = model.info.display_name
+        reason = f"out of memory on {device} while {what} with {name}"
+        again = ", also after freeing cached embeddings" if not device.startswith("cpu") else ""
+        hook = self.on_device_exhausted
+        if not device.startswith("cpu") and hook is not None and hook(model, reason):
+            return ModelOutOfMemoryError(
+                f"{reason}{again}; {name} is being loaded on the CPU (slower, but it fits) — try again"
+            )
+        return ModelOutOfMemoryError(
+            f"{reason}{again}; cached embeddings were freed — try again, or use a smaller model or "
+            "another device"
+        )
 
     def embedding(
         self, model: ImageModel, media_key: str, frame: int, image_provider: ImageProvider | None
@@ -77,7 +117,7 @@ class ModelCalls:
         encode = model.encode_image
         if is_video_frames_key(media_key) and isinstance(model, VideoFrameEncoder):
             encode = model.encode_video_frame
-        embedding = self.call(model, f"encoding media {media_key} frame {frame}", encode, image)
+        embedding = self.call(model, f"encoding media {media_key} frame {frame}", encode, image, retry=True)
         self.memory_cache.put(key, embedding)
         if self.disk_cache is not None:
             self.disk_cache.put(key, embedding)

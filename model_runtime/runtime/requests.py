@@ -116,13 +116,16 @@ class PredictResult:
 @dataclass(frozen=True)
 class ModelLoaded:
     """The model now current. ``capabilities`` (``model_runtime.api.Capability`` values) say
-    which requests it can serve; the GUI enables its features from them."""
+    which requests it can serve; the GUI enables its features from them. A load the runtime made
+    by itself (nobody asked: the device ran out of memory) reaches ``Runtime.watch_models``
+    watchers, with ``note`` saying why."""
 
     model_id: str
     display_name: str
     device: str
     seconds: float
     capabilities: frozenset[str] = frozenset()
+    note: str = ""  # why the runtime loaded it by itself (a fall-back to the CPU), for the user
 
     def can(self, capability: str) -> bool:
         return capability in self.capabilities

@@ -39,6 +39,7 @@ from model_runtime.runtime.requests import (
     Callbacks,
     EmbeddingKey,
     ModelChangedError,
+    ModelLoaded,
     ModelNotLoadedError,
     Priority,
     RequestHandle,
@@ -55,6 +56,7 @@ from model_runtime.runtime.threads import (
 )
 from model_runtime.runtime.work.base import Lane, Work, report_callback_error
 from model_runtime.runtime.work.encode import EncodeWork
+from model_runtime.runtime.work.load import LoadWork
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,9 @@ class Scheduler:
         self._swap_waiting: LaneThread | None = None  # a lane waits for the others to idle
         self._loading_seq: int | None = None  # seq of the load running now, if any
         self._closing = False
+        self._fallback_of: ImageModel | None = None  # the model a queued CPU fall-back replaces
+        self._model_watchers: list[Callable[[ModelLoaded], None]] = []
+        calls.on_device_exhausted = self.fall_back_to_cpu
         for lane in self._lanes.values():
             self._start_lane(lane)
 
@@ -191,7 +196,52 @@ class Scheduler:
         with self._cv:
             self._cv.notify_all()
 
+    def watch_models(self, watcher: Callable[[ModelLoaded], None]) -> None:
+        """``watcher(ModelLoaded)`` on a runtime thread for each model the runtime loads by itself."""
+        with self._cv:
+            self._model_watchers.append(watcher)
+
     # --- what work calls back -----------------------------------------------------------------
+
+    def fall_back_to_cpu(self, model: ImageModel, reason: str) -> bool:
+        """``model`` ran out of device memory twice: queue a load of its checkpoint on the CPU
+        (ahead of everything but other loads; work made before it fails with
+        ``ModelChangedError`` as after any swap). True when such a load is queued now or was
+        already; False when none can be: the model has no checkpoint file, is no longer current,
+        or another load is queued anyway."""
+        info = model.info
+        with self._cv:
+            if self._fallback_of is model:
+                return True
+            if self._closing or not info.source or self._model is not model or self._has_load_queued():
+                return False
+            load = LoadWork(
+                source=info.source, device="cpu", priority=Priority.CONTROL,
+                note=f"{reason}: {info.display_name} now runs on the CPU",
+            )
+            load.core = _RequestCore(
+                next(self._ids), load.spec.name,
+                Callbacks(on_result=self._announce_model, on_error=self._fallback_failed), self._wake,
+            )
+            load.seq = next(self._seqs)
+            self._fallback_of = model
+            self._queue.append(load)
+            self._cv.notify_all()
+        log.warning("%s; loading %s on the CPU", reason, info.display_name)
+        return True
+
+    @staticmethod
+    def _fallback_failed(request_id: int, error: BaseException) -> None:
+        log.error("loading the model on the CPU after running out of device memory failed: %s", error)
+
+    def _announce_model(self, request_id: int, loaded: ModelLoaded) -> None:
+        with self._cv:
+            watchers = list(self._model_watchers)
+        for watcher in watchers:
+            try:
+                watcher(loaded)
+            except Exception as exc:
+                report_callback_error("model watcher", exc)
 
     def adopt_model(self, model: ImageModel, load: Work) -> None:
         """Make ``model`` current (called by the load that built it); fail the work made before
@@ -222,6 +272,7 @@ class Scheduler:
         """A load finished, failed or died: work waiting for it may go on."""
         with self._cv:
             self._loading_seq = None
+            self._fallback_of = None
             self._cv.notify_all()
 
     def encode_finished(self, target: tuple[str, int], embedding: ImageEmbedding) -> None:

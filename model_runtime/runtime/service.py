@@ -29,7 +29,7 @@ from model_runtime.runtime.cache import (
     MemoryEmbeddingCache,
 )
 from model_runtime.runtime.model_calls import ModelCalls
-from model_runtime.runtime.requests import Callbacks, Priority, RequestHandle
+from model_runtime.runtime.requests import Callbacks, ModelLoaded, Priority, RequestHandle
 from model_runtime.runtime.scheduler import LaneThread, ModelLoader, Scheduler
 from model_runtime.runtime.work.base import Lane
 from model_runtime.runtime.work.encode import EncodeWork
@@ -98,6 +98,12 @@ class Runtime:
     def model_info(self) -> ModelInfo | None:
         model = self._scheduler.model
         return model.info if model is not None else None
+
+    def watch_models(self, watcher: Callable[[ModelLoaded], None]) -> None:
+        """Call ``watcher(ModelLoaded)`` (on a runtime thread; keep it short) whenever the runtime
+        loads a model by itself: the device ran out of memory twice and the same checkpoint was
+        loaded on the CPU (``ModelLoaded.note`` says why)."""
+        self._scheduler.watch_models(watcher)
 
     def thread_counts(self) -> dict[str, int]:
         """Intra-op threads of each runtime thread (plans them here if not yet done)."""

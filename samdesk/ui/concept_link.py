@@ -188,6 +188,8 @@ class ConceptLink(QObject):
         bridge.failed.connect(lambda rid, error, b=bridge: self._failed(b, rid, error))
         bridge.predicted.connect(lambda rid, result, b=bridge: self._predicted(b, rid, result))
         bridge.modelLoaded.connect(lambda rid, result, b=bridge: self._loaded(b, rid, result))
+        # Out of device memory, the runtime reloads the model on the CPU by itself: show where.
+        bridge.modelChanged.connect(lambda result, b=bridge: self._changed_by_runtime(b, result))
 
     def _found(self, bridge: RuntimeBridge, rid: int, result: Any) -> None:
         if self._query is None or self._query[:2] != (bridge, rid):
@@ -223,6 +225,10 @@ class ConceptLink(QObject):
             del self._refines[rid]
             prediction = result.prediction
             self.refined.emit(rid, prediction.masks, prediction.scores)
+
+    def _changed_by_runtime(self, bridge: RuntimeBridge, result: Any) -> None:
+        if bridge is self.second:
+            self.loaded.emit(f"{result.display_name} · {result.device}")
 
     def _loaded(self, bridge: RuntimeBridge, rid: int, result: Any) -> None:
         if bridge is self.second and rid == self._load_request:

@@ -68,6 +68,7 @@ class ModelLink(QObject):
         bridge.predicted.connect(self._predicted)
         bridge.encoded.connect(self._encoded)
         bridge.modelLoaded.connect(self._loaded)
+        bridge.modelChanged.connect(self._changed_by_runtime)
         bridge.failed.connect(self._failed)
         # The requests whose answers this link handles: the newest predict (the bridge emits
         # nothing for older ones), the load and the encodes still to answer.
@@ -159,6 +160,13 @@ class ModelLink(QObject):
         self.controller.service = self
         self.loaded.emit(f"{result.display_name} · {result.device}", self.capabilities)
         self.controller.prefetch()
+
+    def _changed_by_runtime(self, result: Any) -> None:
+        """The runtime loaded a model by itself (out of device memory: the same model on the
+        CPU): show it as loaded and say why."""
+        self._loaded(-1, result)
+        if result.note:
+            self.message.emit(result.note, 15000)
 
     # --- answers -------------------------------------------------------------------------------
     def _predicted(self, request_id: int, result: Any) -> None:

@@ -52,7 +52,8 @@ class FindAllWork(ImageWork):
         start = time.perf_counter()
         try:
             found = scheduler.calls.call(
-                model, "finding a concept", model.find_all, embedding, self.prompts, self.threshold  # type: ignore[attr-defined]
+                model, "finding a concept", model.find_all, embedding, self.prompts, self.threshold,  # type: ignore[attr-defined]
+                retry=True,
             )
         except Exception as exc:
             self.core.deliver_error(exc, report_callback_error)

@@ -27,6 +27,7 @@ class LoadWork(Work):
     spec = LOAD
     source: Any = field(repr=False)  # a checkpoint path, a registry name, or a built ImageModel
     device: str | None = None
+    note: str = ""  # a load the runtime made by itself says why (ModelLoaded.note)
 
     def run(self, scheduler: Scheduler) -> bool:
         try:
@@ -48,7 +49,7 @@ class LoadWork(Work):
         info = model.info
         result = ModelLoaded(
             info.model_id, info.display_name, info.device, time.perf_counter() - start,
-            frozenset(info.capabilities),
+            frozenset(info.capabilities), self.note,
         )
         self.core.deliver_result(result, report_callback_error)
 

@@ -42,7 +42,7 @@ class PredictWork(ImageWork):
         try:
             prediction = scheduler.calls.call(
                 model, "predicting", model.predict, embedding,
-                **self.prompts.click_arrays(), multimask=self.multimask,
+                **self.prompts.click_arrays(), multimask=self.multimask, retry=True,
             )
         except Exception as exc:
             self.core.deliver_error(exc, report_callback_error)

@@ -48,7 +48,9 @@ class PrepareWork(ImageWork):
         prepared = isinstance(model, ClickPreparer) and embedding.model_id == model.info.model_id
         if prepared:
             try:
-                scheduler.calls.call(model, "preparing clicks", model.prepare_clicks, embedding)  # type: ignore[attr-defined]
+                scheduler.calls.call(
+                    model, "preparing clicks", model.prepare_clicks, embedding, retry=True  # type: ignore[attr-defined]
+                )
             except Exception as exc:  # the click will do it itself, and report what fails then
                 self.core.deliver_error(exc, report_callback_error)
                 return False
