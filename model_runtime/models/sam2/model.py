@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +36,8 @@ from model_runtime.devices import resolve_device
 from model_runtime.everything import EverythingSettings, iter_everything, segment_everything
 from model_runtime.fingerprint import weights_fingerprint
 from model_runtime.models.common.mask_upsampling import Plan, candidate_masks, sam2_plan
+from model_runtime.models.common.precision import COMPUTE_DTYPES, autocast
+from model_runtime.models.common.precision import default_compute_dtype as default_encoder_dtype
 from model_runtime.models.common.prompt_batches import shape_groups
 from model_runtime.models.common.two_way_transformer import ImageSide
 from model_runtime.models.common.upscaling_head import SkipFeatures
@@ -46,7 +47,7 @@ from model_runtime.models.sam2.transforms import preprocess_image, transform_poi
 from model_runtime.models.sam2.video import VideoConfig, VideoSession
 from model_runtime.models.sam2.video_features import SharedEmbeddings, as_embedding, encode_frame
 
-ENCODER_DTYPES = ("float32", "bfloat16")
+ENCODER_DTYPES = COMPUTE_DTYPES
 LOW_RES_CLAMP = 32.0  # the official predictor clamps the returned 256² logits to ±32
 BOX_LABELS = (2, 3)  # top-left and bottom-right corner labels in SAM 2's prompt encoder
 
@@ -106,9 +107,7 @@ class Sam2ImageModel:
         image = validate_image(image)
         size = self.config.image_size
         x = preprocess_image(image, size).to(self.device)
-        reduced = self.encoder_dtype == "bfloat16"
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if reduced else nullcontext()
-        with autocast:
+        with autocast(self.device, self.encoder_dtype):
             features = self.network.encode(x)
         image_embed = features["image_embed"].float()
         skips = SkipFeatures.from_maps(
@@ -305,14 +304,6 @@ class _PromptTensors:
     coords: torch.Tensor | None  # (1, N, 2)
     labels: torch.Tensor | None  # (1, N)
     mask: torch.Tensor | None  # (1, 1, 256, 256)
-
-
-def default_encoder_dtype(device: torch.device) -> str:
-    """bfloat16 on a CUDA GPU that supports it (tensor cores, half the activation memory),
-    float32 elsewhere."""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return "bfloat16"
-    return "float32"
 
 
 def from_state_dict(

@@ -140,7 +140,9 @@ class DecoderLayer(nn.Module):
             dim=1,
         )
         tokens = self.norm1(tokens + attended)
-        return self.norm3(tokens + self.linear2(self.linear1(tokens).relu_()))
+        # Float32 even under autocast, as the official decoder layer's feed-forward.
+        with torch.autocast(tokens.device.type, enabled=False):
+            return self.norm3(tokens + self.linear2(self.linear1(tokens.float()).relu_()))
 
 
 class Decoder(nn.Module):

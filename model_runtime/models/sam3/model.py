@@ -46,6 +46,7 @@ from model_runtime.api import (
 from model_runtime.checkpoints import SAM3, CheckpointError
 from model_runtime.devices import resolve_device
 from model_runtime.fingerprint import weights_fingerprint
+from model_runtime.models.common.precision import autocast, check_compute_dtype, default_compute_dtype
 from model_runtime.models.sam3.checkpoint import (
     DETECTOR,
     IMAGE_ENCODER,
@@ -69,7 +70,14 @@ DETECTOR_FEATURES = "detector"
 
 
 class Sam3Model:
-    """SAM 3 over its encoders, its detector and (optionally) its interactive head."""
+    """SAM 3 over its encoders, its detector and (optionally) its interactive head.
+
+    Precision (``info.compute_dtype``): ``compute_dtype`` "bfloat16" runs the encoders, the
+    detector and the interactive head under bf16 autocast, as the official examples run SAM 3 on
+    a GPU (the detector's feed-forward layers stay float32, as in the official decoder); the
+    default (:func:`~model_runtime.models.common.precision.default_compute_dtype`) is bf16 on a
+    CUDA GPU that supports it and float32 elsewhere.
+    """
 
     def __init__(
         self,
@@ -79,11 +87,15 @@ class Sam3Model:
         device: torch.device | str = "cpu",
         source: str = "",
         weights: str = "",
+        compute_dtype: str | None = None,
     ) -> None:
         self.encoders = encoders
         self.detector = detector
         self.interactive = interactive
         self.device = torch.device(device)
+        self.compute_dtype = check_compute_dtype(
+            default_compute_dtype(self.device) if compute_dtype is None else compute_dtype, "SAM 3"
+        )
         capabilities = set()
         if detector is not None and encoders.language_backbone is not None:
             capabilities.add(Capability.CONCEPT)
@@ -100,6 +112,7 @@ class Sam3Model:
             source=source,
             capabilities=frozenset(capabilities),
             weights=weights,
+            compute_dtype=self.compute_dtype,
         )
 
     # -- encoding -----------------------------------------------------------------------------
@@ -111,14 +124,16 @@ class Sam3Model:
         size = self.info.image_size
         pixels = preprocess_image(image, size).to(self.device)
         head = self.interactive
-        vision = self.encoders.vision_backbone(
-            pixels, with_tracker=head is not None, tracker_heads=head.neck_heads if head is not None else ()
-        )
+        tracker_heads = head.neck_heads if head is not None else ()
         features: dict[str, Any] = {}
-        if self.detector is not None:
-            features[DETECTOR_FEATURES] = self.detector.prepare_image(vision.backbone_fpn).as_features()
-        if head is not None and vision.sam2_backbone_out is not None:
-            features.update(head.image_features(vision.sam2_backbone_out))
+        with autocast(self.device, self.compute_dtype):
+            vision = self.encoders.vision_backbone(
+                pixels, with_tracker=head is not None, tracker_heads=tracker_heads
+            )
+            if self.detector is not None:
+                features[DETECTOR_FEATURES] = self.detector.prepare_image(vision.backbone_fpn).as_features()
+            if head is not None and vision.sam2_backbone_out is not None:
+                features.update(head.image_features(vision.sam2_backbone_out))
         return ImageEmbedding(
             model_id=self.info.model_id,
             original_size=(int(image.shape[0]), int(image.shape[1])),
@@ -154,7 +169,7 @@ class Sam3Model:
         boxes, positive = self._exemplar_tensors(prompts, embedding.original_size)
         unique = list(dict.fromkeys(zip(phrases, names, strict=True)))
         answers: dict[tuple[str, str | None], Instances] = {}
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.device, self.compute_dtype):
             for start in range(0, len(unique), PHRASES_PER_PASS):
                 part = unique[start : start + PHRASES_PER_PASS]
                 text = self.encoders.forward_text([phrase for phrase, _ in part])
@@ -202,9 +217,10 @@ class Sam3Model:
         if self.interactive is None:
             raise ModelCapabilityError(f"{self.info.display_name} was loaded without its interactive head")
         check_embedding(embedding, self.info)
-        return self.interactive.predict(
-            embedding.features, embedding.original_size, points, labels, box, mask_input, multimask
-        )
+        with autocast(self.device, self.compute_dtype):
+            return self.interactive.predict(
+                embedding.features, embedding.original_size, points, labels, box, mask_input, multimask
+            )
 
 
 def _variant(vit_dim: int, vit_depth: int, d_model: int) -> str:

@@ -290,7 +290,9 @@ class ViT(nn.Module):
         ws = self.config.window_size
         order = window_order(g, ws).to(x.device)
         tokens = x.reshape(b, g * g, c)[:, order].reshape(b * g * g // (ws * ws), ws * ws, c)
-        scratch = Scratch()
+        # Under autocast (bf16 on a GPU) the blocks run as the official ones: in-place products
+        # into float32 buffers would bypass it.
+        scratch = None if torch.is_autocast_enabled(x.device.type) else Scratch()
         for block in self._used_blocks():
             if block.window_size:
                 tokens = block(tokens, groups=tokens.shape[0], scratch=scratch)
