@@ -44,3 +44,18 @@ def media_dir() -> Path:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_USER_DIRS, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.gpu`` tests run only where CUDA is present (CI has none): skipped, with
+    the reason, elsewhere. torch is imported only when such a test was collected."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False here)")
+    for item in gpu_items:
+        item.add_marker(skip)

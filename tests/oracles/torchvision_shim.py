@@ -41,6 +41,8 @@ def install() -> None:
     global _LIB
     if _LIB is not None:
         return
+    if torch.version.cuda is not None:
+        return  # a CUDA build of torch (a GPU machine): its own torchvision's C++ ops load
     try:
         torch.ops.torchvision.nms  # noqa: B018 - already registered (a working torchvision)
         return
@@ -58,6 +60,8 @@ def enable_ops() -> None:
     """Let torchvision's Python wrappers (``torchvision.ops.nms``, ``batched_nms``) call the ops
     defined here: they refuse to run while its C++ library is missing (``_has_ops()`` False)."""
     install()
+    if _LIB is None:
+        return  # the real ops are there
     import torchvision.extension
 
     torchvision.extension._has_ops = lambda: True
