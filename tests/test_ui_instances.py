@@ -16,7 +16,7 @@ from samdesk.ui.canvas.instances import instance_color
 from samdesk.ui.main_window import MainWindow
 from samdesk.ui.settings import Settings
 from tests.ui_doubles import AsyncDiscService
-from tests.ui_driver import open_paths
+from tests.ui_driver import click, open_paths
 
 pytestmark = pytest.mark.gui
 
@@ -90,6 +90,23 @@ def test_escape_takes_the_proposed_instances_off_the_canvas(window: MainWindow, 
     qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
     assert window.controller.pending_instances is None and window.document.project.objects == []
     assert close_to(render_overlays(window)[100, 100], (0, 0, 0))
+
+
+def test_accepting_one_instance_does_not_widen_the_window(window: MainWindow, qtbot) -> None:
+    """The review strip showed every widget for a moment before hiding those that do not apply:
+    its minimum width grew for that moment and Qt widened the window for good (past the screen
+    on a laptop)."""
+    window.controller.set_pending_instances(three_instances())
+    qtbot.wait(50)
+    window.resize(window.minimumSizeHint().width() + 10, 700)
+    qtbot.waitUntil(lambda: window.width() == window.minimumSizeHint().width() + 10)
+    width = window.width()
+    click(window, 600, 375)  # select the second instance
+    assert window.controller.pending_instances.selected == (0, 1)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert len(window.document.project.objects) == 1 and len(window.controller.pending_instances) == 2
+    qtbot.wait(50)
+    assert window.width() == width
 
 
 def test_outlines_are_built_from_arrays_with_the_same_vertices() -> None:

@@ -27,7 +27,7 @@ MEDIA = Path(os.environ.get("SAMDESK_TEST_MEDIA", ROOT.parent / "shared" / "medi
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sam3", default=None, help="a SAM 3 checkpoint (default: a reduced random one)")
-    parser.add_argument("--threshold", type=float, default=0.965)
+    parser.add_argument("--threshold", type=float, default=0.9)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="samdesk-shots-"))
     sam3 = args.sam3
@@ -62,6 +62,12 @@ def main() -> int:
         if not until():
             raise SystemExit(f"timed out; status: {window.statusBar().currentMessage()}")
 
+    def settle(seconds: float = 0.5) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.01)
+
     window.files.open_paths([str(MEDIA / name) for name in ("dog.jpg", "truck.jpg", "cars.jpg")])
     pump(lambda: window.current_image is not None and not window.files.busy)
     parts.load_concept_model(sam3)
@@ -75,7 +81,7 @@ def main() -> int:
         parts.find_all.bar.field.setText(text)
         parts.find_all.run()
         pump(lambda: len(shown) > count)
-        pump(lambda: False, timeout=0.5)
+        settle()
 
     find("dog; car")
     window.grab().save(str(OUT / "find_all_results.png"))
@@ -100,7 +106,7 @@ def main() -> int:
             QApplication.sendEvent(window.canvas.viewport(), event)
     else:
         parts.review.review.select(target)
-    pump(lambda: False, timeout=0.5)
+    settle()
     window.grab().save(str(OUT / "find_all_review.png"))
     print(f"saved to {OUT}: {parts.review.counts_text()}")
     second = parts.link.second

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from samdesk.session.find_all import split_phrases
 from samdesk.ui.panels.phrase_field import PhraseField
+from samdesk.ui.panels.review_bar import shrinkable
 
 
 class FindAllBar(QWidget):
@@ -47,15 +48,6 @@ class FindAllBar(QWidget):
         row.addWidget(self.field, 1)
         self.find_button = self._button("Find", lambda: self.run.emit(self.field.text()))
         row.addWidget(self.find_button)
-        self.mapping_label = QLabel("")
-        self.mapping_label.setTextFormat(Qt.TextFormat.PlainText)
-        row.addWidget(self.mapping_label)
-        self.exemplar_label = QLabel("")
-        row.addWidget(self.exemplar_label)
-        self.clear_exemplars_button = self._button("Clear boxes", self.clear_exemplars.emit)
-        row.addWidget(self.clear_exemplars_button)
-        self.counts_label = QLabel("")
-        row.addWidget(self.counts_label)
         self.run_all_button = self._button("Run on all images…",
                                            lambda: self.run_on_all.emit(self.field.text()))
         self.run_all_button.setToolTip(
@@ -71,6 +63,24 @@ class FindAllBar(QWidget):
         close.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         close.clicked.connect(self.closed.emit)
         row.addWidget(close)
+        # Under the field: where each phrase goes, what was found, the exemplar boxes in use.
+        details = QHBoxLayout()
+        column.addLayout(details)
+        self.mapping_label = QLabel("")
+        self.mapping_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.mapping_label.setToolTip("Where each phrase's instances go when accepted")
+        self.mapping_label.setStyleSheet("color: palette(mid); font-style: italic")
+        shrinkable(self.mapping_label)
+        details.addWidget(self.mapping_label, 1)
+        self.counts_label = QLabel("")
+        self.counts_label.setToolTip("Instances shown per phrase (dup: overlapping an object already there)")
+        self.counts_label.setStyleSheet("font-weight: bold; margin-left: 10px; margin-right: 10px")
+        shrinkable(self.counts_label)
+        details.addWidget(self.counts_label)
+        self.exemplar_label = QLabel("")
+        details.addWidget(self.exemplar_label)
+        self.clear_exemplars_button = self._button("Clear boxes", self.clear_exemplars.emit)
+        details.addWidget(self.clear_exemplars_button)
         help_row = QHBoxLayout()
         self.help_label = QLabel("")
         self.help_label.setWordWrap(True)
@@ -106,9 +116,11 @@ class FindAllBar(QWidget):
             existing = folded.get(phrase.casefold())
             parts.append(f"{phrase} → {existing}" if existing else f"{phrase} → new category")
         self.mapping_label.setText("   ".join(parts))
+        self.mapping_label.setToolTip("\n".join(parts))
 
     def set_counts(self, text: str) -> None:
         self.counts_label.setText(text)
+        self.counts_label.setToolTip(text)
 
     def set_exemplars(self, positive: int, negative: int) -> None:
         shown = positive + negative > 0

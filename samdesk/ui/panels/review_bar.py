@@ -16,10 +16,19 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QWidget,
 )
+
+
+def shrinkable(label: QLabel) -> None:
+    """Let ``label`` be narrower than its text (cut at the window's edge) rather than widen
+    the window: a long count or phrase list must not push the window past the screen."""
+    label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+    label.setMinimumWidth(40)  # below its text's width: Qt cuts the text rather than widen the window
+
 
 SLIDER_STEPS = 100  # the threshold slider moves in hundredths
 DEFAULT_CATEGORY = "object"
@@ -39,6 +48,7 @@ class ReviewBar(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._reviewing = self._busy = False
+        self._stored = self._needs_category = self._duplicate_selected = False
         row = QHBoxLayout(self)
         row.setContentsMargins(6, 2, 6, 2)
         self.busy_label = QLabel("")
@@ -52,7 +62,7 @@ class ReviewBar(QWidget):
         self.review_widgets: list[QWidget] = []
         self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
         self.threshold_slider.setRange(0, SLIDER_STEPS)
-        self.threshold_slider.setFixedWidth(140)
+        self.threshold_slider.setFixedWidth(100)
         self.threshold_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.threshold_slider.setToolTip("Show the instances scoring above this (no model call)")
         self.threshold_label = QLabel("")
@@ -70,16 +80,18 @@ class ReviewBar(QWidget):
         self.category.setToolTip("The category of instances found without a phrase (a new name makes one)")
         self.category_label = QLabel(" Category ")
         self.counts_label = QLabel("")
+        shrinkable(self.counts_label)
         widgets: list[QWidget] = [
             QLabel(" Score > "), self.threshold_slider, self.threshold_label,
             QLabel(" Min area "), self.area_spin, self.category_label, self.category,
         ]
+        # Short texts, keys in the tooltips: the strip must fit a laptop screen's width.
         buttons = (
-            ("Accept all (Enter)", self.accept_all, "Every instance shown becomes an object (one undo step)"),
+            ("Accept all", self.accept_all, "Enter: every instance shown becomes an object (one undo step)"),
             ("Accept above", self.accept_above,
              "The instances shown become objects; the review goes on (lower the threshold to see more)"),
-            ("Accept selected (Ctrl+Enter)", self.accept_selected, "Click an instance to select it"),
-            ("Reject (Del)", self.reject_selected, "Reject the selected instance (or right click it)"),
+            ("Accept one", self.accept_selected, "Ctrl+Enter: the selected instance (click one to select)"),
+            ("Reject", self.reject_selected, "Del: reject the selected instance (or right click it)"),
             ("Allow duplicate", self.allow_selected,
              "The selected instance overlaps an object already there: accept it anyway"),
         )
@@ -115,12 +127,8 @@ class ReviewBar(QWidget):
         self._update_visible()
 
     def set_reviewing(self, reviewing: bool, stored: bool = False, needs_category: bool = False) -> None:
-        self._reviewing = reviewing
-        for widget in self.review_widgets:
-            widget.setVisible(reviewing)
-        self.drop_button.setVisible(reviewing and stored)
-        self.category.setVisible(reviewing and needs_category)
-        self.category_label.setVisible(reviewing and needs_category)
+        self._reviewing, self._stored, self._needs_category = reviewing, stored, needs_category
+        self._show_review_widgets()
         self._update_visible()
 
     def set_threshold(self, value: float | None) -> None:
@@ -137,11 +145,14 @@ class ReviewBar(QWidget):
 
     def set_counts(self, text: str) -> None:
         self.counts_label.setText(text)
+        self.counts_label.setToolTip(text)
 
     def set_selection(self, selected: bool, duplicate: bool) -> None:
-        self.buttons["Accept selected (Ctrl+Enter)"].setEnabled(selected)
-        self.buttons["Reject (Del)"].setEnabled(selected)
+        self.buttons["Accept one"].setEnabled(selected)
+        self.buttons["Reject"].setEnabled(selected)
         self.buttons["Allow duplicate"].setEnabled(duplicate)
+        self._duplicate_selected = duplicate
+        self._show_review_widgets()
 
     def set_categories(self, names: list[str], current: str | None = None) -> None:
         text = self.category.currentText() or current or DEFAULT_CATEGORY
@@ -160,6 +171,19 @@ class ReviewBar(QWidget):
     def _threshold_moved(self, value: int) -> None:
         self.threshold_label.setText(f"{value / SLIDER_STEPS:.2f}")
         self.threshold_changed.emit(value / SLIDER_STEPS)
+
+    def _show_review_widgets(self) -> None:
+        """Each review widget shown or hidden once, to what it ends as: a widget shown for a
+        moment widens the strip's minimum, and Qt grows the window to it for good."""
+        reviewing = self._reviewing
+        wanted = dict.fromkeys(self.review_widgets, reviewing)
+        wanted[self.drop_button] = reviewing and self._stored
+        wanted[self.category] = wanted[self.category_label] = reviewing and self._needs_category
+        # Allow duplicate only when it applies: the strip stays narrow.
+        wanted[self.buttons["Allow duplicate"]] = reviewing and self._duplicate_selected
+        for widget, visible in wanted.items():
+            if widget.isVisibleTo(self) != visible:
+                widget.setVisible(visible)
 
     def _update_visible(self) -> None:
         self.setVisible(self._reviewing or self._busy)
