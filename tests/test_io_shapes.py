@@ -18,6 +18,7 @@ from samdesk.document.model import AnnotationObject, Category, MediaItem, MediaK
 from samdesk.document.persistence import ProjectFileError, load_project, save_project
 from samdesk.document.shapes import box_frame, handles, kind, moved, polygon_frame
 from samdesk.io.coco import import_coco
+from samdesk.io.common import DatasetError
 from samdesk.io.cvat import import_cvat
 from samdesk.io.formats import run_export
 from samdesk.io.yolo_import import import_yolo
@@ -215,3 +216,40 @@ def test_pixel_formats_say_a_box_annotation_is_left_out(media_dir: Path, tmp_pat
     for name in ("png-instance", "png-semantic"):
         result = run_export(name, project, tmp_path / name, images_root=media_dir)
         assert result.warnings.counts == {BOX_WITHOUT_PIXELS: 1}, name
+
+
+def test_voc_detection_round_trip_and_a_devkit_file(media_dir: Path, tmp_path: Path) -> None:
+    from samdesk.io.voc_detect_import import import_voc_detection
+
+    project = shapes_project(media_dir)
+    out = tmp_path / "voc"
+    run_export("voc-detect", project, out, images_root=media_dir)
+    document = Document()
+    result = import_voc_detection(document.project, out, media_dir)
+    document.execute(result.command)
+    assert not result.warnings
+    back = document.project.objects
+    assert [kind(o.frames[0]) for o in back] == ["box", "box", "box"]
+    assert back[1].frames[0].prompts.box == BOX and back[1].attributes == {TRUNCATED: True, OCCLUDED: True}
+    x, y, w, h = masks.bbox(project.objects[2].frames[0].rle)
+    assert back[2].frames[0].prompts.box == (x, y, x + w, y + h)
+    # A file as the devkit writes it: difficult flag, a box past the border, a broken object.
+    (tmp_path / "devkit" / "Annotations").mkdir(parents=True)
+    (tmp_path / "devkit" / "Annotations" / "dog.xml").write_text(
+        "<annotation><filename>dog.jpg</filename><size><width>800</width><height>534</height></size>"
+        "<object><name>dog</name><difficult>1</difficult><bndbox><xmin>1</xmin><ymin>10</ymin>"
+        "<xmax>900</xmax><ymax>20</ymax></bndbox></object>"
+        "<object><name>dog</name><bndbox><xmin>x</xmin></bndbox></object></annotation>",
+        "utf-8",
+    )
+    document = Document()
+    result = import_voc_detection(document.project, tmp_path / "devkit", media_dir)
+    document.execute(result.command)
+    assert result.warnings.counts == {"object without a name or a complete box skipped": 1}
+    (obj,) = document.project.objects
+    assert obj.frames[0].prompts.box == (0.0, 9.0, 800.0, 20.0)
+    assert obj.attributes == {"difficult": True}
+    bomb = '<!DOCTYPE a [<!ENTITY x "y">]><annotation/>'
+    (tmp_path / "devkit" / "Annotations" / "dog.xml").write_text(bomb)
+    with pytest.raises(DatasetError, match="document type"):
+        import_voc_detection(Document().project, tmp_path / "devkit", media_dir)

@@ -73,7 +73,7 @@ class CvatFile:
 
 def read_cvat_xml(path: Path) -> CvatFile:
     """Parse ``path``; raises :class:`DatasetError` naming it for anything that is not CVAT XML."""
-    _refuse_doctype(path)
+    refuse_doctype(path)
     meta, images, tracks = Meta(), [], []
     image: Image | None = None
     track: Track | None = None
@@ -134,7 +134,7 @@ def read_cvat_xml(path: Path) -> CvatFile:
     return CvatFile(meta, images, tracks)
 
 
-def _refuse_doctype(path: Path) -> None:
+def refuse_doctype(path: Path) -> None:
     try:
         with open(path, "rb") as fh:
             tail = b""

@@ -38,6 +38,7 @@ from samdesk.io.sa1b import import_sa1b
 from samdesk.io.sequences import import_davis
 from samdesk.io.video_masks import DavisExportOptions, export_davis, export_ytvos
 from samdesk.io.voc import import_voc
+from samdesk.io.voc_detect_import import import_voc_detection
 from samdesk.io.voc_export import VocExportOptions, export_voc_detection
 from samdesk.io.yolo import YoloExportOptions, export_yolo
 from samdesk.io.yolo_import import import_yolo
@@ -185,6 +186,7 @@ IMPORT_FORMATS: dict[str, Importer] = {
     "labelme": import_labelme,
     "cvat": import_cvat,
     "voc": import_voc,  # Pascal VOC segmentation and CVAT "Segmentation mask 1.1"
+    "voc-detect": import_voc_detection,  # Pascal VOC detection boxes (Annotations/*.xml)
     "ytvis": import_ytvis,
     "sa1b": import_sa1b,
 }

@@ -221,6 +221,27 @@ def cvat(folder: Path, xml: str | bytes | None = None) -> tuple[Path, Path]:
     return dataset, folder / "elsewhere"
 
 
+VOC_DETECT = (
+    "<annotation><filename>{file}</filename><size><width>{w}</width><height>{h}</height>"
+    "<depth>3</depth></size><object><name>{name}</name><truncated>{t}</truncated><bndbox>"
+    "<xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object></annotation>"
+)
+VOC_DETECT_FIELDS = {
+    "file": "img.png", "w": WIDTH, "h": HEIGHT, "name": "thing", "t": 1, "x0": 2, "y0": 3, "x1": 20, "y1": 30,
+}  # fmt: skip
+
+
+def voc_detect(folder: Path, xml: str | None = None) -> tuple[Path, Path]:
+    """A VOC detection folder: Annotations/img.xml over JPEGImages/img.png."""
+    dataset = folder / "vocdet"
+    write_image(dataset / "JPEGImages")
+    (dataset / "Annotations").mkdir(parents=True, exist_ok=True)
+    text = VOC_DETECT.format(**VOC_DETECT_FIELDS) if xml is None else xml
+    (dataset / "Annotations" / "img.xml").write_text(text, encoding="utf-8", errors="surrogateescape")
+    (folder / "elsewhere").mkdir(exist_ok=True)
+    return dataset, folder / "elsewhere"
+
+
 def voc(
     folder: Path, labelmap: str | bytes | None = None, masks: dict[str, bytes] | None = None
 ) -> tuple[Path, Path]:

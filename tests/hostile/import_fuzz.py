@@ -279,6 +279,13 @@ STRATEGIES["cvat"] = st.one_of(
     st.sampled_from(sorted(RAW_XML)).map(lambda name: RAW_XML[name]),
 )
 
+STRATEGIES["voc-detect"] = st.one_of(
+    st.dictionaries(
+        st.sampled_from(sorted(datasets.VOC_DETECT_FIELDS)), cvat_tokens, min_size=1, max_size=4
+    ).map(lambda values: datasets.VOC_DETECT.format(**{**datasets.VOC_DETECT_FIELDS, **values})),
+    st.sampled_from(sorted(RAW_XML)).map(lambda name: RAW_XML[name]),
+)
+
 
 def _build(fmt: str, case: object, folder: Path) -> tuple[Path, Path]:
     if fmt == "coco":
@@ -298,6 +305,8 @@ def _build(fmt: str, case: object, folder: Path) -> tuple[Path, Path]:
         return source, images
     if fmt == "cvat":
         return datasets.cvat(folder, case)  # type: ignore[arg-type]
+    if fmt == "voc-detect":
+        return datasets.voc_detect(folder, case)  # type: ignore[arg-type]
     if fmt == "voc":
         labelmap, pngs = case  # type: ignore[misc]
         return datasets.voc(folder, labelmap, {name: make() for name, (_, make) in pngs.items()} or None)

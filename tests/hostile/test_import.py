@@ -94,7 +94,7 @@ FUZZ_EXAMPLES = 40
     ("fmt", "examples"),
     [("coco", FUZZ_EXAMPLES), ("yolo-seg", FUZZ_EXAMPLES), ("png-instance", FUZZ_EXAMPLES),
      ("davis", FUZZ_EXAMPLES), ("labelme", 20), ("cvat", 25), ("voc", 15),
-     ("png-semantic", 10), ("ytvis", 15), ("sa1b", 10)],
+     ("png-semantic", 10), ("ytvis", 15), ("sa1b", 10), ("voc-detect", 15)],
 )  # fmt: skip
 def test_generated_hostile_datasets(tmp_path: Path, fmt: str, examples: int) -> None:
     """Hypothesis mutates a valid dataset (fields replaced by NaN, huge numbers, wrong types,
