@@ -79,7 +79,8 @@ def main() -> int:
     for add in adds:
         document.execute(add)
     spoon_id = adds[2].obj.id
-    document.execute(SetAttributes([spoon_id], {"occluded": True, "note": "behind the cup"}, text="mark occluded"))
+    flags = {"occluded": True, "note": "behind the cup"}
+    document.execute(SetAttributes([spoon_id], flags, text="mark occluded"))
     document.execute(SetTags(coffee.id, ["indoor", "warm light"]))
     window.set_tool("select")
     window.controller.select_object(spoon_id)
