@@ -63,3 +63,43 @@ def test_counts_follow_done_marks_and_undo(qtbot, tmp_path: Path, media_dir: Pat
     qtbot.keyClick(window.canvas, "z", Qt.KeyboardModifier.ControlModifier)
     assert panel.summary.text() == "0 / 3 done (0%)"
     assert panel.list.item(0).text() == "street  ·  0/2 done"
+
+
+def test_tally_follows_additions_status_changes_and_removals() -> None:
+    from samdesk.session.progress import ProgressTally
+
+    a = MediaItem(1, MediaKind.IMAGE, "/d/a/1.jpg", 4, 4)
+    b = MediaItem(2, MediaKind.IMAGE, "/d/b/2.jpg", 4, 4, status=MediaStatus.DONE)
+    tally = ProgressTally([a, b])
+    assert tally.total == Progress(1, 2) and tally.folders == ["/d/a", "/d/b"]
+    a.status = MediaStatus.DONE
+    assert tally.update(a) == "/d/a" and tally.total == Progress(2, 2)
+    a.status = MediaStatus.IN_PROGRESS
+    tally.update(a)
+    tally.remove(2)
+    assert tally.total == Progress(0, 1) and tally.folders == ["/d/a"]
+    assert tally.folder("/d/b") == Progress(0, 0)
+
+
+@pytest.mark.gui
+def test_opening_many_files_one_by_one_counts_each_once(qtbot, monkeypatch) -> None:
+    """A folder of thousands of images opens one medium per change: the counts must not be
+    taken again over all media each time (that was O(N²))."""
+    import samdesk.session.progress as progress_module
+    from samdesk.document import AddMedia, Document
+    from samdesk.ui.panels.media_list import MediaListPanel
+
+    calls = []
+    real = progress_module.folder_of
+    monkeypatch.setattr(progress_module, "folder_of", lambda item: calls.append(item.id) or real(item))
+    document = Document()
+    panel = MediaListPanel(document)
+    qtbot.addWidget(panel)
+    count = 400
+    for i in range(count):
+        folder = "a" if i < count // 2 else "b"
+        document.execute(AddMedia(MediaItem(0, MediaKind.IMAGE, f"/data/{folder}/{i}.jpg", 4, 4)))
+    assert panel.summary.text() == f"0 / {count} done (0%)"
+    assert panel.list.item(0).text() == f"a  ·  0/{count // 2} done"
+    # Once per medium, plus one recount when the second folder made headers appear.
+    assert len(calls) <= 2 * count + 10

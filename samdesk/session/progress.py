@@ -55,3 +55,55 @@ def folder_names(folders: Iterable[str]) -> dict[str, str]:
         return {}
     root = os.path.commonpath(folders) if len(folders) > 1 else str(Path(folders[0]).parent)
     return {f: Path(os.path.relpath(f, root)).as_posix() for f in folders}
+
+
+class ProgressTally:
+    """The counts kept up to date one medium at a time (a folder of thousands of images opens
+    one medium per change: recounting them all each time would cost O(N²))."""
+
+    def __init__(self, items: Iterable[MediaItem] = ()) -> None:
+        self.reset(items)
+
+    def reset(self, items: Iterable[MediaItem]) -> None:
+        self._media: dict[int, tuple[str, bool]] = {}  # id -> (folder, done)
+        self._folders: dict[str, list[int]] = {}  # folder -> [done, total], in order of first medium
+        self._done = 0
+        for item in items:
+            self.update(item)
+
+    def update(self, item: MediaItem) -> str:
+        """Count ``item`` (new, or its status changed); returns its folder."""
+        folder, done = self._media.get(item.id) or (folder_of(item), False)
+        counts = self._folders.setdefault(folder, [0, 0])
+        if item.id not in self._media:
+            counts[1] += 1
+        now = item.status == MediaStatus.DONE
+        counts[0] += int(now) - int(done)
+        self._done += int(now) - int(done)
+        self._media[item.id] = (folder, now)
+        return folder
+
+    def remove(self, media_id: int) -> None:
+        folder, done = self._media.pop(media_id)
+        counts = self._folders[folder]
+        counts[0] -= int(done)
+        counts[1] -= 1
+        self._done -= int(done)
+        if counts[1] == 0:
+            del self._folders[folder]
+
+    def folder_of(self, media_id: int) -> str:
+        """The folder a counted medium is listed under."""
+        return self._media[media_id][0]
+
+    @property
+    def total(self) -> Progress:
+        return Progress(self._done, len(self._media))
+
+    @property
+    def folders(self) -> list[str]:
+        return list(self._folders)
+
+    def folder(self, folder: str) -> Progress:
+        done, total = self._folders.get(folder, (0, 0))
+        return Progress(done, total)

@@ -6,14 +6,14 @@ how many batch results wait for review on it (``◆ 3 to review``)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QProgressBar, QVBoxLayout, QWidget
 
 from samdesk.document import Change, Document, DocumentEvent, MediaStatus
-from samdesk.session.progress import by_folder, folder_names, folder_of, progress
+from samdesk.session.progress import ProgressTally, folder_names
 from samdesk.ui.panels.attributes import ImageTagsEditor
 
 STATUS_MARK = {MediaStatus.NEW: "○", MediaStatus.IN_PROGRESS: "◐", MediaStatus.DONE: "●"}
@@ -44,6 +44,8 @@ class MediaListPanel(QWidget):
         self._rows: dict[int, QListWidgetItem] = {}  # media id -> its row
         self._headers: dict[str, list[QListWidgetItem]] = {}  # folder -> its header rows
         self._grouped = False  # the media come from several folders: header rows shown
+        self.tally = ProgressTally()  # done counts, kept one medium at a time
+        self._names: dict[str, str] = {}  # folder -> its header's short name
         self._last_folder: str | None = None  # of the last row appended
         self._to_review: dict[int, int] = {}  # media id -> batch results waiting for review
         document.events.subscribe_batch(self._on_events)
@@ -58,16 +60,18 @@ class MediaListPanel(QWidget):
         self._headers.clear()
         self._last_folder = None
         media = self.document.project.media
-        self._grouped = len({folder_of(m) for m in media}) > 1
+        self.tally.reset(media)
+        self._grouped = len(self.tally.folders) > 1
+        self._names = folder_names(self.tally.folders) if self._grouped else {}
         for item in media:
             self._append(item.id)
-        self._refresh_counts()
+        self._refresh_counts(self.tally.folders)
         if current is not None:
             self.select(current)
         self._syncing = False
 
     def _append(self, media_id: int) -> None:
-        folder = folder_of(self.document.project.media_item(media_id))
+        folder = self.tally.folder_of(media_id)
         if self._grouped and folder != self._last_folder:
             header = QListWidgetItem()
             header.setFlags(Qt.ItemFlag.ItemIsEnabled)  # not selectable: a title, not an image
@@ -101,23 +105,17 @@ class MediaListPanel(QWidget):
     def _row(self, media_id: int) -> QListWidgetItem | None:
         return self._rows.get(media_id)
 
-    def _refresh_counts(self) -> None:
-        """The project's count above the list and each folder's header."""
-        media = self.document.project.media
-        total = progress(media)
+    def _refresh_counts(self, folders: Iterable[str]) -> None:
+        """The project's count above the list, and the headers of ``folders``."""
+        total = self.tally.total
         self.summary.setText(f"{total.text()}" if total.total else "No images yet")
         self.bar.setRange(0, max(total.total, 1))
         self.bar.setValue(total.done)
-        if not self._headers:
-            return
-        folders = by_folder(media)
-        names = folder_names(folders)
-        for folder, headers in self._headers.items():
-            count = folders.get(folder)
-            for header in headers:
-                done = f"{count.done}/{count.total} done" if count else ""
-                header.setText(f"{names.get(folder, folder)}  ·  {done}")
-                header.setToolTip(f"{folder}\n{count.text() if count else ''}")
+        for folder in folders:
+            count = self.tally.folder(folder)
+            for header in self._headers.get(folder, []):
+                header.setText(f"{self._names.get(folder, folder)}  ·  {count.done}/{count.total} done")
+                header.setToolTip(f"{folder}\n{count.text()}")
 
     def _on_events(self, events: Sequence[DocumentEvent]) -> None:
         """Once per change. Media added at the end (files still opening, an import) get rows
@@ -127,14 +125,25 @@ class MediaListPanel(QWidget):
         media = self.document.project.media
         added = [e.media_id for e in events if e.change == Change.MEDIA_ADDED]
         appended = len(added) <= len(media) and [m.id for m in media[len(media) - len(added):]] == added
-        grouped = len({folder_of(m) for m in media}) > 1 if added else self._grouped
-        regroup = grouped != self._grouped or any(
-            folder_of(media.get(i)) in self._headers and folder_of(media.get(i)) != self._last_folder
-            for i in added[:1]
-        )  # a folder listed earlier comes again: its rows would go under another header
-        if Change.RESET in changes or Change.MEDIA_REMOVED in changes or (added and not appended) or regroup:
+        if Change.RESET in changes or Change.MEDIA_REMOVED in changes or (added and not appended):
             self.rebuild()
             return
+        known = set(self.tally.folders)
+        new_folders = {self.tally.update(media.get(i)) for i in added} - known  # type: ignore[arg-type]
+        first = self.tally.folder_of(added[0]) if added else None
+        # From one folder to several (headers appear), or a folder listed earlier comes again
+        # (its rows would go under another folder's header): list them all again.
+        regroup = (len(self.tally.folders) > 1) != self._grouped or (
+            first is not None and first in self._headers and first != self._last_folder
+        )
+        if regroup:
+            self.rebuild()
+            return
+        if new_folders and self._grouped:  # a new folder may shorten the others' names
+            self._names = folder_names(self.tally.folders)
+            touched_headers = set(self._headers)
+        else:
+            touched_headers = set()
         for media_id in added:
             self._append(media_id)
         touched = {e.media_id for e in events if e.media_id is not None and e.change != Change.MEDIA_ADDED}
@@ -142,12 +151,14 @@ class MediaListPanel(QWidget):
             before, after = self._to_review, results_to_review(self.document.project.settings)
             self._to_review = after
             touched |= {m for m in before.keys() | after.keys() if before.get(m) != after.get(m)}
+        counted = {self.tally.folder_of(i) for i in added} | touched_headers
         for media_id in touched:
             if (row := self._row(media_id)) is not None:
                 with contextlib.suppress(KeyError):
                     self._fill(row, media_id)
+                    counted.add(self.tally.update(self.document.project.media_item(media_id)))
         if added or touched:
-            self._refresh_counts()
+            self._refresh_counts(counted)
 
     def current_media_id(self) -> int | None:
         row = self.list.currentItem()
