@@ -75,3 +75,23 @@ def test_clicking_a_row_goes_there_and_keys_move_the_selection(
     assert panel.currentRow() == len(steps) - 1
     assert window.files.save_to(tmp_path / "p.samdesk.json")
     assert rows(window)[len(steps) - 1].endswith(SAVED)
+
+
+@pytest.mark.gui
+def test_a_change_that_joins_the_last_step_leaves_the_rows_alone(qtbot) -> None:
+    """Tracking lands frame by frame into one step, and a folder opens file by file into one:
+    the rows are not made again for each piece."""
+    from samdesk.document import AddCategory, Batch
+    from samdesk.ui.panels.history import HistoryPanel
+
+    document = Document()
+    panel = HistoryPanel(document, document.undo, document.redo)
+    qtbot.addWidget(panel)
+    document.execute(Batch([AddCategory("a", (1, 2, 3))], text="run", merge_key="k"))
+    row = panel.list.item(1)
+    document.execute(Batch([AddCategory("b", (1, 2, 3))], text="run", merge_key="k"))
+    assert panel.list.count() == 2 and panel.list.item(1) is row
+    document.undo()
+    assert panel.list.currentRow() == 0 and panel.list.item(1).font().italic()
+    panel.go_to(1)
+    assert len(document.project.categories) == 2

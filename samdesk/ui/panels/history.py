@@ -40,6 +40,7 @@ class HistoryPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.list)
+        self._shown: tuple | None = None  # (steps, depth, saved) the rows show
         document.events.subscribe_batch(self._on_events)
         self.refresh()
 
@@ -47,6 +48,12 @@ class HistoryPanel(QWidget):
         history = self.document.history
         steps, depth = history.steps(), history.depth
         saved = history.saved_depth if self.document.path is not None else None  # never saved: no mark
+        # Most changes (a tracked frame landing in its run's step, each file of a folder being
+        # opened) leave the list as it is: no rows are made again then.
+        shown = (steps, depth, saved)
+        if shown == self._shown:
+            return
+        self._shown = shown
         self.list.blockSignals(True)
         self.list.clear()
         grey = QBrush(QColor(140, 140, 140))
