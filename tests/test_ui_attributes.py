@@ -135,3 +135,16 @@ def test_image_tags_typed_with_completion_undoable_and_exported(
     root = ET.parse(out).getroot()
     images = {i.get("name"): [t.get("label") for t in i.iter("tag")] for i in root.iter("image")}
     assert images == {"groceries.jpg": ["night", "blurry"], "dog.jpg": ["day"]}
+
+
+def test_the_objects_context_menu_sets_flags(qtbot, window: MainWindow) -> None:
+    cup = window.categories_panel.add("cup")
+    first = add_box(window, (100, 100, 200, 200), cup)
+    window.controller.select_object(first)
+    menu = window.objects_panel.context_menu([first])
+    actions = {a.text(): a for a in menu.actions()}
+    assert not actions["Truncated (U)"].isChecked()
+    actions["Truncated (U)"].trigger()
+    assert window.document.project.object(first).attributes == {TRUNCATED: True}
+    menu = window.objects_panel.context_menu([first])
+    assert {a.text(): a for a in menu.actions()}["Truncated (U)"].isChecked()

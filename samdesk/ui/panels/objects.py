@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from samdesk.document import Change, Document, DocumentEvent, EditObject, MoveObject
 from samdesk.document import masks as rle
-from samdesk.document.attributes import describe
+from samdesk.document.attributes import OCCLUDED, TRUNCATED, describe
 from samdesk.document.shapes import kind
 from samdesk.session import AnnotationController
 from samdesk.session.frame_numbers import frame_number
@@ -246,14 +246,24 @@ class ObjectsPanel(QWidget):
 
     def _menu(self, pos) -> None:
         ids = self.selected_ids()
-        if not ids:
-            return
+        if ids:
+            self.context_menu(ids).exec(self.tree.viewport().mapToGlobal(pos))
+
+    def context_menu(self, ids: list[int]) -> QMenu:
+        """The right-click menu of the rows ``ids``: category, flags, note, merge, delete."""
         menu = QMenu(self)
         sub = menu.addMenu("Category")
         for category in self.document.project.categories:
             action = sub.addAction(swatch(category.color), category.name)
             action.triggered.connect(lambda _=False, c=category.id: self.set_category(ids, c))
         sub.addAction("None").triggered.connect(lambda: self.set_category(ids, None))
+        objects = [self.document.project.object(i) for i in ids]
+        for name, text in ((OCCLUDED, "Occluded (O)"), (TRUNCATED, "Truncated (U)")):
+            flag = menu.addAction(text, lambda n=name: self.attributes.toggle(n))
+            flag.setCheckable(True)
+            flag.setChecked(all(o.attributes.get(name) is True for o in objects))
+        menu.addAction("Note… (Shift+N)", self.attributes.edit_note)
+        menu.addSeparator()
         menu.addAction("Merge", self.merge_selected).setEnabled(len(ids) > 1)
         menu.addAction("Delete", self.delete_selected)
-        menu.exec(self.tree.viewport().mapToGlobal(pos))
+        return menu
