@@ -14,7 +14,9 @@ from model_runtime.models.common.upscaling_head import SkipFeatures
 from model_runtime.models.sam2.config import make_config
 from model_runtime.models.sam2.frame_sources import VideoError, preprocess_video_frame
 from model_runtime.models.sam2.network import Sam2Network
-from model_runtime.models.sam2.video import FrameFeatures, FrameOutput, VideoConfig, VideoSession
+from model_runtime.models.sam2.tracker import FrameOutput
+from model_runtime.models.sam2.video import FeatureCache, VideoConfig, VideoSession
+from model_runtime.models.sam2.video_features import FrameFeatures
 
 
 @pytest.fixture(scope="module")
@@ -28,20 +30,19 @@ def _frames(n: int, h: int = 24, w: int = 32) -> list[np.ndarray]:
 
 
 class _FakeTracker:
-    """Stands in for the network: features and outputs of the right shapes, counted."""
+    """Stands in for the network (a ``FrameTracker``): features and outputs of the right shapes,
+    the frames run counted."""
 
     def __init__(self) -> None:
-        self.encoded: list[int] = []
         self.inferred: list[tuple[int, int]] = []
 
-    def features(self, frame: int) -> FrameFeatures:
-        self.encoded.append(frame)
+    def encode_frame(self, rgb: np.ndarray) -> FrameFeatures:
         return FrameFeatures(
             skips=SkipFeatures(s0=torch.zeros(1, 65536, 32), s1=torch.zeros(1, 16384, 64)),
             s16=torch.zeros(1, 256, 64, 64), pos16=torch.zeros(1, 256, 64, 64),
         )
 
-    def infer(self, frame, tracks, **kwargs) -> list[FrameOutput]:
+    def infer(self, feats, frame, tracks, **kwargs) -> list[FrameOutput]:
         self.inferred.append((frame, len(tracks)))
         return [
             FrameOutput(
@@ -60,11 +61,8 @@ class _FakeTracker:
 def _session(
     network: Sam2Network, n: int, config: VideoConfig | None = None
 ) -> tuple[VideoSession, _FakeTracker]:
-    session = VideoSession(network, torch.device("cpu"), _frames(n), config)
     fake = _FakeTracker()
-    session._features = fake.features  # type: ignore[method-assign]
-    session._infer = fake.infer  # type: ignore[method-assign]
-    session._encode_memory = fake.encode_memory  # type: ignore[method-assign]
+    session = VideoSession(network, torch.device("cpu"), _frames(n), config, tracker=fake)  # type: ignore[arg-type]
     return session, fake
 
 
@@ -87,16 +85,15 @@ def test_state_and_feature_cache_stay_bounded_over_a_long_video(network: Sam2Net
 
 
 def test_feature_cache_is_bounded_in_bytes() -> None:
-    from model_runtime.models.sam2.video import _FeatureCache
-
+    frame = np.zeros((24, 32, 3), np.uint8)
     fake = _FakeTracker()
-    one = fake.features(0).nbytes()
-    cache = _FeatureCache(max_bytes=3 * one)
-    for frame in range(10):
-        cache.put(frame, fake.features(frame))
+    one = fake.encode_frame(frame).nbytes()
+    cache = FeatureCache(max_bytes=3 * one)
+    for index in range(10):
+        cache.put(index, fake.encode_frame(frame))
         assert cache.nbytes <= 3 * one
     assert cache.get(6) is None and cache.get(7) is not None
-    cache.put(10, fake.features(10))  # evicts 8, the least recently used, not 7
+    cache.put(10, fake.encode_frame(frame))  # evicts 8, the least recently used, not 7
     assert cache.get(8) is None and cache.get(7) is not None
 
 
@@ -226,13 +223,10 @@ def test_video_files_open_lazily_and_bad_files_fail_clearly(
 
 
 def test_close_frees_the_objects_features_and_the_video_reader(network: Sam2Network, media_dir: Path) -> None:
-    session = VideoSession(network, torch.device("cpu"), media_dir / "bedroom.mp4")
     fake = _FakeTracker()
-    session._infer = fake.infer  # type: ignore[method-assign]
-    session._encode_memory = fake.encode_memory  # type: ignore[method-assign]
+    session = VideoSession(network, torch.device("cpu"), media_dir / "bedroom.mp4", tracker=fake)  # type: ignore[arg-type]
     frames = session.frames
     assert frames.read(1).shape == (540, 960, 3)
-    session._features = fake.features  # type: ignore[method-assign]
     session.add_prompt(0, 1, points=[[5, 5]], labels=[1])
     propagation = session.propagate(max_frames=5)
     next(propagation)

@@ -15,6 +15,9 @@ Modules, one concept each:
     rope.py              video: axial 2-D rotary position encoding
     frame_sources.py     video: lazy frame sources (arrays, image folder, video file) and the
                          video-frame preprocessing
+    video_features.py    video: one frame's image features, shared by tracking and clicks
+    tracker.py           video: ``FrameTracker``, the network's work on one frame for a batch
+                         of objects (memory conditioning, decoder, memory encoding)
     video.py             video: ``VideoSession`` (``Sam2ImageModel.open_video``): prompts on any
                          frame, propagation both ways, corrections, many objects, bounded state
     network.py           ``Sam2Network``: all of the above under the official key names
