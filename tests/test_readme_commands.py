@@ -13,6 +13,8 @@ How each is checked:
   the model is loaded.
 - ``samdesk models download NAME`` needs the network: checked as a dry run only (the command line
   parses and NAME is a downloadable registry entry).
+- ``samdesk label ... --ray [ADDRESS]`` (the line above it, on Ray): run for real on a local
+  Ray cluster that the command starts itself (no ADDRESS), ``slow``: Ray's workers import torch.
 - ``make`` targets: ``make -n`` (the target exists and the arguments reach the command it runs);
   running them would rebuild the environment or run the whole suite.
 - The GPU recipe (``python3 -m venv .venv && .venv/bin/pip install torch --index-url ...``) needs
@@ -46,6 +48,7 @@ GUI_TIMEOUT_MS = 180_000
 # README command -> how it is checked (the test functions below).
 GUI = {
     "samdesk [PATH...]",
+    "samdesk --device cpu",
     "samdesk --model /path/to/sam_vit_b_01ec64.pth photo.jpg",
 }
 HEADLESS = {
@@ -57,7 +60,12 @@ HEADLESS = {
     "samdesk import FILE_OR_DIR --format coco --images DIR --project OUT.samdesk.json",
     "samdesk precompute DIR_OR_PROJECT --model NAME",
 }
-SAM3 = {"samdesk label PATH... --text car --text person --model sam3.pt --project OUT.samdesk.json"}
+SAM3 = {
+    "samdesk models add sam3.pt",
+    "samdesk label PATH... --text car --text person --model sam3.pt --project OUT.samdesk.json",
+}
+# ``...``: the arguments of the line above it. Run on a local Ray cluster (no ADDRESS: Ray starts one).
+RAY = {"samdesk label ... --ray [ADDRESS]"}
 MAKE = {
     "make run",
     "make test",
@@ -86,7 +94,7 @@ def readme_commands() -> set[str]:
 
 
 def test_every_readme_command_is_checked_here() -> None:
-    classified = GUI | HEADLESS | SAM3 | MAKE | NETWORK_ONLY
+    classified = GUI | HEADLESS | SAM3 | RAY | MAKE | NETWORK_ONLY
     found = readme_commands()
     assert found - classified == set(), "README commands this test does not check"
     assert classified - found == set(), "commands checked here that the README no longer shows"
@@ -154,8 +162,8 @@ def run_gui_command(qtbot, monkeypatch, args: list[str]):
     made = []
     real_create = app_module.create_window
 
-    def create_and_watch(paths, model=None, settings_path=None):
-        window = real_create(paths, model, settings_path)
+    def create_and_watch(*args, **kwargs):
+        window = real_create(*args, **kwargs)
         window.errors_as_status = True  # a modal box would block the unattended loop
         made.append(window)
         qtbot.addWidget(window)
@@ -195,6 +203,17 @@ def test_gui_with_a_model_file(qtbot, monkeypatch, env, files) -> None:
     info = window.bridge.runtime.model_info
     assert info is not None and info.family == "mobilesam", window.status.current_message()
     assert [m.path for m in window.document.project.media] == [photo]
+    close(qtbot, window)
+
+
+@pytest.mark.gui
+def test_gui_on_a_chosen_device(qtbot, monkeypatch, env) -> None:
+    """``samdesk --device cpu``: no paths (the bundled samples), the default model on the CPU."""
+    window = run_gui_command(qtbot, monkeypatch, argv("samdesk --device cpu", {}))
+    assert window.last_error == ""
+    info = window.bridge.runtime.model_info
+    assert info is not None and str(info.device) == "cpu", window.status.current_message()
+    assert sorted(m.name for m in window.document.project.media) == sorted(p.name for p in sample_images())
     close(qtbot, window)
 
 
@@ -279,13 +298,16 @@ def test_precompute(env, files, capsys) -> None:
 
 @pytest.mark.oracle
 def test_label_with_phrases(env, files, capsys) -> None:
-    """``samdesk label ... --text car --text person --model sam3.pt``: a random-weight SAM 3
-    (reduced sizes, the official layout) labels the images; both phrases become categories."""
+    """``samdesk models add sam3.pt``, then ``samdesk label ... --text car --text person --model
+    sam3.pt``: a random-weight SAM 3 (reduced sizes, the official layout) is registered, then
+    labels the images; both phrases become categories."""
     if importlib.util.find_spec("sam3") is None:
         pytest.skip("the official sam3 package (a test oracle, installed by make test) is missing")
     from tests.oracles import sam3_official
 
     checkpoint = sam3_official.make_checkpoint(env / "sam3.pt")
+    code, out = run_cli(argv("samdesk models add sam3.pt", {"sam3.pt": [str(checkpoint)]}), capsys)
+    assert code == 0 and "added sam3" in out, out
     code, out = run_cli(
         argv(
             "samdesk label PATH... --text car --text person --model sam3.pt --project OUT.samdesk.json",
@@ -296,6 +318,29 @@ def test_label_with_phrases(env, files, capsys) -> None:
     assert code == 0, out
     project = load_project(env / "OUT.samdesk.json").project
     assert {"car", "person"} <= {c.name for c in project.categories}
+
+
+@pytest.mark.oracle
+@pytest.mark.slow
+def test_label_with_phrases_on_ray(env, files, capsys) -> None:
+    """``samdesk label ... --ray`` (``...`` as on the line above it in the README): the same
+    run on a local Ray cluster that the command starts and stops itself."""
+    if importlib.util.find_spec("sam3") is None:
+        pytest.skip("the official sam3 package (a test oracle, installed by make test) is missing")
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray (the cluster extra, installed by make test) is missing")
+    from tests.oracles import sam3_official
+
+    checkpoint = sam3_official.make_checkpoint(env / "sam3.pt")
+    above = "samdesk label PATH... --text car --text person --model sam3.pt --project OUT.samdesk.json"
+    command = "samdesk label ... --ray [ADDRESS]".replace("...", above.removeprefix("samdesk label "))
+    values = {"PATH...": [str(files["images"])], "sam3.pt": [str(checkpoint)], "[ADDRESS]": []}
+    code, out = run_cli(argv(command, values), capsys)
+    assert code == 0, out
+    assert "Ray worker" in out, out
+    project = load_project(env / "OUT.samdesk.json").project
+    assert {"car", "person"} <= {c.name for c in project.categories}
+    assert len(project.media) == len(list(files["images"].glob("*.jpg")))
 
 
 # --- make ---------------------------------------------------------------------------------------
