@@ -49,9 +49,11 @@ def test_k_plays_and_pauses_and_the_button_shows_it(qtbot, window: MainWindow) -
     window.controller.frame_changed.append(lambda: shown.append(window.controller.frame))
     qtbot.keyClick(window.canvas, "k")
     assert window.player.playing and window.player.play_button.isChecked()
+    assert window.controller.encoding_ahead_paused  # frames passing by are not encoded
     qtbot.waitUntil(lambda: window.controller.frame >= 8, timeout=20_000)
     qtbot.keyClick(window.canvas, "k")
     assert not window.player.playing and not window.player.play_button.isChecked()
+    assert not window.controller.encoding_ahead_paused
     assert shown == sorted(shown)  # forward only
     paused_at = window.controller.frame
     qtbot.wait(200)

@@ -32,6 +32,7 @@ class Player(QObject):
         self.say = say
         self.clock = PlaybackClock(frame_count=1)
         self._asked: int | None = None  # the frame this player asked for last
+        self._paused_encoding = False  # this player paused encoding ahead (to resume it)
         self.timer = QTimer(self)
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self._tick)
@@ -68,6 +69,10 @@ class Player(QObject):
             self.pause()
         elif self.controller.is_video:
             self._asked = None
+            # Frames passing by are not encoded ahead (they would queue up behind each other
+            # and compete with a click); the frame playback stops on is, as after scrubbing.
+            self._paused_encoding = not self.controller.encoding_ahead_paused
+            self.controller.pause_encoding_ahead(True)
             self._ask(self.clock.start(self.controller.frame, time.monotonic()))
             self.timer.start()
         self._show_playing(self.playing)
@@ -75,6 +80,9 @@ class Player(QObject):
     def pause(self) -> None:
         self.timer.stop()
         self._show_playing(False)
+        if self._paused_encoding:  # not when something else (a tracking run) paused it
+            self._paused_encoding = False
+            self.controller.pause_encoding_ahead(False)
 
     def _show_playing(self, playing: bool) -> None:
         """The button shows what a click does: pause while playing, else play."""
