@@ -85,6 +85,8 @@ def test_loop_over_a_marked_range(qtbot, window: MainWindow) -> None:
     assert set(shown) <= set(range(10, 15)) and shown.count(10) >= 2
     qtbot.keyClick(window.canvas, "l")  # loop off: plays on to the end and stops there
     assert not window.player.loop_button.isChecked() and window.navigator.slider.loop is None
+    window.menu_actions["loop_clear"].trigger()
+    assert window.player.clock.loop is None and window.player.loop_button.text() == "⟲"
     last = window.controller.media.frame_count - 1
     window.navigation.show_frame(last - 3)
     qtbot.waitUntil(lambda: not window.navigation.loader.busy, timeout=20_000)

@@ -167,6 +167,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
        tip="Over the range set below, else the whole video"),
     _a("loop_start", "Loop from this frame", "&Video", "player.set_loop_start", "Shift+Home", when="video"),
     _a("loop_end", "Loop to this frame", "&Video", "player.set_loop_end", "Shift+End", when="video"),
+    _a("loop_clear", "Clear the loop range", "&Video", "player.clear_loop", when="video"),
     _a("track_frames", "Track a number of frames…", "&Video", "tracker.ask_frames", needs=Capability.VIDEO,
        when="video"),
     _a("stop_tracking", "Stop tracking (Esc)", "&Video", "tracker.stop", when="tracking"),

@@ -115,6 +115,12 @@ class Player(QObject):
         start = self.clock.loop[0] if self.clock.loop is not None else 0
         self._set_loop(min(start, self.controller.frame), self.controller.frame)
 
+    def clear_loop(self) -> None:
+        """Forget the marked range: looping (if on) goes over the whole video."""
+        self.clock.loop = None
+        self._show_loop()
+        self.say("Loop range cleared")
+
     def _set_loop(self, first: int, last: int) -> None:
         self.clock.loop = (first, last)
         self.loop_button.setChecked(True)
