@@ -1,5 +1,5 @@
 """The main window as a shell of parts: the actions table, menus the model cannot serve, and
-file work (open, import) on the runtime's background thread while the GUI keeps serving."""
+file work (open, import, export) on the runtime's background thread while the GUI keeps serving."""
 
 from __future__ import annotations
 
@@ -213,6 +213,38 @@ def test_an_import_runs_off_the_gui_thread_and_cancel_leaves_the_project_unchang
     assert [c.name for c in window.document.project.categories] == ["dog"]
     window.controller.undo()
     assert window.document.project.categories == []
+
+
+def test_an_export_runs_off_the_gui_thread_and_editing_goes_on(
+    window: MainWindow, qtbot, tmp_path: Path, media_dir: Path, monkeypatch
+) -> None:
+    """Issue 14, bug 3: exports ran on the GUI thread too. While the export is held on the
+    runtime's background thread the window serves events and the project can be edited; the
+    export writes the project as it was when asked."""
+    from samdesk.document import AddCategory
+
+    real = formats.run_export
+    gate = Gate()
+
+    def slow_export(*args, **kwargs):
+        gate.pass_through()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(formats, "run_export", slow_export)
+    assert open_paths(qtbot, window, [media_dir / "dog.jpg"]) == []
+    out = tmp_path / "coco.json"
+    ticks = ticking(qtbot)
+    window.files.export("coco", out)
+    assert gate.entered.wait(GATE_S)
+    count = len(ticks)
+    qtbot.waitUntil(lambda: len(ticks) > count + 3, timeout=10_000)
+    window.document.execute(AddCategory("cat", (0, 255, 0)))  # editing goes on meanwhile
+    with qtbot.waitSignal(window.bridge.jobFinished, timeout=60_000):
+        gate.opened.set()
+    assert gate.threads[0].startswith("samdesk-runtime-")
+    written = json.loads(out.read_text())
+    assert [image["file_name"] for image in written["images"]] == ["dog.jpg"]
+    assert written["categories"] == []  # the edit made during the export is not in it
 
 
 def test_superseded_clicks_leave_nothing_behind_on_the_model_side(
