@@ -157,3 +157,20 @@ def test_dragging_a_handle_previews_the_shape(qtbot, window: MainWindow) -> None
     mouse(window, QEvent.Type.MouseButtonRelease, to_view(window, 350, 260), left, Qt.MouseButton.NoButton)
     assert tool._preview is None
     assert only_object(window).frames[0].prompts.box[2:] == pytest.approx((350, 260), abs=1.0)
+
+
+def test_locked_or_hidden_shapes_keep_their_handles_still(qtbot, window: MainWindow) -> None:
+    from samdesk.document import EditObject
+
+    key(qtbot, window, "b", Qt.KeyboardModifier.ShiftModifier)
+    drag(window, (100, 80), (300, 240))
+    key(qtbot, window, Qt.Key.Key_Return)
+    obj = only_object(window)
+    box = obj.frames[0].prompts.box
+    key(qtbot, window, "v")
+    click(window, 200, 160)
+    for change in ({"locked": True}, {"locked": False, "visible": False}):
+        window.document.execute(EditObject(obj.id, **change))
+        window.controller.select_object(obj.id)
+        drag(window, (box[2], box[3]), (400, 300))
+        assert obj.frames[0].prompts.box == box, change

@@ -42,8 +42,8 @@ def handle_at(
 ) -> int | None:
     """The handle of object ``object_id`` on ``frame`` within ``reach`` pixels of (x, y)
     (the nearest), or None."""
-    if object_id is None or (obj := project.objects.get(object_id)) is None or obj.locked:
-        return None
+    if object_id is None or (obj := project.objects.get(object_id)) is None or obj.locked or not obj.visible:
+        return None  # a locked or hidden object's handles are not there to grab
     annotation = obj.frames.get(frame)
     points = handles(annotation) if annotation is not None else []
     if not points:
