@@ -109,6 +109,25 @@ def test_accepting_one_instance_does_not_widen_the_window(window: MainWindow, qt
     assert window.width() == width
 
 
+def test_a_new_selection_draws_from_the_kept_fill_and_a_refined_mask_repaints(window: MainWindow) -> None:
+    """Hundreds of proposals are painted once (on a worker thread for find all), not again on
+    each click: the fill is kept with the proposal while its masks and colours are the same."""
+    from model_runtime.api import Prompts
+
+    window.controller.set_pending_instances(three_instances())
+    proposal = window.controller.pending_instances
+    fill = proposal.drawn["fill"][2]
+    click(window, 600, 375)
+    assert proposal.selected == (0, 1) and proposal.drawn["fill"][2] is fill
+    mask = np.zeros((H, W), bool)
+    mask[20:40, 700:760] = True  # the second instance, refined somewhere else
+    proposal.refine((0, 1), mask, 0.99, Prompts(points=((730, 30),), labels=(1,)))
+    window.layer.refresh_instances()
+    assert proposal.drawn["fill"][2] is not fill
+    pixels = render_overlays(window)
+    assert close_to(pixels[30, 730], instance_color(1)) and close_to(pixels[400, 600], (0, 0, 0))
+
+
 def test_outlines_are_built_from_arrays_with_the_same_vertices() -> None:
     from PySide6.QtCore import QPointF
     from PySide6.QtGui import QPolygonF

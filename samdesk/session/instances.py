@@ -89,6 +89,8 @@ class PendingInstances:
     _outlines: dict[Key, list[np.ndarray]] = field(init=False, default_factory=dict, repr=False)
     _scores: dict[Key, float] = field(init=False, default_factory=dict, repr=False)  # after refining
     _duplicate: dict[Key, bool] = field(init=False, default_factory=dict, repr=False)
+    # What a view made to draw it (fills, outline paths), kept for its next drawing; opaque here.
+    drawn: dict = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.instances, Instances):

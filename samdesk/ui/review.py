@@ -20,6 +20,7 @@ from samdesk.labelling.store import LabellingRecordError
 from samdesk.session import AnnotationController
 from samdesk.session.instances import PendingInstances
 from samdesk.session.review import Accepted, Category, Review
+from samdesk.ui.canvas.instances import instance_colors, prepare_drawing
 from samdesk.ui.concept_link import ConceptLink
 from samdesk.ui.panels.review_bar import ReviewBar
 
@@ -81,15 +82,21 @@ class InstanceReview(QObject):
 
     def propose_prepared(self, proposal: PendingInstances) -> None:
         """Show ``proposal`` once the crops and outlines of what it shows are made on a worker
-        thread (a hundred SAM 3 masks take the GUI thread a second otherwise). A newer proposal
-        made meanwhile wins. (Instances the slider reveals later are made when shown: making
+        thread (a hundred SAM 3 masks take the GUI thread a second otherwise), with the fill
+        and outline paths the canvas draws them with (``canvas.instances.prepare_drawing``). A
+        newer proposal made meanwhile wins. (Instances the slider reveals later are made when shown: making
         every candidate ahead would hold hundreds of full-size masks.)"""
         self._generation += 1
         generation = self._generation
 
         def work() -> None:
             try:
-                proposal.prepare(proposal.shown())
+                keys = proposal.shown()
+                proposal.prepare(keys)
+                colors = instance_colors([proposal.color_index(k) for k in keys],
+                                         [proposal.is_duplicate(k) for k in keys])
+                outlines = [proposal.outline(k) for k in keys]
+                prepare_drawing(proposal.crops(keys), colors, outlines, proposal.drawn)
             finally:
                 self._prepared.emit(proposal, generation)
 

@@ -285,4 +285,5 @@ class AnnotationLayer:
             [proposal.is_duplicate(key) for key in keys],
             keys.index(proposal.selected) if proposal.selected in keys else None,
             [proposal.outline(key) for key in keys],
+            proposal.drawn,
         )
