@@ -169,7 +169,10 @@ def test_duplicates_of_accepted_objects_are_not_accepted(window: MainWindow, qtb
     win, c = window, window.controller
     find(qtbot, win, "dog")
     first = len(c.pending_instances.acceptable())
-    qtbot.keyClick(win.canvas, Qt.Key.Key_Return)
+    # Enter again in the phrase field (it kept the focus) accepts rather than asking again.
+    assert win.instances.find_all.bar.field.hasFocus()
+    qtbot.keyClick(win.instances.find_all.bar.field, Qt.Key.Key_Return)
+    assert c.pending_instances is None and not win.instances.link.busy
     before = [(o.id, o.frames[0].rle["counts"]) for o in win.document.project.objects]
     assert len(before) == first > 0
     find(qtbot, win, None)  # the same query again: every instance is one already there

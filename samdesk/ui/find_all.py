@@ -19,7 +19,8 @@ from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsScene
 from model_runtime.api import Exemplar
 from samdesk.document import Change, Document, DocumentEvent
 from samdesk.session import AnnotationController
-from samdesk.session.find_all import FindAllQuery, answer_groups, remember
+from samdesk.session.find_all import FindAllQuery, answer_groups, remember, split_phrases
+from samdesk.session.instances import PendingInstances
 from samdesk.ui.canvas.overlays import dashed_pen
 from samdesk.ui.concept_link import NO_CONCEPT_MODEL, ConceptLink
 from samdesk.ui.model_link import media_key
@@ -34,6 +35,7 @@ class FindAll(QObject):
     error = Signal(str, str)
     load_requested = Signal()  # the user wants to choose a concept model file
     give_focus_back = Signal()  # Esc in the phrase field: the canvas takes the keys again
+    accept_requested = Signal()  # Enter again on the answered phrases: accept what is shown
 
     def __init__(self, controller: AnnotationController, document: Document, link: ConceptLink,
                  review: InstanceReview, settings: Settings, scene: QGraphicsScene,
@@ -52,6 +54,9 @@ class FindAll(QObject):
         self.refusal: Callable[[], str | None] = lambda: None
         self.exemplars: list[Exemplar] = []
         self._exemplar_items: list[QGraphicsRectItem] = []
+        # The phrases whose answer is on screen, while the field still says them: Enter in the
+        # field then accepts (the first Enter finds, the second accepts) instead of asking again.
+        self._answered: tuple[str, PendingInstances] | None = None
         if exemplar_tool is not None:
             exemplar_tool.on_box = self.add_exemplar
         link.stage.connect(self._stage)
@@ -61,7 +66,8 @@ class FindAll(QObject):
         link.loaded.connect(self._model_changed)
         link.load_failed.connect(self._load_failed)
         bar = self.bar
-        bar.run.connect(self.run)
+        bar.run.connect(self.enter)
+        bar.field.textEdited.connect(lambda _text: self._forget_answer())
         bar.escaped.connect(self.give_focus_back.emit)
         bar.closed.connect(self.close)
         bar.load_model.connect(self.load_requested.emit)
@@ -99,6 +105,15 @@ class FindAll(QObject):
         return self.bar.isVisible()
 
     # --- queries ---------------------------------------------------------------------------------
+
+    def enter(self, text: str) -> None:
+        """Enter in the phrase field (or Find): find the phrases; Enter again, with their
+        answer still proposed and the field unchanged, accepts it."""
+        proposal = self.controller.pending_instances
+        if proposal is not None and self._answered is not None and self._answered == (text, proposal):
+            self.accept_requested.emit()
+            return
+        self.run(text)
 
     def run(self, text: str | None = None) -> bool:
         """Find every instance of the phrases in ``text`` (default: the field's) and of the
@@ -146,6 +161,7 @@ class FindAll(QObject):
         self.run()
 
     def clear_exemplars(self) -> None:
+        self._answered = None
         for item in self._exemplar_items:
             if item.scene() is not None:
                 self.scene.removeItem(item)
@@ -168,6 +184,8 @@ class FindAll(QObject):
         if proposal is None:
             return
         self.review.propose_prepared(proposal)
+        text = self.bar.field.text()
+        self._answered = (text, proposal) if query.phrases == split_phrases(text) else None
         found = sum(len(g.pool.above(query.threshold)) for g in groups)
         self.message.emit(f"Found {found} in {result.seconds:.1f} s: Enter accepts, the slider filters", 5000)
 
@@ -187,6 +205,9 @@ class FindAll(QObject):
         self.error.emit("Concept model", message)
 
     # --- plumbing --------------------------------------------------------------------------------
+
+    def _forget_answer(self) -> None:
+        self._answered = None
 
     def _remember_threshold(self, value: float) -> None:
         proposal = self.controller.pending_instances

@@ -113,6 +113,7 @@ def build(window: MainWindow, column: QVBoxLayout) -> InstanceParts:
         part.error.connect(window.show_error)
     find_all.load_requested.connect(parts.ask_load_concept_model)
     find_all.give_focus_back.connect(window.canvas.setFocus)
+    find_all.accept_requested.connect(lambda: parts.accept_all())
     find_all.bar.run_on_all.connect(parts.run_on_all)
     link.loaded.connect(lambda text: status.show_message(f"Concept model: {text}", 5000))
     remembered = window.settings.concept_model
