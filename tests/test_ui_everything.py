@@ -69,10 +69,18 @@ def test_segment_everything_streams_then_accepts_in_one_step(window: MainWindow,
     assert len(shown) >= 2 and shown[0] > 0  # the first batch showed before the sweep ended
     assert proposal is not None and len(proposal) > 0 and proposal.groups[0].task == "everything"
     assert not win.instances.review.bar.busy_label.isVisible()
-    # The minimum area hides the small ones at once.
+    # The minimum area slider hides the small ones at once.
     areas = sorted(proposal.area(k) for k in proposal.shown())
-    win.instances.review.bar.area_spin.setValue(areas[-1])
-    assert len(proposal) == sum(a >= areas[-1] for a in areas) >= 1
+    bar = win.instances.review.bar
+    for step in range(bar.area_slider.maximum() + 1):  # moved until the smallest is hidden
+        bar.area_slider.setValue(step)
+        if bar.min_area() > areas[0]:
+            break
+    minimum = proposal.min_area
+    assert 0 < minimum == bar.min_area() and bar.area_label.text() == f"{minimum} px"
+    assert len(proposal) == sum(a >= minimum for a in areas) < len(areas)
+    bar.area_slider.setValue(0)
+    assert proposal.min_area == 0 and len(proposal) == len(areas)
     kept = proposal.acceptable()
     assert win.instances.review.bar.category.isVisible()
     assert win.instances.review.bar.category_name() == "object"

@@ -136,7 +136,8 @@ class InstanceReview(QObject):
             return
         bar.set_reviewing(True, proposal.stored, self.review.needs_category())
         bar.set_threshold(proposal.threshold)
-        bar.set_min_area(proposal.min_area)
+        height, width = proposal.image_size
+        bar.set_min_area(proposal.min_area, height * width)
         counts = proposal.counts()
         parts = []
         for label, shown, duplicates in counts:

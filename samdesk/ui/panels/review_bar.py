@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSlider,
-    QSpinBox,
     QWidget,
 )
 
@@ -67,13 +66,17 @@ class ReviewBar(QWidget):
         self.threshold_slider.setToolTip("Show the instances scoring above this (no model call)")
         self.threshold_label = QLabel("")
         self.threshold_slider.valueChanged.connect(self._threshold_moved)
-        self.area_spin = QSpinBox()
-        self.area_spin.setRange(0, 1_000_000)
-        self.area_spin.setSingleStep(50)
-        self.area_spin.setSuffix(" px")
-        self.area_spin.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        self.area_spin.setToolTip("Hide instances smaller than this many pixels")
-        self.area_spin.valueChanged.connect(self.min_area_changed.emit)
+        # Minimum area: a slider over the image's area, finer at the small end (where
+        # specks are told from objects), the pixels shown beside it.
+        self.area_slider = QSlider(Qt.Orientation.Horizontal)
+        self.area_slider.setRange(0, SLIDER_STEPS)
+        self.area_slider.setFixedWidth(80)
+        self.area_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.area_slider.setToolTip("Hide instances smaller than this (no model call)")
+        self.area_slider.valueChanged.connect(self._area_moved)
+        self.area_label = QLabel("0 px")
+        self.area_label.setMinimumWidth(60)
+        self._image_area = 0
         self.category = QComboBox()
         self.category.setEditable(True)
         self.category.setMinimumWidth(110)
@@ -83,7 +86,7 @@ class ReviewBar(QWidget):
         shrinkable(self.counts_label)
         widgets: list[QWidget] = [
             QLabel(" Score > "), self.threshold_slider, self.threshold_label,
-            QLabel(" Min area "), self.area_spin, self.category_label, self.category,
+            QLabel(" Min area "), self.area_slider, self.area_label, self.category_label, self.category,
         ]
         # Short texts, keys in the tooltips: the strip must fit a laptop screen's width.
         buttons = (
@@ -138,10 +141,23 @@ class ReviewBar(QWidget):
         self.threshold_slider.blockSignals(False)
         self.threshold_label.setText(f"{(value or 0.0):.2f}")
 
-    def set_min_area(self, pixels: int) -> None:
-        self.area_spin.blockSignals(True)
-        self.area_spin.setValue(pixels)
-        self.area_spin.blockSignals(False)
+    def set_min_area(self, pixels: int, image_area: int) -> None:
+        """Move the minimum-area slider without emitting; ``image_area``: the image's pixels."""
+        self._image_area = max(0, int(image_area))
+        top = max(1, self._image_area)
+        self.area_slider.blockSignals(True)
+        self.area_slider.setValue(round(SLIDER_STEPS * min(1.0, pixels / top) ** 0.5))
+        self.area_slider.blockSignals(False)
+        self.area_label.setText(f"{pixels} px")
+
+    def min_area(self) -> int:
+        """The pixels the minimum-area slider stands for."""
+        return round((self.area_slider.value() / SLIDER_STEPS) ** 2 * self._image_area)
+
+    def _area_moved(self, _value: int) -> None:
+        pixels = self.min_area()
+        self.area_label.setText(f"{pixels} px")
+        self.min_area_changed.emit(pixels)
 
     def set_counts(self, text: str) -> None:
         self.counts_label.setText(text)
