@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 
 LIMITS = {"brightness": (-2.0, 2.0), "contrast": (0.1, 5.0), "gamma": (0.2, 5.0)}
@@ -57,9 +58,12 @@ def auto_levels(pixels: np.ndarray, channels: int = 3, clip: float = 0.5) -> Dis
 
 
 def apply(pixels: np.ndarray, display: Display, channels: int = 3) -> np.ndarray:
-    """``pixels`` (H, W, C) uint8 with the first ``channels`` channels mapped (an alpha channel
-    after them is kept); a new array."""
-    out = pixels.copy()
-    if not display.is_identity:
-        out[..., :channels] = display.lut()[pixels[..., :channels]]
-    return out
+    """``pixels`` (H, W, C) uint8, C <= 4, with the first ``channels`` channels mapped (an alpha
+    channel after them is kept); a new array, made by OpenCV's table look-up (every frame of a
+    video played with an adjustment goes through it)."""
+    if display.is_identity:
+        return pixels.copy()
+    lut, identity = display.lut(), np.arange(256, dtype=np.uint8)
+    count = pixels.shape[2]
+    table = np.stack([lut] * channels + [identity] * (count - channels), axis=1).reshape(256, 1, count)
+    return cv2.LUT(np.ascontiguousarray(pixels), table)
