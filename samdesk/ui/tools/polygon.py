@@ -1,7 +1,9 @@
 """Polygon: click vertices; double-click, Enter or a click on the first vertex closes it.
 
-A closed polygon is added to the pending/selected mask (Shift when closing: cut out of it), or
-becomes a new hand-drawn object when nothing is selected. Backspace removes the last vertex.
+A closed polygon is added to the pending/selected mask (Shift when closing: cut out of it), or,
+when nothing is selected, becomes a new polygon annotation that keeps its vertices (Enter accepts
+it; Select drags its vertices, ``samdesk/session/shape_edits.py``). Backspace removes the last
+vertex.
 """
 
 from __future__ import annotations
