@@ -135,3 +135,32 @@ assert not [m for m in sys.modules if m == "ray" or m.startswith("ray.")], "ray 
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert load_double  # the script's loader, imported here too so a rename fails this file at once
+
+
+def test_ray_that_cannot_be_imported_is_a_message_and_other_import_errors_are_failures(
+    tmp_path, monkeypatch, capsys
+):
+    """--ray without Ray says why and how to install it (exit 2); an ImportError of anything
+    else is a real failure and is not reported as "Ray is missing" (issue 14: no ImportError
+    branch may hide a broken dependency)."""
+    import samdesk.labelling.cluster as cluster
+
+    make_images(tmp_path / "images", 1)
+    precompute = ["precompute", str(tmp_path / "images"), "--model", "phrases", "--cache-dir",
+                  str(tmp_path / "cache"), "--ray"]
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as when it is not installed
+    code, out, project = label(tmp_path, "--text", "car", "--ray")
+    assert code == 2 and "--ray needs Ray: pip install 'samdesk[cluster]'" in out
+    assert "importing it failed: import of ray halted" in out and not project.exists()
+    assert precompute_command.run(build_parser()[0].parse_args(precompute), load_double) == 2
+    assert "--ray needs Ray" in capsys.readouterr().err
+
+    def broken(*args, **kwargs):
+        raise ImportError("cannot import name 'decode' from 'broken_dependency'")
+
+    monkeypatch.setattr(cluster, "label_on_ray", broken)
+    monkeypatch.setattr(cluster, "encode_on_ray", broken)
+    with pytest.raises(ImportError, match="broken_dependency"):
+        label(tmp_path, "--text", "car", "--ray")
+    with pytest.raises(ImportError, match="broken_dependency"):
+        precompute_command.run(build_parser()[0].parse_args(precompute), load_double)

@@ -32,7 +32,8 @@ MAX_BLOCKS = 10_000  # one image per block up to here: fine-grained streaming an
 
 
 class RayMissing(ImportError):
-    """Ray is not installed; the message says how to get it."""
+    """Ray cannot be imported; the message says why and how to get it. The only ImportError the
+    subcommands turn into a message: any other is a real failure and shows as one."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ def _import_ray() -> Any:
         import ray.data  # noqa: F401
     except ImportError as exc:
         raise RayMissing(
-            "--ray needs Ray: pip install 'samdesk[cluster]' (or pip install 'ray[data]')"
+            f"--ray needs Ray: pip install 'samdesk[cluster]' (or pip install 'ray[data]'); "
+            f"importing it failed: {exc}"
         ) from exc
     return ray
 

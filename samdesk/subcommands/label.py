@@ -126,6 +126,7 @@ def _label(args: argparse.Namespace, request, out: TextIO, loader) -> int:
     from samdesk.document.instances import read_lock
     from samdesk.document.persistence import ProjectFileError, load_project
     from samdesk.labelling.apply import ApplyOptions, task_categories
+    from samdesk.labelling.cluster import RayMissing
     from samdesk.labelling.found import ModelUnusable
     from samdesk.labelling.run import LabellingRun, RunSummary, add_media, work_list
     from samdesk.labelling.store import LabellingRecordError
@@ -165,7 +166,7 @@ def _label(args: argparse.Namespace, request, out: TextIO, loader) -> int:
     start = time.monotonic()
     try:
         code = _execute(args, request, items, skipped_done, run, out, loader, bar)
-    except (ModelUnusable, ImportError) as exc:  # ImportError: --ray without Ray
+    except (ModelUnusable, RayMissing) as exc:
         bar.finish()
         print(f"samdesk label: {exc}", file=out)
         if not summary.finished:

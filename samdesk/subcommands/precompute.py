@@ -142,7 +142,7 @@ def precompute_on_ray(paths: list[Path], model: str, config: RuntimeConfig, clus
     """Encode ``paths`` on a Ray cluster into this machine's disk cache (the embeddings stream
     back; the workers need the model and the images at the same paths); the exit code."""
     from model_runtime.runtime import DiskEmbeddingCache
-    from samdesk.labelling.cluster import encode_on_ray
+    from samdesk.labelling.cluster import RayMissing, encode_on_ray
     from samdesk.labelling.found import ModelUnusable
 
     writer = _CacheWriter(DiskEmbeddingCache(config.disk_cache_dir, config.disk_cache_bytes), paths, out)
@@ -152,7 +152,7 @@ def precompute_on_ray(paths: list[Path], model: str, config: RuntimeConfig, clus
         writer.finish_bar()
         print("interrupted: the images encoded so far stay cached", file=out)
         return 130
-    except (ModelUnusable, ImportError) as exc:
+    except (ModelUnusable, RayMissing) as exc:
         print(f"samdesk precompute: {exc}", file=out)
         return 2
     writer.finish_bar()
