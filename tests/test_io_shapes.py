@@ -253,3 +253,19 @@ def test_voc_detection_round_trip_and_a_devkit_file(media_dir: Path, tmp_path: P
     (tmp_path / "devkit" / "Annotations" / "dog.xml").write_text(bomb)
     with pytest.raises(DatasetError, match="document type"):
         import_voc_detection(Document().project, tmp_path / "devkit", media_dir)
+
+
+def test_video_pixel_formats_say_a_box_annotation_is_left_out(media_dir: Path, tmp_path: Path) -> None:
+    from samdesk.document.model import FrameAnnotation
+    from samdesk.io.common import BOX_WITHOUT_PIXELS
+
+    w, h = 960, 540  # bedroom.mp4
+    project = Project(categories=[Category(1, "bed", (255, 0, 0))])
+    project.media = [MediaItem(1, MediaKind.VIDEO, str(media_dir / "bedroom.mp4"), w, h, frame_count=200)]
+    mask = np.zeros((h, w), bool)
+    mask[10:50, 10:50] = True
+    frames = {0: FrameAnnotation(masks.encode(mask)), 1: box_frame((5.0, 5.0, 60.0, 60.0), h, w)}
+    project.objects = [AnnotationObject(1, 1, 1, frames)]
+    for name in ("ytvis", "davis"):
+        result = run_export(name, project, tmp_path / name, images_root=media_dir)
+        assert result.warnings.counts.get(BOX_WITHOUT_PIXELS) == 1, (name, result.warnings.counts)

@@ -15,8 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from samdesk.document import masks
+from samdesk.document.boxes import is_box_only
 from samdesk.document.model import MediaKind, Project
 from samdesk.io.common import (
+    BOX_WITHOUT_PIXELS,
     CancelFn,
     ExportOptions,
     ExportResult,
@@ -124,6 +126,9 @@ def _track(
         rle = annotation.rle if annotation is not None else None
         if rle is not None and list(rle["size"]) != size:
             result.warnings.add("mask size differs from its video; left out", where)
+            rle = None
+        if annotation is not None and is_box_only(annotation):
+            result.warnings.add(BOX_WITHOUT_PIXELS, f"{where} frame {frame}")
             rle = None
         area = masks.area(rle) if rle is not None else 0
         segmentations.append({"size": list(rle["size"]), "counts": rle["counts"]} if rle and area else None)
