@@ -269,3 +269,34 @@ def test_video_pixel_formats_say_a_box_annotation_is_left_out(media_dir: Path, t
     for name in ("ytvis", "davis"):
         result = run_export(name, project, tmp_path / name, images_root=media_dir)
         assert result.warnings.counts.get(BOX_WITHOUT_PIXELS) == 1, (name, result.warnings.counts)
+
+
+def test_labelme_export_round_trips_boxes_masks_flags_and_tags(media_dir: Path, tmp_path: Path) -> None:
+    from samdesk.io.labelme import import_labelme
+
+    project = shapes_project(media_dir)
+    project.objects[2].name = "red ball"
+    project.objects[0].attributes = {"note": "a text attribute"}
+    project.media[0].tags = ["outdoor"]
+    out = tmp_path / "labelme"
+    result = run_export("labelme", project, out, images_root=media_dir)
+    assert result.annotations == 3
+    assert result.warnings.counts == {"text or number attribute left out (labelme has only flags)": 1}
+    data = json.loads((out / "dog.json").read_text("utf-8"))
+    assert Path(out / data["imagePath"]).resolve() == (media_dir / "dog.jpg").resolve()
+    assert data["flags"] == {"outdoor": True} and data["imageData"] is None
+    polygon, box, disc = data["shapes"]
+    assert polygon["shape_type"] == "polygon" and polygon["points"] == [list(p) for p in TRIANGLE]
+    assert box["shape_type"] == "rectangle" and box["points"] == [[420.0, 50.0], [700.0, 300.0]]
+    assert box["flags"] == {TRUNCATED: True, OCCLUDED: True}
+    assert disc["shape_type"] == "mask" and disc["description"] == "red ball"
+    document = Document()
+    imported = import_labelme(document.project, out, tmp_path)
+    document.execute(imported.command)
+    assert not imported.warnings
+    back = document.project.objects
+    assert [kind(o.frames[0]) for o in back] == ["mask", "box", "mask"]  # labelme draws polygons
+    assert back[1].frames[0].prompts.box == BOX and back[1].attributes == {TRUNCATED: True, OCCLUDED: True}
+    assert np.array_equal(masks.decode(back[2].frames[0].rle), masks.decode(project.objects[2].frames[0].rle))
+    assert back[2].name == "red ball" and document.project.media[0].tags == ["outdoor"]
+    assert masks.iou(back[0].frames[0].rle, project.objects[0].frames[0].rle) > 0.97

@@ -28,6 +28,7 @@ from samdesk.io.cvat_video_export import export_cvat_video
 from samdesk.io.export_frames import VideoExportOptions
 from samdesk.io.import_plan import ImportResult
 from samdesk.io.labelme import import_labelme
+from samdesk.io.labelme_export import export_labelme
 from samdesk.io.png_masks import (
     export_png_instance,
     export_png_semantic,
@@ -110,6 +111,14 @@ BUILTIN_EXPORT_FORMATS: dict[str, ExportFormat] = {
             "cvat-video",
             "CVAT for video 1.1 XML, one file per video: a track per object (masks, boxes, polygons)",
             export_cvat_video,
+            ExportOptions,
+            {},
+            False,
+        ),
+        ExportFormat(
+            "labelme",
+            "labelme JSON, one file per image: polygons, rectangles, masks, flags",
+            export_labelme,
             ExportOptions,
             {},
             False,

@@ -165,7 +165,7 @@ def _output(kind: str, folder: Path, project: Path, media: list[dict], single_fi
         else:
             (out / "meta.json").parent.mkdir(parents=True, exist_ok=True)
             names = ("meta.json", "legend.json", "data.yaml", "instances.json")
-            for name in (*names, "ImageSets/Main/default.txt", "clip.xml"):
+            for name in (*names, "ImageSets/Main/default.txt", "clip.xml", "img.json"):
                 (out / name).parent.mkdir(parents=True, exist_ok=True)
                 (out / name).write_text("the user's own file")
         return out
