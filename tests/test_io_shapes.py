@@ -186,7 +186,7 @@ def test_cvat_video_tracks_round_trip_with_gaps_and_kinds(media_dir: Path, tmp_p
     project.next_ids.update(category=3, media=2, object=4)
     out = tmp_path / "cvat"
     result = run_export("cvat-video", project, out, images_root=media_dir)
-    assert result.files == [out / "bedroom.xml"] and result.annotations == 8
+    assert result.files == [out / "bedroom.xml"] and result.annotations == 3  # tracks
     root = ET.parse(out / "bedroom.xml").getroot()
     assert root.findtext("meta/task/source") == "bedroom.mp4" and root.findtext("meta/task/size") == "200"
     first = root.findall("track")[0]

@@ -101,6 +101,7 @@ def _task(
     ET.SubElement(size, "width").text = str(media.width)
     ET.SubElement(size, "height").text = str(media.height)
     ET.SubElement(meta, "source").text = media.name
+    result.annotations += len(tracks)  # objects, as the other video formats count them
     for index, (obj, frames) in enumerate(tracks):
         label = names[obj.category_id]  # type: ignore[index]
         track = ET.SubElement(top, "track", id=str(index), label=label, source="manual")
@@ -114,7 +115,6 @@ def _task(
                 obj.attributes,
                 attributes.get(label, {}),
             )
-            result.annotations += 1
             after = frame + 1
             run_ends = position + 1 == len(frames) or frames[position + 1] != after
             if run_ends and after < media.frame_count:
