@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--yolo-images",
         choices=["symlink", "copy", "none"],
         default="symlink",
-        help="how yolo-seg places the images beside the labels",
+        help="how yolo-seg, yolo-detect and voc-detect place the images beside the labels",
     )
     parser.add_argument(
         "--all-frames",
