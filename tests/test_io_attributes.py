@@ -55,7 +55,7 @@ def test_coco_import_skips_unusable_attributes_with_a_warning(media_dir: Path, t
     export_coco(project, out, CocoExportOptions(images_root=media_dir))
     data = json.loads(out.read_text("utf-8"))
     # What CVAT's own COCO export writes (flags off, a rotation) and what no attribute can be.
-    data["annotations"][0]["attributes"] = {"occluded": False, "rotation": 0.0, "list": [1], "": 1}
+    data["annotations"][0]["attributes"] = {"occluded": False, "rotation": 0.0, "list": [1], "": 1, "z": 2}
     data["annotations"][1]["attributes"] = "occluded"
     out.write_text(json.dumps(data), "utf-8")
     document = Document()
@@ -65,7 +65,7 @@ def test_coco_import_skips_unusable_attributes_with_a_warning(media_dir: Path, t
         "attributes that are not a JSON object skipped": 1,
     }
     document.execute(result.command)
-    assert document.project.objects[0].attributes == {"rotation": 0.0}
+    assert document.project.objects[0].attributes == {"z": 2}
     assert document.project.objects[1].attributes == {}
 
 

@@ -278,7 +278,7 @@ def _box_frame(
 def read_attributes(value: object, warnings: Warnings, where: str) -> dict[str, AttributeValue]:
     """An annotation's ``attributes`` object -> the object's attributes (``document/attributes.py``);
     entries that are not a name with a true/false, text or finite-number value are skipped,
-    counted. A flag that is off is the same as no flag."""
+    counted. A flag that is off is the same as no flag, and so is CVAT's ``rotation`` of 0."""
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -289,8 +289,8 @@ def read_attributes(value: object, warnings: Warnings, where: str) -> dict[str, 
         if value_problem(name, item) is not None:
             skipped = "attribute that is not true/false, text or a number skipped"
             warnings.add(skipped, f"{where}: {name!r:.40}")
-        elif item is not False and item != "":
-            out[name] = item
+        elif item is not False and item != "" and not (name == "rotation" and item == 0):
+            out[name] = item  # (CVAT's COCO writes "rotation": 0.0 on every shape: it says nothing)
     return out
 
 
