@@ -29,7 +29,8 @@ def _command_modules() -> list[str]:
 def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
     parser = argparse.ArgumentParser(
         prog="samdesk",
-        usage="samdesk [--model FILE_OR_NAME] [--device DEVICE] [PATH ...]\n       samdesk COMMAND ...",
+        usage="samdesk [--model FILE_OR_NAME] [--device DEVICE] [--compile] [PATH ...]\n"
+        "       samdesk COMMAND ...",
         description="Annotate images and videos with Segment Anything. "
         "Without a command, opens the GUI on the given images, videos, folders or projects.",
     )
@@ -45,6 +46,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
         help="where models run: auto (the default: CUDA, then MPS, then the CPU), cpu, cuda, cuda:N "
         "or mps; overrides the setting for this run",
     )
+    gui.add_argument(
+        "--compile", action="store_true",
+        help="torch.compile the models' image encoders when they load (slower loads, faster "
+        "encodes on a GPU; the first click never waits for it)",
+    )
     gui.set_defaults(func=lambda args: _run_gui(args))  # late-bound: resolved at call time
     names = {"gui"}
     for name in _command_modules():
@@ -58,7 +64,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
 def _run_gui(args: argparse.Namespace) -> int:
     from samdesk.ui.app import run_gui  # Qt is imported only when the GUI is asked for
 
-    return run_gui(args.paths, model=args.model, device=args.device)
+    return run_gui(args.paths, model=args.model, device=args.device, compile_models=args.compile)
 
 
 def device_argument(text: str) -> str:

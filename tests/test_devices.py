@@ -122,7 +122,7 @@ def test_the_window_loads_on_the_command_lines_device_else_the_settings(
         seen.append(device)
         return DoubleModel("a")
 
-    def window_with_recording_loader(settings, settings_path=None):
+    def window_with_recording_loader(settings, settings_path=None, runtime_config=None):
         return MainWindow(settings, settings_path=settings_path, bridge=RuntimeBridge(loader=loader))
 
     monkeypatch.setattr("samdesk.ui.main_window.MainWindow", window_with_recording_loader)

@@ -58,6 +58,12 @@ class RuntimeConfig:
     # right for an interactive app, wrong for a batch run that should keep its share of the CPU.
     background_idle: bool = True
     interactive_nice: int = 0
+    # --compile: torch.compile each loaded model's image encoder (and SAM 2's memory attention),
+    # warmed up during the load on the background thread (models/common/compilation.py).
+    # "inductor" generates kernels (minutes on a CPU, worth it on a GPU); "eager" only traces.
+    compile: bool = False
+    compile_backend: str = "inductor"
+    compile_mode: str | None = None
     # Prepare the clicks on the image on screen when it is shown (``Runtime.encode``); off only
     # to measure what that saves (bench/first_click.py).
     prepare_clicks: bool = True
@@ -115,9 +121,13 @@ class Runtime:
         device: str | None = None,
         callbacks: Callbacks | None = None,
     ) -> RequestHandle:
-        """Load a checkpoint (or adopt an already built ``ImageModel``) and make it current.
-        The result is a :class:`ModelLoaded`, which says what the model can do."""
-        return self._scheduler.submit(LoadWork(source=source, device=device), callbacks)
+        """Load a checkpoint (or adopt an already built ``ImageModel``) and make it current
+        (compiled and warmed up first with ``RuntimeConfig.compile``). The result is a
+        :class:`ModelLoaded`, which says what the model can do."""
+        config = self.config
+        compile_with = (config.compile_backend, config.compile_mode) if config.compile else None
+        work = LoadWork(source=source, device=device, compile_with=compile_with)
+        return self._scheduler.submit(work, callbacks)
 
     def encode(
         self,

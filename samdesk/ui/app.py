@@ -12,9 +12,11 @@ def create_window(
     model: str | None = None,
     settings_path: Path | None = None,
     device: str | None = None,
+    compile_models: bool = False,
 ):
     """Build the main window on ``paths`` (the samples when empty) and load the model on
-    ``device`` (``--device``; None: the ``device`` setting, "auto" unless the user chose one).
+    ``device`` (``--device``; None: the ``device`` setting, "auto" unless the user chose one),
+    compiled with ``compile_models`` (``--compile``).
 
     Files open on the runtime's background thread: the first shows as soon as it is read, and
     the ones that cannot be read are reported when the opening is over. A QApplication must exist.
@@ -24,7 +26,10 @@ def create_window(
     from samdesk.ui.settings import Settings
 
     settings = Settings.load(settings_path)
-    window = MainWindow(settings, settings_path=settings_path)
+    from model_runtime.runtime import RuntimeConfig
+
+    config = RuntimeConfig(compile=compile_models)
+    window = MainWindow(settings, settings_path=settings_path, runtime_config=config)
     if paths:
         window.files.open_paths(list(paths))
     else:
@@ -50,11 +55,13 @@ def configure_application(app) -> None:
     app.setDesktopFileName(DESKTOP_ID)
 
 
-def run_gui(paths: Sequence[str], model: str | None = None, device: str | None = None) -> int:
+def run_gui(
+    paths: Sequence[str], model: str | None = None, device: str | None = None, compile_models: bool = False
+) -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     configure_application(app)
-    window = create_window(paths, model, device=device)
+    window = create_window(paths, model, device=device, compile_models=compile_models)
     window.show()
     return int(app.exec())

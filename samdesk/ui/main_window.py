@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from model_runtime.api import Capability
+from model_runtime.runtime import RuntimeConfig
 from samdesk.document import Document, EditMedia, MediaStatus
 from samdesk.runtime_bridge import RuntimeBridge
 from samdesk.session import AnnotationController, PredictionService, mask_ops
@@ -89,6 +90,7 @@ class MainWindow(QMainWindow):
         service: PredictionService | None = None,
         settings_path: Path | None = None,
         bridge: RuntimeBridge | None = None,
+        runtime_config: RuntimeConfig | None = None,
     ) -> None:
         super().__init__()
         install_none_guard(QApplication.instance())
@@ -123,7 +125,7 @@ class MainWindow(QMainWindow):
         self.canvas.input_refused = lambda message: self.status.show_message(message, 3000)
         self.display = DisplayControls(self.canvas, lambda text: self.status.show_message(text, 4000), self)
 
-        self.bridge = bridge or RuntimeBridge(parent=self)
+        self.bridge = bridge or RuntimeBridge(config=runtime_config, parent=self)
         self.jobs = BackgroundJobs(self.bridge, self)
         self.files = ProjectFiles(self.document, self.controller, self.settings, self.jobs, self)
         self.missing = MissingMedia(self.document, self.jobs, self)

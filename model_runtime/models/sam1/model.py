@@ -111,6 +111,10 @@ class Sam1Model:
         with torch.inference_mode():
             self._image_side(features.to(self.device))
 
+    def compilable_modules(self) -> dict[str, tuple[nn.Module, bool]]:
+        """What ``--compile`` compiles (``models.common.compilation``): the image encoder."""
+        return {"image_encoder": (self.sam.image_encoder, False)}
+
     def encode_image(self, image: np.ndarray) -> ImageEmbedding:
         """image: uint8 (H, W, 3) RGB -> embedding with features["image_embed"] (1, 256, 64, 64)."""
         image = validate_image(image)

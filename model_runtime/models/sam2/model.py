@@ -95,6 +95,14 @@ class Sam2ImageModel:
             # Contiguous: a transposed view makes every prompt's decoder ~10 ms slower on CPU.
             self._key_pe = self._dense_pe.flatten(2).transpose(1, 2).contiguous()  # (1, HW, D)
 
+    def compilable_modules(self) -> dict[str, tuple[torch.nn.Module, bool]]:
+        """What ``--compile`` compiles (``models.common.compilation``): the image encoder
+        (fixed shapes) and the video path's memory attention (its memory grows: dynamic)."""
+        return {
+            "image_encoder": (self.network.image_encoder, False),
+            "memory_attention": (self.network.memory_attention, True),
+        }
+
     # -- encoding ---------------------------------------------------------------------------
 
     @torch.no_grad()

@@ -115,6 +115,10 @@ class Sam3Model:
             compute_dtype=self.compute_dtype,
         )
 
+    def compilable_modules(self) -> dict[str, tuple[torch.nn.Module, bool]]:
+        """What ``--compile`` compiles (``models.common.compilation``): the image encoder (ViT)."""
+        return {"image_encoder": (self.encoders.vision_backbone.trunk, False)}
+
     # -- encoding -----------------------------------------------------------------------------
 
     @torch.inference_mode()

@@ -28,6 +28,9 @@ class LoadWork(Work):
     source: Any = field(repr=False)  # a checkpoint path, a registry name, or a built ImageModel
     device: str | None = None
     note: str = ""  # a load the runtime made by itself says why (ModelLoaded.note)
+    # (backend, mode) of torch.compile, or None: compile the model and warm it up before it is
+    # made current, here on the background thread, so the first click never waits for it.
+    compile_with: tuple[str, str | None] | None = None
 
     def run(self, scheduler: Scheduler) -> bool:
         try:
@@ -42,6 +45,10 @@ class LoadWork(Work):
         start = time.perf_counter()
         try:
             model = self.source if is_model(self.source) else scheduler.loader(self.source, self.device)
+            if self.compile_with is not None:
+                scheduler.calls.call(
+                    model, "compiling the model", _compile_and_warm_up, model, self.compile_with
+                )
         except Exception as exc:
             self.core.deliver_error(exc, report_callback_error)
             return
@@ -52,6 +59,14 @@ class LoadWork(Work):
             frozenset(info.capabilities), self.note,
         )
         self.core.deliver_result(result, report_callback_error)
+
+
+def _compile_and_warm_up(model: ImageModel, compile_with: tuple[str, str | None]) -> None:
+    from model_runtime.models.common.compilation import CompileOptions, compile_model, warm_up
+
+    backend, mode = compile_with
+    if compile_model(model, CompileOptions(backend=backend, mode=mode)):
+        warm_up(model)
 
 
 def is_model(source: Any) -> bool:
