@@ -171,16 +171,21 @@ def test_work_queued_for_the_model_that_ran_out_is_told_the_model_changed(empty_
     with Runtime(RuntimeConfig(disk_cache=False), loader=Loader(gpu)) as rt:
         rt.load_model("/models/sam.pt", "cuda").result(WAIT)
         rt.encode("m1", 0, provider(1)).result(WAIT)
-        gate = gpu.predict_gate = Gate()
+        predict_gate = gpu.predict_gate = Gate()
+        encode_gate = gpu.encode_gates["2"] = Gate()
         gpu.predict_failures = 2
         failing = rt.predict("o", "m1", 0, CLICK)
-        assert gate.entered.wait(WAIT)
-        queued = rt.encode("m2", 0, provider(2), prefetch=True)
-        gate.release()
+        running = rt.encode("m2", 0, provider(2), prefetch=True)  # keeps the background thread busy
+        assert predict_gate.entered.wait(WAIT) and encode_gate.entered.wait(WAIT)
+        queued = rt.encode("m3", 0, provider(3), prefetch=True)
+        predict_gate.release()
         with pytest.raises(ModelOutOfMemoryError, match="being loaded on the CPU"):
             failing.result(WAIT)
+        encode_gate.release()
+        assert running.result(WAIT).source == "computed"  # it was running: it ends on its model
         with pytest.raises(ModelChangedError):
             queued.result(WAIT)
+        assert rt.model_info.device == "cpu"
 
 
 @pytest.mark.gui
