@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -20,9 +19,7 @@ from torch import nn
 
 from model_runtime.api import (
     Capability,
-    EverythingProgress,
     ImageEmbedding,
-    Instances,
     ModelInfo,
     Prediction,
     PromptError,
@@ -33,7 +30,7 @@ from model_runtime.api import (
 )
 from model_runtime.checkpoints import MOBILESAM, SAM1, CheckpointError, load_strict
 from model_runtime.devices import resolve_device
-from model_runtime.everything import EverythingSettings, iter_everything, segment_everything
+from model_runtime.everything.from_clicks import EverythingFromClicks
 from model_runtime.fingerprint import weights_fingerprint
 from model_runtime.models.common.mask_upsampling import Plan, candidate_masks, sam1_plan
 from model_runtime.models.common.prompt_batches import shape_groups
@@ -76,7 +73,7 @@ class _Prompts:
     mask: torch.Tensor | None
 
 
-class Sam1Model:
+class Sam1Model(EverythingFromClicks):
     """SAM 1 / MobileSAM: ``encode_image`` once per image, then cheap ``predict`` calls."""
 
     def __init__(self, sam: Sam, info: ModelInfo, device: torch.device) -> None:
@@ -225,24 +222,6 @@ class Sam1Model:
         """How this model's low-res logits become masks of the encoded image's size."""
         input_size, original_size = tuple(embedding.input_size), tuple(embedding.original_size)
         return sam1_plan((LOW_RES, LOW_RES), input_size, original_size, IMAGE_SIZE)
-
-    def segment_everything(
-        self, image: np.ndarray, embedding: ImageEmbedding | None = None, **settings: Any
-    ) -> Instances:
-        """Every object of ``image`` (uint8 (H, W, 3)) proposed at once (``model_runtime.everything``).
-
-        ``settings``: the official automatic mask generator's keyword arguments and defaults;
-        ``embedding``: this image's cached embedding, reused for the whole-image pass."""
-        settings_ = EverythingSettings.for_family(self.info.family, **settings)
-        return segment_everything(self, validate_image(image), embedding, settings_)
-
-    def iter_everything(
-        self, image: np.ndarray, embedding: ImageEmbedding | None = None, **settings: Any
-    ) -> Iterator[EverythingProgress]:
-        """:meth:`segment_everything` one point batch per step, what is kept so far each time,
-        the answer last (``final``); for the runtime, which streams it and stops between steps."""
-        settings_ = EverythingSettings.for_family(self.info.family, **settings)
-        return iter_everything(self, validate_image(image), embedding, settings_)
 
 
 def _parameter_count(module: nn.Module) -> int:

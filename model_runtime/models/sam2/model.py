@@ -12,18 +12,15 @@ way out).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
 from model_runtime.api import (
     Capability,
-    EverythingProgress,
     ImageEmbedding,
-    Instances,
     ModelInfo,
     Prediction,
     Prompts,
@@ -33,7 +30,7 @@ from model_runtime.api import (
 )
 from model_runtime.checkpoints import CheckpointError, load_strict
 from model_runtime.devices import resolve_device
-from model_runtime.everything import EverythingSettings, iter_everything, segment_everything
+from model_runtime.everything.from_clicks import EverythingFromClicks
 from model_runtime.fingerprint import weights_fingerprint
 from model_runtime.models.common.mask_upsampling import Plan, candidate_masks, sam2_plan
 from model_runtime.models.common.precision import COMPUTE_DTYPES, autocast
@@ -52,7 +49,7 @@ LOW_RES_CLAMP = 32.0  # the official predictor clamps the returned 256² logits 
 BOX_LABELS = (2, 3)  # top-left and bottom-right corner labels in SAM 2's prompt encoder
 
 
-class Sam2ImageModel:
+class Sam2ImageModel(EverythingFromClicks):
     """SAM 2 / 2.1 image segmentation over one :class:`Sam2Network`.
 
     Precision (``info.compute_dtype``), decided here, not by the runtime: ``encoder_dtype``
@@ -229,24 +226,6 @@ class Sam2ImageModel:
         """How this model's low-res logits become masks of the encoded image's size."""
         low = self.config.image_size // 4
         return sam2_plan((low, low), tuple(embedding.original_size))
-
-    def segment_everything(
-        self, image: np.ndarray, embedding: ImageEmbedding | None = None, **settings: Any
-    ) -> Instances:
-        """Every object of ``image`` (uint8 (H, W, 3)) proposed at once (``model_runtime.everything``).
-
-        ``settings``: the official automatic mask generator's keyword arguments and defaults;
-        ``embedding``: this image's cached embedding, reused for the whole-image pass."""
-        settings_ = EverythingSettings.for_family(self.info.family, **settings)
-        return segment_everything(self, validate_image(image), embedding, settings_)
-
-    def iter_everything(
-        self, image: np.ndarray, embedding: ImageEmbedding | None = None, **settings: Any
-    ) -> Iterator[EverythingProgress]:
-        """:meth:`segment_everything` one point batch per step, what is kept so far each time,
-        the answer last (``final``); for the runtime, which streams it and stops between steps."""
-        settings_ = EverythingSettings.for_family(self.info.family, **settings)
-        return iter_everything(self, validate_image(image), embedding, settings_)
 
 
     def _prompt_tensors(
