@@ -20,6 +20,7 @@ from samdesk.cli import main
 from samdesk.document import Document, masks
 from samdesk.document.boxes import is_box_only
 from samdesk.document.persistence import load_project
+from samdesk.io.common import DatasetError
 from samdesk.io.formats import IMPORT_FORMATS
 
 DATA = Path(__file__).parent / "data" / "datasets"
@@ -360,6 +361,26 @@ def test_sa1b_keeps_the_predicted_iou_and_the_click(tmp_path: Path) -> None:
     first, second = project.objects[:2]
     assert first.frames[0].score == 0.93 and first.frames[0].prompts.points == ((10.5, 8.0),)
     assert second.frames[0].score is None and not second.frames[0].prompts.points
+
+
+@pytest.mark.parametrize(("fmt", "kind"), [("labelme", "labelme .json"), ("sa1b", "SA-1B .json")])
+def test_json_per_image_formats_read_a_file_or_a_folder_tree_and_say_when_there_is_none(
+    tmp_path: Path, fmt: str, kind: str
+) -> None:
+    source = DATA / ("labelme" if fmt == "labelme" else "datumaro_sa1b")
+    nested = tmp_path / "dataset" / "part" / "more"
+    shutil.copytree(source, nested)
+    for file in nested.glob("*.json"):  # any case of the suffix, at any depth
+        file.rename(file.with_suffix(".JSON"))
+    whole, _ = _imported(fmt, tmp_path / "dataset", DATA / "images")
+    direct, _ = _imported(fmt, source, DATA / "images")
+    assert _contents(whole) == _contents(direct) and whole.objects
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    with pytest.raises(DatasetError, match=re.escape(f"{empty}: no {kind} files in this folder")):
+        _imported(fmt, empty)
+    with pytest.raises(DatasetError, match=re.escape(f"{tmp_path / 'gone'}: no such file or folder")):
+        _imported(fmt, tmp_path / "gone")
 
 
 def test_youtube_vis_official_layout_polygons_uncompressed_rle_and_scores(tmp_path: Path) -> None:

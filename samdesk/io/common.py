@@ -280,6 +280,20 @@ def walk_folders(root: Path, max_depth: int = 8) -> Iterator[tuple[Path, list[st
     yield from visit(Path(root), 0)
 
 
+def dataset_files(path: Path, suffix: str, kind: str) -> list[Path]:
+    """The file ``path``, or every file ending in ``suffix`` (any case) in the folder ``path``
+    and the folders below it (:func:`walk_folders`); a :class:`DatasetError` naming ``kind``
+    ("labelme .json") when the folder has none, or when ``path`` is neither."""
+    if path.is_dir():
+        files = [f / n for f, names in walk_folders(path) for n in names if n.lower().endswith(suffix)]
+        if not files:
+            raise DatasetError(f"{path}: no {kind} files in this folder")
+        return files
+    if path.is_file():
+        return [path]
+    raise DatasetError(f"{path}: no such file or folder")
+
+
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) of an image as samdesk shows it (EXIF orientation applied), from its header."""
     info = media_info(path)

@@ -45,10 +45,10 @@ from samdesk.io.common import (
     ProgressFn,
     Warnings,
     check_size,
+    dataset_files,
     image_size,
     read_json,
     report,
-    walk_folders,
 )
 from samdesk.io.import_plan import ImportPlan, ImportResult
 from samdesk.io.shapes import check_points, clip_box, draw_labelme
@@ -71,14 +71,7 @@ def import_labelme(
 ) -> ImportResult:
     """Read one labelme JSON file or every one under a folder; ``project`` is only read."""
     path, images_dir = Path(path), Path(images_dir)
-    if path.is_dir():
-        files = [f / n for f, names in walk_folders(path) for n in names if n.lower().endswith(".json")]
-        if not files:
-            raise DatasetError(f"{path}: no labelme .json files in this folder")
-    elif path.is_file():
-        files = [path]
-    else:
-        raise DatasetError(f"{path}: no such file or folder")
+    files = dataset_files(path, ".json", "labelme .json")
     plan = ImportPlan(project, keep_duplicates=keep_duplicates)
     for done, file in enumerate(files):
         report(progress, cancel, done, len(files))

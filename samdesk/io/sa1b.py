@@ -24,10 +24,10 @@ from samdesk.io.common import (
     DatasetError,
     ProgressFn,
     check_size,
+    dataset_files,
     image_size,
     read_json,
     report,
-    walk_folders,
 )
 from samdesk.io.import_plan import ImportPlan, ImportResult
 
@@ -43,14 +43,7 @@ def import_sa1b(
 ) -> ImportResult:
     """Read SA-1B JSON files (see the module docstring); ``project`` is only read."""
     path, images_dir = Path(path), Path(images_dir)
-    if path.is_dir():
-        files = [f / n for f, names in walk_folders(path) for n in names if n.lower().endswith(".json")]
-        if not files:
-            raise DatasetError(f"{path}: no SA-1B .json files in this folder")
-    elif path.is_file():
-        files = [path]
-    else:
-        raise DatasetError(f"{path}: no such file or folder")
+    files = dataset_files(path, ".json", "SA-1B .json")
     plan = ImportPlan(project, keep_duplicates=keep_duplicates)
     for done, file in enumerate(files):
         report(progress, cancel, done, len(files))
