@@ -300,3 +300,14 @@ def test_labelme_export_round_trips_boxes_masks_flags_and_tags(media_dir: Path, 
     assert np.array_equal(masks.decode(back[2].frames[0].rle), masks.decode(project.objects[2].frames[0].rle))
     assert back[2].name == "red ball" and document.project.media[0].tags == ["outdoor"]
     assert masks.iou(back[0].frames[0].rle, project.objects[0].frames[0].rle) > 0.97
+
+
+def test_voc_boxes_cover_the_pixels_a_fractional_box_touches(media_dir: Path, tmp_path: Path) -> None:
+    project = shapes_project(media_dir)
+    project.objects[1].frames[0] = box_frame((420.4, 50.6, 699.5, 300.0), H, W)
+    run_export("voc-detect", project, tmp_path / "voc", images_root=media_dir)
+    second = ET.parse(tmp_path / "voc" / "Annotations" / "dog.xml").getroot().findall("object")[1]
+    corners = [second.findtext(f"bndbox/{k}") for k in ("xmin", "ymin", "xmax", "ymax")]
+    assert corners == ["421", "51", "700", "300"]  # pixels 420..699 and 50..299, 1-based
+    labelmap = (tmp_path / "voc" / "labelmap.txt").read_text().splitlines()
+    assert labelmap[1:] == ["background:0,0,0::", "dog:255,0,0::", "ball:0,0,255::"]

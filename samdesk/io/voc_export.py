@@ -5,16 +5,20 @@ Layout under ``out``::
     Annotations/<stem>.xml      <annotation> with one <object> per categorised object
     ImageSets/Main/default.txt  the stems, one a line
     JPEGImages/<stem><suffix>   links to (or copies of) the images
+    labelmap.txt                the categories (name:r,g,b::), as datumaro and CVAT write it
 
 Each object is its box: a box annotation's own (``samdesk/document/shapes.py``), else the box
-around its mask. Coordinates follow the VOC devkit: integer pixels, 1-based and inclusive, so a
-box from x0 to x1 (pixel edges, 0-based) is ``xmin = x0 + 1``, ``xmax = x1`` (as supervision and
-datumaro read and write them). The ``truncated`` and ``occluded`` attributes become VOC's
-``<truncated>`` and ``<occluded>``; ``<difficult>`` is 0. Videos are skipped (warned).
+around its mask. Coordinates follow the VOC devkit: integer pixels, 1-based and inclusive, the
+pixels the box touches: ``xmin = floor(x0) + 1``, ``xmax = ceil(x1)`` for a box from x0 to x1
+(pixel edges, 0-based), as datumaro writes and reads VOC in its ``voc-one-based`` mode and as
+supervision reads it (datumaro's default mode reads them zero-based, one pixel off). The
+``truncated`` and ``occluded`` attributes become VOC's ``<truncated>`` and ``<occluded>``;
+``<difficult>`` is 0. Videos are skipped (warned).
 """
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -88,6 +92,10 @@ def export_voc_detection(
             result.media += 1
         result.frames = result.media
         output.write_text(output.path("ImageSets/Main/default.txt"), "".join(f"{s}\n" for s in stems))
+        # The labels, as datumaro and CVAT declare them (without it, readers assume VOC's 20).
+        labelmap = ["# label:color_rgb:parts:actions", "background:0,0,0::"]
+        labelmap += [f"{c.name}:{c.color[0]},{c.color[1]},{c.color[2]}::" for c in categories]
+        output.write_text(output.path("labelmap.txt"), "\n".join(labelmap) + "\n")
         report(progress, cancel, len(selected), len(selected))
     result.files.append(output.path("Annotations"))
     return result
@@ -126,8 +134,9 @@ def _object(
     ET.SubElement(element, "occluded").text = "1" if obj.attributes.get(OCCLUDED) is True else "0"
     ET.SubElement(element, "difficult").text = "0"
     x0, y0, x1, y1 = box
-    xmin, ymin = min(max(round(x0) + 1, 1), width), min(max(round(y0) + 1, 1), height)
-    xmax, ymax = max(min(round(x1), width), xmin), max(min(round(y1), height), ymin)
+    # The pixels the box touches, 1-based and inclusive (datumaro's "voc-one-based" rounding).
+    xmin, ymin = min(max(math.floor(x0) + 1, 1), width), min(max(math.floor(y0) + 1, 1), height)
+    xmax, ymax = max(min(math.ceil(x1), width), xmin), max(min(math.ceil(y1), height), ymin)
     bndbox = ET.SubElement(element, "bndbox")
     for key, value in (("xmin", xmin), ("ymin", ymin), ("xmax", xmax), ("ymax", ymax)):
         ET.SubElement(bndbox, key).text = str(value)
