@@ -148,3 +148,15 @@ def test_the_objects_context_menu_sets_flags(qtbot, window: MainWindow) -> None:
     assert window.document.project.object(first).attributes == {TRUNCATED: True}
     menu = window.objects_panel.context_menu([first])
     assert {a.text(): a for a in menu.actions()}["Truncated (U)"].isChecked()
+
+
+def test_esc_in_the_tags_field_drops_what_was_typed(qtbot, window: MainWindow) -> None:
+    tags = window.media_panel.tags
+    groceries = window.document.project.media[0]
+    key(qtbot, window, "t")
+    qtbot.keyClicks(tags.field, "night")
+    qtbot.keyClick(tags.field, Qt.Key.Key_Escape)
+    assert groceries.tags == [] and tags.field.text() == "" and not tags.field.hasFocus()
+    assert window.document.history.undo_text != "set image tags"
+    key(qtbot, window, "t")  # the window's keys work again, and T comes back to the field
+    assert tags.field.hasFocus()
