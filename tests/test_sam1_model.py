@@ -3,6 +3,7 @@ the per-image decoder cache, and that a mask input bypasses it."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -69,8 +70,9 @@ def test_masks_are_the_thresholded_logits(model, embedding) -> None:
 def test_cached_image_side_gives_the_uncached_answer(model, embedding) -> None:
     points, labels = np.array([[100.0, 80.0], [300.0, 200.0]]), np.array([1, 0])
     cached = model.predict(embedding, points=points, labels=labels)
-    model._side = None  # drop the cache: the next call computes everything
-    fresh = model.predict(embedding, points=points, labels=labels)
+    # The same features in new tensors: the model has no image side cached for them.
+    copy = dataclasses.replace(embedding, features={k: v.clone() for k, v in embedding.features.items()})
+    fresh = model.predict(copy, points=points, labels=labels)
     np.testing.assert_allclose(cached.low_res_logits, fresh.low_res_logits, atol=1e-5)
     # A mask input changes the dense prompt, so the cached image side must not be used.
     refined = model.predict(embedding, points=points, labels=labels, mask_input=cached.low_res_logits[:1])
