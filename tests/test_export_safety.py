@@ -34,7 +34,7 @@ from tests.io_fixtures import ellipse, frame
 FORMATS = export_formats()
 FOLDER_FORMATS = [name for name, f in FORMATS.items() if not f.single_file]
 FILE_FORMATS = [name for name, f in FORMATS.items() if f.single_file]
-VIDEO_FORMATS = ("davis", "ytvos", "ytvis")
+VIDEO_FORMATS = ("davis", "ytvos", "ytvis", "cvat-video")  # formats that write videos only
 
 
 def _run(*argv: object) -> int:
