@@ -92,8 +92,7 @@ def test_sam2_on_cuda_matches_the_official_code_in_each_precision(encoder_dtype,
     assert default.info.compute_dtype == ("bfloat16" if torch.cuda.is_bf16_supported() else "float32")
     ours = Sam2ImageModel(default.network, torch.device(CUDA), str(ckpt), encoder_dtype=encoder_dtype)
     official = sam2.make_predictor("sam2.1", "hiera_t", ckpt)
-    official.model.to(CUDA)
-    official.device = torch.device(CUDA)
+    official.model.to(CUDA)  # the predictor's device is its model's
     reduced = encoder_dtype == "bfloat16"
     _compare(ours, official, _photo(media_dir), BF16 if reduced else EXACT, autocast=reduced)
 
