@@ -8,7 +8,9 @@ image after another (each image new to SAM 3: its encode, the query, the answer'
 outlines made off the GUI thread, the proposal drawn on the canvas), and the click model answers
 a click 200 ms after each answer. The 5 ms timer ticks measure every stall of the GUI thread,
 including drawing the results. Reported: the gaps (as ``gui_stall.summarise``), queries
-answered and shown, clicks answered, and how long the longest and the median query took.
+answered and shown, clicks answered, how long the longest and the median query took, and for
+each answer the GUI thread's time to show it (``show_ms``, less sensitive to the machine's load
+than the gaps) with its number of instances.
 """
 
 from __future__ import annotations
@@ -64,7 +66,20 @@ def run(app: QApplication, args, measure_ticks, summarise, wait_for, build_model
             parts.find_all.bar.field.setText(args.phrases)
             parts.find_all.run()
 
-        def on_shown(_proposal: object) -> None:
+        # The GUI thread's own share of showing an answer: from the proposal being set (the
+        # first listener) to the review's ``shown`` (canvas drawn, strips filled).
+        draw_started = [0.0]
+        draws_ms: list[float] = []
+        instances_shown: list[int] = []
+
+        def drawing() -> None:
+            draw_started[0] = time.perf_counter()
+
+        window.controller.pending_instances_changed.insert(0, drawing)
+
+        def on_shown(proposal) -> None:
+            draws_ms.append((time.perf_counter() - draw_started[0]) * 1000)
+            instances_shown.append(len(proposal))
             shown[0] += 1
             queries.append(time.perf_counter() - started[0])
             QTimer.singleShot(300, next_query)
@@ -98,6 +113,7 @@ def run(app: QApplication, args, measure_ticks, summarise, wait_for, build_model
             queries_shown=shown[0], clicks_answered=clicks[0],
             query_seconds_median=round(statistics.median(queries), 1) if queries else None,
             query_seconds_max=round(max(queries), 1) if queries else None,
+            show_ms=[round(ms, 1) for ms in draws_ms], instances_shown=instances_shown,
         )
     finally:
         parts.find_all.cancel()

@@ -128,6 +128,35 @@ def test_a_new_selection_draws_from_the_kept_fill_and_a_refined_mask_repaints(wi
     assert close_to(pixels[30, 730], instance_color(1)) and close_to(pixels[400, 600], (0, 0, 0))
 
 
+def test_many_instances_have_their_outlines_in_the_fill_and_plain_labels(window: MainWindow, qtbot) -> None:
+    """Stroking hundreds of vector outlines (and black-edged labels) took the GUI thread 80-160
+    ms on every repaint: above VECTOR_OUTLINES they are pixels of the fill, the selected one
+    keeps its vector outline."""
+    from PySide6.QtWidgets import QGraphicsPathItem
+
+    from samdesk.ui.canvas.instances import VECTOR_OUTLINES
+
+    count = VECTOR_OUTLINES + 10
+    masks = np.zeros((count, H, W), bool)
+    boxes = []
+    for i in range(count):
+        x, y = 20 + (i % 20) * 38, 40 + (i // 20) * 60
+        masks[i, y : y + 20, x : x + 20] = True
+        boxes.append([x, y, x + 20, y + 20])
+    window.controller.set_pending_instances(Instances(masks, np.array(boxes), np.full(count, 0.9)))
+    item = window.layer.instances
+    paths = [p for p in item.childItems() if isinstance(p, QGraphicsPathItem)]
+    assert paths == [] and len(item.labels) == count
+    pixels = render_overlays(window)
+    light = QColor(*instance_color(3)).lighter(135)
+    x, y = 20 + 3 * 38, 40
+    assert close_to(pixels[y, x + 10], (light.red(), light.green(), light.blue()))  # its top edge
+    assert close_to(pixels[y + 10, x + 10], instance_color(3))  # inside: the fill
+    click(window, x + 10, y + 10)
+    paths = [p for p in item.childItems() if isinstance(p, QGraphicsPathItem)]
+    assert window.controller.pending_instances.selected == (0, 3) and len(paths) == 1
+
+
 def test_outlines_are_built_from_arrays_with_the_same_vertices() -> None:
     from PySide6.QtCore import QPointF
     from PySide6.QtGui import QPolygonF

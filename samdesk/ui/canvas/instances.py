@@ -28,6 +28,10 @@ from samdesk.session.instances import Crop
 from samdesk.ui.canvas.overlays import contour_path, dashed_pen, polygon
 
 DUPLICATE_COLOR = (150, 150, 150)
+# Above this many instances their outlines are drawn into the fill image (image pixels, made
+# off the GUI thread) rather than as vector paths: stroking a few hundred outlines took the GUI
+# thread 80-160 ms on every repaint. The selected one keeps its vector outline.
+VECTOR_OUTLINES = 30
 
 
 def instance_color(index: int) -> tuple[int, int, int]:
@@ -36,12 +40,15 @@ def instance_color(index: int) -> tuple[int, int, int]:
     return color.red(), color.green(), color.blue()
 
 
-def paint_instances(crops: Sequence[Crop | None], colors: Sequence[tuple[int, int, int]]) -> tuple[
+def paint_instances(crops: Sequence[Crop | None], colors: Sequence[tuple[int, int, int]],
+                    outlines: Sequence[Sequence[np.ndarray]] | None = None) -> tuple[
     np.ndarray, tuple[int, int] | None
 ]:
     """One premultiplied ARGB32 (h, w) uint32 image of every mask (given as its bounding-box
     crop and origin) in its colour, later ones over earlier ones, cropped to their union, and
-    its top-left (x, y) in the image; (empty, None) when all are empty."""
+    its top-left (x, y) in the image; (empty, None) when all are empty. ``outlines[i]`` (each
+    contour (n, 2) x, y at pixel centres): drawn over the fills, one pixel wide, in a lighter
+    shade of the instance's colour."""
     present = [c for c in crops if c is not None]
     if not present:
         return np.zeros((0, 0), np.uint32), None
@@ -62,6 +69,13 @@ def paint_instances(crops: Sequence[Crop | None], colors: Sequence[tuple[int, in
         # OpenCV's masked copy, in place: ~10x numpy's boolean indexing on speckled masks
         # (hundreds of SAM 3 answers must not hold the GUI thread).
         cv2.copyTo(_bytes(source), np.ascontiguousarray(crop).view(np.uint8), _bytes(argb[rows, cols]))
+    if outlines is not None:
+        pixels = _bytes(argb)
+        for contours, (r, g, b) in zip(outlines, colors, strict=True):
+            light = QColor(r, g, b).lighter(135)
+            points = [np.round(c - (x0 + 0.5, y0 + 0.5)).astype(np.int32).reshape(-1, 1, 2) for c in contours]
+            if points:  # bytes are B, G, R, A
+                cv2.polylines(pixels, points, True, (light.blue(), light.green(), light.red(), 255), 1)
     return argb, (x0, y0)
 
 
@@ -79,25 +93,27 @@ def instance_colors(color_indices: Sequence[int], duplicates: Sequence[bool]) ->
 
 
 def fill_image(crops: Sequence[Crop | None], colors: Sequence[tuple[int, int, int]],
-               cache: dict | None = None) -> tuple[QImage, tuple[int, int]] | None:
+               cache: dict | None = None, outlines: Sequence[list[np.ndarray]] | None = None
+               ) -> tuple[QImage, tuple[int, int]] | None:
     """:func:`paint_instances` as a QImage and its top-left, None when every mask is empty.
-    ``cache`` (a dict kept with the proposal) keeps the last one made for the same masks and
-    colours: a selection or a label changes nothing of the fill. Safe off the GUI thread
-    (QImage is reentrant), which is where a proposal's first fill is made."""
-    masks = tuple(None if c is None else c[0] for c in crops)
+    ``cache`` (a dict kept with the proposal) keeps the last one made for the same masks,
+    outlines and colours: a selection or a label changes nothing of the fill. Safe off the GUI
+    thread (QImage is reentrant), which is where a proposal's first fill is made."""
+    # The masks and outlines themselves are held: their identity stays meaningful.
+    drawn = tuple(None if c is None else c[0] for c in crops) + tuple(outlines or ())
     if cache is not None:
         made = cache.get("fill")
-        if made is not None and made[1] == tuple(colors) and len(made[0]) == len(masks) and all(
-            a is b for a, b in zip(made[0], masks, strict=True)
+        if made is not None and made[1] == tuple(colors) and len(made[0]) == len(drawn) and all(
+            a is b for a, b in zip(made[0], drawn, strict=True)
         ):
             return made[2]
-    argb, origin = paint_instances(crops, colors)
+    argb, origin = paint_instances(crops, colors, outlines)
     image = None
     if origin is not None:
         h, w = argb.shape
         image = QImage(argb.data, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied).copy(), origin
     if cache is not None:
-        cache["fill"] = (masks, tuple(colors), image)  # the masks held: identity stays meaningful
+        cache["fill"] = (drawn, tuple(colors), image)
     return image
 
 
@@ -116,7 +132,10 @@ def outline_path(outline: list[np.ndarray], cache: dict | None = None) -> QPaint
 def prepare_drawing(crops: Sequence[Crop | None], colors: Sequence[tuple[int, int, int]],
                     outlines: Sequence[list[np.ndarray]], cache: dict) -> None:
     """Make ahead (on a worker thread) the fill and outline paths that :meth:`InstancesItem.show`
-    will take from ``cache``."""
+    will take from ``cache`` (the outlines drawn into the fill above :data:`VECTOR_OUTLINES`)."""
+    if len(crops) > VECTOR_OUTLINES:
+        fill_image(crops, colors, cache, outlines)
+        return
     fill_image(crops, colors, cache)
     for outline in outlines:
         outline_path(outline, cache)
@@ -166,7 +185,8 @@ class InstancesItem(QGraphicsItemGroup):
         indices = range(len(crops)) if color_indices is None else color_indices
         self.duplicates = [False] * len(crops) if duplicates is None else list(duplicates)
         self.colors = instance_colors(indices, self.duplicates)
-        fill = fill_image(crops, self.colors, cache)
+        raster = outlines is not None and len(crops) > VECTOR_OUTLINES  # outlines in the fill
+        fill = fill_image(crops, self.colors, cache, outlines if raster else None)
         if fill is None:
             return
         image, origin = fill
@@ -181,24 +201,28 @@ class InstancesItem(QGraphicsItemGroup):
             crop, (x0, y0) = item
             # Children made with their parent: addToGroup() maps each one's transform (a
             # quarter of the time of showing hundreds of instances).
-            path = contour_path(crop, (x0, y0)) if outlines is None else outline_path(outlines[index], cache)
-            outline = QGraphicsPathItem(path, self)
-            if index == selected:
-                pen = QPen(QColor(255, 255, 255))
-                pen.setCosmetic(True)
-                pen.setWidthF(3.0)
-                outline.setPen(pen)
-            else:
-                outline.setPen(dashed_pen(QColor(*color).lighter(135)))
+            if not raster or index == selected:
+                traced = outlines is None
+                path = contour_path(crop, (x0, y0)) if traced else outline_path(outlines[index], cache)
+                outline = QGraphicsPathItem(path, self)
+                if index == selected:
+                    pen = QPen(QColor(255, 255, 255))
+                    pen.setCosmetic(True)
+                    pen.setWidthF(3.0)
+                    outline.setPen(pen)
+                else:
+                    outline.setPen(dashed_pen(QColor(*color).lighter(135)))
+                self._parts.append(outline)
             text = f"dup {float(score):.2f}" if self.duplicates[index] else f"{float(score):.2f}"
             label = QGraphicsSimpleTextItem(self)
             label.setFont(font)  # before the text: one layout, not two
             label.setText(text)
             label.setBrush(QBrush(QColor(*color)))
-            label.setPen(QColor(0, 0, 0))
+            if not raster:  # a black edge: stroking glyphs is slow, so not for hundreds
+                label.setPen(QColor(0, 0, 0))
             label.setPos(QPointF(x0, y0))
             label.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-            self._parts += (outline, label)
+            self._parts.append(label)
             self.labels.append(label)
 
     def clear(self) -> None:
