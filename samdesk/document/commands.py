@@ -119,6 +119,10 @@ class History:
     def is_clean(self) -> bool:
         return self._clean_depth == len(self._done)
 
+    def done_commands(self) -> tuple[Command, ...]:
+        """The steps done, oldest first (what undo would take back, newest last)."""
+        return tuple(self._done)
+
     def clear(self, clean: bool = True) -> None:
         """Forget all commands. ``clean=False``: the state is not what is on disk (e.g. restored
         from a recovery file), so the document stays dirty until saved."""
@@ -161,6 +165,18 @@ class Document:
     def dirty(self) -> bool:
         return not self.history.is_clean
 
+    @property
+    def has_unsaved_work(self) -> bool:
+        """Whether closing now would lose something the user made: the document is dirty,
+        unless it was never saved and every step since only opened files (opening them again
+        brings back the same). A project file's document, or a restored autosave, is never
+        treated so: adding media to a project changes the project."""
+        if not self.dirty:
+            return False
+        if self.path is not None or self.history.saved_depth != 0:
+            return True
+        return not all(_only_adds_media(c) for c in self.history.done_commands())
+
     def mark_saved(self, path: str | Path | None = None) -> None:
         if path is not None:
             self.path = Path(path)
@@ -181,6 +197,12 @@ class Document:
     def _changed(self, events: Iterable[DocumentEvent]) -> None:
         self.revision += 1
         self.events.emit_all(tuple(events))
+
+
+def _only_adds_media(command: Command) -> bool:
+    if isinstance(command, Batch):
+        return all(_only_adds_media(c) for c in command.commands)
+    return isinstance(command, AddMedia)
 
 
 def _index_of(items: Records, item_id: int, what: str) -> int:

@@ -519,7 +519,7 @@ class MainWindow(QMainWindow):
             self.restoreState(QByteArray.fromBase64(self.settings.window_state.encode()))
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.document.dirty and not self.errors_as_status:
+        if self.document.has_unsaved_work and not self.errors_as_status:
             answer = QMessageBox.question(
                 self,
                 "Unsaved changes",

@@ -1,0 +1,75 @@
+"""The smaller things a new annotator trips over in the first hour (issue 18, defect 11): the
+close question, where Save starts, the F1 overlay, the window title, the status bar after a
+recovery. Driven through the real window with a prediction double (no model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from samdesk.document import AddCategory
+from samdesk.ui.main_window import MainWindow
+from samdesk.ui.settings import Settings
+from tests.ui_doubles import AsyncDiscService
+from tests.ui_driver import open_paths
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(qtbot, media_dir: Path, tmp_path: Path, monkeypatch) -> MainWindow:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # where a dialog would start by default
+    win = MainWindow(Settings(), settings_path=tmp_path / "settings.json")
+    win.errors_as_status = True
+    qtbot.addWidget(win)
+    win.set_service(AsyncDiscService(lambda: win.controller), "double (discs)")
+    win.resize(1200, 800)
+    win.show()
+    assert open_paths(qtbot, win, [media_dir / "dog.jpg", media_dir / "groceries.jpg"]) == []
+    qtbot.waitUntil(lambda: win.current_image is not None, timeout=10000)
+    return win
+
+
+class Questions:
+    """Records ``QMessageBox.question`` calls and answers each with ``answer``."""
+
+    def __init__(self, monkeypatch, answer=QMessageBox.StandardButton.Discard) -> None:
+        self.asked: list[str] = []
+        self.answer = answer
+        monkeypatch.setattr(QMessageBox, "question", self._question)
+
+    def _question(self, _parent, title, text, *args, **kwargs):
+        self.asked.append(f"{title}: {text}")
+        return self.answer
+
+
+def close_asks(window: MainWindow, monkeypatch) -> list[str]:
+    questions = Questions(monkeypatch)
+    window.errors_as_status = False  # the close question is only asked of a person
+    window.close()
+    return questions.asked
+
+
+# --- "Save before closing?" ------------------------------------------------------------------
+
+
+def test_closing_after_only_opening_images_asks_nothing(window: MainWindow, monkeypatch) -> None:
+    assert window.document.dirty  # the images were added to a never-saved session ...
+    assert close_asks(window, monkeypatch) == []  # ... but there is nothing to lose
+
+
+def test_closing_with_an_object_or_a_category_made_asks(window: MainWindow, qtbot, monkeypatch) -> None:
+    window.document.execute(AddCategory("cup", (255, 0, 0)))
+    asked = close_asks(window, monkeypatch)
+    assert len(asked) == 1 and "Save the project before closing?" in asked[0]
+
+
+def test_closing_a_saved_project_after_opening_more_images_asks(
+    window: MainWindow, qtbot, media_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    assert window.files.save_to(tmp_path / "run.samdesk.json")
+    assert not window.document.has_unsaved_work
+    open_paths(qtbot, window, [media_dir / "cars.jpg"])  # the project file does not list it yet
+    assert len(close_asks(window, monkeypatch)) == 1
