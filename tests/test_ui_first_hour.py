@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from samdesk.document import AddCategory
 from samdesk.ui.main_window import MainWindow
@@ -73,3 +73,29 @@ def test_closing_a_saved_project_after_opening_more_images_asks(
     assert not window.document.has_unsaved_work
     open_paths(qtbot, window, [media_dir / "cars.jpg"])  # the project file does not list it yet
     assert len(close_asks(window, monkeypatch)) == 1
+
+
+# --- where Save starts -----------------------------------------------------------------------
+
+
+def save_dialog_start(window: MainWindow, monkeypatch) -> Path:
+    started: list[str] = []
+
+    def get_save_file_name(_parent, _caption, directory, *args, **kwargs):
+        started.append(directory)
+        return "", ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", get_save_file_name)
+    assert not window.files.save_as()
+    return Path(started[0])
+
+
+def test_save_as_starts_in_the_images_folder_then_the_projects(
+    window: MainWindow, media_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    start = save_dialog_start(window, monkeypatch)
+    assert start.parent == media_dir.absolute()  # not the home folder
+    assert start.name == f"{media_dir.name}.samdesk.json"
+    (tmp_path / "projects").mkdir()
+    assert window.files.save_to(tmp_path / "projects" / "run.samdesk.json")
+    assert save_dialog_start(window, monkeypatch) == tmp_path / "projects" / "run.samdesk.json"

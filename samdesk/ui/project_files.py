@@ -12,6 +12,7 @@ bar and ``error`` for things the user must read.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -253,11 +254,15 @@ class ProjectFiles(QObject):
         return self.save_to(self.document.path)
 
     def save_as(self) -> bool:
-        start = self.settings.last_open_dir or str(Path.home())
+        start = Path(self.default_dir())
+        if self.document.path is not None:
+            name = self.document.path.name
+        else:  # a folder of images suggests its own name
+            name = f"{start.name or 'project'}{PROJECT_SUFFIX}" if self.document.project.media else ""
         path, _ = QFileDialog.getSaveFileName(
             self._parent,
             "Save project",
-            str(Path(start) / f"project{PROJECT_SUFFIX}"),
+            str(start / (name or f"project{PROJECT_SUFFIX}")),
             f"samdesk project (*{PROJECT_SUFFIX})",
         )
         if not path:
@@ -301,8 +306,15 @@ class ProjectFiles(QObject):
 
     # --- datasets ----------------------------------------------------------------------------
     def default_dir(self) -> str:
+        """Where Save As, Export and Import start: the project's folder; before the first save,
+        the folder holding the images (their common folder, else the first one's); with no
+        images, where files were last opened; else the home folder."""
         if self.document.path is not None:
             return str(self.document.path.parent)
+        folders = [str(Path(m.path).absolute().parent) for m in self.document.project.media]
+        if folders:
+            common = Path(os.path.commonpath(folders))
+            return str(common if common != Path(common.anchor) else folders[0])
         return self.settings.last_open_dir or str(Path.home())
 
     def ask_export(self) -> None:
