@@ -7,9 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QTextDocument
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QScrollArea
 
 from samdesk.document import AddCategory
+from samdesk.ui.dialogs.shortcuts import ShortcutsDialog
 from samdesk.ui.main_window import MainWindow
 from samdesk.ui.settings import Settings
 from tests.ui_doubles import AsyncDiscService
@@ -99,3 +102,28 @@ def test_save_as_starts_in_the_images_folder_then_the_projects(
     (tmp_path / "projects").mkdir()
     assert window.files.save_to(tmp_path / "projects" / "run.samdesk.json")
     assert save_dialog_start(window, monkeypatch) == tmp_path / "projects" / "run.samdesk.json"
+
+
+# --- the F1 overlay --------------------------------------------------------------------------
+
+
+def test_the_shortcut_overlay_fits_a_laptop_screen_without_scrolling(window: MainWindow, qtbot) -> None:
+    screen = QSize(1280, 800)
+    dialog = ShortcutsDialog(list(window.menu_actions.by_id.values()), window, available=screen)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert dialog.width() <= screen.width() and dialog.height() <= screen.height()
+    scroll = dialog.findChild(QScrollArea)
+    assert scroll.verticalScrollBar().maximum() == 0, "the list needs scrolling"
+    assert scroll.horizontalScrollBar().maximum() == 0
+
+
+def test_the_shortcut_overlay_shows_keys_with_angle_brackets(window: MainWindow) -> None:
+    dialog = ShortcutsDialog(list(window.menu_actions.by_id.values()), window)
+    shown = QTextDocument()
+    shown.setHtml(dialog.findChild(QScrollArea).widget().text())
+    text = shown.toPlainText()
+    assert "Shift+Left / <" in text  # it read "Shift+Left / " and lost the rest of the table
+    assert "Back 10 frames" in text and "Forward 10 frames" in text
+    assert all(what in text for _, what in dialog.rows)

@@ -1,10 +1,17 @@
-"""The shortcut help overlay (F1 or ?): built from the window's actions, so it is never stale."""
+"""The shortcut help overlay (F1 or ?): built from the window's actions, so it is never stale.
+
+Laid out in as many columns as it takes to fit the screen without scrolling (a scroll bar
+appears only on a screen too small for every column); key names and texts are escaped, so
+"Shift+Left / <" shows as written instead of starting an HTML tag.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDialog, QLabel, QScrollArea, QVBoxLayout
+import html
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QDialog, QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 # Gestures that are not actions (mouse and held keys).
 MOUSE_HELP = [
@@ -14,6 +21,10 @@ MOUSE_HELP = [
     ("Wheel", "zoom around the cursor"),
     ("Middle drag / Space+drag", "pan"),
 ]
+MAX_COLUMNS = 6
+MARGIN = 12
+# What the window's frame, title bar and the dialog's margins take from the screen.
+FRAME = QSize(16, 48)
 
 
 def shortcut_rows(actions: list[QAction]) -> list[tuple[str, str]]:
@@ -25,25 +36,49 @@ def shortcut_rows(actions: list[QAction]) -> list[tuple[str, str]]:
     return rows
 
 
+def table_html(rows: list[tuple[str, str]], columns: int) -> str:
+    """``rows`` (keys, what they do) as an HTML table of ``columns`` side by side, top to bottom."""
+    per_column = -(-len(rows) // columns)
+    out = ["<table><tr>"]
+    for start in range(0, len(rows), per_column):
+        out.append("<td valign=top><table cellspacing=1>")
+        for keys, text in rows[start : start + per_column]:
+            keys_html = f"<b><tt>{html.escape(keys)}</tt></b>"
+            out.append(f"<tr><td align=right>{keys_html}</td><td>{html.escape(text)}</td></tr>")
+        out.append("</table></td><td width=20></td>")
+    out.append("</tr></table>")
+    return "".join(out)
+
+
 class ShortcutsDialog(QDialog):
-    def __init__(self, actions: list[QAction], parent=None) -> None:
+    """``available``: the screen size to fit (default: the screen of ``parent``)."""
+
+    def __init__(self, actions: list[QAction], parent: QWidget | None = None, available: QSize | None = None):
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
         self.rows = shortcut_rows(actions) + MOUSE_HELP
-        # Two columns side by side: the whole list fits on screen without scrolling.
-        half = (len(self.rows) + 1) // 2
-        html = ["<table><tr>"]
-        for part in (self.rows[:half], self.rows[half:]):
-            html.append("<td valign=top><table cellspacing=5>")
-            for keys, text in part:
-                html.append(f"<tr><td align=right><b><tt>{keys}</tt></b></td><td>{text}</td></tr>")
-            html.append("</table></td><td width=24></td>")
-        html.append("</tr></table>")
-        label = QLabel("".join(html))
-        label.setTextFormat(Qt.TextFormat.RichText)
-        scroll = QScrollArea()
-        scroll.setWidget(label)
-        scroll.setWidgetResizable(True)
+        if available is None:
+            screen = parent.screen() if parent is not None else QGuiApplication.primaryScreen()
+            available = screen.availableGeometry().size()
+        room = available - FRAME
+        self.label = QLabel()
+        self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(self.label)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         layout = QVBoxLayout(self)
-        layout.addWidget(scroll)
-        self.resize(920, 640)
+        layout.setContentsMargins(MARGIN, MARGIN, MARGIN, MARGIN)  # set: the style's come only when shown
+        layout.addWidget(self.scroll)
+        around = QSize(2 * MARGIN, 2 * MARGIN)
+        # The fewest columns whose height fits; more columns only while they still fit across.
+        for columns in range(2, MAX_COLUMNS + 1):
+            self.label.setText(table_html(self.rows, columns))
+            wanted = self.label.sizeHint() + around
+            if wanted.height() <= room.height():
+                break
+            wider = QLabel(table_html(self.rows, columns + 1))
+            if (wider.sizeHint() + around).width() > room.width():
+                break
+        self.columns = columns
+        self.resize(wanted.boundedTo(room))
