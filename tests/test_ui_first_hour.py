@@ -16,7 +16,7 @@ from samdesk.ui.dialogs.shortcuts import ShortcutsDialog
 from samdesk.ui.main_window import MainWindow
 from samdesk.ui.settings import Settings
 from tests.ui_doubles import AsyncDiscService
-from tests.ui_driver import open_paths
+from tests.ui_driver import click, open_paths
 
 pytestmark = pytest.mark.gui
 
@@ -127,3 +127,32 @@ def test_the_shortcut_overlay_shows_keys_with_angle_brackets(window: MainWindow)
     assert "Shift+Left / <" in text  # it read "Shift+Left / " and lost the rest of the table
     assert "Back 10 frames" in text and "Forward 10 frames" in text
     assert all(what in text for _, what in dialog.rows)
+
+
+# --- the window title ------------------------------------------------------------------------
+
+
+def shown_title(window: MainWindow) -> str:
+    """The title as the window manager shows it (Qt puts the marker where ``[*]`` is)."""
+    return window.windowTitle().replace("[*]", "*" if window.isWindowModified() else "")
+
+
+def test_the_title_names_the_project_and_marks_unsaved_work(
+    window: MainWindow, qtbot, tmp_path: Path
+) -> None:
+    assert shown_title(window) == "Untitled — dog.jpg — samdesk"
+    window.document.execute(AddCategory("cup", (255, 0, 0)))
+    window.controller.current_category = window.document.project.categories[0].id
+    assert shown_title(window) == "Untitled* — dog.jpg — samdesk"
+    assert window.files.save_to(tmp_path / "kitchen.samdesk.json")
+    assert shown_title(window) == "kitchen — dog.jpg — samdesk"
+    click(window, 200, 200)  # a click makes a pending object: not yet a change
+    c = window.controller
+    qtbot.waitUntil(lambda: c.pending is not None and c.pending.candidates is not None)
+    assert shown_title(window) == "kitchen — dog.jpg — samdesk"
+    assert window.accept_pending() is not None
+    assert shown_title(window) == "kitchen* — dog.jpg — samdesk"
+    window.navigation.undo()
+    assert shown_title(window) == "kitchen — dog.jpg — samdesk"
+    window.navigation.step_media(1)
+    assert shown_title(window) == "kitchen — groceries.jpg — samdesk"

@@ -72,6 +72,7 @@ from samdesk.ui.status_bar import StatusBar
 from samdesk.ui.timeline.part import Timeline
 from samdesk.ui.tools.base import Tool, ToolHost, discover_tools
 from samdesk.ui.tracking import Tracker
+from samdesk.ui.window_title import show_title
 
 CLICK_ONLY = frozenset({Capability.CLICK})  # what a prediction double given to set_service can do
 
@@ -98,7 +99,7 @@ class MainWindow(QMainWindow):
         self.settings_path = settings_path
         self.document = Document()
         self.controller = AnnotationController(self.document, service)
-        self.setWindowTitle("samdesk")
+        show_title(self, self.document, None)
         self.resize(1400, 900)
         self.capabilities: frozenset[str] | None = None  # of the loaded model; None: no model yet
         self.model_name = "no model"
@@ -225,6 +226,8 @@ class MainWindow(QMainWindow):
         self.files.project_opened.connect(lambda: self.missing.offer(self.missing.missing()))
         self.files.project_opened.connect(self._update_actions)
         self.files.message.connect(lambda *_: self.history_panel.refresh())  # "Saved …": the mark moves
+        self.files.saved.connect(self.refresh_title)
+        self.document.events.subscribe_batch(lambda _events: self.refresh_title())
         self.missing.relinked.connect(self._media_relinked)
         self.model_requested.connect(self.model_link.load)
         self.model_link.loading.connect(status.set_model)
@@ -327,9 +330,13 @@ class MainWindow(QMainWindow):
 
     def _media_shown(self, media_id: int) -> None:
         self.media_panel.select(media_id)
-        with contextlib.suppress(KeyError):
-            self.setWindowTitle(f"{self.document.project.media_item(media_id).name} — samdesk")
+        self.refresh_title()
         self._update_actions()
+
+    def refresh_title(self) -> None:
+        """Project name, media on screen and the unsaved marker (``window_title.py``)."""
+        media = self.controller.media
+        show_title(self, self.document, media.name if media is not None else None)
 
     def _media_relinked(self, media_ids: list[int]) -> None:
         here = self.controller.media_id

@@ -49,6 +49,7 @@ class ProjectFiles(QObject):
     media_opened = Signal(int)  # a media id to show: the first one an open added or loaded
     opened = Signal(list)  # an open is over: the problems to report (readable lines)
     project_opened = Signal()  # a project file became the document (it may name missing media)
+    saved = Signal()  # the document was saved (it is clean, and may have a new path)
     message = Signal(str, int)  # status bar text, milliseconds
     error = Signal(str, str)  # title, message
 
@@ -301,6 +302,7 @@ class ProjectFiles(QObject):
         self.document.mark_saved(path)
         self.autosave()  # the document is clean now: this removes the recovery file
         self.settings.remember_project(str(path))
+        self.saved.emit()
         self.message.emit(f"Saved {path}", 4000)
         return True
 
