@@ -193,11 +193,11 @@ def image_pair(name: str, device: torch.device, seed: int = 0) -> ImagePair:
     raise SystemExit(f"unknown model {name!r}; known: {', '.join([*SAM2_VARIANTS, *SAM1_VARIANTS])}")
 
 
-def compile_ours(model: Any) -> None:
-    """``--compile``: the model's own compile (image encoder, SAM 2's memory attention)."""
-    from model_runtime.models.common.compilation import compile_model, warm_up
+def compile_ours(model: Any, backend: str) -> None:
+    """``--compile``: the model's own compile (image encoder, SAM 2's memory attention), warmed up."""
+    from model_runtime.models.common.compilation import CompileOptions, compile_model, warm_up
 
-    compile_model(model)
+    compile_model(model, CompileOptions(backend=backend))
     warm_up(model)
 
 
@@ -287,7 +287,8 @@ def write_video(folder: Path, frames: int, size: tuple[int, int], objects: int) 
 
 
 def bench_video(name: str, objects: int, sizes: Sizes, device: torch.device, workdir: Path,
-                compiled: bool) -> Row:
+                compiled: str | None) -> Row:
+    """``compiled``: None, or the ``torch.compile`` backend ours runs under."""
     from sam2.build_sam import build_sam2_video_predictor
 
     from model_runtime.models.sam2.model import Sam2ImageModel, from_state_dict
@@ -313,8 +314,8 @@ def bench_video(name: str, objects: int, sizes: Sizes, device: torch.device, wor
         network = Sam2Network(dataclasses.replace(ours.config, image_size=side))
         network.load_state_dict(ours.network.state_dict())
         ours = Sam2ImageModel(network, device, ours.info.source)
-    if compiled:
-        compile_ours(ours)
+    if compiled is not None:
+        compile_ours(ours, compiled)
     context, official_dtype = official_precision(device, True)
     session = ours.open_video(folder)
     with torch.inference_mode(), context():
@@ -342,7 +343,7 @@ def bench_video(name: str, objects: int, sizes: Sizes, device: torch.device, wor
     steady_ours = statistics.median(ours_s[STEADY_FROM:])
     steady_official = statistics.median(official_s[STEADY_FROM:])
     session.close()
-    label = f"{name} x{objects}" + (" compiled" if compiled else "")
+    label = f"{name} x{objects}" + (" compiled" if compiled is not None else "")
     return Row("video", label, "frames/s", 1 / steady_ours, 1 / steady_official, "higher",
                "float32, bf16 memories", official_dtype,
                {"frames": sizes.video_frames, "size": list(sizes.video_size), "objects": objects,
@@ -437,6 +438,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     device = torch.device(args.device)
     sizes = Sizes.smoke() if args.smoke else Sizes.full()
+    if args.models:
+        sizes = dataclasses.replace(sizes, encoders=tuple(args.models.split(",")))
     image = np.array(Image.open(args.image).convert("RGB"))
     if args.smoke:
         image = image[::4, ::4].copy()  # smaller photo: a smoke run checks the paths, not speed
@@ -472,7 +475,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 pair = image_pair(name, device)
                 report(bench_encoder_and_click(pair, image, sizes, device, name))
                 if args.compile and name in SAM2_VARIANTS:
-                    compile_ours(pair.ours)
+                    compile_ours(pair.ours, args.compile_backend)
                     report([r for r in bench_encoder_and_click(pair, image, sizes, device, f"{name} compiled")
                             if r.part == "encoder"])
                 del pair
@@ -480,10 +483,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if "video" in parts:
             for name in sizes.video_models:
                 for objects in sizes.video_objects:
-                    report([bench_video(name, objects, sizes, device, workdir, compiled=False)])
+                    report([bench_video(name, objects, sizes, device, workdir, compiled=None)])
                     free(device)
                 if args.compile:
-                    report([bench_video(name, sizes.video_objects[0], sizes, device, workdir, compiled=True)])
+                    report([bench_video(name, sizes.video_objects[0], sizes, device, workdir,
+                                        compiled=args.compile_backend)])
                     free(device)
         if "sam3" in parts:
             report(bench_sam3(sizes, image, device, workdir))
@@ -518,6 +522,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: checks the script runs")
     parser.add_argument("--parts", default="encoder,click,video,sam3", help="comma-separated subset")
     parser.add_argument("--compile", action="store_true", help="also time ours under torch.compile")
+    parser.add_argument("--compile-backend", default="inductor", help="'eager' checks the path quickly")
+    parser.add_argument("--models", help="encoder/click models instead of the default, e.g. sam2.1_t,vit_b")
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     args = parser.parse_args(argv)
