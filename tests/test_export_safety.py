@@ -290,7 +290,7 @@ def test_a_crafted_media_size_never_reaches_an_allocation_in_exports(
         project.media.append(MediaItem(1, MediaKind("{kind}"), str(Path({str(tmp_path)!r}) / "dog.jpg"), w, h,
                                        frame_count=1))
         try:
-            run_export({name!r}, project, Path({str(tmp_path)!r}) / "out")
+            run_export({name!r}, project, Path({str(tmp_path)!r}) / "out", include_unannotated=True)
         except DatasetError as exc:
             print("refused:", exc)
         """,
@@ -317,7 +317,7 @@ def test_running_out_of_memory_in_an_export_is_a_clear_error(tmp_path: Path) -> 
     path.write_text(json.dumps(data))
     outcome = run_cli(
         "export", str(path), "--format", "png-instance", "--out", str(tmp_path / "out"), "--quiet",
-        memory=1 << 30, timeout=120,
+        "--include-unannotated", memory=1 << 30, timeout=120,
     )
     assert outcome.returncode == 1 and not outcome.traceback and not outcome.crashed, outcome.describe()
     assert "big.png" in outcome.stderr and "memory" in outcome.stderr, outcome.describe()

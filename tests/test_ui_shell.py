@@ -234,7 +234,7 @@ def test_an_export_runs_off_the_gui_thread_and_editing_goes_on(
     assert open_paths(qtbot, window, [media_dir / "dog.jpg"]) == []
     out = tmp_path / "coco.json"
     ticks = ticking(qtbot)
-    window.files.export("coco", out)
+    window.files.export("coco", out, include_unannotated=True)  # dog.jpg has no object
     assert gate.entered.wait(GATE_S)
     count = len(ticks)
     qtbot.waitUntil(lambda: len(ticks) > count + 3, timeout=10_000)

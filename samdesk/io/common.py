@@ -77,6 +77,10 @@ class ExportOptions:
     deepest folder holding every exported medium. ``overwrite``: replace files that already exist
     at the output (never the project or its media). ``project_file``: the project's own file,
     which the export refuses to write over (as it refuses every media file).
+    ``include_unannotated``: also write the still images that have no (exported) object, no tag
+    and are not marked done, as images with no objects; by default they are left out, since a dataset
+    would teach "nothing here" from images nobody looked at (an image marked done with no
+    objects is such a statement, and is written).
     """
 
     media_ids: set[int] | None = None
@@ -85,6 +89,7 @@ class ExportOptions:
     images_root: Path | None = None
     overwrite: bool = False
     project_file: Path | None = None
+    include_unannotated: bool = False
 
 
 @dataclass
@@ -120,6 +125,8 @@ def select(project: Project, options: ExportOptions) -> tuple[list[Category], li
     An object is exported when its medium is selected and, with a category filter, its category
     is in the filter. Frames: an image has frame 0; a video all its frames. With ``only_done``, an
     image only if it is marked done, a video only its done frames (all of them when it is done).
+    A still image with no exported object that is not marked done is left out unless
+    ``include_unannotated`` (:func:`unannotated_images` counts them).
     """
     if options.category_ids is None:
         categories = list(project.categories)
@@ -141,11 +148,39 @@ def select(project: Project, options: ExportOptions) -> tuple[list[Category], li
     for item in project.media:
         if options.media_ids is not None and item.id not in options.media_ids:
             continue
+        if _unannotated(item, bool(by_media.get(item.id)), options):
+            continue
         frames = _frames(item, options.only_done)
         if not frames:
             continue
         selected.append(SelectedMedia(item, by_media.get(item.id, []), frames))
     return categories, selected
+
+
+def _unannotated(item: MediaItem, has_objects: bool, options: ExportOptions) -> bool:
+    return (
+        not options.include_unannotated
+        and item.kind != MediaKind.VIDEO
+        and item.status != MediaStatus.DONE
+        and not has_objects
+        and not item.tags  # image-level tags annotate it too
+    )
+
+
+def unannotated_images(project: Project, options: ExportOptions) -> int:
+    """How many selected still images :func:`select` leaves out as unannotated."""
+    if options.include_unannotated:
+        return 0
+    annotated = {
+        o.media_id for o in project.objects
+        if options.category_ids is None or o.category_id in options.category_ids
+    }
+    return sum(
+        1 for m in project.media
+        if (options.media_ids is None or m.id in options.media_ids)
+        and (not options.only_done or m.status == MediaStatus.DONE)
+        and _unannotated(m, m.id in annotated, options)
+    )
 
 
 def _frames(item: MediaItem, only_done: bool) -> list[int]:

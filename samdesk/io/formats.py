@@ -21,7 +21,14 @@ from typing import Protocol
 
 from samdesk.document.model import Project
 from samdesk.io.coco import CocoExportOptions, export_coco, import_coco
-from samdesk.io.common import CancelFn, DatasetError, ExportOptions, ExportResult, ProgressFn
+from samdesk.io.common import (
+    CancelFn,
+    DatasetError,
+    ExportOptions,
+    ExportResult,
+    ProgressFn,
+    unannotated_images,
+)
 from samdesk.io.cvat import import_cvat
 from samdesk.io.cvat_export import export_cvat
 from samdesk.io.cvat_video_export import export_cvat_video
@@ -230,6 +237,13 @@ def run_export(
     fmt = formats[name]
     opts = fmt.options(**{**options, **fmt.defaults})
     try:
-        return fmt.export(project, Path(out), opts, progress, cancel)
+        result = fmt.export(project, Path(out), opts, progress, cancel)
     except MemoryError:  # the exporters name the medium where they can; this is the rest
         raise DatasetError(f"{out}: not enough memory to write this {name} export") from None
+    left_out = unannotated_images(project, opts) if isinstance(opts, ExportOptions) else 0
+    if left_out:
+        result.summary.append(
+            f"{left_out} image{'s' if left_out != 1 else ''} without objects and not marked done left "
+            "out (include them: --include-unannotated, or the Export dialog's check box)"
+        )
+    return result

@@ -32,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         + ") or folder (the others)",
     )
     parser.add_argument("--only-done", action="store_true", help="only images and frames marked done")
+    parser.add_argument(
+        "--include-unannotated",
+        action="store_true",
+        help="also write images with no objects that are not marked done, as images with no "
+        "objects (by default they are left out: nobody said there is nothing on them)",
+    )
     parser.add_argument("--categories", nargs="+", metavar="NAME", help="only objects of these categories")
     parser.add_argument(
         "--images-root",
@@ -94,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         project = load_project(args.project).project
         options: dict[str, object] = {
             "only_done": args.only_done,
+            "include_unannotated": args.include_unannotated,
             "images_root": args.images_root,
             "overwrite": args.overwrite,
             "project_file": args.project,

@@ -322,9 +322,15 @@ class ProjectFiles(QObject):
     def ask_export(self) -> None:
         dialog = ExportDialog(self.document.project, self.default_dir(), self._parent)
         if dialog.exec():
-            self.export(dialog.format_name(), dialog.destination(), only_done=dialog.only_done_images())
+            self.export(
+                dialog.format_name(), dialog.destination(), only_done=dialog.only_done_images(),
+                include_unannotated=dialog.include_unannotated_images(),
+            )
 
-    def export(self, name: str, out: Path, *, only_done: bool = False, overwrite: bool = False) -> int:
+    def export(
+        self, name: str, out: Path, *, only_done: bool = False, include_unannotated: bool = False,
+        overwrite: bool = False,
+    ) -> int:
         """Export the project as it is now (a copy: editing goes on) as format ``name``. A file
         in the way is replaced only when ``overwrite`` or the user says so (``ask_overwrite``)."""
         project = self.document.project.clone()
@@ -335,11 +341,16 @@ class ProjectFiles(QObject):
 
         def failed(error: BaseException) -> None:
             if isinstance(error, OutputExists) and not overwrite and self.ask_overwrite(error.path):
-                self.export(name, out, only_done=only_done, overwrite=True)  # nothing was written yet
+                self.export(  # nothing was written yet
+                    name, out, only_done=only_done, include_unannotated=include_unannotated, overwrite=True
+                )
                 return
             self.error.emit("Export failed", str(error) or type(error).__name__)
 
-        options = {"only_done": only_done, "overwrite": overwrite, "project_file": self.document.path}
+        options = {
+            "only_done": only_done, "include_unannotated": include_unannotated, "overwrite": overwrite,
+            "project_file": self.document.path,
+        }
         return self.jobs.run(
             lambda report: export_dataset(name, project, out, report, **options),
             f"Exporting {name}…",

@@ -69,10 +69,16 @@ class ExportDialog(QDialog):
         self.problem_label.setStyleSheet("color: #c0392b")
         self.problem_label.setWordWrap(True)
         self.only_done = QCheckBox("only images marked done")
+        self.include_unannotated = QCheckBox("also images without objects (written as having none)")
+        self.include_unannotated.setToolTip(
+            "Off: images with no objects are left out unless marked done (Ctrl+D), so nobody's "
+            "unfinished image teaches a model that there is nothing on it."
+        )
         form = QFormLayout(self)
         form.addRow("Format", self.format_box)
         form.addRow(self.destination_label, _path_row(self.path_edit, self._browse))
         form.addRow("", self.only_done)
+        form.addRow("", self.include_unannotated)
         form.addRow(self.problem_label)
         form.addRow(_buttons(self))
         self._show_destination_kind()
@@ -113,6 +119,9 @@ class ExportDialog(QDialog):
 
     def only_done_images(self) -> bool:
         return self.only_done.isChecked()
+
+    def include_unannotated_images(self) -> bool:
+        return self.include_unannotated.isChecked()
 
     def _browse(self) -> None:
         fmt = self.export_format()
