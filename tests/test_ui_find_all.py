@@ -268,15 +268,39 @@ def test_run_on_all_images_matches_the_command_line(qtbot, tmp_path: Path, cache
     assert objects(win.document.project) == objects(cli) and objects(cli)
     assert not batch.start("dog; car", THRESHOLD, review=False)  # every image has both phrases: resumed
     assert "labelled for these phrases already" in win.status.current_message()
-    # A new phrase, its results kept for review: the image list marks them, the image on screen
-    # offers them, Enter accepts them in one step.
+    # A new phrase from the bar's Run on all images…, its dialog left at "keep for review": the
+    # image list marks the results, the image on screen offers them, Enter accepts them.
+    from PySide6.QtCore import QTimer
+
+    from samdesk.ui.batch_label import RunOnAllDialog
+
+    asked: list[tuple] = []
+
+    def answer_dialog() -> None:
+        dialog = QApplication.activeModalWidget()
+        if isinstance(dialog, RunOnAllDialog):
+            asked.append((dialog.review_button.isChecked(), dialog.threshold.value()))
+            dialog.threshold.setValue(0.5)
+            qtbot.keyClick(dialog, Qt.Key.Key_Return)  # OK, the default button
+        elif dialog is not None:
+            dialog.reject()
+
+    bar = win.instances.find_all.bar
+    qtbot.keyClick(win.canvas, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    bar.field.setText("person")
     with qtbot.waitSignal(batch.finished, timeout=SLOW_MS):
-        assert batch.start("person", 0.5, review=True)
+        QTimer.singleShot(200, answer_dialog)
+        bar.run_all_button.click()
+    assert asked == [(True, pytest.approx(win.settings.find_all_threshold))]
+    win.activateWindow()  # back from the modal dialog (a window manager does this)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win)
     rows = [win.media_panel.list.item(i).text() for i in range(win.media_panel.list.count())]
     assert all("to review" in row for row in rows), rows
     proposal = win.controller.pending_instances
     assert proposal is not None and proposal.stored and proposal.groups[0].label == "person"
     before = len(win.document.project.objects)
+    qtbot.keyClick(bar.field, Qt.Key.Key_Escape)  # the keys back to the canvas
+    assert win.canvas.hasFocus()
     qtbot.keyClick(win.canvas, Qt.Key.Key_Return)
     assert len(win.document.project.objects) > before
     assert "to review" not in win.media_panel.list.item(0).text()
