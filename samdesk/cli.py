@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import samdesk
 import samdesk.subcommands
+from samdesk.subcommands._device import add_device_option
 
 PROGRAM_OPTIONS = ("-h", "--help", "--version")
 
@@ -41,11 +42,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
         "paths", nargs="*", metavar="PATH", help="images, videos, folders or a .samdesk.json project"
     )
     gui.add_argument("--model", help="checkpoint file or registry name to load at start")
-    gui.add_argument(
-        "--device", type=device_argument, default=None,
-        help="where models run: auto (the default: CUDA, then MPS, then the CPU), cpu, cuda, cuda:N "
-        "or mps; overrides the setting for this run",
-    )
+    add_device_option(gui, "; overrides the setting for this run")
     gui.add_argument(
         "--compile", action="store_true",
         help="torch.compile the models' image encoders when they load (slower loads, faster "
@@ -65,18 +62,6 @@ def _run_gui(args: argparse.Namespace) -> int:
     from samdesk.ui.app import run_gui  # Qt is imported only when the GUI is asked for
 
     return run_gui(args.paths, model=args.model, device=args.device, compile_models=args.compile)
-
-
-def device_argument(text: str) -> str:
-    """argparse type of ``--device``: the name as given ("auto" included), checked without
-    importing torch; ``model_runtime.devices.resolve_device`` turns it into a device."""
-    from model_runtime.devices import parse_device_choice
-
-    try:
-        parse_device_choice(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text.strip().lower()
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

@@ -75,6 +75,18 @@ def test_the_gui_takes_a_device_on_its_command_line(capsys):
     assert "auto, cpu, cuda, cuda:N or mps" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [
+    ["precompute", "photos", "--model", "m.pt"],
+    ["segment-boxes", "p.samdesk.json", "--model", "m.pt"],
+])
+def test_the_subcommands_take_the_same_device_option(command, capsys):
+    assert parse_args([*command, "--device", "CUDA:1"]).device == "cuda:1"
+    assert parse_args(command).device is None
+    with pytest.raises(SystemExit):
+        parse_args([*command, "--device", "gpu"])
+    assert "auto, cpu, cuda, cuda:N or mps" in capsys.readouterr().err
+
+
 def test_the_same_model_on_another_device_never_gets_the_first_devices_tensors():
     """The memory cache holds tensors on the model's device. Reloading the same weights on
     another device (same model id) used to find the first device's embeddings there."""

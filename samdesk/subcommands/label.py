@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from samdesk.document.files import PROJECT_SUFFIX
+from samdesk.subcommands._device import add_device_option
 from samdesk.subcommands._progress import EtaBar, format_duration
 
 # segment everything's settings offered on the command line (model_runtime.everything settings)
@@ -65,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--category", default=None, help="category of --everything's objects (default: none)")
     for name, kind in EVERYTHING_OPTIONS.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    add_device_option(parser)
     parser.add_argument("--cache-dir", default=None, help="embedding cache folder (default: the user cache)")
     parser.add_argument("--save-every", type=float, default=10.0, metavar="SECONDS", help=argparse.SUPPRESS)
     add_ray_arguments(parser)

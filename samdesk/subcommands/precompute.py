@@ -22,6 +22,7 @@ import numpy as np
 
 from samdesk.document import file_content_hash
 from samdesk.document.files import PROJECT_SUFFIX
+from samdesk.subcommands._device import add_device_option
 
 if TYPE_CHECKING:  # the runtime (and torch) is imported only when the command runs
     from model_runtime.runtime import RuntimeConfig
@@ -41,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model", required=True, metavar="NAME_OR_PATH", help="checkpoint file or 'classical'"
     )
-    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    add_device_option(parser)
     parser.add_argument("--cache-dir", default=None, help="embedding cache folder (default: the user cache)")
     parser.add_argument(
         "--cache-size-gb", type=float, default=None, help="disk cache bound in GB (default: the runtime's)"

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from samdesk.subcommands._device import add_device_option
+
 if TYPE_CHECKING:
     from model_runtime.runtime.scheduler import ModelLoader
     from samdesk.session.segment_boxes import BoxMasks, BoxTask
@@ -31,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("project", type=Path, help="the .samdesk.json project")
     parser.add_argument("--model", required=True, metavar="NAME_OR_PATH", help="checkpoint file or name")
-    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    add_device_option(parser)
     parser.add_argument("--cache-dir", default=None, help="embedding cache folder (default: the user cache)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
