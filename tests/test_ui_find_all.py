@@ -307,6 +307,28 @@ def test_run_on_all_images_matches_the_command_line(qtbot, tmp_path: Path, cache
     close_window(win)
 
 
+def test_ctrl_f_loads_the_sam3_installed_in_the_models_folder(qtbot, tmp_path: Path, cache_dir: Path,
+                                                               media_dir: Path, sam3_path: Path,
+                                                               monkeypatch) -> None:
+    """After `samdesk models add sam3.pt` the bar told the user to do just that again: only a
+    file chosen with Model ▸ Load concept model… was ever loaded."""
+    import shutil
+
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(sam3_path, models / "sam3.pt")
+    monkeypatch.setenv("SAMDESK_MODELS_DIR", str(models))
+    win = make_window(qtbot, tmp_path, cache_dir, [media_dir / "dog.jpg"])
+    assert win.settings.concept_model is None and win.instances.link.concept_bridge() is None
+    with qtbot.waitSignal(win.instances.link.loaded, timeout=SLOW_MS):
+        qtbot.keyClick(win.canvas, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert win.settings.concept_model == str(models / "sam3.pt")
+    bar = win.instances.find_all.bar
+    qtbot.waitUntil(lambda: not bar.help_label.isVisible() and bar.find_button.isEnabled())
+    assert "sam3" in bar.model_label.text()
+    close_window(win)
+
+
 def objects(project) -> dict[str, list[tuple]]:
     """Per image: (category name, score, mask, phrase, model id) of each object, in order."""
     names = {c.id: c.name for c in project.categories}

@@ -10,10 +10,11 @@ phrase. It knows no window; it reports through signals.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRectF, Signal
+from PySide6.QtCore import QObject, QRectF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsScene
 
 from model_runtime.api import Exemplar
@@ -36,6 +37,7 @@ class FindAll(QObject):
     load_requested = Signal()  # the user wants to choose a concept model file
     give_focus_back = Signal()  # Esc in the phrase field: the canvas takes the keys again
     accept_requested = Signal()  # Enter again on the answered phrases: accept what is shown
+    _installed = Signal(str)  # a SAM 3 file found in the models folder (from a worker thread)
 
     def __init__(self, controller: AnnotationController, document: Document, link: ConceptLink,
                  review: InstanceReview, settings: Settings, scene: QGraphicsScene,
@@ -57,6 +59,8 @@ class FindAll(QObject):
         # The phrases whose answer is on screen, while the field still says them: Enter in the
         # field then accepts (the first Enter finds, the second accepts) instead of asking again.
         self._answered: tuple[str, PendingInstances] | None = None
+        self._looking_for_installed = False
+        self._installed.connect(self._load_installed, Qt.ConnectionType.QueuedConnection)
         if exemplar_tool is not None:
             exemplar_tool.on_box = self.add_exemplar
         link.stage.connect(self._stage)
@@ -81,13 +85,16 @@ class FindAll(QObject):
     # --- the bar ---------------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Ctrl+F: show the bar, focus the phrase field; load the remembered concept model."""
+        """Ctrl+F: show the bar, focus the phrase field; load the remembered concept model, or
+        else the SAM 3 installed in the models folder (``samdesk models add sam3.pt``)."""
         self.bar.show()
         self._fill_completions()
         remembered = self.settings.concept_model
-        if (self.link.concept_bridge() is None and not self.link.loading_now and remembered
-                and Path(remembered).is_file()):
-            self.link.load(remembered)
+        if self.link.concept_bridge() is None and not self.link.loading_now:
+            if remembered and Path(remembered).is_file():
+                self.link.load(remembered)
+            elif not self._looking_for_installed:
+                self._look_for_installed()  # each time: it may have been added since
         self._model_changed()
         self.bar.focus_field()
         media = self.controller.media
@@ -205,6 +212,31 @@ class FindAll(QObject):
         self.error.emit("Concept model", message)
 
     # --- plumbing --------------------------------------------------------------------------------
+
+    def _look_for_installed(self) -> None:
+        """Find an installed ``sam3.pt`` on a worker thread (the models folder's module imports
+        torch: seconds the GUI thread must not spend)."""
+        self._looking_for_installed = True
+
+        def look() -> None:
+            try:
+                from model_runtime import download
+
+                found = download.path("sam3")
+                if found.is_file():
+                    self._installed.emit(str(found))
+            except OSError:  # an unreadable models folder: the bar's help says what to do
+                pass
+            finally:
+                self._looking_for_installed = False
+
+        threading.Thread(target=look, name="samdesk-find-installed-sam3", daemon=True).start()
+
+    def _load_installed(self, path: str) -> None:
+        if self.link.concept_bridge() is None and not self.link.loading_now:
+            self.settings.concept_model = path
+            self.link.load(path)
+            self._model_changed()
 
     def _forget_answer(self) -> None:
         self._answered = None
