@@ -14,7 +14,8 @@ capability         method                                         answer
 ``everything``     ``segment_everything(image, embedding)``       :class:`Instances`;
                    ``iter_everything``: the same in steps         :class:`EverythingProgress`
 ``video``          ``open_video(source) -> VideoSession``         tracked masks per frame
-``concept_video``  ``open_concept_video(source)``                 tracked instances per frame
+``concept_video``  ``open_video(source)``, then ``add_concept``    every instance of a phrase
+                   (SAM 3; ``models/sam3/video.py``)              tracked, stable ids per frame
 =================  =============================================  ==============================
 
 ``predict_batch(embedding, [Prompts, ...])`` is optional for ``click`` models: many prompts in
@@ -71,7 +72,7 @@ class Capability(StrEnum):
     CONCEPT = "concept"  # find_all(): a noun phrase and/or exemplar boxes -> every instance
     EVERYTHING = "everything"  # segment_everything(): every object of an image
     VIDEO = "video"  # open_video(): track prompted objects through a video
-    CONCEPT_VIDEO = "concept_video"  # open_concept_video(): track every instance of a concept
+    CONCEPT_VIDEO = "concept_video"  # open_video().add_concept(): track every instance of a phrase
 
 
 WEIGHTS_ID_CHARS = 12  # of the weights fingerprint in a model id (48 bits)
@@ -310,7 +311,7 @@ class VideoSession(Protocol):
 
 @runtime_checkable
 class VideoModel(Protocol):
-    """``video`` models (SAM 2/2.1, SAM 3's tracker)."""
+    """``video`` models (SAM 2/2.1)."""
 
     info: ModelInfo
 
@@ -344,7 +345,7 @@ _MODELS_WITH = {
     Capability.CLICK: "a click model (SAM 1, MobileSAM, SAM 2/2.1, SAM 3, GrabCut)",
     Capability.CONCEPT: "a SAM 3 model",
     Capability.EVERYTHING: "a SAM 1, MobileSAM or SAM 2/2.1 model",
-    Capability.VIDEO: "a SAM 2/2.1 or SAM 3 model",
+    Capability.VIDEO: "a SAM 2/2.1 model",
     Capability.CONCEPT_VIDEO: "a SAM 3 model",
 }
 

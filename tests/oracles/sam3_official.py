@@ -196,7 +196,9 @@ def _text_encoder(spec: Spec) -> nn.Module:
     )
 
 
-def _tracker(spec: Spec) -> nn.Module:
+def _tracker(spec: Spec, memory_selection: bool = False) -> nn.Module:
+    """The tracker as ``model_builder.build_tracker`` makes it; ``memory_selection`` is its
+    ``apply_temporal_disambiguation`` (on in the video model, off under the image model)."""
     from sam3.model.decoder import TransformerDecoderLayerv2, TransformerEncoderCrossAttention
     from sam3.model.memory import CXBlock, SimpleFuser, SimpleMaskDownSampler, SimpleMaskEncoder
     from sam3.model.model_misc import TransformerWrapper
@@ -239,7 +241,7 @@ def _tracker(spec: Spec) -> nn.Module:
         sam_mask_decoder_extra_args={"dynamic_multimask_via_stability": True,
                                      "dynamic_multimask_stability_delta": 0.05,
                                      "dynamic_multimask_stability_thresh": 0.98},
-        clear_non_cond_mem_around_input=True, fill_hole_area=0, use_memory_selection=False,
+        clear_non_cond_mem_around_input=True, fill_hole_area=0, use_memory_selection=memory_selection,
     )
 
 

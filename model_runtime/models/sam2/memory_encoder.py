@@ -36,10 +36,14 @@ class MemoryEncoderConfig:
     fuser_layers: int = 2
     fuser_kernel: int = 7
     fuser_padding: int = 3
+    # SAM 3's tracker first resizes the mask (bilinear, antialiased) to this side, so that the
+    # four stride-2 convolutions land on its 72² grid (1152 / 16); None: no resize (SAM 2).
+    mask_resize: int | None = None
 
 
 class MaskDownSampler(nn.Module):
-    """(B, 1, H, W) mask probabilities -> (B, in_dim, H/16, W/16). Keys: ``encoder.{i}``."""
+    """(B, 1, H, W) mask probabilities -> (B, in_dim, H/16, W/16) (after the optional resize to
+    ``mask_resize``²). Keys: ``encoder.{i}``."""
 
     def __init__(self, config: MemoryEncoderConfig) -> None:
         super().__init__()
@@ -57,8 +61,14 @@ class MaskDownSampler(nn.Module):
             cin = cout
         layers.append(nn.Conv2d(cin, config.in_dim, kernel_size=1))
         self.encoder = nn.Sequential(*layers)
+        self.resize = config.mask_resize
 
     def forward(self, mask: torch.Tensor) -> torch.Tensor:
+        side = self.resize
+        if side is not None and tuple(mask.shape[-2:]) != (side, side):
+            mask = F.interpolate(
+                mask.float(), size=(side, side), mode="bilinear", align_corners=False, antialias=True
+            )
         return self.encoder(mask)
 
 

@@ -4,7 +4,8 @@
 prompts need (see :class:`~model_runtime.models.sam3.detector.ImageContext`); ``find_all`` answers
 a noun phrase and/or exemplar boxes with every instance (as the official ``Sam3Processor``);
 ``predict`` answers clicks and boxes through the interactive (tracker) head (as the official
-``predict_inst``).
+``predict_inst``); ``open_video`` opens a video where a noun phrase tracks every instance with
+stable ids and clicks correct them (``video.py``, as the official ``Sam3VideoPredictor``).
 
 Beyond the official code:
 
@@ -59,6 +60,7 @@ from model_runtime.models.sam3.detector import ImageContext, Sam3Detector, load_
 from model_runtime.models.sam3.encoders import Sam3Encoders
 from model_runtime.models.sam3.interactive import InteractiveHead, load_interactive_head
 from model_runtime.models.sam3.postprocess import detections_to_instances
+from model_runtime.models.sam3.tracker import Sam3Tracker, load_tracker
 from model_runtime.models.sam3.transforms import preprocess_image
 
 # The phrase the official processor encodes when a prompt has exemplars but no text.
@@ -88,10 +90,12 @@ class Sam3Model:
         source: str = "",
         weights: str = "",
         compute_dtype: str | None = None,
+        tracker: Sam3Tracker | None = None,
     ) -> None:
         self.encoders = encoders
         self.detector = detector
         self.interactive = interactive
+        self.tracker = tracker
         self.device = torch.device(device)
         self.compute_dtype = check_compute_dtype(
             default_compute_dtype(self.device) if compute_dtype is None else compute_dtype, "SAM 3"
@@ -101,7 +105,14 @@ class Sam3Model:
             capabilities.add(Capability.CONCEPT)
         if interactive is not None:
             capabilities.add(Capability.CLICK)
+        # The concept session (``video.py``) tracks phrases and clicks, but not yet the keyframe
+        # protocol of ``api.VideoSession`` (per-object frame ranges, ``stop_object``) that
+        # Video ▸ Track drives, so SAM 3 does not claim ``video``.
+        if tracker is not None and Capability.CONCEPT in capabilities:
+            capabilities.add(Capability.CONCEPT_VIDEO)
         modules = [m for m in (encoders, detector, interactive) if m is not None]
+        if tracker is not None:
+            modules.append(tracker.memory)
         config = encoders.config
         self.info = ModelInfo(
             family=SAM3,
@@ -227,6 +238,19 @@ class Sam3Model:
             )
 
 
+    # -- video --------------------------------------------------------------------------------
+
+    def open_video(self, source: Any, config: Any = None) -> Any:
+        """A video session (``video.ConceptVideoSession``): a phrase tracks every instance
+        (``add_concept``), clicks add or correct single objects (``add_prompt``). ``source``: a
+        video file, a folder of frames, or a sequence of RGB arrays."""
+        if self.tracker is None:
+            raise ModelCapabilityError(f"{self.info.display_name} was loaded without its video tracker")
+        from model_runtime.models.sam3.video import ConceptVideoSession
+
+        return ConceptVideoSession(self, source, config)
+
+
 def _variant(vit_dim: int, vit_depth: int, d_model: int) -> str:
     """'vit_l' for the released sizes, else the sizes (reduced test checkpoints)."""
     if (vit_dim, vit_depth, d_model) == (1024, 32, 256):
@@ -296,4 +320,5 @@ def from_state_dict(
     encoders = load_encoders(state_dict, path, with_text=True, with_tracker=True, device=dev)
     detector = load_detector(state_dict, path, dev)
     head = load_interactive_head(state_dict, path, encoders.config.d_model, encoders.config.image_size, dev)
-    return Sam3Model(encoders, detector, head, dev, source=str(path), weights=weights)
+    tracker = load_tracker(head, state_dict, path, dev)
+    return Sam3Model(encoders, detector, head, dev, source=str(path), weights=weights, tracker=tracker)
