@@ -48,7 +48,6 @@ GUI_TIMEOUT_MS = 180_000
 # README command -> how it is checked (the test functions below).
 GUI = {
     "samdesk [PATH...]",
-    "samdesk --device cpu",
     "samdesk --model /path/to/sam_vit_b_01ec64.pth photo.jpg",
 }
 HEADLESS = {
@@ -208,8 +207,9 @@ def test_gui_with_a_model_file(qtbot, monkeypatch, env, files) -> None:
 
 @pytest.mark.gui
 def test_gui_on_a_chosen_device(qtbot, monkeypatch, env) -> None:
-    """``samdesk --device cpu``: no paths (the bundled samples), the default model on the CPU."""
-    window = run_gui_command(qtbot, monkeypatch, argv("samdesk --device cpu", {}))
+    """The README's "the GUI's option ``--device cpu``": no paths (the bundled samples), the
+    default model on the CPU."""
+    window = run_gui_command(qtbot, monkeypatch, ["--device", "cpu"])
     assert window.last_error == ""
     info = window.bridge.runtime.model_info
     assert info is not None and str(info.device) == "cpu", window.status.current_message()
