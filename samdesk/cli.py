@@ -96,12 +96,33 @@ def run() -> None:
     code = main()
     from model_runtime.runtime import model_calls_running  # does not import torch
 
-    if model_calls_running():
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    if model_calls_running() or gui_ran():
+        leave_now(code)
     sys.exit(code)
+
+
+def gui_ran() -> bool:
+    """Whether this process ran the window (headless commands never make a QApplication)."""
+    widgets = sys.modules.get("PySide6.QtWidgets")
+    return widgets is not None and widgets.QApplication.instance() is not None
+
+
+def leave_now(code: int) -> None:
+    """Exit at once, after what an exit must do: the exit handlers (``atexit``, and through it
+    ``weakref.finalize`` clean-ups such as temporary folders), the log and the standard streams.
+
+    What is skipped is the interpreter's teardown: freeing every module's objects one by one
+    and the C++ static destructors of torch and Qt. After the window closed (the project saved
+    or discarded, the settings written, the runtimes closed) that took 1-1.5 s of a quit
+    (issue 18, defect 11), and under a model call still running it aborts the process.
+    """
+    import atexit
+
+    logging.shutdown()
+    atexit._run_exitfuncs()  # what a normal exit runs first; os._exit would skip them
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -89,10 +89,10 @@ class ConceptLink(QObject):
             self.second.deleteLater()
         self.second, self.second_source, self._load_request = None, None, None
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float = 2.0) -> None:
         self.cancel()
         if self.second is not None:
-            self.second.shutdown()
+            self.second.shutdown(timeout)
 
     @property
     def loading_now(self) -> bool:

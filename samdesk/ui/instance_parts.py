@@ -87,10 +87,11 @@ class InstanceParts:
         threshold = self.review.bar.threshold() if self.review.active else settings.find_all_threshold
         self.batch.ask(text, threshold, self.window)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 2.0) -> None:
+        """``timeout``: the most seconds to wait for a model call of the second runtime."""
         self.batch.cancel()
         self.everything.cancel()
-        self.link.shutdown()
+        self.link.shutdown(timeout)
         self.review.review.close()
 
 

@@ -74,6 +74,7 @@ from samdesk.ui.tools.base import Tool, ToolHost, discover_tools
 from samdesk.ui.tracking import Tracker
 from samdesk.ui.window_title import show_title
 
+QUIT_WAIT_S = 0.25  # per runtime, for a model call running when the window closes
 CLICK_ONLY = frozenset({Capability.CLICK})  # what a prediction double given to set_service can do
 
 
@@ -547,6 +548,9 @@ class MainWindow(QMainWindow):
             self.settings.save(self.settings_path)
         self.files.close()  # a clean exit: saved, or the user chose to discard
         self.navigation.close()
-        self.instances.close()
-        self.bridge.shutdown()
+        # A model call still running when the runtimes close is not waited for long: it cannot be
+        # interrupted, and the program leaves without it (samdesk.cli.run); 2 s for each of the two
+        # runtimes made a quit linger up to 4 s.
+        self.instances.close(QUIT_WAIT_S)
+        self.bridge.shutdown(QUIT_WAIT_S)
         event.accept()
