@@ -156,3 +156,24 @@ def test_the_title_names_the_project_and_marks_unsaved_work(
     assert shown_title(window) == "kitchen — dog.jpg — samdesk"
     window.navigation.step_media(1)
     assert shown_title(window) == "kitchen — groceries.jpg — samdesk"
+
+
+# --- the status bar --------------------------------------------------------------------------
+
+
+def test_a_message_given_before_the_window_shows_is_not_drawn_over_the_hint(qtbot, tmp_path: Path) -> None:
+    """A restored autosave says so while the window is still being made (``create_window``):
+    Qt left the tool hint visible under that message, both texts on top of each other."""
+    win = MainWindow(Settings(), settings_path=tmp_path / "settings.json")
+    win.errors_as_status = True
+    qtbot.addWidget(win)
+    hint = win.status.hint_label
+    win.status.set_hint("Click: Left click: add object part")
+    win.status.show_message("Restored unsaved work from the autosave", 60_000)
+    win.show()
+    qtbot.waitExposed(win)
+    assert win.status.current_message() and not hint.isVisible()
+    win.statusBar().clearMessage()  # as when the message times out
+    assert hint.isVisible()
+    win.status.show_message("Saved", 60_000)  # and while the window shows, as before
+    assert not hint.isVisible()

@@ -6,6 +6,7 @@ Other parts never touch its widgets: they emit signals the window connects to th
 
 from __future__ import annotations
 
+from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
 
 from samdesk.session import AnnotationController
@@ -36,6 +37,7 @@ class StatusBar:
             bar.addPermanentWidget(widget)
         controller.status_changed.append(self.update)
         controller.pending_changed.append(self.update)
+        self._hint_guard = HintUnderMessage(bar, self.hint_label)
 
     def add_permanent(self, widget: QWidget) -> None:
         self.bar.addPermanentWidget(widget)
@@ -75,3 +77,27 @@ class StatusBar:
             self.encode_label.setText("")
         if c.error:
             self.bar.showMessage(c.error, 8000)
+
+
+class HintUnderMessage(QObject):
+    """Keeps the hint hidden while a passing message shows, and only then.
+
+    Qt hides a status bar's normal widgets under a message only if they are visible when the
+    message arrives: a message shown before the window is (a restored autosave at start-up) was
+    drawn over the hint, both texts on top of each other, until the message timed out.
+    """
+
+    def __init__(self, bar: QStatusBar, hint: QWidget) -> None:
+        super().__init__(bar)
+        self.bar = bar
+        self.hint = hint
+        bar.messageChanged.connect(self.apply)
+        bar.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.bar and event.type() == QEvent.Type.Show:
+            self.apply()
+        return False
+
+    def apply(self, _message: str = "") -> None:
+        self.hint.setVisible(not self.bar.currentMessage())
