@@ -43,8 +43,8 @@ def table_html(rows: list[tuple[str, str]], columns: int) -> str:
     for start in range(0, len(rows), per_column):
         out.append("<td valign=top><table cellspacing=1>")
         for keys, text in rows[start : start + per_column]:
-            keys_html = f"<b><tt>{html.escape(keys)}</tt></b>"
-            out.append(f"<tr><td align=right>{keys_html}</td><td>{html.escape(text)}</td></tr>")
+            keys_cell = f"<td align=right><b><tt>{html.escape(keys)}</tt></b></td>"
+            out.append(f"<tr>{keys_cell}<td width=10></td><td>{html.escape(text)}</td></tr>")
         out.append("</table></td><td width=20></td>")
     out.append("</tr></table>")
     return "".join(out)
