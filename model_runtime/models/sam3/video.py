@@ -183,6 +183,13 @@ class ConceptVideoSession:
         obj_id = int(obj_id)
         if mask is not None and (points is not None or labels is not None or box is not None):
             raise PromptError("a mask prompt cannot be combined with points or a box")
+        # Bad prompts are refused before anything changes.
+        if mask is not None:
+            mask_prompt, video_mask = mask_inputs(mask, self.tracker.config.input_mask_size, self.frame_size)
+        else:
+            coords, point_labels = point_inputs(
+                points, labels, box, self.frame_size, self.tracker.config.image_size
+            )
         feats = self._frame(frame_index).tracker
         tracks = self._tracks
         group = tracks.group_of(obj_id)
@@ -194,9 +201,14 @@ class ConceptVideoSession:
         self._outputs.entry(frame_index).tracker_scores[obj_id] = 1.0
         tracks.hotstart.forget(obj_id)
         if mask is not None:
-            low = self._add_mask_prompt(group, frame_index, obj_id, mask, feats)
+            group.add_mask(frame_index, obj_id, mask_prompt.to(self.device), feats)
+            low = video_mask
         else:
-            low = self._add_click_prompt(group, frame_index, obj_id, points, labels, box, feats)
+            low_res = group.add_points(
+                frame_index, obj_id, coords.to(self.device), point_labels.to(self.device), feats
+            )
+            video = F.interpolate(low_res, size=self.frame_size, mode="bilinear", align_corners=False)
+            low = fill_holes(video, self.config.planner.fill_hole_area)[0] > 0
         group.preflight(self._tracker_frame)
         if not is_new:
             self._clear_detector_frames(group, obj_id, frame_index)
@@ -360,19 +372,6 @@ class ConceptVideoSession:
         return list(video)
 
     # -- clicks ---------------------------------------------------------------------------------
-
-    def _add_click_prompt(self, group, frame, obj_id, points, labels, box, feats) -> torch.Tensor:  # type: ignore[no-untyped-def]
-        """The object's new mask on ``frame``: bool (1, H, W)."""
-        coords, labels_t = point_inputs(points, labels, box, self.frame_size, self.tracker.config.image_size)
-        low = group.add_points(frame, obj_id, coords.to(self.device), labels_t.to(self.device), feats)
-        video = F.interpolate(low, size=self.frame_size, mode="bilinear", align_corners=False)
-        return fill_holes(video, self.config.planner.fill_hole_area)[0] > 0
-
-    def _add_mask_prompt(self, group, frame, obj_id, mask, feats) -> torch.Tensor:  # type: ignore[no-untyped-def]
-        """The mask as the object's on ``frame``: bool (1, H, W)."""
-        prompt, video = mask_inputs(mask, self.tracker.config.input_mask_size, self.frame_size)
-        group.add_mask(frame, obj_id, prompt.to(self.device), feats)
-        return video
 
     def _clear_detector_frames(self, group: TrackGroup, obj_id: int, frame: int) -> None:
         """A click makes the detector's mask prompts of that object within the removal window
