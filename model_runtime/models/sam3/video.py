@@ -115,7 +115,6 @@ class ConceptVideoSession:
         self._features = FeatureCache(self.config.feature_cache_bytes)
         self._outputs = OutputCache(self.config.output_cache_bytes, self.frame_size)
         self._finish_requested = False
-        self._pending: list[ConceptPropagationStep] = []
         self._reset_state()
 
     def _reset_state(self) -> None:
