@@ -9,7 +9,10 @@ when the previous answer arrived, after a short "think" pause) and the time from
 
   idle               nothing else runs;
   background_encode  encodes of other images (at "current image" priority) run back to back;
-  prefetch           prefetch encodes of other images run back to back.
+  prefetch           prefetch encodes of other images run back to back;
+  tracking           a tracking run (``track_video``, as Video ▸ Track starts it) propagates an
+                     object through a video of the other images panning (video models only;
+                     ``frames_tracked`` says how far it got during the clicks).
 
 With ``--json`` the last line is one JSON object:
 ``{"model", "idle": {"p50_ms", "p95_ms"}, "background_encode": {...}, "prefetch": {...}, "clicks", ...}``.
@@ -35,7 +38,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from model_runtime.api import ImageModel, Prompts  # noqa: E402
+from model_runtime.api import Capability, ImageModel, Prompts  # noqa: E402
 from model_runtime.runtime import Callbacks, PredictResult, Runtime, RuntimeConfig  # noqa: E402
 
 MEDIA_DIR = Path(os.environ.get("SAMDESK_TEST_MEDIA", REPO_ROOT.parent / "shared" / "media"))
@@ -93,6 +96,49 @@ class BackgroundLoad:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._handle is not None:
+            self._handle.cancel()
+
+
+class TrackingLoad:
+    """Keeps the background thread busy the way Video ▸ Track does: one ``track_video`` job over
+    a long video (the other images, panning), cancelled at the end."""
+
+    def __init__(self, runtime: Runtime, images: list[np.ndarray], frames: int = 2000):
+        from model_runtime.runtime import TrackPrompt, track_video
+
+        h, w = min(i.shape[0] for i in images), min(i.shape[1] for i in images)
+        size = (min(h, 720), min(w, 1280))
+        stills = [np.ascontiguousarray(i[: size[0], : size[1]]) for i in images]
+
+        class Panning:
+            frame_size = size
+
+            def __len__(self) -> int:
+                return frames
+
+            def read(self, index: int) -> np.ndarray:
+                return np.roll(stills[(index // 50) % len(stills)], 4 * index, axis=1)
+
+        mask = np.zeros(size, bool)
+        mask[size[0] // 4 : size[0] // 2, size[1] // 4 : size[1] // 2] = True
+        self.runtime = runtime
+        self.job = track_video(Panning(), [TrackPrompt(1, 0, mask=mask)])
+        self.frames_tracked = 0
+        self.started = threading.Event()
+        self._handle = None
+
+    def start(self) -> None:
+        self._handle = self.runtime.run_job(self.job, callbacks=Callbacks(on_partial=self._tracked))
+        # Clicks are timed from the first propagated frame on (the prompt's frame is encoded first).
+        if not self.started.wait(600):
+            raise SystemExit("tracking did not reach its first frame in 10 minutes")
+
+    def _tracked(self, _rid: int, _frame: object) -> None:
+        self.frames_tracked += 1
+        self.started.set()
+
+    def stop(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
 
@@ -190,6 +236,14 @@ def main() -> int:
         action="store_true",
         help="keep the background thread out of SCHED_IDLE (nice only), to compare",
     )
+    parser.add_argument(
+        "--background-threads-alone", type=int, default=None,
+        help="override the background thread's count while no click is running (the runtime's plan)",
+    )
+    parser.add_argument(
+        "--situations", nargs="*", choices=["idle", "background_encode", "prefetch", "tracking"],
+        help="only these (default: all the model can do)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -199,6 +253,7 @@ def main() -> int:
         disk_cache_dir=tempfile.mkdtemp(prefix="samdesk-bench-cache-"),
         interactive_threads=args.interactive_threads,
         background_threads=args.background_threads,
+        background_threads_alone=args.background_threads_alone,
     )
     if args.background_nice is not None:
         config.background_nice = args.background_nice
@@ -215,18 +270,37 @@ def main() -> int:
         run_clicks(runtime, media_key, photo.shape[:2], 3, args.think_ms / 1000, seed=99)  # warm-up
 
         report: dict[str, object] = {"model": args.model}
-        for situation, prefetch in (("idle", None), ("background_encode", False), ("prefetch", True)):
-            load = BackgroundLoad(runtime, others, prefetch) if prefetch is not None else None
+        situations: list[tuple[str, bool | None]] = [
+            ("idle", None), ("background_encode", False), ("prefetch", True)
+        ]
+        if Capability.VIDEO in info.capabilities:
+            situations.append(("tracking", None))
+        chosen = set(args.situations or [name for name, _ in situations])
+        for situation, prefetch in situations:
+            if situation not in chosen:
+                continue
+            load: BackgroundLoad | TrackingLoad | None = None
+            if situation == "tracking":
+                load = TrackingLoad(runtime, others)
+            elif prefetch is not None:
+                load = BackgroundLoad(runtime, others, prefetch)
             if load is not None:
                 load.start()
+            tracked_before = getattr(load, "frames_tracked", 0)
+            start = time.perf_counter()
             lat, model_s, stolen = run_clicks(
                 runtime, media_key, photo.shape[:2], args.clicks, args.think_ms / 1000, seed=1
             )
+            seconds = time.perf_counter() - start
             if load is not None:
                 load.stop()
             report[situation] = summarise(lat, model_s, stolen)
-            if load is not None:
+            if isinstance(load, BackgroundLoad):
                 report[situation]["encodes_started"] = load.count  # type: ignore[index]
+            if isinstance(load, TrackingLoad):
+                frames = load.frames_tracked - tracked_before
+                report[situation]["frames_tracked"] = frames  # type: ignore[index]
+                report[situation]["tracked_frames_per_s"] = round(frames / seconds, 3)  # type: ignore[index]
             log(f"{situation:>18}: {report[situation]}")
         report.update(
             clicks=args.clicks,

@@ -139,6 +139,31 @@ def time_both(
     return ours_times, official_times
 
 
+def time_runtime(ckpt: Path, frames: Path, click: np.ndarray, alone: int | None) -> list[float]:
+    """Per-frame seconds of the same propagation run as the GUI runs it: a ``track_video`` job on
+    the runtime's background thread (SCHED_IDLE, the runtime's thread plan; ``alone``
+    overrides its count while no click runs), nothing else running. Seconds between the
+    frames' arrivals (the first frame: from the job's start), as the user sees them."""
+    from model_runtime.api import Prompts
+    from model_runtime.runtime import Callbacks, Runtime, RuntimeConfig, TrackPrompt, track_video
+
+    model = from_state_dict(read_state_dict(ckpt), family="sam2.1", path=ckpt, device="cpu")
+    config = RuntimeConfig(disk_cache=False, background_threads_alone=alone)
+    arrivals: list[float] = []
+    with Runtime(config, loader=lambda source, device: model) as runtime:
+        runtime.load_model("bench").result()
+        prompt = TrackPrompt(1, 0, prompts=Prompts(points=[tuple(map(float, click[0]))], labels=[1]))
+        start = time.perf_counter()
+        handle = runtime.run_job(
+            track_video(str(frames), [prompt]),
+            callbacks=Callbacks(on_partial=lambda _rid, _frame: arrivals.append(time.perf_counter())),
+        )
+        handle.result()
+        print(f"runtime threads {runtime.thread_counts()}, background while alone: "
+              f"{alone if alone is not None else 'planned'}")
+    return list(np.diff([start, *arrivals]))
+
+
 def rss_run(
     ckpt: Path, num_frames: int, retain_radius: int, image_size: int = 1024
 ) -> tuple[float, float, int]:
@@ -198,6 +223,11 @@ def main() -> None:
         "--rss-image-size", type=int, default=1024,
         help="model input size for the --rss-frames runs (e.g. 256 for 10,000 frames in ~1 h)",
     )
+    parser.add_argument(
+        "--runtime", type=int, nargs="*", default=None, metavar="THREADS",
+        help="also time the propagation as the GUI runs it (a runtime job on the background thread), "
+        "once per value: the background thread's intra-op threads while no click runs (0: the plan)",
+    )
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     print(f"torch threads: {torch.get_num_threads()}")
@@ -228,6 +258,17 @@ def main() -> None:
                 print(f"official: s/frame {[round(t, 2) for t in official]}  median {off_steady:.2f} s "
                       f"= {1 / off_steady:.3f} frames/s")
                 print(f"speed-up at steady state: {off_steady / ours_steady:.2f}x")
+            for threads in args.runtime or []:
+                gc.collect()
+                alone = threads or None
+                times = time_runtime(ckpt, frames, click, alone)
+                steady = statistics.median(times[STEADY_FROM:])
+                # Ours again right after, so that the ratio compares runs close in time.
+                again, _ = time_both(ckpt, frames, click, False)
+                direct = statistics.median(again[STEADY_FROM:])
+                print(f"runtime job (alone: {threads or 'plan'}): s/frame {[round(t, 2) for t in times]}  "
+                      f"steady median {steady:.2f} s; ours direct just after {direct:.2f} s; "
+                      f"GUI/bench frames/s {direct / steady:.2f}")
         for n in args.rss_frames:
             start = time.perf_counter()
             peak, end, state = rss_run(ckpt, n, args.retain_radius, args.rss_image_size)

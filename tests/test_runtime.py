@@ -467,6 +467,9 @@ def test_thread_plan_leaves_a_core_for_the_gui_from_three_cores():
     assert (two.interactive, two.background, two.gui_reserved) == (2, 1, 0)
     four = plan_threads(4)
     assert (four.interactive, four.background, four.gui_reserved) == (3, 2, 1)
+    # While no click runs the background thread keeps its count unless configured otherwise
+    # (bench/README.md, "Tracking in the GUI": 2 threads were slower on the loaded 2-core machine).
+    assert (two.background_alone, four.background_alone) == (1, 2)
 
 
 def test_runtime_threads_use_their_planned_thread_counts_and_priority(models, tmp_path):
@@ -489,6 +492,52 @@ def test_runtime_threads_use_their_planned_thread_counts_and_priority(models, tm
         assert rt.thread_counts() == {"interactive": 2, "background": 1}
     finally:
         rt.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux-only")
+def test_the_background_thread_uses_every_core_while_no_click_runs(models):
+    """Under SCHED_IDLE a long job's step uses ``background_threads_alone`` threads while the
+    interactive lane is idle, and the planned share for a step that starts during a click."""
+    config = RuntimeConfig(
+        disk_cache=False, interactive_threads=1, background_threads=1, background_threads_alone=2
+    )
+    rt = Runtime(config, loader=lambda s, d: models[s])
+    rec = Recorder()
+    try:
+        rt.load_model("a").result(WAIT)
+        rec.wait(encode(rt, rec, 1).request_id)
+        gate = models["a"].predict_gate = Gate()
+        step_gate = Gate()
+        seen = []
+
+        def job(ctx):
+            seen.append(torch.get_num_threads())
+            yield 1, 3
+            step_gate.pass_through()  # the click below starts while this step waits
+            yield 2, 3
+            seen.append(torch.get_num_threads())  # a step that starts during the click
+            yield 3, 3
+            return seen
+
+        handle = rt.run_job(job, callbacks=rec.callbacks())
+        assert step_gate.entered.wait(WAIT)
+        running = click(rt, rec, "o", 1)
+        assert gate.entered.wait(WAIT)
+        step_gate.release()
+        rec.wait_for(lambda: len(seen) == 2)
+        gate.release()
+        rec.wait(running.request_id)
+        rec.wait(handle.request_id)
+        assert rec.results[handle.request_id] == [2, 1]
+        # After the click, the next job's first step has every core again.
+        assert rt.run_job(lambda ctx: _threads_job()).result(WAIT) == 2
+    finally:
+        rt.close()
+
+
+def _threads_job():
+    yield 1, 1
+    return torch.get_num_threads()
 
 
 def _runtime_thread_policies() -> dict[str, int]:

@@ -81,11 +81,16 @@ class LaneThread:
     """One runtime thread: its intra-op thread count (None: planned on the thread), OS priority,
     and the work it runs now."""
 
-    def __init__(self, lane: Lane, threads: int | None, nice: int, idle: bool = False):
+    def __init__(
+        self, lane: Lane, threads: int | None, nice: int, idle: bool = False, threads_alone: int | None = None
+    ):
         self.lane = lane
         self.threads = threads
+        self.threads_alone = threads_alone  # while the interactive lane has nothing to do
         self.nice = nice
         self.idle = idle
+        self.idle_in_effect = False  # the thread runs under SCHED_IDLE
+        self.threads_now = 0  # the count set on the thread now
         self.thread: threading.Thread | None = None
         self.current: Work | None = None
         self.restarts = 0
@@ -95,6 +100,13 @@ class LaneThread:
             plan = plan_threads()
             self.threads = plan.interactive if self.lane is Lane.INTERACTIVE else plan.background
         return self.threads
+
+    def resolve_threads_alone(self) -> int:
+        """The background lane's count while no click runs: more than :meth:`resolve_threads`
+        only under SCHED_IDLE (which gives a click the cores back at once)."""
+        if self.threads_alone is None:
+            self.threads_alone = max(self.resolve_threads(), plan_threads().background_alone)
+        return self.threads_alone if self.idle_in_effect else self.resolve_threads()
 
 
 class Scheduler:
@@ -123,7 +135,12 @@ class Scheduler:
         return self._model
 
     def thread_counts(self) -> dict[str, int]:
+        """Planned intra-op threads of each lane (the background lane's while a click runs)."""
         return {str(name): lane.resolve_threads() for name, lane in self._lanes.items()}
+
+    def background_threads_now(self) -> int:
+        """The intra-op threads the background lane set for its current (or last) step."""
+        return self._lanes[Lane.BACKGROUND].threads_now
 
     # --- submission ------------------------------------------------------------------------
 
@@ -333,8 +350,9 @@ class Scheduler:
         if lane.nice:
             lower_current_thread_priority(lane.nice)
         if lane.idle:
-            make_current_thread_idle()
-        configure_current_thread(lane.resolve_threads())
+            lane.idle_in_effect = make_current_thread_idle()
+        lane.threads_now = lane.resolve_threads()
+        configure_current_thread(lane.threads_now)
         try:
             self._lane_loop(lane)
         except BaseException as exc:  # the thread is dying: fail its request, then replace it
@@ -376,6 +394,8 @@ class Scheduler:
                 failed.core.deliver_error(exc, report_callback_error)
             if work is None:
                 continue
+            if lane.lane is Lane.BACKGROUND:
+                self._fit_threads(lane)
             again = work.run(self)
             # Not in a ``finally``: if the thread is dying, its crash handler needs ``current``.
             with self._cv:
@@ -386,6 +406,16 @@ class Scheduler:
                 self._cv.notify_all()
             if again:  # closing: it will not run its next step
                 self._discard([work])
+
+    def _fit_threads(self, lane: LaneThread) -> None:
+        """Before each background step: every core while the interactive lane has nothing to do,
+        the planned share while a click runs or waits (on the background thread itself)."""
+        interactive = self._lanes.get(Lane.INTERACTIVE)
+        clicking = (interactive is not None and interactive.current is not None) or self.interactive_waiting()
+        wanted = lane.resolve_threads() if clicking else lane.resolve_threads_alone()
+        if wanted != lane.threads_now:
+            configure_current_thread(wanted)
+            lane.threads_now = wanted
 
     def _next(
         self, lane: LaneThread, failures: list[tuple[Work, BaseException]], dropped: list[Work]

@@ -53,6 +53,8 @@ class RuntimeConfig:
     disk_cache_bytes: int = DEFAULT_DISK_BYTES
     interactive_threads: int | None = None
     background_threads: int | None = None
+    # While no click runs, under SCHED_IDLE only (None: every core not kept for the GUI).
+    background_threads_alone: int | None = None
     background_nice: int = 10
     # Linux: run the background thread under SCHED_IDLE (see threads.make_current_thread_idle);
     # right for an interactive app, wrong for a batch run that should keep its share of the CPU.
@@ -95,6 +97,12 @@ class Runtime:
                 config.background_threads,
                 config.background_nice,
                 idle=config.background_idle,
+                # Set counts stay as set: the share while clicking is then the count alone too.
+                threads_alone=(
+                    config.background_threads_alone
+                    if config.background_threads_alone is not None
+                    else config.background_threads
+                ),
             ),
         ]
         calls = ModelCalls(self.memory_cache, self.disk_cache)

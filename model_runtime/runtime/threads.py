@@ -19,11 +19,14 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ThreadPlan:
     """``interactive`` / ``background``: intra-op threads of each runtime thread;
+    ``background_alone``: the background thread's while the interactive one has nothing to do
+    (when it runs under ``SCHED_IDLE``: see :func:`make_current_thread_idle`);
     ``gui_reserved``: cores left for the GUI thread (1 when there are at least 3)."""
 
     interactive: int
     background: int
     gui_reserved: int
+    background_alone: int = 0  # 0: as ``background``
 
 
 def plan_threads(budget: int | None = None) -> ThreadPlan:
@@ -33,6 +36,11 @@ def plan_threads(budget: int | None = None) -> ThreadPlan:
     background encode uses one core fewer, so that when both run there is a core whose only
     runnable model thread is the interactive one; with 1–2 cores it gets a single thread and a
     lower OS priority (see :func:`lower_current_thread_priority`) does the rest.
+
+    ``background_alone`` (the background thread's count while no click runs, under
+    ``SCHED_IDLE``) is planned as ``background``: on this loaded 2-core machine a tracking run
+    with 2 threads was slower than with 1 (bench/README.md, "Tracking in the GUI"); set
+    ``RuntimeConfig.background_threads_alone`` to give it every core on a quiet machine.
     """
     if budget is None:
         from model_runtime.devices import cpu_thread_budget  # imports torch
@@ -41,7 +49,10 @@ def plan_threads(budget: int | None = None) -> ThreadPlan:
     budget = max(1, budget)
     reserved = 1 if budget >= 3 else 0
     usable = budget - reserved
-    return ThreadPlan(interactive=usable, background=max(1, usable - 1), gui_reserved=reserved)
+    return ThreadPlan(
+        interactive=usable, background=max(1, usable - 1), gui_reserved=reserved,
+        background_alone=max(1, usable - 1),
+    )
 
 
 def configure_current_thread(num_threads: int) -> None:
