@@ -24,15 +24,16 @@ How each is checked:
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from model_runtime.runtime import model_calls_running
 from samdesk import cli
 from samdesk.document import masks
 from samdesk.document.media_files import media_item_from_path
@@ -150,90 +151,114 @@ def argv(command: str, values: dict[str, list[str]]) -> list[str]:
 # --- the GUI --------------------------------------------------------------------------------------
 
 
-def run_gui_command(qtbot, monkeypatch, args: list[str]):
-    """``cli.main(args)`` on a real window and event loop; the loop quits once the files are
-    open and the model load is over. Returns the window (closed afterwards by the caller)."""
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+# The window runs in a child process, as a user's command does: QApplication.exec() and quit()
+# leave the test process's application unable to activate later windows (every GUI test after
+# this file failed to get its window active when these ran in-process).
+GUI_CHILD = """
+import json, os, sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+import samdesk.ui.app as app_module
+from model_runtime.runtime import model_calls_running
+from samdesk import cli
 
-    import samdesk.ui.app as app_module
+made = []
+real_create = app_module.create_window
 
-    made = []
-    real_create = app_module.create_window
+def create_and_watch(*args, **kwargs):
+    window = real_create(*args, **kwargs)
+    window.errors_as_status = True  # a modal box would block the unattended loop
+    made.append(window)
+    timer = QTimer(window)
 
-    def create_and_watch(*args, **kwargs):
-        window = real_create(*args, **kwargs)
-        window.errors_as_status = True  # a modal box would block the unattended loop
-        made.append(window)
-        qtbot.addWidget(window)
-        timer = QTimer(window)
+    def quit_when_ready():
+        loaded = window.bridge.runtime.model_info is not None
+        if not window.files.busy and (loaded or window.last_error):
+            timer.stop()
+            QApplication.instance().quit()
 
-        def quit_when_ready() -> None:
-            loaded = window.bridge.runtime.model_info is not None
-            if not window.files.busy and (loaded or window.last_error):
-                timer.stop()
-                QApplication.instance().quit()
+    timer.timeout.connect(quit_when_ready)
+    timer.start(50)
+    QTimer.singleShot(TIMEOUT_MS, window, QApplication.instance().quit)
+    return window
 
-        timer.timeout.connect(quit_when_ready)
-        timer.start(50)
-        QTimer.singleShot(GUI_TIMEOUT_MS, window, QApplication.instance().quit)
-        return window
-
-    monkeypatch.setattr(app_module, "create_window", create_and_watch)
-    assert cli.main(args) == 0
-    assert made, "the GUI was not started"
-    return made[0]
-
-
-def close(qtbot, window) -> None:
+app_module.create_window = create_and_watch
+code = cli.main(sys.argv[1:])
+window = made[0] if made else None
+info = window.bridge.runtime.model_info if window else None
+print("RESULT " + json.dumps({
+    "code": code,
+    "started": window is not None,
+    "last_error": window.last_error if window else None,
+    "status": window.status.current_message() if window else None,
+    "family": info.family if info else None,
+    "device": str(info.device) if info else None,
+    "media": [m.path for m in window.document.project.media] if window else [],
+    "path": str(window.document.path) if window and window.document.path else None,
+    "objects": len(window.document.project.objects) if window else 0,
+}), flush=True)
+if window:
     window.close()
-    # An encode still running must end before the test process does (model_calls_running).
-    qtbot.waitUntil(lambda: not model_calls_running(), timeout=GUI_TIMEOUT_MS)
+while model_calls_running():  # an encode still running must end before the process does
+    QApplication.processEvents()
+os._exit(0)
+"""
+
+
+def run_gui_command(args: list[str]) -> dict:
+    """``samdesk ARGS`` on a real window and event loop in a child process; the loop quits once
+    the files are open and the model load is over. Returns what the window showed."""
+    code = GUI_CHILD.replace("TIMEOUT_MS", str(GUI_TIMEOUT_MS))
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=GUI_TIMEOUT_MS / 1000 + 60,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, f"the GUI command gave no result (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
+    result = json.loads(lines[-1][len("RESULT ") :])
+    assert result["code"] == 0 and result["started"], result
+    return result
 
 
 @pytest.mark.gui
-def test_gui_with_a_model_file(qtbot, monkeypatch, env, files) -> None:
+def test_gui_with_a_model_file(env, files) -> None:
     """``samdesk --model FILE photo.jpg``: refused as "invalid choice" before issue 18."""
     photo = str(sample_images()[0])
     values = {"/path/to/sam_vit_b_01ec64.pth": [str(files["checkpoint"])], "photo.jpg": [photo]}
     command = "samdesk --model /path/to/sam_vit_b_01ec64.pth photo.jpg"
-    window = run_gui_command(qtbot, monkeypatch, argv(command, values))
-    assert window.last_error == ""
-    info = window.bridge.runtime.model_info
-    assert info is not None and info.family == "mobilesam", window.status.current_message()
-    assert [m.path for m in window.document.project.media] == [photo]
-    close(qtbot, window)
+    window = run_gui_command(argv(command, values))
+    assert window["last_error"] == ""
+    assert window["family"] == "mobilesam", window["status"]
+    assert window["media"] == [photo]
 
 
 @pytest.mark.gui
-def test_gui_on_a_chosen_device(qtbot, monkeypatch, env) -> None:
+def test_gui_on_a_chosen_device(env) -> None:
     """The README's "the GUI's option ``--device cpu``": no paths (the bundled samples), the
     default model on the CPU."""
-    window = run_gui_command(qtbot, monkeypatch, ["--device", "cpu"])
-    assert window.last_error == ""
-    info = window.bridge.runtime.model_info
-    assert info is not None and str(info.device) == "cpu", window.status.current_message()
-    assert sorted(m.name for m in window.document.project.media) == sorted(p.name for p in sample_images())
-    close(qtbot, window)
+    window = run_gui_command(["--device", "cpu"])
+    assert window["last_error"] == ""
+    assert window["device"] == "cpu", window["status"]
+    assert sorted(Path(m).name for m in window["media"]) == sorted(p.name for p in sample_images())
 
 
 @pytest.mark.gui
-def test_gui_on_paths(qtbot, monkeypatch, env, files, tmp_path) -> None:
+def test_gui_on_paths(env, files, tmp_path) -> None:
     folder = tmp_path / "more"
     folder.mkdir()
     (folder / "copy.jpg").write_bytes(sample_images()[1].read_bytes())
     # Images, a folder and a video in one window; a project in another (a project replaces).
     paths = [str(sample_images()[0]), str(folder), str(sample_video())]
-    window = run_gui_command(qtbot, monkeypatch, argv("samdesk [PATH...]", {"[PATH...]": paths}))
-    assert window.last_error == ""
-    names = sorted(m.name for m in window.document.project.media)
+    window = run_gui_command(argv("samdesk [PATH...]", {"[PATH...]": paths}))
+    assert window["last_error"] == ""
+    names = sorted(Path(m).name for m in window["media"])
     assert names == sorted([sample_images()[0].name, "copy.jpg", sample_video().name])
-    close(qtbot, window)
     project = [str(files["project"])]
-    window = run_gui_command(qtbot, monkeypatch, argv("samdesk [PATH...]", {"[PATH...]": project}))
-    assert window.last_error == "" and window.document.path == files["project"]
-    assert len(window.document.project.objects) == 2
-    close(qtbot, window)
+    window = run_gui_command(argv("samdesk [PATH...]", {"[PATH...]": project}))
+    assert window["last_error"] == "" and window["path"] == str(files["project"])
+    assert window["objects"] == 2
 
 
 # --- headless commands ----------------------------------------------------------------------------
