@@ -23,7 +23,7 @@ from samdesk.document.persistence import load_project
 from samdesk.labelling.store import LabellingRecord
 from samdesk.subcommands import precompute as precompute_command
 from tests.labelling_doubles import load_double, make_images
-from tests.test_labelling import label, objects_by_image
+from tests.test_labelling import label, objects_by_image, python_handles_ctrl_c  # noqa: F401 (a fixture)
 from tests.tiny_models import save_mobile_sam_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +58,7 @@ def test_a_ray_run_writes_the_local_runs_project_though_a_worker_dies(tmp_path, 
     assert all(set(record.done_tasks(m.id)) == {"text:car", "text:person"} for m in project.media)
 
 
+@pytest.mark.usefixtures("python_handles_ctrl_c")  # the full suite ran it with another handler left
 def test_ctrl_c_stops_a_ray_run_and_rerunning_resumes_it(tmp_path, ray_cluster):
     make_images(tmp_path / "images", 8)
     code, _, local = label(tmp_path, "--text", "car", "--threshold", "0",
