@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from model_runtime.api import PromptError
+from model_runtime.models.common.video_prompts import point_inputs
 from model_runtime.models.sam2.frame_sources import FrameSource, VideoError, open_frames
 from model_runtime.models.sam2.network import Sam2Network
 from model_runtime.models.sam2.tracker import FrameOutput, FrameTracker, ObjectTrack
@@ -47,7 +48,6 @@ from model_runtime.models.sam2.video_features import (
 )
 
 MASK_LOGIT_CLAMP = 32.0  # previous logits fed back with a correction are clamped (official)
-BOX_LABELS = (2, 3)
 
 __all__ = [
     "FrameFeatures", "PropagationStep", "SharedEmbeddings", "VideoConfig", "VideoError", "VideoSession",
@@ -175,7 +175,8 @@ class VideoSession:
             if points is not None or labels is not None or box is not None:
                 raise PromptError("a mask prompt cannot be combined with points or a box")
             return self._add_mask(frame_index, obj_id, mask)
-        coords, labels_t = self._point_inputs(points, labels, box)
+        coords, labels_t = point_inputs(points, labels, box, self.frame_size, self._image_size)
+        coords, labels_t = coords.to(self.device), labels_t.to(self.device)
         track = self._objects.setdefault(obj_id, ObjectTrack(obj_id))
         track.points[frame_index] = (coords, labels_t)
         track.masks.pop(frame_index, None)
@@ -334,38 +335,6 @@ class VideoSession:
         if track is None:
             raise KeyError(f"unknown object id {obj_id}; known: {sorted(self._objects)}")
         return track
-
-    def _point_inputs(self, points, labels, box) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prompts -> model-input coordinates (1, P, 2) and labels (1, P): box corners first."""
-        if (points is None) != (labels is None):
-            raise PromptError("points and labels must be given together")
-        if points is None and box is None:
-            raise PromptError("a prompt needs points, a box or a mask")
-        parts_xy: list[np.ndarray] = []
-        parts_lab: list[np.ndarray] = []
-        if box is not None:
-            box_arr = np.asarray(box, dtype=np.float32).reshape(-1)
-            if box_arr.shape != (4,) or not np.isfinite(box_arr).all():
-                raise PromptError(f"box must be 4 finite numbers x0, y0, x1, y1, got {box!r}")
-            parts_xy.append(box_arr.reshape(2, 2))
-            parts_lab.append(np.asarray(BOX_LABELS, dtype=np.int32))
-        if points is not None:
-            pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
-            lab = np.asarray(labels, dtype=np.int32).reshape(-1)
-            if len(pts) != len(lab):
-                raise PromptError(f"{len(pts)} points but {len(lab)} labels")
-            if not np.isfinite(pts).all():
-                raise PromptError("points contain NaN or infinity")
-            if not np.isin(lab, (0, 1)).all():
-                raise PromptError(f"point labels must be 0 or 1, got {sorted(set(lab.tolist()))}")
-            parts_xy.append(pts)
-            parts_lab.append(lab)
-        xy = torch.from_numpy(np.concatenate(parts_xy))[None]
-        h, w = self.frame_size
-        # Official order of operations: divide by (W, H), then scale to the model input size.
-        coords = (xy / torch.tensor([w, h])) * self._image_size
-        lab_t = torch.from_numpy(np.concatenate(parts_lab))[None]
-        return coords.to(self.device), lab_t.to(self.device)
 
     def _frame_role(self, track: ObjectTrack, frame: int) -> tuple[bool, bool, bool]:
         """(is the first prompt on an untracked frame, tracked in reverse, becomes a conditioning

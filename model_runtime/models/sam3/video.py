@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from model_runtime.api import PromptError, Prompts
+from model_runtime.models.common.video_prompts import point_inputs
 from model_runtime.models.sam2.frame_sources import FrameSource, VideoError, open_frames
 from model_runtime.models.sam3.frame_store import FeatureCache, FrameEntry, OutputCache
 from model_runtime.models.sam3.planner import PlannerConfig, fill_holes, non_overlapping_by_score
@@ -43,7 +44,7 @@ from model_runtime.models.sam3.tracker import TrackerFrame
 from model_runtime.models.sam3.video_detection import FrameDetections, detect_frame
 from model_runtime.models.sam3.video_history import FULL, PARTIAL, Action, next_propagation
 from model_runtime.models.sam3.video_inputs import preprocess_video_frame
-from model_runtime.models.sam3.video_prompts import mask_inputs, point_inputs
+from model_runtime.models.sam3.video_prompts import mask_inputs
 from model_runtime.models.sam3.video_tracks import ObjectTracks
 
 if TYPE_CHECKING:
