@@ -30,17 +30,16 @@ from samdesk.io.common import (
     ProgressFn,
     Warnings,
     check_size,
-    exportable,
     image_size,
     images_root,
     out_of_memory_names,
     read_json,
     relative_name,
     report,
-    select,
+    still_objects,
 )
 from samdesk.io.import_plan import ImportPlan, ImportResult
-from samdesk.io.output import open_output
+from samdesk.io.output import start_export
 from samdesk.io.polygons import (
     DEFAULT_TOLERANCE,
     MAX_OUTSIDE,
@@ -75,12 +74,9 @@ def export_coco(
 ) -> ExportResult:
     """Write ``project`` (its images; videos are reported and skipped) as one COCO JSON file."""
     options = options or CocoExportOptions()
-    result = ExportResult()
-    output = open_output(project, out, options, folder=False)
-    categories, selected = select(project, options)
-    selected = exportable(
-        selected, MediaKind.IMAGE, "video skipped (COCO holds images; use davis or ytvis)", result
-    )
+    skipped = "video skipped (COCO holds images; use davis or ytvis)"
+    start = start_export(project, out, options, folder=False, kind=MediaKind.IMAGE, other_kind=skipped)
+    result, output, categories, selected = start.result, start.output, start.categories, start.selected
     root = images_root(selected, options.images_root)
     category_ids = {c.id: i for i, c in enumerate(categories, start=1)}
     images, annotations = [], []
@@ -96,17 +92,9 @@ def export_coco(
                 "height": media.height,
             }
         )
-        for obj in item.objects:
-            frame = obj.frames.get(0)
-            if frame is None:
-                continue
-            if obj.category_id not in category_ids:
-                result.warnings.add("object without a category skipped", f"{media.name} #{obj.id}")
-                continue
+        for obj, frame, where in still_objects(item, category_ids, result):
             with out_of_memory_names(media):
-                annotation = _annotation(
-                    frame, media.width, media.height, options, result.warnings, f"{media.name} #{obj.id}"
-                )
+                annotation = _annotation(frame, media.width, media.height, options, result.warnings, where)
             if annotation is None:
                 continue
             if obj.attributes:  # the key CVAT's and datumaro's COCO use for per-object attributes

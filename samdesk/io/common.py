@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from model_runtime.media import MediaError, MediaInfo, probe_media
 from samdesk.document.media_files import frame_count_problem, media_present, size_problem
-from samdesk.document.model import AnnotationObject, Category, MediaItem, MediaKind, MediaStatus, Project
+from samdesk.document.model import (
+    AnnotationObject,
+    Category,
+    FrameAnnotation,
+    MediaItem,
+    MediaKind,
+    MediaStatus,
+    Project,
+)
 
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
@@ -25,6 +33,8 @@ CancelFn = Callable[[], bool]
 BOX_WITHOUT_PIXELS = "box annotation left out (it has no pixels: Tools ▸ Segment boxes gives it a mask)"
 # The warning for a selected medium whose file is missing (listed in ExportResult.missing_media).
 MISSING_MEDIA = "media file missing; left out of the export"
+# The warning for an object whose category is not exported (it has none, or it was filtered out).
+UNCATEGORISED = "object without a category skipped"
 # Largest image side we accept from a dataset file. A declared 20000×20000 image would need 400 MB
 # per decoded mask; real training images are far smaller, so this is almost surely a broken file.
 MAX_IMAGE_SIDE = 16384
@@ -172,11 +182,13 @@ def unannotated_images(project: Project, options: ExportOptions) -> int:
     if options.include_unannotated:
         return 0
     annotated = {
-        o.media_id for o in project.objects
+        o.media_id
+        for o in project.objects
         if options.category_ids is None or o.category_id in options.category_ids
     }
     return sum(
-        1 for m in project.media
+        1
+        for m in project.media
         if (options.media_ids is None or m.id in options.media_ids)
         and (not options.only_done or m.status == MediaStatus.DONE)
         and _unannotated(m, m.id in annotated, options)
@@ -222,6 +234,25 @@ def exportable(
         shown = ", ".join(result.missing_media[:3]) + (", ..." if len(result.missing_media) > 3 else "")
         raise DatasetError(f"nothing exported: the file of every selected medium is missing ({shown})")
     return out
+
+
+def still_objects(
+    item: SelectedMedia, categories: Container[int | None], result: ExportResult, name: str | None = None
+) -> Iterator[tuple[AnnotationObject, FrameAnnotation, str]]:
+    """The objects of the still image ``item`` that a format writes, in drawing order, as
+    (object, its annotation, where): those with an annotation whose category is in ``categories``
+    (the others are warned about as :data:`UNCATEGORISED`). ``where`` names the object in
+    warnings: ``"dog.jpg #3"``, with ``name`` (default: the medium's name) before the ``#``."""
+    shown = item.media.name if name is None else name
+    for obj in item.objects:
+        frame = obj.frames.get(0)
+        if frame is None:
+            continue
+        where = f"{shown} #{obj.id}"
+        if obj.category_id not in categories:
+            result.warnings.add(UNCATEGORISED, where)
+            continue
+        yield obj, frame, where
 
 
 @contextmanager

@@ -39,14 +39,13 @@ from samdesk.io.common import (
     ExportOptions,
     ExportResult,
     ProgressFn,
-    exportable,
     images_root,
     out_of_memory_names,
     relative_name,
     report,
-    select,
+    still_objects,
 )
-from samdesk.io.output import open_output
+from samdesk.io.output import start_export
 
 FILE_NAME = "annotations.xml"
 
@@ -60,22 +59,14 @@ def export_cvat(
 ) -> ExportResult:
     """Write the project's images as one CVAT for images 1.1 XML file at ``out``."""
     options = options or ExportOptions()
-    result = ExportResult()
-    output = open_output(project, out, options, folder=False)
-    categories, selected = select(project, options)
     skipped = "video skipped (CVAT for images; use ytvis or davis)"
-    selected = exportable(selected, MediaKind.IMAGE, skipped, result)
+    start = start_export(project, out, options, folder=False, kind=MediaKind.IMAGE, other_kind=skipped)
+    result, output, categories, selected = start.result, start.output, start.categories, start.selected
+    names = start.names
     root = images_root(selected, options.images_root)
-    names = {c.id: c.name for c in categories}
     exported: list[tuple[int, AnnotationObject]] = []  # (image index, object)
     for index, item in enumerate(selected):
-        for obj in item.objects:
-            if obj.frames.get(0) is None:
-                continue
-            if obj.category_id not in names:
-                result.warnings.add("object without a category skipped", f"{item.media.name} #{obj.id}")
-                continue
-            exported.append((index, obj))
+        exported += [(index, obj) for obj, _, _ in still_objects(item, names, result)]
     tags = [t for item in selected for t in item.media.tags]
     label_attributes = declared_attributes([obj for _, obj in exported], names)
 

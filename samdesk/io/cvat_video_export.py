@@ -24,15 +24,14 @@ from samdesk.document import masks
 from samdesk.document.model import AnnotationObject, Category, MediaKind, Project
 from samdesk.document.shapes import kind
 from samdesk.io.common import (
+    UNCATEGORISED,
     CancelFn,
     ExportOptions,
     ExportResult,
     ProgressFn,
     SelectedMedia,
-    exportable,
     out_of_memory_names,
     report,
-    select,
 )
 from samdesk.io.cvat_export import (
     declared_attributes,
@@ -43,7 +42,7 @@ from samdesk.io.cvat_export import (
     write_attributes,
     xml_bytes,
 )
-from samdesk.io.output import open_output, unique_stems
+from samdesk.io.output import start_export, unique_stems
 
 
 def export_cvat_video(
@@ -55,11 +54,10 @@ def export_cvat_video(
 ) -> ExportResult:
     """Write one CVAT for video 1.1 XML file per video of the project into the folder ``out``."""
     options = options or ExportOptions()
-    result = ExportResult()
-    output = open_output(project, out, options, folder=True)
-    categories, selected = select(project, options)
-    selected = exportable(selected, MediaKind.VIDEO, "image skipped (CVAT for video; use cvat)", result)
-    names = {c.id: c.name for c in categories}
+    skipped = "image skipped (CVAT for video; use cvat)"
+    start = start_export(project, out, options, folder=True, kind=MediaKind.VIDEO, other_kind=skipped)
+    result, output, categories, selected = start.result, start.output, start.categories, start.selected
+    names = start.names
     stems = unique_stems([item.media.name for item in selected], "_", result.warnings, "{}.xml")
     with output:
         for done, (item, stem) in enumerate(zip(selected, stems, strict=True)):
@@ -89,7 +87,7 @@ def _task(
         if not frames:
             continue
         if obj.category_id not in names:
-            result.warnings.add("object without a category skipped", f"{media.name} #{obj.id}")
+            result.warnings.add(UNCATEGORISED, f"{media.name} #{obj.id}")
             continue
         tracks.append((obj, frames))
     attributes = declared_attributes([obj for obj, _ in tracks], names)
@@ -125,4 +123,3 @@ def _task(
                     attributes.get(label, {}),
                 )
     return top
-

@@ -33,14 +33,13 @@ from samdesk.io.common import (
     ExportOptions,
     ExportResult,
     ProgressFn,
-    exportable,
     images_root,
     out_of_memory_names,
     relative_name,
     report,
-    select,
+    still_objects,
 )
-from samdesk.io.output import open_output, unique_stems
+from samdesk.io.output import start_export, unique_stems
 
 LABELME_VERSION = "5.5.0"
 
@@ -54,12 +53,10 @@ def export_labelme(
 ) -> ExportResult:
     """Write one labelme JSON file per image of the project into the folder ``out``."""
     options = options or ExportOptions()
-    result = ExportResult()
-    output = open_output(project, out, options, folder=True)
-    categories, selected = select(project, options)
-    selected = exportable(selected, MediaKind.IMAGE, "video skipped (labelme holds images)", result)
+    skipped = "video skipped (labelme holds images)"
+    start = start_export(project, out, options, folder=True, kind=MediaKind.IMAGE, other_kind=skipped)
+    result, output, selected, names = start.result, start.output, start.selected, start.names
     root = images_root(selected, options.images_root)
-    names = {c.id: c.name for c in categories}
     files = [relative_name(item.media, root) for item in selected]
     stems = unique_stems(files, "_", result.warnings, "{}.json")
     with output:
@@ -68,14 +65,7 @@ def export_labelme(
             media = item.media
             target = output.path(f"{stem}.json")
             shapes = []
-            for obj in item.objects:
-                frame = obj.frames.get(0)
-                where = f"{media.name} #{obj.id}"
-                if frame is None:
-                    continue
-                if obj.category_id not in names:
-                    result.warnings.add("object without a category skipped", where)
-                    continue
+            for obj, frame, where in still_objects(item, names, result):
                 with out_of_memory_names(media):
                     shape = _shape(frame, names[obj.category_id], obj)  # type: ignore[index]
                 if shape is None:

@@ -12,9 +12,10 @@ changes nothing, not even with ``overwrite``. On the way it refuses:
   there is replaced, never written through;
 * two files of one export with the same target (:func:`unique_stems` keeps names apart).
 
-Usage::
+Usage (:func:`start_export` is how exporters begin: the output, then what they write)::
 
-    with open_output(project, out, options, folder=True) as output:
+    start = start_export(project, out, options, folder=True, kind=MediaKind.IMAGE, other_kind="...")
+    with start.output as output:
         output.write_bytes(output.path("instances/dog.png"), data)
     # all files are in place here; an exception inside the block left nothing behind
 """
@@ -27,12 +28,21 @@ import os
 import shutil
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
 from samdesk.document.files import PROJECT_SUFFIX, TEMP_SUFFIX, write_new_file
-from samdesk.document.model import Project
-from samdesk.io.common import DatasetError, ExportOptions, Warnings
+from samdesk.document.model import Category, MediaKind, Project
+from samdesk.io.common import (
+    DatasetError,
+    ExportOptions,
+    ExportResult,
+    SelectedMedia,
+    Warnings,
+    exportable,
+    select,
+)
 
 # The warning for media whose exported files got a longer name (see unique_stems).
 SAME_STEM = "same name as another medium but for the extension; its files keep the extension"
@@ -69,6 +79,39 @@ def open_output(project: Project, out: Path, options: ExportOptions, *, folder: 
     """The :class:`ExportOutput` of exporting ``project`` to ``out`` with ``options``."""
     protected = protected_paths(project, options.project_file)
     return ExportOutput(out, folder=folder, protected=protected, overwrite=options.overwrite)
+
+
+@dataclass
+class ExportStart:
+    """What every exporter begins with (:func:`start_export`)."""
+
+    result: ExportResult
+    output: ExportOutput
+    categories: list[Category]  # the exported categories, in project order
+    selected: list[SelectedMedia]  # the media the format writes
+
+    @property
+    def names(self) -> dict[int, str]:
+        """Category id -> name, for the exported categories."""
+        return {c.id: c.name for c in self.categories}
+
+
+def start_export(
+    project: Project,
+    out: Path,
+    options: ExportOptions,
+    *,
+    folder: bool,
+    kind: MediaKind | None,
+    other_kind: str,
+) -> ExportStart:
+    """Begin exporting ``project`` to ``out``: the output is checked first (never the project or its
+    media), then the media and categories ``options`` select, less the media a format of ``kind``
+    cannot hold (each warned about as ``other_kind``) and those whose file is missing."""
+    result = ExportResult()
+    output = open_output(project, out, options, folder=folder)
+    categories, selected = select(project, options)
+    return ExportStart(result, output, categories, exportable(selected, kind, other_kind, result))
 
 
 def unique_stems(names: list[str], keep_suffix: str, warnings: Warnings, shown: str = "{}") -> list[str]:

@@ -2,9 +2,10 @@
 
 Each entry point names an :class:`~samdesk.io.formats.ExportFormat` object; the format's
 ``name`` is what the CLI's ``--format`` and the export dialog offer, beside the built-in ones.
-The exporter gets the same arguments as a built-in one and should write through
-:func:`samdesk.io.output.open_output` to keep their promises (nothing left behind by a failed or
-cancelled export, never over the project or its media, no existing file replaced unless asked).
+The exporter gets the same arguments as a built-in one and should begin with
+:func:`samdesk.io.output.start_export` and write through its output to keep their promises (nothing
+left behind by a failed or cancelled export, never over the project or its media, no existing file
+replaced unless asked, missing media named).
 
 Plugins are found with :mod:`model_runtime.plugins` (the layer below); one that fails to import,
 is not an ``ExportFormat`` or takes a name already offered is skipped with a warning in the log,

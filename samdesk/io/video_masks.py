@@ -48,13 +48,11 @@ from samdesk.io.common import (
     ExportResult,
     ProgressFn,
     SelectedMedia,
-    exportable,
     frame_masks,
     images_root,
     out_of_memory_names,
     relative_name,
     report,
-    select,
 )
 from samdesk.io.export_frames import (
     FrameFiles,
@@ -64,7 +62,7 @@ from samdesk.io.export_frames import (
     frames_to_export,
 )
 from samdesk.io.label_png import encode_palette
-from samdesk.io.output import open_output, unique_stems
+from samdesk.io.output import start_export, unique_stems
 from samdesk.io.runs import paint
 
 MAX_OBJECTS = 255
@@ -157,12 +155,9 @@ def _export_sequences(
 ) -> ExportResult:
     """What DAVIS and YouTube-VOS share: per video, every exported frame's JPEG and palette PNG,
     then meta.json and, for DAVIS, the ImageSets list. Progress counts frames."""
-    result = ExportResult()
-    output = open_output(project, out, options, folder=True)
-    categories, selected = select(project, options)
-    selected = exportable(
-        selected, MediaKind.VIDEO, f"image skipped ({layout.name} holds videos; use png-instance)", result
-    )
+    skipped = f"image skipped ({layout.name} holds videos; use png-instance)"
+    start = start_export(project, out, options, folder=True, kind=MediaKind.VIDEO, other_kind=skipped)
+    result, output, categories, selected = start.result, start.output, start.categories, start.selected
     videos = _video_names(selected, options, result, layout.masks + "/")
     names = {c.id: c.name for c in categories}
     frames = [frames_to_export(item, options) for item in selected]

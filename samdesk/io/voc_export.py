@@ -27,19 +27,18 @@ from typing import Literal
 from samdesk.document import masks
 from samdesk.document.attributes import OCCLUDED, TRUNCATED
 from samdesk.document.boxes import is_box_only
-from samdesk.document.model import AnnotationObject, MediaKind, Project
+from samdesk.document.model import AnnotationObject, FrameAnnotation, MediaKind, Project
 from samdesk.io.common import (
     CancelFn,
     ExportOptions,
     ExportResult,
     ProgressFn,
-    exportable,
     images_root,
     relative_name,
     report,
-    select,
+    still_objects,
 )
-from samdesk.io.output import open_output, unique_stems
+from samdesk.io.output import start_export, unique_stems
 
 
 @dataclass
@@ -56,13 +55,11 @@ def export_voc_detection(
 ) -> ExportResult:
     """Write the project's images as a Pascal VOC detection folder at ``out``."""
     options = options or VocExportOptions()
-    result = ExportResult()
-    output = open_output(project, out, options, folder=True)
-    categories, selected = select(project, options)
     skipped = "video skipped (VOC holds images; use davis or ytvis)"
-    selected = exportable(selected, MediaKind.IMAGE, skipped, result)
+    start = start_export(project, out, options, folder=True, kind=MediaKind.IMAGE, other_kind=skipped)
+    result, output, categories, selected = start.result, start.output, start.categories, start.selected
+    names = start.names
     root = images_root(selected, options.images_root)
-    names = {c.id: c.name for c in categories}
     files = [relative_name(item.media, root) for item in selected]
     stems = unique_stems(files, "_", result.warnings, "Annotations/{}.xml")
     with output:
@@ -77,8 +74,8 @@ def export_voc_detection(
             for key, value in (("width", media.width), ("height", media.height), ("depth", 3)):
                 ET.SubElement(size, key).text = str(value)
             ET.SubElement(top, "segmented").text = "0"
-            for obj in item.objects:
-                box = _box(obj, f"{name} #{obj.id}", names, result)
+            for obj, frame, where in still_objects(item, names, result, name):
+                box = _box(frame, where, result)
                 if box is not None:
                     label = names[obj.category_id]  # type: ignore[index]
                     _object(top, label, obj, box, media.width, media.height)
@@ -102,14 +99,8 @@ def export_voc_detection(
 
 
 def _box(
-    obj: AnnotationObject, where: str, names: dict[int, str], result: ExportResult
+    frame: FrameAnnotation, where: str, result: ExportResult
 ) -> tuple[float, float, float, float] | None:
-    frame = obj.frames.get(0)
-    if frame is None:
-        return None
-    if obj.category_id not in names:
-        result.warnings.add("object without a category skipped", where)
-        return None
     if is_box_only(frame):
         return frame.prompts.box
     if masks.area(frame.rle) == 0:

@@ -35,14 +35,13 @@ from samdesk.io.common import (
     ExportResult,
     ProgressFn,
     SelectedMedia,
-    exportable,
     images_root,
     out_of_memory_names,
     relative_name,
     report,
-    select,
+    still_objects,
 )
-from samdesk.io.output import open_output, unique_stems
+from samdesk.io.output import start_export, unique_stems
 from samdesk.io.polygons import DEFAULT_TOLERANCE
 from samdesk.io.yolo_polygons import (
     DECIMALS,
@@ -82,12 +81,9 @@ def export_yolo(
     """Write labels, image links (or copies) and data.yaml. An image already at its place in
     ``images/`` (exporting into the dataset's own folder) is left as it is."""
     options = options or YoloExportOptions()
-    result = ExportResult()
-    output = open_output(project, out, options, folder=True)
-    categories, selected = select(project, options)
-    selected = exportable(
-        selected, MediaKind.IMAGE, "video skipped (YOLO labels are per image; use davis or ytvis)", result
-    )
+    skipped = "video skipped (YOLO labels are per image; use davis or ytvis)"
+    start = start_export(project, out, options, folder=True, kind=MediaKind.IMAGE, other_kind=skipped)
+    result, output, categories, selected = start.result, start.output, start.categories, start.selected
     root = images_root(selected, options.images_root)
     classes = {c.id: i for i, c in enumerate(categories)}
     names = [relative_name(item.media, root) for item in selected]
@@ -128,14 +124,7 @@ def _label_lines(
     written: list[tuple[AnnotationObject, Outline, list[str]]] = []  # (object, outline, numbers)
     order: list[int] = []  # ids of the objects written, in drawing order
     corners: dict[int, list[str]] = {}  # a box annotation's id -> its four corners as a polygon
-    for obj in item.objects:
-        frame = obj.frames.get(0)
-        where = f"{name} #{obj.id}"
-        if frame is None:
-            continue
-        if obj.category_id not in classes:
-            result.warnings.add("object without a category skipped", where)
-            continue
+    for obj, frame, where in still_objects(item, classes, result, name):
         if list(frame.rle["size"]) != [height, width]:
             result.warnings.add("mask size differs from its image; skipped", where)
             continue
@@ -175,14 +164,7 @@ def _box_lines(item: SelectedMedia, name: str, classes: dict[int, int], result: 
     media = item.media
     width, height = media.width, media.height
     lines = []
-    for obj in item.objects:
-        frame = obj.frames.get(0)
-        where = f"{name} #{obj.id}"
-        if frame is None:
-            continue
-        if obj.category_id not in classes:
-            result.warnings.add("object without a category skipped", where)
-            continue
+    for obj, frame, where in still_objects(item, classes, result, name):
         if is_box_only(frame):
             x0, y0, x1, y1 = frame.prompts.box  # type: ignore[misc]
         elif masks.area(frame.rle) == 0:

@@ -19,19 +19,18 @@ from samdesk.document.boxes import is_box_only
 from samdesk.document.model import MediaKind, Project
 from samdesk.io.common import (
     BOX_WITHOUT_PIXELS,
+    UNCATEGORISED,
     CancelFn,
     ExportOptions,
     ExportResult,
     ProgressFn,
-    exportable,
     images_root,
     out_of_memory_names,
     relative_name,
     report,
-    select,
 )
 from samdesk.io.export_frames import FrameFiles, VideoExportOptions, frames_summary, frames_to_export
-from samdesk.io.output import open_output, unique_stems
+from samdesk.io.output import start_export, unique_stems
 
 ANNOTATIONS = "instances.json"
 
@@ -47,12 +46,9 @@ def export_ytvis(
     if not isinstance(options, VideoExportOptions):
         plain = {n: getattr(options, n) for n in ExportOptions.__dataclass_fields__} if options else {}
         options = VideoExportOptions(**plain)
-    result = ExportResult()
-    output = open_output(project, out, options, folder=True)
-    categories, selected = select(project, options)
-    selected = exportable(
-        selected, MediaKind.VIDEO, "image skipped (YouTube-VIS holds videos; use coco)", result
-    )
+    skipped = "image skipped (YouTube-VIS holds videos; use coco)"
+    start = start_export(project, out, options, folder=True, kind=MediaKind.VIDEO, other_kind=skipped)
+    result, output, categories, selected = start.result, start.output, start.categories, start.selected
     root = images_root(selected, options.images_root)
     names = unique_stems([relative_name(s.media, root) for s in selected], ".", result.warnings, "{}/")
     category_ids = {c.id: i for i, c in enumerate(categories, start=1)}
@@ -85,7 +81,7 @@ def export_ytvis(
             for obj in item.objects:
                 where = f"{video} #{obj.id}"
                 if obj.category_id not in category_ids:
-                    result.warnings.add("object without a category skipped", where)
+                    result.warnings.add(UNCATEGORISED, where)
                     continue
                 track = _track(obj.frames, frames, [media.height, media.width], result, where)
                 if track is None:

@@ -30,14 +30,13 @@ from samdesk.io.common import (
     ExportOptions,
     ExportResult,
     ProgressFn,
-    exportable,
     images_root,
     relative_name,
     report,
-    select,
+    still_objects,
 )
 from samdesk.io.formats import ExportFormat
-from samdesk.io.output import open_output
+from samdesk.io.output import start_export
 
 HEADER = ("filename", "width", "height", "class", "xmin", "ymin", "xmax", "ymax")
 
@@ -51,12 +50,10 @@ def export_csv_boxes(
 ) -> ExportResult:
     """Write the boxes of ``project``'s images to the CSV file ``out`` (see the module docstring)."""
     options = options or ExportOptions()
-    result = ExportResult()
-    output = open_output(project, out, options, folder=False)
-    categories, selected = select(project, options)
-    selected = exportable(selected, MediaKind.IMAGE, "video skipped (csv-boxes holds images)", result)
+    skipped = "video skipped (csv-boxes holds images)"
+    start = start_export(project, out, options, folder=False, kind=MediaKind.IMAGE, other_kind=skipped)
+    result, output, selected, names = start.result, start.output, start.selected, start.names
     root = images_root(selected, options.images_root)
-    names = {c.id: c.name for c in categories}
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(HEADER)
@@ -65,14 +62,7 @@ def export_csv_boxes(
         report(progress, cancel, done, len(selected))
         media = item.media
         filename = relative_name(media, root)
-        for obj in item.objects:
-            frame = obj.frames.get(0)
-            if frame is None:
-                continue
-            where = f"{media.name} #{obj.id}"
-            if obj.category_id not in names:
-                result.warnings.add("object without a category skipped", where)
-                continue
+        for obj, frame, where in still_objects(item, names, result):
             if list(frame.rle["size"]) != [media.height, media.width]:
                 result.warnings.add("mask size differs from its image; skipped", where)
                 continue
