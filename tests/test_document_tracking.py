@@ -228,3 +228,47 @@ def test_a_removed_category_is_not_given_to_created_objects():
     doc.execute(RemoveCategory(1))
     doc.execute(run(category_id=1).frame_command(doc.project, 3, {77: box(9, 13)}))
     assert doc.project.objects[-1].category_id is None
+
+
+def test_two_tracks_of_one_thing_merge_into_one_track_without_gaps():
+    """A phrase run may give one thing two ids (lost as 5, found again as 6): merging them keeps
+    each frame's mask and drops the absences the other track covers, in one undo step."""
+    from samdesk.document import merge_objects
+
+    doc = video_document()
+    concept = TrackingRun(1, frozenset(), model_id="m", category_id=1, name="bird")
+    doc.execute(concept.frame_command(doc.project, 0, {70: box(0, 4), 71: EMPTY}))
+    doc.execute(concept.frame_command(doc.project, 1, {70: EMPTY, 71: box(1, 5)}))
+    doc.execute(concept.frame_command(doc.project, 2, {70: EMPTY, 71: EMPTY}))
+    first, second = (concept.created_objects[i] for i in (70, 71))
+    assert sorted(first.absent) == [1, 2] and sorted(second.absent) == [2]
+    before = copy.deepcopy(doc.project.objects)
+    doc.execute(merge_objects(doc.project, [first.id, second.id]))
+    merged = doc.project.object(first.id)
+    assert {f: a.rle for f, a in merged.frames.items()} == {0: box(0, 4), 1: box(1, 5)}
+    assert sorted(merged.absent) == [2]  # gone on frame 2 in both tracks: still absent
+    assert second.id not in {o.id for o in doc.project.objects}
+    assert doc.undo() and doc.project.objects == before
+
+
+def test_a_run_makes_its_category_with_its_first_change_and_removes_objects_left_empty():
+    """A phrase run's category lands with its first object (nothing found: no category), and an
+    object whose every frame the tracker took back again is removed when the run ends."""
+    from samdesk.document import AddCategory
+
+    doc = video_document()
+    add = AddCategory("cat", (1, 2, 3), category_id=doc.project.allocate_id("category"))
+    concept = TrackingRun(1, frozenset(), model_id="m", category_id=add.category_id, name="cat",
+                          first_commands=[add])
+    assert concept.frame_command(doc.project, 0, {70: EMPTY}) is None
+    assert doc.project.category_by_name("cat") is None
+    doc.execute(concept.frame_command(doc.project, 0, {70: box(0, 4), 71: box(8, 12)}))
+    assert doc.project.category_by_name("cat").id == add.category_id
+    doc.execute(concept.frame_command(doc.project, 0, {70: box(0, 5), 71: EMPTY}))
+    doc.execute(concept.end_command(doc.project))
+    created = concept.created_objects
+    assert [o.id for o in doc.project.objects if o.category_id == add.category_id] == [created[70].id]
+    assert concept.end_command(doc.project) is None
+    assert doc.history.steps() == ["track objects"]
+    assert doc.undo() and doc.project.category_by_name("cat") is None
+    assert not any(o.category_id == add.category_id for o in doc.project.objects)

@@ -32,9 +32,17 @@ from model_runtime.runtime.work.job import Job, JobContext, JobFactory, JobSteps
 from model_runtime.runtime.work.precompute import EncodeItem, EncodeSummary, encode_many
 from model_runtime.runtime.work.segment_everything import segment_everything
 from model_runtime.runtime.work.track import TrackedFrame, TrackingSummary, TrackPrompt, track_video
+from model_runtime.runtime.work.track_concept import (
+    ConceptTracks,
+    PhraseSummary,
+    release_tracks,
+    retrack_instance,
+    track_phrase,
+)
 
 __all__ = [
     "Callbacks",
+    "ConceptTracks",
     "DiskEmbeddingCache",
     "EmbeddingKey",
     "EmbeddingUnavailableError",
@@ -53,6 +61,7 @@ __all__ = [
     "ModelChangedError",
     "ModelNotLoadedError",
     "ModelOutOfMemoryError",
+    "PhraseSummary",
     "PredictResult",
     "Priority",
     "RequestHandle",
@@ -69,6 +78,9 @@ __all__ = [
     "encode_many",
     "model_calls_running",
     "plan_threads",
+    "release_tracks",
+    "retrack_instance",
     "segment_everything",
+    "track_phrase",
     "track_video",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from samdesk.document import masks
-from samdesk.document.commands import Batch, Command, RemoveObject, SetFrame
+from samdesk.document.commands import Batch, Command, RemoveObject, SetAbsence, SetFrame
 from samdesk.document.model import FrameAnnotation, Project, Provenance
 
 
@@ -19,6 +19,10 @@ def merge_objects(project: Project, object_ids: list[int], text: str = "merge ob
     it), and ``EDITED`` otherwise: a user's mask is inside it, which a tracking run must never
     overwrite. The other objects are removed; the kept object keeps its id, category, name and
     place in the drawing order. All objects must be on one media.
+
+    Absences (frames where tracking found an object gone) follow the masks: the kept object is
+    absent on a frame only when no merged object has a mask there, so two tracks of one thing
+    (one lost where the other goes on) become one track without gaps.
     """
     if len(object_ids) < 2 or len(set(object_ids)) != len(object_ids):
         raise ValueError(f"merging needs at least two distinct objects, got {object_ids}")
@@ -46,5 +50,13 @@ def merge_objects(project: Project, object_ids: list[int], text: str = "merge ob
             model_id=base.model_id,
         )
         commands.append(SetFrame(keep.id, frame, merged))
+    masked = {f for o in objects for f in o.frames}
+    for frame in sorted({f for o in objects for f in o.absent}):
+        if frame in masked:
+            if frame in keep.absent:
+                commands.append(SetAbsence(keep.id, frame, None, text=text))
+        elif frame not in keep.absent:
+            absence = next(o.absent[frame] for o in others if frame in o.absent)
+            commands.append(SetAbsence(keep.id, frame, absence, text=text))
     commands += [RemoveObject(o.id) for o in others]
     return Batch(commands, text=text)

@@ -17,7 +17,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from samdesk.document import masks
-from samdesk.document.commands import AddObject, Batch, Command, SetAbsence, SetFrame
+from samdesk.document.commands import (
+    AddCategory,
+    AddObject,
+    Batch,
+    Command,
+    RemoveObject,
+    SetAbsence,
+    SetFrame,
+)
 from samdesk.document.masks import Rle
 from samdesk.document.model import (
     AnnotationObject,
@@ -82,6 +90,9 @@ class TrackingRun:
     merge_key: object = field(default_factory=object)
     keyframes: Sequence[Keyframe] = ()
     start_frame: int = 0
+    # Commands that go with the first change the run makes (the category its objects get,
+    # made in the same undo step), and only if it makes one.
+    first_commands: Sequence[Command] = ()
     # Object id -> its keyframes' frames (ascending) and mask digests, from ``keyframes``.
     _sources: dict[int, tuple[list[int], dict[int, str]]] = field(
         default_factory=dict, init=False, repr=False
@@ -124,7 +135,24 @@ class TrackingRun:
             commands += self._land(obj, frame, rle, score, self._source(tracker_id, frame))
         if not commands:
             return None
+        if self.first_commands:
+            commands[:0], self.first_commands = list(self.first_commands), ()
         return Batch(commands, text=UNDO_TEXT, merge_key=self.merge_key)
+
+    @property
+    def created_objects(self) -> dict[int, AnnotationObject]:
+        """Tracker id -> the object the run created for it (its ``id`` is the document's while
+        the object is in the project; undo and redo bring the same record back)."""
+        return dict(self._created)
+
+    def end_command(self, project: Project) -> Command | None:
+        """At the end of the run: remove the objects it created that kept no mask (the tracker
+        retired them on every frame it showed them), in the run's undo step; None if none."""
+        empty = [o for o in self._created.values() if _object_or_none(project, o.id) is o and not o.frames]
+        if not empty:
+            return None
+        removals: list[Command] = [RemoveObject(o.id, text=UNDO_TEXT) for o in empty]
+        return Batch(removals, text=UNDO_TEXT, merge_key=self.merge_key)
 
     def _land(
         self, obj: AnnotationObject, frame: int, rle: Rle, score: float | None, source: TrackedFrom | None
@@ -172,7 +200,8 @@ class TrackingRun:
         if masks.area(rle) == 0 or (score is not None and score <= 0):
             return []  # nothing to show yet: the object starts on its first non-empty frame
         category = self.category_id
-        if category is not None and category not in {c.id for c in project.categories}:
+        made_with_it = {c.category_id for c in self.first_commands if isinstance(c, AddCategory)}
+        if category is not None and category not in {c.id for c in project.categories} | made_with_it:
             category = None  # the category was removed while tracking
         annotation = self._annotation(rle, score, None)
         obj = AnnotationObject(0, self.media_id, category, {frame: annotation}, name=self.name)

@@ -11,6 +11,8 @@ module                          lane        priority     notes
 ``prepare``                     interactive CURRENT      the image shown, for the clicks to come
 ``segment_everything`` (job)    background  BACKGROUND   ``everything``; streams previews
 ``track`` (job)                 background  BACKGROUND   ``video``; streams tracked frames
+``track_concept`` (jobs)        background  BACKGROUND   ``concept_video``: a phrase tracked, one
+                                                         instance re-tracked; keeps the session
 ``precompute`` (job)            background  BACKGROUND   one image per step
 ==============================  ==========  ===========  ========================================
 
