@@ -360,6 +360,22 @@ def dataset_files(path: Path, suffix: str, kind: str) -> list[Path]:
     raise DatasetError(f"{path}: no such file or folder")
 
 
+def dataset_file(path: Path, name: str) -> Path:
+    """The file ``path``, or in the folder ``path`` the file ``name`` ("annotations.xml") or else
+    its only file with the same suffix; a :class:`DatasetError` saying which when there is none."""
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise DatasetError(f"{path}: no such file or folder")
+    if (path / name).is_file():
+        return path / name
+    suffix = Path(name).suffix
+    found = sorted(p for p in path.glob(f"*{suffix}") if p.is_file())
+    if len(found) != 1:
+        raise DatasetError(f"{path}: expected {name} (or one {suffix} file) in this folder")
+    return found[0]
+
+
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) of an image as samdesk shows it (EXIF orientation applied), from its header."""
     info = media_info(path)

@@ -45,7 +45,16 @@ from samdesk.document.boxes import box_only_frame
 from samdesk.document.masks import Rle
 from samdesk.document.model import AttributeValue, FrameAnnotation, MediaItem, MediaKind, Project, Provenance
 from samdesk.document.shapes import polygon_problem
-from samdesk.io.common import CancelFn, DatasetError, ProgressFn, Warnings, image_size, media_info, report
+from samdesk.io.common import (
+    CancelFn,
+    DatasetError,
+    ProgressFn,
+    Warnings,
+    dataset_file,
+    image_size,
+    media_info,
+    report,
+)
 from samdesk.io.cvat_xml import CvatFile, Shape, Track, read_cvat_xml
 from samdesk.io.import_plan import ImportPlan, ImportResult
 from samdesk.io.polygons import check_polygons, polygons_to_rle
@@ -67,7 +76,7 @@ def import_cvat(
 ) -> ImportResult:
     """Read a CVAT for images / for video 1.1 XML file (see the module docstring)."""
     path, images_dir = Path(path), Path(images_dir)
-    xml = _xml_path(path)
+    xml = dataset_file(path, "annotations.xml")
     data = read_cvat_xml(xml)
     plan = ImportPlan(project, keep_duplicates=keep_duplicates)
     for name in data.meta.labels:  # the file's label order becomes the project's
@@ -81,19 +90,6 @@ def import_cvat(
         _import_tracks(plan, data, xml, images_dir, progress, cancel, len(data.images), total)
     report(progress, cancel, total, total)
     return plan.result(f"import {xml.name}")
-
-
-def _xml_path(path: Path) -> Path:
-    if path.is_file():
-        return path
-    if not path.is_dir():
-        raise DatasetError(f"{path}: no such file or folder")
-    if (path / "annotations.xml").is_file():
-        return path / "annotations.xml"
-    found = sorted(p for p in path.glob("*.xml") if p.is_file())
-    if len(found) != 1:
-        raise DatasetError(f"{path}: expected annotations.xml (or one .xml file) in this folder")
-    return found[0]
 
 
 def _int(text: str | None, default: int | None = None) -> int | None:

@@ -24,7 +24,16 @@ from model_runtime.media import VIDEO_SUFFIXES
 from samdesk.document import masks
 from samdesk.document.model import FrameAnnotation, MediaItem, MediaKind, Project, Provenance
 from samdesk.io.coco import finite_number, segmentation_mask
-from samdesk.io.common import CancelFn, DatasetError, ProgressFn, check_size, media_info, read_json, report
+from samdesk.io.common import (
+    CancelFn,
+    DatasetError,
+    ProgressFn,
+    check_size,
+    dataset_file,
+    media_info,
+    read_json,
+    report,
+)
 from samdesk.io.import_plan import ImportPlan, ImportResult
 
 
@@ -39,7 +48,7 @@ def import_ytvis(
 ) -> ImportResult:
     """Read a YouTube-VIS JSON file (see the module docstring); ``project`` is only read."""
     path, images_dir = Path(path), Path(images_dir)
-    json_path = _json_path(path)
+    json_path = dataset_file(path, "instances.json")
     data = read_json(json_path)
     if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
         raise DatasetError(f"{json_path}: not YouTube-VIS JSON (no 'videos' list)")
@@ -71,19 +80,6 @@ def import_ytvis(
         _import_video(plan, video, tracks, names, json_path, images_dir)
     report(progress, cancel, len(videos), len(videos))
     return plan.result(f"import {json_path.name}")
-
-
-def _json_path(path: Path) -> Path:
-    if path.is_file():
-        return path
-    if not path.is_dir():
-        raise DatasetError(f"{path}: no such file or folder")
-    if (path / "instances.json").is_file():
-        return path / "instances.json"
-    found = sorted(p for p in path.glob("*.json") if p.is_file())
-    if len(found) != 1:
-        raise DatasetError(f"{path}: expected instances.json (or one .json file) in this folder")
-    return found[0]
 
 
 def _import_video(
