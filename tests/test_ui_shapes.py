@@ -151,11 +151,11 @@ def test_dragging_a_handle_previews_the_shape(qtbot, window: MainWindow) -> None
     left = Qt.MouseButton.LeftButton
     mouse(window, QEvent.Type.MouseButtonPress, to_view(window, 300, 240), left, left)
     mouse(window, QEvent.Type.MouseMove, to_view(window, 350, 260), Qt.MouseButton.NoButton, left)
-    preview = tool._preview.path().boundingRect()
+    preview = tool.outline.bounds
     assert (preview.right(), preview.bottom()) == pytest.approx((350, 260), abs=1.0)
     assert only_object(window).frames[0].prompts.box[2] == pytest.approx(300, abs=1.0)  # not yet
     mouse(window, QEvent.Type.MouseButtonRelease, to_view(window, 350, 260), left, Qt.MouseButton.NoButton)
-    assert tool._preview is None
+    assert tool.outline.bounds is None
     assert only_object(window).frames[0].prompts.box[2:] == pytest.approx((350, 260), abs=1.0)
 
 

@@ -5,12 +5,10 @@ A left drag draws a box instead, so clicks and a box combine without switching t
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QGraphicsRectItem
+from PySide6.QtCore import Qt
 
-from samdesk.ui.canvas.overlays import dashed_pen
 from samdesk.ui.tools.base import Tool, ToolEvent
+from samdesk.ui.tools.drag_outline import DragOutline
 
 DRAG_THRESHOLD_PX = 6.0  # on screen; below this a press/release is a click
 
@@ -26,10 +24,10 @@ class ClickTool(Tool):
     def __init__(self, host) -> None:
         super().__init__(host)
         self._start: ToolEvent | None = None
-        self._preview: QGraphicsRectItem | None = None
+        self.outline = DragOutline(host.scene)
 
     def deactivate(self) -> None:
-        self._clear_preview()
+        self.outline.clear()
         self._start = None
 
     def press(self, event: ToolEvent) -> None:
@@ -40,16 +38,11 @@ class ClickTool(Tool):
         start = self._start
         if start is None or start.button != Qt.MouseButton.LeftButton or not self._is_drag(start, event):
             return
-        if self._preview is None:
-            self._preview = QGraphicsRectItem()
-            self._preview.setPen(dashed_pen(QColor(255, 210, 0), 2.0))
-            self._preview.setZValue(1001)
-            self.host.scene.addItem(self._preview)
-        self._preview.setRect(QRectF(start.x, start.y, event.x - start.x, event.y - start.y).normalized())
+        self.outline.box(start.x, start.y, event.x, event.y)
 
     def release(self, event: ToolEvent) -> None:
         start, self._start = self._start, None
-        self._clear_preview()
+        self.outline.clear()
         if start is None:
             return
         if start.button == Qt.MouseButton.LeftButton and self._is_drag(start, event):
@@ -65,8 +58,3 @@ class ClickTool(Tool):
     def _is_drag(a: ToolEvent, b: ToolEvent) -> bool:
         distance = max(abs(a.x - b.x), abs(a.y - b.y)) * b.view_scale
         return distance >= DRAG_THRESHOLD_PX
-
-    def _clear_preview(self) -> None:
-        if self._preview is not None:
-            self.host.scene.removeItem(self._preview)
-            self._preview = None

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QGraphicsRectItem
 
-from samdesk.ui.canvas.overlays import dashed_pen
 from samdesk.ui.tools.base import Tool, ToolEvent
+from samdesk.ui.tools.drag_outline import DragOutline
 
 MIN_BOX_PX = 4.0  # on screen; a smaller drag is a slip, not a box
 POSITIVE_COLOR = QColor(60, 220, 90)
@@ -32,10 +31,10 @@ class ExemplarTool(Tool):
         super().__init__(host)
         self.on_box: ExemplarSink | None = None  # the find-all part sets it
         self._start: ToolEvent | None = None
-        self._preview: QGraphicsRectItem | None = None
+        self.outline = DragOutline(host.scene)
 
     def deactivate(self) -> None:
-        self._clear_preview()
+        self.outline.clear()
         self._start = None
 
     def press(self, event: ToolEvent) -> None:
@@ -46,16 +45,11 @@ class ExemplarTool(Tool):
         start = self._start
         if start is None:
             return
-        if self._preview is None:
-            self._preview = QGraphicsRectItem()
-            self._preview.setPen(dashed_pen(self._color(start), 2.0))
-            self._preview.setZValue(1001)
-            self.host.scene.addItem(self._preview)
-        self._preview.setRect(QRectF(start.x, start.y, event.x - start.x, event.y - start.y).normalized())
+        self.outline.box(start.x, start.y, event.x, event.y, self._color(start))
 
     def release(self, event: ToolEvent) -> None:
         start, self._start = self._start, None
-        self._clear_preview()
+        self.outline.clear()
         if start is None or self.on_box is None:
             return
         if max(abs(event.x - start.x), abs(event.y - start.y)) * event.view_scale < MIN_BOX_PX:
@@ -69,8 +63,3 @@ class ExemplarTool(Tool):
 
     def _color(self, start: ToolEvent) -> QColor:
         return POSITIVE_COLOR if self._positive(start) else NEGATIVE_COLOR
-
-    def _clear_preview(self) -> None:
-        if self._preview is not None:
-            self.host.scene.removeItem(self._preview)
-            self._preview = None

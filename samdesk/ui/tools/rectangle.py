@@ -6,13 +6,11 @@ It is exported as a box by the formats that hold boxes (COCO bbox, YOLO detectio
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QGraphicsRectItem
+from PySide6.QtCore import Qt
 
 from samdesk.document.shapes import box_frame
-from samdesk.ui.canvas.overlays import dashed_pen
 from samdesk.ui.tools.base import Tool, ToolEvent
+from samdesk.ui.tools.drag_outline import DragOutline
 
 MIN_SIDE_PX = 3.0  # on screen: a shorter drag is a slip, not a box
 
@@ -27,7 +25,7 @@ class RectangleTool(Tool):
     def __init__(self, host) -> None:
         super().__init__(host)
         self._start: ToolEvent | None = None
-        self._preview: QGraphicsRectItem | None = None
+        self.outline = DragOutline(host.scene)
 
     def deactivate(self) -> None:
         self._clear()
@@ -39,13 +37,7 @@ class RectangleTool(Tool):
     def move(self, event: ToolEvent, pressed: bool) -> None:
         if self._start is None:
             return
-        if self._preview is None:
-            self._preview = QGraphicsRectItem()
-            self._preview.setPen(dashed_pen(QColor(255, 210, 0), 2.0))
-            self._preview.setZValue(1001)
-            self.host.scene.addItem(self._preview)
-        start = self._start
-        self._preview.setRect(QRectF(start.x, start.y, event.x - start.x, event.y - start.y).normalized())
+        self.outline.box(self._start.x, self._start.y, event.x, event.y)
 
     def release(self, event: ToolEvent) -> None:
         start = self._start
@@ -66,6 +58,4 @@ class RectangleTool(Tool):
 
     def _clear(self) -> None:
         self._start = None
-        if self._preview is not None:
-            self.host.scene.removeItem(self._preview)
-            self._preview = None
+        self.outline.clear()

@@ -4,14 +4,12 @@ polygon, Ctrl+click an edge to add a vertex there, or a vertex to remove it."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QColor, QPainterPath, QPolygonF
-from PySide6.QtWidgets import QGraphicsPathItem
+from PySide6.QtCore import Qt
 
 from samdesk.document.shapes import moved_handles
 from samdesk.session import shape_edits
-from samdesk.ui.canvas.overlays import dashed_pen
 from samdesk.ui.tools.base import Tool, ToolEvent
+from samdesk.ui.tools.drag_outline import DragOutline
 
 HANDLE_REACH_PX = 8.0  # on screen: how near a press must be to grab a handle or an edge
 MIN_DRAG_PX = 2.0  # on screen: a shorter move is a click on the handle, which moves nothing
@@ -32,7 +30,7 @@ class SelectTool(Tool):
         super().__init__(host)
         self._dragging: int | None = None  # the handle being dragged
         self._pressed: ToolEvent | None = None
-        self._preview: QGraphicsPathItem | None = None
+        self.outline = DragOutline(host.scene)
 
     def deactivate(self) -> None:
         self._end_drag()
@@ -63,16 +61,7 @@ class SelectTool(Tool):
         frame = self._dragged_frame()
         if frame is None or self._dragging is None:
             return
-        if self._preview is None:
-            self._preview = QGraphicsPathItem()
-            self._preview.setPen(dashed_pen(QColor(255, 210, 0), 2.0))
-            self._preview.setZValue(1001)
-            self.host.scene.addItem(self._preview)
-        points = moved_handles(frame, self._dragging, (event.x, event.y))
-        path = QPainterPath()
-        path.addPolygon(QPolygonF([QPointF(x, y) for x, y in points]))
-        path.closeSubpath()
-        self._preview.setPath(path)
+        self.outline.polygon(moved_handles(frame, self._dragging, (event.x, event.y)))
 
     def release(self, event: ToolEvent) -> None:
         index, pressed = self._dragging, self._pressed
@@ -95,6 +84,4 @@ class SelectTool(Tool):
 
     def _end_drag(self) -> None:
         self._dragging = self._pressed = None
-        if self._preview is not None:
-            self.host.scene.removeItem(self._preview)
-            self._preview = None
+        self.outline.clear()
