@@ -10,6 +10,7 @@ is one new module in this package and one method on :class:`~model_runtime.runti
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -128,3 +129,23 @@ class ImageWork(Work):
     def embedding_key(self) -> EmbeddingKey:
         assert self.model is not None
         return EmbeddingKey(self.media_key, self.frame, self.model.info.model_id)
+
+    def answer(
+        self, scheduler: Scheduler, doing: str, method: str, *args: Any, **kwargs: Any
+    ) -> tuple[Any, float] | None:
+        """Mark this work running and call the model's ``method`` on the embedding (then ``args``,
+        ``kwargs``) through the scheduler's calls, ``doing`` naming it in errors: (answer, seconds),
+        or None when the work was cancelled first or the call failed (its error delivered)."""
+        if not self.core.mark_running():
+            return None
+        model, embedding = self.model, self.embedding
+        assert model is not None and embedding is not None
+        start = time.perf_counter()
+        try:
+            answer = scheduler.calls.call(
+                model, doing, getattr(model, method), embedding, *args, retry=True, **kwargs
+            )
+        except Exception as exc:
+            self.core.deliver_error(exc, report_callback_error)
+            return None
+        return answer, time.perf_counter() - start

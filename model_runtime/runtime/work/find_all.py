@@ -9,7 +9,6 @@ cancelled query that is running is not interrupted, its answer is dropped.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,25 +44,16 @@ class FindAllWork(ImageWork):
     threshold: float = 0.5
 
     def run(self, scheduler: Scheduler) -> bool:
-        if not self.core.mark_running():
+        answered = self.answer(scheduler, "finding a concept", "find_all", self.prompts, self.threshold)
+        if answered is None:
             return False
-        model, embedding = self.model, self.embedding
-        assert model is not None and embedding is not None
-        start = time.perf_counter()
-        try:
-            found = scheduler.calls.call(
-                model, "finding a concept", model.find_all, embedding, self.prompts, self.threshold,  # type: ignore[attr-defined]
-                retry=True,
-            )
-        except Exception as exc:
-            self.core.deliver_error(exc, report_callback_error)
-            return False
+        found, seconds = answered
         result = FindAllResult(
             object_key=self.object_key,
             key=self.embedding_key(),
             prompts=self.prompts,
             instances=found,
-            seconds=time.perf_counter() - start,
+            seconds=seconds,
         )
         self.core.deliver_result(result, report_callback_error)
         return False

@@ -8,7 +8,6 @@ the others right after it, unless a newer click waits (``CandidateMasks``, ADR 0
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,24 +33,13 @@ class PredictWork(ImageWork):
     multimask: bool = True
 
     def run(self, scheduler: Scheduler) -> bool:
-        if not self.core.mark_running():
+        arrays = self.prompts.click_arrays()
+        answered = self.answer(scheduler, "predicting", "predict", **arrays, multimask=self.multimask)
+        if answered is None:
             return False
-        model, embedding = self.model, self.embedding
-        assert model is not None and embedding is not None
-        start = time.perf_counter()
-        try:
-            prediction = scheduler.calls.call(
-                model, "predicting", model.predict, embedding,
-                **self.prompts.click_arrays(), multimask=self.multimask, retry=True,
-            )
-        except Exception as exc:
-            self.core.deliver_error(exc, report_callback_error)
-            return False
+        prediction, seconds = answered
         result = PredictResult(
-            object_key=self.object_key,
-            key=self.embedding_key(),
-            prediction=prediction,
-            seconds=time.perf_counter() - start,
+            object_key=self.object_key, key=self.embedding_key(), prediction=prediction, seconds=seconds
         )
         self.core.deliver_result(result, report_callback_error)
         # Make the candidate masks the answer left for later while the user looks at the best
