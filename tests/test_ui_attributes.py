@@ -119,7 +119,7 @@ def test_image_tags_typed_with_completion_undoable_and_exported(
     # The next image: the field shows its (no) tags and completes the project's.
     key(qtbot, window, "d")
     assert window.controller.media_id == dog.id and tags.field.text() == ""
-    assert tags._known.stringList() == ["night", "blurry"]
+    assert tags.field.completer().model().stringList() == ["night", "blurry"]  # what it completes
     key(qtbot, window, "t")
     qtbot.keyClicks(tags.field, "night")
     qtbot.keyClick(tags.field, Qt.Key.Key_Return)
