@@ -95,11 +95,8 @@ class Instances:
     def select(self, indices: Sequence[int] | np.ndarray) -> Instances:
         """The instances at ``indices`` (of this result), in that order; masks stay lazy."""
         order = np.asarray(indices, dtype=np.int64).reshape(-1)
-        parent = self.masks
-        height, width = self.image_size
-        masks = CandidateMasks((len(order), height, width), lambda i: parent[int(order[i])])
         return Instances(
-            masks,
+            self.masks.subset(order),
             self.boxes[order],
             self.scores[order],
             self.presence,

@@ -110,3 +110,33 @@ def test_candidate_masks_make_the_best_first_and_equal_upsample_masks() -> None:
     assert all(np.array_equal(masks[i], expected[i]) for i in range(3))
     with pytest.raises(ValueError, match="3 logit maps but 2 scores"):
         candidate_masks(low, plan, np.zeros(2, np.float32))
+
+
+def test_packed_masks_read_back_equal_and_a_subset_shares_them() -> None:
+    maker = Maker()
+    masks = CandidateMasks((3, 4, 5), maker, packed=True)
+    first = masks[1]
+    assert first.dtype == np.bool_ and first.shape == (4, 5) and first.all()
+    again = masks[1]
+    assert np.array_equal(again, first) and again is not first  # unpacked afresh
+    again[0, 0] = False
+    assert masks[1].all()  # a reader's changes never reach the stored mask
+    assert masks[1].shape == (4, 5) and not masks[2].any()
+    assert masks._masks[1].nbytes == 3  # 20 bits
+    subset = masks.subset([2, 0])
+    inner = subset.subset([1])  # index 0 of the masks
+    assert [subset.is_made(i) for i in range(2)] == [True, False] and not inner.is_made(0)
+    assert not inner[0].any() and maker.calls == [1, 2, 0]
+    assert subset.is_made(1) and masks.is_made(0) and subset.make_all()
+    assert maker.calls == [1, 2, 0]  # made once, stored once, in the first object
+    assert subset._masks == [None, None] and inner._masks == [None]
+    with pytest.raises(IndexError):
+        masks.subset([3])
+
+
+def test_a_subset_of_byte_masks_returns_the_same_arrays() -> None:
+    maker = Maker()
+    masks = CandidateMasks((3, 4, 5), maker)
+    subset = masks.subset(np.array([2, 1]))
+    assert subset[0] is masks[2] and subset[-1] is masks[1] and maker.calls == [2, 1]
+    assert repr(subset) == "CandidateMasks(shape=(2, 4, 5), made=2)"
