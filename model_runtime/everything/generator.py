@@ -36,8 +36,9 @@ from model_runtime.everything.boxes import box_nms, crop_areas, mask_boxes, near
 from model_runtime.everything.grid import CropBox, crop_boxes, layer_point_grids
 from model_runtime.everything.regions import BoxedMask, remove_small_regions
 from model_runtime.everything.settings import EverythingSettings
+from model_runtime.everything.stability import StabilityRule, stable_masks
 from model_runtime.instances import Instances
-from model_runtime.models.common.mask_upsampling import Plan, upsample_masks
+from model_runtime.models.common.mask_upsampling import Plan
 from model_runtime.prompts import PromptError, Prompts
 
 UPSAMPLE_CHUNK = 16  # masks upsampled at once: bounds the full-size temporaries (H×W bytes each)
@@ -157,10 +158,24 @@ def _decode(
     return low, scores
 
 
+def _decode_points(model: GridModel, embedding: Any, points: np.ndarray, multimask: bool
+                   ) -> tuple[torch.Tensor, np.ndarray]:
+    """The grid's single clicks: the model's ``decode_clicks`` (no Prediction per click) if it
+    has one, else :func:`_decode`."""
+    decode_clicks = getattr(model, "decode_clicks", None)
+    if decode_clicks is not None:
+        low, scores = decode_clicks(embedding, points, multimask=multimask)
+        return low, np.asarray(scores, dtype=np.float32)
+    return _decode(model, embedding, [Prompts(points=[p], labels=[1]) for p in points], multimask)
+
+
 def _process_batch(model: GridModel, embedding: Any, points: np.ndarray, crop: CropBox,
                    image_size: tuple[int, int], s: EverythingSettings) -> _Found:
-    prompts = [Prompts(points=[p], labels=[1]) for p in points]
-    low, iou = _decode(model, embedding, prompts, s.multimask_output)
+    if s.use_m2m:  # the refinement's mask inputs are the predictor's returned (SAM 2: clamped) logits
+        low, iou = _decode(model, embedding, [Prompts(points=[p], labels=[1]) for p in points],
+                           s.multimask_output)
+    else:
+        low, iou = _decode_points(model, embedding, points, s.multimask_output)
     per_point = low.shape[1]
     low = low.flatten(0, 1)
     iou = iou.reshape(-1)
@@ -172,32 +187,21 @@ def _process_batch(model: GridModel, embedding: Any, points: np.ndarray, crop: C
         low, iou = low[:, 0], iou[:, 0]
     keep = np.flatnonzero(iou > s.pred_iou_thresh) if s.pred_iou_thresh > 0 else np.arange(len(iou))
     plan = model.mask_plan(embedding)
+    rule = StabilityRule(s.mask_threshold, s.stability_score_offset, s.stability_score_thresh)
     x0, y0, _, _ = crop
     out = _Found()
     for start in range(0, len(keep), UPSAMPLE_CHUNK):
         chunk = keep[start:start + UPSAMPLE_CHUNK]
-        logits = low[torch.from_numpy(chunk)]
-        high = upsample_masks(logits - (s.mask_threshold + s.stability_score_offset), plan)
-        wide = upsample_masks(logits - (s.mask_threshold - s.stability_score_offset), plan)
-        inter = high.sum(axis=(1, 2), dtype=np.int64).astype(np.float32)
-        union = wide.sum(axis=(1, 2), dtype=np.int64).astype(np.float32)
-        del high, wide
-        with np.errstate(divide="ignore", invalid="ignore"):
-            stability = inter / union
-        stable = stability >= s.stability_score_thresh
-        if s.stability_score_thresh <= 0:
-            stable = np.ones(len(chunk), dtype=bool)
-        if not stable.any():
+        stable = stable_masks(low[torch.from_numpy(chunk)], plan, rule)
+        if not len(stable.kept):
             continue
-        chunk, stability = chunk[stable], stability[stable]
-        masks = upsample_masks(logits[torch.from_numpy(np.flatnonzero(stable))] - s.mask_threshold, plan)
-        boxes = mask_boxes(masks)
+        boxes = mask_boxes(stable.masks)
         uncropped = boxes + np.array([[x0, y0, x0, y0]])
         for k in np.flatnonzero(~near_crop_edge(uncropped, crop, image_size)):
-            out.masks.append(BoxedMask.of(masks[k], boxes[k], offset=(x0, y0), image_size=image_size))
+            out.masks.append(BoxedMask.of(stable.masks[k], boxes[k], offset=(x0, y0), image_size=image_size))
             out.boxes.append(uncropped[k])
-            out.scores.append(float(iou[chunk[k]]))
-            out.stability.append(float(stability[k]))
+            out.scores.append(float(iou[chunk[stable.kept[k]]]))
+            out.stability.append(float(stable.stability[k]))
             out.crops.append(crop)
     return out
 

@@ -215,19 +215,37 @@ def _interpolate_all(low: torch.Tensor, plan: Plan) -> np.ndarray:
     height, width = plan.out_size
     out = np.empty((count, height, width), dtype=np.bool_)
     for i in range(count):
-        x = low[i].numpy()
-        for step in plan.steps:
-            size = step.size
-            if step.keep is not None:
-                rows = _needed_prefix(x.shape[-2], size[0], step.keep[0])
-                cols = _needed_prefix(x.shape[-1], size[1], step.keep[1])
-                size = (size[0] * rows // x.shape[-2], size[1] * cols // x.shape[-1])
-                x = x[:rows, :cols]
-            x = cv2.resize(np.ascontiguousarray(x), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
-            if step.keep is not None:
-                x = x[: step.keep[0], : step.keep[1]]
-        np.greater(x, 0.0, out=out[i])
+        np.greater(interpolate_logits(low[i].numpy(), plan), 0.0, out=out[i])
     return out
+
+
+def interpolate_logits(low: np.ndarray, plan: Plan) -> np.ndarray:
+    """float32 (n, m) logits -> float32 (H, W): every pixel of the ``plan.steps`` chain (OpenCV,
+    see :func:`_interpolate_all`), for callers that compare one map with several thresholds."""
+    x = low
+    for step in plan.steps:
+        size = step.size
+        if step.keep is not None:
+            rows = _needed_prefix(x.shape[-2], size[0], step.keep[0])
+            cols = _needed_prefix(x.shape[-1], size[1], step.keep[1])
+            size = (size[0] * rows // x.shape[-2], size[1] * cols // x.shape[-1])
+            x = x[:rows, :cols]
+        x = cv2.resize(np.ascontiguousarray(x), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+        if step.keep is not None:
+            x = x[: step.keep[0], : step.keep[1]]
+    return x
+
+
+def prefers_interpolation(low_res: torch.Tensor, plan: Plan, mixed_limit: float | None = None) -> bool:
+    """Whether :func:`upsample_masks` would interpolate these (..., n, m) logits in full (too
+    many pixels straddle zero: noisy logits) rather than take the exact sparse path."""
+    low = _as_cpu_stack(low_res, plan)
+    if low.shape[0] == 0:
+        return False
+    height, width = plan.out_size
+    limit = (MIXED_LIMIT if mixed_limit is None else mixed_limit) * low.shape[0] * height * width
+    st = _straddling(low.numpy(), plan, give_up_above=limit)
+    return st is None or st.work > limit
 
 
 def _window_codes(low: np.ndarray, wy: int, wx: int) -> tuple[np.ndarray, np.ndarray]:

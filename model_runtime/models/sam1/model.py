@@ -33,7 +33,7 @@ from model_runtime.devices import resolve_device
 from model_runtime.everything.from_clicks import EverythingFromClicks
 from model_runtime.fingerprint import weights_fingerprint
 from model_runtime.models.common.mask_upsampling import Plan, candidate_masks, sam1_plan
-from model_runtime.models.common.prompt_batches import shape_groups
+from model_runtime.models.common.prompt_batches import MAX_BATCH, shape_groups
 from model_runtime.models.common.prompt_encoder import PromptEncoder
 from model_runtime.models.common.two_way_transformer import ImageSide
 from model_runtime.models.sam1 import transforms
@@ -182,6 +182,26 @@ class Sam1Model(EverythingFromClicks):
             for j, i in enumerate(group):
                 results[i] = self._prediction(embedding, low_res[j], scores[j], make_best=False)
         return [r for r in results if r is not None]
+
+    def decode_clicks(
+        self, embedding: ImageEmbedding, points: np.ndarray, multimask: bool = True
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """Single foreground clicks, points float (N, 2) in image pixels -> low-res logits
+        float32 (N, K, 256, 256) on the CPU and scores float32 (N, K), as ``predict`` computes
+        them, in groups of ``MAX_BATCH`` decoder passes, with no :class:`Prediction` per click
+        (segment everything's grid; ``model_runtime.everything``)."""
+        one = np.ones(1, dtype=np.int64)
+        logits, scores = [], []
+        for start in range(0, len(points), MAX_BATCH):
+            group = [self._prompts(embedding, np.asarray(p, np.float32)[None], one, None, None)
+                     for p in points[start:start + MAX_BATCH]]
+            low_res, iou = self._decode(embedding, group, multimask)
+            logits.append(low_res.float().cpu())
+            scores.append(iou.float().cpu().numpy())
+        if not logits:
+            k = 3 if multimask else 1
+            return torch.zeros((0, k, LOW_RES, LOW_RES)), np.zeros((0, k), np.float32)
+        return torch.cat(logits), np.concatenate(scores)
 
     def _decode(
         self, embedding: ImageEmbedding, prompts: Sequence[_Prompts], multimask: bool

@@ -35,7 +35,7 @@ from model_runtime.fingerprint import weights_fingerprint
 from model_runtime.models.common.mask_upsampling import Plan, candidate_masks, sam2_plan
 from model_runtime.models.common.precision import COMPUTE_DTYPES, autocast
 from model_runtime.models.common.precision import default_compute_dtype as default_encoder_dtype
-from model_runtime.models.common.prompt_batches import shape_groups
+from model_runtime.models.common.prompt_batches import MAX_BATCH, shape_groups
 from model_runtime.models.common.two_way_transformer import ImageSide
 from model_runtime.models.common.upscaling_head import SkipFeatures
 from model_runtime.models.sam2.config import SAM2, SAM2_1, Sam2Config, detect_variant, make_config
@@ -212,6 +212,28 @@ class Sam2ImageModel(EverythingFromClicks):
             for j, i in enumerate(group):
                 results[i] = self._prediction(embedding, low_res[j], scores[j], make_best=False)
         return [r for r in results if r is not None]
+
+    @torch.no_grad()
+    def decode_clicks(
+        self, embedding: ImageEmbedding, points: np.ndarray, multimask: bool = True
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """Single foreground clicks, points float (N, 2) in image pixels -> low-res logits
+        float32 (N, K, 256, 256) on the CPU, *unclamped* (what the official predictor upsamples
+        into its masks), and scores float32 (N, K), in groups of ``MAX_BATCH`` decoder passes,
+        with no :class:`Prediction` per click (segment everything's grid)."""
+        check_embedding(embedding, self.info)
+        one = np.ones(1, dtype=np.int64)
+        logits, scores = [], []
+        for start in range(0, len(points), MAX_BATCH):
+            group = [self._prompt_tensors(embedding, np.asarray(p, np.float32)[None], one, None, None)
+                     for p in points[start:start + MAX_BATCH]]
+            low_res, iou = self._decode(embedding, group, multimask)
+            logits.append(low_res.float().cpu())
+            scores.append(iou.float().cpu().numpy())
+        if not logits:
+            k, low = (3 if multimask else 1), self.config.image_size // 4
+            return torch.zeros((0, k, low, low)), np.zeros((0, k), np.float32)
+        return torch.cat(logits), np.concatenate(scores)
 
     def _prediction(
         self, embedding: ImageEmbedding, low_res: torch.Tensor, scores: torch.Tensor, make_best: bool
