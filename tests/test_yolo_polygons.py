@@ -76,7 +76,7 @@ def test_few_parts_are_joined_by_the_shortest_links() -> None:
         x, y = rng.integers(10, 150), rng.integers(10, 110)
         cv2.circle(mask, (int(x), int(y)), int(rng.integers(3, 8)), 1, -1)
     rings = _rings(mask)
-    children = yolo_polygons._spanning_tree(rings)
+    children = yolo_polygons.spanning_tree(rings)
     assert sum(len(k) for k in children.values()) == len(rings) - 1
     assert _tree_length(rings, children) == pytest.approx(_brute_force_mst(rings))
 
@@ -89,8 +89,8 @@ def test_a_mask_in_hundreds_of_parts_measures_few_ring_distances(monkeypatch) ->
             mask[y : y + 5, x : x + 5] = True
     parts = int(mask.sum()) // 25
     calls = []
-    closest = yolo_polygons._closest
-    monkeypatch.setattr(yolo_polygons, "_closest", lambda a, b: calls.append(1) or closest(a, b))
+    closest = yolo_polygons.closest_vertices
+    monkeypatch.setattr(yolo_polygons, "closest_vertices", lambda a, b: calls.append(1) or closest(a, b))
     outline = mask_outline(masks.encode(mask), 16, 1.0)
     assert outline is not None and outline.parts == parts == 400
     assert len(calls) <= 8 * parts  # every pair would be 79800

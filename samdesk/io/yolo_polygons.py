@@ -130,13 +130,13 @@ def fill(rings: list[np.ndarray], shape: tuple[int, int], offset: tuple[int, int
 
 def join_rings(rings: list[np.ndarray]) -> np.ndarray:
     """Closed rings (each (N_i, 2), the first being the root) -> one closed walk (M, 2) through
-    all of them. Rings are linked along a spanning tree (:func:`_spanning_tree`) whose edge
+    all of them. Rings are linked along a spanning tree (:func:`spanning_tree`) whose edge
     between two rings is their closest pair of vertices; the walk goes round each ring from
     where it was entered, takes each link to a child ring there and back, and ends where it
     began (not repeated)."""
     if len(rings) == 1:
         return rings[0]
-    children = _spanning_tree(rings)
+    children = spanning_tree(rings)
     out: list[np.ndarray] = []
     # An explicit stack (a deep tree needs no recursion) of ("walk", ring, entry vertex, step)
     # and ("point", ring, vertex): go one step round a ring, or come back to a vertex.
@@ -159,7 +159,7 @@ def join_rings(rings: list[np.ndarray]) -> np.ndarray:
     return walk[:-1]  # the walk ends where it began
 
 
-def _spanning_tree(rings: list[np.ndarray]) -> dict[tuple[int, int], list[tuple[int, int]]]:
+def spanning_tree(rings: list[np.ndarray]) -> dict[tuple[int, int], list[tuple[int, int]]]:
     """A minimum spanning tree of the rings, rooted at ring 0:
     {(parent ring, its vertex): [(child ring, its vertex)]}.
 
@@ -177,7 +177,7 @@ def _spanning_tree(rings: list[np.ndarray]) -> dict[tuple[int, int], list[tuple[
             for j in near:
                 a, b = (i, int(j)) if i < j else (int(j), i)
                 if (a, b) not in links:
-                    links[(a, b)] = _closest(rings[a], rings[b])
+                    links[(a, b)] = closest_vertices(rings[a], rings[b])
         tree = _kruskal(count, links)
         if len(tree) == count - 1 or wanted >= count - 1:
             break
@@ -238,7 +238,7 @@ def _kruskal(
     return tree
 
 
-def _closest(a: np.ndarray, b: np.ndarray) -> tuple[float, int, int]:
+def closest_vertices(a: np.ndarray, b: np.ndarray) -> tuple[float, int, int]:
     """(squared distance, index in a, index in b) of the closest pair of vertices; chunked so a
     long outline against another needs little memory."""
     best = (np.inf, 0, 0)
