@@ -6,6 +6,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 
 from model_runtime.api import ImageEmbedding
 from model_runtime.runtime import DiskEmbeddingCache, EmbeddingKey, MemoryEmbeddingCache
-from model_runtime.runtime.cache import FORMAT_VERSION
+from model_runtime.runtime.cache import FORMAT_VERSION, STALE_TEMPORARY_SECONDS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -162,6 +163,26 @@ def test_disk_cache_is_bounded_and_evicts_least_recently_used(tmp_path):
     assert cache.get(key(0)) is not None and cache.get(key(2)) is not None
 
 
+def test_a_temporary_left_by_a_dead_writer_is_deleted_and_a_live_one_is_left_alone(tmp_path):
+    """A process killed mid-write leaves ``.tmp-*.pt`` beside the entries: never counted as an
+    entry, deleted by the first scan once stale, and a younger one (another process's write in
+    progress) is neither deleted nor evicted."""
+    writer = DiskEmbeddingCache(tmp_path)
+    writer.put(key(1), embedding(1))
+    folder = writer.path_for(key(1)).parent
+    stale, live = folder / ".tmp-dead.pt", folder / ".tmp-writing.pt"
+    for path in (stale, live):
+        path.write_bytes(b"\0" * 4096)
+    old = time.time() - STALE_TEMPORARY_SECONDS - 60
+    os.utime(stale, (old, old))
+
+    cache = DiskEmbeddingCache(tmp_path)
+    assert cache.total_bytes() == writer.path_for(key(1)).stat().st_size
+    assert not stale.exists() and live.exists()
+    cache.clear()
+    assert live.exists() and not writer.path_for(key(1)).exists()
+
+
 def test_subclassed_embeddings_stay_in_memory_only(tmp_path):
     from dataclasses import dataclass
 
@@ -184,6 +205,7 @@ assert DiskEmbeddingCache(sys.argv[2]).put(key(9), embedding(9))
 
 _READER = """
 import sys
+import time
 sys.path.insert(0, sys.argv[1])
 from tests.test_cache import assert_same, embedding, key
 from model_runtime.runtime import DiskEmbeddingCache

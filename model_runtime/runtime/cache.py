@@ -6,7 +6,9 @@ model id), so a renamed file keeps its embeddings and two models never share one
 On disk, one entry is one file
 ``<root>/<model_id>/v<FORMAT_VERSION>/<sha256(media_key, frame)[:2]>/<sha256(...)>.pt`` written
 with ``torch.save`` to a temporary file, fsync'ed and renamed into place (a crash leaves either
-the old state or the complete entry, never half a file), and read with
+the old state or the complete entry, never half a file; a temporary file left by a process that
+died mid-write is deleted by the first scan once it is :data:`STALE_TEMPORARY_SECONDS` old), and
+read with
 ``torch.load(weights_only=True)`` so a planted file cannot run code. An entry that fails to load
 or does not describe the key asked for is treated as a miss and deleted.
 """
@@ -20,6 +22,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +45,10 @@ FORMAT_VERSION = 3
 
 DEFAULT_MEMORY_BYTES = 1 << 30  # ~64 SAM 1 or ~60 SAM 2 embeddings
 DEFAULT_DISK_BYTES = 10 << 30
+# A temporary entry file this old belongs to a writer that died (a write takes seconds): the first
+# scan of the cache deletes it. Younger ones may be another process's write in progress.
+STALE_TEMPORARY_SECONDS = 3600
+_TEMPORARY_PREFIX = ".tmp-"
 
 
 def default_disk_root() -> Path:
@@ -160,7 +167,7 @@ class DiskEmbeddingCache:
         path = self.path_for(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
+            fd, tmp_name = tempfile.mkstemp(prefix=_TEMPORARY_PREFIX, suffix=".pt", dir=path.parent)
             try:
                 with os.fdopen(fd, "wb") as fh:
                     torch.save(_encode(embedding, key), fh)
@@ -189,13 +196,21 @@ class DiskEmbeddingCache:
             return self._total
 
     def _entries(self) -> list[tuple[Path, int, float]]:
+        """(path, size, mtime) of every complete entry; stale temporaries are deleted on the way,
+        live ones (another write in progress) are neither counted nor evicted."""
         found = []
         if not self.root.is_dir():
             return found
+        now = time.time()
         for path in self.root.rglob("*.pt"):
             try:
                 st = path.stat()
             except OSError:
+                continue
+            if path.name.startswith(_TEMPORARY_PREFIX):
+                if now - st.st_mtime > STALE_TEMPORARY_SECONDS:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
                 continue
             found.append((path, st.st_size, st.st_mtime))
         return found
