@@ -202,4 +202,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The encodes started while measuring may still run (the runtime threads are daemons and a
+    # model call cannot be interrupted): leave as the app does, or the interpreter's teardown
+    # aborts under them ("terminate called without an active exception") after the report.
+    from samdesk.cli import leave_now
+
+    leave_now(main())
