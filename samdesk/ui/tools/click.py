@@ -7,32 +7,19 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from samdesk.ui.tools.base import Tool, ToolEvent
-from samdesk.ui.tools.drag_outline import DragOutline
+from samdesk.ui.tools.base import ToolEvent
+from samdesk.ui.tools.drag_outline import DragTool
 
 DRAG_THRESHOLD_PX = 6.0  # on screen; below this a press/release is a click
 
 
-class ClickTool(Tool):
+class ClickTool(DragTool):
     name = "click"
     label = "Click"
     shortcut = "C"
     help = "Left click: add object part · Right/Shift click: exclude · Drag: box"
     order = 10
     box_only = False
-
-    def __init__(self, host) -> None:
-        super().__init__(host)
-        self._start: ToolEvent | None = None
-        self.outline = DragOutline(host.scene)
-
-    def deactivate(self) -> None:
-        self.outline.clear()
-        self._start = None
-
-    def press(self, event: ToolEvent) -> None:
-        if event.button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
-            self._start = event
 
     def move(self, event: ToolEvent, pressed: bool) -> None:
         start = self._start
@@ -41,8 +28,7 @@ class ClickTool(Tool):
         self.outline.box(start.x, start.y, event.x, event.y)
 
     def release(self, event: ToolEvent) -> None:
-        start, self._start = self._start, None
-        self.outline.clear()
+        start = self.take_start()
         if start is None:
             return
         if start.button == Qt.MouseButton.LeftButton and self._is_drag(start, event):

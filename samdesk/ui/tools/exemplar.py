@@ -10,8 +10,8 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
-from samdesk.ui.tools.base import Tool, ToolEvent
-from samdesk.ui.tools.drag_outline import DragOutline
+from samdesk.ui.tools.base import ToolEvent
+from samdesk.ui.tools.drag_outline import DragTool
 
 MIN_BOX_PX = 4.0  # on screen; a smaller drag is a slip, not a box
 POSITIVE_COLOR = QColor(60, 220, 90)
@@ -20,7 +20,7 @@ NEGATIVE_COLOR = QColor(240, 70, 70)
 ExemplarSink = Callable[[tuple[float, float, float, float], bool], None]
 
 
-class ExemplarTool(Tool):
+class ExemplarTool(DragTool):
     name = "exemplar"
     label = "Exemplar"
     shortcut = "E"
@@ -30,16 +30,6 @@ class ExemplarTool(Tool):
     def __init__(self, host) -> None:
         super().__init__(host)
         self.on_box: ExemplarSink | None = None  # the find-all part sets it
-        self._start: ToolEvent | None = None
-        self.outline = DragOutline(host.scene)
-
-    def deactivate(self) -> None:
-        self.outline.clear()
-        self._start = None
-
-    def press(self, event: ToolEvent) -> None:
-        if event.button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
-            self._start = event
 
     def move(self, event: ToolEvent, pressed: bool) -> None:
         start = self._start
@@ -48,8 +38,7 @@ class ExemplarTool(Tool):
         self.outline.box(start.x, start.y, event.x, event.y, self._color(start))
 
     def release(self, event: ToolEvent) -> None:
-        start, self._start = self._start, None
-        self.outline.clear()
+        start = self.take_start()
         if start is None or self.on_box is None:
             return
         if max(abs(event.x - start.x), abs(event.y - start.y)) * event.view_scale < MIN_BOX_PX:

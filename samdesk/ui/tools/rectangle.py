@@ -9,30 +9,20 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from samdesk.document.shapes import box_frame
-from samdesk.ui.tools.base import Tool, ToolEvent
-from samdesk.ui.tools.drag_outline import DragOutline
+from samdesk.ui.tools.base import ToolEvent
+from samdesk.ui.tools.drag_outline import DragTool
 
 MIN_SIDE_PX = 3.0  # on screen: a shorter drag is a slip, not a box
 
 
-class RectangleTool(Tool):
+class RectangleTool(DragTool):
     name = "rectangle"
     label = "Rectangle"
     shortcut = "Shift+B"
     help = "Drag: a box annotation (kept as a box, not segmented) · Enter accepts it"
     order = 55
 
-    def __init__(self, host) -> None:
-        super().__init__(host)
-        self._start: ToolEvent | None = None
-        self.outline = DragOutline(host.scene)
-
-    def deactivate(self) -> None:
-        self._clear()
-
-    def press(self, event: ToolEvent) -> None:
-        if event.button == Qt.MouseButton.LeftButton:
-            self._start = event
+    drag_buttons = (Qt.MouseButton.LeftButton,)
 
     def move(self, event: ToolEvent, pressed: bool) -> None:
         if self._start is None:
@@ -40,8 +30,7 @@ class RectangleTool(Tool):
         self.outline.box(self._start.x, self._start.y, event.x, event.y)
 
     def release(self, event: ToolEvent) -> None:
-        start = self._start
-        self._clear()
+        start = self.take_start()
         media = self.controller.media
         if start is None or media is None:
             return
@@ -55,7 +44,3 @@ class RectangleTool(Tool):
             self.host.say("Rectangle tool: the box is outside the image")
             return
         self.controller.add_shape(frame)
-
-    def _clear(self) -> None:
-        self._start = None
-        self.outline.clear()
