@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -42,8 +43,35 @@ def media_dir() -> Path:
     return MEDIA_DIR
 
 
+# How long the end of a run waits for a runtime thread to finish the model call it was in.
+_MODEL_CALL_GRACE_S = 60.0
+_exit_status: list[int] = [0]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status[0] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the run's user folders, then leave as the app does if a model call still runs.
+
+    Windows close their runtimes with a short timeout (as a user's quit does), so a test that
+    stopped a run mid-frame leaves a runtime thread inside a torch call; the interpreter's exit
+    would then abort (exit status 134 after every test passed; see
+    ``model_runtime.runtime.model_calls_running``). Such a call ends within seconds: wait for it,
+    and if one outlives the grace period, exit with the run's status without the teardown.
+    """
     shutil.rmtree(_USER_DIRS, ignore_errors=True)
+    from model_runtime.runtime import model_calls_running
+
+    deadline = time.monotonic() + _MODEL_CALL_GRACE_S
+    while model_calls_running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if model_calls_running():
+        from samdesk.cli import leave_now
+
+        leave_now(_exit_status[0])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
