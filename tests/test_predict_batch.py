@@ -73,19 +73,20 @@ def test_shape_groups_keep_order_and_bound_size() -> None:
     assert groups == [[0, 1], [3, 4], [5], [2, 6], [7]]
 
 
-def test_everything_decodes_its_grid_through_predict_batch() -> None:
-    """segment everything decodes its grid through predict_batch when a model has it."""
+def test_everything_decodes_its_grid_in_groups_of_points_per_batch() -> None:
+    """segment everything decodes its grid's single clicks through the model's batched
+    ``decode_clicks``, ``points_per_batch`` clicks per call."""
     from model_runtime.everything import EverythingSettings, segment_everything
 
     model = small_sam2_model()
     calls: list[int] = []
-    original = model.predict_batch
+    original = model.decode_clicks
 
-    def counting(embedding: Any, prompts: Any, multimask: bool = True) -> Any:
-        calls.append(len(prompts))
-        return original(embedding, prompts, multimask=multimask)
+    def counting(embedding: Any, points: Any, **options: Any) -> Any:
+        calls.append(len(points))
+        return original(embedding, points, **options)
 
-    model.predict_batch = counting  # type: ignore[method-assign]
+    model.decode_clicks = counting  # type: ignore[method-assign]
     settings = EverythingSettings(points_per_side=4, points_per_batch=5, pred_iou_thresh=0.0,
                                   stability_score_thresh=0.0)
     segment_everything(model, _image(), None, settings)
