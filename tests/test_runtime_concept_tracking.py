@@ -28,7 +28,7 @@ from tests.runtime_doubles import WAIT, DoubleModel, Gate, Recorder
 H, W, FRAMES = 6, 8, 6
 
 
-def mask(column: int) -> np.ndarray:
+def mask_of(column: int) -> np.ndarray:
     out = np.zeros((H, W), bool)
     out[:, column] = True
     return out
@@ -60,13 +60,17 @@ class ScriptedVideo:
     def add_concept(self, frame: int, prompts: Prompts) -> dict[int, np.ndarray]:
         self.calls.append(("concept", frame, prompts.phrases))
         self.object_ids = [1, 2]
-        return {1: mask(1), 2: mask(2)}
+        return {1: mask_of(1), 2: mask_of(2)}
 
-    def add_prompt(self, frame: int, obj_id: int, mask: np.ndarray) -> dict[int, np.ndarray]:
-        self.calls.append(("prompt", frame, obj_id, int(mask.sum())))
+    def add_prompt(self, frame: int, obj_id: int, points=None, labels=None, box=None, mask=None):
+        if mask is not None:
+            self.calls.append(("prompt", frame, obj_id, int(mask.sum())))
+        else:
+            clicked = np.asarray(points).tolist(), np.asarray(labels).tolist()
+            self.calls.append(("clicks", frame, obj_id, *clicked))
         if obj_id not in self.object_ids:
             self.object_ids.append(obj_id)
-        return {obj_id: mask}
+        return {obj_id: mask if mask is not None else mask_of(1)}
 
     def remove_object(self, obj_id: int) -> None:
         self.calls.append(("remove", obj_id))
@@ -85,7 +89,7 @@ class ScriptedVideo:
                 break
             if frame == self.gate_frame and self.gate is not None:
                 self.gate.pass_through()
-            masks = {o: mask(o) for o in self.object_ids if o != 2 or frame < 2}
+            masks = {o: mask_of(o) for o in self.object_ids if o != 2 or frame < 2}
             held.append(Step(frame, masks, {o: 3.0 for o in masks}, done, len(order)))
             while len(held) > self.hold:
                 yield held.pop(0)
@@ -178,24 +182,31 @@ def test_a_correction_re_tracks_its_instance_alone_in_the_kept_session(runtime, 
     run(runtime, track_phrase(tracks, "dog", 0))
     video = model.opened[0]
     video.calls.clear()
-    corrected = mask(5) | mask(6)
-    job = retrack_instance(tracks, 1, 3, lambda: corrected, max_frames=2, forget=[2, 9])
+    clicks = Prompts(points=[(5.0, 3.0)], labels=[0])
+    job = retrack_instance(tracks, 1, 3, mask_of(5), clicks=clicks, max_frames=2, forget=[2, 9])
     summary, tracked = run(runtime, job)
     assert len(model.opened) == 1  # the same session: its memory of the phrase run is used
+    # The clicks refine the instance as SAM 3 does; only it is reported.
     assert video.calls == [
-        ("remove", 2), ("prompt", 3, 1, int(corrected.sum())), ("propagate", 3, "forward", 2)
+        ("remove", 2), ("clicks", 3, 1, [[5.0, 3.0]], [0]), ("propagate", 3, "forward", 2)
     ]
     assert [(t.frame, sorted(t.masks)) for t in tracked] == [(3, [1]), (4, [1])]
     assert summary == PhraseSummary(frames=2, objects=[1], finished_early=False)
+    # A correction without clicks (a brush edit): the mask replaces what the session knew.
+    video.calls.clear()
+    corrected = mask_of(5) | mask_of(6)
+    run(runtime, retrack_instance(tracks, 1, 4, lambda: corrected))
+    assert video.calls[:3] == [("remove", 1), ("prompt", 4, 1, int(corrected.sum())),
+                               ("propagate", 4, "forward", None)]
 
 
 def test_without_a_kept_session_a_correction_opens_one_a_new_model_forgets_the_old(runtime, model) -> None:
     tracks = ConceptTracks(["frames"])
-    run(runtime, retrack_instance(tracks, 7, 2, mask(3)))
+    run(runtime, retrack_instance(tracks, 7, 2, mask_of(3)))
     assert len(model.opened) == 1 and model.opened[0].calls[0] == ("prompt", 2, 7, H)
     other = ConceptVideoDouble()
     runtime.load_model(other).result(WAIT)
-    run(runtime, retrack_instance(tracks, 7, 2, mask(3)))
+    run(runtime, retrack_instance(tracks, 7, 2, mask_of(3)))
     assert model.opened[0].closed and len(other.opened) == 1  # the old model's session closed
     run(runtime, release_tracks(tracks))
     assert other.opened[0].closed and not tracks.is_open
@@ -208,7 +219,7 @@ def test_bad_requests_and_models_that_cannot_are_refused_at_once(runtime) -> Non
     with pytest.raises(ValueError, match="direction"):
         track_phrase(tracks, "dog", 0, direction="up")
     with pytest.raises(ValueError, match="max_frames"):
-        retrack_instance(tracks, 1, 0, mask(1), max_frames=0)
+        retrack_instance(tracks, 1, 0, mask_of(1), max_frames=0)
     runtime.load_model("double").result(WAIT)
     with pytest.raises(ModelCapabilityError, match="cannot track a phrase.*SAM 3"):
         runtime.run_job(track_phrase(tracks, "dog", 0))

@@ -7,8 +7,8 @@ and re-propagates only the corrected instance (the session's partial propagation
 
 - :func:`track_phrase`: ``add_concept`` on the frame on screen (its instances are handed over at
   once, as the first partial), then ``propagate`` over the chosen range, one frame per step;
-- :func:`retrack_instance`: ``add_prompt`` with the corrected mask on one frame, then
-  ``propagate`` from there, reporting only that instance.
+- :func:`retrack_instance`: ``add_prompt`` with the correction's clicks (or mask) on one frame,
+  then ``propagate`` from there, reporting only that instance.
 
 Each step hands a :class:`~model_runtime.runtime.work.track.TrackedFrame` to ``on_partial``: the
 instances shown on that frame, and an empty mask for each instance seen before and not shown
@@ -151,25 +151,41 @@ def retrack_instance(
     frame: int,
     mask: np.ndarray | Callable[[], np.ndarray],
     *,
+    clicks: Prompts | None = None,
     direction: str = "forward",
     max_frames: int | None = None,
     forget: Sequence[int] = (),
     convert: Callable[[np.ndarray], Any] | None = None,
 ) -> Job:
-    """Correct instance ``obj_id`` on ``frame`` with ``mask`` (bool H×W at video resolution, or
-    a function returning it, called on the background thread) and track it from there in
-    ``direction`` for at most ``max_frames`` frames. In the kept session only that instance is
-    re-tracked, with its memory of the earlier run; without one (the model changed, the app was
-    restarted) a new session tracks it from the mask alone. ``forget``: instances to remove
-    from the session first. Only ``obj_id`` is reported (its corrected frame too: a user's mask
-    there stays, see ``samdesk.document.tracking``); the result is a :class:`PhraseSummary`."""
+    """Correct instance ``obj_id`` on ``frame`` and track it from there in ``direction`` for at
+    most ``max_frames`` frames; only ``obj_id`` is reported (its corrected frame too: a user's
+    mask there stays, see ``samdesk.document.tracking``). The result is a :class:`PhraseSummary`.
+
+    The correction is ``clicks`` (points with labels and/or a box, in video pixels) or ``mask``
+    (bool H×W at video resolution, or a function returning it, called on the background
+    thread). In the kept session an instance it holds is refined by the clicks as SAM 3 does
+    (``add_prompt`` with points: the tracker keeps its memory of the earlier run) and only it
+    is re-tracked. Without clicks, or for an instance the session does not hold (the model
+    changed, the app was restarted: a new session), the mask conditions it afresh (an instance
+    held is removed first: the mask replaces what the session knew of it). ``forget``:
+    instances to remove from the session first.
+    """
     _check_range(direction, max_frames)
+    if clicks is not None and (not clicks.has_click or clicks.mask_input is not None):
+        raise PromptError("a correction's clicks are points with labels and/or a box")
 
     def steps(ctx: JobContext) -> JobSteps:
         video, _ = tracks.session(ctx)
         tracks.forget(i for i in forget if int(i) != int(obj_id))
-        prompt = mask() if callable(mask) else mask
-        ctx.call(video.add_prompt, frame, obj_id, mask=prompt)
+        held = int(obj_id) in video.object_ids
+        if clicks is not None and held:
+            arrays = clicks.click_arrays()
+            ctx.call(video.add_prompt, frame, obj_id, points=arrays["points"], labels=arrays["labels"],
+                     box=arrays["box"])
+        else:
+            if held:
+                video.remove_object(obj_id)
+            ctx.call(video.add_prompt, frame, obj_id, mask=mask() if callable(mask) else mask)
         yield 0, None
         reporter = _Reporter(convert, only=int(obj_id))
         if tracks.stopping:
