@@ -34,6 +34,13 @@ CONDITIONS = {
 }
 
 
+# Capabilities asked of the concept model (a second slot, or the click model when it has them).
+CONCEPT_SLOT = frozenset({Capability.CONCEPT, Capability.CONCEPT_VIDEO})
+# What to do, after "Needs …", when no loaded model has the capability.
+LOAD_SAM3 = "load SAM 3 to track a phrase (Model ▸ Load concept model…)"
+HINTS = {Capability.CONCEPT_VIDEO: f": {LOAD_SAM3}"}
+
+
 @dataclass(frozen=True)
 class ActionSpec:
     id: str
@@ -168,6 +175,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _a("loop_start", "Loop from this frame", "&Video", "player.set_loop_start", "Shift+Home", when="video"),
     _a("loop_end", "Loop to this frame", "&Video", "player.set_loop_end", "Shift+End", when="video"),
     _a("loop_clear", "Clear the loop range", "&Video", "player.clear_loop", when="video"),
+    _a("track_phrase", "Track a phrase through the video…", "&Video", "instances.open_tracking",
+       "Ctrl+Shift+F", needs=Capability.CONCEPT_VIDEO, when="video", separator_before=True,
+       tip="Every instance of a phrase (person, car) followed through the video with SAM 3: "
+           "the find-all bar's Track"),
+    _a("retrack_instance", "Re-track instance from here", "&Video", "instances.phrases.retrack_selected",
+       "Ctrl+Alt+R", needs=Capability.CONCEPT_VIDEO, when="video",
+       tip="After correcting a tracked instance on this frame (R, clicks, Enter): track it again "
+           "from here to its next correction, with SAM 3"),
     _a("track_frames", "Track a number of frames…", "&Video", "tracker.ask_frames", needs=Capability.VIDEO,
        when="video"),
     _a("stop_tracking", "Stop tracking (Esc)", "&Video", "tracker.stop", when="tracking"),
@@ -261,15 +276,19 @@ class Actions:
         return self.by_id[action_id]
 
     def update(
-        self, capabilities: frozenset[str] | None, model_name: str, conditions: Mapping[str, bool]
+        self, capabilities: frozenset[str] | None, model_name: str, conditions: Mapping[str, bool],
+        concept: tuple[frozenset[str] | None, str] = (None, ""),
     ) -> None:
         """Enable what the loaded model (``capabilities``; None while none is loaded) and the
-        window's ``conditions`` allow; a disabled action's tooltip says what it needs."""
+        window's ``conditions`` allow; a disabled action's tooltip says what it needs. What
+        the concept model does (``CONCEPT_SLOT``) is asked of ``concept``: the capabilities of
+        both slots together and the concept model's name."""
         for action_id, spec in self.specs.items():
             reason = ""
-            if spec.needs is not None and (capabilities is None or spec.needs not in capabilities):
-                loaded = "no model is loaded" if capabilities is None else f"{model_name} is loaded"
-                reason = f"Needs {models_with(spec.needs)} ({loaded})"
+            caps, name = concept if spec.needs in CONCEPT_SLOT else (capabilities, model_name)
+            if spec.needs is not None and (caps is None or spec.needs not in caps):
+                loaded = "no model is loaded" if caps is None else f"{name} is loaded"
+                reason = f"Needs {models_with(spec.needs)} ({loaded})" + HINTS.get(spec.needs, "")
             elif spec.when is not None and not conditions.get(spec.when, False):
                 reason = CONDITIONS[spec.when]
             action = self.by_id[action_id]

@@ -106,6 +106,23 @@ class ConceptLink(QObject):
                 return bridge
         return None
 
+    def video_bridge(self) -> RuntimeBridge | None:
+        """Where phrase tracking goes: the model (second slot first) that tracks a phrase."""
+        for bridge in (self.second, self.main):
+            info = None if bridge is None else bridge.runtime.model_info
+            if info is not None and info.can(Capability.CONCEPT_VIDEO):
+                return bridge
+        return None
+
+    def capabilities(self) -> tuple[frozenset[str] | None, str]:
+        """What the models of both slots can do together, and the concept model's name (else
+        the click model's; "" with none): for enabling the concept actions."""
+        infos = [b.runtime.model_info for b in (self.second, self.main) if b is not None]
+        infos = [i for i in infos if i is not None]
+        if not infos:
+            return None, ""
+        return frozenset().union(*(i.capabilities for i in infos)), infos[0].display_name
+
     def description(self) -> str:
         bridge = self.concept_bridge()
         info = None if bridge is None else bridge.runtime.model_info

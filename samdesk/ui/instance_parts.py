@@ -1,6 +1,7 @@
 """The window's parts for many objects at once, built and connected together: the concept model
 in a second slot (``concept_link``), the review of proposed instances (``review``), find all
-(``find_all``), segment everything (``everything``) and run on all images (``batch_label``).
+(``find_all``), segment everything (``everything``), run on all images (``batch_label``) and,
+on a video, a phrase tracked through it (``phrase_tracking``).
 
 The window builds them with :func:`build` and routes its actions here (``instances.…`` in the
 actions table); their bars go above the canvas.
@@ -19,6 +20,7 @@ from samdesk.ui.batch_label import RunOnAll
 from samdesk.ui.concept_link import ConceptLink
 from samdesk.ui.everything import SegmentEverything
 from samdesk.ui.find_all import FindAll
+from samdesk.ui.phrase_tracking import PhraseTracker, tracking_refusal
 from samdesk.ui.review import InstanceReview
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ class InstanceParts:
     find_all: FindAll
     everything: SegmentEverything
     batch: RunOnAll
+    phrases: PhraseTracker
 
     # --- what the actions call -------------------------------------------------------------------
 
@@ -54,7 +57,10 @@ class InstanceParts:
         return self.review.active and self.review.reject_selected()
 
     def cancel(self) -> bool:
-        """Esc with nothing proposed: stop a find-all query or a sweep in progress."""
+        """Esc with nothing proposed: stop a phrase tracking run, a find-all query or a sweep."""
+        if self.phrases.running:
+            self.phrases.stop()
+            return True
         if self.link.busy:
             self.find_all.cancel()
             return True
@@ -62,6 +68,15 @@ class InstanceParts:
             self.everything.cancel()
             return True
         return False
+
+    def open_tracking(self) -> None:
+        """Video ▸ Track a phrase…: the find-all bar, with its Track row (on a video)."""
+        self.find_all.open()
+        self.refresh_tracking()
+
+    def refresh_tracking(self) -> None:
+        """Show the bar's Track row on a video, on or off by what the loaded models can do."""
+        self.find_all.bar.set_video(self.window.controller.is_video, tracking_refusal(self.link))
 
     def ask_load_concept_model(self) -> None:
         settings = self.window.settings
@@ -78,7 +93,10 @@ class InstanceParts:
 
     def unload_concept_model(self) -> None:
         self.window.settings.concept_model = None
+        self.phrases.drop()
         self.link.unload()
+        self.refresh_tracking()
+        self.window._update_actions()
         self.find_all._model_changed()
         self.window.status.show_message("Concept model unloaded", 4000)
 
@@ -91,6 +109,7 @@ class InstanceParts:
         """``timeout``: the most seconds to wait for a model call of the second runtime."""
         self.batch.cancel()
         self.everything.cancel()
+        self.phrases.drop()
         self.link.shutdown(timeout)
         self.review.review.close()
 
@@ -104,14 +123,21 @@ def build(window: MainWindow, column: QVBoxLayout) -> InstanceParts:
                        window.tools.get("exemplar"), window)  # type: ignore[arg-type]
     everything = SegmentEverything(controller, window.bridge, review, window.navigation.loader.frames, window)
     batch = RunOnAll(document, controller, link, review, window)
-    parts = InstanceParts(window, link, review, find_all, everything, batch)
+    phrases = PhraseTracker(link, document, controller, window)
+    parts = InstanceParts(window, link, review, find_all, everything, batch, phrases)
     find_all.refusal = everything.refusal = window.navigation.input_refusal
     for index, widget in enumerate((find_all.bar, batch.widget, review.bar)):
         column.insertWidget(index, widget)
-    for part in (review, find_all, everything, batch):
+    for part in (review, find_all, everything, batch, phrases):
         part.message.connect(status.show_message)
-    for part in (find_all, batch):
+    for part in (find_all, batch, phrases):
         part.error.connect(window.show_error)
+    status.add_permanent(phrases.bar)
+    status.add_permanent(phrases.stop_button)
+    find_all.bar.track.connect(phrases.start)
+    controller.media_changed.append(parts.refresh_tracking)
+    link.loaded.connect(lambda _text: parts.refresh_tracking())
+    link.load_failed.connect(lambda _text: parts.refresh_tracking())
     find_all.load_requested.connect(parts.ask_load_concept_model)
     find_all.give_focus_back.connect(window.canvas.setFocus)
     find_all.accept_requested.connect(lambda: parts.accept_all())

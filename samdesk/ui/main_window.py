@@ -237,6 +237,7 @@ class MainWindow(QMainWindow):
         self.model_link.load_error.connect(self._model_load_failed)
         self.model_link.encoding.connect(status.set_encoding)
         self.tracker.running_changed.connect(lambda _running: self._update_actions())
+        self.instances.link.loaded.connect(lambda _text: self._update_actions())
         # A run encodes every frame itself: frames passed over while scrubbing are not encoded
         # ahead beside it (they would compete with it); a click still encodes what it needs.
         self.tracker.running_changed.connect(c.pause_encoding_ahead)
@@ -351,6 +352,7 @@ class MainWindow(QMainWindow):
         self.model_name = description.split(" · ")[0]
         self.capabilities = capabilities
         self._update_actions()
+        self.instances.refresh_tracking()  # SAM 3 as the click model tracks a phrase too
 
     def _update_actions(self) -> None:
         conditions = {
@@ -358,7 +360,8 @@ class MainWindow(QMainWindow):
             "tracking": self.tracker.running,
             "missing_media": self.missing.any_missing,
         }
-        self.menu_actions.update(self.capabilities, self.model_name, conditions)
+        concept = self.instances.link.capabilities()
+        self.menu_actions.update(self.capabilities, self.model_name, conditions, concept)
 
     def _show_candidates(self) -> None:
         c = self.controller

@@ -1,7 +1,8 @@
 """The find-all bar (Ctrl+F) above the canvas: a phrase field (``car; person; bicycle``:
 ``phrase_field.py``) that completes each phrase from the project's categories and past queries,
 the phrase → category mapping and the count per phrase, exemplar boxes in use, and Run on all
-images. Without a concept model it explains how to get one.
+images; on a video, Track follows the phrase's instances over a range of frames (whole video,
+from here, N frames). Without a concept model it explains how to get one.
 
 A widget only: ``samdesk/ui/find_all.py`` connects it to the model and the session.
 """
@@ -10,15 +11,18 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from samdesk.session.find_all import split_phrases
+from samdesk.session.phrase_tracks import RANGE_TEXT, TrackRange
 from samdesk.ui.panels.phrase_field import PhraseField
 from samdesk.ui.panels.review_bar import shrinkable
 
@@ -26,6 +30,7 @@ from samdesk.ui.panels.review_bar import shrinkable
 class FindAllBar(QWidget):
     run = Signal(str)  # the phrase text
     run_on_all = Signal(str)
+    track = Signal(str, str, int)  # the phrase text, the TrackRange, the frames (for N frames)
     clear_exemplars = Signal()
     load_model = Signal()
     closed = Signal()
@@ -81,6 +86,29 @@ class FindAllBar(QWidget):
         details.addWidget(self.exemplar_label)
         self.clear_exemplars_button = self._button("Clear boxes", self.clear_exemplars.emit)
         details.addWidget(self.clear_exemplars_button)
+        # On a video: track the phrase over a range of frames.
+        self.track_row = QWidget()
+        track = QHBoxLayout(self.track_row)
+        track.setContentsMargins(0, 0, 0, 0)
+        track.addWidget(QLabel("Track in this video:"))
+        self.range_box = QComboBox()
+        for extent, text in RANGE_TEXT.items():
+            self.range_box.addItem(text, extent)
+        self.range_box.setCurrentIndex(list(RANGE_TEXT).index(TrackRange.FROM_HERE))
+        self.range_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.range_box.currentIndexChanged.connect(lambda _i: self._range_changed())
+        track.addWidget(self.range_box)
+        self.frames_box = QSpinBox()
+        self.frames_box.setRange(1, 1_000_000)
+        self.frames_box.setValue(30)
+        self.frames_box.setSuffix(" frames")
+        track.addWidget(self.frames_box)
+        self.track_button = self._button("Track", self._track)
+        track.addWidget(self.track_button)
+        track.addStretch(1)
+        column.addWidget(self.track_row)
+        self.track_row.setVisible(False)
+        self._range_changed()
         help_row = QHBoxLayout()
         self.help_label = QLabel("")
         self.help_label.setWordWrap(True)
@@ -99,7 +127,26 @@ class FindAllBar(QWidget):
         button.clicked.connect(lambda _checked=False: slot())
         return button
 
+    def _range_changed(self) -> None:
+        self.frames_box.setVisible(self.range_box.currentData() == TrackRange.FRAMES)
+
+    def _track(self) -> None:
+        self.track.emit(self.field.text(), str(self.range_box.currentData()), self.frames_box.value())
+
+    def set_range(self, extent: str, frames: int = 0) -> None:
+        self.range_box.setCurrentIndex(list(RANGE_TEXT).index(TrackRange(extent)))
+        if frames:
+            self.frames_box.setValue(frames)
+
     # --- what it shows ---------------------------------------------------------------------------
+
+    def set_video(self, video: bool, refusal: str | None) -> None:
+        """Show the Track row on a video; ``refusal``: why no loaded model can track (the
+        button is then off, and its tooltip says so)."""
+        self.track_row.setVisible(video)
+        self.track_button.setEnabled(refusal is None)
+        self.track_button.setToolTip(refusal or "Find the phrase on this frame and follow every instance "
+                                     "through the range (a background run: Stop keeps what is done)")
 
     def set_completions(self, categories: list[str], history: list[str]) -> None:
         """Complete each phrase from the category names and past phrases; Up/Down recall
