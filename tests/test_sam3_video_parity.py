@@ -72,6 +72,7 @@ def planner_config(settings: VideoSettings) -> ConceptVideoConfig:
             occlusion_overlap_thresh=settings.suppress_overlapping_based_on_recent_occlusion_threshold,
             fill_hole_area=settings.fill_hole_area,
             recondition_every_nth_frame=settings.recondition_every_nth_frame,
+            refinement_window=settings.refinement_detector_cond_frame_removal_window,
         )
     )
 

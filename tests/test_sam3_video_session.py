@@ -98,3 +98,22 @@ def test_a_phrase_gives_new_ids_and_a_folder_of_frames_opens(model, tmp_path: Pa
         assert video.phrase == "noise"
         assert all(m.shape == (H, W) for m in found.values())
         assert set(found) <= set(video.object_ids)
+
+
+def test_a_click_frees_the_mask_prompts_within_the_refinement_window(model) -> None:  # type: ignore[no-untyped-def]
+    """A click on an object stops its mask prompts within ``refinement_window`` frames of the
+    click from conditioning (official ``refinement_detector_cond_frame_removal_window``, 16),
+    whatever the re-prompting period (``recondition_every_nth_frame``, here 2)."""
+    from model_runtime.models.sam3.planner import PlannerConfig
+    from model_runtime.models.sam3.video import ConceptVideoConfig
+
+    mask = np.zeros((H, W), bool)
+    mask[10:40, 20:60] = True
+    for window, kept in ((16, set()), (5, {0})):
+        planner = PlannerConfig(recondition_every_nth_frame=2, refinement_window=window)
+        with model.open_video(frames(12), ConceptVideoConfig(planner=planner)) as video:
+            video.add_prompt(0, 1, mask=mask)
+            video.add_prompt(8, 1, mask=mask)
+            video.add_prompt(10, 1, points=[[40, 25]], labels=[1])
+            group = video._tracks.group_of(1)
+            assert group is not None and group.mask_frames[1] == kept, window

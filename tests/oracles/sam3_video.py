@@ -54,6 +54,7 @@ class VideoSettings:
     suppress_overlapping_based_on_recent_occlusion_threshold: float = 0.7
     fill_hole_area: int = 16
     recondition_every_nth_frame: int = 16
+    refinement_detector_cond_frame_removal_window: int = 16  # of the interactive subclass
 
 
 def build_official_video(
@@ -111,6 +112,7 @@ def build_official_video(
         image_mean=(0.5, 0.5, 0.5),
         image_std=(0.5, 0.5, 0.5),
         compile_model=False,
+        refinement_detector_cond_frame_removal_window=settings.refinement_detector_cond_frame_removal_window,
     )
     return model.eval()
 

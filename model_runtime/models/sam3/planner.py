@@ -61,6 +61,11 @@ class PlannerConfig:
     occlusion_overlap_thresh: float = 0.7  # suppress_overlapping_based_on_recent_occlusion_threshold
     fill_hole_area: int = 16
     recondition_every_nth_frame: int = 16
+    # A click on an object stops the mask prompts of that object's group within this many frames
+    # of the click from conditioning (official ``refinement_detector_cond_frame_removal_window``
+    # of ``Sam3VideoInferenceWithInstanceInteractivity``; its own setting, not the re-prompting
+    # period, although both are 16 in the released model).
+    refinement_window: int = 16
     max_num_objects: int = 10000
 
     def __post_init__(self) -> None:

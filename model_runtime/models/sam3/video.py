@@ -376,7 +376,7 @@ class ConceptVideoSession:
     def _clear_detector_frames(self, group: TrackGroup, obj_id: int, frame: int) -> None:
         """A click makes the detector's mask prompts of that object within the removal window
         stop conditioning (official ``clear_detector_added_cond_frame_in_tracker``)."""
-        window = self.config.planner.recondition_every_nth_frame
+        window = self.config.planner.refinement_window
         frames = [
             f for f in group.mask_frames[obj_id] if f not in group.points[obj_id] and abs(f - frame) <= window
         ]
