@@ -9,13 +9,31 @@ spread across 0.5) is loaded by ``load_model`` and by the official video model
 lowered (random weights score every query low), hot start is off (see ``SETTINGS``) and
 re-prompting comes every 2 frames. Per frame: the same object ids, mask IoU ≥ 0.999, scores
 within 1e-4.
+
+Each frame is compared in two stages. First the low-res logits that enter hole filling (the
+tracker's masks of the objects it carries and the new detections' masks, recorded on both sides
+by a :class:`LogitSpy`): within ``LOGIT_REL`` (1 %) of the tensor's largest value. Both sides
+round the tracker's features to bfloat16 (the official all-gather), so the two ViTs' float32
+differences flip a few of those roundings and the logits differ by ~1e-3 (1.1e-3 seen, scale
+0.75); a wrong feature, memory or prompt moves them by a good part of their scale. Then the
+masks: IoU ≥ 0.999, except on a frame where one of those logits is so near 0 that its sign
+differs: there ≥ 0.99, and fewer than half of the frames may be such frames (4 of 16 in the
+6-frame test on 2026-12-05, all masks at 0.999 but frame 4's). Why: random weights give speckled,
+low-contrast masks (|logit| < 0.8, many one-pixel components), so hole filling and speck removal
+turn one flipped pixel into a changed component. Measured on the 6-frame clip with both sides
+reading identical backbone features (2026-12-05): the tracker's logits agree within 7e-7, and on
+frame 4 one logit of object 3 is 1.7e-8 here and -1.5e-7 in the official; hole filling makes that
+12 low-res pixels, 11 video pixels that move between objects 2 and 3 (IoU 0.994), and frame 5
+agrees exactly again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +75,15 @@ SETTINGS = VideoSettings(
     hotstart_dup_thresh=0,
     recondition_every_nth_frame=2,
 )
+
+
+# Per frame, the low-res logits entering hole filling (the tracker's, and new detections') agree
+# within LOGIT_REL of each tensor's largest official value, and the masks at MIN_IOU; where one
+# of those logits is so near 0 that it has another sign on the two sides, that frame's masks at
+# MIN_IOU_AFTER_FLIP (module docstring).
+LOGIT_REL = 1e-2
+MIN_IOU = 0.999
+MIN_IOU_AFTER_FLIP = 0.99
 
 
 def planner_config(settings: VideoSettings) -> ConceptVideoConfig:
@@ -125,66 +152,145 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
-def _compare(where: str, ours: Frame, official: Frame, scores: bool = True) -> None:
+def _compare(where: str, ours: Frame, official: Frame, scores: bool = True, min_iou: float = MIN_IOU) -> None:
     assert sorted(ours.masks) == sorted(official.masks), (where, sorted(ours.masks), sorted(official.masks))
     for obj_id, expected in official.masks.items():
         got = ours.masks[obj_id]
         assert got.shape == expected.shape, where
         iou = _iou(got, expected)
-        assert iou >= 0.999, f"{where} object {obj_id}: IoU {iou}"
+        assert iou >= min_iou, f"{where} object {obj_id}: IoU {iou}"
         if scores:
             assert abs(ours.scores[obj_id] - official.scores[obj_id]) <= 1e-4, (
                 f"{where} object {obj_id}: score {ours.scores[obj_id]} vs {official.scores[obj_id]}"
             )
 
 
-def _compare_pass(name: str, ours: dict[int, Frame], official: dict[int, Frame]) -> None:
+def _compare_logits(where: str, ours: list[torch.Tensor], official: list[torch.Tensor]) -> bool:
+    """The segment's recorded logits agree within :data:`LOGIT_REL` of each tensor's scale; True
+    when one of them still has the other sign on the two sides (near 0 on both: float noise)."""
+    assert [t.shape for t in ours] == [t.shape for t in official], f"{where}: logits recorded differ"
+    flipped = False
+    for mine, theirs in zip(ours, official, strict=True):
+        if mine.numel() == 0:
+            continue
+        diff = float((mine - theirs).abs().max())
+        scale = float(theirs.abs().max())
+        assert diff <= LOGIT_REL * scale, (
+            f"{where}: low-res logits differ by up to {diff:.3g} (scale {scale:.3g})"
+        )
+        flipped |= bool(((mine > 0) != (theirs > 0)).any())
+    return flipped
+
+
+def _compare_segment(where: str, key: str, runs: Runs, ours: Frame, official: Frame, scores: bool) -> None:
+    """Logits first, then masks: IoU ≥ :data:`MIN_IOU`, or ≥ :data:`MIN_IOU_AFTER_FLIP` on a
+    frame where a logit within float noise of 0 has a different sign (module docstring)."""
+    flipped = _compare_logits(where, runs.ours.logits[key], runs.official.logits[key])
+    _compare(where, ours, official, scores, MIN_IOU_AFTER_FLIP if flipped else MIN_IOU)
+
+
+def _compare_pass(name: str, runs: Runs) -> None:
+    ours, official = getattr(runs.ours, name), getattr(runs.official, name)
     assert list(ours) == list(official), name
+    assert set(runs.ours.logits) == set(runs.official.logits), "segments recorded differ"
     for frame in official:
-        _compare(f"{name} frame {frame}", ours[frame], official[frame])
+        _compare_segment(
+            f"{name} pass frame {frame}", f"{name} {frame}", runs, ours[frame], official[frame], True
+        )
+
+
+class LogitSpy:
+    """Records the low-res logits entering hole filling, the planner's first step on the tracker's
+    masks (and on new detections'), per segment: the phrase's frame, each propagated frame."""
+
+    def __init__(self) -> None:
+        self.current: list[torch.Tensor] = []
+
+    @contextlib.contextmanager
+    def on(self, module: Any, name: str) -> Iterator[None]:
+        fill = getattr(module, name)
+
+        def spy(masks: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            self.current.append(masks.detach().float().cpu().clone())
+            return fill(masks, *args, **kwargs)
+
+        setattr(module, name, spy)
+        try:
+            yield
+        finally:
+            setattr(module, name, fill)
+
+    def cut(self) -> list[torch.Tensor]:
+        segment, self.current = self.current, []
+        return segment
 
 
 @dataclass
-class Runs:
-    """Each side's answers: the phrase's frame, the first pass, the click's frame, the second pass."""
+class Side:
+    """One implementation's answers: the phrase's frame, the first pass, the click's frame, the
+    second pass, and the logits recorded by a :class:`LogitSpy` ("concept", "first 3", ...)."""
 
-    concept: tuple[Frame, Frame]
-    first: tuple[dict[int, Frame], dict[int, Frame]]
-    click: tuple[Frame, Frame]
-    second: tuple[dict[int, Frame], dict[int, Frame]]
-    corrected_id: int
-    lost_and_new: list[tuple[int, list[int], list[int]]]
+    concept: Frame
+    first: dict[int, Frame]
+    click: Frame
+    second: dict[int, Frame]
+    logits: dict[str, list[torch.Tensor]]
+    lost_and_new: list[tuple[int, list[int], list[int]]] = field(default_factory=list)
 
 
-def run_both(checkpoint: Path, frames_dir: Path, spec: Any, settings: VideoSettings, clip: Clip) -> Runs:
-    from model_runtime import load_model
+def corrected_object(first: dict[int, Frame], clip: Clip) -> int:
+    """The instance the click corrects: the lowest id shown on the corrected frame."""
+    shown = sorted(first[clip.corrected_frame].masks)
+    assert shown, "no instance on the corrected frame: the test would prove nothing"
+    return shown[0]
+
+
+def _official_pass(
+    predictor: Any,
+    session_id: str,
+    spy: LogitSpy,
+    logits: dict[str, list[torch.Tensor]],
+    name: str,
+    start: int | None,
+    clip: Clip,
+) -> dict[int, Frame]:
+    request = {
+        "type": "propagate_in_video",
+        "session_id": session_id,
+        "propagation_direction": "forward",
+        "start_frame_index": start,
+        "max_frame_num_to_track": clip.num_frames,
+    }
+    frames = {}
+    for r in predictor.handle_stream_request(request):
+        frames[r["frame_index"]] = _official_frame(r["outputs"])
+        logits[f"{name} {r['frame_index']}"] = spy.cut()
+    return frames
+
+
+def run_official(checkpoint: Path, frames_dir: Path, spec: Any, settings: VideoSettings, clip: Clip) -> Side:
     from tests.oracles import sam3_video
 
     official_model = sam3_video.load_official_video(checkpoint, spec, settings)
     predictor = sam3_video.predictor(official_model)
-    with sam3_video.cpu_video_patches(official_model), torch.inference_mode():
+    spy, logits = LogitSpy(), {}
+    from sam3.model import sam3_video_base
+
+    with (
+        sam3_video.cpu_video_patches(official_model),
+        spy.on(sam3_video_base, "fill_holes_in_mask_scores"),
+        torch.inference_mode(),
+    ):
         session_id = predictor.handle_request({"type": "start_session", "resource_path": str(frames_dir)})[
             "session_id"
         ]
+
         added = predictor.handle_request(
             {"type": "add_prompt", "session_id": session_id, "frame_index": 0, "text": PHRASE}
         )
-        official_concept = _official_frame(added["outputs"])
-        official_first = {
-            r["frame_index"]: _official_frame(r["outputs"])
-            for r in predictor.handle_stream_request(
-                {
-                    "type": "propagate_in_video",
-                    "session_id": session_id,
-                    "propagation_direction": "forward",
-                    "start_frame_index": 0,
-                    "max_frame_num_to_track": clip.num_frames,
-                }
-            )
-        }
-        shown = sorted(official_first[clip.corrected_frame].masks)
-        assert shown, "no instance on the corrected frame: the test would prove nothing"
-        corrected = shown[0]
+        concept = _official_frame(added["outputs"])
+        logits["concept"] = spy.cut()
+        first = _official_pass(predictor, session_id, spy, logits, "first", 0, clip)
         clicked = predictor.handle_request(
             {
                 "type": "add_prompt",
@@ -192,55 +298,65 @@ def run_both(checkpoint: Path, frames_dir: Path, spec: Any, settings: VideoSetti
                 "frame_index": clip.corrected_frame,
                 "points": [list(CLICK)],
                 "point_labels": [1],
-                "obj_id": corrected,
+                "obj_id": corrected_object(first, clip),
             }
         )
-        official_click = _official_frame(clicked["outputs"])
-        official_second = {
-            r["frame_index"]: _official_frame(r["outputs"])
-            for r in predictor.handle_stream_request(
-                {
-                    "type": "propagate_in_video",
-                    "session_id": session_id,
-                    "propagation_direction": "forward",
-                    "start_frame_index": None,
-                    "max_frame_num_to_track": clip.num_frames,
-                }
-            )
-        }
+        click = _official_frame(clicked["outputs"])
+        logits["click"] = spy.cut()
+        second = _official_pass(predictor, session_id, spy, logits, "second", None, clip)
         predictor.handle_request({"type": "close_session", "session_id": session_id})
     del predictor, official_model
     gc.collect()
+    return Side(concept, first, click, second, logits)
 
-    model = load_model(checkpoint, device="cpu")
+
+def run_ours(model: Any, frames_dir: Path, settings: VideoSettings, clip: Clip, corrected: int) -> Side:
+    """Our session's answers, the click on ``corrected`` (the official side's choice)."""
+    from model_runtime.models.sam3 import video_tracks
+
+    spy, logits = LogitSpy(), {}
     video = model.open_video(frames_dir, planner_config(settings))
     assert video.num_frames == clip.num_frames
     assert video.frame_size == (FRAME_SIZE[1], FRAME_SIZE[0])
-    masks = video.add_concept(0, Prompts(text=PHRASE))
-    ours_concept = Frame(masks, {})
-    ours_first: dict[int, Frame] = {}
-    lost_and_new = []
-    for step in video.propagate():
-        ours_first[step.frame_index] = Frame(step.masks, step.scores)
-        lost_and_new.append((step.frame_index, step.new_ids, step.lost_ids))
-    width, height = FRAME_SIZE
-    clicked_masks = video.add_prompt(
-        clip.corrected_frame, corrected, points=[[CLICK[0] * width, CLICK[1] * height]], labels=[1]
-    )
-    ours_click = Frame(clicked_masks, {})
-    # The official default re-tracks from the phrase's frame; ours from the corrected frame.
-    ours_second = {
-        step.frame_index: Frame(step.masks, step.scores) for step in video.propagate(start_frame=0)
-    }
+    with spy.on(video_tracks, "fill_holes"):
+        concept = Frame(video.add_concept(0, Prompts(text=PHRASE)), {})
+        logits["concept"] = spy.cut()
+        first: dict[int, Frame] = {}
+        lost_and_new = []
+        for step in video.propagate():
+            first[step.frame_index] = Frame(step.masks, step.scores)
+            logits[f"first {step.frame_index}"] = spy.cut()
+            lost_and_new.append((step.frame_index, step.new_ids, step.lost_ids))
+        width, height = FRAME_SIZE
+        clicked = video.add_prompt(
+            clip.corrected_frame, corrected, points=[[CLICK[0] * width, CLICK[1] * height]], labels=[1]
+        )
+        logits["click"] = spy.cut()
+        # The official default re-tracks from the phrase's frame; ours from the corrected frame.
+        second = {}
+        for step in video.propagate(start_frame=0):
+            second[step.frame_index] = Frame(step.masks, step.scores)
+            logits[f"second {step.frame_index}"] = spy.cut()
     video.close()
-    return Runs(
-        (ours_concept, official_concept),
-        (ours_first, official_first),
-        (ours_click, official_click),
-        (ours_second, official_second),
-        corrected,
-        lost_and_new,
-    )
+    return Side(concept, first, Frame(clicked, {}), second, logits, lost_and_new)
+
+
+@dataclass
+class Runs:
+    """Both sides' answers (ours, official)."""
+
+    ours: Side
+    official: Side
+    corrected_id: int
+
+
+def run_both(checkpoint: Path, frames_dir: Path, spec: Any, settings: VideoSettings, clip: Clip) -> Runs:
+    from model_runtime import load_model
+
+    official = run_official(checkpoint, frames_dir, spec, settings, clip)
+    corrected = corrected_object(official.first, clip)
+    model = load_model(checkpoint, device="cpu")
+    return Runs(run_ours(model, frames_dir, settings, clip, corrected), official, corrected)
 
 
 @pytest.fixture(scope="module")
@@ -261,23 +377,30 @@ def runs(tmp_path_factory: pytest.TempPathFactory, frames_dir: Path, checkpoint:
 
 
 def check_concept(runs: Runs) -> None:
-    ours, official = runs.concept
-    assert official.masks, "no instance found: the test would prove nothing"
-    _compare("add_concept", ours, official, scores=False)
+    assert runs.official.concept.masks, "no instance found: the test would prove nothing"
+    _compare_segment("add_concept", "concept", runs, runs.ours.concept, runs.official.concept, False)
 
 
 def check_propagation(runs: Runs) -> None:
-    _compare_pass("first pass", *runs.first)
-    shown = {o for frame in runs.first[1].values() for o in frame.masks}
+    _compare_pass("first", runs)
+    shown = {o for frame in runs.official.first.values() for o in frame.masks}
     assert len(shown) >= 2, "fewer than two instances tracked: the test would prove little"
 
 
 def check_click(runs: Runs, clip: Clip) -> None:
-    ours, official = runs.click
-    _compare(f"click on frame {clip.corrected_frame}", ours, official, scores=False)
-    first = runs.first[1][clip.corrected_frame].masks[runs.corrected_id]
+    ours, official = runs.ours.click, runs.official.click
+    _compare_segment(f"click on frame {clip.corrected_frame}", "click", runs, ours, official, False)
+    first = runs.official.first[clip.corrected_frame].masks[runs.corrected_id]
     assert _iou(first, official.masks[runs.corrected_id]) < 0.999, "the click changed nothing"
-    _compare_pass("second pass", *runs.second)
+    _compare_pass("second", runs)
+
+
+def check_flips_are_rare(runs: Runs) -> None:
+    """Sign flips near 0 are noise only while most frames have none (a shifted logit map would
+    flip pixels on nearly every frame)."""
+    logits = runs.official.logits
+    flipped = [k for k in logits if _compare_logits(k, runs.ours.logits[k], logits[k])]
+    assert 2 * len(flipped) < len(logits), f"sign flips on {flipped} of {len(logits)} frames"
 
 
 def test_phrase_finds_the_official_instances(runs: Runs) -> None:
@@ -289,20 +412,21 @@ def test_propagation_matches_the_official_predictor(runs: Runs) -> None:
 
 
 def test_new_and_lost_ids_follow_the_frames(runs: Runs) -> None:
-    ours, _ = runs.first
-    seen = set(runs.concept[0].masks)  # shown by add_concept: not new in the propagation
+    ours = runs.ours.first
+    seen = set(runs.ours.concept.masks)  # shown by add_concept: not new in the propagation
     previous = set(seen)
-    for frame, new_ids, lost_ids in runs.lost_and_new:
+    for frame, new_ids, lost_ids in runs.ours.lost_and_new:
         shown = set(ours[frame].masks)
         assert set(new_ids) == shown - seen
         assert set(lost_ids) == previous - shown
         seen |= shown
         previous = shown
-    assert any(new_ids for _, new_ids, _ in runs.lost_and_new), "no instance started after frame 0"
+    assert any(new_ids for _, new_ids, _ in runs.ours.lost_and_new), "no instance started after frame 0"
 
 
 def test_click_correction_matches_the_official_predictor(runs: Runs) -> None:
     check_click(runs, SHORT)
+    check_flips_are_rare(runs)
 
 
 @pytest.mark.slow
@@ -310,13 +434,15 @@ def test_six_frames_and_a_click_on_frame_3_match_the_official_predictor(
     frames_dir: Path, checkpoint: Path
 ) -> None:
     """The issue's case at reduced width: a phrase on frame 0, 6 propagated frames, a click on
-    frame 3, propagation again (~15 min on a 2-core CPU)."""
+    frame 3, propagation again (~10 min on a loaded 2-core CPU). On frame 4 of the first pass a
+    tracker logit of object 3 is 1.7e-8 here and -1.5e-7 in the official (module docstring)."""
     from tests.oracles import sam3_official as oracle
 
     result = run_both(checkpoint, frames_dir, oracle.reduced_spec(), SETTINGS, LONG)
     check_concept(result)
     check_propagation(result)
     check_click(result, LONG)
+    check_flips_are_rare(result)
 
 
 @pytest.mark.slow
@@ -340,3 +466,4 @@ def test_full_size_video_matches_the_official_predictor(
     check_concept(result)
     check_propagation(result)
     check_click(result, SHORT)
+    check_flips_are_rare(result)
