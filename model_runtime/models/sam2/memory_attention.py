@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model_runtime.models.sam2.rope import RopeTables, apply_rope, axial_rope_tables
+from model_runtime.models.sam2.rope import RopeTables, add_rotated_constant, apply_rope, axial_rope_tables
 
 
 @dataclass(frozen=True)
@@ -256,12 +256,11 @@ class MemoryAttention(nn.Module):
         for row, bank in enumerate(banks):
             if num_frames:
                 # W_k · tpos[t] per frame (no bias: it is already in the cached keys), rotated
-                # at every grid position.
-                tpos_k = bank.tpos @ attn.k_proj.weight.t()  # (M, C)
-                terms = apply_rope(attn.heads(tpos_k[:, None, :].expand(-1, hw, -1)), rope)
+                # at every grid position as it is added.
+                tpos_k = attn.heads((bank.tpos @ attn.k_proj.weight.t())[:, None, :])  # (M, h, 1, d)
                 for m, frame in enumerate(bank.frames):
                     span = slice(m * hw, (m + 1) * hw)
-                    torch.add(frame.keys[index][0], terms[m], out=keys[row, :, span])
+                    add_rotated_constant(frame.keys[index][0], tpos_k[m], rope, out=keys[row, :, span])
             if num_ptrs:
                 ptr_span = slice(num_frames * hw, total)
                 keys[row, :, ptr_span] = attn.heads(attn.k_proj(bank.ptrs + bank.ptrs_pos))[0]

@@ -5,11 +5,16 @@ that depends on ``x`` for the first half of the pairs and on ``y`` for the secon
 frequencies ``theta ** (-4k / head_dim)`` for ``k < head_dim / 4``. The official code does this
 with complex multiplication; we use the equivalent real form with precomputed cos/sin tables
 (``(a + ib)(c + is) = (ac - bs) + i(as + bc)``) so the tables can be cached per grid size.
+With the tables repeated per channel (``cos2``, ``sin2``: each pair's cos/sin twice) and the
+pairs swapped (``(a, b) -> (-b, a)``), a rotation is ``x * cos2 + swap(x) * sin2``: fewer passes
+over x than the half-size form, and a constant (the memory's temporal term) is rotated as it is
+added (:func:`add_rotated_constant`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -21,6 +26,11 @@ class RopeTables:
 
     cos: torch.Tensor
     sin: torch.Tensor
+
+    @cached_property
+    def interleaved(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cos2, sin2), each (N, head_dim): every pair's value for both of its channels."""
+        return self.cos.repeat_interleave(2, dim=-1), self.sin.repeat_interleave(2, dim=-1)
 
 
 def axial_rope_tables(head_dim: int, end_x: int, end_y: int, theta: float = 10000.0) -> RopeTables:
@@ -51,10 +61,24 @@ def apply_rope(x: torch.Tensor, tables: RopeTables) -> torch.Tensor:
     table_n = tables.cos.shape[0]
     if n % table_n:
         raise ValueError(f"{n} tokens are not a whole number of {table_n}-token grids")
-    reps = n // table_n
-    pairs = x.float().reshape(*x.shape[:-2], reps, table_n, d // 2, 2)
-    a, b = pairs[..., 0], pairs[..., 1]
-    cos, sin = tables.cos, tables.sin
-    real = a * cos - b * sin
-    imag = a * sin + b * cos
-    return torch.stack([real, imag], dim=-1).reshape(x.shape)
+    cos2, sin2 = tables.interleaved
+    grids = x.float().reshape(*x.shape[:-2], n // table_n, table_n, d)
+    out = grids * cos2
+    out.addcmul_(swap_pairs(grids), sin2)
+    return out.reshape(x.shape)
+
+
+def add_rotated_constant(
+    base: torch.Tensor, vector: torch.Tensor, tables: RopeTables, out: torch.Tensor
+) -> None:
+    """``out = base + apply_rope(vector at every grid token)`` without materialising the rotated
+    constant: base and out (..., N, D) with N the table length, vector (..., 1, D)."""
+    cos2, sin2 = tables.interleaved
+    torch.addcmul(base, cos2, vector, out=out)
+    out.addcmul_(sin2, swap_pairs(vector))
+
+
+def swap_pairs(x: torch.Tensor) -> torch.Tensor:
+    """(..., D) -> (..., D) with each channel pair (a, b) replaced by (-b, a)."""
+    pairs = x.unflatten(-1, (-1, 2))
+    return torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
