@@ -16,12 +16,15 @@ are linear in their input and RoPE is linear too, so
 and :meth:`MemoryAttention.project_memory` computes the first term once per memory frame; each
 frame then only adds the (cheap, shared) temporal term.
 
-Values are projected on every frame (``v_proj`` of the whole bank, ~1 GFLOP a layer): the
-cross-attention then runs in PyTorch's fused CPU attention kernel with keys and values of the
-same width, its fastest case. Mixing the raw 64-channel memory instead (softmax rows sum to 1, so
-the projection can follow the mixing) saves a quarter of the second product, but both ways of
-doing so were slower per layer at 28k keys (2 cores under load): a hand-written blocked softmax
-8.6 s, the fused kernel with 64-wide values 6.3 s, against 4.0 s for 256-wide values (ADR 0005).
+Values are never projected per memory token: softmax rows sum to 1 and ``v_proj`` is affine, so
+the raw 64-channel memory is mixed by the attention weights and only the 4096 mixed rows are
+projected (:meth:`RoPEAttention.attend_memory`). PyTorch's fused CPU attention kernel needs
+values as wide as the keys (256), so the mixing is two matrix products per block of 1024 queries
+with the block's scores soft-maxed in place (:func:`softmax_mix`): the second product is a
+quarter of the fused kernel's. Per layer at 28k keys (``bench/cross_attention.py``, 2 cores
+under load ~9) 1.07-1.10 CPU-s against 1.35 for the official way (``v_proj`` of every memory
+token, one fused call); an earlier blocked loop with a Python-level online softmax was slower
+than the fused kernel (ADR 0005).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from model_runtime.models.sam2.rope import RopeTables, add_rotated_constant, apply_rope, axial_rope_tables
+
+SCORE_BLOCK_QUERIES = 1024  # queries whose scores against every memory key are held at once
 
 
 @dataclass(frozen=True)
@@ -78,14 +83,50 @@ class RoPEAttention(nn.Module):
     def attend_memory(self, q: torch.Tensor, k: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         """Like :meth:`attend` with values ``v_proj(memory)``: q (B, h, Nq, d), k (B, h, Nk, d)
         rotated and head-split, memory (B, Nk, kv_dim) the raw value input -> projected output
-        (B, Nq, C)."""
-        return self.attend(q, k, self.heads(self.v_proj(memory)))
+        (B, Nq, C).
+
+        Softmax rows sum to 1 and ``v_proj`` is affine, so ``softmax(qkᵀ)·v_proj(memory) =
+        v_proj(softmax(qkᵀ)·memory)`` per head: the raw kv_dim-wide memory is mixed
+        (:func:`softmax_mix`) and only the Nq mixed rows are projected."""
+        mixed = softmax_mix(q, k, memory)  # (B, h, Nq, kv_dim)
+        h, d = self.num_heads, self.v_proj.weight.shape[0] // self.num_heads
+        weight = self.v_proj.weight.view(h, d, -1).transpose(1, 2)  # (h, kv_dim, d)
+        values = torch.matmul(mixed, weight) + self.v_proj.bias.view(h, 1, d)
+        b, _, n, _ = values.shape
+        return self.out_proj(values.transpose(1, 2).reshape(b, n, h * d))
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rope: RopeTables) -> torch.Tensor:
         """Self-attention form: q, k, v (B, N, C) over the same N grid tokens -> (B, N, C)."""
         qh = apply_rope(self.heads(self.q_proj(q)), rope)
         kh = apply_rope(self.heads(self.k_proj(k)), rope)
         return self.attend(qh, kh, self.heads(self.v_proj(v)))
+
+
+def softmax_mix(
+    q: torch.Tensor, k: torch.Tensor, memory: torch.Tensor, block: int = SCORE_BLOCK_QUERIES
+) -> torch.Tensor:
+    """``softmax(q·kᵀ / sqrt(d)) · memory`` for every head: q (B, h, Nq, d), k (B, h, Nk, d),
+    memory (B, Nk, c) shared by the heads -> (B, h, Nq, c).
+
+    PyTorch's fused CPU attention needs values as wide as the keys, so this runs as two matrix
+    products per ``block`` of queries with the block's scores (block × Nk floats, one buffer
+    re-used) soft-maxed in place between them: at 28k keys, 256-wide keys and 64-wide memory a
+    quarter of the fused kernel's second product (``bench/cross_attention.py``)."""
+    b, h, nq, d = q.shape
+    # 1/sqrt(d) is folded into the queries: exact for the power-of-4 head widths SAM 2 uses.
+    q = q * d**-0.5
+    out = memory.new_empty(b, h, nq, memory.shape[-1])
+    scores = q.new_empty(min(block, nq), k.shape[2])
+    for row in range(b):
+        for head in range(h):
+            keys_t = k[row, head].t()
+            for start in range(0, nq, block):
+                stop = min(start + block, nq)
+                s = scores[: stop - start]
+                torch.mm(q[row, head, start:stop], keys_t, out=s)
+                torch._softmax(s, -1, False, out=s)
+                torch.mm(s, memory[row], out=out[row, head, start:stop])
+    return out
 
 
 class MemoryAttentionLayer(nn.Module):
@@ -108,7 +149,7 @@ class ProjectedMemory:
     """One memory frame's cross-attention inputs for every layer, computed once.
 
     keys[i]:  (B, heads, HW, d) float32, ``rope(k_proj_i(features + spatial_pos))`` of layer i
-    features: (B, HW, kv_in_dim) float32, the value input of every layer (never projected)
+    features: (B, HW, kv_in_dim) float32, the value input of every layer (mixed raw)
     """
 
     keys: list[torch.Tensor]
