@@ -106,10 +106,12 @@ def time_both(
     click: np.ndarray,
     official: bool,
     flops: dict[str, dict[str, float]] | None = None,
+    cpu: dict[str, list[float]] | None = None,
 ) -> tuple[list[float], list[float]]:
     """Per-frame seconds of ours and of the official predictor, stepped alternately frame by frame
     so both see the same machine load (this CPU is shared). With ``flops`` (a dict to fill), the
-    last frame is not timed but its arithmetic is counted, for "ours" and "official"."""
+    last frame is not timed but its arithmetic is counted, for "ours" and "official". With ``cpu``
+    (a dict to fill), each frame's CPU seconds of the process too (fairer on a loaded machine)."""
     model = from_state_dict(read_state_dict(ckpt), family="sam2.1", path=ckpt, device="cpu")
     session = VideoSession(model.network, model.device, frames)
     session.add_prompt(0, 1, points=click, labels=[1])
@@ -132,10 +134,16 @@ def time_both(
                 with torch.inference_mode():
                     flops["official"] = count_flops(lambda: next(official_steps))
             break
+        start = time.process_time()
         ours_times.append(_seconds(lambda: next(ours_steps)))
+        if cpu is not None:
+            cpu.setdefault("ours", []).append(time.process_time() - start)
         if official:
+            start = time.process_time()
             with torch.inference_mode():
                 official_times.append(_seconds(lambda: next(official_steps)))
+            if cpu is not None:
+                cpu.setdefault("official", []).append(time.process_time() - start)
     return ours_times, official_times
 
 
@@ -240,7 +248,8 @@ def main() -> None:
         click = np.array([[250.0, 160.0]], dtype=np.float32)
         if args.frames > STEADY_FROM:
             flops: dict[str, dict[str, float]] | None = {} if args.count_flops else None
-            ours, official = time_both(ckpt, frames, click, not args.skip_official, flops)
+            cpu: dict[str, list[float]] = {}
+            ours, official = time_both(ckpt, frames, click, not args.skip_official, flops, cpu)
             for who, counts in (flops or {}).items():
                 ops = ", ".join(f"{op} {g:.1f}" for op, g in counts.items() if op != "total" and g >= 0.05)
                 print(f"{who} GFLOP on the last frame: {counts['total']:.1f} ({ops})")
@@ -258,6 +267,11 @@ def main() -> None:
                 print(f"official: s/frame {[round(t, 2) for t in official]}  median {off_steady:.2f} s "
                       f"= {1 / off_steady:.3f} frames/s")
                 print(f"speed-up at steady state: {off_steady / ours_steady:.2f}x")
+                if cpu:
+                    ours_cpu = statistics.median(cpu["ours"][STEADY_FROM:])
+                    off_cpu = statistics.median(cpu["official"][STEADY_FROM:])
+                    print(f"CPU s/frame at steady state: ours {ours_cpu:.2f}, official {off_cpu:.2f}, "
+                          f"{off_cpu / ours_cpu:.2f}x")
             for threads in args.runtime or []:
                 gc.collect()
                 alone = threads or None
