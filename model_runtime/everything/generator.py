@@ -38,6 +38,7 @@ from model_runtime.everything.regions import BoxedMask, remove_small_regions
 from model_runtime.everything.settings import EverythingSettings
 from model_runtime.everything.stability import StabilityRule, stable_masks
 from model_runtime.instances import Instances
+from model_runtime.models.common.heap_reuse import reusing_freed_memory
 from model_runtime.models.common.mask_upsampling import Plan
 from model_runtime.prompts import PromptError, Prompts
 
@@ -96,6 +97,12 @@ def iter_everything(model: GridModel, image: np.ndarray, embedding: Any = None,
     and the final result last (``final=True``). ``embedding``: the whole image's, if cached."""
     s = settings or EverythingSettings()
     s.check()
+    with reusing_freed_memory():  # every batch of the run reuses the pages of the one before
+        yield from _run(model, image, embedding, s)
+
+
+def _run(model: GridModel, image: np.ndarray, embedding: Any, s: EverythingSettings
+         ) -> Iterator[EverythingProgress]:
     height, width = image.shape[:2]
     if embedding is not None and tuple(embedding.original_size) != (height, width):
         raise PromptError(f"the embedding is of a {embedding.original_size} image, not {height}×{width}")

@@ -32,6 +32,7 @@ from model_runtime.checkpoints import MOBILESAM, SAM1, CheckpointError, load_str
 from model_runtime.devices import resolve_device
 from model_runtime.everything.from_clicks import EverythingFromClicks
 from model_runtime.fingerprint import weights_fingerprint
+from model_runtime.models.common.heap_reuse import reusing_freed_memory
 from model_runtime.models.common.mask_upsampling import Plan, candidate_masks, sam1_plan
 from model_runtime.models.common.prompt_batches import MAX_BATCH, shape_groups
 from model_runtime.models.common.prompt_encoder import PromptEncoder
@@ -176,11 +177,12 @@ class Sam1Model(EverythingFromClicks):
         """One :class:`Prediction` per prompt set, as ``predict`` gives, from one decoder pass per
         group of equally shaped prompt sets. No mask is made until it is read."""
         results: list[Prediction | None] = [None] * len(prompts)
-        for group in shape_groups(prompts):
-            encoded = [self._prompts(embedding, **prompts[i].click_arrays()) for i in group]
-            low_res, scores = self._decode(embedding, encoded, multimask)
-            for j, i in enumerate(group):
-                results[i] = self._prediction(embedding, low_res[j], scores[j], make_best=False)
+        with reusing_freed_memory():  # groups reuse each other's pages
+            for group in shape_groups(prompts):
+                encoded = [self._prompts(embedding, **prompts[i].click_arrays()) for i in group]
+                low_res, scores = self._decode(embedding, encoded, multimask)
+                for j, i in enumerate(group):
+                    results[i] = self._prediction(embedding, low_res[j], scores[j], make_best=False)
         return [r for r in results if r is not None]
 
     def decode_clicks(
@@ -192,12 +194,13 @@ class Sam1Model(EverythingFromClicks):
         (segment everything's grid; ``model_runtime.everything``)."""
         one = np.ones(1, dtype=np.int64)
         logits, scores = [], []
-        for start in range(0, len(points), MAX_BATCH):
-            group = [self._prompts(embedding, np.asarray(p, np.float32)[None], one, None, None)
-                     for p in points[start:start + MAX_BATCH]]
-            low_res, iou = self._decode(embedding, group, multimask)
-            logits.append(low_res.float().cpu())
-            scores.append(iou.float().cpu().numpy())
+        with reusing_freed_memory():  # batches reuse each other's pages
+            for start in range(0, len(points), MAX_BATCH):
+                group = [self._prompts(embedding, np.asarray(p, np.float32)[None], one, None, None)
+                         for p in points[start:start + MAX_BATCH]]
+                low_res, iou = self._decode(embedding, group, multimask)
+                logits.append(low_res.float().cpu())
+                scores.append(iou.float().cpu().numpy())
         if not logits:
             k = 3 if multimask else 1
             return torch.zeros((0, k, LOW_RES, LOW_RES)), np.zeros((0, k), np.float32)

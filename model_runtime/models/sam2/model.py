@@ -32,6 +32,7 @@ from model_runtime.checkpoints import CheckpointError, load_strict
 from model_runtime.devices import resolve_device
 from model_runtime.everything.from_clicks import EverythingFromClicks
 from model_runtime.fingerprint import weights_fingerprint
+from model_runtime.models.common.heap_reuse import reusing_freed_memory
 from model_runtime.models.common.mask_upsampling import Plan, candidate_masks, sam2_plan
 from model_runtime.models.common.precision import COMPUTE_DTYPES, autocast
 from model_runtime.models.common.precision import default_compute_dtype as default_encoder_dtype
@@ -204,13 +205,13 @@ class Sam2ImageModel(EverythingFromClicks):
         group of equally shaped prompt sets. No mask is made until it is read."""
         check_embedding(embedding, self.info)
         results: list[Prediction | None] = [None] * len(prompts)
-        for group in shape_groups(prompts):
-            encoded = [
-                self._prompt_tensors(embedding, *validate_prompts(**prompts[i].click_arrays())) for i in group
-            ]
-            low_res, scores = self._decode(embedding, encoded, multimask)
-            for j, i in enumerate(group):
-                results[i] = self._prediction(embedding, low_res[j], scores[j], make_best=False)
+        with reusing_freed_memory():  # groups reuse each other's pages
+            for group in shape_groups(prompts):
+                encoded = [self._prompt_tensors(embedding, *validate_prompts(**prompts[i].click_arrays()))
+                           for i in group]
+                low_res, scores = self._decode(embedding, encoded, multimask)
+                for j, i in enumerate(group):
+                    results[i] = self._prediction(embedding, low_res[j], scores[j], make_best=False)
         return [r for r in results if r is not None]
 
     @torch.no_grad()
@@ -224,12 +225,13 @@ class Sam2ImageModel(EverythingFromClicks):
         check_embedding(embedding, self.info)
         one = np.ones(1, dtype=np.int64)
         logits, scores = [], []
-        for start in range(0, len(points), MAX_BATCH):
-            group = [self._prompt_tensors(embedding, np.asarray(p, np.float32)[None], one, None, None)
-                     for p in points[start:start + MAX_BATCH]]
-            low_res, iou = self._decode(embedding, group, multimask)
-            logits.append(low_res.float().cpu())
-            scores.append(iou.float().cpu().numpy())
+        with reusing_freed_memory():  # batches reuse each other's pages
+            for start in range(0, len(points), MAX_BATCH):
+                group = [self._prompt_tensors(embedding, np.asarray(p, np.float32)[None], one, None, None)
+                         for p in points[start:start + MAX_BATCH]]
+                low_res, iou = self._decode(embedding, group, multimask)
+                logits.append(low_res.float().cpu())
+                scores.append(iou.float().cpu().numpy())
         if not logits:
             k, low = (3 if multimask else 1), self.config.image_size // 4
             return torch.zeros((0, k, low, low)), np.zeros((0, k), np.float32)
