@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from model_runtime.api import BatchPredictor, Prompts
 from model_runtime.models.common.prompt_batches import shape_groups
@@ -73,21 +74,78 @@ def test_shape_groups_keep_order_and_bound_size() -> None:
     assert groups == [[0, 1], [3, 4], [5], [2, 6], [7]]
 
 
-def test_everything_decodes_its_grid_in_groups_of_points_per_batch() -> None:
-    """segment everything decodes its grid's single clicks through the model's batched
-    ``decode_clicks``, ``points_per_batch`` clicks per call."""
+def test_everything_decodes_its_grid_through_decode_clicks() -> None:
+    """segment everything decodes its grid's clicks in groups of points_per_batch through the
+    model's decode_clicks, asking it to leave out the masks pred_iou_thresh drops."""
     from model_runtime.everything import EverythingSettings, segment_everything
 
     model = small_sam2_model()
-    calls: list[int] = []
+    calls: list[tuple[int, float | None]] = []
     original = model.decode_clicks
 
-    def counting(embedding: Any, points: Any, **options: Any) -> Any:
-        calls.append(len(points))
-        return original(embedding, points, **options)
+    def counting(embedding: Any, points: Any, multimask: bool = True, min_score: float | None = None) -> Any:
+        calls.append((len(points), min_score))
+        return original(embedding, points, multimask=multimask, min_score=min_score)
 
     model.decode_clicks = counting  # type: ignore[method-assign]
-    settings = EverythingSettings(points_per_side=4, points_per_batch=5, pred_iou_thresh=0.0,
+    settings = EverythingSettings(points_per_side=4, points_per_batch=5, pred_iou_thresh=0.25,
                                   stability_score_thresh=0.0)
     segment_everything(model, _image(), None, settings)
-    assert calls == [5, 5, 5, 1]
+    assert calls == [(5, 0.25), (5, 0.25), (5, 0.25), (1, 0.25)]
+
+
+class _WithoutDecodeClicks:
+    """A click model that offers predict_batch but not decode_clicks (test double)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.calls: list[int] = []
+
+    def encode_image(self, image: np.ndarray) -> Any:
+        return self.model.encode_image(image)
+
+    def mask_plan(self, embedding: Any) -> Any:
+        return self.model.mask_plan(embedding)
+
+    def predict(self, embedding: Any, **kwargs: Any) -> Any:
+        return self.model.predict(embedding, **kwargs)
+
+    def predict_batch(self, embedding: Any, prompts: Any, multimask: bool = True) -> Any:
+        self.calls.append(len(prompts))
+        return self.model.predict_batch(embedding, prompts, multimask=multimask)
+
+
+def test_everything_falls_back_to_predict_batch_and_finds_the_same() -> None:
+    from model_runtime.everything import EverythingSettings, segment_everything
+
+    model = small_sam2_model()
+    plain = _WithoutDecodeClicks(model)
+    settings = EverythingSettings(points_per_side=4, points_per_batch=5, pred_iou_thresh=0.0,
+                                  stability_score_thresh=0.0, box_nms_thresh=1.0)
+    image = _image()
+    ours = segment_everything(plain, image, None, settings)  # type: ignore[arg-type]
+    assert plain.calls == [5, 5, 5, 1]
+    direct = segment_everything(model, image, None, settings)
+    assert len(ours) == len(direct) > 0
+    np.testing.assert_allclose(ours.scores, direct.scores, atol=1e-5)
+    np.testing.assert_array_equal(ours.boxes, direct.boxes)
+
+
+@pytest.mark.parametrize("which", ["mobilesam", "sam2"])
+def test_decode_clicks_leaves_out_masks_under_min_score(which: str, request: pytest.FixtureRequest) -> None:
+    """Clicks none of whose candidates scores above ``min_score`` get NaN logits (not computed);
+    the others' logits and every score are what a full decode gives."""
+    model = request.getfixturevalue("mobilesam") if which == "mobilesam" else small_sam2_model()
+    image = _image()
+    embedding = model.encode_image(image)
+    points = np.random.default_rng(6).random((12, 2)) * [image.shape[1], image.shape[0]]
+    logits, scores = model.decode_clicks(embedding, points)
+    best = scores.max(axis=1)
+    min_score = float(np.median(best))
+    passing = best > min_score
+    assert 0 < passing.sum() < len(points)
+    gated, gated_scores = model.decode_clicks(embedding, points, min_score=min_score)
+    np.testing.assert_array_equal(gated_scores, scores)
+    assert torch.isnan(gated[torch.from_numpy(~passing)]).all()
+    kept = torch.from_numpy(passing)
+    torch.testing.assert_close(gated[kept], logits[kept], atol=1e-4, rtol=0)

@@ -13,6 +13,7 @@ from model_runtime.models.common.upscaling_head import (
     rows_to_raster,
     to_block_order,
     upscale_and_predict_masks,
+    upscale_rows,
 )
 
 
@@ -66,3 +67,24 @@ def test_upscale_and_predict_masks_matches_the_nchw_head(with_skips: bool) -> No
         skips = SkipFeatures.from_maps(s0, s1, seq) if with_skips else None
         ours = upscale_and_predict_masks(tokens, (h, w), seq, hyper_in, skips)
     torch.testing.assert_close(ours, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("skip_batch", [0, 1, 3])
+def test_upscale_rows_computes_only_the_rows_asked_for(skip_batch: int) -> None:
+    dim, (h, w) = 32, (4, 6)
+    seq = _upscaling(dim)
+    g = torch.Generator().manual_seed(3)
+    tokens = torch.randn((3, h * w, dim), generator=g)
+    hyper_in = torch.randn((3, 2, dim // 8), generator=g)
+    skips = None
+    if skip_batch:
+        s0 = torch.randn((skip_batch, dim // 8, 4 * h, 4 * w), generator=g)
+        s1 = torch.randn((skip_batch, dim // 4, 2 * h, 2 * w), generator=g)
+        skips = SkipFeatures.from_maps(s0, s1, seq)
+    rows = torch.tensor([True, False, True])
+    with torch.no_grad():
+        every = upscale_and_predict_masks(tokens, (h, w), seq, hyper_in, skips)
+        some = upscale_rows(tokens, (h, w), seq, hyper_in, skips, rows)
+        assert torch.equal(upscale_rows(tokens, (h, w), seq, hyper_in, skips, None), every)
+    assert torch.isnan(some[1]).all()
+    torch.testing.assert_close(some[rows], every[rows], atol=1e-5, rtol=1e-5)

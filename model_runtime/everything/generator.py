@@ -165,13 +165,14 @@ def _decode(
     return low, scores
 
 
-def _decode_points(model: GridModel, embedding: Any, points: np.ndarray, multimask: bool
-                   ) -> tuple[torch.Tensor, np.ndarray]:
-    """The grid's single clicks: the model's ``decode_clicks`` (no Prediction per click) if it
-    has one, else :func:`_decode`."""
+def _decode_points(model: GridModel, embedding: Any, points: np.ndarray, multimask: bool,
+                   min_score: float | None) -> tuple[torch.Tensor, np.ndarray]:
+    """The grid's single clicks: the model's ``decode_clicks`` (no Prediction per click; the
+    logits of clicks with no score above ``min_score`` not computed) if it has one, else
+    :func:`_decode`."""
     decode_clicks = getattr(model, "decode_clicks", None)
     if decode_clicks is not None:
-        low, scores = decode_clicks(embedding, points, multimask=multimask)
+        low, scores = decode_clicks(embedding, points, multimask=multimask, min_score=min_score)
         return low, np.asarray(scores, dtype=np.float32)
     return _decode(model, embedding, [Prompts(points=[p], labels=[1]) for p in points], multimask)
 
@@ -182,7 +183,9 @@ def _process_batch(model: GridModel, embedding: Any, points: np.ndarray, crop: C
         low, iou = _decode(model, embedding, [Prompts(points=[p], labels=[1]) for p in points],
                            s.multimask_output)
     else:
-        low, iou = _decode_points(model, embedding, points, s.multimask_output)
+        # Candidates at or below pred_iou_thresh are dropped below, unread: their clicks need no masks.
+        low, iou = _decode_points(model, embedding, points, s.multimask_output,
+                                  s.pred_iou_thresh if s.pred_iou_thresh > 0 else None)
     per_point = low.shape[1]
     low = low.flatten(0, 1)
     iou = iou.reshape(-1)

@@ -123,6 +123,12 @@ class SkipFeatures:
         up1, up2 = upscaling[0], upscaling[3]
         return cls(s0=to_block_order(s0, 2) + up2.bias, s1=to_block_order(s1, 1) + up1.bias)
 
+    def rows(self, index: torch.Tensor) -> SkipFeatures:
+        """The features of batch rows ``index`` (int64 (B',)); batch-1 features serve any row."""
+        if self.s0.shape[0] == 1:
+            return self
+        return SkipFeatures(s0=self.s0[index], s1=self.s1[index])
+
     def without_bias(self, upscaling: nn.Sequential) -> tuple[torch.Tensor, torch.Tensor]:
         """The plain skip features (s0, s1), still in block order."""
         return self.s0 - upscaling[3].bias, self.s1 - upscaling[0].bias
@@ -152,3 +158,36 @@ def upscale_and_predict_masks(
     x = act2(conv_transpose_2x2(x, up2, skips.s0 if skips is not None else None))
     masks = hyper_in @ x.transpose(1, 2)  # (B, K, 16·h·w), pixels in block order
     return rows_to_raster(masks, grid, 2)
+
+
+def rows_passing(iou: torch.Tensor, min_iou: float | None) -> torch.Tensor | None:
+    """bool (B,): the batch rows with some predicted IoU (B, K) above ``min_iou``; None (every
+    row) when there is no minimum."""
+    if min_iou is None:
+        return None
+    return (iou > min_iou).any(dim=1)
+
+
+def upscale_rows(
+    image_tokens: torch.Tensor,
+    grid: tuple[int, int],
+    upscaling: nn.Sequential,
+    hyper_in: torch.Tensor,
+    skips: SkipFeatures | None,
+    rows: torch.Tensor | None,
+) -> torch.Tensor:
+    """:func:`upscale_and_predict_masks` for the batch rows where ``rows`` (bool (B,)) is true
+    only; the masks of the other rows are not computed and are NaN. ``rows`` None: every row.
+
+    Segment everything drops every candidate whose predicted IoU is at most its threshold, and
+    the IoU head reads only the transformer's tokens, so a prompt none of whose candidates
+    passes needs no upscaling head (about half the decoder's work per prompt)."""
+    if rows is None or bool(rows.all()):
+        return upscale_and_predict_masks(image_tokens, grid, upscaling, hyper_in, skips)
+    b, k = hyper_in.shape[:2]
+    out = hyper_in.new_full((b, k, 4 * grid[0], 4 * grid[1]), float("nan"))
+    index = rows.nonzero().squeeze(1)
+    if len(index):
+        some = skips.rows(index) if skips is not None else None
+        out[index] = upscale_and_predict_masks(image_tokens[index], grid, upscaling, hyper_in[index], some)
+    return out

@@ -17,7 +17,7 @@ from torch import nn
 
 from model_runtime.models.common.layers import MLP, LayerNorm2d
 from model_runtime.models.common.two_way_transformer import ImageSide, TwoWayTransformer
-from model_runtime.models.common.upscaling_head import hypernetwork_inputs, upscale_and_predict_masks
+from model_runtime.models.common.upscaling_head import hypernetwork_inputs, rows_passing, upscale_rows
 
 
 class MaskDecoder(nn.Module):
@@ -60,16 +60,19 @@ class MaskDecoder(nn.Module):
         dense_prompt_embeddings: torch.Tensor,
         multimask_output: bool,
         image_side: ImageSide | None = None,
+        min_iou: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """image_embeddings (1, D, 64, 64), image_pe (1, D, 64, 64), sparse (B, N, D),
         dense (B, D, 64, 64) -> masks (B, K, 256, 256) logits, iou (B, K);
         K = 3 (tokens 1-3) with ``multimask_output``, else 1 (token 0).
 
         ``image_side``: :meth:`precompute` of the same image and dense prompt; saves the
-        prompt-independent work (the image and dense arguments are then not read)."""
+        prompt-independent work (the image and dense arguments are then not read).
+        ``min_iou``: the masks of a prompt none of whose K IoUs exceeds it are not computed (NaN)."""
         select = slice(1, None) if multimask_output else slice(0, 1)
         masks, iou = self.predict_masks(
-            image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings, image_side, select
+            image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings, image_side, select,
+            min_iou,
         )
         return masks, iou[:, select]
 
@@ -87,9 +90,11 @@ class MaskDecoder(nn.Module):
         dense_prompt_embeddings: torch.Tensor,
         image_side: ImageSide | None = None,
         mask_tokens: slice = slice(None),
+        min_iou: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The masks of ``mask_tokens`` (B, K ≤ 4, 256, 256) and all IoU predictions (B, 4);
-        only the masks asked for are computed."""
+        only the masks asked for are computed, and with ``min_iou`` only for the prompts with
+        one of those tokens' IoU above it (the others' masks are NaN)."""
         b = sparse_prompt_embeddings.shape[0]
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         tokens = torch.cat([output_tokens[None].expand(b, -1, -1), sparse_prompt_embeddings], dim=1)
@@ -102,6 +107,8 @@ class MaskDecoder(nn.Module):
         iou_token_out = hs[:, 0]
         mask_tokens_out = hs[:, 1 : 1 + self.num_mask_tokens]
         hyper_in = hypernetwork_inputs(self.output_hypernetworks_mlps, mask_tokens_out, mask_tokens)
-        masks = upscale_and_predict_masks(src, (h, w), self.output_upscaling, hyper_in)
-        return masks, self.iou_prediction_head(iou_token_out)
+        iou = self.iou_prediction_head(iou_token_out)
+        rows = rows_passing(iou[:, mask_tokens], min_iou)
+        masks = upscale_rows(src, (h, w), self.output_upscaling, hyper_in, None, rows)
+        return masks, iou
 

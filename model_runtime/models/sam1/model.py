@@ -186,19 +186,21 @@ class Sam1Model(EverythingFromClicks):
         return [r for r in results if r is not None]
 
     def decode_clicks(
-        self, embedding: ImageEmbedding, points: np.ndarray, multimask: bool = True
+        self, embedding: ImageEmbedding, points: np.ndarray, multimask: bool = True,
+        min_score: float | None = None,
     ) -> tuple[torch.Tensor, np.ndarray]:
         """Single foreground clicks, points float (N, 2) in image pixels -> low-res logits
         float32 (N, K, 256, 256) on the CPU and scores float32 (N, K), as ``predict`` computes
         them, in groups of ``MAX_BATCH`` decoder passes, with no :class:`Prediction` per click
-        (segment everything's grid; ``model_runtime.everything``)."""
+        (segment everything's grid; ``model_runtime.everything``). ``min_score``: the logits of
+        a click none of whose K scores exceeds it are not computed (NaN)."""
         one = np.ones(1, dtype=np.int64)
         logits, scores = [], []
         with reusing_freed_memory():  # batches reuse each other's pages
             for start in range(0, len(points), MAX_BATCH):
                 group = [self._prompts(embedding, np.asarray(p, np.float32)[None], one, None, None)
                          for p in points[start:start + MAX_BATCH]]
-                low_res, iou = self._decode(embedding, group, multimask)
+                low_res, iou = self._decode(embedding, group, multimask, min_score)
                 logits.append(low_res.float().cpu())
                 scores.append(iou.float().cpu().numpy())
         if not logits:
@@ -207,9 +209,11 @@ class Sam1Model(EverythingFromClicks):
         return torch.cat(logits), np.concatenate(scores)
 
     def _decode(
-        self, embedding: ImageEmbedding, prompts: Sequence[_Prompts], multimask: bool
+        self, embedding: ImageEmbedding, prompts: Sequence[_Prompts], multimask: bool,
+        min_score: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prompt sets of one shape -> low-res logits (B, K, 256, 256) and scores (B, K)."""
+        """Prompt sets of one shape -> low-res logits (B, K, 256, 256) and scores (B, K);
+        ``min_score``: see :meth:`decode_clicks`."""
         check_embedding(embedding, self.info)
         features = embedding.features.get(FEATURES)
         if features is None:
@@ -226,7 +230,8 @@ class Sam1Model(EverythingFromClicks):
             # Without a mask input the dense prompt is a constant, so the image side is reusable.
             side = self._image_side(features) if mask is None else None
             return self.sam.mask_decoder(
-                features, self._dense_pe, sparse, dense, multimask_output=multimask, image_side=side
+                features, self._dense_pe, sparse, dense, multimask_output=multimask, image_side=side,
+                min_iou=min_score,
             )
 
     def _prediction(

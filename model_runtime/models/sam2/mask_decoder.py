@@ -18,7 +18,8 @@ from model_runtime.models.common.two_way_transformer import ImageSide, MlpNaming
 from model_runtime.models.common.upscaling_head import (
     SkipFeatures,
     hypernetwork_inputs,
-    upscale_and_predict_masks,
+    rows_passing,
+    upscale_rows,
 )
 
 
@@ -108,10 +109,15 @@ class MaskDecoder(nn.Module):
         repeat_image: bool,
         high_res_features: SkipFeatures | None = None,
         image_side: ImageSide | None = None,
+        min_iou: float | None = None,
     ) -> DecoderOutput:
         """``image_side``: :meth:`precompute_image` of these image embeddings with *these* dense
-        embeddings (the no-mask embedding); it replaces the prompt-independent work."""
+        embeddings (the no-mask embedding); it replaces the prompt-independent work.
+        ``min_iou``: the masks of a prompt none of whose returned IoUs exceeds it are not computed
+        (NaN); ignored where the single-mask output is picked by stability (which reads masks)."""
         dynamic = self.config.dynamic_multimask_via_stability and not self.training
+        if dynamic and not multimask_output:
+            min_iou = None
         # Only the masks that can be returned are computed (the stability rule needs all four).
         wanted = slice(1, None) if multimask_output else slice(None) if dynamic else slice(0, 1)
         masks, iou, mask_tokens_out, object_score_logits = self.predict_masks(
@@ -123,6 +129,7 @@ class MaskDecoder(nn.Module):
             high_res_features,
             image_side,
             wanted,
+            min_iou,
         )
         if multimask_output:
             iou = iou[:, 1:]
@@ -148,9 +155,11 @@ class MaskDecoder(nn.Module):
         high_res_features: SkipFeatures | None,
         image_side: ImageSide | None = None,
         mask_tokens: slice = slice(None),
+        min_iou: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The masks of ``mask_tokens`` (B, K ≤ 4, 256, 256), and for all 4 candidates iou (B, 4),
-        mask tokens (B, 4, D); obj (B, 1). Only the masks asked for are computed."""
+        mask tokens (B, 4, D); obj (B, 1). Only the masks asked for are computed, and with
+        ``min_iou`` only for the prompts with one of those tokens' IoU above it (others NaN)."""
         token_weights = [self.iou_token.weight, self.mask_tokens.weight]
         first = 0
         if self.config.pred_obj_scores:
@@ -181,9 +190,10 @@ class MaskDecoder(nn.Module):
         if self.config.use_high_res_features and high_res_features is None:
             raise ValueError("this decoder needs the high-resolution skip features")
         skips = high_res_features if self.config.use_high_res_features else None
-        masks = upscale_and_predict_masks(src, (h, w), self.output_upscaling, hyper_in, skips)
-
         iou = self.iou_prediction_head(iou_token_out)
+        rows = rows_passing(iou[:, mask_tokens], min_iou)
+        masks = upscale_rows(src, (h, w), self.output_upscaling, hyper_in, skips, rows)
+
         if self.config.pred_obj_scores:
             object_score_logits = self.pred_obj_score_head(hs[:, 0, :])
         else:

@@ -216,12 +216,14 @@ class Sam2ImageModel(EverythingFromClicks):
 
     @torch.no_grad()
     def decode_clicks(
-        self, embedding: ImageEmbedding, points: np.ndarray, multimask: bool = True
+        self, embedding: ImageEmbedding, points: np.ndarray, multimask: bool = True,
+        min_score: float | None = None,
     ) -> tuple[torch.Tensor, np.ndarray]:
         """Single foreground clicks, points float (N, 2) in image pixels -> low-res logits
         float32 (N, K, 256, 256) on the CPU, *unclamped* (what the official predictor upsamples
         into its masks), and scores float32 (N, K), in groups of ``MAX_BATCH`` decoder passes,
-        with no :class:`Prediction` per click (segment everything's grid)."""
+        with no :class:`Prediction` per click (segment everything's grid). ``min_score``: the
+        logits of a click none of whose K scores exceeds it are not computed (NaN)."""
         check_embedding(embedding, self.info)
         one = np.ones(1, dtype=np.int64)
         logits, scores = [], []
@@ -229,7 +231,7 @@ class Sam2ImageModel(EverythingFromClicks):
             for start in range(0, len(points), MAX_BATCH):
                 group = [self._prompt_tensors(embedding, np.asarray(p, np.float32)[None], one, None, None)
                          for p in points[start:start + MAX_BATCH]]
-                low_res, iou = self._decode(embedding, group, multimask)
+                low_res, iou = self._decode(embedding, group, multimask, min_score)
                 logits.append(low_res.float().cpu())
                 scores.append(iou.float().cpu().numpy())
         if not logits:
@@ -284,9 +286,11 @@ class Sam2ImageModel(EverythingFromClicks):
         return _PromptTensors(torch.cat(coords_parts, dim=1), torch.cat(label_parts, dim=1), mask)
 
     def _decode(
-        self, embedding: ImageEmbedding, prompts: Sequence[_PromptTensors], multimask: bool
+        self, embedding: ImageEmbedding, prompts: Sequence[_PromptTensors], multimask: bool,
+        min_score: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prompt sets of one shape -> low-res logits (B, K, 256, 256) (unclamped), scores (B, K)."""
+        """Prompt sets of one shape -> low-res logits (B, K, 256, 256) (unclamped), scores (B, K);
+        ``min_score``: see :meth:`decode_clicks`."""
         first = prompts[0]
         points = None
         if first.coords is not None:
@@ -304,6 +308,7 @@ class Sam2ImageModel(EverythingFromClicks):
             high_res_features=SkipFeatures(s0=features["skip_s0"], s1=features["skip_s1"]),
             # The cached first-block tensors assume the no-mask dense prompt.
             image_side=self._image_side(features) if mask is None else None,
+            min_iou=min_score,
         )
         return out.masks, out.iou
 
