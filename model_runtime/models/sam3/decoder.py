@@ -25,12 +25,14 @@ Keys: ``layers.{i}.*`` (:class:`DecoderLayer`), ``norm``, ``bbox_embed``, ``quer
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from model_runtime.models.common.intra_op import intra_op_threads
 from model_runtime.models.sam3.attention import MultiheadAttention
 from model_runtime.models.sam3.geometry_encoder import box_xyxy
 
@@ -124,14 +126,15 @@ class DecoderLayer(nn.Module):
         """tokens (B, 1 + Q, D) [presence, queries], pos (B, 1 + Q, D) (zero for presence),
         prompt (B, P, D), prompt_padding bool (B, P), image_projected: ``cross_attn``'s keys and
         values of the image tokens, image_bias (B, heads, Q, HW) for the queries -> (B, 1 + Q, D)."""
-        qk = tokens + pos
-        tokens = self.norm2(tokens + self.self_attn(qk, qk, tokens))
-        tokens = self.catext_norm(
-            tokens + self.ca_text(tokens + pos, prompt, prompt, key_padding_mask=prompt_padding)
-        )
+        with _small(tokens):
+            qk = tokens + pos
+            tokens = self.norm2(tokens + self.self_attn(qk, qk, tokens))
+            tokens = self.catext_norm(
+                tokens + self.ca_text(tokens + pos, prompt, prompt, key_padding_mask=prompt_padding)
+            )
+            query = tokens + pos
         # The presence token has no box, hence no bias: it attends on its own (rows of an
         # attention are independent), so the queries' bias needs no zero row for it.
-        query = tokens + pos
         attended = torch.cat(
             [
                 self.cross_attn(query[:, :1], projected=image_projected),
@@ -139,9 +142,9 @@ class DecoderLayer(nn.Module):
             ],
             dim=1,
         )
-        tokens = self.norm1(tokens + attended)
         # Float32 even under autocast, as the official decoder layer's feed-forward.
-        with torch.autocast(tokens.device.type, enabled=False):
+        with _small(tokens), torch.autocast(tokens.device.type, enabled=False):
+            tokens = self.norm1(tokens + attended)
             return self.norm3(tokens + self.linear2(self.linear1(tokens.float()).relu_()))
 
 
@@ -184,16 +187,19 @@ class Decoder(nn.Module):
         keys = image + image_pos
         no_pos = tokens.new_zeros((batch, 1, self.config.d_model))
         for layer in self.layers:
-            pos = torch.cat(
-                [no_pos, self.ref_point_head(sine_embed_boxes(boxes, self.config.d_model))], dim=1
-            )
+            with _small(tokens):
+                pos = torch.cat(
+                    [no_pos, self.ref_point_head(sine_embed_boxes(boxes, self.config.d_model))], dim=1
+                )
             bias = self.box_bias(boxes, size)
             projected = layer.cross_attn.project_key_value(keys, image)
             tokens = layer(tokens, pos, prompt, prompt_padding, projected, bias)
-            offsets = self.bbox_embed(self.norm(tokens[:, 1:]))
-            boxes = (inverse_sigmoid(boxes) + offsets).sigmoid()
-        presence = self.presence_token_head(self.presence_token_out_norm(tokens[:, 0])).squeeze(-1)
-        return DecoderOutput(queries=self.norm(tokens[:, 1:]), boxes=boxes, presence=presence)
+            with _small(tokens):
+                offsets = self.bbox_embed(self.norm(tokens[:, 1:]))
+                boxes = (inverse_sigmoid(boxes) + offsets).sigmoid()
+        with _small(tokens):
+            presence = self.presence_token_head(self.presence_token_out_norm(tokens[:, 0])).squeeze(-1)
+            return DecoderOutput(queries=self.norm(tokens[:, 1:]), boxes=boxes, presence=presence)
 
     def box_bias(self, boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """boxes (B, Q, 4) cx, cy, w, h -> (B, heads, Q, H·W): for pixel (y, x) of the (H, W) grid
@@ -210,6 +216,14 @@ class Decoder(nn.Module):
         bias = by.new_empty((*by.shape, width))
         torch.add(by[..., :, None], bx[..., None, :], out=bias)
         return bias.flatten(-2)
+
+
+def _small(tokens: torch.Tensor) -> contextlib.AbstractContextManager[None]:
+    """Operations on the queries alone (a few hundred tokens) run on one intra-op thread on the
+    CPU: their work is too small to split, and splitting it costs a thread barrier each
+    (:mod:`~model_runtime.models.common.intra_op`). The image-sized ones (keys and values of the
+    5,184 image tokens, the box bias, the cross-attention) keep every thread."""
+    return intra_op_threads(1) if tokens.device.type == "cpu" else contextlib.nullcontext()
 
 
 def _log_offsets(delta: torch.Tensor) -> torch.Tensor:
