@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from model_runtime.models.common.resident import release_pages
 from model_runtime.models.sam3.config import EncoderConfig
 from model_runtime.models.sam3.features import NeckFeatures, TextFeatures, VisionFeatures
 from model_runtime.models.sam3.neck import DualNeck
@@ -45,6 +46,9 @@ class VisionBackbone(DualNeck):
     ) -> VisionFeatures:
         """``tracker_heads``: 1×1 convs applied to the tracker's levels (see ``DualNeck.tracker_levels``)."""
         tokens = self.trunk(image)  # (B, C, G, G)
+        # The ViT's weights (1.8 GB) are needed again only for the next image: their mapped
+        # pages go back to the page cache instead of counting here until then.
+        release_pages(self.trunk)
         tracker = None
         if with_tracker and self.sam2_convs is not None:
             tracker = NeckFeatures(backbone_fpn=self.tracker_levels(tokens, tracker_heads))
@@ -98,6 +102,8 @@ class Sam3Encoders(nn.Module):
         if missing:
             tokens = self.tokenizer(missing)
             features = self.language_backbone(tokens.ids.to(self.device))
+            # Needed again only for a phrase not seen yet (~1.3 GB of mapped pages).
+            release_pages(self.language_backbone)
             for i, phrase in enumerate(missing):
                 self._text_cache[phrase] = _detached_copy(features.select(i))
         parts = []
