@@ -142,6 +142,7 @@ class Sam3Model:
         head = self.interactive
         tracker_heads = head.neck_heads if head is not None else ()
         features: dict[str, Any] = {}
+        self.encoders.release_text_pages()
         with autocast(self.device, self.compute_dtype):
             vision = self.encoders.vision_backbone(
                 pixels, with_tracker=head is not None, tracker_heads=tracker_heads

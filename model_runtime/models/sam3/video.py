@@ -328,6 +328,7 @@ class ConceptVideoSession:
             return entry
         model = self.model
         pixels = preprocess_video_frame(self.frames.read(frame), model.info.image_size).to(self.device)
+        model.encoders.release_text_pages()
         vision = model.encoders.vision_backbone(pixels, with_tracker=True, tracker_heads=())
         if entry is None:
             assert vision.sam2_backbone_out is not None
