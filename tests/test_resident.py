@@ -52,3 +52,18 @@ def test_ordinary_tensors_are_left_alone() -> None:
     assert mapped_tensors(layer) == []
     assert release_pages(layer) == 0
     assert torch.equal(layer.weight, weight)
+
+
+def test_a_mapping_with_a_written_weight_is_not_released(tmp_path: Path) -> None:
+    """A weight changed in place lives in the process's own copy of its page: releasing that page
+    would silently bring back the file's value, so such a mapping is left alone."""
+    path = tmp_path / "weights.pt"
+    torch.save({"weight": torch.zeros(2048, 1024)}, path)
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    layer = nn.Linear(1024, 2048)
+    layer.load_state_dict({"weight": state["weight"], "bias": torch.zeros(2048)}, assign=True)
+    with torch.no_grad():
+        layer.weight[0, 0] = 1.0  # one written page: the mapping now holds an anonymous copy
+    assert mapped_tensors(layer) == []
+    release_pages(layer)
+    assert layer.weight[0, 0].item() == 1.0

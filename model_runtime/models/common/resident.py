@@ -17,8 +17,9 @@ mapping: copies made at load (another dtype, another device) are ordinary memory
 This is only correct for weights nobody writes: in a private file mapping a written page
 becomes the process's own copy, and releasing it would bring back the file's value. Inference
 never writes weights (the released SAM 3 file's mapping, after load, two encodes, five phrases
-and their masks: 0 kB anonymous in ``/proc/self/smaps``). Elsewhere than Linux this does
-nothing.
+and their masks: 0 kB anonymous in ``/proc/self/smaps``), and a mapping that holds any written
+page (``Anonymous`` above 0 in ``/proc/self/smaps``) is never released, so a weight changed in
+place keeps its value. Elsewhere than Linux this does nothing.
 """
 
 from __future__ import annotations
@@ -40,20 +41,26 @@ PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def file_mappings() -> list[tuple[int, int, str]]:
-    """(start, end, path) of this process's file-backed private mappings, sorted by start."""
+    """(start, end, path) of this process's file-backed private mappings none of whose pages was
+    written (no copy-on-write ``Anonymous`` pages), sorted by start."""
     ranges = []
+    current: list | None = None  # [start, end, path, written]
     try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
-            for line in maps:
+        with open("/proc/self/smaps", encoding="utf-8", errors="replace") as smaps:
+            for line in smaps:
                 fields = line.split(maxsplit=5)
-                if len(fields) < 6 or not fields[5].startswith("/") or fields[1][3] != "p":
-                    continue
-                start, end = (int(x, 16) for x in fields[0].split("-"))
-                ranges.append((start, end, fields[5].rstrip("\n")))
+                if fields and not fields[0].endswith(":"):  # a mapping's first line
+                    current = None
+                    if len(fields) < 6 or not fields[5].startswith("/") or fields[1][3] != "p":
+                        continue
+                    start, end = (int(x, 16) for x in fields[0].split("-"))
+                    current = [start, end, fields[5].rstrip("\n"), False]
+                    ranges.append(current)
+                elif current is not None and fields[0] == "Anonymous:" and int(fields[1]) > 0:
+                    current[3] = True
     except OSError:
         return []
-    ranges.sort()
-    return ranges
+    return sorted((start, end, path) for start, end, path, written in ranges if not written)
 
 
 def mapped_tensors(module: nn.Module) -> list[torch.Tensor]:
