@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -39,13 +38,9 @@ def main() -> int:
     window.resize(1400, 860)
     window.show()
 
-    def pump(until, timeout=120.0):
-        deadline = time.monotonic() + timeout
-        while not until() and time.monotonic() < deadline:
-            app.processEvents()
-            time.sleep(0.01)
-        if not until():
-            raise SystemExit(f"timed out; status: {window.statusBar().currentMessage()}")
+    from shots import waiter
+
+    pump = waiter(app, window, timeout=120.0)
 
     c = window.controller
     pump(lambda: window.current_image is not None and c.service is not None and not window.files.busy)

@@ -16,7 +16,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
@@ -50,11 +49,9 @@ def main() -> int:
     window.resize(1400, 820)
     window.show()
 
-    def pump(until, timeout=60.0):
-        deadline = time.monotonic() + timeout
-        while not until() and time.monotonic() < deadline:
-            app.processEvents()
-            time.sleep(0.01)
+    from shots import waiter
+
+    pump = waiter(app, window, timeout=60.0, fail=False)
 
     paths = [work / "cafe" / "coffee.jpg", work / "misc" / "cat.jpg", work / "misc" / "astronaut.jpg"]
     window.files.open_paths([str(p) for p in paths])

@@ -54,13 +54,9 @@ def main() -> int:
     window.show()
     parts = window.instances
 
-    def pump(until, timeout=900.0):
-        deadline = time.monotonic() + timeout
-        while not until() and time.monotonic() < deadline:
-            app.processEvents()
-            time.sleep(0.01)
-        if not until():
-            raise SystemExit(f"timed out; status: {window.statusBar().currentMessage()}")
+    from shots import waiter
+
+    pump = waiter(app, window, timeout=900.0)
 
     def settle(seconds: float = 0.5) -> None:
         deadline = time.monotonic() + seconds

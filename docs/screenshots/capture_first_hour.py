@@ -50,13 +50,9 @@ def main() -> int:
     shop.mkdir()
     shutil.copy(args.media / "groceries.jpg", shop / "groceries.jpg")
 
-    def pump(until, timeout=120.0, what="") -> None:
-        deadline = time.monotonic() + timeout
-        while not until() and time.monotonic() < deadline:
-            app.processEvents()
-            time.sleep(0.01)
-        if not until():
-            raise SystemExit(f"timed out waiting for {what}")
+    from shots import waiter
+
+    pump = waiter(app, None, timeout=120.0)
 
     def settle(seconds=0.5) -> None:
         end = time.monotonic() + seconds

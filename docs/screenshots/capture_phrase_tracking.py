@@ -62,13 +62,9 @@ def main() -> int:
     parts = window.instances
     phrases = parts.phrases
 
-    def pump(until, timeout=1800.0):
-        deadline = time.monotonic() + timeout
-        while not until() and time.monotonic() < deadline:
-            app.processEvents()
-            time.sleep(0.01)
-        if not until():
-            raise SystemExit(f"timed out; status: {window.statusBar().currentMessage()}")
+    from shots import waiter
+
+    pump = waiter(app, window, timeout=1800.0)
 
     window.files.open_paths([str(MEDIA / "bedroom.mp4")])
     pump(lambda: window.current_image is not None and not window.files.busy)

@@ -46,13 +46,9 @@ def main() -> int:
     window.resize(1400, 900)
     window.show()
 
-    def pump(until, timeout=600.0):
-        deadline = time.monotonic() + timeout
-        while not until() and time.monotonic() < deadline:
-            app.processEvents()
-            time.sleep(0.01)
-        if not until():
-            raise SystemExit(f"timed out; status: {window.statusBar().currentMessage()}")
+    from shots import waiter
+
+    pump = waiter(app, window, timeout=600.0)
 
     model = small_sam2_model()
     window.files.open_paths([str(sample_video())])
