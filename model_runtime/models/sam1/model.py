@@ -34,7 +34,7 @@ from model_runtime.everything.from_clicks import EverythingFromClicks
 from model_runtime.fingerprint import weights_fingerprint
 from model_runtime.models.common.heap_reuse import reusing_freed_memory
 from model_runtime.models.common.mask_upsampling import Plan, candidate_masks, sam1_plan
-from model_runtime.models.common.prompt_batches import MAX_BATCH, shape_groups
+from model_runtime.models.common.prompt_batches import decode_click_groups, shape_groups
 from model_runtime.models.common.prompt_encoder import PromptEncoder
 from model_runtime.models.common.two_way_transformer import ImageSide
 from model_runtime.models.sam1 import transforms
@@ -194,19 +194,11 @@ class Sam1Model(EverythingFromClicks):
         them, in groups of ``MAX_BATCH`` decoder passes, with no :class:`Prediction` per click
         (segment everything's grid; ``model_runtime.everything``). ``min_score``: the logits of
         a click none of whose K scores exceeds it are not computed (NaN)."""
-        one = np.ones(1, dtype=np.int64)
-        logits, scores = [], []
-        with reusing_freed_memory():  # batches reuse each other's pages
-            for start in range(0, len(points), MAX_BATCH):
-                group = [self._prompts(embedding, np.asarray(p, np.float32)[None], one, None, None)
-                         for p in points[start:start + MAX_BATCH]]
-                low_res, iou = self._decode(embedding, group, multimask, min_score)
-                logits.append(low_res.float().cpu())
-                scores.append(iou.float().cpu().numpy())
-        if not logits:
-            k = 3 if multimask else 1
-            return torch.zeros((0, k, LOW_RES, LOW_RES)), np.zeros((0, k), np.float32)
-        return torch.cat(logits), np.concatenate(scores)
+        return decode_click_groups(
+            points, multimask, LOW_RES,
+            lambda point, label: self._prompts(embedding, point, label, None, None),
+            lambda group: self._decode(embedding, group, multimask, min_score),
+        )
 
     def _decode(
         self, embedding: ImageEmbedding, prompts: Sequence[_Prompts], multimask: bool,

@@ -36,7 +36,7 @@ from model_runtime.models.common.heap_reuse import reusing_freed_memory
 from model_runtime.models.common.mask_upsampling import Plan, candidate_masks, sam2_plan
 from model_runtime.models.common.precision import COMPUTE_DTYPES, autocast
 from model_runtime.models.common.precision import default_compute_dtype as default_encoder_dtype
-from model_runtime.models.common.prompt_batches import MAX_BATCH, shape_groups
+from model_runtime.models.common.prompt_batches import decode_click_groups, shape_groups
 from model_runtime.models.common.two_way_transformer import ImageSide
 from model_runtime.models.common.upscaling_head import SkipFeatures
 from model_runtime.models.sam2.config import SAM2, SAM2_1, Sam2Config, detect_variant, make_config
@@ -225,19 +225,11 @@ class Sam2ImageModel(EverythingFromClicks):
         with no :class:`Prediction` per click (segment everything's grid). ``min_score``: the
         logits of a click none of whose K scores exceeds it are not computed (NaN)."""
         check_embedding(embedding, self.info)
-        one = np.ones(1, dtype=np.int64)
-        logits, scores = [], []
-        with reusing_freed_memory():  # batches reuse each other's pages
-            for start in range(0, len(points), MAX_BATCH):
-                group = [self._prompt_tensors(embedding, np.asarray(p, np.float32)[None], one, None, None)
-                         for p in points[start:start + MAX_BATCH]]
-                low_res, iou = self._decode(embedding, group, multimask, min_score)
-                logits.append(low_res.float().cpu())
-                scores.append(iou.float().cpu().numpy())
-        if not logits:
-            k, low = (3 if multimask else 1), self.config.image_size // 4
-            return torch.zeros((0, k, low, low)), np.zeros((0, k), np.float32)
-        return torch.cat(logits), np.concatenate(scores)
+        return decode_click_groups(
+            points, multimask, self.config.image_size // 4,
+            lambda point, label: self._prompt_tensors(embedding, point, label, None, None),
+            lambda group: self._decode(embedding, group, multimask, min_score),
+        )
 
     def _prediction(
         self, embedding: ImageEmbedding, low_res: torch.Tensor, scores: torch.Tensor, make_best: bool
