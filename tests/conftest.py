@@ -87,3 +87,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False here)")
     for item in gpu_items:
         item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def sam3_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A reduced-width SAM 3 checkpoint with random weights (seed 3), written once per run for
+    the GUI tests that load SAM 3 (find all, phrase tracking)."""
+    import importlib.util
+
+    if importlib.util.find_spec("sam3") is None:
+        pytest.skip("the official sam3 package builds the test checkpoint (make test installs it)")
+    from tests.oracles import sam3_official as oracle
+
+    return oracle.make_checkpoint(tmp_path_factory.mktemp("sam3") / "sam3.pt", seed=3)

@@ -31,17 +31,6 @@ THRESHOLD = 0.9  # the random detector scores many queries above 0.5: fewer to l
 
 
 @pytest.fixture(scope="module")
-def sam3_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import importlib.util
-
-    if importlib.util.find_spec("sam3") is None:
-        pytest.skip("the official sam3 package builds the test checkpoint (make test installs it)")
-    from tests.oracles import sam3_official as oracle
-
-    return oracle.make_checkpoint(tmp_path_factory.mktemp("sam3") / "sam3.pt", seed=3)
-
-
-@pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("embeddings")  # shared: each photo is encoded once per module
 

@@ -37,17 +37,6 @@ PHRASE = "cat"
 
 
 @pytest.fixture(scope="module")
-def sam3_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import importlib.util
-
-    if importlib.util.find_spec("sam3") is None:
-        pytest.skip("the official sam3 package builds the test checkpoint (make test installs it)")
-    from tests.oracles import sam3_official as oracle
-
-    return oracle.make_checkpoint(tmp_path_factory.mktemp("sam3") / "sam3.pt", seed=3)
-
-
-@pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first frames of the bundled cat video, as a video file of their own."""
     import av
